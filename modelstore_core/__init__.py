@@ -1,0 +1,56 @@
+"""modelstore: store, version and load trained models in your own storage.
+
+Importing this package is cheap: no ML framework is imported, and plugins are
+discovered on first use.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    ConflictError,
+    DomainNotFoundError,
+    IntegrityError,
+    InvalidNameError,
+    MissingPluginError,
+    ModelStoreError,
+    NotFoundError,
+    PluginLoadError,
+    SourceChangedError,
+    StateNotFoundError,
+    StorageError,
+    UnknownSchemeError,
+    UnsupportedModelError,
+    UntrustedArtifactError,
+    VersionNotFoundError,
+)
+from .flavor import Flavor
+from .hookspecs import hookimpl
+from .storage import ObjectInfo, Storage
+from .store import ModelStore
+from .version import Version
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConflictError",
+    "DomainNotFoundError",
+    "Flavor",
+    "IntegrityError",
+    "InvalidNameError",
+    "MissingPluginError",
+    "ModelStore",
+    "ModelStoreError",
+    "NotFoundError",
+    "ObjectInfo",
+    "PluginLoadError",
+    "SourceChangedError",
+    "StateNotFoundError",
+    "Storage",
+    "StorageError",
+    "UnknownSchemeError",
+    "UnsupportedModelError",
+    "UntrustedArtifactError",
+    "Version",
+    "VersionNotFoundError",
+    "hookimpl",
+]

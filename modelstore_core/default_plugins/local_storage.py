@@ -1,0 +1,266 @@
+"""Builtin storage backend: a directory on a local (or mounted) filesystem.
+
+Keys map one-to-one to paths below the root. Every write goes to ``.tmp/`` first and is
+moved into place with ``rename(2)`` (replace) or ``link(2)`` (create-if-absent), both atomic,
+so a reader never sees a partial file and a killed writer leaves only ``.tmp/`` leftovers.
+Compare-and-swap holds an ``flock`` on a per-key lock file under ``.locks/``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from ..errors import InvalidNameError, KeyNotFoundError
+from ..hookspecs import hookimpl
+from ..liveness import HOST, process_alive
+from ..storage import CHUNK_SIZE, ObjectInfo, Storage, Token
+
+HOST_TAG = HOST.replace(".", "_")  # no dots: they separate the parts of temporary file names
+
+
+@hookimpl(trylast=True)
+def modelstore_store(url: str, scheme: str, options: dict[str, Any]):
+    if scheme != "file":
+        return None
+    if url.startswith("file:"):
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidNameError(f"file:// URLs must name a local path, not host {parts.netloc!r}")
+        root = Path(unquote(parts.path))
+    else:
+        root = Path(url).expanduser()
+    return LocalStorage(root, **options)
+
+
+@hookimpl
+def modelstore_schemes():
+    return ["file"]
+
+
+class LocalStorage(Storage):
+    """A store in a local directory. Nothing is written until the first upload."""
+
+    def __init__(self, root: str | os.PathLike, *, fsync: bool = True):
+        self.root = Path(root).absolute()
+        self.url = self.root.as_uri()
+        self.fsync = fsync  # durability across power loss; atomicity does not depend on it
+        self._tmp = self.root / ".tmp"
+        self._locks = self.root / ".locks"
+
+    # --- helpers ------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+            raise InvalidNameError(f"invalid storage key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def _tmp_path(self) -> Path:
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        # pid and host in the name let cleanup() tell a live writer's file from a dead one's.
+        return self._tmp / f"{uuid.uuid4().hex}.{os.getpid()}.{HOST_TAG}.part"
+
+    def _finish(self, fd_or_file) -> None:
+        if self.fsync:
+            os.fsync(fd_or_file if isinstance(fd_or_file, int) else fd_or_file.fileno())
+
+    def _write_tmp(self, data: bytes) -> Path:
+        tmp = self._tmp_path()
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            self._finish(f)
+        return tmp
+
+    def _place(self, tmp: Path, final: Path) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+
+    @contextmanager
+    def _lock(self, key: str, create: bool = True):
+        if create:
+            self._locks.mkdir(parents=True, exist_ok=True)
+        lock = self._locks / hashlib.sha256(key.encode()).hexdigest()[:32]
+        try:
+            fd = os.open(lock, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+        except FileNotFoundError:
+            fd = None  # never compare-and-swapped: nothing to serialise with
+        if fd is None:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # --- primitives -----------------------------------------------------------
+
+    def put(self, key: str, stream: BinaryIO) -> None:
+        final = self._path(key)
+        tmp = self._tmp_path()
+        try:
+            with open(tmp, "wb") as f:
+                shutil.copyfileobj(stream, f, CHUNK_SIZE)
+                f.flush()
+                self._finish(f)
+            self._place(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_file(self, key: str, path: Path) -> None:
+        final = self._path(key)
+        tmp = self._tmp_path()
+        try:
+            shutil.copyfile(path, tmp)  # sendfile(2) in the kernel: as fast as cp
+            if self.fsync:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            self._place(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        final = self._path(key)
+        tmp = self._write_tmp(data)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.link(tmp, final)  # fails if final exists: atomic create-if-absent, whole content
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def get(self, key: str) -> BinaryIO:
+        try:
+            return open(self._path(key), "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise KeyNotFoundError(key) from None
+
+    def read(self, key: str) -> tuple[bytes, Token]:
+        with self.get(key) as f:
+            data = f.read()
+        return data, hashlib.sha256(data).hexdigest()
+
+    def compare_and_swap(self, key: str, data: bytes, token: Token) -> bool:
+        final = self._path(key)
+        with self._lock(key):
+            try:
+                current = final.read_bytes()
+            except FileNotFoundError:
+                return False
+            if hashlib.sha256(current).hexdigest() != token:
+                return False
+            tmp = self._write_tmp(data)
+            try:
+                self._place(tmp, final)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return True
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with self._lock(key, create=False):
+            try:
+                path.unlink()
+            except (FileNotFoundError, IsADirectoryError):
+                return
+        # Drop emptied directories so that listings by prefix stay exact.
+        parent = path.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            st = os.stat(self._path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not os.path.isfile(self._path(key)):
+            return None
+        return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
+
+    def list(self, prefix: str, *, start_after: str | None = None, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        if delimiter not in (None, "/"):
+            raise ValueError("the local backend supports only '/' as delimiter")
+        dir_key, _, name_prefix = prefix.rpartition("/")
+        dir_key = dir_key + "/" if dir_key else ""
+        if dir_key:
+            self._path(dir_key.rstrip("/"))  # validates the prefix
+        return self._walk(dir_key, name_prefix, start_after, delimiter)
+
+    def _walk(self, dir_key: str, name_prefix: str, start_after: str | None, delimiter: str | None) -> Iterator[ObjectInfo]:
+        try:
+            entries = list(os.scandir(self.root / dir_key if dir_key else self.root))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        # Sort as S3 does, on the full key: a directory sorts as its name plus "/".
+        items = sorted(
+            (e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e)
+            for e in entries
+            if not e.name.startswith(".") and e.name.startswith(name_prefix)
+        )
+        for sort_name, entry in items:
+            key = dir_key + sort_name
+            if sort_name.endswith("/"):
+                # Every key below sorts after `key`; skip the directory if all of them are <= start_after.
+                if start_after is not None and key <= start_after and not start_after.startswith(key):
+                    continue
+                if delimiter:
+                    if (start_after is None or key > start_after) and next(self._walk(key, "", None, None), None):
+                        yield ObjectInfo(key)
+                else:
+                    yield from self._walk(key, "", start_after, None)
+            elif start_after is None or key > start_after:
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue  # deleted while listing
+                yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    def cleanup(self, older_than: float, dry_run: bool = False) -> list[str]:
+        removed = []
+        try:
+            entries = list(os.scandir(self._tmp))
+        except FileNotFoundError:
+            return removed
+        for entry in entries:
+            alive = writer_alive(entry.name)
+            try:
+                old = entry.stat(follow_symlinks=False).st_mtime < older_than
+            except FileNotFoundError:
+                continue  # its writer just finished
+            if alive is False or (alive is None and old):
+                removed.append(f".tmp/{entry.name}")
+                if not dry_run:
+                    Path(entry.path).unlink(missing_ok=True)
+        return removed
+
+
+def writer_alive(name: str) -> bool | None:
+    """Whether the process that named a temporary file ``<id>.<pid>.<host>.part`` is still running."""
+    parts = name.split(".")
+    if len(parts) < 4 or not parts[1].isdigit() or ".".join(parts[2:-1]) != HOST_TAG:
+        return None
+    return process_alive(HOST, int(parts[1]))

@@ -1,0 +1,25 @@
+"""Builtin collector: the Python runtime that produced the version."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from functools import cache
+
+from ..hookspecs import hookimpl
+
+
+@cache
+def runtime() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(terse=True),
+        "machine": platform.machine(),
+        "byteorder": sys.byteorder,
+    }
+
+
+@hookimpl
+def modelstore_collect_metadata():
+    return {"runtime": runtime()}

@@ -1,0 +1,130 @@
+"""One exception hierarchy, rooted in :class:`ModelStoreError`.
+
+Every message says what went wrong and, where there is one, what to do next.
+"""
+
+from __future__ import annotations
+
+
+class ModelStoreError(Exception):
+    """Base class of every error raised by modelstore."""
+
+
+# --- not found -------------------------------------------------------------
+
+
+class NotFoundError(ModelStoreError, LookupError):
+    """Something that was asked for does not exist in the store."""
+
+
+class DomainNotFoundError(NotFoundError):
+    def __init__(self, domain: str):
+        self.domain = domain
+        super().__init__(f"domain {domain!r} does not exist in this store")
+
+
+class VersionNotFoundError(NotFoundError):
+    def __init__(self, domain: str, version: int | None = None):
+        self.domain, self.version = domain, version
+        if version is None:
+            msg = f"domain {domain!r} has no versions"
+        else:
+            msg = f"version {version} of domain {domain!r} does not exist"
+        super().__init__(msg)
+
+
+class StateNotFoundError(NotFoundError):
+    def __init__(self, domain: str, state: str):
+        self.domain, self.state = domain, state
+        super().__init__(f"domain {domain!r} has no state {state!r}")
+
+
+# --- bad input -------------------------------------------------------------
+
+
+class InvalidNameError(ModelStoreError, ValueError):
+    """A domain, state, tag or file name that cannot be used as given."""
+
+
+class UnsupportedModelError(ModelStoreError, TypeError):
+    """No installed plugin knows how to serialize this model."""
+
+    def __init__(self, model_type: str, flavors: list[str], hint: str | None):
+        self.model_type, self.flavors, self.hint = model_type, flavors, hint
+        msg = f"no installed modelstore plugin can store a {model_type}"
+        msg += f" (installed flavors: {', '.join(sorted(flavors)) or 'none'})"
+        if hint:
+            msg += f"; run `pip install {hint}`"
+        else:
+            msg += "; store its files with upload(domain, files=[...]) instead"
+        super().__init__(msg)
+
+
+class UnknownSchemeError(ModelStoreError, ValueError):
+    """No storage backend handles the URL's scheme."""
+
+    def __init__(self, url: str, scheme: str, schemes: list[str], hint: str | None):
+        self.url, self.scheme, self.schemes = url, scheme, schemes
+        msg = f"no storage backend for {scheme}:// URLs"
+        msg += f" (available schemes: {', '.join(sorted(schemes)) or 'none'})"
+        if hint:
+            msg += f"; run `pip install {hint}`"
+        super().__init__(msg)
+
+
+# --- plugins -----------------------------------------------------------------
+
+
+class MissingPluginError(ModelStoreError):
+    """A stored version needs a plugin that is not installed."""
+
+    def __init__(self, flavor: str, plugin: str | None):
+        self.flavor, self.plugin = flavor, plugin
+        msg = f"loading a {flavor!r} model needs a plugin that is not installed"
+        if plugin:
+            msg += f"; run `pip install {plugin}`"
+        super().__init__(msg)
+
+
+class PluginLoadError(ModelStoreError, ImportError):
+    """An installed plugin failed to import; chained to the original error."""
+
+    def __init__(self, name: str, error: BaseException):
+        self.name_, self.error = name, error
+        super().__init__(f"modelstore plugin {name!r} failed to load: {type(error).__name__}: {error}")
+
+
+class UntrustedArtifactError(ModelStoreError):
+    """Loading this artifact could execute code; the caller must pass ``trust=True``."""
+
+
+# --- storage and integrity ---------------------------------------------------
+
+
+class IntegrityError(ModelStoreError):
+    """A stored file's bytes do not match the sha256 recorded for it."""
+
+    def __init__(self, name: str, expected: str, actual: str):
+        self.file, self.expected, self.actual = name, expected, actual
+        super().__init__(
+            f"file {name!r} is corrupted: sha256 {actual[:12]}… does not match the recorded {expected[:12]}…"
+        )
+
+
+class StorageError(ModelStoreError):
+    """A storage backend failed in a way that retrying did not fix."""
+
+
+class KeyNotFoundError(StorageError, KeyError):
+    """A storage primitive was asked for a key that does not exist."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConflictError(ModelStoreError):
+    """A concurrent writer kept winning a compare-and-swap; the operation was not applied."""
+
+
+class SourceChangedError(ModelStoreError):
+    """A file changed while it was being uploaded; nothing was committed."""

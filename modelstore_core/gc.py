@@ -1,0 +1,98 @@
+"""Reclaiming what interrupted uploads and deleted versions left behind.
+
+An object is garbage when no committed version record references it and no live upload
+marker lists it. A marker is live while its process runs (same machine) or, for a writer on
+another machine, until it is older than ``grace``. The order of the listings below (objects,
+then markers, then records, then markers again just before deleting) means an upload that
+starts while ``gc`` runs is never robbed of an object it counts on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from . import layout
+from .errors import KeyNotFoundError
+from .liveness import process_alive
+from .storage import Storage
+from .versions import list_domains
+
+
+@dataclass
+class GCReport:
+    """What ``gc`` removed (or, with ``dry_run``, would remove)."""
+
+    dry_run: bool
+    objects: list[str] = field(default_factory=list)
+    bytes: int = 0
+    markers: list[str] = field(default_factory=list)
+    temporary: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.objects or self.markers or self.temporary)
+
+
+def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = False) -> GCReport:
+    now = time.time()
+    report = GCReport(dry_run=dry_run)
+    objects = {info.key.rsplit("/", 1)[-1]: info for info in storage.list(layout.OBJECTS)}
+    live, dead = read_markers(storage, now, grace)
+    referenced = referenced_objects(storage)
+
+    candidates = set(objects) - referenced - live
+    if candidates:
+        live_again, _ = read_markers(storage, time.time(), grace)  # uploads that started meanwhile
+        candidates -= live_again
+    for sha in sorted(candidates):
+        report.objects.append(layout.object_key(sha))
+        report.bytes += objects[sha].size or 0
+        if not dry_run:
+            storage.delete(layout.object_key(sha))
+    for key in dead:
+        report.markers.append(key)
+        if not dry_run:
+            storage.delete(key)
+    report.temporary = storage.cleanup(now - grace, dry_run=dry_run)
+    return report
+
+
+def read_markers(storage: Storage, now: float, grace: float) -> tuple[set[str], list[str]]:
+    """Objects protected by live upload markers, and the keys of dead markers."""
+    live: set[str] = set()
+    dead: list[str] = []
+    for info in storage.list(layout.UPLOADS):
+        try:
+            marker = json.loads(storage.read(info.key)[0])
+        except (KeyNotFoundError, ValueError):
+            continue  # finished meanwhile, or not ours
+        alive = process_alive(marker.get("host"), marker.get("pid"))
+        started = datetime.fromisoformat(marker["started"]).timestamp() if "started" in marker else 0
+        if alive or (alive is None and now - started < grace):
+            live.update(marker.get("objects", []))
+        else:
+            dead.append(info.key)
+    return live, dead
+
+
+def referenced_objects(storage: Storage) -> set[str]:
+    """sha256 of every file of every committed version."""
+    keys = [
+        info.key
+        for domain in list_domains(storage)
+        for info in storage.list(layout.versions_prefix(domain))
+        if layout.version_from_key(info.key) is not None
+    ]
+
+    def files(key: str) -> list[str]:
+        try:
+            return [f["sha256"] for f in json.loads(storage.read(key)[0])["files"]]
+        except KeyNotFoundError:
+            return []  # deleted meanwhile
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return {sha for shas in pool.map(files, keys) for sha in shas}

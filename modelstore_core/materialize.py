@@ -1,0 +1,112 @@
+"""Local, verified copies of a version's files, for ``load`` and ``download``.
+
+Every file is checked against its recorded sha256 before anyone reads it. Files from a
+remote store pass through a content-addressed cache (``<cache>/objects``), so a file that
+is already there, whichever version it came with, is never downloaded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from . import layout
+from .errors import IntegrityError
+from .storage import Storage
+from .transfer import check_hash, copy_hashed, hash_file, verify_file
+
+COMPLETE = ".modelstore-complete.json"
+
+
+def default_cache_dir() -> Path:
+    if env := os.environ.get("MODELSTORE_CACHE_DIR"):
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("modelstore"))
+
+
+class Cache:
+    """The per-user cache: verified objects from remote stores and per-version file views."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def version_dir(self, storage: Storage, domain: str, version: int) -> Path:
+        store_id = hashlib.sha256(storage.url.encode()).hexdigest()[:16]
+        return self.root / "versions" / store_id / domain / str(version)
+
+    def object_path(self, sha256: str) -> Path:
+        return self.root / "objects" / "sha256" / sha256[:2] / sha256
+
+    def _tmp_name(self, path: Path) -> Path:
+        return path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+
+    def fetch_object(self, storage: Storage, entry: dict[str, Any]) -> Path:
+        """The cached copy of a remote object, downloaded and verified if missing or damaged."""
+        path = self.object_path(entry["sha256"])
+        if path.is_file():
+            actual, _ = hash_file(path)
+            if actual == entry["sha256"]:
+                return path
+            path.unlink(missing_ok=True)  # damaged: fetch it again
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp_name(path)
+        try:
+            storage.get_file(layout.object_key(entry["sha256"]), tmp)
+            verify_file(tmp, entry["sha256"], entry["path"])
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def materialize(self, storage: Storage, record: dict[str, Any]) -> Path:
+        """The version's files under their stored names in the cache, verified. Reused by later loads."""
+        target = self.version_dir(storage, record["domain"], record["version"])
+        if (target / COMPLETE).is_file():
+            try:
+                for entry in record["files"]:
+                    verify_file(target / entry["path"], entry["sha256"], entry["path"])
+                return target
+            except (OSError, IntegrityError):  # damaged or edited view: rebuild it below
+                pass
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = self._tmp_name(target)
+        try:
+            write_files(storage, record["files"], staging, self)
+            (staging / COMPLETE).write_text(json.dumps({"files": [f["path"] for f in record["files"]]}))
+            if target.exists():
+                shutil.rmtree(target, ignore_errors=True)
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not (target / COMPLETE).is_file():  # not a concurrent loader's finished copy
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+
+def write_files(storage: Storage, entries: list[dict[str, Any]], directory: Path, cache: Cache) -> None:
+    """Write verified copies of ``entries`` into ``directory`` (created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for entry in entries:
+        dest = directory / entry["path"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        key = layout.object_key(entry["sha256"])
+        local = storage.local_path(key)
+        if local is not None:
+            # Local store: one pass that copies and hashes; the store's own file is never linked out.
+            with open(local, "rb") as src:
+                check_hash(copy_hashed(src, dest), entry["sha256"], entry["path"], partial=dest)
+        else:
+            cached = cache.fetch_object(storage, entry)
+            try:
+                os.link(cached, dest)  # verified just now; later loads re-verify
+            except OSError:
+                shutil.copyfile(cached, dest)

@@ -1,0 +1,129 @@
+"""The plugin manager: builtin plugins and the ``modelstore`` entry-point group, loaded on first use."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import warnings
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginLoadError
+
+#: Builtin plugins, registered through the same hooks as third-party ones (like pytest's).
+DEFAULT_PLUGINS = (
+    "modelstore_core.default_plugins.local_storage",
+    "modelstore_core.default_plugins.raw_files",
+    "modelstore_core.default_plugins.runtime",
+    "modelstore_core.default_plugins.dependencies",
+    "modelstore_core.default_plugins.git",
+)
+
+#: Where a flavor, a model's top-level module or a URL scheme is known to come from,
+#: so errors can say what to install before the plugin exists on this machine.
+KNOWN_PLUGINS = {
+    "flavor": {
+        "sklearn": "modelstore-sklearn",
+        "xgboost": "modelstore-xgboost",
+        "torch": "modelstore-torch",
+        "keras": "modelstore-keras",
+        "catboost": "modelstore-catboost",
+    },
+    "module": {
+        "sklearn": "modelstore-sklearn",
+        "xgboost": "modelstore-xgboost",
+        "torch": "modelstore-torch",
+        "keras": "modelstore-keras",
+        "tf_keras": "modelstore-keras",
+        "catboost": "modelstore-catboost",
+    },
+    "scheme": {"s3": "modelstore-s3", "gs": "modelstore-gcs", "gcs": "modelstore-gcs"},
+}
+
+
+@dataclass
+class Plugins:
+    """The loaded plugin manager plus what failed to load."""
+
+    manager: pluggy.PluginManager
+    failures: dict[str, PluginLoadError] = field(default_factory=dict)
+    #: plugin name -> (distribution name, version), for entry-point plugins
+    distributions: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def hook(self):
+        return self.manager.hook
+
+
+_lock = threading.Lock()
+_plugins: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugins, discovered on first call (not at import time)."""
+    global _plugins
+    if _plugins is None:
+        with _lock:
+            if _plugins is None:
+                _plugins = load_plugins()
+    return _plugins
+
+
+def reset_plugins() -> None:
+    """Forget the loaded plugins; the next :func:`get_plugins` discovers them again."""
+    global _plugins
+    with _lock:
+        _plugins = None
+
+
+def load_plugins() -> Plugins:
+    """Build a plugin manager.
+
+    ``MODELSTORE_DISABLE_PLUGINS`` (comma-separated names) skips entry points and builtins by name;
+    ``MODELSTORE_TRACE=1`` prints every hook call to stderr.
+    """
+    pm = pluggy.PluginManager("modelstore")
+    pm.add_hookspecs(hookspecs)
+    disabled = {n.strip() for n in os.environ.get("MODELSTORE_DISABLE_PLUGINS", "").split(",") if n.strip()}
+    plugins = Plugins(pm)
+
+    for module_name in DEFAULT_PLUGINS:
+        short = module_name.rsplit(".", 1)[1]
+        if short not in disabled:
+            pm.register(importlib.import_module(module_name), name=short)
+
+    for ep in entry_points(group="modelstore"):
+        if ep.name in disabled or pm.has_plugin(ep.name):
+            continue
+        # Isolate each plugin: one broken install must not take the others down.
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+            if ep.dist is not None:
+                plugins.distributions[ep.name] = (ep.dist.metadata["Name"], ep.dist.version)
+        except Exception as exc:  # noqa: BLE001 - reported, never raised here
+            error = PluginLoadError(ep.name, exc)
+            error.__cause__ = exc
+            plugins.failures[ep.name] = error
+            warnings.warn(str(error), RuntimeWarning, stacklevel=2)
+
+    pm.check_pending()
+    if os.environ.get("MODELSTORE_TRACE"):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    return plugins
+
+
+def distribution_version(name: str) -> str | None:
+    """Installed version of a distribution, or ``None``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None

@@ -1,0 +1,136 @@
+"""The storage primitives a backend implements.
+
+They are shaped for object stores (S3, GCS), not for a filesystem: whole-object
+streaming put and get, create-if-absent, compare-and-swap on a small record,
+listing by prefix in key order, and delete. Versions, states, deduplication and
+garbage collection are built once on top of these, in :mod:`modelstore_core.protocol`,
+so a new backend is one short module (see ``default_plugins/local_storage.py``).
+
+Keys are ``/``-separated strings made only of the characters that
+:mod:`modelstore_core.names` allows; a backend never sees ``..`` or a leading ``/``.
+"""
+
+from __future__ import annotations
+
+import abc
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+#: Chunk size used whenever bytes are streamed through Python.
+CHUNK_SIZE = 1 << 20
+
+#: Opaque value returned by :meth:`Storage.read` and checked by :meth:`Storage.compare_and_swap`
+#: (an ETag, a generation number, a content hash...).
+Token = Any
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One entry of a listing. For a common prefix (``delimiter`` listings) only ``key`` is set."""
+
+    key: str
+    size: int | None = None
+    modified: datetime | None = None  # timezone-aware UTC
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.size is None and self.modified is None
+
+
+class Storage(abc.ABC):
+    """Base class of storage backends. Subclasses implement the abstract primitives."""
+
+    #: The URL the store was opened with, with any credentials removed (safe to print).
+    url: str = ""
+
+    # --- required primitives -------------------------------------------------
+
+    @abc.abstractmethod
+    def put(self, key: str, stream: BinaryIO) -> None:
+        """Store the bytes read from ``stream`` under ``key``, replacing any object there.
+
+        Must be atomic: a reader sees the old object, no object, or the whole new one,
+        never a prefix. Used for content-addressed objects, whose bytes never differ.
+        """
+
+    @abc.abstractmethod
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` holding ``data`` only if no object exists there.
+
+        Returns ``False`` (and changes nothing) when the key already exists. This is the
+        primitive that allocates version numbers, so it must hold across processes and
+        machines (S3 ``If-None-Match: *``, GCS ``if_generation_match=0``, ``link(2)``...).
+        """
+
+    @abc.abstractmethod
+    def get(self, key: str) -> BinaryIO:
+        """Open ``key`` for streaming reads. Raises :class:`KeyNotFoundError` if absent.
+
+        The caller closes the returned object (it is used as a context manager).
+        """
+
+    @abc.abstractmethod
+    def read(self, key: str) -> tuple[bytes, Token]:
+        """Return a small object's bytes and a token for :meth:`compare_and_swap`.
+
+        Raises :class:`KeyNotFoundError` if absent.
+        """
+
+    @abc.abstractmethod
+    def compare_and_swap(self, key: str, data: bytes, token: Token) -> bool:
+        """Replace ``key`` with ``data`` only if it still holds what :meth:`read` returned with ``token``.
+
+        Returns ``False`` (and changes nothing) if another writer changed or deleted it since.
+        """
+
+    @abc.abstractmethod
+    def list(self, prefix: str, *, start_after: str | None = None, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        """Yield the objects whose key starts with ``prefix``, in ascending key order.
+
+        ``start_after`` skips keys up to and including it. With ``delimiter``, keys with
+        the delimiter past the prefix are rolled up into one common-prefix entry each
+        (ending with the delimiter), as S3 does. Backends page through the underlying
+        API themselves; nothing is ever silently truncated.
+        """
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete ``key``. Deleting a missing key is not an error."""
+
+    @abc.abstractmethod
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Return the object's size and modification time, or ``None`` if it does not exist."""
+
+    # --- optional: override when the backend can do better ----------------------
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the local file ``path`` under ``key`` (same semantics as :meth:`put`).
+
+        Backends override this to use parallel multipart or resumable uploads.
+        """
+        with open(path, "rb") as f:
+            self.put(key, f)
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Write the object ``key`` to the local file ``path`` (created or truncated)."""
+        with self.get(key) as src, open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK_SIZE)
+
+    def local_path(self, key: str) -> Path | None:
+        """The object's path on a local filesystem, if it has one (lets reads skip a copy)."""
+        return None
+
+    def cleanup(self, older_than: float, dry_run: bool = False) -> list[str]:
+        """Remove backend-specific leftovers of interrupted writes older than ``older_than``
+        (a UNIX timestamp): temporary files, unfinished multipart uploads. Returns what it removed."""
+        return []
+
+    def close(self) -> None:
+        """Release connections and other resources."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"

@@ -1,0 +1,221 @@
+"""The :class:`ModelStore` API."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from . import commit, versions
+from .errors import InvalidNameError, MissingPluginError, UnknownSchemeError
+from .gc import GCReport, collect_garbage
+from .materialize import Cache, write_files
+from .names import check_name, check_tags, check_version
+from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
+from .storage import Storage
+from .version import Version
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
+
+
+def default_url() -> str:
+    """``$MODELSTORE_URL``, else a ``store`` directory in the per-user data dir."""
+    if url := os.environ.get("MODELSTORE_URL"):
+        return url
+    import platformdirs
+
+    return str(Path(platformdirs.user_data_dir("modelstore")) / "store")
+
+
+def open_storage(url: str | os.PathLike, plugins: Plugins, options: dict[str, Any] | None = None) -> Storage:
+    """Ask the ``modelstore_store`` hooks for the backend that handles ``url``'s scheme."""
+    url = os.fspath(url)
+    match = _SCHEME.match(url)
+    scheme = match.group(1).lower() if match else "file"
+    storage = plugins.hook.modelstore_store(url=url, scheme=scheme, options=dict(options or {}))
+    if storage is None:
+        schemes = sorted({s for found in plugins.hook.modelstore_schemes() for s in found or ()})
+        raise UnknownSchemeError(url, scheme, schemes, KNOWN_PLUGINS["scheme"].get(scheme))
+    return storage
+
+
+class ModelStore:
+    """Store, version and load models in a storage backend.
+
+    >>> store = ModelStore("./models")          # or file://, s3://bucket/prefix, gs://bucket/prefix
+    >>> v = store.upload("churn", model=clf)    # -> Version(domain='churn', version=1)
+    >>> clf = store.load("churn")               # latest; or version=1; or state="production"
+
+    :param url: where the store lives; default ``$MODELSTORE_URL``, else a per-user data directory.
+    :param cache_dir: where loaded files are kept (default ``$MODELSTORE_CACHE_DIR``, else the per-user cache).
+    :param options: passed to the storage backend (e.g. ``endpoint_url`` for S3-compatible stores).
+    """
+
+    def __init__(self, url: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None, **options: Any):
+        self.plugins = get_plugins()
+        self.storage = open_storage(url if url is not None else default_url(), self.plugins, options)
+        self.cache = Cache(Path(cache_dir) if cache_dir is not None else None)
+
+    @property
+    def url(self) -> str:
+        return self.storage.url
+
+    def __repr__(self) -> str:
+        return f"ModelStore({self.storage.url!r})"
+
+    def close(self) -> None:
+        self.storage.close()
+
+    def __enter__(self) -> ModelStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing -------------------------------------------------------------------
+
+    def upload(
+        self,
+        domain: str,
+        model: Any = None,
+        *,
+        files: list[str | os.PathLike] | None = None,
+        extras: list[str | os.PathLike] | None = None,
+        tags: dict[str, str] | None = None,
+        **options: Any,
+    ) -> Version:
+        """Store ``model`` (or raw ``files``) as the next version of ``domain``.
+
+        :param model: a model object that an installed plugin serializes.
+        :param files: instead of ``model``: files or directories to store as they are.
+        :param extras: more files stored beside the model, under ``extras/``.
+        :param tags: string labels recorded with the version.
+        :param options: passed to the serializing plugin.
+        :return: the committed :class:`Version`.
+        """
+        check_name(domain, "domain name")
+        tags = check_tags(tags)
+        if (model is None) == (files is None):
+            raise InvalidNameError("pass either model=... or files=[...] to upload()")
+        if files is not None:
+            from .default_plugins.raw_files import RawFiles
+
+            if isinstance(files, (str, os.PathLike)):
+                files = [files]
+            model = RawFiles([Path(f) for f in files])
+        record = commit.upload(self.storage, self.plugins, domain, model, extras, tags, options)
+        return Version(domain, record["version"], metadata=record)
+
+    def set_state(self, domain: str, version: int, state: str) -> None:
+        """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed."""
+        versions.set_state(self.storage, check_name(domain, "domain name"), check_version(version), check_name(state, "state name"))
+
+    def remove_state(self, domain: str, state: str) -> None:
+        versions.remove_state(self.storage, check_name(domain, "domain name"), check_name(state, "state name"))
+
+    def delete(self, domain: str, version: int) -> None:
+        """Remove a version: it leaves listings, ``latest`` falls back, states on it are cleared.
+        Its number is never reused; ``gc()`` reclaims files no other version uses."""
+        versions.delete_version(self.storage, check_name(domain, "domain name"), check_version(version))
+
+    def gc(self, *, grace: float = 3600.0, dry_run: bool = False) -> GCReport:
+        """Remove what interrupted uploads and deleted versions left behind.
+
+        Never touches a committed version or an upload in progress (on another machine, one
+        younger than ``grace`` seconds).
+        """
+        return collect_garbage(self.storage, grace=grace, dry_run=dry_run)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def list_domains(self) -> list[str]:
+        return versions.list_domains(self.storage)
+
+    def list_versions(self, domain: str) -> list[Version]:
+        """All versions of ``domain``, newest first; metadata is fetched when first accessed."""
+        check_name(domain, "domain name")
+        return [self._version(domain, n, info.modified) for n, info in versions.list_versions(self.storage, domain)]
+
+    def latest(self, domain: str) -> Version:
+        check_name(domain, "domain name")
+        n, info = versions.latest(self.storage, domain)
+        return self._version(domain, n, info.modified)
+
+    def states(self, domain: str) -> dict[str, int]:
+        """``{"production": 3, ...}``."""
+        check_name(domain, "domain name")
+        states, _ = versions.read_states(self.storage, domain)
+        if not states and not versions.domain_exists(self.storage, domain):
+            from .errors import DomainNotFoundError
+
+            raise DomainNotFoundError(domain)
+        return {name: s["version"] for name, s in sorted(states.items())}
+
+    def info(self, domain: str, version: int | None = None, *, state: str | None = None) -> Version:
+        """The version (latest by default) with its metadata loaded."""
+        v = self.resolve(domain, version, state)
+        v.metadata  # noqa: B018 - fetch now, raising here if it is gone
+        return v
+
+    def resolve(self, domain: str, version: int | None = None, state: str | None = None) -> Version:
+        """Which version ``version``/``state``/latest names (metadata not yet fetched)."""
+        check_name(domain, "domain name")
+        if version is not None and state is not None:
+            raise InvalidNameError("pass either version= or state=, not both")
+        if state is not None:
+            version = versions.state_version(self.storage, domain, check_name(state, "state name"))
+        if version is None:
+            return self.latest(domain)
+        return self._version(domain, check_version(version), None)
+
+    def load(self, domain: str, version: int | None = None, *, state: str | None = None, trust: bool = False, **options: Any) -> Any:
+        """Load a version back into memory (latest by default).
+
+        Every file is verified against its sha256 before the owning plugin deserializes it.
+        Raw-file versions load as a list of local paths.
+
+        :param trust: allow formats that can execute code when loaded (pickle). Only for
+            artifacts from a source you trust.
+        :param options: passed to the deserializing plugin.
+        """
+        record = self.info(domain, version, state=state).metadata
+        directory = self.cache.materialize(self.storage, record)
+        flavor = record["flavor"]
+        model_files = [f["path"] for f in record["files"] if not f["path"].startswith("extras/")]
+        result = self.plugins.hook.modelstore_deserialize(
+            flavor=flavor, directory=directory, files=model_files, options={**options, "trust": trust}
+        )
+        if result is None:
+            hint = flavor.get("plugin") or KNOWN_PLUGINS["flavor"].get(flavor["name"])
+            raise MissingPluginError(flavor["name"], hint)
+        return result
+
+    def download(self, domain: str, version: int | None = None, *, state: str | None = None, to: str | os.PathLike | None = None) -> Path:
+        """Write the version's verified files into directory ``to`` (default ``./<domain>-<version>``).
+
+        Model files land at the top, extras under ``extras/``. Nothing is left in ``to`` if any file fails verification.
+        """
+        v = self.info(domain, version, state=state)
+        target = Path(to) if to is not None else Path.cwd() / f"{v.domain}-{v.version}"
+        target.mkdir(parents=True, exist_ok=True)
+        staging = target / f".modelstore-{uuid.uuid4().hex}.part"
+        try:
+            write_files(self.storage, v.files, staging, self.cache)
+            for entry in v.files:
+                dest = target / entry["path"]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / entry["path"], dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _version(self, domain: str, n: int, created) -> Version:
+        return Version(domain, n, created, fetch=lambda: versions.read_record(self.storage, domain, n))
+
+
+__all__ = ["ModelStore"]
