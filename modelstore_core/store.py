@@ -16,6 +16,7 @@ from .materialize import Cache, write_files
 from .names import check_name, check_tags, check_version
 from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
 from .storage import Storage
+from .verify import VerifyReport, verify_records
 from .version import Version
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
@@ -128,6 +129,17 @@ class ModelStore:
         younger than ``grace`` seconds).
         """
         return collect_garbage(self.storage, grace=grace, dry_run=dry_run)
+
+    def verify(self, domain: str | None = None, version: int | None = None) -> VerifyReport:
+        """Re-hash stored files against their records: every version, a domain's, or one version's."""
+        if domain is None:
+            pairs = [(d, n) for d in self.list_domains() for n, _ in versions.list_versions(self.storage, d)]
+        elif version is None:
+            pairs = [(domain, n) for n, _ in versions.list_versions(self.storage, check_name(domain, "domain name"))]
+        else:
+            pairs = [(check_name(domain, "domain name"), check_version(version))]
+        records = [versions.read_record(self.storage, d, n) for d, n in pairs]
+        return verify_records(self.storage, records)
 
     # --- reading ------------------------------------------------------------------------
 
