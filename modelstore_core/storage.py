@@ -7,7 +7,9 @@ garbage collection are built once on top of these, in :mod:`modelstore_core.prot
 so a new backend is one short module (see ``default_plugins/local_storage.py``).
 
 Keys are ``/``-separated strings made only of the characters that
-:mod:`modelstore_core.names` allows; a backend never sees ``..`` or a leading ``/``.
+:mod:`modelstore_core.names` allows; a backend never sees ``..``, a leading ``/``, a
+part starting with ``.``, or a key that is also the "directory" of another key (``a`` and
+``a/b``), so a filesystem maps keys to paths directly.
 """
 
 from __future__ import annotations

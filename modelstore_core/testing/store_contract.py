@@ -1,0 +1,177 @@
+"""Conformance tests for the whole store (versions, states, integrity, crashes) on a backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .. import layout
+from ..errors import (
+    DomainNotFoundError,
+    IntegrityError,
+    StateNotFoundError,
+    VersionNotFoundError,
+)
+from ..store import ModelStore
+
+CRASH_STEPS = ["serialized", "marker-written", "object-stored", "objects-stored", "claimed"]
+
+
+class StoreContract:
+    """Subclass and provide a ``store_url`` fixture naming a fresh, empty store."""
+
+    #: concurrent writer processes in the concurrency test
+    writers = 8
+
+    @pytest.fixture
+    def store_url(self) -> str:  # pragma: no cover - provided by the subclass
+        raise NotImplementedError("provide a `store_url` fixture naming a fresh, empty store")
+
+    @pytest.fixture
+    def store_options(self) -> dict:
+        """Keyword options for ``ModelStore(url, **options)``."""
+        return {}
+
+    @pytest.fixture
+    def store_env(self) -> dict:
+        """Environment variables that other processes need to open the store."""
+        return {}
+
+    @pytest.fixture
+    def store(self, store_url, store_options, store_env, tmp_path, monkeypatch) -> ModelStore:
+        for name, value in store_env.items():
+            monkeypatch.setenv(name, value)
+        return ModelStore(store_url, cache_dir=tmp_path / "cache", **store_options)
+
+    @pytest.fixture
+    def model_file(self, tmp_path) -> Path:
+        path = tmp_path / "model.bin"
+        path.write_bytes(os.urandom(200_000))
+        return path
+
+    def run_worker(self, store_url, store_options, store_env, tmp_path, *args, check=True, **popen):
+        env = {**os.environ, **store_env, "MODELSTORE_CACHE_DIR": str(tmp_path / "worker-cache")}
+        cmd = [sys.executable, "-m", "modelstore_core.testing.worker", store_url, *args, "--options", json.dumps(store_options)]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=check, timeout=120, **popen)
+
+    # --- basics -------------------------------------------------------------------------
+
+    def test_round_trip_and_listing(self, store: ModelStore, model_file: Path, tmp_path):
+        assert store.list_domains() == []
+        v1 = store.upload("churn", files=[model_file], tags={"team": "risk"})
+        (tmp_path / "features.json").write_text('{"f": 1}')
+        v2 = store.upload("churn", files=[model_file], extras=[tmp_path / "features.json"])
+        assert (v1.version, v2.version) == (1, 2)
+        assert store.list_domains() == ["churn"]
+        assert [v.version for v in store.list_versions("churn")] == [2, 1]
+        assert store.latest("churn").version == 2
+        assert store.info("churn", 1).tags == {"team": "risk"}
+        [path] = store.load("churn", version=1)
+        assert path.read_bytes() == model_file.read_bytes()
+        out = store.download("churn", to=tmp_path / "out")
+        assert (out / "model.bin").read_bytes() == model_file.read_bytes()
+        assert (out / "extras" / "features.json").read_text() == '{"f": 1}'
+
+    def test_missing_things_raise_typed_errors(self, store: ModelStore, model_file: Path):
+        with pytest.raises(DomainNotFoundError):
+            store.latest("nope")
+        with pytest.raises(DomainNotFoundError):
+            store.load("nope")
+        store.upload("d", files=[model_file])
+        with pytest.raises(VersionNotFoundError):
+            store.load("d", version=7)
+        with pytest.raises(StateNotFoundError):
+            store.load("d", state="production")
+
+    def test_states_and_delete(self, store: ModelStore, model_file: Path):
+        for _ in range(3):
+            store.upload("d", files=[model_file])
+        store.set_state("d", 2, "production")
+        store.set_state("d", 3, "staging")
+        assert store.states("d") == {"production": 2, "staging": 3}
+        store.set_state("d", 1, "production")  # moves
+        assert store.states("d")["production"] == 1
+        store.delete("d", 3)
+        assert store.latest("d").version == 2
+        assert store.states("d") == {"production": 1}
+        assert store.upload("d", files=[model_file]).version == 4  # numbers are never reused
+        store.remove_state("d", "production")
+        assert store.states("d") == {}
+        with pytest.raises(VersionNotFoundError):
+            store.set_state("d", 3, "production")
+
+    def test_reupload_writes_no_new_objects(self, store: ModelStore, model_file: Path):
+        store.upload("d", files=[model_file])
+        before = [i.key for i in store.storage.list(layout.OBJECTS)]
+        store.upload("d", files=[model_file])
+        assert [i.key for i in store.storage.list(layout.OBJECTS)] == before
+
+    def test_corrupted_object_is_detected_before_use(self, store, store_url, store_options, model_file, tmp_path):
+        import io
+
+        v = store.upload("d", files=[model_file])
+        key = layout.object_key(v.files[0]["sha256"])
+        data = bytearray(store.storage.read(key)[0])
+        data[1234] ^= 0xFF
+        store.storage.put(key, io.BytesIO(bytes(data)))
+        fresh = ModelStore(store_url, cache_dir=tmp_path / "fresh-cache", **store_options)
+        for loader in (lambda: store.load("d"), lambda: fresh.load("d"), lambda: store.download("d", to=tmp_path / "o")):
+            with pytest.raises(IntegrityError, match="model.bin"):
+                loader()
+        assert not (tmp_path / "o" / "model.bin").exists()
+        report = store.verify()
+        assert [(p.file, p.problem) for p in report.problems] == [("model.bin", "corrupted")]
+
+    # --- several processes ----------------------------------------------------------------
+
+    def test_concurrent_uploads_get_distinct_versions(self, store, store_url, store_options, store_env, tmp_path):
+        start = tmp_path / "start"
+        procs = []
+        env = {**os.environ, **store_env, "MODELSTORE_CACHE_DIR": str(tmp_path / "wc")}
+        for i in range(self.writers):
+            f = tmp_path / f"model-{i}.bin"
+            f.write_bytes(f"model {i}".encode() * 1000)
+            cmd = [sys.executable, "-m", "modelstore_core.testing.worker", store_url, "race", str(f),
+                   "--options", json.dumps(store_options), "--start-file", str(start)]
+            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        start.touch()
+        outputs = [p.communicate(timeout=180) for p in procs]
+        assert [p.returncode for p in procs] == [0] * self.writers, [err for _, err in outputs]
+        got = sorted(int(out) for out, _ in outputs)
+        assert got == list(range(1, self.writers + 1))
+        versions = store.list_versions("race")
+        assert sorted(v.version for v in versions) == got
+        contents = {Path(store.load("race", version=v.version)[0]).read_bytes() for v in versions}
+        assert len(contents) == self.writers  # none overwritten
+        assert store.latest("race").version == self.writers
+
+    @pytest.mark.parametrize("step", CRASH_STEPS)
+    def test_killed_upload_leaves_no_visible_version(self, store, store_url, store_options, store_env, tmp_path, model_file, step):
+        store.upload("d", files=[model_file])
+        other = tmp_path / "other.bin"
+        other.write_bytes(os.urandom(100_000))
+        result = self.run_worker(store_url, store_options, store_env, tmp_path, "d", str(other), "--crash-at", step, check=False)
+        assert result.returncode == -9, result.stderr
+        assert [v.version for v in store.list_versions("d")] == [1]
+        assert store.latest("d").version == 1
+        store.gc(grace=0)
+        assert store.verify().ok
+        # Objects of the killed upload are gone; the committed version still loads.
+        assert len(list(store.storage.list(layout.OBJECTS))) == 1
+        assert list(store.storage.list(layout.UPLOADS)) == []
+        [path] = store.load("d", version=1)
+        assert path.read_bytes() == model_file.read_bytes()
+        assert store.upload("d", files=[other]).version >= 2
+
+    def test_gc_spares_committed_versions_and_live_uploads(self, store, model_file):
+        store.upload("d", files=[model_file])
+        v2 = store.upload("d", files=[model_file.parent / model_file.name], extras=[])
+        assert store.gc(grace=0).empty
+        store.delete("d", v2.version)  # same object as v1: still referenced
+        assert store.gc(grace=0).objects == []
+        assert store.load("d")[0].read_bytes() == model_file.read_bytes()

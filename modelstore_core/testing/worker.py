@@ -1,0 +1,49 @@
+"""A process that uploads raw files, for tests that need real concurrent or killed writers.
+
+``python -m modelstore_core.testing.worker URL DOMAIN FILE [--options JSON] [--crash-at STEP]``
+prints the new version number. ``--crash-at`` kills the process with SIGKILL at the named
+step of :mod:`modelstore_core.commit` (``serialized``, ``marker-written``, ``object-stored``,
+``objects-stored``, ``claimed``, ``committed``, ``latest-updated``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("domain")
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--options", default="{}")
+    parser.add_argument("--crash-at")
+    parser.add_argument("--start-file", help="wait until this file exists, so writers start together")
+    args = parser.parse_args(argv)
+
+    from modelstore_core import ModelStore, commit
+
+    if args.crash_at:
+        def crash(step: str) -> None:
+            if step == args.crash_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        commit.checkpoint = crash
+    store = ModelStore(args.url, **json.loads(args.options))
+    store.list_domains()  # connect and load plugins before the start line
+    if args.start_file:
+        import time
+
+        while not os.path.exists(args.start_file):
+            time.sleep(0.002)
+    version = store.upload(args.domain, files=args.files)
+    print(version.version, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import pytest
+
+from modelstore_core import ModelStore
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path, monkeypatch):
+    """Never touch the real per-user store or cache."""
+    monkeypatch.setenv("MODELSTORE_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("MODELSTORE_URL", str(tmp_path / "user-store"))
+
+
+@pytest.fixture
+def store(tmp_path) -> ModelStore:
+    return ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
