@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidNameError
 from ..flavor import Flavor
 from ..hookspecs import hookimpl
 
@@ -22,7 +23,11 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
         return None
     from ..commit import expand
 
-    files = {name: path for p in model.paths for name, path in expand(Path(p))}
+    files: dict[str, Path] = {}
+    for name, path in (pair for p in model.paths for pair in expand(Path(p))):
+        if name in files:
+            raise InvalidNameError(f"two files would be stored as {name!r}; rename one of them")
+        files[name] = path
     return Flavor(name="files", format="files", plugin="modelstore-core", files=files)
 
 

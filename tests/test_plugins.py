@@ -1,0 +1,161 @@
+"""Plugin discovery: builtins through the same hooks, broken plugins isolated, helpful errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from modelstore_core import (
+    Flavor,
+    MissingPluginError,
+    ModelStore,
+    UnknownSchemeError,
+    UnsupportedModelError,
+    hookimpl,
+)
+from modelstore_core.plugins import get_plugins
+
+
+def run_python(code: str, env: dict | None = None, path: list[str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    if path:
+        full_env["PYTHONPATH"] = os.pathsep.join([*path, full_env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env, capture_output=True, text=True, timeout=60)
+
+
+def test_import_loads_no_framework_and_no_plugin():
+    result = run_python(
+        """
+        import sys, json
+        import modelstore_core
+        from modelstore_core import plugins
+        heavy = [m for m in ("torch", "xgboost", "sklearn", "keras", "catboost", "numpy", "boto3") if m in sys.modules]
+        print(json.dumps({"heavy": heavy, "discovered": plugins._plugins is not None}))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"heavy": [], "discovered": False}
+
+
+def test_builtins_are_registered_as_plugins():
+    names = dict(get_plugins().manager.list_name_plugin())
+    assert {"local_storage", "raw_files", "runtime", "dependencies", "git"} <= set(names)
+
+
+def fake_distribution(root, name: str, module: str, source: str) -> None:
+    """An installed distribution (a dist-info on sys.path) whose plugin module is ``source``."""
+    dist = root / f"{name}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[modelstore]\n{name} = {module}\n")
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+def test_a_broken_plugin_is_reported_and_does_not_break_others(tmp_path):
+    fake_distribution(tmp_path, "broken", "broken_plugin", "import does_not_exist_anywhere\n")
+    fake_distribution(
+        tmp_path,
+        "working",
+        "working_plugin",
+        """
+        from modelstore_core import hookimpl
+        @hookimpl
+        def modelstore_collect_metadata():
+            return {"working": True}
+        """,
+    )
+    result = run_python(
+        f"""
+        import warnings, json
+        warnings.simplefilter("ignore")
+        from modelstore_core import ModelStore
+        from modelstore_core.plugins import get_plugins
+        store = ModelStore({str(tmp_path / "store")!r})
+        open({str(tmp_path / "m.bin")!r}, "w").write("x")
+        v = store.upload("d", files=[{str(tmp_path / "m.bin")!r}])
+        failure = get_plugins().failures["broken"]
+        print(json.dumps({{"working": v.metadata.get("working"), "error": str(failure),
+                           "cause": type(failure.__cause__).__name__, "dist": get_plugins().distributions.get("working")}}))
+        """,
+        path=[str(tmp_path)],
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["working"] is True
+    assert "broken" in out["error"] and "does_not_exist_anywhere" in out["error"]
+    assert out["cause"] == "ModuleNotFoundError"
+    assert out["dist"] == ["working", "0.1"]
+
+
+def test_disabling_a_plugin_by_name():
+    result = run_python(
+        """
+        from modelstore_core.plugins import get_plugins
+        print(sorted(n for n, _ in get_plugins().manager.list_name_plugin()))
+        """,
+        env={"MODELSTORE_DISABLE_PLUGINS": "git, runtime"},
+    )
+    assert "'git'" not in result.stdout and "'runtime'" not in result.stdout and "'local_storage'" in result.stdout
+
+
+def test_unknown_scheme_lists_available_schemes():
+    with pytest.raises(UnknownSchemeError) as err:
+        ModelStore("ftp://host/models")
+    assert "ftp" in str(err.value) and "file" in str(err.value)
+    if "s3" not in {s for found in get_plugins().hook.modelstore_schemes() for s in found}:
+        with pytest.raises(UnknownSchemeError, match="pip install modelstore-s3"):
+            ModelStore("s3://bucket/prefix")
+
+
+class SklearnLike:
+    """Pretends to come from sklearn, without importing it."""
+
+
+SklearnLike.__module__ = "sklearn.ensemble._forest"
+
+
+def test_unsupported_model_names_the_type_flavors_and_plugin(store):
+    with pytest.raises(UnsupportedModelError) as err:
+        store.upload("d", model=object())
+    assert "builtins.object" in str(err.value) and "files" in str(err.value)
+    if "sklearn" not in {f for found in get_plugins().hook.modelstore_flavors() for f in found}:
+        with pytest.raises(UnsupportedModelError, match="pip install modelstore-sklearn"):
+            store.upload("d", model=SklearnLike())
+    assert store.list_domains() == []
+
+
+class JsonFlavor:
+    """A throwaway flavor plugin: stores dicts as JSON."""
+
+    @hookimpl
+    def modelstore_serialize(self, model, directory):
+        if isinstance(model, dict):
+            (directory / "model.json").write_text(json.dumps(model))
+            return Flavor(name="test-json", format="json", plugin="modelstore-test-json", model_class="builtins.dict")
+
+    @hookimpl
+    def modelstore_deserialize(self, flavor, directory, files):
+        if flavor["name"] == "test-json":
+            return json.loads((directory / files[0]).read_text())
+
+    @hookimpl
+    def modelstore_flavors(self):
+        return ["test-json"]
+
+
+def test_a_stored_flavor_without_its_plugin_says_what_to_install(store):
+    pm = get_plugins().manager
+    plugin = JsonFlavor()
+    pm.register(plugin, name="test-json")
+    try:
+        store.upload("d", model={"w": [1, 2]})
+        assert store.load("d") == {"w": [1, 2]}
+    finally:
+        pm.unregister(plugin)
+    with pytest.raises(MissingPluginError, match="pip install modelstore-test-json"):
+        store.load("d")
