@@ -3,7 +3,8 @@
 ``python -m modelstore_core.testing.worker URL DOMAIN FILE [--options JSON] [--crash-at STEP]``
 prints the new version number. ``--crash-at`` kills the process with SIGKILL at the named
 step of :mod:`modelstore_core.commit` (``serialized``, ``marker-written``, ``object-stored``,
-``objects-stored``, ``claimed``, ``committed``, ``latest-updated``).
+``objects-stored``, ``claimed``, ``committed``, ``latest-updated``); ``--pause-at`` stops there
+(alive) until killed, for tests of what ``gc`` must not touch.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="+")
     parser.add_argument("--options", default="{}")
     parser.add_argument("--crash-at")
+    parser.add_argument("--pause-at", help="at this step, create the file --paused-file and sleep until killed")
+    parser.add_argument("--paused-file")
     parser.add_argument("--start-file", help="wait until this file exists, so writers start together")
     args = parser.parse_args(argv)
 
@@ -33,11 +37,17 @@ def main(argv: list[str] | None = None) -> int:
                 os.kill(os.getpid(), signal.SIGKILL)
 
         commit.checkpoint = crash
+    if args.pause_at:
+        def pause(step: str) -> None:
+            if step == args.pause_at:
+                open(args.paused_file, "w").close()
+                while True:
+                    time.sleep(1)
+
+        commit.checkpoint = pause
     store = ModelStore(args.url, **json.loads(args.options))
     store.list_domains()  # connect and load plugins before the start line
     if args.start_file:
-        import time
-
         while not os.path.exists(args.start_file):
             time.sleep(0.002)
     version = store.upload(args.domain, files=args.files)

@@ -1,0 +1,192 @@
+"""The local store end to end: crashes at random moments, relocation, caches, argument errors."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from modelstore_core import (
+    DomainNotFoundError,
+    IntegrityError,
+    InvalidNameError,
+    ModelStore,
+    StateNotFoundError,
+    VersionNotFoundError,
+    layout,
+)
+
+
+def worker(store_root, *args, **popen):
+    cmd = [sys.executable, "-m", "modelstore_core.testing.worker", str(store_root), *map(str, args)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def test_kill_at_random_moments_of_a_large_upload(tmp_path):
+    """SIGKILL while a 64 MB file streams in: never a visible or broken version, always recoverable."""
+    root = tmp_path / "store"
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        for _ in range(64):
+            f.write(os.urandom(1 << 20))
+    store = ModelStore(root, cache_dir=tmp_path / "cache")
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"v1")
+    store.upload("d", files=[small])
+    rng = random.Random(1234)
+    for _ in range(5):
+        proc = worker(root, "d", big)
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        versions = [v.version for v in store.list_versions("d")]
+        for v in versions:  # whatever is visible is complete and verified
+            assert store.load("d", version=v)
+        assert store.verify().ok
+    store.gc(grace=0)
+    assert store.verify().ok
+    leftovers = [p for p in (root / ".tmp").iterdir()] if (root / ".tmp").exists() else []
+    assert leftovers == []
+    committed = {f["sha256"] for v in store.list_versions("d") for f in v.files}
+    assert {i.key.rsplit("/", 1)[1] for i in store.storage.list(layout.OBJECTS)} == committed
+    assert store.upload("d", files=[big]).version > max(versions)
+
+
+def test_gc_leaves_a_live_upload_alone(tmp_path):
+    root = tmp_path / "store"
+    model = tmp_path / "m.bin"
+    model.write_bytes(os.urandom(10_000))
+    paused = tmp_path / "paused"
+    proc = worker(root, "d", model, "--pause-at", "objects-stored", "--paused-file", paused)
+    try:
+        deadline = time.time() + 30
+        while not paused.exists():
+            assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+            time.sleep(0.01)
+        store = ModelStore(root, cache_dir=tmp_path / "cache")
+        report = store.gc(grace=0)
+        assert report.empty
+        assert len(list(store.storage.list(layout.OBJECTS))) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    report = store.gc(grace=0)
+    assert len(report.objects) == 1 and len(report.markers) == 1
+    assert list(store.storage.list("")) == []
+
+
+def test_dry_run_gc_removes_nothing(tmp_path):
+    root = tmp_path / "store"
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"abc")
+    proc = worker(root, "d", model, "--crash-at", "objects-stored")
+    proc.wait()
+    store = ModelStore(root)
+    report = store.gc(grace=0, dry_run=True)
+    assert len(report.objects) == 1 and report.bytes == 3 and report.dry_run
+    assert len(list(store.storage.list(layout.OBJECTS))) == 1
+    assert len(store.gc(grace=0).objects) == 1
+    assert list(store.storage.list(layout.OBJECTS)) == []
+
+
+def test_a_moved_store_keeps_working(tmp_path):
+    store = ModelStore(tmp_path / "here", cache_dir=tmp_path / "cache")
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"weights")
+    store.upload("d", files=[model])
+    store.set_state("d", 1, "production")
+    shutil.move(tmp_path / "here", tmp_path / "there")
+    moved = ModelStore((tmp_path / "there").as_uri(), cache_dir=tmp_path / "other-cache")
+    assert moved.states("d") == {"production": 1}
+    [path] = moved.load("d", state="production")
+    assert path.read_bytes() == b"weights"
+    assert moved.upload("d", files=[model]).version == 2
+
+
+def test_loaded_files_are_copies_verified_on_every_load(store, tmp_path):
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"original")
+    store.upload("d", files=[model])
+    [path] = store.load("d")
+    path.write_bytes(b"edited by the user")  # must not reach the store
+    [again] = store.load("d")
+    assert again.read_bytes() == b"original"
+    assert store.verify().ok
+
+
+def test_download_leaves_nothing_behind_on_corruption(store, tmp_path):
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(b"aaaa")
+    b.write_bytes(b"bbbb")
+    v = store.upload("d", files=[a, b])
+    obj = store.storage.local_path(layout.object_key(v.files[1]["sha256"]))
+    obj.write_bytes(b"bbbX")
+    out = tmp_path / "out"
+    with pytest.raises(IntegrityError, match="b.bin"):
+        store.download("d", to=out)
+    assert list(out.iterdir()) == []
+
+
+def test_argument_errors(store, tmp_path):
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"x")
+    with pytest.raises(InvalidNameError):
+        store.upload("d")
+    with pytest.raises(InvalidNameError):
+        store.upload("d", model=object(), files=[model])
+    with pytest.raises(FileNotFoundError):
+        store.upload("d", files=[tmp_path / "missing.bin"])
+    assert store.list_domains() == []
+    store.upload("d", files=model)  # a single path is accepted
+    with pytest.raises(InvalidNameError):
+        store.load("d", version=1, state="production")
+    with pytest.raises(DomainNotFoundError):
+        store.states("nope")
+    with pytest.raises(DomainNotFoundError):
+        store.list_versions("nope")
+    with pytest.raises(StateNotFoundError):
+        store.remove_state("d", "production")
+    with pytest.raises(VersionNotFoundError):
+        store.delete("d", 5)
+    store.delete("d", 1)
+    with pytest.raises(VersionNotFoundError):
+        store.latest("d")
+    with pytest.raises(VersionNotFoundError):
+        store.info("d", 1)
+
+
+def test_reading_an_absent_store_creates_nothing(tmp_path):
+    store = ModelStore(tmp_path / "nowhere")
+    assert store.list_domains() == []
+    with pytest.raises(DomainNotFoundError):
+        store.latest("d")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_stale_latest_hint_is_corrected_by_listing(store, tmp_path):
+    model = tmp_path / "m.bin"
+    for i in range(3):
+        model.write_bytes(bytes([i]))
+        store.upload("d", files=[model])
+    # A writer that died between commit and hint update leaves the hint behind: readers still see v3.
+    store.storage.delete(layout.latest_key("d"))
+    assert store.latest("d").version == 3
+    store.storage.put_if_absent(layout.latest_key("d"), b'{"version": 1}')
+    assert store.latest("d").version == 3
+    assert store.upload("d", files=[model]).version == 4
+
+
+def test_list_versions_defers_metadata(store, tmp_path):
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"x")
+    for _ in range(3):
+        store.upload("d", files=[model], tags={"k": "v"})
+    versions = store.list_versions("d")
+    assert all(v._metadata is None for v in versions)
+    assert versions[0].tags == {"k": "v"} and versions[0]._metadata is not None
