@@ -1,0 +1,239 @@
+"""Writing and reading scikit-learn models: skops first, a joblib pickle only where skops cannot.
+
+Imported only when a scikit-learn model (or an ``sklearn`` flavor version) is handled.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from modelstore_core import Flavor, ModelStoreError, UntrustedArtifactError
+from modelstore_core.flavor import qualified_name
+
+from . import FLAVOR, PLUGIN
+
+SKOPS_FILE = "model.skops"
+PICKLE_FILE = "model.joblib"
+
+#: Types trusted on load in addition to skops's own defaults (builtins, numpy dtypes and ufuncs,
+#: the public scikit-learn estimators...). Fixed here, never derived from the artifact. Each one
+#: is plain Python data or a function reference that scikit-learn only calls while fitting.
+#: Deliberately absent: ``sklearn.tree._tree.Tree`` (trees and forests, gradient boosting),
+#: ``...predictor.TreePredictor`` (HistGradientBoosting), ``KDTree``/``BallTree`` and their
+#: ``DistanceMetric`` classes (neighbors), ``scipy.interpolate.BSpline``: compiled code indexes
+#: their stored arrays without bounds checks, so a crafted file can crash or read past memory
+#: on ``predict`` (skops leaves them untrusted for the same reason). Pass them as
+#: ``trusted_types=[...]`` for artifacts whose source you trust.
+DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "sklearn.utils._bunch.Bunch",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.impute._iterative.IterativeImputer",
+    "sklearn.impute._iterative._ImputerTriplet",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.feature_selection._univariate_selection.chi2",
+    "sklearn.feature_selection._univariate_selection.f_classif",
+    "sklearn.feature_selection._univariate_selection.f_oneway",
+    "sklearn.feature_selection._univariate_selection.f_regression",
+    "sklearn.feature_selection._univariate_selection.r_regression",
+    "sklearn.feature_selection._mutual_info.mutual_info_classif",
+    "sklearn.feature_selection._mutual_info.mutual_info_regression",
+    "sklearn.gaussian_process.kernels.ConstantKernel",
+    "sklearn.gaussian_process.kernels.DotProduct",
+    "sklearn.gaussian_process.kernels.ExpSineSquared",
+    "sklearn.gaussian_process.kernels.Exponentiation",
+    "sklearn.gaussian_process.kernels.Hyperparameter",
+    "sklearn.gaussian_process.kernels.Matern",
+    "sklearn.gaussian_process.kernels.PairwiseKernel",
+    "sklearn.gaussian_process.kernels.Product",
+    "sklearn.gaussian_process.kernels.RBF",
+    "sklearn.gaussian_process.kernels.RationalQuadratic",
+    "sklearn.gaussian_process.kernels.Sum",
+    "sklearn.gaussian_process.kernels.WhiteKernel",
+)
+
+#: Fixed zip entry attributes, so that the archive's bytes depend only on its contents.
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+    import skops
+    import skops.io as sio
+
+    try:
+        data = canonical_skops(sio.dumps(model))
+        # Read the fresh bytes back once: skops writes some objects it cannot rebuild (a lambda,
+        # a class defined inside a function). This is the uploader's own in-memory model.
+        sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    except Exception as exc:  # noqa: BLE001 - any skops failure means: use the pickle fallback
+        return serialize_pickle(model, directory, exc)
+
+    (directory / SKOPS_FILE).write_bytes(data)
+    to_trust = sorted(set(sio.get_untrusted_types(data=data)) - set(DEFAULT_TRUSTED_TYPES))
+    return Flavor(
+        name=FLAVOR,
+        format="skops",
+        plugin=PLUGIN,
+        model_class=qualified_name(model),
+        safe=True,
+        dependencies=["scikit-learn", "skops"],
+        options={"file": SKOPS_FILE, "skops_version": skops.__version__, "types_to_trust": to_trust},
+    )
+
+
+def serialize_pickle(model: Any, directory: Path, skops_error: BaseException) -> Flavor:
+    import joblib
+
+    reason = f"{type(skops_error).__name__}: {skops_error}"
+    try:
+        joblib.dump(model, directory / PICKLE_FILE)
+    except Exception as exc:
+        raise ModelStoreError(
+            f"cannot store this {qualified_name(model)}: skops cannot represent it ({reason}) and "
+            f"pickling it failed too ({type(exc).__name__}: {exc}); store its files with "
+            "upload(domain, files=[...]) instead"
+        ) from exc
+    warnings.warn(
+        f"skops cannot represent this {qualified_name(model)} ({reason}); it is stored as a pickle, "
+        "which loads only with trust=True",
+        UserWarning,
+        stacklevel=2,
+    )
+    return Flavor(
+        name=FLAVOR,
+        format="pickle",
+        plugin=PLUGIN,
+        model_class=qualified_name(model),
+        safe=False,
+        dependencies=["scikit-learn", "joblib"],
+        options={"file": PICKLE_FILE, "skops_error": reason[:500]},
+    )
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """Re-pack a skops archive so that equal models give equal bytes.
+
+    skops names objects and their array files after ``id(obj)`` (memory addresses) and stamps
+    every zip entry with the current time. Both are renumbered here in order of first
+    appearance (ids from 1: skops ignores an id of 0), entries written in a fixed order with a
+    fixed date. The object graph is unchanged: equal ids stay equal, distinct ids distinct. An
+    archive whose members are not all referenced the way this expects is returned unchanged
+    (correct, only not deduplicated).
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        members = set(src.namelist())
+        schema = json.loads(src.read("schema.json"))
+        ids: dict[int, int] = {}
+        files: dict[str, str] = {}
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if key == "__id__" and type(value) is int:
+                        node[key] = ids.setdefault(value, len(ids) + 1)
+                    elif key == "file" and isinstance(value, str) and value in members and value != "schema.json":
+                        node[key] = files.setdefault(value, f"{len(files) + 1}{PurePosixPath(value).suffix}")
+                    else:
+                        walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(schema)
+        if set(files) != members - {"schema.json"}:
+            return data
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as dst:
+            for old, new in files.items():  # insertion order: order of first reference
+                _write(dst, new, src.read(old))
+            _write(dst, "schema.json", json.dumps(schema, indent=2).encode())
+    return out.getvalue()
+
+
+def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+    info.compress_type = zipfile.ZIP_STORED
+    info.create_system = 3
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def deserialize(flavor: dict[str, Any], directory: Path, files: list[str], options: dict[str, Any]) -> Any:
+    fmt = flavor.get("format")
+    name = (flavor.get("options") or {}).get("file")
+    if name not in files:
+        raise ModelStoreError(f"this sklearn version's record names no stored model file ({name!r} is not among {files})")
+    path = directory / name
+    if fmt == "skops":
+        return load_skops(path, options)
+    if fmt == "pickle":
+        if not options.get("trust"):
+            raise UntrustedArtifactError(
+                f"this {flavor.get('model_class')} was stored as a pickle (skops could not represent it), "
+                "and unpickling can run arbitrary code; pass trust=True to load() only if you trust "
+                "whoever could write to this store"
+            )
+        import joblib
+
+        return joblib.load(path)
+    raise ModelStoreError(f"unknown sklearn format {fmt!r}: upgrade modelstore-sklearn (`pip install -U {PLUGIN}`)")
+
+
+def type_names(types: Any) -> list[str]:
+    """``trusted_types`` as ``module.name`` strings (types and functions accepted too)."""
+    if types is None:
+        return []
+    if isinstance(types, (str, type)) or callable(types):
+        types = [types]
+    names = []
+    for t in types:
+        if isinstance(t, str):
+            names.append(t)
+        else:
+            names.append(f"{t.__module__}.{getattr(t, '__qualname__', t.__name__)}")
+    return names
+
+
+def load_skops(path: Path, options: dict[str, Any]) -> Any:
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    allowed = [*DEFAULT_TRUSTED_TYPES, *type_names(options.get("trusted_types"))]
+    outside = sorted(set(sio.get_untrusted_types(file=path)) - set(allowed))
+    if outside:
+        if not options.get("trust"):
+            raise UntrustedArtifactError(untrusted_message(outside))
+        allowed += outside  # the caller trusts this artifact as a whole
+    try:
+        return sio.load(path, trusted=allowed)
+    except UntrustedTypesFoundException as exc:  # skops's own audit: never reached unless the lists disagree
+        raise UntrustedArtifactError(f"skops refused to load this artifact: {exc}") from exc
+
+
+def untrusted_message(types: list[str]) -> str:
+    try:
+        from skops.io.exceptions import UNTRUSTED_TYPE_REASONS
+    except ImportError:  # older skops
+        UNTRUSTED_TYPE_REASONS = {}
+    msg = (
+        f"this skops artifact contains types that are not trusted by default: {', '.join(types)}. "
+        f"Review them, then pass load(..., trusted_types={types!r}) to allow exactly these, "
+        "or trust=True only if you trust whoever could write to this store."
+    )
+    notes = [UNTRUSTED_TYPE_REASONS[t] for t in types if t in UNTRUSTED_TYPE_REASONS]
+    if notes:
+        msg += " Why they are not trusted by default: " + " ".join(notes)
+    return msg
