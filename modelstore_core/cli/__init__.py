@@ -1,0 +1,26 @@
+"""The ``modelstore`` command line (also ``python -m modelstore_core``).
+
+::
+
+    modelstore ls [DOMAIN]                       domains, or a domain's versions
+    modelstore info DOMAIN [VERSION|--state S]   a version's full metadata
+    modelstore upload DOMAIN FILE... [--tag k=v] [--extra FILE]
+    modelstore download DOMAIN [VERSION|--state S] [-o DIR]
+    modelstore state set|rm|ls ...               named pointers to versions
+    modelstore delete DOMAIN VERSION [--yes]
+    modelstore verify [DOMAIN [VERSION]]         re-hash stored files (exit 1 on corruption)
+    modelstore gc [--apply] [--grace SECONDS]    reclaim leftovers (dry run by default)
+    modelstore diff DOMAIN V1 V2                 files, dependencies, git, hyperparameters, tags
+    modelstore plugins                           installed plugins, hooks, schemes, flavors, failures
+
+Every command takes ``--store URL`` (default ``$MODELSTORE_URL``, else the per-user store),
+``--json`` and ``--debug``. Tables on a terminal, tab-separated lines when piped, JSON with
+``--json``. Errors are one line on stderr and exit status 1 (2 for usage errors).
+"""
+
+from __future__ import annotations
+
+from . import commands  # noqa: F401 - registers the commands on `cli`
+from .app import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,82 @@
+"""The ``modelstore`` command group, its shared options and its error handling."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable
+
+import click
+
+from .context import CLIError, State, describe_error
+
+
+def _set(attr: str) -> Callable:
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        if value not in (None, False):
+            setattr(ctx.ensure_object(State), attr, value)
+        return value
+
+    return callback
+
+
+def common_options(f: Callable) -> Callable:
+    """``--store``, ``--json`` and ``--debug``, accepted before or after the command name."""
+    f = click.option("--debug", is_flag=True, expose_value=False, callback=_set("debug"), help="Show tracebacks.")(f)
+    f = click.option(
+        "--json", "json_", is_flag=True, expose_value=False, callback=_set("json"), help="Print JSON (for scripts)."
+    )(f)
+    f = click.option(
+        "--store",
+        metavar="URL",
+        expose_value=False,
+        callback=_set("store_url"),
+        help="Store URL or path (default: $MODELSTORE_URL, else the per-user store).",
+    )(f)
+    return f
+
+
+class ModelStoreGroup(click.Group):
+    """Turns every error into one line on stderr and a non-zero exit (a traceback only with ``--debug``)."""
+
+    def invoke(self, ctx: click.Context):
+        state = ctx.ensure_object(State)
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
+            raise
+        except Exception as exc:
+            if state.debug:
+                raise
+            raise CLIError(describe_error(exc)) from None
+        finally:
+            state.close()
+
+
+@click.group(cls=ModelStoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="modelstore-core", prog_name="modelstore")
+@common_options
+def cli() -> None:
+    """Store, version and inspect models in a modelstore.
+
+    Output is a table on a terminal, tab-separated lines (no header) when piped, and JSON
+    with --json. The store is --store URL, else $MODELSTORE_URL, else a per-user directory.
+    """
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``modelstore`` console script and of ``python -m modelstore_core``."""
+    if "--debug" not in (argv if argv is not None else sys.argv[1:]):
+        warnings.showwarning = _one_line_warning
+    try:
+        cli.main(args=argv, prog_name="modelstore")
+    except BrokenPipeError:
+        # The reader went away (`modelstore ls | head`): exit quietly, as coreutils do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)

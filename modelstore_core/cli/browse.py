@@ -1,0 +1,331 @@
+"""Reading a store: ``ls``, ``info`` and ``state``."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import click
+
+from ..errors import NotFoundError
+from ..version import Version
+from .app import cli, common_options
+from .context import State, escape, human_size, human_time, iso, pass_state
+
+#: Version records are fetched with this many concurrent requests (one per version on object stores).
+FETCH_WORKERS = 16
+
+#: Keys of a version record that the core writes; every other top-level key comes from a plugin.
+CORE_KEYS = ("schema", "domain", "version", "created", "flavor", "files", "tags", "dependencies", "git", "runtime")
+
+
+def fetch_records(versions: list[Version]) -> list[dict[str, Any]]:
+    """The records of ``versions``, fetched concurrently; versions deleted meanwhile are left out."""
+
+    def fetch(v: Version) -> dict[str, Any] | None:
+        try:
+            return v.metadata
+        except NotFoundError:
+            return None
+
+    if not versions:
+        return []
+    with ThreadPoolExecutor(max_workers=min(FETCH_WORKERS, len(versions))) as pool:
+        return [r for r in pool.map(fetch, versions) if r is not None]
+
+
+def states_by_version(states: dict[str, int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for name, version in sorted(states.items()):
+        out.setdefault(version, []).append(name)
+    return out
+
+
+def version_summary(record: dict[str, Any], states: list[str]) -> dict[str, Any]:
+    git = record.get("git") or {}
+    return {
+        "version": record["version"],
+        "created": record["created"],
+        "flavor": record["flavor"]["name"],
+        "format": record["flavor"].get("format"),
+        "files": len(record["files"]),
+        "size": sum(f["size"] for f in record["files"]),
+        "states": states,
+        "git_commit": git.get("commit"),
+        "git_dirty": git.get("dirty"),
+        "tags": record.get("tags", {}),
+    }
+
+
+def git_label(commit: str | None, dirty: bool | None) -> str:
+    if not commit:
+        return ""
+    return commit[:10] + (" [yellow](dirty)[/]" if dirty else "")
+
+
+# --- ls -------------------------------------------------------------------------------------
+
+
+@cli.command("ls")
+@click.argument("domain", required=False)
+@click.option("-n", "--limit", type=click.IntRange(min=1), help="Only the N newest versions.")
+@common_options
+@pass_state
+def ls(state: State, domain: str | None, limit: int | None) -> None:
+    """List the domains, or the versions of DOMAIN.
+
+    \b
+    Piped columns, domains:  domain, version count, latest version, latest's creation time
+    Piped columns, versions: version, created, flavor, size in bytes, states, git commit,
+                             git dirty (true/false), tags (k=v,...)
+    """
+    store = state.store()
+    if domain is None:
+        list_domains(state, store)
+        return
+    versions = store.list_versions(domain)[:limit]
+    by_version = states_by_version(store.states(domain))
+    rows = [version_summary(r, by_version.get(r["version"], [])) for r in fetch_records(versions)]
+
+    if state.mode == "json":
+        state.emit_json(rows)
+    elif state.mode == "plain":
+        state.emit_rows(
+            [[r["version"], r["created"], r["flavor"], r["size"], r["states"], r["git_commit"], r["git_dirty"], r["tags"]] for r in rows]
+        )
+    elif not rows:
+        state.note(f"Domain [bold]{escape(domain)}[/] has no versions.")
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"{escape(domain)} — {escape(store.url)}", title_justify="left", header_style="bold")
+        table.add_column("version", justify="right", style="bold")
+        for name in ("created", "flavor"):
+            table.add_column(name)
+        table.add_column("size", justify="right")
+        for name in ("states", "git", "tags"):
+            table.add_column(name)
+        for r in rows:
+            table.add_row(
+                str(r["version"]),
+                human_time(r["created"]),
+                escape(r["flavor"]),
+                human_size(r["size"]),
+                f"[green]{escape(', '.join(r['states']))}[/]",
+                git_label(r["git_commit"], r["git_dirty"]),
+                escape(", ".join(f"{k}={v}" for k, v in r["tags"].items())),
+            )
+        state.console.print(table)
+
+
+def list_domains(state: State, store) -> None:
+    domains = store.list_domains()
+
+    def summary(domain: str) -> dict[str, Any]:
+        try:
+            versions = store.list_versions(domain)
+        except NotFoundError:
+            versions = []  # removed meanwhile
+        latest = versions[0] if versions else None
+        return {
+            "domain": domain,
+            "versions": len(versions),
+            "latest": latest.version if latest else None,
+            "created": iso(latest.created) if latest else None,
+        }
+
+    with ThreadPoolExecutor(max_workers=max(1, min(FETCH_WORKERS, len(domains)))) as pool:
+        rows = list(pool.map(summary, domains))
+
+    if state.mode == "json":
+        state.emit_json(rows)
+    elif state.mode == "plain":
+        state.emit_rows([[r["domain"], r["versions"], r["latest"], r["created"]] for r in rows])
+    elif not rows:
+        state.note(
+            f"No domains in {escape(store.url)} yet; `modelstore upload DOMAIN FILE...` stores the first version."
+        )
+    else:
+        from rich.table import Table
+
+        table = Table(title=escape(store.url), title_justify="left", header_style="bold")
+        table.add_column("domain", style="bold")
+        table.add_column("versions", justify="right")
+        table.add_column("latest", justify="right")
+        table.add_column("created")
+        for r in rows:
+            table.add_row(escape(r["domain"]), str(r["versions"]), str(r["latest"] or ""), human_time(r["created"]))
+        state.console.print(table)
+
+
+# --- info ----------------------------------------------------------------------------------
+
+
+def version_option(f):
+    f = click.option("--state", "state_name", metavar="NAME", help="The version that state NAME points at.")(f)
+    f = click.argument("version", required=False, type=click.IntRange(min=1))(f)
+    return f
+
+
+@cli.command()
+@click.argument("domain")
+@version_option
+@common_options
+@pass_state
+def info(state: State, domain: str, version: int | None, state_name: str | None) -> None:
+    """The full metadata of a version of DOMAIN (latest by default).
+
+    Printed as JSON when piped or with --json: the version record exactly as stored.
+    """
+    store = state.store()
+    record = store.info(domain, version, state=state_name).metadata
+    if state.mode != "rich":
+        state.emit_json(record)
+        return
+    states = [name for name, n in store.states(domain).items() if n == record["version"]]
+    print_record(state, record, states)
+
+
+def flatten(value: Any, prefix: str = "", *, keep_empty: bool = True) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and other values are leaves.
+
+    An empty dict is a leaf too, unless ``keep_empty`` is false (then it has no leaves).
+    """
+    if isinstance(value, dict) and (value or not keep_empty):
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            out.update(flatten(sub, f"{prefix}.{key}" if prefix else str(key), keep_empty=keep_empty))
+        return out
+    return {prefix: value}
+
+
+def print_record(state: State, record: dict[str, Any], states: list[str]) -> None:
+    import json
+
+    from rich.table import Table
+
+    flavor = record["flavor"]
+    git = record.get("git") or {}
+    runtime = record.get("runtime") or {}
+    files = record["files"]
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold cyan")
+    grid.add_column()
+    grid.add_row("domain", escape(record["domain"]))
+    grid.add_row("version", f"[bold]{record['version']}[/]")
+    grid.add_row("created", human_time(record["created"]) + f"  [dim]{escape(record['created'])}[/]")
+    plugin = f"{flavor.get('plugin') or ''} {flavor.get('plugin_version') or ''}".strip()
+    grid.add_row(
+        "flavor",
+        f"{escape(flavor['name'])} [dim](format {escape(flavor.get('format'))}, by {escape(plugin)})[/]"
+        + ("" if flavor.get("safe", True) else "  [red]unsafe: loads only with trust=True[/]"),
+    )
+    if flavor.get("model_class"):
+        grid.add_row("class", escape(flavor["model_class"]))
+    grid.add_row("size", f"{human_size(sum(f['size'] for f in files))} in {len(files)} file{'s' * (len(files) != 1)}")
+    grid.add_row("states", f"[green]{escape(', '.join(states))}[/]" if states else "[dim]none[/]")
+    tags = record.get("tags") or {}
+    grid.add_row("tags", escape(", ".join(f"{k}={v}" for k, v in tags.items())) if tags else "[dim]none[/]")
+    if git:
+        details = ", ".join(x for x in (git.get("branch"), "dirty" if git.get("dirty") else None, git.get("remote")) if x)
+        grid.add_row("git", f"{escape(git.get('commit') or '')} [dim]{escape(details)}[/]")
+    if runtime:
+        grid.add_row(
+            "runtime",
+            escape(f"{runtime.get('implementation', 'Python')} {runtime.get('python', '')} on {runtime.get('platform', '')}"),
+        )
+    state.console.print(grid)
+
+    table = Table(title="files", title_justify="left", header_style="bold")
+    table.add_column("path")
+    table.add_column("size", justify="right")
+    table.add_column("sha256", style="dim")
+    for f in files:
+        table.add_row(escape(f["path"]), human_size(f["size"]), f["sha256"][:16] + "…")
+    state.console.print(table)
+
+    dependencies = record.get("dependencies") or {}
+    if dependencies:
+        deps = Table(title="dependencies", title_justify="left", header_style="bold")
+        deps.add_column("distribution")
+        deps.add_column("version")
+        for name, ver in dependencies.items():
+            deps.add_row(escape(name), escape(ver))
+        state.console.print(deps)
+
+    extra = {k: v for k, v in record.items() if k not in CORE_KEYS}
+    if extra:
+        table = Table(title="plugin metadata", title_justify="left", header_style="bold")
+        table.add_column("key", style="cyan")
+        table.add_column("value")
+        for key, value in flatten(extra).items():
+            table.add_row(escape(key), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+        state.console.print(table)
+
+
+# --- state ---------------------------------------------------------------------------------
+
+
+@cli.group("state")
+def state_group() -> None:
+    """Named pointers (production, staging...) to versions of a domain."""
+
+
+@state_group.command("set")
+@click.argument("domain")
+@click.argument("version", type=click.IntRange(min=1))
+@click.argument("name")
+@common_options
+@pass_state
+def state_set(state: State, domain: str, version: int, name: str) -> None:
+    """Point state NAME of DOMAIN at VERSION (atomically replacing where it pointed)."""
+    store = state.store()
+    try:
+        before = store.states(domain).get(name)
+    except NotFoundError:
+        before = None  # set_state names what is missing
+    store.set_state(domain, version, name)
+    if state.mode == "json":
+        state.emit_json({"domain": domain, "state": name, "version": version, "previous": before})
+    else:
+        moved = f" (was {before})" if before not in (None, version) else ""
+        state.note(f"[green]{escape(domain)}[/]: {escape(name)} → version {version}{moved}")
+
+
+@state_group.command("rm")
+@click.argument("domain")
+@click.argument("name")
+@common_options
+@pass_state
+def state_rm(state: State, domain: str, name: str) -> None:
+    """Remove state NAME of DOMAIN (the version itself stays)."""
+    state.store().remove_state(domain, name)
+    if state.mode == "json":
+        state.emit_json({"domain": domain, "state": name, "removed": True})
+    else:
+        state.note(f"[green]{escape(domain)}[/]: removed state {escape(name)}")
+
+
+@state_group.command("ls")
+@click.argument("domain")
+@common_options
+@pass_state
+def state_ls(state: State, domain: str) -> None:
+    """The states of DOMAIN and the versions they point at (piped columns: state, version)."""
+    states = state.store().states(domain)
+    if state.mode == "json":
+        state.emit_json(states)
+    elif state.mode == "plain":
+        state.emit_rows([[name, version] for name, version in states.items()])
+    elif not states:
+        state.note(f"Domain [bold]{escape(domain)}[/] has no states; `modelstore state set {escape(domain)} VERSION NAME` adds one.")
+    else:
+        from rich.table import Table
+
+        table = Table(title=escape(domain), title_justify="left", header_style="bold")
+        table.add_column("state", style="green")
+        table.add_column("version", justify="right")
+        for name, version in states.items():
+            table.add_row(escape(name), str(version))
+        state.console.print(table)

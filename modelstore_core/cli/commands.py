@@ -1,0 +1,5 @@
+"""Importing this module registers every command on :data:`~modelstore_core.cli.app.cli`."""
+
+from __future__ import annotations
+
+from . import browse, diff, maintain, plugins, transfer  # noqa: F401

@@ -1,0 +1,167 @@
+"""What every command shares: the store it opens, how it prints, and how errors read.
+
+Three output modes, chosen once per run:
+
+* ``rich``: stdout is a terminal: tables, colours, progress bars (rich is imported only here);
+* ``plain``: stdout is piped: tab-separated lines, no header, no colour; notes go to stderr;
+* ``json``: ``--json`` was given: one JSON document on stdout, wherever it goes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+import click
+
+from ..errors import DomainNotFoundError, ModelStoreError, StateNotFoundError, VersionNotFoundError
+
+
+class State:
+    """Options given anywhere on the command line, and the lazily opened store."""
+
+    def __init__(self) -> None:
+        self.store_url: str | None = None
+        self.json = False
+        self.debug = False
+        self._store = None
+
+    @property
+    def mode(self) -> str:
+        if self.json:
+            return "json"
+        return "rich" if sys.stdout.isatty() else "plain"
+
+    def store(self):
+        """The :class:`ModelStore` of ``--store``, else ``$MODELSTORE_URL``, else the per-user default."""
+        if self._store is None:
+            from ..store import ModelStore
+
+            self._store = ModelStore(self.store_url)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    # --- printing -------------------------------------------------------------------
+
+    @cached_property
+    def console(self):
+        from rich.console import Console
+
+        return Console(highlight=False)
+
+    @cached_property
+    def err_console(self):
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
+
+    @property
+    def progress_allowed(self) -> bool:
+        """Progress bars and spinners go to stderr, and only when it is a terminal."""
+        return sys.stderr.isatty()
+
+    def emit_json(self, obj: Any) -> None:
+        click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+    def emit_rows(self, rows: list[list[Any]]) -> None:
+        """Plain mode: one tab-separated line per row."""
+        for row in rows:
+            click.echo("\t".join(plain_cell(c) for c in row))
+
+    def note(self, message: str) -> None:
+        """A human message (what happened, what to do next): never on a piped stdout."""
+        if self.mode == "rich":
+            self.console.print(message)
+        else:
+            click.echo(strip_markup(message), err=True)
+
+
+pass_state = click.make_pass_decorator(State, ensure=True)
+
+
+# --- formatting -----------------------------------------------------------------------
+
+
+def plain_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value).replace("\t", " ").replace("\n", " ")
+
+
+def strip_markup(message: str) -> str:
+    from re import sub
+
+    return sub(r"\[/?[a-z #0-9_.=-]*\]", "", message)
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def human_time(iso: str | datetime | None) -> str:
+    """Local time, to the second, for terminals (JSON and plain output keep ISO 8601 UTC)."""
+    if iso is None:
+        return ""
+    when = datetime.fromisoformat(iso) if isinstance(iso, str) else iso
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def iso(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat()
+
+
+def escape(text: Any) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(str(text))
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class CLIError(click.ClickException):
+    """An error reported as one line on stderr (``Error: ...``), exit status 1."""
+
+    exit_code = 1
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line: what went wrong and, where there is one, what to do next."""
+    if isinstance(exc, DomainNotFoundError):
+        msg = f"{exc}; `modelstore ls` lists the domains"
+    elif isinstance(exc, VersionNotFoundError):
+        msg = f"{exc}; `modelstore ls {exc.domain}` lists its versions"
+    elif isinstance(exc, StateNotFoundError):
+        msg = f"{exc}; `modelstore state ls {exc.domain}` lists its states"
+    elif isinstance(exc, ModelStoreError):
+        msg = str(exc)
+    elif isinstance(exc, FileNotFoundError) and exc.filename:
+        msg = f"no such file or directory: {exc.filename}"
+    elif isinstance(exc, PermissionError) and exc.filename:
+        msg = f"permission denied: {exc.filename}"
+    elif isinstance(exc, OSError) and exc.strerror:
+        msg = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    else:
+        msg = f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)"
+    return " ".join(msg.split())  # one line, whatever a backend put in its message

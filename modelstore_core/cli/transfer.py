@@ -1,0 +1,102 @@
+"""Moving files in and out: ``upload`` and ``download``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from .app import cli, common_options
+from .browse import version_option
+from .context import State, escape, human_size, pass_state
+from .progress import progress
+
+
+def parse_tags(values: tuple[str, ...]) -> dict[str, str]:
+    tags = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--tag")
+        tags[key] = val
+    return tags
+
+
+def total_size(paths: list[Path]) -> int:
+    """Bytes under ``paths`` (files, and directories recursively); a missing path raises FileNotFoundError."""
+    total = 0
+    for path in paths:
+        if path.is_dir():
+            total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        else:
+            total += path.stat().st_size  # FileNotFoundError names the path
+    return total
+
+
+@cli.command()
+@click.argument("domain")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Label the version (repeatable).")
+@click.option(
+    "--extra", "extras", multiple=True, type=click.Path(path_type=Path), metavar="FILE",
+    help="Store FILE (or a directory) beside the model, under extras/ (repeatable).",
+)
+@common_options
+@pass_state
+def upload(state: State, domain: str, files: tuple[Path, ...], tags: tuple[str, ...], extras: tuple[Path, ...]) -> None:
+    """Store FILES (files or directories, as they are) as the next version of DOMAIN.
+
+    Prints the new version; when piped, stdout holds only its number:
+    `v=$(modelstore upload churn model.onnx)`.
+    """
+    tag_dict = parse_tags(tags)
+    size = total_size([*files, *extras])
+    store = state.store()
+    with progress(state, store, f"Uploading {domain}", size):
+        v = store.upload(domain, files=list(files), extras=list(extras), tags=tag_dict)
+
+    if state.mode == "json":
+        state.emit_json(v.metadata)
+    elif state.mode == "plain":
+        click.echo(v.version)
+    else:
+        n = len(v.files)
+        state.console.print(
+            f"Uploaded [bold]{escape(domain)}[/] version [bold green]{v.version}[/]"
+            f" [dim]({n} file{'s' * (n != 1)}, {human_size(v.size)}) to {escape(store.url)}[/]"
+        )
+
+
+@cli.command()
+@click.argument("domain")
+@version_option
+@click.option(
+    "-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write the files into (default: ./DOMAIN-VERSION).",
+)
+@common_options
+@pass_state
+def download(state: State, domain: str, version: int | None, state_name: str | None, output: Path | None) -> None:
+    """Write the verified files of a version of DOMAIN (latest by default) into a directory.
+
+    Model files land at the top, extras under extras/. Prints the directory.
+    """
+    store = state.store()
+    v = store.info(domain, version, state=state_name)
+    with progress(state, store, f"Downloading {domain} v{v.version}", v.size):
+        target = store.download(domain, v.version, to=output)
+
+    if state.mode == "json":
+        state.emit_json(
+            {"domain": domain, "version": v.version, "path": str(target), "files": [f["path"] for f in v.files], "size": v.size}
+        )
+    elif state.mode == "plain":
+        click.echo(str(target))
+    else:
+        shown = os.path.relpath(target) if not os.path.relpath(target).startswith("..") else str(target)
+        n = len(v.files)
+        state.console.print(
+            f"Downloaded [bold]{escape(domain)}[/] version [bold green]{v.version}[/]"
+            f" [dim]({n} file{'s' * (n != 1)}, {human_size(v.size)}) to[/] {escape(shown)}"
+        )
