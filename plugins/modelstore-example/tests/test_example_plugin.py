@@ -1,0 +1,159 @@
+"""The example plugin end to end, installed through its entry point like any plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelstore_core import ModelStore, UnsupportedModelError
+from modelstore_core.plugins import get_plugins
+from modelstore_core.testing import StorageContract
+from modelstore_example.model import TinyLinearModel
+from modelstore_example.storage import MemoryStorage
+
+
+def data(n: int = 40, seed: int = 0) -> tuple[list[list[float]], list[float]]:
+    rng = random.Random(seed)
+    X = [[rng.uniform(-5, 5), rng.uniform(-5, 5)] for _ in range(n)]
+    y = [3.0 * a - 2.0 * b + 1.0 + rng.gauss(0, 0.01) for a, b in X]
+    return X, y
+
+
+@pytest.fixture
+def fitted() -> TinyLinearModel:
+    return TinyLinearModel(l2=0.5).fit(*data())
+
+
+@pytest.fixture
+def store(tmp_path) -> ModelStore:
+    return ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+
+
+def fresh(tmp_path, name: str = "fresh") -> ModelStore:
+    return ModelStore(tmp_path / "store", cache_dir=tmp_path / f"{name}-cache")
+
+
+def test_the_model_fits(fitted):
+    assert fitted.weights == pytest.approx([3.0, -2.0], abs=0.05)
+    assert fitted.intercept == pytest.approx(1.0, abs=0.05)
+
+
+def test_discovered_through_its_entry_point():
+    plugins = get_plugins()
+    assert plugins.manager.has_plugin("example")
+    assert plugins.distributions["example"] == ("modelstore-example", "0.1.0")
+    assert "example" not in plugins.failures
+
+
+def test_round_trip_through_a_fresh_store(store, fitted, tmp_path):
+    v = store.upload("demo", model=fitted, tags={"stage": "test"})
+    loaded = fresh(tmp_path).load("demo")
+    assert type(loaded) is TinyLinearModel
+    X, _ = data(10, seed=1)
+    assert loaded.predict(X) == fitted.predict(X)
+    assert loaded.get_params() == fitted.get_params()
+
+    meta = v.metadata
+    assert meta["flavor"]["name"] == "example" and meta["flavor"]["format"] == "json"
+    assert meta["flavor"]["plugin"] == "modelstore-example"
+    assert meta["flavor"]["plugin_version"] == "0.1.0"  # read from the installed distribution
+    assert meta["flavor"]["safe"] is True
+    assert [f["path"] for f in meta["files"]] == ["model.json"]
+    assert meta["model"] == {
+        "framework": "modelstore-example",
+        "hyperparameters": {"l2": 0.5, "fit_intercept": True},
+        "n_features": 2,
+    }
+    assert meta["dependencies"]["modelstore-example"] == "0.1.0"
+
+
+def test_same_model_twice_is_deduplicated(store, fitted, tmp_path):
+    v1 = store.upload("demo", model=fitted)
+    objects = sorted(p.relative_to(tmp_path) for p in (tmp_path / "store" / "objects").rglob("*") if p.is_file())
+    v2 = store.upload("demo", model=TinyLinearModel(l2=0.5).fit(*data()))  # refitted: same bytes
+    assert v2.version == v1.version + 1
+    assert v2.files == v1.files
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "store" / "objects").rglob("*") if p.is_file()) == objects
+
+
+def test_other_objects_are_left_to_other_plugins(store, tmp_path):
+    with pytest.raises(UnsupportedModelError, match="example"):  # the message lists the installed flavors
+        store.upload("demo", model={"not": "a model"})
+    raw = tmp_path / "weights.bin"
+    raw.write_bytes(b"\x00\x01")
+    store.upload("raw", files=[raw])
+    [path] = fresh(tmp_path).load("raw")  # a files version still loads as paths
+    assert Path(path).read_bytes() == b"\x00\x01"
+
+
+def test_an_unfitted_model_is_refused(store):
+    with pytest.raises(ValueError, match="fit"):
+        store.upload("demo", model=TinyLinearModel())
+
+
+# --- the memory:// backend ------------------------------------------------------------
+
+
+class TestMemoryStorage(StorageContract):
+    """The conformance kit's primitive tests, run against the example backend."""
+
+    @pytest.fixture
+    def storage(self, request):
+        return MemoryStorage(request.node.name)
+
+
+def test_memory_store_round_trip(fitted, tmp_path):
+    url = f"memory://{tmp_path.name}"
+    v = ModelStore(url, cache_dir=tmp_path / "c1").upload("demo", model=fitted)
+    other = ModelStore(url, cache_dir=tmp_path / "c2")  # same process, same objects
+    assert other.latest("demo").version == v.version
+    X, _ = data(5, seed=2)
+    assert other.load("demo").predict(X) == fitted.predict(X)
+    other.set_state("demo", v.version, "production")
+    assert other.states("demo") == {"production": v.version}
+    assert other.verify().ok
+
+
+# --- through the command line -----------------------------------------------------------
+
+
+def modelstore(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "modelstore_core", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_cli_lists_the_plugin_with_its_hooks():
+    result = modelstore("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    [example] = [p for p in report["plugins"] if p["name"] == "example"]
+    assert example["distribution"] == "modelstore-example" and example["version"] == "0.1.0"
+    assert example["builtin"] is False
+    assert example["hooks"] == sorted(
+        "modelstore_" + h for h in ("serialize", "deserialize", "flavors", "collect_metadata", "store", "schemes")
+    )
+    assert example["schemes"] == ["memory"] and example["flavors"] == ["example"]
+    assert report["failures"] == []
+
+
+def test_cli_info_and_diff_show_the_hyperparameters(store, tmp_path):
+    X, y = data()
+    store.upload("demo", model=TinyLinearModel(l2=0.5).fit(X, y))
+    store.upload("demo", model=TinyLinearModel(l2=2.0).fit(X, y))
+    env = {"MODELSTORE_URL": str(tmp_path / "store"), "MODELSTORE_CACHE_DIR": str(tmp_path / "cli-cache")}
+
+    info = modelstore("info", "demo", "1", env=env)
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["model"]["hyperparameters"] == {"l2": 0.5, "fit_intercept": True}
+
+    diff = modelstore("diff", "demo", "1", "2", "--json", env=env)
+    assert diff.returncode == 0, diff.stderr
+    result = json.loads(diff.stdout)
+    assert {"key": "model.hyperparameters.l2", "change": "changed", "old": 0.5, "new": 2.0} in result["sections"]["model"]
+    assert [f["path"] for f in result["files"]["changed"]] == ["model.json"]
