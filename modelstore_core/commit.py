@@ -2,17 +2,18 @@
 
 Steps, and what a crash after each one leaves behind:
 
-1. serialize the model into a private temporary directory and hash every file;
-2. write ``uploads/<id>.json`` listing the objects this upload is about to store, so that
+1. serialize the model into a private temporary directory;
+2. stage every file: hash it (the local backend copies it into its ``.tmp/`` in the same pass);
+3. write ``uploads/<id>.json`` listing the objects this upload is about to store, so that
    :func:`~modelstore_core.gc.collect_garbage` leaves them alone while it runs;
-3. store each object under its sha256 unless it already exists (deduplication);
-4. claim the next free version number with create-if-absent (``claims/<n>``): concurrent
+4. place each object under its sha256 unless it already exists (deduplication);
+5. claim the next free version number with create-if-absent (``claims/<n>``): concurrent
    uploaders each get their own number, none is ever overwritten or reused;
-5. create the version record ``versions/<n>.json``: the commit point. Before it the version is
+6. create the version record ``versions/<n>.json``: the commit point. Before it the version is
    invisible; after it, complete;
-6. move the ``latest.json`` hint forward (compare-and-swap) and delete the upload marker.
+7. move the ``latest.json`` hint forward (compare-and-swap) and delete the upload marker.
 
-A crash before step 5 leaves only unreferenced objects and a marker, which ``gc`` reclaims; a
+A crash before step 6 leaves only unreferenced objects and a marker, which ``gc`` reclaims; a
 crash after it leaves a complete version (readers do not trust the hint blindly).
 """
 
@@ -35,8 +36,8 @@ from .liveness import HOST
 from .metadata import jsonable, merge
 from .names import check_file_path
 from .plugins import Plugins, distribution_version
-from .storage import Storage
-from .transfer import file_signature, hash_file
+from .storage import StagedFile, Storage
+from .transfer import file_signature
 
 SCHEMA = 1
 MAX_CAS_ATTEMPTS = 100
@@ -48,12 +49,10 @@ def checkpoint(name: str) -> None:
 
 @dataclass
 class SourceFile:
-    """A file about to be stored: its stored name, where it is now, and what it hashed to."""
+    """A file about to be stored: its stored name, where it is now, and its size/mtime/inode before reading."""
 
     name: str
     path: Path
-    sha256: str
-    size: int
     signature: tuple[int, int, int]
 
 
@@ -76,50 +75,59 @@ def upload(
 ) -> dict[str, Any]:
     """Run the whole transaction; returns the committed version record."""
     with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
-        directory = Path(tmp)
-        flavor = serialize(plugins, model, directory, options)
-        sources = collect_files(flavor, directory, extras)
+        flavor = serialize(plugins, model, Path(tmp), options)
+        sources = collect_files(flavor, Path(tmp), extras)
         checkpoint("serialized")
-
-        record = {
-            "schema": SCHEMA,
-            "domain": domain,
-            "flavor": flavor.record(plugin_version(plugins, flavor)),
-            "files": [{"path": s.name, "size": s.size, "sha256": s.sha256} for s in sources],
-            "tags": tags,
-        }
-        contributed: dict[str, Any] = {}
-        for extra in reversed(plugins.hook.modelstore_collect_metadata(model=_model_or_none(model), flavor=flavor, domain=domain)):
-            if extra:
-                merge(contributed, jsonable(extra))
-        record = merge(contributed, record)  # core keys win over plugin keys
-
-        upload_id = f"{uuid.uuid4().hex}"
-        marker = layout.upload_key(upload_id)
-        storage.put_if_absent(
-            marker,
-            dumps(
-                {
-                    "id": upload_id,
-                    "domain": domain,
-                    "started": now_utc(),
-                    "host": HOST,
-                    "pid": os.getpid(),
-                    "objects": sorted({s.sha256 for s in sources}),
-                }
-            ),
-        )
-        checkpoint("marker-written")
+        staged: list[StagedFile] = []
+        marker = None
         try:
-            store_objects(storage, sources)
+            for source in sources:
+                staged.append(storage.stage_file(source.path))
+            checkpoint("staged")
+            record = {
+                "schema": SCHEMA,
+                "domain": domain,
+                "flavor": flavor.record(distribution_version(flavor.plugin)),
+                "files": [{"path": src.name, "size": st.size, "sha256": st.sha256} for src, st in zip(sources, staged)],
+                "tags": tags,
+            }
+            record = merge(collect_metadata(plugins, model, flavor, domain), record)  # core keys win
+
+            marker = layout.upload_key(uuid.uuid4().hex)
+            storage.put_if_absent(marker, dumps(marker_record(domain, staged)))
+            checkpoint("marker-written")
+            place_objects(staged, sources)
             checkpoint("objects-stored")
             record = commit_record(storage, domain, record)
             checkpoint("committed")
             advance_latest(storage, domain, record["version"])
             checkpoint("latest-updated")
         finally:
-            storage.delete(marker)
+            for st in staged:
+                st.discard()
+            if marker is not None:
+                storage.delete(marker)
     return record
+
+
+def collect_metadata(plugins: Plugins, model: Any, flavor: Flavor, domain: str) -> dict[str, Any]:
+    """Every plugin's contribution, merged (builtins first, so third-party plugins can refine them)."""
+    merged: dict[str, Any] = {}
+    for extra in reversed(plugins.hook.modelstore_collect_metadata(model=_model_or_none(model), flavor=flavor, domain=domain)):
+        if extra:
+            merge(merged, jsonable(extra))
+    return merged
+
+
+def marker_record(domain: str, staged: list[StagedFile]) -> dict[str, Any]:
+    """What ``gc`` needs to leave this upload alone while its process runs."""
+    return {
+        "domain": domain,
+        "started": now_utc(),
+        "host": HOST,
+        "pid": os.getpid(),
+        "objects": sorted({st.sha256 for st in staged}),
+    }
 
 
 def _model_or_none(model: Any) -> Any:
@@ -144,12 +152,8 @@ def serialize(plugins: Plugins, model: Any, directory: Path, options: dict[str, 
     return flavor
 
 
-def plugin_version(plugins: Plugins, flavor: Flavor) -> str | None:
-    return distribution_version(flavor.plugin)
-
-
 def collect_files(flavor: Flavor, directory: Path, extras: list[str | os.PathLike] | None) -> list[SourceFile]:
-    """Name, hash and snapshot every file to store: the model's, then the extras (under ``extras/``)."""
+    """Name and snapshot every file to store: the model's, then the extras (under ``extras/``)."""
     named: dict[str, Path] = {}
 
     def add(name: str, path: Path) -> None:
@@ -170,12 +174,7 @@ def collect_files(flavor: Flavor, directory: Path, extras: list[str | os.PathLik
         for name, path in expand(Path(extra)):
             add(f"extras/{name}", path)
 
-    sources = []
-    for name, path in named.items():
-        signature = file_signature(path)
-        sha, size = hash_file(path)
-        sources.append(SourceFile(name, path, sha, size, signature))
-    return sources
+    return [SourceFile(name, path, file_signature(path)) for name, path in named.items()]
 
 
 def expand(path: Path) -> list[tuple[str, Path]]:
@@ -187,22 +186,18 @@ def expand(path: Path) -> list[tuple[str, Path]]:
     return [(path.name, path)]
 
 
-def store_objects(storage: Storage, sources: list[SourceFile]) -> None:
-    """Store each distinct file by content, skipping those already in the store."""
-    seen = set()
-    for source in sources:
-        if source.sha256 in seen:
-            continue
-        seen.add(source.sha256)
-        key = layout.object_key(source.sha256)
-        existing = storage.stat(key)
-        if existing is not None and existing.size == source.size:
-            continue  # deduplicated: no artifact bytes written
-        storage.put_file(key, source.path)
+def place_objects(staged: list[StagedFile], sources: list[SourceFile]) -> None:
+    """Make each distinct file visible under its sha256, skipping those already stored."""
+    placed: dict[str, bool] = {}
+    for st in staged:
+        if st.sha256 not in placed:
+            placed[st.sha256] = st.place(layout.object_key(st.sha256))
+            checkpoint("object-stored")
+    for source, st in zip(sources, staged):
         if file_signature(source.path) != source.signature:
-            storage.delete(key)  # its bytes may not match the name it was stored under
+            if placed.get(st.sha256):
+                st.storage.delete(layout.object_key(st.sha256))  # its bytes may not match its name
             raise SourceChangedError(f"{source.name} changed while it was being uploaded; nothing was committed")
-        checkpoint("object-stored")
 
 
 def commit_record(storage: Storage, domain: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,28 @@ class ObjectInfo:
         return self.size is None and self.modified is None
 
 
+class StagedFile:
+    """A local file hashed (and, on some backends, already copied) and ready to be placed under its key.
+
+    The default placing uploads it with :meth:`Storage.put_file` unless an object of the same size is
+    already at the key (content addressing makes that object identical).
+    """
+
+    def __init__(self, storage: Storage, path: Path, sha256: str, size: int):
+        self.storage, self.path, self.sha256, self.size = storage, path, sha256, size
+
+    def place(self, key: str) -> bool:
+        """Make the file visible at ``key``; ``False`` if it was already there (nothing written)."""
+        existing = self.storage.stat(key)
+        if existing is not None and existing.size == self.size:
+            return False
+        self.storage.put_file(key, self.path)
+        return True
+
+    def discard(self) -> None:
+        """Drop what staging made, if it was not placed."""
+
+
 class Storage(abc.ABC):
     """Base class of storage backends. Subclasses implement the abstract primitives."""
 
@@ -116,6 +138,17 @@ class Storage(abc.ABC):
         """
         with open(path, "rb") as f:
             self.put(key, f)
+
+    def stage_file(self, path: Path) -> StagedFile:
+        """Hash a local file before it is stored (the core names objects by sha256).
+
+        The default reads it once to hash it; :meth:`StagedFile.place` then uploads it if needed. A
+        backend that can copy and hash in a single pass (the local one) overrides this.
+        """
+        from .transfer import hash_file
+
+        sha256, size = hash_file(path)
+        return StagedFile(self, path, sha256, size)
 
     def get_file(self, key: str, path: Path) -> None:
         """Write the object ``key`` to the local file ``path`` (created or truncated)."""

@@ -19,7 +19,7 @@ from ..errors import (
 )
 from ..store import ModelStore
 
-CRASH_STEPS = ["serialized", "marker-written", "object-stored", "objects-stored", "claimed"]
+CRASH_STEPS = ["serialized", "staged", "marker-written", "object-stored", "objects-stored", "claimed"]
 
 
 class StoreContract:
