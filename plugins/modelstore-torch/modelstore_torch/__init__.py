@@ -1,0 +1,352 @@
+"""modelstore plugin for PyTorch: modules, state dicts and tensors, stored as safetensors.
+
+Upload:
+
+- an ``nn.Module``: its ``state_dict()`` as ``model.safetensors``; with ``pickle_module=True``
+  also ``torch.save(module)`` as ``module.pt`` (a pickle, read only with ``trust=True``);
+- a ``dict``/``OrderedDict`` of ``str -> Tensor`` (a state dict) or a single ``Tensor``:
+  ``model.safetensors``.
+
+Load (``ModelStore.load`` options):
+
+- ``model=``: an ``nn.Module`` instance, or a factory (class, function, ``lambda: MyNet()``)
+  returning one, that the weights are loaded into; works for modules and state dicts;
+- ``trust=True`` (modules uploaded with ``pickle_module=True``, no ``model=``): unpickle ``module.pt``;
+- ``device=``: where tensors go (default: the CPU; an instance passed as ``model=`` stays where it is);
+- ``strict=`` (default ``True``): as ``nn.Module.load_state_dict``;
+- ``as_state_dict=True``: the stored state dict of a module, without any module.
+
+Shared tensors (tied weights) are stored once and come back shared. Files are written and read
+one tensor at a time, so an upload or a load holds about one copy of the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter, OrderedDict
+from pathlib import Path
+from typing import Any
+
+from modelstore_core import Flavor, ModelStoreError, UntrustedArtifactError, hookimpl
+from modelstore_core.flavor import qualified_name
+
+FLAVOR = "torch"
+PLUGIN = "modelstore-torch"
+WEIGHTS = "model.safetensors"
+PICKLE = "module.pt"
+META_KEY = "modelstore_torch"  # our key in the safetensors __metadata__ (besides "format": "pt")
+LOAD_CHUNK = 64 * 1024 * 1024  # bytes of tensors handed to load_state_dict at once
+
+
+# --- recognising models without importing torch -------------------------------------------
+
+
+def _is_keras(model: Any) -> bool:
+    """Keras 3 models on the torch backend are ``nn.Module`` subclasses; they belong to modelstore-keras."""
+    return any((c.__module__ or "").split(".")[0] in ("keras", "tf_keras") for c in type(model).__mro__)
+
+
+def _kind(model: Any) -> str | None:
+    """``"module"``, ``"state_dict"``, ``"tensor"`` or ``None``. Never imports torch.
+
+    A torch object can only exist once ``torch`` is imported, so if it is not in
+    ``sys.modules`` the model is not ours.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "Tensor") or not hasattr(torch, "nn"):
+        return None
+    if isinstance(model, torch.nn.Module):
+        return None if _is_keras(model) else "module"
+    if isinstance(model, torch.Tensor):
+        return "tensor"
+    if isinstance(model, dict) and model and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()):
+        return "state_dict"
+    return None
+
+
+def _state_dict(model: Any, kind: str) -> dict[str, Any]:
+    if kind == "module":
+        return model.state_dict()
+    if kind == "tensor":
+        return {"tensor": model}
+    return model
+
+
+def _aliases(tensors: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """Names to store and ``{alias: stored name}`` for tensors that are exactly the same view of one storage."""
+    seen: dict[tuple, str] = {}
+    stored, aliases = [], {}
+    for name, t in tensors.items():
+        key = (
+            str(t.device),
+            t.untyped_storage().data_ptr(),
+            t.storage_offset(),
+            t.dtype,
+            tuple(t.shape),
+            tuple(t.stride()),
+        )
+        if t.numel() and t.untyped_storage().data_ptr() and key in seen:
+            aliases[name] = seen[key]
+        else:
+            seen.setdefault(key, name)
+            stored.append(name)
+    return stored, aliases
+
+
+# --- hooks --------------------------------------------------------------------------------
+
+
+@hookimpl
+def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
+    kind = _kind(model)
+    if kind is None:
+        return None
+    import torch
+
+    from . import weights
+
+    pickle_module = bool(options.get("pickle_module", False))
+    if pickle_module and kind != "module":
+        raise TypeError("pickle_module=True applies to nn.Module uploads only")
+
+    tensors = _state_dict(model, kind)
+    bad = [k for k, v in tensors.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise TypeError(
+            f"the state dict of this {qualified_name(model)} holds non-tensor entries ({', '.join(map(repr, bad[:5]))}),"
+            " which safetensors cannot store; store them separately (e.g. as extras=)"
+        )
+    stored, aliases = _aliases(tensors)
+    extra = {"order": list(tensors), "aliases": aliases}
+    metadata = {"format": "pt", META_KEY: json.dumps(extra, separators=(",", ":"), sort_keys=True)}
+    weights.write(directory / WEIGHTS, ((name, tensors[name]) for name in stored), metadata)
+
+    files = {WEIGHTS: {"format": "safetensors", "safe": True}}
+    if pickle_module:
+        torch.save(model, directory / PICKLE)
+        files[PICKLE] = {"format": "torch-pickle", "safe": False}
+
+    return Flavor(
+        name=FLAVOR,
+        format="safetensors",
+        plugin=PLUGIN,
+        model_class=qualified_name(model),
+        # The weights load without executing code (into a module the caller provides); only the
+        # optional pickle beside them needs trust=True, recorded per file below.
+        safe=True,
+        dependencies=["torch"],
+        options={
+            "kind": kind,
+            "container": "OrderedDict" if isinstance(model, OrderedDict) or kind == "module" else "dict",
+            "weights": WEIGHTS,
+            "pickle": PICKLE if pickle_module else None,
+            "files": files,
+        },
+    )
+
+
+@hookimpl
+def modelstore_deserialize(flavor: dict[str, Any], directory: Path, files: list[str], options: dict[str, Any]):
+    if flavor["name"] != FLAVOR:
+        return None
+    import torch
+
+    from . import weights
+
+    recorded = flavor.get("options") or {}
+    kind = recorded.get("kind", "module")
+    device = options.get("device")
+    target = options.get("model")
+    path = directory / recorded.get("weights", WEIGHTS)
+
+    if target is not None:
+        if kind == "tensor":
+            raise TypeError("this version stores a single tensor; load it without model=")
+        module = _instantiate(target, flavor)
+        with weights.Reader(path) as reader:
+            _load_into(module, reader, strict=options.get("strict", True))
+        return module.to(device) if device is not None else module
+
+    if kind == "module" and not options.get("as_state_dict"):
+        pickle_name = recorded.get("pickle")
+        cls = flavor.get("model_class") or "module"
+        short = cls.rsplit(".", 1)[-1]
+        if pickle_name and not options.get("trust"):
+            raise UntrustedArtifactError(
+                f"this version holds a {cls}: load its safetensors weights, without running any code from the store,"
+                f" into a module you build: load(..., model={short}(...)) or a factory, model=lambda: {short}(...);"
+                f" or pass trust=True to unpickle the module stored beside them ({pickle_name}), which can execute"
+                " arbitrary code: do that only for artifacts from a source you trust"
+            )
+        if pickle_name:
+            return torch.load(directory / pickle_name, map_location=device or "cpu", weights_only=False)
+        raise ModelStoreError(
+            f"this version holds only the weights of a {cls}: pass load(..., model={short}(...)) or a factory"
+            f" (model=lambda: {short}(...)) to load them into a module, or as_state_dict=True for the state dict"
+            " (upload with pickle_module=True to also store the whole module, loadable with trust=True)"
+        )
+
+    with weights.Reader(path) as reader:
+        loaded = _read_dict(reader, device, ordered=recorded.get("container") == "OrderedDict")
+    if kind == "tensor":
+        return loaded["tensor"]
+    return loaded
+
+
+@hookimpl
+def modelstore_flavors():
+    return [FLAVOR]
+
+
+@hookimpl
+def modelstore_collect_metadata(model: Any, flavor: Flavor):
+    if flavor.name != FLAVOR or model is None:
+        return None
+    import torch
+
+    kind = flavor.options["kind"]
+    tensors = _state_dict(model, kind)
+    stored, aliases = _aliases(tensors)
+    dtypes = Counter(str(tensors[k].dtype).removeprefix("torch.") for k in stored)
+    info: dict[str, Any] = {
+        "framework": "torch",
+        "framework_version": torch.__version__,
+        "class": flavor.model_class,
+        "kind": kind,
+        "state_dict_keys": len(tensors),
+        "shared_tensors": len(aliases),
+        "tensor_bytes": sum(tensors[k].numel() * tensors[k].element_size() for k in stored),
+        "dtypes": dict(sorted(dtypes.items())),
+    }
+    if kind == "module":
+        params = list(model.parameters())  # shared parameters once
+        info["parameters"] = sum(p.numel() for p in params)
+        info["trainable_parameters"] = sum(p.numel() for p in params if p.requires_grad)
+        info["buffers"] = sum(b.numel() for b in model.buffers())
+        info["training"] = bool(model.training)
+    return {"model": info}
+
+
+# --- loading helpers ------------------------------------------------------------------------
+
+
+def _instantiate(target: Any, flavor: dict[str, Any]):
+    import torch
+
+    module = target if isinstance(target, torch.nn.Module) else target() if callable(target) else None
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(
+            f"model= must be an nn.Module or a factory returning one (got {type(module if callable(target) else target).__name__});"
+            f" the stored weights come from a {flavor.get('model_class')}"
+        )
+    return module
+
+
+def _file_extra(reader) -> dict[str, Any]:
+    try:
+        return json.loads(reader.metadata.get(META_KEY, "{}"))
+    except ValueError:
+        return {}
+
+
+def _read_dict(reader, device: Any, ordered: bool) -> dict[str, Any]:
+    extra = _file_extra(reader)
+    aliases: dict[str, str] = extra.get("aliases", {})
+    tensors = {}
+    for name in reader.keys():
+        tensor = reader.read(name)
+        tensors[name] = tensor.to(device) if device is not None else tensor
+    order = [n for n in extra.get("order", []) if n in tensors or n in aliases]
+    order += [n for n in reader.keys() if n not in set(order)]
+    out = OrderedDict() if ordered else {}
+    for name in order:
+        out[name] = tensors[name] if name in tensors else tensors[aliases[name]]
+    return out
+
+
+def _load_into(module, reader, strict: bool) -> None:
+    """Load the file's tensors into ``module``, holding at most a bounded chunk of extra tensors.
+
+    Tensors of plain modules (no ``_load_from_state_dict`` override, no state-dict hooks) that
+    match in dtype and shape are read straight into the parameter's memory; the others go
+    through ``module.load_state_dict(chunk, strict=False)`` a chunk at a time, so custom
+    loading logic and dtype casts behave as with torch.
+    """
+    import torch
+
+    aliases: dict[str, str] = _file_extra(reader).get("aliases", {})
+    expected = module.state_dict(keep_vars=True)
+    present = set(reader.keys()) | set(aliases)
+    missing = sorted(set(expected) - present)
+    unexpected = sorted(present - set(expected))
+    if strict and (missing or unexpected):
+        raise ModelStoreError(
+            f"the stored weights do not match this {type(module).__qualname__}:"
+            f" missing keys {_brief(missing)}, unexpected keys {_brief(unexpected)};"
+            " pass strict=False to load the keys that match"
+        )
+    names_for: dict[str, list[str]] = {}
+    for alias, name in aliases.items():
+        names_for.setdefault(name, []).append(alias)
+    in_place = _in_place_targets(module, expected)
+
+    chunk: dict[str, Any] = {}
+    size = 0
+    with torch.no_grad():
+        for name in reader.keys():
+            wanted = [n for n in [name, *names_for.get(name, [])] if n in expected]
+            slow = []
+            filled: set[int] = set()
+            for n in wanted:
+                target = in_place.get(n)
+                if target is not None and reader.fits(name, target):
+                    if target.data_ptr() not in filled:  # tied parameters: read once
+                        reader.readinto(name, target)
+                        filled.add(target.data_ptr())
+                else:
+                    slow.append(n)
+            if not slow:
+                continue
+            tensor = reader.read(name)
+            for n in slow:
+                chunk[n] = tensor
+            size += reader.nbytes(name)
+            del tensor
+            if size >= LOAD_CHUNK:
+                module.load_state_dict(chunk, strict=False)
+                chunk, size = {}, 0
+    if chunk:
+        module.load_state_dict(chunk, strict=False)
+
+
+def _in_place_targets(module, expected: dict[str, Any]) -> dict[str, Any]:
+    """State-dict entries that ``load_state_dict`` would simply ``copy_`` into: safe to fill in place."""
+    import torch
+
+    base = torch.nn.Module
+    if type(module).load_state_dict is not base.load_state_dict:
+        return {}
+    owners = dict(module.named_modules(remove_duplicate=False))
+    for m in owners.values():
+        if m._load_state_dict_pre_hooks or m._load_state_dict_post_hooks or m._state_dict_hooks or m._state_dict_pre_hooks:
+            return {}
+    targets = {}
+    for key, tensor in expected.items():
+        prefix, _, leaf = key.rpartition(".")
+        owner = owners.get(prefix)
+        if owner is None or type(owner)._load_from_state_dict is not base._load_from_state_dict:
+            continue
+        held = owner._parameters.get(leaf)
+        if held is None:
+            held = owner._buffers.get(leaf)
+        if held is tensor and isinstance(tensor, torch.Tensor):
+            targets[key] = tensor
+    return targets
+
+
+def _brief(names: list[str], n: int = 10) -> str:
+    if not names:
+        return "none"
+    shown = ", ".join(repr(x) for x in names[:n])
+    return f"[{shown}{f', … {len(names) - n} more' if len(names) > n else ''}]"
