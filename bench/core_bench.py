@@ -142,7 +142,10 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(base, peak)
 """
     base, peak = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
-    print(f"{'peak RSS during the upload':<44} {peak / 1024:9.1f} MB   interpreter + core before it: {base / 1024:.1f} MB   growth {(peak - base) / 1024:.1f} MB (target < 100 MB)")
+    print(
+        f"{'peak RSS during the upload':<44} {peak / 1024:9.1f} MB   interpreter + core before it: {base / 1024:.1f} MB"
+        f"   growth {(peak - base) / 1024:.1f} MB (target < 100 MB)"
+    )
 
 
 def many_versions(work: Path, n: int) -> None:

@@ -19,18 +19,15 @@ crash after it leaves a complete version (readers do not trust the hint blindly)
 
 from __future__ import annotations
 
-import json
 import os
-
 import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import layout
-from .errors import ConflictError, InvalidNameError, KeyNotFoundError, SourceChangedError, StorageError
+from .errors import ConflictError, InvalidNameError, SourceChangedError, StorageError
 from .flavor import Flavor
 from .liveness import HOST
 from .metadata import jsonable, merge
@@ -38,9 +35,9 @@ from .names import check_file_path
 from .plugins import Plugins, distribution_version
 from .storage import StagedFile, Storage
 from .transfer import file_signature
+from .versions import advance_latest, dumps, now_utc, read_latest_hint
 
 SCHEMA = 1
-MAX_CAS_ATTEMPTS = 100
 
 
 def checkpoint(name: str) -> None:
@@ -54,14 +51,6 @@ class SourceFile:
     name: str
     path: Path
     signature: tuple[int, int, int]
-
-
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False).encode()
-
-
-def now_utc() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def upload(
@@ -88,7 +77,7 @@ def upload(
                 "schema": SCHEMA,
                 "domain": domain,
                 "flavor": flavor.record(distribution_version(flavor.plugin)),
-                "files": [{"path": src.name, "size": st.size, "sha256": st.sha256} for src, st in zip(sources, staged)],
+                "files": [{"path": src.name, "size": st.size, "sha256": st.sha256} for src, st in zip(sources, staged, strict=True)],
                 "tags": tags,
             }
             record = merge(collect_metadata(plugins, model, flavor, domain), record)  # core keys win
@@ -193,7 +182,7 @@ def place_objects(staged: list[StagedFile], sources: list[SourceFile]) -> None:
         if st.sha256 not in placed:
             placed[st.sha256] = st.place(layout.object_key(st.sha256))
             checkpoint("object-stored")
-    for source, st in zip(sources, staged):
+    for source, st in zip(sources, staged, strict=True):
         if file_signature(source.path) != source.signature:
             if placed.get(st.sha256):
                 st.storage.delete(layout.object_key(st.sha256))  # its bytes may not match its name
@@ -217,31 +206,3 @@ def commit_record(storage: Storage, domain: str, record: dict[str, Any]) -> dict
     return record
 
 
-def read_latest_hint(storage: Storage, domain: str) -> tuple[int, Any]:
-    """The ``latest.json`` hint (0 if absent) and its compare-and-swap token (None if absent)."""
-    try:
-        data, token = storage.read(layout.latest_key(domain))
-    except KeyNotFoundError:
-        return 0, None
-    try:
-        return int(json.loads(data)["version"]), token
-    except (ValueError, KeyError, TypeError):
-        return 0, token  # unreadable hint: readers fall back to a listing
-
-
-def advance_latest(storage: Storage, domain: str, version: int) -> None:
-    """Move the hint to ``version`` unless it already points at a newer one. Best effort."""
-    for _ in range(MAX_CAS_ATTEMPTS):
-        current, token = read_latest_hint(storage, domain)
-        if current >= version:
-            return
-        if set_latest_hint(storage, domain, version, token):
-            return
-
-
-def set_latest_hint(storage: Storage, domain: str, version: int | None, token: Any) -> bool:
-    key = layout.latest_key(domain)
-    data = dumps({"version": version or 0})
-    if token is None:
-        return storage.put_if_absent(key, data)
-    return storage.compare_and_swap(key, data, token)

@@ -7,17 +7,19 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import commit, versions
-from .errors import InvalidNameError, MissingPluginError, UnknownSchemeError
-from .gc import GCReport, collect_garbage
+from . import versions
+from .errors import DomainNotFoundError, InvalidNameError, MissingPluginError, UnknownSchemeError
 from .materialize import Cache, write_files
 from .names import check_name, check_tags, check_version
 from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
 from .storage import Storage
-from .verify import VerifyReport, verify_records
 from .version import Version
+
+if TYPE_CHECKING:  # imported where used: `import modelstore_core` + a listing stays fast
+    from .gc import GCReport
+    from .verify import VerifyReport
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 
@@ -107,6 +109,8 @@ class ModelStore:
             if isinstance(files, (str, os.PathLike)):
                 files = [files]
             model = RawFiles([Path(f) for f in files])
+        from . import commit
+
         record = commit.upload(self.storage, self.plugins, domain, model, extras, tags, options)
         return Version(domain, record["version"], metadata=record)
 
@@ -128,10 +132,14 @@ class ModelStore:
         Never touches a committed version or an upload in progress (on another machine, one
         younger than ``grace`` seconds).
         """
+        from .gc import collect_garbage
+
         return collect_garbage(self.storage, grace=grace, dry_run=dry_run)
 
     def verify(self, domain: str | None = None, version: int | None = None) -> VerifyReport:
         """Re-hash stored files against their records: every version, a domain's, or one version's."""
+        from .verify import verify_records
+
         if domain is None:
             pairs = [(d, n) for d in self.list_domains() for n, _ in versions.list_versions(self.storage, d)]
         elif version is None:
@@ -161,8 +169,6 @@ class ModelStore:
         check_name(domain, "domain name")
         states, _ = versions.read_states(self.storage, domain)
         if not states and not versions.domain_exists(self.storage, domain):
-            from .errors import DomainNotFoundError
-
             raise DomainNotFoundError(domain)
         return {name: s["version"] for name, s in sorted(states.items())}
 

@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import layout
-from .commit import MAX_CAS_ATTEMPTS, dumps, read_latest_hint, set_latest_hint
 from .errors import (
     ConflictError,
     DomainNotFoundError,
@@ -23,6 +22,51 @@ from .errors import (
     VersionNotFoundError,
 )
 from .storage import ObjectInfo, Storage
+
+MAX_CAS_ATTEMPTS = 100
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False).encode()
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+
+# --- the latest-version hint ------------------------------------------------------------
+
+
+def read_latest_hint(storage: Storage, domain: str) -> tuple[int, Any]:
+    """The ``latest.json`` hint (0 if absent) and its compare-and-swap token (None if absent)."""
+    try:
+        data, token = storage.read(layout.latest_key(domain))
+    except KeyNotFoundError:
+        return 0, None
+    try:
+        return int(json.loads(data)["version"]), token
+    except (ValueError, KeyError, TypeError):
+        return 0, token  # unreadable hint: readers fall back to a listing
+
+
+def advance_latest(storage: Storage, domain: str, version: int) -> None:
+    """Move the hint to ``version`` unless it already points at a newer one. Best effort."""
+    for _ in range(MAX_CAS_ATTEMPTS):
+        current, token = read_latest_hint(storage, domain)
+        if current >= version:
+            return
+        if set_latest_hint(storage, domain, version, token):
+            return
+
+
+def set_latest_hint(storage: Storage, domain: str, version: int | None, token: Any) -> bool:
+    key = layout.latest_key(domain)
+    data = dumps({"version": version or 0})
+    if token is None:
+        return storage.put_if_absent(key, data)
+    return storage.compare_and_swap(key, data, token)
+
 
 
 def domain_exists(storage: Storage, domain: str) -> bool:
