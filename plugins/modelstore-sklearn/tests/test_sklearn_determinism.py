@@ -1,0 +1,105 @@
+"""The same fitted model always gives the same bytes, so a re-upload stores no new object."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+import zipfile
+
+import numpy as np
+import skops.io as sio
+from sklearn.cluster import Birch
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn_plugin_helpers import isolated, open_store, run_python, stored_objects  # noqa: F401
+
+from modelstore_sklearn._persist import canonical_skops
+
+# Built the same way in this process and in a fresh interpreter (other memory addresses).
+MAKE_MODEL = """
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+X, Y = make_classification(n_samples=100, n_features=4, random_state=1)
+model = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, random_state=0)).fit(X, Y)
+"""
+
+
+def make_model():
+    scope: dict = {}
+    exec(MAKE_MODEL, scope)
+    return scope["model"], scope["X"]
+
+
+def test_reupload_is_deduplicated(tmp_path):
+    model, _ = make_model()
+    store = open_store(tmp_path)
+    v1 = store.upload("m", model=model)
+    objects = stored_objects(tmp_path)
+
+    v2 = store.upload("m", model=model)
+
+    assert v2.version == v1.version + 1
+    assert v2.files == v1.files  # same names, sizes and sha256
+    assert stored_objects(tmp_path) == objects  # no new object written
+
+
+def test_same_model_in_another_process_gives_the_same_bytes(tmp_path):
+    model, _ = make_model()
+    v1 = open_store(tmp_path).upload("m", model=model)
+    objects = stored_objects(tmp_path)
+
+    run_python(
+        MAKE_MODEL
+        + f"""
+from modelstore_core import ModelStore
+ModelStore({str(tmp_path / "store")!r}, cache_dir={str(tmp_path / "cache2")!r}).upload("m", model=model)
+""",
+        cwd=tmp_path,
+    )
+
+    v2 = open_store(tmp_path).latest("m")
+    assert v2.version == 2 and v2.files == v1.files
+    assert stored_objects(tmp_path) == objects
+
+
+def test_canonical_archive_loads_back_and_has_fixed_entries():
+    model, x = make_model()
+    first, second = canonical_skops(sio.dumps(model)), canonical_skops(sio.dumps(model))
+    assert first == second
+
+    archive = zipfile.ZipFile(io.BytesIO(first))
+    assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    names = archive.namelist()
+    assert names[-1] == "schema.json" and all(n.split(".")[0].isdigit() for n in names[:-1])
+    ids = []
+
+    def collect(node):
+        if isinstance(node, dict):
+            ids.extend(v for k, v in node.items() if k == "__id__")
+            [collect(v) for v in node.values()]
+        elif isinstance(node, list):
+            [collect(v) for v in node]
+
+    collect(json.loads(archive.read("schema.json")))
+    assert min(ids) == 1 and max(ids) == len(set(ids))  # renumbered densely, from 1
+
+    loaded = sio.loads(first, trusted=["sklearn.tree._tree.Tree"])
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+
+
+def test_pickle_fallback_is_deterministic_too(tmp_path):
+    x, _ = make_classification(n_samples=60, n_features=4, random_state=0)
+    birch = Birch(n_clusters=2).fit(x)
+    store = open_store(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        v1 = store.upload("b", model=birch)
+        objects = stored_objects(tmp_path)
+        v2 = store.upload("b", model=birch)
+    assert v1.flavor["format"] == "pickle"
+    assert v2.files == v1.files and stored_objects(tmp_path) == objects

@@ -1,0 +1,63 @@
+"""What a version records about its scikit-learn model."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+
+import numpy as np
+import pandas as pd
+import sklearn
+import skops
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn_plugin_helpers import isolated, open_store  # noqa: F401 - autouse fixture
+
+
+def test_metadata_of_a_column_transformer_pipeline(tmp_path):
+    df = pd.DataFrame({"x": np.arange(40.0), "colour": ["red", "blue"] * 20})
+    y = np.arange(40) % 2
+    model = Pipeline(
+        [
+            ("pre", ColumnTransformer([("num", StandardScaler(), ["x"]), ("cat", OneHotEncoder(), ["colour"])])),
+            ("clf", LogisticRegression(C=np.float64(0.5), max_iter=np.int64(300))),
+        ]
+    ).fit(df, y)
+    open_store(tmp_path).upload("m", model=model)
+
+    record = open_store(tmp_path, cache="c2").info("m").metadata  # read back from the store
+    info = record["model"]
+    assert info["framework"] == "scikit-learn" and info["framework_version"] == sklearn.__version__
+    assert info["class"] == "sklearn.pipeline.Pipeline" and info["serialization"] == "skops"
+    assert info["skops_version"] == skops.__version__ and info["types_to_trust"] == []
+    assert info["steps"] == [["pre", "sklearn.compose._column_transformer.ColumnTransformer"],
+                             ["clf", "sklearn.linear_model._logistic.LogisticRegression"]]
+    assert info["feature_names_in"] == ["x", "colour"] and info["n_features_in"] == 2
+    assert info["classes"] == [0, 1]
+
+    steps = info["hyperparameters"]["steps"]
+    assert steps[0][0] == "pre" and steps[1][0] == "clf"
+    clf = steps[1][1]
+    assert clf["class"] == "sklearn.linear_model._logistic.LogisticRegression"
+    assert clf["params"]["C"] == 0.5 and type(clf["params"]["C"]) is float
+    assert clf["params"]["max_iter"] == 300 and type(clf["params"]["max_iter"]) is int
+    transformers = steps[0][1]["params"]["transformers"]
+    assert transformers[1] == ["cat", {"class": "sklearn.preprocessing._encoders.OneHotEncoder",
+                                       "params": OneHotEncoder().get_params() | {"dtype": "numpy.float64"}}, ["colour"]]
+    json.dumps(record, allow_nan=False)  # strict JSON
+
+    assert record["flavor"]["plugin"] == "modelstore-sklearn" and record["flavor"]["plugin_version"] == "0.1.0"
+    for dist in ("scikit-learn", "skops", "numpy", "modelstore-sklearn"):
+        assert record["dependencies"][dist] == version(dist)
+
+
+def test_metadata_lists_the_types_a_reader_must_trust(tmp_path):
+    x = np.random.default_rng(0).normal(size=(50, 3))
+    y = (x[:, 0] > 0).astype(int)
+    model = RandomForestClassifier(n_estimators=2, max_depth=3, random_state=0).fit(x, y)
+    v = open_store(tmp_path).upload("rf", model=model)
+    assert v.metadata["model"]["types_to_trust"] == ["sklearn.tree._tree.Tree"]
+    assert v.metadata["model"]["hyperparameters"]["n_estimators"] == 2

@@ -1,0 +1,122 @@
+"""Fitted scikit-learn models go through a real local store and come back predicting the same."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import make_classification, make_regression
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC
+from sklearn_plugin_helpers import isolated, open_store  # noqa: F401 - autouse fixture
+
+from modelstore_core import UntrustedArtifactError
+
+X, Y = make_classification(n_samples=120, n_features=5, random_state=0)
+XR, YR = make_regression(n_samples=120, n_features=5, random_state=0)
+
+
+def frame() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, 80),
+            "income": rng.normal(50_000, 8_000, 80),
+            "city": rng.choice(["paris", "lyon", "nice"], 80),
+            "plan": rng.choice(["a", "b"], 80),
+        }
+    )
+    y = df["age"] * 0.3 + (df["city"] == "lyon") * 5 + rng.normal(0, 1, 80)
+    return df, y.to_numpy()
+
+
+def column_pipeline():
+    df, y = frame()
+    pre = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["age", "income"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["city", "plan"]),
+        ]
+    )
+    return Pipeline([("pre", pre), ("ridge", Ridge(alpha=0.5))]).fit(df, y), df, "predict"
+
+
+CASES = {
+    "logistic-pipeline": lambda: (make_pipeline(StandardScaler(), LogisticRegression()).fit(X, Y), X, "predict_proba"),
+    "column-transformer": column_pipeline,
+    "mlp": lambda: (MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, Y), X, "predict_proba"),
+    "svc": lambda: (SVC().fit(X, Y), X, "decision_function"),
+    "kmeans": lambda: (KMeans(n_clusters=3, n_init=2, random_state=0).fit(X), X, "transform"),
+}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_convergence(recwarn):
+    """MLP with 50 iterations warns that it did not converge: irrelevant here."""
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_round_trip_with_default_trusted_types(tmp_path, case):
+    model, data, method = CASES[case]()
+    v = open_store(tmp_path).upload("m", model=model)
+    assert v.flavor["format"] == "skops" and v.flavor["safe"] is True
+    assert [f["path"] for f in v.files] == ["model.skops"]
+
+    loaded = open_store(tmp_path, cache="cold-cache").load("m")  # a fresh ModelStore object and cache
+
+    assert loaded is not model and type(loaded) is type(model)
+    np.testing.assert_array_equal(getattr(loaded, method)(data), getattr(model, method)(data))
+
+
+def test_column_transformer_keeps_its_structure(tmp_path):
+    model, df, _ = column_pipeline()
+    open_store(tmp_path).upload("ct", model=model)
+    loaded = open_store(tmp_path, cache="c2").load("ct")
+    assert [name for name, _ in loaded.steps] == ["pre", "ridge"]
+    assert type(loaded.named_steps["pre"]) is ColumnTransformer
+    np.testing.assert_array_equal(loaded.named_steps["pre"].transform(df), model.named_steps["pre"].transform(df))
+    assert list(loaded.feature_names_in_) == list(df.columns)
+
+
+TREE = "sklearn.tree._tree.Tree"
+PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+
+
+@pytest.mark.parametrize(
+    "make, data, needed",
+    [
+        (lambda: RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y), X, [TREE]),
+        (lambda: HistGradientBoostingRegressor(max_iter=10, random_state=0).fit(XR, YR), XR, [PREDICTOR]),
+    ],
+    ids=["random-forest", "hist-gradient-boosting"],
+)
+def test_tree_models_need_their_tree_type_trusted(tmp_path, make, data, needed):
+    model = make()
+    v = open_store(tmp_path).upload("trees", model=model)
+    assert v.flavor["options"]["types_to_trust"] == needed
+    store = open_store(tmp_path, cache="reader")
+
+    with pytest.raises(UntrustedArtifactError) as err:
+        store.load("trees")
+    assert needed[0] in str(err.value) and "trusted_types=" in str(err.value) and "trust=True" in str(err.value)
+
+    by_name = store.load("trees", trusted_types=needed)
+    np.testing.assert_array_equal(by_name.predict(data), model.predict(data))
+    by_trust = store.load("trees", trust=True)
+    np.testing.assert_array_equal(by_trust.predict(data), model.predict(data))
+
+
+def test_trusted_types_accepts_types_themselves(tmp_path):
+    from sklearn.tree._tree import Tree
+
+    model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, Y)
+    open_store(tmp_path).upload("rf", model=model)
+    loaded = open_store(tmp_path, cache="c2").load("rf", trusted_types=[Tree])
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
