@@ -1,0 +1,441 @@
+"""The S3 storage primitives, over boto3.
+
+=====================  ==============================================================================
+primitive              S3 requests
+=====================  ==============================================================================
+``put_if_absent``      ``PutObject`` with ``If-None-Match: *`` (412 -> ``False``)
+``read``               ``GetObject``; the ETag is the compare-and-swap token
+``compare_and_swap``   ``PutObject`` with ``If-Match: <etag>`` (412 or missing key -> ``False``)
+``list``               ``ListObjectsV2`` pages (``StartAfter``, ``Delimiter``), never truncated
+``stat``               ``HeadObject``
+``delete``             ``DeleteObject``
+``get``                ``GetObject``, streamed
+``put_file``           boto3's transfer manager: one ``PutObject``, or a parallel multipart upload
+``get_file``           one ``GetObject``; past the multipart threshold, parallel ranged ``GetObject``
+``cleanup``            ``ListMultipartUploads`` + ``AbortMultipartUpload`` of stale uploads
+=====================  ==============================================================================
+
+Retries (5xx, throttling, dropped connections) are botocore's (``retry_mode``, ``max_attempts``).
+A conditional write whose first attempt reached the server but whose answer was lost is retried
+by botocore and then fails its own precondition; such a 412 after a retry is settled by reading
+the object back: if it holds exactly our bytes, the write was ours.
+
+Credentials never appear in :attr:`S3Storage.url`, in reprs or in error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import boto3
+import botocore.exceptions as bexc
+from boto3.exceptions import Boto3Error
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
+from botocore.config import Config
+from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3UploadFailedError
+from s3transfer.subscribers import BaseSubscriber
+
+from modelstore_core import layout
+from modelstore_core.errors import InvalidNameError, KeyNotFoundError, StorageError
+from modelstore_core.storage import CHUNK_SIZE, ObjectInfo, Storage, Token
+
+MB = 1 << 20
+
+#: ``ModelStore("s3://...", **options)``: accepted options and their defaults.
+DEFAULTS: dict[str, Any] = {
+    "endpoint_url": None,  # S3-compatible endpoint; default: AWS_ENDPOINT_URL(_S3), else AWS
+    "region": None,  # default: AWS_REGION / AWS_DEFAULT_REGION / the profile's region
+    "profile": None,  # default: AWS_PROFILE, else the default profile
+    "page_size": 1000,  # keys per ListObjectsV2 page (S3's maximum)
+    "retry_mode": "standard",  # botocore: "standard" or "adaptive" (client-side rate limiting)
+    "max_attempts": 6,  # per request, first attempt included
+    "connect_timeout": 10.0,
+    "read_timeout": 60.0,
+    "multipart_threshold": 8 * MB,  # boto3's TransferConfig defaults
+    "multipart_chunksize": 8 * MB,
+    "max_concurrency": 10,
+    "addressing_style": None,  # "path" or "virtual"; default: "path" with a custom endpoint
+    "request_checksum_calculation": None,  # botocore's; "when_required" for stores without CRC support
+}
+
+#: Attempts at reading a response body whose connection broke mid-stream (botocore does not retry those).
+STREAM_ATTEMPTS = 4
+#: Attempts at a conditional write answered 409 ConditionalRequestConflict (a concurrent conditional write).
+CONFLICT_ATTEMPTS = 8
+
+_STREAM_ERRORS = (
+    bexc.ResponseStreamingError,
+    bexc.IncompleteReadError,
+    bexc.ReadTimeoutError,
+    bexc.ConnectionClosedError,
+    bexc.EndpointConnectionError,
+    ConnectionError,
+)
+_TOP_LEVEL = (layout.OBJECTS.split("/")[0] + "/", layout.DOMAINS, layout.UPLOADS)
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix/")``."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "s3":
+        raise InvalidNameError("an S3 store URL starts with s3://")
+    if "@" in parts.netloc:
+        raise InvalidNameError(
+            "s3:// URLs take no credentials; use the AWS default chain (AWS_PROFILE, "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, an instance role)"
+        )
+    if parts.query or parts.fragment:
+        raise InvalidNameError("s3:// URLs take no query or fragment; pass options as ModelStore(url, option=value)")
+    bucket = parts.netloc
+    if not bucket:
+        raise InvalidNameError("an S3 store URL names a bucket: s3://bucket or s3://bucket/prefix")
+    prefix = "/".join(p for p in parts.path.split("/") if p)
+    if any(p in (".", "..") for p in prefix.split("/")):
+        raise InvalidNameError("an S3 store prefix cannot contain '.' or '..' parts")
+    return bucket, prefix + "/" if prefix else ""
+
+
+def split_userinfo(endpoint: str) -> tuple[str, str | None, str | None]:
+    """``http://key:secret@host:9000`` -> ``("http://host:9000", "key", "secret")``."""
+    parts = urlsplit(endpoint)
+    if parts.username is None and parts.password is None:
+        return endpoint, None, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host += f":{parts.port}"
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, unquote(parts.username or "") or None, unquote(parts.password or "") or None
+
+
+class _KnownObject(BaseSubscriber):
+    """Tells s3transfer the size and ETag we already have, so it skips its HeadObject."""
+
+    def __init__(self, size: int, etag: str):
+        self.size, self.etag = size, etag
+
+    def on_queued(self, future, **kwargs):
+        future.meta.provide_transfer_size(self.size)
+        future.meta.provide_object_etag(self.etag)
+
+
+def _status(exc: bexc.ClientError) -> int | None:
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def _code(exc: bexc.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _retried(exc: bexc.ClientError) -> bool:
+    return exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+
+
+def _missing(exc: bexc.ClientError) -> bool:
+    return _code(exc) in ("NoSuchKey", "404", "NotFound") or (_status(exc) == 404 and _code(exc) != "NoSuchBucket")
+
+
+class S3Storage(Storage):
+    """A store under ``s3://bucket/prefix``. Nothing is written until the first upload."""
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> S3Storage:
+        unknown = sorted(set(options) - set(DEFAULTS))
+        if unknown:
+            raise TypeError(f"unknown option(s) for s3:// stores: {', '.join(unknown)} (accepted: {', '.join(DEFAULTS)})")
+        bucket, prefix = parse_s3_url(url)
+        return cls(bucket, prefix, **options)
+
+    def __init__(self, bucket: str, prefix: str = "", **options: Any):
+        opts = {**DEFAULTS, **options}
+        self.bucket = bucket
+        self.prefix = prefix
+        self.url = f"s3://{bucket}/{prefix.rstrip('/')}" if prefix else f"s3://{bucket}"
+        self.page_size = int(opts["page_size"])
+        if not 1 <= self.page_size <= 1000:
+            raise ValueError("page_size must be between 1 and 1000")
+        self._secrets: set[str] = set()
+
+        endpoint = opts["endpoint_url"]
+        ignore_env = os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true"
+        if endpoint is None and not ignore_env:
+            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+        access_key = secret_key = None
+        if endpoint:
+            endpoint, access_key, secret_key = split_userinfo(endpoint)
+            self._secrets.update(s for s in (access_key, secret_key) if s)
+        try:
+            session = boto3.session.Session(
+                profile_name=opts["profile"],
+                region_name=opts["region"],
+                aws_access_key_id=access_key,
+                aws_secret_access_key=secret_key if access_key else None,
+            )
+        except bexc.BotoCoreError as exc:  # ProfileNotFound and friends
+            raise StorageError(f"cannot configure the S3 client: {self._scrub(str(exc))}") from None
+        self._session = session
+        addressing = opts["addressing_style"] or ("path" if endpoint else None)
+        config: dict[str, Any] = {
+            "retries": {"mode": opts["retry_mode"], "max_attempts": int(opts["max_attempts"])},
+            "connect_timeout": opts["connect_timeout"],
+            "read_timeout": opts["read_timeout"],
+            "max_pool_connections": max(32, int(opts["max_concurrency"]) + 4),
+            "user_agent_extra": "modelstore-s3",
+        }
+        if addressing:
+            config["s3"] = {"addressing_style": addressing}
+        if opts["request_checksum_calculation"]:
+            config["request_checksum_calculation"] = opts["request_checksum_calculation"]
+        self.client = session.client("s3", endpoint_url=endpoint or None, config=Config(**config))
+        self.endpoint = self.client.meta.endpoint_url  # credential-free
+        self.transfer_config = TransferConfig(
+            multipart_threshold=int(opts["multipart_threshold"]),
+            multipart_chunksize=int(opts["multipart_chunksize"]),
+            max_concurrency=int(opts["max_concurrency"]),
+        )
+
+    def __repr__(self) -> str:
+        return f"<S3Storage {self.url} at {self.endpoint}>"
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _key(self, key: str) -> str:
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
+            raise InvalidNameError(f"invalid storage key {key!r}")
+        return self.prefix + key
+
+    def _where(self, key: str | None) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}" if key is not None else self.url
+
+    def _scrub(self, text: str) -> str:
+        secrets = set(self._secrets)
+        try:
+            creds = self._session.get_credentials() if hasattr(self, "_session") else None
+        except Exception:  # noqa: BLE001 - only used to scrub messages
+            creds = None
+        if creds is not None:
+            secrets.update(s for s in (creds.access_key, creds.secret_key, creds.token) if s)
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def _error(self, exc: BaseException, action: str, key: str | None) -> StorageError:
+        where = self._where(key)
+        if isinstance(exc, bexc.ClientError):
+            code, status = _code(exc), _status(exc)
+            message = exc.response.get("Error", {}).get("Message", "")
+            if code == "NoSuchBucket":
+                msg = f"S3 bucket {self.bucket!r} does not exist (endpoint {self.endpoint})"
+            elif status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+                msg = (
+                    f"S3 refused to {action} {where} ({code or status}); check the credentials "
+                    "(AWS_PROFILE, AWS_ACCESS_KEY_ID...), the region and the bucket policy"
+                )
+            else:
+                msg = f"S3 could not {action} {where}: {code or status} {message}".rstrip()
+        elif isinstance(exc, bexc.NoCredentialsError):
+            msg = (
+                f"no AWS credentials found to {action} {where}; configure them with `aws configure`, "
+                "AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role"
+            )
+        elif isinstance(exc, (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ConnectTimeoutError)):
+            msg = f"could not reach S3 at {self.endpoint} to {action} {where} (after retries): {type(exc).__name__}"
+        else:
+            msg = f"S3 could not {action} {where}: {type(exc).__name__}: {exc}"
+        return StorageError(self._scrub(msg))
+
+    @contextmanager
+    def _errors(self, action: str, key: str | None = None):
+        """Turn boto errors into :class:`StorageError` (missing keys are handled by the callers)."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except bexc.ClientError as exc:
+            raise self._error(exc, action, key) from exc
+        except (bexc.BotoCoreError, Boto3Error, RetriesExceededError, S3DownloadFailedError, S3UploadFailedError) as exc:
+            cause = exc.__cause__ if isinstance(exc, Boto3Error) and isinstance(exc.__cause__, bexc.ClientError) else exc
+            raise self._error(cause, action, key) from exc
+
+    def _get_object(self, key: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key), **kwargs)
+        except bexc.ClientError as exc:
+            if _missing(exc):
+                raise KeyNotFoundError(key) from None
+            raise
+
+    # --- primitives -----------------------------------------------------------------
+
+    def put(self, key: str, stream: BinaryIO) -> None:
+        with self._errors("write", key):
+            self.client.upload_fileobj(stream, self.bucket, self._key(key), Config=self.transfer_config)
+
+    def put_file(self, key: str, path: Path) -> None:
+        with self._errors("upload", key):
+            self.client.upload_file(os.fspath(path), self.bucket, self._key(key), Config=self.transfer_config)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        return self._conditional_put(key, data, IfNoneMatch="*")
+
+    def compare_and_swap(self, key: str, data: bytes, token: Token) -> bool:
+        if not token:
+            return False
+        return self._conditional_put(key, data, IfMatch=token)
+
+    def _conditional_put(self, key: str, data: bytes, **condition: str) -> bool:
+        full = self._key(key)
+        with self._errors("write", key):
+            for attempt in range(CONFLICT_ATTEMPTS):
+                try:
+                    self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **condition)
+                    return True
+                except bexc.ClientError as exc:
+                    status, code = _status(exc), _code(exc)
+                    if status == 412 or code == "PreconditionFailed":
+                        # A retried request may have been applied by its first attempt: was it ours?
+                        return _retried(exc) and self._holds(key, data)
+                    if "IfMatch" in condition and _missing(exc):
+                        return False  # compare-and-swap on a deleted key
+                    if status == 409 or code == "ConditionalRequestConflict":
+                        time.sleep(random.uniform(0, 0.02 * 2**attempt))  # a concurrent conditional write
+                        continue
+                    raise
+            return self._holds(key, data)
+
+    def _holds(self, key: str, data: bytes) -> bool:
+        try:
+            return self.read(key)[0] == data
+        except KeyNotFoundError:
+            return False
+
+    def get(self, key: str) -> BinaryIO:
+        with self._errors("read", key):
+            return self._get_object(key)["Body"]
+
+    def read(self, key: str) -> tuple[bytes, Token]:
+        with self._errors("read", key):
+            for attempt in range(STREAM_ATTEMPTS):
+                response = self._get_object(key)
+                try:
+                    with response["Body"] as body:
+                        data = body.read()
+                except _STREAM_ERRORS:
+                    if attempt == STREAM_ATTEMPTS - 1:
+                        raise
+                    continue
+                return data, response["ETag"]
+        raise AssertionError("unreachable")
+
+    def get_file(self, key: str, path: Path) -> None:
+        """One ranged ``GetObject`` for the first multipart-threshold bytes: for most objects that is
+        the whole object; a larger one continues as s3transfer's parallel ranged download."""
+        threshold = self.transfer_config.multipart_threshold
+        with self._errors("download", key):
+            for attempt in range(STREAM_ATTEMPTS):
+                try:
+                    response = self._get_object(key, Range=f"bytes=0-{max(threshold, 1) - 1}")
+                except bexc.ClientError as exc:
+                    if _status(exc) == 416:  # a range of an empty object
+                        open(path, "wb").close()
+                        return
+                    raise
+                body = response["Body"]
+                length = response["ContentLength"]
+                content_range = response.get("ContentRange") or ""
+                total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else length
+                if length < total:
+                    body.close()
+                    break  # large: parallel ranged download below
+                try:
+                    with body, open(path, "wb") as out:
+                        for chunk in body.iter_chunks(CHUNK_SIZE):
+                            out.write(chunk)
+                    return
+                except _STREAM_ERRORS:
+                    if attempt == STREAM_ATTEMPTS - 1:
+                        raise
+            with create_transfer_manager(self.client, self.transfer_config) as manager:
+                future = manager.download(self.bucket, self._key(key), os.fspath(path),
+                                          subscribers=[_KnownObject(total, response["ETag"])])
+                future.result()
+
+    def delete(self, key: str) -> None:
+        with self._errors("delete", key):
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            except bexc.ClientError as exc:
+                if not _missing(exc):
+                    raise
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        with self._errors("stat", key):
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            except bexc.ClientError as exc:
+                if _missing(exc):
+                    return None
+                raise
+        return ObjectInfo(key, head["ContentLength"], head["LastModified"].astimezone(timezone.utc))
+
+    def list(self, prefix: str, *, start_after: str | None = None, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
+        if start_after is not None:
+            kwargs["StartAfter"] = self.prefix + start_after
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        return self._list(kwargs, start_after)
+
+    def _list(self, kwargs: dict[str, Any], start_after: str | None) -> Iterator[ObjectInfo]:
+        n = len(self.prefix)
+        with self._errors("list", kwargs["Prefix"][n:] or None):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(**kwargs, PaginationConfig={"PageSize": self.page_size}):
+                entries = [
+                    ObjectInfo(o["Key"][n:], o["Size"], o["LastModified"].astimezone(timezone.utc))
+                    for o in page.get("Contents", ())
+                ]
+                # S3 lists a common prefix if any key below it is past StartAfter; skip it like the
+                # other backends do when the prefix itself sorts before start_after.
+                entries += [
+                    ObjectInfo(p["Prefix"][n:])
+                    for p in page.get("CommonPrefixes", ())
+                    if start_after is None or p["Prefix"][n:] > start_after
+                ]
+                entries.sort(key=lambda e: e.key)
+                yield from entries
+
+    # --- leftovers ------------------------------------------------------------------------
+
+    def cleanup(self, older_than: float, dry_run: bool = False) -> list[str]:
+        """Abort this store's unfinished multipart uploads started before ``older_than``."""
+        removed = []
+        n = len(self.prefix)
+        with self._errors("list the multipart uploads of"):
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for upload in page.get("Uploads", ()):
+                    key = upload["Key"][n:]
+                    if not key.startswith(_TOP_LEVEL) or upload["Initiated"].timestamp() >= older_than:
+                        continue
+                    removed.append(f"{key} (unfinished multipart upload {upload['UploadId'][:16]})")
+                    if dry_run:
+                        continue
+                    try:
+                        self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                    except bexc.ClientError as exc:
+                        if _code(exc) != "NoSuchUpload":
+                            raise
+        return removed
+
+    def close(self) -> None:
+        self.client.close()

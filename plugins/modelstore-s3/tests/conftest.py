@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+import uuid
+
+import boto3
+import pytest
+
+from s3_servers import MotoServer
+
+BUCKET = "modelstore-test"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """moto's S3 server on 127.0.0.1 for the whole session; the process env points boto3 at it."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    env = {
+        **CREDENTIALS,
+        "AWS_ENDPOINT_URL": server.endpoint,
+        # Never read the developer's own AWS configuration.
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
+            mp.delenv(name, raising=False)
+        for name, value in env.items():
+            mp.setenv(name, value)
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        server.env = env
+        yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path, monkeypatch):
+    """Never touch the real per-user store or cache."""
+    monkeypatch.setenv("MODELSTORE_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("MODELSTORE_URL", str(tmp_path / "user-store"))
+
+
+@pytest.fixture
+def s3_url(moto_server) -> str:
+    """A fresh, empty store in the test bucket."""
+    return f"s3://{BUCKET}/{uuid.uuid4().hex}"

@@ -1,0 +1,32 @@
+"""The storage conformance kit against moto's S3 server."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelstore_core.testing import StorageContract, StoreContract
+from modelstore_s3.storage import S3Storage
+
+
+class TestS3Storage(StorageContract):
+    @pytest.fixture
+    def storage(self, s3_url):
+        storage = S3Storage.from_url(s3_url, page_size=7)
+        yield storage
+        storage.close()
+
+
+class TestS3Store(StoreContract):
+    writers = 8
+
+    @pytest.fixture
+    def store_url(self, s3_url):
+        return s3_url
+
+    @pytest.fixture
+    def store_options(self):
+        return {"page_size": 5}
+
+    @pytest.fixture
+    def store_env(self, moto_server):
+        return dict(moto_server.env)
