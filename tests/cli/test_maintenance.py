@@ -1,0 +1,137 @@
+"""verify, gc and diff through the real command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_helpers import git, git_repo
+
+from modelstore_core import ModelStore, hookimpl, layout
+from modelstore_core.plugins import get_plugins
+
+
+def api(cli) -> ModelStore:
+    return ModelStore(cli.root, cache_dir=cli.tmp / "api-cache")
+
+
+def corrupt(cli, sha256: str) -> None:
+    path = cli.root / layout.object_key(sha256)
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0xFF
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+
+
+def test_verify(cli, files):
+    store = api(cli)
+    v1 = store.upload("churn", files=[files["model.bin"]])
+    store.upload("churn", files=[files["config.json"]])
+    store.upload("fraud", files=[files["notes.txt"]])
+
+    ok = cli("verify")
+    assert (ok.returncode, ok.stdout) == (0, "")
+    assert ok.stderr.startswith("OK: verified 3 versions, 3 files")
+    assert json.loads(cli("verify", "churn", "--json").stdout)["versions"] == 2
+
+    corrupt(cli, v1.files[0]["sha256"])
+    bad = cli("verify")
+    assert bad.returncode == 1
+    assert bad.lines == [["churn", "1", "model.bin", "corrupted"]]
+    assert "1 problem" in bad.stderr and "Traceback" not in bad.stderr
+    report = json.loads(cli("verify", "churn", "1", "--json").stdout)
+    assert report["ok"] is False and report["versions"] == 1
+    assert report["problems"] == [{"domain": "churn", "version": 1, "file": "model.bin", "problem": "corrupted"}]
+    assert cli("verify", "churn", "2").returncode == 0  # only the named version is checked
+    assert cli("verify", "fraud").returncode == 0
+
+
+def test_gc_is_a_dry_run_unless_applied(cli, files):
+    store = api(cli)
+    store.upload("churn", files=[files["model.bin"]])
+    v2 = store.upload("churn", files=[files["config.json"]])
+    store.delete("churn", 2)
+    orphan = layout.object_key(v2.files[0]["sha256"])
+
+    dry = cli("gc")
+    assert dry.returncode == 0
+    assert dry.lines == [[orphan]]
+    assert "Would remove 1 unreferenced object" in dry.stderr and "--apply" in dry.stderr
+    assert (cli.root / orphan).is_file()
+
+    applied = cli("gc", "--apply", "--grace", "0", "--json")
+    assert applied.returncode == 0, applied.stderr
+    report = json.loads(applied.stdout)
+    assert report["dry_run"] is False and report["objects"] == [orphan]
+    assert report["bytes"] == files["config.json"].stat().st_size
+    assert not (cli.root / orphan).exists()
+    assert cli("gc", "--yes").stderr.startswith("Nothing to collect")
+    assert store.load("churn", version=1)[0].read_bytes() == files["model.bin"].read_bytes()
+
+
+class Hyperparameters:
+    """A throwaway plugin: records the hyperparameters the test sets."""
+
+    def __init__(self):
+        self.params: dict = {}
+
+    @hookimpl
+    def modelstore_collect_metadata(self, model, flavor, domain):
+        return {"model": {"framework": "test", "hyperparameters": dict(self.params)}}
+
+
+@pytest.fixture
+def hyperparameters():
+    plugin = Hyperparameters()
+    manager = get_plugins().manager
+    manager.register(plugin, name="test-hyperparameters")
+    yield plugin
+    manager.unregister(plugin)
+
+
+def test_diff(cli, files, tmp_path, hyperparameters, monkeypatch):
+    store = api(cli)
+    repo = git_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)  # the git collector reads the working directory
+    first_commit = git(repo, "rev-parse", "HEAD")
+
+    hyperparameters.params = {"max_depth": 3, "eta": 0.1, "objective": "binary"}
+    store.upload("churn", files=[files["model.bin"], files["config.json"]], tags={"team": "risk", "data": "v1"})
+    (repo / "train.py").write_text("print('better')\n")
+    git(repo, "commit", "-qam", "second")
+    second_commit = git(repo, "rev-parse", "HEAD")
+    files["config.json"].write_text('{"layers": 4}')
+    hyperparameters.params = {"max_depth": 5, "eta": 0.1, "subsample": 0.8}
+    store.upload("churn", files=[files["model.bin"], files["config.json"], files["notes.txt"]], tags={"team": "risk", "data": "v2"})
+
+    result = json.loads(cli("diff", "churn", "1", "2", "--json").stdout)
+    assert (result["domain"], result["from"], result["to"]) == ("churn", 1, 2)
+    assert [f["path"] for f in result["files"]["added"]] == ["notes.txt"]
+    assert result["files"]["removed"] == []
+    [changed] = result["files"]["changed"]
+    assert changed["path"] == "config.json" and changed["old"]["sha256"] != changed["new"]["sha256"]
+    assert result["files"]["unchanged"] == 1
+    assert result["sections"]["model"] == [
+        {"key": "model.hyperparameters.max_depth", "change": "changed", "old": 3, "new": 5},
+        {"key": "model.hyperparameters.objective", "change": "removed", "old": "binary"},
+        {"key": "model.hyperparameters.subsample", "change": "added", "new": 0.8},
+    ]
+    assert result["sections"]["git"] == [{"key": "git.commit", "change": "changed", "old": first_commit, "new": second_commit}]
+    assert result["sections"]["tags"] == [{"key": "tags.data", "change": "changed", "old": "v1", "new": "v2"}]
+    assert "dependencies" not in result["sections"] and "runtime" not in result["sections"]
+
+    plain = cli("diff", "churn", "1", "2")
+    assert plain.returncode == 0
+    assert ["changed", "files", "config.json", changed["old"]["sha256"], changed["new"]["sha256"]] in plain.lines
+    assert ["changed", "model", "model.hyperparameters.max_depth", "3", "5"] in plain.lines
+    assert ["added", "files", "notes.txt", "", result["files"]["added"][0]["sha256"]] in plain.lines
+
+    terminal = cli.tty("diff", "churn", "1", "2")
+    assert terminal.returncode == 0
+    assert "churn: version 1 → 2" in terminal.stdout
+    assert "~ hyperparameters.max_depth: 3 → 5" in terminal.stdout
+    assert "+ notes.txt" in terminal.stdout
+
+    same = json.loads(cli("diff", "churn", "2", "2", "--json").stdout)
+    assert same["sections"] == {} and same["files"]["unchanged"] == 3
+    assert "version 7 of domain 'churn' does not exist" in cli("diff", "churn", "1", "7").stderr
