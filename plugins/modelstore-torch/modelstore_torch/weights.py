@@ -1,14 +1,16 @@
-"""Streaming reader and writer of the safetensors format, for CPU torch tensors.
+"""Streaming reader and writer of the safetensors format, for torch tensors.
 
-``safetensors.torch.save_file`` first turns every tensor into a ``bytes`` copy (twice the
-weights in memory) and its ``load_file`` reads through an ``mmap`` whose pages count in the
-process's resident memory beside the copies it makes; both double a model's footprint. This
-module writes the same bytes tensor by tensor straight from each tensor's memory, and reads
-each tensor with ``readinto`` into memory it allocates once, so uploads and loads hold about
-one copy of the weights.
+``safetensors.torch.load_file`` reads through an ``mmap`` whose pages count in the process's
+resident memory beside the tensors it copies out (a 400 MB model loaded into an instance
+peaks at about 2.6x its weights, measured with safetensors 0.8), older ``save_file`` releases
+turn every tensor into a ``bytes`` copy first, and ``save_file`` refuses shared or
+non-contiguous tensors and writes ``__metadata__`` in hash-map order. This module writes the
+same bytes tensor by tensor straight from each tensor's memory, and reads each tensor with
+``readinto`` into memory allocated once (or straight into a parameter), so uploads and loads
+hold about one copy of the weights.
 
 The layout is exactly ``safetensors.torch.save_file``'s (tests compare the bytes): tensors
-ordered by dtype (widest first, as safetensors' own ``Dtype`` order) then name, a compact JSON
+ordered by dtype (descending in safetensors' own ``Dtype`` enum order) then name, a compact JSON
 header padded with spaces to 8 bytes, little-endian data. The ``__metadata__`` keys are
 sorted (safetensors writes them in hash-map order, which differs between runs when there is
 more than one key).
