@@ -10,7 +10,7 @@ import click
 from ..errors import NotFoundError
 from ..version import Version
 from .app import cli, common_options
-from .context import State, escape, human_size, human_time, iso, pass_state
+from .context import State, escape, human_size, human_time, iso, pass_state, plural
 
 #: Version records are fetched with this many concurrent requests (one per version on object stores).
 FETCH_WORKERS = 16
@@ -223,7 +223,7 @@ def print_record(state: State, record: dict[str, Any], states: list[str]) -> Non
     )
     if flavor.get("model_class"):
         grid.add_row("class", escape(flavor["model_class"]))
-    grid.add_row("size", f"{human_size(sum(f['size'] for f in files))} in {len(files)} file{'s' * (len(files) != 1)}")
+    grid.add_row("size", f"{human_size(sum(f['size'] for f in files))} in {plural(len(files), 'file')}")
     grid.add_row("states", f"[green]{escape(', '.join(states))}[/]" if states else "[dim]none[/]")
     tags = record.get("tags") or {}
     grid.add_row("tags", escape(", ".join(f"{k}={v}" for k, v in tags.items())) if tags else "[dim]none[/]")

@@ -106,6 +106,10 @@ def strip_markup(message: str) -> str:
     return sub(r"\[/?[a-z #0-9_.=-]*\]", "", message)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 def human_size(n: int | None) -> str:
     if n is None:
         return ""

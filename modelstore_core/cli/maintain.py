@@ -8,7 +8,7 @@ from dataclasses import asdict
 import click
 
 from .app import cli, common_options
-from .context import CLIError, State, escape, human_size, pass_state
+from .context import CLIError, State, escape, human_size, pass_state, plural
 from .progress import progress
 
 
@@ -69,14 +69,14 @@ def verify(state: State, domain: str | None, version: int | None) -> None:
             table.add_row(escape(p.domain), str(p.version), escape(p.file), f"[red]{p.problem}[/]")
         state.console.print(table)
 
-    counts = f"{report.versions} version{'s' * (report.versions != 1)}, {report.files} file{'s' * (report.files != 1)}, {human_size(report.bytes)}"
+    counts = f"{plural(report.versions, 'version')}, {plural(report.files, 'file')}, {human_size(report.bytes)}"
     if report.ok:
         if state.mode != "json":
             state.note(f"[green]OK[/]: verified {counts}")
     else:
         if state.mode != "json":
             state.note(
-                f"[red]{len(report.problems)} problem{'s' * (len(report.problems) != 1)}[/] in {counts};"
+                f"[red]{plural(len(report.problems), 'problem')}[/] in {counts};"
                 " a corrupted or missing file cannot be loaded: upload that version again"
             )
         sys.exit(1)
@@ -108,9 +108,8 @@ def gc(state: State, apply: bool, grace: float) -> None:
         for key in keys:
             state.console.print(f"  [dim]{escape(key)}[/]")
     what = (
-        f"{len(report.objects)} unreferenced object{'s' * (len(report.objects) != 1)} ({human_size(report.bytes)}),"
-        f" {len(report.markers)} stale upload marker{'s' * (len(report.markers) != 1)},"
-        f" {len(report.temporary)} temporary file{'s' * (len(report.temporary) != 1)}"
+        f"{plural(len(report.objects), 'unreferenced object')} ({human_size(report.bytes)}),"
+        f" {plural(len(report.markers), 'stale upload marker')}, {plural(len(report.temporary), 'temporary file')}"
     )
     if report.empty:
         state.note("Nothing to collect.")

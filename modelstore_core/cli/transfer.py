@@ -9,7 +9,7 @@ import click
 
 from .app import cli, common_options
 from .browse import version_option
-from .context import State, escape, human_size, pass_state
+from .context import State, escape, human_size, pass_state, plural
 from .progress import progress
 
 
@@ -64,7 +64,7 @@ def upload(state: State, domain: str, files: tuple[Path, ...], tags: tuple[str, 
         n = len(v.files)
         state.console.print(
             f"Uploaded [bold]{escape(domain)}[/] version [bold green]{v.version}[/]"
-            f" [dim]({n} file{'s' * (n != 1)}, {human_size(v.size)}) to {escape(store.url)}[/]"
+            f" [dim]({plural(n, 'file')}, {human_size(v.size)}) to {escape(store.url)}[/]"
         )
 
 
@@ -98,5 +98,5 @@ def download(state: State, domain: str, version: int | None, state_name: str | N
         n = len(v.files)
         state.console.print(
             f"Downloaded [bold]{escape(domain)}[/] version [bold green]{v.version}[/]"
-            f" [dim]({n} file{'s' * (n != 1)}, {human_size(v.size)}) to[/] {escape(shown)}"
+            f" [dim]({plural(n, 'file')}, {human_size(v.size)}) to[/] {escape(shown)}"
         )

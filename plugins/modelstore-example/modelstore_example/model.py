@@ -30,7 +30,7 @@ class TinyLinearModel:
         n = len(rows[0])
         # Normal equations (A^T A + l2 I) w = A^T y, solved by Gauss-Jordan elimination.
         a = [[sum(r[i] * r[j] for r in rows) for j in range(n)] for i in range(n)]
-        b = [sum(r[i] * t for r, t in zip(rows, y)) for i in range(n)]
+        b = [sum(r[i] * t for r, t in zip(rows, y, strict=True)) for i in range(n)]
         for i in range(n - (1 if self.fit_intercept else 0)):
             a[i][i] += self.l2
         for col in range(n):
@@ -39,7 +39,7 @@ class TinyLinearModel:
             for r in range(n):
                 if r != col and a[col][col]:
                     f = a[r][col] / a[col][col]
-                    a[r] = [x - f * y_ for x, y_ in zip(a[r], a[col])]
+                    a[r] = [x - f * y_ for x, y_ in zip(a[r], a[col], strict=True)]
                     b[r] -= f * b[col]
         solution = [b[i] / a[i][i] if a[i][i] else 0.0 for i in range(n)]
         if self.fit_intercept:
@@ -51,4 +51,4 @@ class TinyLinearModel:
     def predict(self, X: Sequence[Sequence[float]]) -> list[float]:
         if self.weights is None:
             raise ValueError("fit the model before predicting")
-        return [sum(w * float(v) for w, v in zip(self.weights, x)) + self.intercept for x in X]
+        return [sum(w * float(v) for w, v in zip(self.weights, x, strict=True)) + self.intercept for x in X]

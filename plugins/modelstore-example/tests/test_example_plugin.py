@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from modelstore_example.model import TinyLinearModel
+from modelstore_example.storage import MemoryStorage
 
 from modelstore_core import ModelStore, UnsupportedModelError
 from modelstore_core.plugins import get_plugins
 from modelstore_core.testing import StorageContract
-from modelstore_example.model import TinyLinearModel
-from modelstore_example.storage import MemoryStorage
 
 
 def data(n: int = 40, seed: int = 0) -> tuple[list[list[float]], list[float]]:
