@@ -1,0 +1,56 @@
+"""modelstore plugin for XGBoost: the ``xgboost`` flavor.
+
+``Booster``, ``XGBClassifier``, ``XGBRegressor``, ``XGBRanker``, ``XGBRFClassifier`` and
+``XGBRFRegressor`` are written with their own ``save_model`` as UBJSON (``model.ubj``, or JSON with
+``upload(..., format="json")``) and load back as the same class. Neither format can run code, so
+no version of this flavor needs ``trust=True``.
+
+Nothing here imports xgboost until an xgboost model is actually handled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelstore_core import Flavor, hookimpl
+
+FLAVOR = "xgboost"
+PLUGIN = "modelstore-xgboost"
+
+
+def handles(model: Any) -> bool:
+    """Whether ``model``'s class comes from xgboost (decided from module names, without importing it)."""
+    return any((getattr(cls, "__module__", None) or "").split(".")[0] == "xgboost" for cls in type(model).__mro__)
+
+
+@hookimpl
+def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor | None:
+    if not handles(model):
+        return None
+    from ._persist import serialize
+
+    return serialize(model, directory, options)
+
+
+@hookimpl
+def modelstore_deserialize(flavor: dict[str, Any], directory: Path, files: list[str]) -> Any:
+    if flavor.get("name") != FLAVOR:
+        return None
+    from ._persist import deserialize
+
+    return deserialize(flavor, directory, files)
+
+
+@hookimpl
+def modelstore_flavors() -> list[str]:
+    return [FLAVOR]
+
+
+@hookimpl
+def modelstore_collect_metadata(model: Any, flavor: Flavor) -> dict[str, Any] | None:
+    if flavor.name != FLAVOR or model is None:
+        return None
+    from ._metadata import describe
+
+    return {"model": describe(model, flavor)}

@@ -1,0 +1,82 @@
+"""What a reader of an ``xgboost`` version wants to know without loading it."""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import metadata
+from typing import Any
+
+from modelstore_core import Flavor
+
+from ._persist import DISTRIBUTIONS
+
+
+def installed_distributions() -> dict[str, str]:
+    """Which of ``xgboost`` / ``xgboost-cpu`` provides the module here, with versions."""
+    found = {}
+    for name in DISTRIBUTIONS:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def describe(model: Any, flavor: Flavor) -> dict[str, Any]:
+    import xgboost
+
+    booster = model if isinstance(model, xgboost.Booster) else model.get_booster()
+    config = json.loads(booster.save_config())
+    learner = config.get("learner", {})
+    info: dict[str, Any] = {
+        "framework": "xgboost",
+        "framework_version": xgboost.__version__,
+        "distribution": installed_distributions(),
+        "class": flavor.model_class,
+        "serialization": flavor.format,
+        "objective": (learner.get("objective") or {}).get("name"),
+        "booster": (learner.get("gradient_booster") or {}).get("name"),
+        "num_features": booster.num_features(),
+        "num_boosted_rounds": booster.num_boosted_rounds(),
+        "feature_names": booster.feature_names,
+        "feature_types": booster.feature_types,
+        "attributes": booster.attributes(),  # best_iteration, best_score... as xgboost keeps them
+        "booster_config": config,
+    }
+    if isinstance(model, xgboost.Booster):
+        info["hyperparameters"] = learner_parameters(config)
+    else:
+        info["hyperparameters"] = {k: value(v) for k, v in sorted(model.get_params().items())}
+        if hasattr(model, "n_classes_"):
+            info["n_classes"] = int(model.n_classes_)
+    return info
+
+
+def learner_parameters(config: dict[str, Any]) -> dict[str, Any]:
+    """A Booster has no ``get_params``: the training parameters from its saved config, flattened."""
+    learner = config.get("learner", {})
+    flat: dict[str, Any] = {}
+    flat.update(learner.get("learner_train_param", {}))
+    flat.update(learner.get("generic_param", {}))
+    booster = learner.get("gradient_booster", {})
+    flat.update(booster.get("tree_train_param", {}))
+    flat.update(booster.get("gbtree_train_param", {}))
+    flat.update((booster.get("gbtree", {}) or {}).get("gbtree_train_param", {}))  # dart nests gbtree
+    return dict(sorted(flat.items()))
+
+
+def value(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, str, int)):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else repr(v)
+    if isinstance(v, dict):
+        return {str(k): value(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [value(x) for x in v]
+    if (type(v).__module__ or "").split(".")[0] == "numpy" and hasattr(v, "tolist"):
+        return value(v.tolist())
+    if isinstance(v, type) or callable(v):
+        return f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', repr(v))}"
+    return repr(v)

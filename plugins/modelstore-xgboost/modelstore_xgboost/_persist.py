@@ -1,0 +1,75 @@
+"""Writing and reading xgboost models with their own ``save_model``/``load_model``.
+
+Imported only when an xgboost model (or an ``xgboost`` flavor version) is handled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelstore_core import Flavor, ModelStoreError
+from modelstore_core.flavor import qualified_name
+
+from . import FLAVOR, PLUGIN
+
+#: The classes that come back as themselves: ``save_model`` writes everything they need.
+CLASSES = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+
+#: ``upload(..., format=...)`` -> (recorded format, file name). The extension picks xgboost's encoding.
+FORMATS = {"ubj": ("ubjson", "model.ubj"), "json": ("json", "model.json")}
+
+#: Either distribution provides the ``xgboost`` module; the core records the installed one(s).
+DISTRIBUTIONS = ["xgboost", "xgboost-cpu"]
+
+
+def known_classes() -> dict[str, type]:
+    import xgboost
+
+    return {name: getattr(xgboost, name) for name in CLASSES if hasattr(xgboost, name)}
+
+
+def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+    classes = known_classes()
+    name = next((n for n, cls in classes.items() if type(model) is cls), None)
+    if name is None:
+        raise ModelStoreError(
+            f"modelstore-xgboost stores {', '.join(CLASSES)} and loads them back as the same class; "
+            f"{qualified_name(model)} is not one of them (a subclass could not be rebuilt): store "
+            "model.get_booster(), or the files of model.save_model(...) with upload(domain, files=[...])"
+        )
+    fmt = options.get("format", "ubj")
+    if fmt not in FORMATS:
+        raise ModelStoreError(f"format={fmt!r} is not an xgboost format modelstore writes; use 'ubj' (default) or 'json'")
+    kind, file = FORMATS[fmt]
+    try:
+        model.save_model(str(directory / file))
+    except Exception as exc:
+        raise ModelStoreError(f"xgboost could not save this {qualified_name(model)} (is it fitted?): {exc}") from exc
+    return Flavor(
+        name=FLAVOR,
+        format=kind,
+        plugin=PLUGIN,
+        model_class=qualified_name(model),
+        safe=True,
+        dependencies=list(DISTRIBUTIONS),
+        options={"file": file, "class": name},
+    )
+
+
+def deserialize(flavor: dict[str, Any], directory: Path, files: list[str]) -> Any:
+    import xgboost
+
+    options = flavor.get("options") or {}
+    name, file = options.get("class"), options.get("file")
+    if file not in files:
+        raise ModelStoreError(f"this xgboost version's record names no stored model file ({file!r} is not among {files})")
+    classes = known_classes()
+    if name not in classes:
+        raise ModelStoreError(
+            f"this version holds an xgboost {name!r}, which xgboost {xgboost.__version__} with this "
+            f"modelstore-xgboost cannot rebuild; upgrade them (`pip install -U {PLUGIN} xgboost`)"
+        )
+    model = classes[name]()
+    model.load_model(str(directory / file))
+    return model
