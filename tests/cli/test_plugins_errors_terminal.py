@@ -72,6 +72,16 @@ def test_a_plugin_that_fails_to_load_is_one_warning_line(cli, plugin_env, files)
     assert warning.startswith("warning: modelstore plugin 'broken' failed to load: ModuleNotFoundError")
 
 
+def test_a_plugin_scheme_serves_the_store(cli, plugin_env, files):
+    """The example plugin's `modelstore_store` opens memory:// stores; `modelstore_schemes` lists the scheme."""
+    plugin_env = {**plugin_env, "MODELSTORE_DISABLE_PLUGINS": "broken"}
+    uploaded = cli("upload", "d", files["model.bin"], "--store", "memory://cli-test", "--json", env=plugin_env)
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert json.loads(uploaded.stdout)["version"] == 1  # stored in that process's memory
+    assert cli("ls", "--store", "memory://cli-test", env=plugin_env).stdout == ""  # a new process: a new, empty store
+    assert "available schemes: file, memory" in one_line_error(cli("ls", "--store", "nope://x", env=plugin_env))
+
+
 def test_errors_are_one_line_without_traceback(cli, files, tmp_path):
     assert "s3x://" in one_line_error(cli("--store", "s3x://nope", "ls", script=True))
     assert "available schemes: file" in one_line_error(cli("ls", "--store", "s3x://nope"))

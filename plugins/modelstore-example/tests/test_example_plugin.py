@@ -52,6 +52,7 @@ def test_discovered_through_its_entry_point():
 
 
 def test_round_trip_through_a_fresh_store(store, fitted, tmp_path):
+    """modelstore_serialize writes it, modelstore_deserialize reads it back, modelstore_collect_metadata records it."""
     v = store.upload("demo", model=fitted, tags={"stage": "test"})
     loaded = fresh(tmp_path).load("demo")
     assert type(loaded) is TinyLinearModel
@@ -83,6 +84,8 @@ def test_same_model_twice_is_deduplicated(store, fitted, tmp_path):
 
 
 def test_other_objects_are_left_to_other_plugins(store, tmp_path):
+    """modelstore_serialize and modelstore_deserialize return None for what is not theirs; modelstore_flavors
+    names the flavor in the error."""
     with pytest.raises(UnsupportedModelError, match="example"):  # the message lists the installed flavors
         store.upload("demo", model={"not": "a model"})
     raw = tmp_path / "weights.bin"
@@ -109,6 +112,7 @@ class TestMemoryStorage(StorageContract):
 
 
 def test_memory_store_round_trip(fitted, tmp_path):
+    """modelstore_store opens memory:// stores; one per name per process."""
     url = f"memory://{tmp_path.name}"
     v = ModelStore(url, cache_dir=tmp_path / "c1").upload("demo", model=fitted)
     other = ModelStore(url, cache_dir=tmp_path / "c2")  # same process, same objects
@@ -135,9 +139,10 @@ def test_cli_lists_the_plugin_with_its_hooks():
     [example] = [p for p in report["plugins"] if p["name"] == "example"]
     assert example["distribution"] == "modelstore-example" and example["version"] == "0.1.0"
     assert example["builtin"] is False
-    assert example["hooks"] == sorted(
-        "modelstore_" + h for h in ("serialize", "deserialize", "flavors", "collect_metadata", "store", "schemes")
-    )
+    assert example["hooks"] == [
+        "modelstore_collect_metadata", "modelstore_deserialize", "modelstore_flavors",
+        "modelstore_schemes", "modelstore_serialize", "modelstore_store",
+    ]
     assert example["schemes"] == ["memory"] and example["flavors"] == ["example"]
     assert report["failures"] == []
 
@@ -157,3 +162,20 @@ def test_cli_info_and_diff_show_the_hyperparameters(store, tmp_path):
     result = json.loads(diff.stdout)
     assert {"key": "model.hyperparameters.l2", "change": "changed", "old": 0.5, "new": 2.0} in result["sections"]["model"]
     assert [f["path"] for f in result["files"]["changed"]] == ["model.json"]
+
+
+# --- the plugin author's guide ---------------------------------------------------------
+
+
+def test_the_round_trip_tests_in_the_guide_pass(tmp_path):
+    """docs/plugins.md shows these tests as the template for a flavor plugin: they must pass."""
+    guide = Path(__file__).resolve().parents[3] / "docs" / "plugins.md"
+    section = guide.read_text().split("### Flavor round trip", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, str(guide), "exec"), namespace)
+    tests = [name for name in namespace if name.startswith("test_")]
+    assert tests == ["test_round_trip_through_a_fresh_store", "test_same_model_twice_is_deduplicated"]
+    for i, name in enumerate(tests):
+        (tmp_path / str(i)).mkdir()
+        namespace[name](tmp_path / str(i))
