@@ -5,15 +5,21 @@
 Needs modelstore-core and modelstore-torch installed (``pip install -e . -e plugins/modelstore-torch[torch]``).
 Prints, for the same model in the same run:
 
+- peak RSS of an upload and of a load (into an existing instance), each in its own fresh
+  subprocess, against the weights' size (target < 2x), beside torch.save's and torch.load's;
 - times: ``torch.save(state_dict)`` vs ``store.upload``, ``torch.load`` (and ``+ load_state_dict``)
-  vs ``store.load(model=fresh_instance)`` from a fresh cache, with the ratios (target <= 1.5x);
-- a breakdown of the store's upload and load into their steps (plugin serialize, sha256, copy
-  into the store, fsync, copy into the cache, plugin deserialize), measured separately;
-- peak RSS (``ru_maxrss``) of an upload and of a load, each in its own subprocess, against the
-  weights' size (target < 2x), with torch.save/torch.load's for comparison.
+  vs ``store.load(model=fresh_instance)`` from a fresh cache and from a warm one, with the
+  ratios (target <= 1.5x);
+- a breakdown of the store's upload and load into their steps, each step timed on its own.
 
-Every upload goes to a new store (a re-upload of the same bytes would be deduplicated and
-skip the copy) and every timed load to a new cache directory.
+Every upload goes to a new local store (a re-upload of the same bytes is deduplicated and
+skips the copy) and every "fresh cache" load to a new cache directory. Files were just
+written, so reads come from the page cache for both sides.
+
+Peak RSS is the process's resident high-water mark (``VmHWM``; ``ru_maxrss`` is printed too
+but on Linux a child inherits its parent's ``ru_maxrss`` across ``exec``, which is why the
+children run before this process builds its own model). It includes the interpreter, torch
+(~200 MiB) and the model itself.
 """
 
 from __future__ import annotations
@@ -56,50 +62,159 @@ def weights_bytes(model: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
 
 
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+def peaks() -> dict[str, float]:
+    """Peak resident memory in MiB: VmHWM (this process's own) and ru_maxrss."""
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
+    hwm = None
+    try:
+        with open("/proc/self/status") as f:
+            hwm = next((int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:")), None)
+    except OSError:
+        pass
+    return {"peak": hwm if hwm is not None else maxrss, "ru_maxrss": maxrss}
 
 
-def timed(fn):
+def timed(fn) -> float:
     t = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t, result
+    fn()
+    return time.perf_counter() - t
 
 
-def drop(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-# --- one-shot children for peak RSS --------------------------------------------------------
+# --- one operation per fresh process, for peak RSS -------------------------------------------
 
 
 def child(args) -> None:
-    """Run one operation in this (fresh) process and print its peak RSS as JSON."""
     from modelstore_core import ModelStore
 
     torch.manual_seed(0)
-    before = peak_mib()  # interpreter + torch + modelstore imported
+    imports = peaks()["peak"]
     model = Big(args.layers)
-    built = peak_mib()
+    built = peaks()["peak"]
     root = Path(args.dir)
     if args.child == "upload":
         ModelStore(root / "rss-store", cache_dir=root / "rss-cache-up").upload("bench", model=model)
     elif args.child == "load":
         ModelStore(root / "rss-store", cache_dir=root / "rss-cache-load").load("bench", model=model)
-    elif args.child == "torch-save":
+    elif args.child == "torch.save":
         torch.save(model.state_dict(), root / "rss-state.pt")
-    elif args.child == "torch-load":
+    elif args.child == "torch.load+load_sd":
         model.load_state_dict(torch.load(root / "rss-state.pt"))
-    print(json.dumps({"imports": before, "built": built, "peak": peak_mib(), "weights": weights_bytes(model) / 2**20}))
+    print(json.dumps({"imports": imports, "built": built, **peaks(), "weights": weights_bytes(model) / 2**20}))
 
 
-def run_child(args, op: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", op, "--layers", str(args.layers), "--dir", args.dir]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def rss_table(args, root: Path) -> None:
+    print("peak RSS, each operation in a fresh subprocess (MiB; includes python, torch and the model)")
+    print(f"{'operation':20} {'imports':>8} {'+model':>8} {'peak':>8} {'ru_maxrss':>10} {'peak/weights':>13}")
+    for op in ("torch.save", "upload", "load", "torch.load+load_sd"):
+        cmd = [sys.executable, __file__, "--child", op, "--layers", str(args.layers), "--dir", str(root)]
+        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        ratio = r["peak"] / r["weights"]
+        print(f"{op:20} {r['imports']:8.0f} {r['built']:8.0f} {r['peak']:8.0f} {r['ru_maxrss']:10.0f} {ratio:12.2f}x")
+    print(f"(weights {r['weights']:.0f} MiB; target for upload and load: < 2x)\n")
+    for name in ("rss-store", "rss-cache-up", "rss-cache-load"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    (root / "rss-state.pt").unlink(missing_ok=True)
 
 
-# --- the benchmark -------------------------------------------------------------------------
+# --- timings ------------------------------------------------------------------------------------
+
+
+class Timings:
+    def __init__(self, args, root: Path):
+        self.args, self.root = args, root
+        self.rows: dict[str, list[float]] = {}
+        torch.manual_seed(0)
+        self.model = Big(args.layers)
+        self.x = torch.randn(4, WIDTH)
+        self.expected = self.model(self.x)
+
+    def record(self, name: str, seconds: float) -> None:
+        self.rows.setdefault(name, []).append(seconds)
+
+    def baseline(self, i: int) -> None:
+        path = self.root / f"state-{i}.pt"
+        self.record("torch.save(state_dict)", timed(lambda: torch.save(self.model.state_dict(), path)))
+        box = {}
+        self.record("torch.load", timed(lambda: box.setdefault("sd", torch.load(path))))
+        fresh = Big(self.args.layers)
+        self.record("torch.load + load_state_dict", self.rows["torch.load"][-1] + timed(lambda: fresh.load_state_dict(box["sd"])))
+        path.unlink()
+
+    def store(self, i: int) -> None:
+        from modelstore_core import ModelStore
+
+        store_dir, cache_dir = self.root / f"store-{i}", self.root / f"cache-{i}"
+        self.record("store.upload", timed(lambda: ModelStore(store_dir, cache_dir=cache_dir).upload("bench", model=self.model)))
+        nosync = self.root / f"store-nosync-{i}"  # torch.save does not fsync either
+        self.record("store.upload (fsync=False)", timed(lambda: ModelStore(nosync, fsync=False).upload("bench", model=self.model)))
+        shutil.rmtree(nosync)
+        fresh = Big(self.args.layers)
+        self.record("store.load (fresh cache)", timed(lambda: ModelStore(store_dir, cache_dir=cache_dir).load("bench", model=fresh)))
+        torch.testing.assert_close(fresh(self.x), self.expected)
+        fresh = Big(self.args.layers)
+        self.record("store.load (cached)", timed(lambda: ModelStore(store_dir, cache_dir=cache_dir).load("bench", model=fresh)))
+        torch.testing.assert_close(fresh(self.x), self.expected)
+        self.breakdown(i, store_dir)
+        shutil.rmtree(store_dir)
+        shutil.rmtree(cache_dir)
+
+    def breakdown(self, i: int, store_dir: Path) -> None:
+        """The same work step by step, through the functions upload and load call."""
+        import modelstore_torch
+
+        from modelstore_core import ModelStore
+        from modelstore_core.materialize import Cache
+        from modelstore_core.transfer import hash_file
+
+        store = ModelStore(store_dir)
+        part = self.root / f"part-{i}"
+        part.mkdir()
+        self.record(
+            "  upload: plugin writes model.safetensors",
+            timed(lambda: modelstore_torch.modelstore_serialize(model=self.model, directory=part, options={})),
+        )
+        weights = part / modelstore_torch.WEIGHTS
+        if hasattr(store.storage, "stage_file"):
+            box = {}
+            self.record(
+                "  upload: core stages it (copy+sha256+fsync)",
+                timed(lambda: box.setdefault("st", store.storage.stage_file(weights))),
+            )
+            box["st"].discard()
+        self.record("  (sha256 of the file alone)", timed(lambda: hash_file(weights)))
+        shutil.rmtree(part)
+
+        record = store.info("bench").metadata
+        cache = Cache(self.root / f"cache2-{i}")
+        self.record("  load: core copies+verifies into cache", timed(lambda: cache.materialize(store.storage, record)))
+        directory = cache.version_dir(store.storage, "bench", record["version"])
+        self.record("  load: core re-verifies cached copy", timed(lambda: hash_file(directory / modelstore_torch.WEIGHTS)))
+        fresh = Big(self.args.layers)
+        self.record(
+            "  load: plugin reads into the instance",
+            timed(
+                lambda: modelstore_torch.modelstore_deserialize(
+                    flavor=record["flavor"], directory=directory, files=[modelstore_torch.WEIGHTS], options={"model": fresh}
+                )
+            ),
+        )
+        torch.testing.assert_close(fresh(self.x), self.expected)
+        shutil.rmtree(self.root / f"cache2-{i}")
+
+    def report(self, size: int) -> None:
+        med = {k: statistics.median(v) for k, v in self.rows.items()}
+        print(f"times: median of {self.args.repeat} runs")
+        print(f"{'operation':46} {'seconds':>8} {'MB/s':>7}")
+        for name, seconds in med.items():
+            print(f"{name:46} {seconds:8.3f} {size / 1e6 / seconds:7.0f}")
+        save, load, load_sd = med["torch.save(state_dict)"], med["torch.load"], med["torch.load + load_state_dict"]
+        print()
+        print(f"upload / torch.save                           {med['store.upload'] / save:5.2f}x  (target <= 1.5x)")
+        print(f"upload (fsync=False) / torch.save             {med['store.upload (fsync=False)'] / save:5.2f}x")
+        print(f"load, fresh cache / torch.load                {med['store.load (fresh cache)'] / load:5.2f}x  (target <= 1.5x)")
+        print(f"load, fresh cache / torch.load+load_sd        {med['store.load (fresh cache)'] / load_sd:5.2f}x")
+        print(f"load, cached / torch.load                     {med['store.load (cached)'] / load:5.2f}x")
+        print(f"load, cached / torch.load+load_sd             {med['store.load (cached)'] / load_sd:5.2f}x")
 
 
 def main() -> None:
@@ -115,114 +230,21 @@ def main() -> None:
         return
 
     args.layers = layers_for(args.mb)
-    own_dir = args.dir is None
-    args.dir = args.dir or tempfile.mkdtemp(prefix="modelstore-torch-bench-")
+    root = Path(args.dir or tempfile.mkdtemp(prefix="modelstore-torch-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
     try:
-        bench(args, Path(args.dir))
+        size = args.layers * (WIDTH * WIDTH + WIDTH) * 4
+        print(f"model: {args.layers} x Linear({WIDTH}, {WIDTH}) float32, weights {size / 1e6:.0f} MB ({size / 2**20:.0f} MiB)")
+        print(f"torch {torch.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, local store in {root}\n")
+        rss_table(args, root)  # first: children inherit this process's ru_maxrss
+        timings = Timings(args, root)
+        for i in range(args.repeat):
+            timings.baseline(i)
+            timings.store(i)
+        timings.report(size)
     finally:
-        if own_dir:
-            drop(Path(args.dir))
-
-
-def bench(args, root: Path) -> None:
-    from modelstore_core import ModelStore
-    from modelstore_core.default_plugins.local_storage import LocalStorage
-    from modelstore_core.materialize import Cache
-    from modelstore_core.transfer import hash_file
-
-    import modelstore_torch
-
-    torch.manual_seed(0)
-    model = Big(args.layers)
-    size = weights_bytes(model)
-    mib = size / 2**20
-    x = torch.randn(4, WIDTH)
-    expected = model(x)
-    print(f"model: {args.layers} x Linear({WIDTH}, {WIDTH}) float32, weights {size / 1e6:.0f} MB ({mib:.0f} MiB)")
-    print(f"torch {torch.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, dir {root}")
-    print(f"median of {args.repeat} runs each; the page cache is warm (files just written)\n")
-
-    rows: dict[str, list[float]] = {}
-
-    def record(name: str, seconds: float) -> None:
-        rows.setdefault(name, []).append(seconds)
-
-    state_file = root / "state.pt"
-    for i in range(args.repeat):
-        # baseline
-        record("torch.save(state_dict)", timed(lambda: torch.save(model.state_dict(), state_file))[0])
-        dt, sd = timed(lambda: torch.load(state_file))
-        record("torch.load", dt)
-        fresh = Big(args.layers)
-        record("torch.load + load_state_dict", dt + timed(lambda: fresh.load_state_dict(sd))[0])
-        del sd, fresh
-
-        # modelstore: a new store per upload (no dedup), a new cache per load
-        store_dir, cache_dir = root / f"store-{i}", root / f"cache-{i}"
-        store = ModelStore(store_dir, cache_dir=cache_dir)
-        record("store.upload", timed(lambda: store.upload("bench", model=model))[0])
-        fresh = Big(args.layers)
-        dt, loaded = timed(lambda: ModelStore(store_dir, cache_dir=cache_dir).load("bench", model=fresh))
-        record("store.load (fresh cache)", dt)
-        torch.testing.assert_close(loaded(x), expected)
-        fresh = Big(args.layers)
-        record("store.load (cached)", timed(lambda: ModelStore(store_dir, cache_dir=cache_dir).load("bench", model=fresh))[0])
-        del loaded, fresh
-
-        # breakdown of the same work, step by step
-        part = root / f"part-{i}"
-        part.mkdir()
-        record("  plugin serialize (write safetensors)", timed(lambda: modelstore_torch.modelstore_serialize(model=model, directory=part, options={}))[0])
-        f = part / modelstore_torch.WEIGHTS
-        record("  core sha256 of the file", timed(lambda: hash_file(f))[0])
-        raw = root / f"raw-{i}"
-        raw.mkdir()
-        record("  core copy into store (copyfile)", timed(lambda: shutil.copyfile(f, raw / "obj"))[0])
-
-        def fsync():
-            fd = os.open(raw / "obj", os.O_RDONLY)
-            os.fsync(fd)
-            os.close(fd)
-
-        record("  core fsync of the stored copy", timed(fsync)[0])
-        storage = LocalStorage(store_dir)
-        record_ = store.info("bench").metadata
-        cache2 = Cache(root / f"cache2-{i}")
-        record("  core materialize (copy + sha256 into cache)", timed(lambda: cache2.materialize(storage, record_))[0])
-        directory = cache2.version_dir(storage, "bench", record_["version"])
-        record("  core re-verify of the cached copy", timed(lambda: hash_file(directory / modelstore_torch.WEIGHTS))[0])
-        fresh = Big(args.layers)
-        flavor = record_["flavor"]
-        record(
-            "  plugin deserialize (read + load_state_dict)",
-            timed(lambda: modelstore_torch.modelstore_deserialize(flavor=flavor, directory=directory, files=[modelstore_torch.WEIGHTS], options={"model": fresh}))[0],
-        )
-        del fresh
-        for p in (store_dir, cache_dir, part, raw, root / f"cache2-{i}"):
-            drop(p)
-
-    med = {k: statistics.median(v) for k, v in rows.items()}
-    print(f"{'operation':52} {'seconds':>8} {'MB/s':>8}")
-    for name, seconds in med.items():
-        print(f"{name:52} {seconds:8.3f} {size / 1e6 / seconds:8.0f}")
-
-    up = med["store.upload"] / med["torch.save(state_dict)"]
-    load = med["store.load (fresh cache)"] / med["torch.load"]
-    load_sd = med["store.load (fresh cache)"] / med["torch.load + load_state_dict"]
-    cached = med["store.load (cached)"] / med["torch.load + load_state_dict"]
-    print()
-    print(f"upload / torch.save                          {up:5.2f}x   (target <= 1.5x)")
-    print(f"load (fresh cache) / torch.load              {load:5.2f}x   (target <= 1.5x)")
-    print(f"load (fresh cache) / torch.load + load_sd    {load_sd:5.2f}x")
-    print(f"load (cached) / torch.load + load_sd         {cached:5.2f}x")
-
-    print("\npeak RSS, each in a fresh subprocess (ru_maxrss; includes the interpreter, torch and the model itself)")
-    print(f"{'operation':24} {'imports':>9} {'+model':>9} {'peak':>9} {'peak/weights':>13}")
-    for op in ("torch-save", "upload", "load", "torch-load"):
-        r = run_child(args, op)
-        print(f"{op:24} {r['imports']:7.0f}Mi {r['built']:7.0f}Mi {r['peak']:7.0f}Mi {r['peak'] / r['weights']:12.2f}x   (weights {r['weights']:.0f} MiB; target < 2x)")
-    for p in ("rss-store", "rss-cache-up", "rss-cache-load", "rss-state.pt", "state.pt"):
-        drop(root / p) if (root / p).is_dir() else (root / p).unlink(missing_ok=True)
+        if args.dir is None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,9 @@ def _check_little_endian() -> None:
         raise NotImplementedError("modelstore-torch reads and writes safetensors only on little-endian machines")
 
 
-def header_bytes(entries: list[tuple[str, str, list[int], int]], metadata: dict[str, str] | None) -> tuple[bytes, list[tuple[str, int, int]]]:
+def header_bytes(
+    entries: list[tuple[str, str, list[int], int]], metadata: dict[str, str] | None
+) -> tuple[bytes, list[tuple[str, int, int]]]:
     """The padded JSON header for ``(name, dtype, shape, nbytes)`` entries and their data order.
 
     :return: the header (without its 8-byte length) and ``(name, begin, end)`` in file order.

@@ -7,7 +7,6 @@ import json
 import pytest
 import safetensors.torch
 import torch
-
 from modelstore_torch import weights
 
 

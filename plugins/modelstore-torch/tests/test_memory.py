@@ -66,8 +66,9 @@ def test_upload_and_load_of_400mb_peak_below_twice_the_weights(tmp_path):
     load = child("load", tmp_path)
     mib = 2**20
     report = (
-        f"weights {up['size'] / mib:.0f} MiB; upload peak {up['peak'] / mib:.0f} MiB (ru_maxrss {up['ru_maxrss'] / mib:.0f}) "
-        f"in {up['seconds']:.1f}s; load peak {load['peak'] / mib:.0f} MiB (ru_maxrss {load['ru_maxrss'] / mib:.0f}) in {load['seconds']:.1f}s"
+        f"weights {up['size'] / mib:.0f} MiB; "
+        f"upload peak {up['peak'] / mib:.0f} MiB (ru_maxrss {up['ru_maxrss'] / mib:.0f}) in {up['seconds']:.1f}s; "
+        f"load peak {load['peak'] / mib:.0f} MiB (ru_maxrss {load['ru_maxrss'] / mib:.0f}) in {load['seconds']:.1f}s"
     )
     print(report)
     assert up["size"] >= 400_000_000

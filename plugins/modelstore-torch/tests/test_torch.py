@@ -13,7 +13,6 @@ from torch import nn
 
 from modelstore_core import ModelStoreError, UntrustedArtifactError
 
-
 # --- models -------------------------------------------------------------------------------
 
 
