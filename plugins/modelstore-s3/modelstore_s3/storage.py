@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import boto3
 import botocore.exceptions as bexc
+import urllib3.exceptions
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
@@ -55,8 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "region": None,  # default: AWS_REGION / AWS_DEFAULT_REGION / the profile's region
     "profile": None,  # default: AWS_PROFILE, else the default profile
     "page_size": 1000,  # keys per ListObjectsV2 page (S3's maximum)
-    "retry_mode": "standard",  # botocore: "standard" or "adaptive" (client-side rate limiting)
-    "max_attempts": 6,  # per request, first attempt included
+    "retry_mode": None,  # "standard" or "adaptive" (client-side rate limiting); default: AWS_RETRY_MODE, else standard
+    "max_attempts": None,  # per request, first attempt included; default: AWS_MAX_ATTEMPTS, else 6
     "connect_timeout": 10.0,
     "read_timeout": 60.0,
     "multipart_threshold": 8 * MB,  # boto3's TransferConfig defaults
@@ -78,6 +79,7 @@ _STREAM_ERRORS = (
     bexc.ConnectionClosedError,
     bexc.EndpointConnectionError,
     ConnectionError,
+    urllib3.exceptions.HTTPError,  # a body cut short (ProtocolError), read timeouts
 )
 _TOP_LEVEL = (layout.OBJECTS.split("/")[0] + "/", layout.DOMAINS, layout.UPLOADS)
 
@@ -185,7 +187,10 @@ class S3Storage(Storage):
         self._session = session
         addressing = opts["addressing_style"] or ("path" if endpoint else None)
         config: dict[str, Any] = {
-            "retries": {"mode": opts["retry_mode"], "max_attempts": int(opts["max_attempts"])},
+            "retries": {
+                "mode": opts["retry_mode"] or os.environ.get("AWS_RETRY_MODE") or "standard",
+                "total_max_attempts": int(opts["max_attempts"] or os.environ.get("AWS_MAX_ATTEMPTS") or 6),
+            },
             "connect_timeout": opts["connect_timeout"],
             "read_timeout": opts["read_timeout"],
             "max_pool_connections": max(32, int(opts["max_concurrency"]) + 4),
