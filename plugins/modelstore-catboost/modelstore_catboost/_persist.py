@@ -1,0 +1,70 @@
+"""Writing and reading CatBoost models with their own ``save_model``/``load_model`` (``.cbm``).
+
+Imported only when a catboost model (or a ``catboost`` flavor version) is handled.
+
+Determinism: saving the same fitted model twice gives the same bytes, so a re-upload stores no
+new file. CatBoost embeds a random ``model_guid`` and the ``train_finish_time`` at fit time, so
+two fits never give the same file, even with the same data and seed; and a model loaded from a
+``.cbm`` saves differently from the one that wrote it (CatBoost rewrites its ``params`` metadata
+in another key order on load).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelstore_core import Flavor, ModelStoreError
+from modelstore_core.flavor import qualified_name
+
+from . import FLAVOR, PLUGIN
+
+CLASSES = ("CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker", "CatBoost")
+FILE = "model.cbm"
+
+
+def known_classes() -> dict[str, type]:
+    import catboost
+
+    return {name: getattr(catboost, name) for name in CLASSES if hasattr(catboost, name)}
+
+
+def serialize(model: Any, directory: Path) -> Flavor:
+    classes = known_classes()
+    name = next((n for n, cls in classes.items() if type(model) is cls), None)
+    if name is None:
+        raise ModelStoreError(
+            f"modelstore-catboost stores {', '.join(CLASSES)} and loads them back as the same class; "
+            f"{qualified_name(model)} is not one of them (a subclass could not be rebuilt): store the "
+            "files of model.save_model(...) with upload(domain, files=[...])"
+        )
+    if not model.is_fitted():
+        raise ModelStoreError(f"this {qualified_name(model)} is not fitted: there is nothing to store yet")
+    model.save_model(str(directory / FILE), format="cbm")
+    return Flavor(
+        name=FLAVOR,
+        format="cbm",
+        plugin=PLUGIN,
+        model_class=qualified_name(model),
+        safe=True,
+        dependencies=["catboost"],
+        options={"file": FILE, "class": name},
+    )
+
+
+def deserialize(flavor: dict[str, Any], directory: Path, files: list[str]) -> Any:
+    import catboost
+
+    options = flavor.get("options") or {}
+    name, file = options.get("class"), options.get("file")
+    if file not in files:
+        raise ModelStoreError(f"this catboost version's record names no stored model file ({file!r} is not among {files})")
+    classes = known_classes()
+    if name not in classes:
+        raise ModelStoreError(
+            f"this version holds a catboost {name!r}, which catboost {catboost.__version__} with this "
+            f"modelstore-catboost cannot rebuild; upgrade them (`pip install -U {PLUGIN} catboost`)"
+        )
+    model = classes[name]()
+    model.load_model(str(directory / file), format="cbm")
+    return model
