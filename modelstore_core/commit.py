@@ -133,7 +133,8 @@ def serialize(plugins: Plugins, model: Any, directory: Path, options: dict[str, 
     flavor = plugins.hook.modelstore_serialize(model=model, directory=directory, options=options)
     if flavor is None:
         flavors = [f for names in plugins.hook.modelstore_flavors() for f in names or ()]
-        modules = {c.__module__.split(".")[0] for c in type(model).__mro__}
+        # Most-derived class first: a Keras model on the torch backend is also an nn.Module.
+        modules = [(c.__module__ or "").split(".")[0] for c in type(model).__mro__]
         hint = next((KNOWN_PLUGINS["module"][m] for m in modules if m in KNOWN_PLUGINS["module"]), None)
         raise UnsupportedModelError(qualified_name(model), flavors, hint)
     if not isinstance(flavor, Flavor):
