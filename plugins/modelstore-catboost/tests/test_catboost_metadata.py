@@ -17,8 +17,14 @@ def test_metadata(tmp_path):
     frame = pd.DataFrame({"x": rng.normal(size=120), "shop": rng.choice(["a", "b", "c"], 120)})
     label = np.where(frame["shop"] == "a", "yes", "no")
     model = CatBoostClassifier(
-        iterations=np.int64(12), learning_rate=np.float64(0.2), depth=3, random_seed=0, thread_count=1,
-        verbose=False, allow_writing_files=False, cat_features=["shop"],
+        iterations=np.int64(12),
+        learning_rate=np.float64(0.2),
+        depth=3,
+        random_seed=0,
+        thread_count=1,
+        verbose=False,
+        allow_writing_files=False,
+        cat_features=["shop"],
     ).fit(frame, label)
     open_store(tmp_path).upload("m", model=model)
 

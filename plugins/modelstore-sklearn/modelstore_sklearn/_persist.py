@@ -86,9 +86,21 @@ def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
         plugin=PLUGIN,
         model_class=qualified_name(model),
         safe=True,
-        dependencies=["scikit-learn", "skops"],
+        dependencies=["scikit-learn", "skops", *distributions_of(to_trust)],
         options={"file": SKOPS_FILE, "skops_version": skops.__version__, "types_to_trust": to_trust},
     )
+
+
+def distributions_of(type_names: list[str]) -> list[str]:
+    """The installed distributions that provide these types' top-level modules (a pipeline that
+    holds an ``XGBClassifier`` needs ``xgboost`` or ``xgboost-cpu`` to load back)."""
+    from importlib.metadata import packages_distributions
+
+    modules = {name.split(".")[0] for name in type_names} - {"sklearn", "numpy", "scipy", "builtins"}
+    if not modules:
+        return []
+    provided = packages_distributions()
+    return sorted({dist for module in modules for dist in provided.get(module, ())})
 
 
 def serialize_pickle(model: Any, directory: Path, skops_error: BaseException) -> Flavor:
@@ -104,8 +116,7 @@ def serialize_pickle(model: Any, directory: Path, skops_error: BaseException) ->
             "upload(domain, files=[...]) instead"
         ) from exc
     warnings.warn(
-        f"skops cannot represent this {qualified_name(model)} ({reason}); it is stored as a pickle, "
-        "which loads only with trust=True",
+        f"skops cannot represent this {qualified_name(model)} ({reason}); it is stored as a pickle, which loads only with trust=True",
         UserWarning,
         stacklevel=2,
     )

@@ -9,14 +9,10 @@ import zipfile
 
 import numpy as np
 import skops.io as sio
+from modelstore_sklearn._persist import canonical_skops
 from sklearn.cluster import Birch
 from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn_plugin_helpers import isolated, open_store, run_python, stored_objects  # noqa: F401
-
-from modelstore_sklearn._persist import canonical_skops
 
 # Built the same way in this process and in a fresh interpreter (other memory addresses).
 MAKE_MODEL = """

@@ -33,8 +33,10 @@ def test_metadata_of_a_column_transformer_pipeline(tmp_path):
     assert info["framework"] == "scikit-learn" and info["framework_version"] == sklearn.__version__
     assert info["class"] == "sklearn.pipeline.Pipeline" and info["serialization"] == "skops"
     assert info["skops_version"] == skops.__version__ and info["types_to_trust"] == []
-    assert info["steps"] == [["pre", "sklearn.compose._column_transformer.ColumnTransformer"],
-                             ["clf", "sklearn.linear_model._logistic.LogisticRegression"]]
+    assert info["steps"] == [
+        ["pre", "sklearn.compose._column_transformer.ColumnTransformer"],
+        ["clf", "sklearn.linear_model._logistic.LogisticRegression"],
+    ]
     assert info["feature_names_in"] == ["x", "colour"] and info["n_features_in"] == 2
     assert info["classes"] == [0, 1]
 
@@ -45,8 +47,11 @@ def test_metadata_of_a_column_transformer_pipeline(tmp_path):
     assert clf["params"]["C"] == 0.5 and type(clf["params"]["C"]) is float
     assert clf["params"]["max_iter"] == 300 and type(clf["params"]["max_iter"]) is int
     transformers = steps[0][1]["params"]["transformers"]
-    assert transformers[1] == ["cat", {"class": "sklearn.preprocessing._encoders.OneHotEncoder",
-                                       "params": OneHotEncoder().get_params() | {"dtype": "numpy.float64"}}, ["colour"]]
+    assert transformers[1] == [
+        "cat",
+        {"class": "sklearn.preprocessing._encoders.OneHotEncoder", "params": OneHotEncoder().get_params() | {"dtype": "numpy.float64"}},
+        ["colour"],
+    ]
     json.dumps(record, allow_nan=False)  # strict JSON
 
     assert record["flavor"]["plugin"] == "modelstore-sklearn" and record["flavor"]["plugin_version"] == "0.1.0"
@@ -61,3 +66,15 @@ def test_metadata_lists_the_types_a_reader_must_trust(tmp_path):
     v = open_store(tmp_path).upload("rf", model=model)
     assert v.metadata["model"]["types_to_trust"] == ["sklearn.tree._tree.Tree"]
     assert v.metadata["model"]["hyperparameters"]["n_estimators"] == 2
+
+
+def test_dependencies_include_what_the_types_to_trust_come_from(tmp_path):
+    """A pipeline holding a class from another installed package (here: pytest's, the only
+    non-scikit-learn package every test venv has) records that package's version."""
+    import _pytest.monkeypatch
+    from sklearn.preprocessing import FunctionTransformer
+
+    model = FunctionTransformer(kw_args={"helper": _pytest.monkeypatch.MonkeyPatch()}).fit(np.zeros((3, 2)))
+    v = open_store(tmp_path).upload("m", model=model)
+    assert v.flavor["options"]["types_to_trust"] == ["_pytest.monkeypatch.MonkeyPatch"]
+    assert v.metadata["dependencies"]["pytest"] == version("pytest")

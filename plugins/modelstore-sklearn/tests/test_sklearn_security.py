@@ -10,17 +10,17 @@ import pickle
 import stat
 from pathlib import Path
 
+import modelstore_sklearn
 import numpy as np
 import pytest
+from modelstore_sklearn._persist import DEFAULT_TRUSTED_TYPES
 from sklearn.base import BaseEstimator
 from sklearn.cluster import Birch
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn_plugin_helpers import isolated, open_store  # noqa: F401 - autouse fixture
 
-import modelstore_sklearn
 from modelstore_core import IntegrityError, UntrustedArtifactError
-from modelstore_sklearn._persist import DEFAULT_TRUSTED_TYPES
 
 X, Y = make_classification(n_samples=80, n_features=4, random_state=0)
 

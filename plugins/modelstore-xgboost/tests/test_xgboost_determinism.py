@@ -30,7 +30,7 @@ def test_reupload_is_deduplicated(tmp_path):
 
     second = [store.upload("clf", model=clf), store.upload("booster", model=booster)]
 
-    for v1, v2 in zip(first, second):
+    for v1, v2 in zip(first, second, strict=True):
         assert v2.version == v1.version + 1 and v2.files == v1.files
     assert stored_objects(tmp_path) == objects
 
