@@ -179,3 +179,17 @@ def test_plugin_leaves_other_frameworks_sklearn_subclasses_alone(tmp_path):
     assert modelstore_sklearn.handles(Custom()) is True  # a user's own estimator is scikit-learn's
     assert modelstore_sklearn.handles(LogisticRegression()) is True
     assert list(tmp_path.iterdir()) == []
+
+
+def test_model_neither_skops_nor_pickle_can_store_is_refused_with_both_reasons(tmp_path):
+    """skops writes a lambda by name but cannot rebuild it; the upload-time read-back catches
+    that instead of storing a version nobody can load."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    from modelstore_core import ModelStoreError
+
+    model = FunctionTransformer(func=lambda x: x + 1).fit(X)
+    store = open_store(tmp_path)
+    with pytest.raises(ModelStoreError, match="skops cannot represent it .* pickling it failed too"):
+        store.upload("f", model=model)
+    assert store.list_domains() == []
