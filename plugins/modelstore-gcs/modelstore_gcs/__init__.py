@@ -1,0 +1,29 @@
+"""modelstore storage backend for Google Cloud Storage.
+
+``ModelStore("gs://bucket/prefix")``; project and credentials come from the SDK's default chain
+(Application Default Credentials), an emulator from ``STORAGE_EMULATOR_HOST``. The storage class
+lives in :mod:`modelstore_gcs.storage`, imported (with google-cloud-storage) only when a ``gs://``
+store is opened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelstore_core import hookimpl
+
+SCHEMES = ("gs", "gcs")
+
+
+@hookimpl
+def modelstore_store(url: str, scheme: str, options: dict[str, Any]):
+    if scheme not in SCHEMES:
+        return None
+    from .storage import GCSStorage
+
+    return GCSStorage.from_url(url, **options)
+
+
+@hookimpl
+def modelstore_schemes():
+    return list(SCHEMES)

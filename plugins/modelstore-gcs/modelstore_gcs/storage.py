@@ -1,0 +1,320 @@
+"""The Google Cloud Storage primitives, over google-cloud-storage.
+
+=====================  ==============================================================================
+primitive              GCS requests (JSON API)
+=====================  ==============================================================================
+``put_if_absent``      one upload with ``ifGenerationMatch=0`` (412 -> ``False``)
+``read``               one media download; its generation is the compare-and-swap token
+``compare_and_swap``   one upload with ``ifGenerationMatch=<generation>`` (412 -> ``False``)
+``list``               ``objects.list`` pages (``startOffset``, ``delimiter``), never truncated
+``stat``               ``objects.get`` (metadata)
+``delete``             ``objects.delete``
+``get``                ``objects.get``, then ranged media downloads of that generation
+``put_file``           one upload up to 8 MiB; past that a resumable upload in ``chunk_size`` pieces
+``get_file``           one media download (checksum-validated by the SDK)
+=====================  ==============================================================================
+
+Every call carries the SDK's retry policy (429, 5xx, dropped connections), conditional writes
+included: ``ifGenerationMatch`` makes them safe to repeat. A conditional write whose first attempt
+took effect but whose answer was lost fails its own precondition when retried; such a 412 after a
+retry is settled by reading the object back: if it holds exactly our bytes, the write was ours.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import google.auth.exceptions as auth_exceptions
+import requests.exceptions
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage as gcs
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from modelstore_core.errors import InvalidNameError, KeyNotFoundError, StorageError
+from modelstore_core.storage import CHUNK_SIZE, ObjectInfo, Storage, Token
+
+MB = 1 << 20
+
+#: ``ModelStore("gs://...", **options)``: accepted options and their defaults.
+DEFAULTS: dict[str, Any] = {
+    "project": None,  # default: the SDK's (GOOGLE_CLOUD_PROJECT, the credentials' project)
+    "credentials": None,  # a google.auth Credentials object; default: Application Default Credentials
+    "credentials_file": None,  # a service-account (or other) JSON key file
+    "endpoint": None,  # API endpoint (private endpoint, emulator); default: STORAGE_EMULATOR_HOST, else Google
+    "anonymous": None,  # unauthenticated requests (emulators); default: True when STORAGE_EMULATOR_HOST is set
+    "page_size": 1000,  # objects per objects.list page (GCS's maximum)
+    "chunk_size": 32 * MB,  # resumable upload piece (a multiple of 256 KiB); files up to 8 MiB go in one request
+    "timeout": 60.0,  # seconds per HTTP request
+    "retry_deadline": 120.0,  # seconds of retrying before giving up
+}
+
+
+def _otel_traces_enabled() -> bool:
+    try:
+        from google.cloud.storage._opentelemetry_tracing import enable_otel_traces
+    except ImportError:
+        return False
+    return bool(enable_otel_traces)
+
+
+def parse_gs_url(url: str) -> tuple[str, str]:
+    """``gs://bucket/some/prefix`` -> ``("bucket", "some/prefix/")``."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("gs", "gcs"):
+        raise InvalidNameError("a GCS store URL starts with gs://")
+    if "@" in parts.netloc:
+        raise InvalidNameError(
+            "gs:// URLs take no credentials; use Application Default Credentials "
+            "(gcloud auth application-default login, GOOGLE_APPLICATION_CREDENTIALS) or credentials_file="
+        )
+    if parts.query or parts.fragment:
+        raise InvalidNameError("gs:// URLs take no query or fragment; pass options as ModelStore(url, option=value)")
+    bucket = parts.netloc
+    if not bucket:
+        raise InvalidNameError("a GCS store URL names a bucket: gs://bucket or gs://bucket/prefix")
+    prefix = "/".join(p for p in parts.path.split("/") if p)
+    if any(p in (".", "..") for p in prefix.split("/")):
+        raise InvalidNameError("a GCS store prefix cannot contain '.' or '..' parts")
+    return bucket, prefix + "/" if prefix else ""
+
+
+class GCSStorage(Storage):
+    """A store under ``gs://bucket/prefix``. Nothing is written until the first upload."""
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> GCSStorage:
+        unknown = sorted(set(options) - set(DEFAULTS))
+        if unknown:
+            raise TypeError(f"unknown option(s) for gs:// stores: {', '.join(unknown)} (accepted: {', '.join(DEFAULTS)})")
+        bucket, prefix = parse_gs_url(url)
+        return cls(bucket, prefix, **options)
+
+    def __init__(self, bucket: str, prefix: str = "", **options: Any):
+        opts = {**DEFAULTS, **options}
+        self.bucket_name = bucket
+        self.prefix = prefix
+        self.url = f"gs://{bucket}/{prefix.rstrip('/')}" if prefix else f"gs://{bucket}"
+        self.page_size = int(opts["page_size"])
+        if not 1 <= self.page_size <= 1000:
+            raise ValueError("page_size must be between 1 and 1000")
+        self.chunk_size = int(opts["chunk_size"])
+        if self.chunk_size % (256 << 10):
+            raise ValueError("chunk_size must be a multiple of 256 KiB")
+        self.timeout = float(opts["timeout"])
+        self.retry_deadline = float(opts["retry_deadline"])
+
+        endpoint = opts["endpoint"]
+        if endpoint and "@" in urlsplit(endpoint).netloc:
+            raise InvalidNameError("the GCS endpoint URL takes no credentials; pass credentials= or credentials_file=")
+        emulator = bool(os.environ.get("STORAGE_EMULATOR_HOST"))
+        anonymous = opts["anonymous"] if opts["anonymous"] is not None else emulator
+        credentials = opts["credentials"]
+        try:
+            if credentials is None and opts["credentials_file"]:
+                import google.auth
+
+                credentials, project = google.auth.load_credentials_from_file(os.fspath(opts["credentials_file"]))
+                opts["project"] = opts["project"] or project
+            if credentials is None and anonymous:
+                credentials = AnonymousCredentials()
+            kwargs: dict[str, Any] = {"project": opts["project"], "credentials": credentials}
+            if endpoint:
+                kwargs["client_options"] = {"api_endpoint": endpoint}
+                kwargs["use_auth_w_custom_endpoint"] = not anonymous
+            if kwargs["project"] is None and anonymous:
+                kwargs["project"] = "<none>"  # only bucket creation needs one
+            self.client = gcs.Client(**kwargs)
+        except auth_exceptions.DefaultCredentialsError:
+            raise StorageError(
+                "no Google Cloud credentials found; run `gcloud auth application-default login`, set "
+                "GOOGLE_APPLICATION_CREDENTIALS, or pass credentials_file="
+            ) from None
+        except (auth_exceptions.GoogleAuthError, OSError, ValueError) as exc:
+            raise StorageError(f"cannot configure the GCS client: {type(exc).__name__}") from None
+        self.endpoint = self.client._connection.API_BASE_URL
+        if not _otel_traces_enabled() and getattr(self.client, "_bucket_metadata_cache", None) is not None:
+            # google-cloud-storage >= 3.17 fetches each bucket's metadata in a background request,
+            # only to label OpenTelemetry spans; without tracing that request buys nothing.
+            self.client._bucket_metadata_cache = None
+        self.bucket = self.client.bucket(bucket)
+
+    def __repr__(self) -> str:
+        return f"<GCSStorage {self.url} at {self.endpoint}>"
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _name(self, key: str) -> str:
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
+            raise InvalidNameError(f"invalid storage key {key!r}")
+        return self.prefix + key
+
+    def _blob(self, key: str, **kwargs: Any) -> gcs.Blob:
+        return self.bucket.blob(self._name(key), **kwargs)
+
+    def _retry(self, attempts: list | None = None) -> Retry:
+        """The SDK's retry policy with our deadline; ``attempts`` collects the errors that were retried."""
+        return Retry(
+            predicate=DEFAULT_RETRY._predicate,
+            initial=1.0,
+            maximum=32.0,
+            multiplier=2.0,
+            timeout=self.retry_deadline,
+            on_error=attempts.append if attempts is not None else None,
+        )
+
+    def _where(self, key: str | None) -> str:
+        return f"gs://{self.bucket_name}/{self.prefix}{key}" if key is not None else self.url
+
+    def _error(self, exc: BaseException, action: str, key: str | None) -> StorageError:
+        where = self._where(key)
+        if isinstance(exc, gexc.RetryError) and exc.cause is not None:
+            exc = exc.cause
+        if isinstance(exc, gexc.NotFound):
+            msg = f"GCS bucket {self.bucket_name!r} does not exist (endpoint {self.endpoint})"
+        elif isinstance(exc, (gexc.Forbidden, gexc.Unauthorized, auth_exceptions.RefreshError)):
+            msg = (
+                f"GCS refused to {action} {where} ({type(exc).__name__}); check the credentials "
+                "(GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login) and the bucket's IAM"
+            )
+        elif isinstance(exc, gexc.GoogleAPICallError):
+            msg = f"GCS could not {action} {where}: {exc.code} {exc.message}"
+        elif isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError, requests.exceptions.Timeout)):
+            msg = f"could not reach GCS at {self.endpoint} to {action} {where} (after retries): {type(exc).__name__}"
+        else:
+            msg = f"GCS could not {action} {where}: {type(exc).__name__}: {exc}"
+        return StorageError(msg)
+
+    @contextmanager
+    def _errors(self, action: str, key: str | None = None):
+        try:
+            yield
+        except StorageError:
+            raise
+        except (gexc.GoogleAPICallError, gexc.RetryError, auth_exceptions.GoogleAuthError,
+                requests.exceptions.RequestException, ConnectionError) as exc:
+            raise self._error(exc, action, key) from exc
+        except Exception as exc:
+            # google-cloud-storage's media layer (InvalidResponse, DataCorruption)
+            if type(exc).__module__.startswith("google.") and not isinstance(exc, (TypeError, ValueError)):
+                raise self._error(exc, action, key) from exc
+            raise
+
+    # --- primitives -----------------------------------------------------------------
+
+    def put(self, key: str, stream: BinaryIO) -> None:
+        with self._errors("write", key):
+            self._blob(key, chunk_size=self.chunk_size).upload_from_file(stream, retry=self._retry(), timeout=self.timeout)
+
+    def put_file(self, key: str, path: Path) -> None:
+        with self._errors("upload", key):
+            blob = self._blob(key, chunk_size=self.chunk_size)
+            blob.upload_from_filename(os.fspath(path), retry=self._retry(), timeout=self.timeout)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        return self._conditional_put(key, data, 0)
+
+    def compare_and_swap(self, key: str, data: bytes, token: Token) -> bool:
+        if token is None:
+            return False
+        return self._conditional_put(key, data, int(token))
+
+    def _conditional_put(self, key: str, data: bytes, generation: int) -> bool:
+        retried: list = []
+        with self._errors("write", key):
+            try:
+                self._blob(key).upload_from_string(
+                    data, if_generation_match=generation, retry=self._retry(retried), timeout=self.timeout
+                )
+                return True
+            except gexc.PreconditionFailed:
+                # A retried request may have been applied by its first attempt: was it ours?
+                return bool(retried) and self._holds(key, data)
+            except gexc.NotFound:
+                if generation:
+                    return False  # compare-and-swap on a deleted key
+                raise
+
+    def _holds(self, key: str, data: bytes) -> bool:
+        try:
+            return self.read(key)[0] == data
+        except KeyNotFoundError:
+            return False
+
+    def get(self, key: str) -> BinaryIO:
+        with self._errors("read", key):
+            blob = self.bucket.get_blob(self._name(key), retry=self._retry(), timeout=self.timeout)
+            if blob is None:
+                raise KeyNotFoundError(key)
+            pinned = self.bucket.blob(blob.name, generation=blob.generation)
+            return pinned.open("rb", chunk_size=4 * CHUNK_SIZE, retry=self._retry())
+
+    def read(self, key: str) -> tuple[bytes, Token]:
+        with self._errors("read", key):
+            blob = self._blob(key)
+            try:
+                data = blob.download_as_bytes(retry=self._retry(), timeout=self.timeout)
+            except gexc.NotFound:
+                raise KeyNotFoundError(key) from None
+            return data, blob.generation
+
+    def get_file(self, key: str, path: Path) -> None:
+        with self._errors("download", key):
+            try:
+                self._blob(key).download_to_filename(os.fspath(path), retry=self._retry(), timeout=self.timeout)
+            except gexc.NotFound:
+                raise KeyNotFoundError(key) from None
+
+    def delete(self, key: str) -> None:
+        with self._errors("delete", key):
+            try:
+                self._blob(key).delete(retry=self._retry(), timeout=self.timeout)
+            except gexc.NotFound:
+                pass
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        with self._errors("stat", key):
+            blob = self.bucket.get_blob(self._name(key), retry=self._retry(), timeout=self.timeout)
+        if blob is None:
+            return None
+        return ObjectInfo(key, blob.size, blob.updated.astimezone(timezone.utc))
+
+    def list(self, prefix: str, *, start_after: str | None = None, delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        return self._list(prefix, start_after, delimiter)
+
+    def _list(self, prefix: str, start_after: str | None, delimiter: str | None) -> Iterator[ObjectInfo]:
+        n = len(self.prefix)
+        skip = self.prefix + start_after if start_after is not None else None
+        with self._errors("list", prefix or None):
+            iterator = self.client.list_blobs(
+                self.bucket_name,
+                prefix=self.prefix + prefix,
+                delimiter=delimiter,
+                start_offset=skip,  # inclusive, unlike S3's StartAfter: the equal key is skipped below
+                page_size=self.page_size,
+                fields="items(name,size,updated),prefixes,nextPageToken",
+                retry=self._retry(),
+                timeout=self.timeout,
+            )
+            for page in iterator.pages:
+                entries = [
+                    ObjectInfo(blob.name[n:], blob.size, blob.updated.astimezone(timezone.utc))
+                    for blob in page
+                    if blob.name != skip
+                ]
+                entries += [ObjectInfo(p[n:]) for p in page.prefixes if skip is None or p > skip]
+                entries.sort(key=lambda e: e.key)
+                yield from entries
+
+    def close(self) -> None:
+        self.client.close()
+
+
+__all__ = ["DEFAULTS", "GCSStorage", "parse_gs_url"]

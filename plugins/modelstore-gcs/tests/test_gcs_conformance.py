@@ -1,0 +1,32 @@
+"""The storage conformance kit against fake-gcs-server."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelstore_core.testing import StorageContract, StoreContract
+from modelstore_gcs.storage import GCSStorage
+
+
+class TestGCSStorage(StorageContract):
+    @pytest.fixture
+    def storage(self, gs_url):
+        storage = GCSStorage.from_url(gs_url, page_size=7)
+        yield storage
+        storage.close()
+
+
+class TestGCSStore(StoreContract):
+    writers = 8
+
+    @pytest.fixture
+    def store_url(self, gs_url):
+        return gs_url
+
+    @pytest.fixture
+    def store_options(self):
+        return {"page_size": 5}
+
+    @pytest.fixture
+    def store_env(self, gcs_server):
+        return dict(gcs_server.env)

@@ -1,0 +1,123 @@
+"""What each operation costs in GCS requests, at 1,001 versions, and the download cache.
+
+Requests are counted on the wire, by a forwarding proxy (no faults) between the SDK and the server.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import pytest
+
+from conftest import BUCKET
+from gcs_servers import FaultProxy
+from modelstore_core import ModelStore, layout, versions
+
+N = 1001
+
+
+def object_gets(log) -> list[str]:
+    """Artifact downloads: media GETs of content-addressed objects."""
+    return [t for m, t, _ in log if m == "GET" and "objects%2Fsha256" in t.replace("/", "%2F") and "alt=media" in t]
+
+
+@pytest.fixture(scope="module")
+def thousand(gcs_server, tmp_path_factory):
+    """A domain of 1,001 versions. Versions 1 and 1,001 are real uploads (2 and 3 files); the 999
+    between are written the way the core commits a version (create-if-absent of the claim, then of
+    the record, then the latest hint moved forward), concurrently, to keep the test quick."""
+    tmp = tmp_path_factory.mktemp("thousand")
+    url = f"gs://{BUCKET}/{uuid.uuid4().hex}"
+    files = []
+    for i in range(5):
+        files.append(tmp / f"f{i}.bin")
+        files[-1].write_bytes(os.urandom(50_000 + i))
+    store = ModelStore(url, cache_dir=tmp / "seed-cache")
+    first = store.upload("d", files=files[:2]).metadata
+
+    def commit(n: int) -> None:
+        record = {**first, "version": n, "created": datetime.now(timezone.utc).isoformat()}
+        assert store.storage.put_if_absent(layout.claim_key("d", n), versions.dumps({"claimed": record["created"]}))
+        assert store.storage.put_if_absent(layout.version_key("d", n), versions.dumps(record))
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(commit, range(2, N)))
+    versions.advance_latest(store.storage, "d", N - 1)
+    last = store.upload("d", files=files[2:])
+    assert last.version == N
+    store.close()
+    return url, last, files
+
+
+@pytest.fixture
+def proxy(gcs_server):
+    with FaultProxy(gcs_server.port) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def counted(thousand, proxy, tmp_path):
+    url, _, _ = thousand
+    store = ModelStore(url, cache_dir=tmp_path / "cache", endpoint=proxy.endpoint)
+    yield store, proxy.log
+    store.close()
+
+
+def test_list_versions_is_one_listing(counted):
+    store, log = counted
+    listed = store.list_versions("d")
+    assert [v.version for v in listed] == list(range(N, 0, -1))
+    assert len(log) <= math.ceil(N / 1000) + 2, log
+
+
+def test_latest_is_two_requests(counted):
+    store, log = counted
+    assert store.latest("d").version == N
+    assert len(log) <= 2, log
+
+
+def test_load_and_cached_reload(counted, thousand, proxy, tmp_path):
+    store, log = counted
+    url, last, files = thousand
+    paths = store.load("d")
+    assert [p.read_bytes() for p in paths] == [f.read_bytes() for f in files[2:]]
+    assert len(log) <= 3 + len(last.files), log
+    assert len(object_gets(log)) == len(last.files), log
+
+    # The same cache from a new store object (a new process, say): no artifact is downloaded.
+    del log[:]
+    again = ModelStore(url, cache_dir=tmp_path / "cache", endpoint=proxy.endpoint)
+    assert [p.read_bytes() for p in again.load("d")] == [f.read_bytes() for f in files[2:]]
+    assert object_gets(log) == [] and len(log) <= 3, log
+    again.close()
+
+
+def test_cache_is_shared_by_content_across_versions(counted, thousand):
+    """Version 1,000's files are version 1's: once one is loaded, the other downloads nothing."""
+    store, log = counted
+    _, _, files = thousand
+    store.load("d", version=1)
+    assert len(object_gets(log)) == 2
+    del log[:]
+    paths = store.load("d", version=N - 1)
+    assert object_gets(log) == []
+    assert [p.read_bytes() for p in paths] == [f.read_bytes() for f in files[:2]]
+
+
+def test_upload_cost(gs_url, proxy, tmp_path):
+    """A new version of one small file: marker, object stat + upload, hint read, claim, record,
+    hint read + swap, marker delete. A re-upload of the same file skips the object upload."""
+    store = ModelStore(gs_url, cache_dir=tmp_path / "cache", endpoint=proxy.endpoint)
+    model = tmp_path / "m.bin"
+    model.write_bytes(os.urandom(10_000))
+    store.upload("d", files=[model])
+    first = list(proxy.log)
+    del proxy.log[:]
+    store.upload("d", files=[model])
+    assert len(first) <= 9, first
+    assert len(proxy.log) <= 8, proxy.log
+    store.close()
