@@ -80,3 +80,30 @@ def test_unrelated_uploads_do_not_import_torch(tmp_path):
     assert out["loaded"] == ["weights.bin"]
     assert out["registered"] is True and out["plugin_module"] is True  # the plugin was there and asked
     assert out["torch"] == [] and out["safetensors"] is False
+
+
+def test_keras_models_are_left_to_modelstore_keras(tmp_path):
+    # On the torch backend every Keras model is an nn.Module; storing its state_dict would lose
+    # the architecture Keras needs, so this plugin declines it and the error names modelstore-keras.
+    out = run(
+        """
+        import json, os, sys
+        os.environ["KERAS_BACKEND"] = "torch"
+        import keras, torch
+        from modelstore_core import ModelStore, UnsupportedModelError
+        import modelstore_torch
+        root = sys.argv[1]
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        result = {"is_module": isinstance(model, torch.nn.Module)}
+        result["hook"] = modelstore_torch.modelstore_serialize(model=model, directory=None, options={})
+        try:
+            ModelStore(root + "/store").upload("k", model=model)
+        except UnsupportedModelError as e:
+            result["error"] = str(e)
+        print(json.dumps(result))
+        """,
+        tmp_path,
+        MODELSTORE_DISABLE_PLUGINS="keras",  # were modelstore-keras installed here, it would take the model
+    )
+    assert out["is_module"] is True and out["hook"] is None
+    assert "pip install modelstore-keras" in out["error"]
