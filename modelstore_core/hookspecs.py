@@ -64,7 +64,7 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -
 
     :param model: the object passed to ``ModelStore.upload(domain, model=...)``.
     :param directory: an empty, private, writable directory; every file written there is stored.
-    :param options: keyword options the caller passed to ``upload`` (e.g. ``trusted_types``).
+    :param options: keyword options the caller passed to ``upload`` (e.g. ``format="json"``).
     :return: a :class:`~modelstore_core.flavor.Flavor` describing what was written, or ``None`` if
         this plugin does not handle ``type(model)``.
     """
