@@ -131,15 +131,16 @@ def big_upload(work: Path, mb: int) -> None:
     written = dir_bytes(root / "objects") - before
     print(f"{'re-upload of the same file':<44} {again:9.2f} s    artifact bytes written: {written} (target 0)")
 
+    # VmHWM (peak resident set) of this process alone: ru_maxrss can carry a parent's peak across exec.
     code = f"""
-import resource, sys
+def hwm():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 from modelstore_core import ModelStore
 store = ModelStore({str(work / 'rss-store')!r}, cache_dir={str(work / 'cache')!r})
 store.list_domains()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 store.upload("big", files=[{str(big)!r}])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(base, peak)
+print(base, hwm())
 """
     base, peak = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
     print(

@@ -18,7 +18,7 @@ from typing import Any
 from . import layout
 from .errors import IntegrityError
 from .storage import Storage
-from .transfer import check_hash, copy_hashed, hash_file, verify_file
+from .transfer import check_hash, copy_file_hashed, hash_file, verify_file
 
 COMPLETE = ".modelstore-complete.json"
 
@@ -102,8 +102,7 @@ def write_files(storage: Storage, entries: list[dict[str, Any]], directory: Path
         local = storage.local_path(key)
         if local is not None:
             # Local store: one pass that copies and hashes; the store's own file is never linked out.
-            with open(local, "rb") as src:
-                check_hash(copy_hashed(src, dest), entry["sha256"], entry["path"], partial=dest)
+            check_hash(copy_file_hashed(local, dest)[0], entry["sha256"], entry["path"], partial=dest)
         else:
             cached = cache.fetch_object(storage, entry)
             try:

@@ -27,28 +27,6 @@ def _digest(f: BinaryIO):  # Python 3.10
     return h
 
 
-def copy_hashed(src: BinaryIO, dest: Path) -> str:
-    """Stream ``src`` into a new file ``dest`` and return the sha256 of the bytes written."""
-    h = hashlib.sha256()
-    buf = bytearray(CHUNK_SIZE)
-    view = memoryview(buf)
-    with open(dest, "wb") as out:
-        readinto = getattr(src, "readinto", None)
-        while True:
-            if readinto is not None:
-                n = readinto(view)
-                if not n:
-                    break
-                chunk = view[:n]
-            else:
-                chunk = src.read(CHUNK_SIZE)
-                if not chunk:
-                    break
-            h.update(chunk)
-            out.write(chunk)
-    return h.hexdigest()
-
-
 #: How often a copy hands written bytes to the kernel for write-back (see ``start_writeback``).
 WRITEBACK_EVERY = 32 << 20
 
