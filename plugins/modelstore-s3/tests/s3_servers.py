@@ -68,7 +68,7 @@ ACTIONS = ("500", "503", "drop", "drop-after", "cut")
 class FaultProxy:
     """An HTTP/1.1 forwarder on 127.0.0.1 in front of a test server, failing the requests it is told to.
 
-    ``decide(method, target, headers)`` names what happens to each request:
+    ``decide(method, target, headers, body)`` names what happens to each request:
 
     - ``None``: forwarded, answered;
     - ``"500"`` / ``"503"``: answered with that status (an S3 error body), never forwarded;
@@ -82,7 +82,7 @@ class FaultProxy:
 
     def __init__(self, upstream_port: int, decide=None, errors: dict[int, bytes] | None = None):
         self.upstream_port = upstream_port
-        self.decide = decide or (lambda method, target, headers: None)
+        self.decide = decide or (lambda method, target, headers, body: None)
         self.errors = errors or S3_ERRORS
         self.log: list[tuple[str, str, str | None]] = []
         self.held = threading.Event()
@@ -93,6 +93,8 @@ class FaultProxy:
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self._closed = False
+        self._clients: set[socket.socket] = set()
+        self._acceptor: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
@@ -100,13 +102,23 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         self._sock.listen(64)
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
         return self
 
     def stop(self) -> None:
+        """Stop listening and end every open connection. (``close()`` alone would not wake the
+        thread blocked in ``accept()``, which could then accept on a later socket given the same fd.)"""
         self._closed = True
         self.release.set()
-        self._sock.close()
+        for sock in [self._sock, *self._clients]:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        if self._acceptor is not None:
+            self._acceptor.join(timeout=5)
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -129,6 +141,11 @@ class FaultProxy:
                 client, _ = self._sock.accept()
             except OSError:
                 return
+            if self._closed:
+                client.close()
+                return
+            with self._lock:
+                self._clients.add(client)
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
@@ -136,7 +153,7 @@ class FaultProxy:
         try:
             while True:
                 head = _read_head(rfile)
-                if head is None:
+                if head is None or self._closed:
                     return
                 method, target, _ = head[0].decode("latin-1").split(" ", 2)
                 headers = _headers(head)
@@ -145,7 +162,7 @@ class FaultProxy:
                     head = [line for line in head if not line.lower().startswith(b"expect:")]
                 body = _read_body(rfile, headers, method, response_status=None)
                 with self._lock:
-                    action = self.decide(method, target, headers)
+                    action = self.decide(method, target, headers, body)
                     self.log.append((method, target, action))
                 if action in ("500", "503"):
                     status = int(action)
@@ -174,6 +191,8 @@ class FaultProxy:
         except OSError:
             return
         finally:
+            with self._lock:
+                self._clients.discard(client)
             try:
                 rfile.close()
                 client.close()
@@ -248,8 +267,8 @@ def every_nth(n: int, actions=ACTIONS, only=None):
     """A ``decide`` function failing every ``n``-th matching request, cycling through ``actions``."""
     state = {"seen": 0, "failed": 0}
 
-    def decide(method, target, headers):
-        if only is not None and not only(method, target):
+    def decide(method, target, headers, body):
+        if only is not None and not only(method, target, body):
             return None
         state["seen"] += 1
         if state["seen"] % n:

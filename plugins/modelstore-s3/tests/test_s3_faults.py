@@ -68,7 +68,7 @@ def test_lost_answer_to_the_commit_is_recognised(moto_server, s3_url, direct, tm
     model.write_bytes(os.urandom(1000))
     seen = []
 
-    def decide(method, target, headers):
+    def decide(method, target, headers, body):
         if method == "PUT" and "/versions/" in target:
             seen.append(target)
             return "drop-after" if len(seen) == 1 else None
@@ -87,7 +87,7 @@ def test_upload_failing_at_the_commit_leaves_nothing_visible(moto_server, s3_url
     StorageError, no version is listed, and gc reclaims the objects it stored."""
     model = tmp_path / "m.bin"
     model.write_bytes(os.urandom(300_000))
-    decide = every_nth(1, actions=("503",), only=lambda method, target: method == "PUT" and "/versions/" in target)
+    decide = every_nth(1, actions=("503",), only=lambda method, target, body: method == "PUT" and "/versions/" in target)
     with _proxy(moto_server, decide) as proxy:
         worker = _worker(moto_server, s3_url, {"endpoint_url": proxy.endpoint, "max_attempts": 3}, tmp_path, "d", str(model))
         out, err = worker.communicate(timeout=120)
@@ -117,7 +117,7 @@ def test_writer_killed_mid_multipart_upload_is_cleaned_by_gc(moto_server, s3_url
     unfinished multipart upload (S3 would otherwise bill its parts forever)."""
     model = tmp_path / "big.bin"
     model.write_bytes(os.urandom(12 * MB))
-    decide = lambda method, target, headers: "hold" if method == "PUT" and "partNumber=2" in target else None  # noqa: E731
+    decide = lambda method, target, headers, body: "hold" if method == "PUT" and "partNumber=2" in target else None  # noqa: E731
     with _proxy(moto_server, decide) as proxy:
         options = {"endpoint_url": proxy.endpoint, "max_concurrency": 1, **SMALL_PARTS}
         worker = _worker(moto_server, s3_url, options, tmp_path, "d", str(model))
