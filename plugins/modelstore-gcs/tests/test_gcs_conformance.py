@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from modelstore_gcs.storage import GCSStorage
 
 from modelstore_core.testing import StorageContract, StoreContract
-from modelstore_gcs.storage import GCSStorage
 
 
 class TestGCSStorage(StorageContract):

@@ -6,9 +6,9 @@ import json
 import traceback
 
 import pytest
-
 from conftest import BUCKET
 from gcs_servers import free_port
+
 from modelstore_core import InvalidNameError, ModelStore, StorageError, layout
 
 SECRET = "ya29.secret-token-0003"

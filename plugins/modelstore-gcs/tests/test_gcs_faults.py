@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 import pytest
-
 from gcs_servers import ACTIONS, FaultProxy, every_nth
+
 from modelstore_core import ModelStore, StorageError, VersionNotFoundError, layout
 
 FAST = {"retry_deadline": 30.0}

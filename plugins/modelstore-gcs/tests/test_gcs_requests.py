@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
-
 from conftest import BUCKET
 from gcs_servers import FaultProxy
+
 from modelstore_core import ModelStore, layout, versions
 
 N = 1001

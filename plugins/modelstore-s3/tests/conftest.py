@@ -5,7 +5,6 @@ import uuid
 
 import boto3
 import pytest
-
 from s3_servers import MotoServer
 
 BUCKET = "modelstore-test"

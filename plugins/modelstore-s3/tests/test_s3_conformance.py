@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from modelstore_s3.storage import S3Storage
 
 from modelstore_core.testing import StorageContract, StoreContract
-from modelstore_s3.storage import S3Storage
 
 
 class TestS3Storage(StorageContract):

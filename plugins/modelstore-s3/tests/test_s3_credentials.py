@@ -7,10 +7,10 @@ import os
 import traceback
 
 import pytest
-
 from conftest import BUCKET
-from modelstore_core import InvalidNameError, ModelStore, StorageError, layout
 from s3_servers import free_port
+
+from modelstore_core import InvalidNameError, ModelStore, StorageError, layout
 
 KEY_ID = "AKIAUSERINFOKEY0001"
 SECRET = "userinfo/Secret+Value0001"

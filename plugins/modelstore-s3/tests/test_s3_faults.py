@@ -13,9 +13,9 @@ import sys
 
 import boto3
 import pytest
+from s3_servers import ACTIONS, FaultProxy, every_nth
 
 from modelstore_core import ModelStore, StorageError, VersionNotFoundError, layout
-from s3_servers import ACTIONS, FaultProxy, every_nth
 
 MB = 1 << 20
 SMALL_PARTS = {"multipart_threshold": 5 * MB, "multipart_chunksize": 5 * MB}  # S3's smallest part

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
-
 from conftest import BUCKET
-from modelstore_core import ModelStore, layout, versions
 from s3_requests import RequestLog, object_gets
+
+from modelstore_core import ModelStore, layout, versions
 
 N = 1001
 
