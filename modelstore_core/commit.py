@@ -33,6 +33,7 @@ from .liveness import HOST
 from .metadata import jsonable, merge
 from .names import check_file_path
 from .plugins import Plugins, distribution_version
+from .progress import FileProgress, Progress, ProgressCallback
 from .storage import StagedFile, Storage
 from .transfer import file_signature
 from .versions import advance_latest, dumps, now_utc, read_latest_hint
@@ -61,17 +62,20 @@ def upload(
     extras: list[str | os.PathLike] | None,
     tags: dict[str, str],
     options: dict[str, Any],
-) -> dict[str, Any]:
-    """Run the whole transaction; returns the committed version record."""
+    progress: ProgressCallback | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Run the whole transaction; returns the committed version record and the artifact bytes written."""
     with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
         flavor = serialize(plugins, model, Path(tmp), options)
         sources = collect_files(flavor, Path(tmp), extras)
         checkpoint("serialized")
         staged: list[StagedFile] = []
         marker = None
+        counter = Progress(progress, sum(source.signature[0] for source in sources))
+        files = [counter.file(source.signature[0]) for source in sources]
         try:
-            for source in sources:
-                staged.append(storage.stage_file(source.path))
+            for source, file in zip(sources, files, strict=True):
+                staged.append(storage.stage_file(source.path, progress=file))
             checkpoint("staged")
             record = {
                 "schema": SCHEMA,
@@ -85,7 +89,7 @@ def upload(
             marker = layout.upload_key(uuid.uuid4().hex)
             storage.put_if_absent(marker, dumps(marker_record(domain, staged)))
             checkpoint("marker-written")
-            place_objects(staged, sources)
+            written = place_objects(staged, sources, files)
             checkpoint("objects-stored")
             record = commit_record(storage, domain, record)
             checkpoint("committed")
@@ -96,7 +100,7 @@ def upload(
                 st.discard()
             if marker is not None:
                 storage.delete(marker)
-    return record
+    return record, written
 
 
 def collect_metadata(plugins: Plugins, model: Any, flavor: Flavor, domain: str) -> dict[str, Any]:
@@ -176,18 +180,24 @@ def expand(path: Path) -> list[tuple[str, Path]]:
     return [(path.name, path)]
 
 
-def place_objects(staged: list[StagedFile], sources: list[SourceFile]) -> None:
-    """Make each distinct file visible under its sha256, skipping those already stored."""
+def place_objects(staged: list[StagedFile], sources: list[SourceFile], files: list[FileProgress]) -> int:
+    """Make each distinct file visible under its sha256, skipping those already stored.
+
+    Returns the bytes of the objects that were not in the store before.
+    """
     placed: dict[str, bool] = {}
-    for st in staged:
+    for st, file in zip(staged, files, strict=True):
         if st.sha256 not in placed:
-            placed[st.sha256] = st.place(layout.object_key(st.sha256))
+            placed[st.sha256] = st.place(layout.object_key(st.sha256), progress=file)
             checkpoint("object-stored")
+        file.finish()
     for source, st in zip(sources, staged, strict=True):
         if file_signature(source.path) != source.signature:
             if placed.get(st.sha256):
                 st.storage.delete(layout.object_key(st.sha256))  # its bytes may not match its name
             raise SourceChangedError(f"{source.name} changed while it was being uploaded; nothing was committed")
+    sizes = {st.sha256: st.size for st in staged}
+    return sum(sizes[sha] for sha, wrote in placed.items() if wrote)
 
 
 def commit_record(storage: Storage, domain: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .progress import Advance
+
 #: Chunk size used whenever bytes are streamed through Python.
 CHUNK_SIZE = 1 << 20
 
@@ -43,6 +45,38 @@ class ObjectInfo:
         return self.size is None and self.modified is None
 
 
+class CountingReader:
+    """A read-only stream that reports how many bytes were read through it."""
+
+    def __init__(self, stream: BinaryIO, advance: Advance):
+        self._stream, self._advance = stream, advance
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self._advance(len(data))
+        return data
+
+    def readinto(self, buffer) -> int:
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is None:
+            data = self._stream.read(len(buffer))
+            buffer[: len(data)] = data
+            n = len(data)
+        else:
+            n = readinto(buffer) or 0
+        self._advance(n)
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __enter__(self) -> CountingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()
+
+
 class StagedFile:
     """A local file hashed (and, on some backends, already copied) and ready to be placed under its key.
 
@@ -53,12 +87,12 @@ class StagedFile:
     def __init__(self, storage: Storage, path: Path, sha256: str, size: int):
         self.storage, self.path, self.sha256, self.size = storage, path, sha256, size
 
-    def place(self, key: str) -> bool:
+    def place(self, key: str, progress: Advance | None = None) -> bool:
         """Make the file visible at ``key``; ``False`` if it was already there (nothing written)."""
         existing = self.storage.stat(key)
         if existing is not None and existing.size == self.size:
             return False
-        self.storage.put_file(key, self.path)
+        self.storage.put_file(key, self.path, progress=progress)
         return True
 
     def discard(self) -> None:
@@ -131,29 +165,35 @@ class Storage(abc.ABC):
 
     # --- optional: override when the backend can do better ----------------------
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, progress: Advance | None = None) -> None:
         """Store the local file ``path`` under ``key`` (same semantics as :meth:`put`).
 
-        Backends override this to use parallel multipart or resumable uploads.
+        Backends override this to use parallel multipart or resumable uploads. ``progress(n)``,
+        if given, is called as each ``n`` more bytes are sent (reporting is optional: the core
+        completes a file's progress when the call returns).
         """
         with open(path, "rb") as f:
-            self.put(key, f)
+            self.put(key, CountingReader(f, progress) if progress else f)
 
-    def stage_file(self, path: Path) -> StagedFile:
+    def stage_file(self, path: Path, progress: Advance | None = None) -> StagedFile:
         """Hash a local file before it is stored (the core names objects by sha256).
 
-        The default reads it once to hash it; :meth:`StagedFile.place` then uploads it if needed. A
-        backend that can copy and hash in a single pass (the local one) overrides this.
+        The default reads it once to hash it (not reported to ``progress``: the transfer is, in
+        :meth:`StagedFile.place`), which then uploads it if needed. A backend that can copy and
+        hash in a single pass (the local one) overrides this and reports the copy.
         """
         from .transfer import hash_file
 
         sha256, size = hash_file(path)
         return StagedFile(self, path, sha256, size)
 
-    def get_file(self, key: str, path: Path) -> None:
-        """Write the object ``key`` to the local file ``path`` (created or truncated)."""
+    def get_file(self, key: str, path: Path, progress: Advance | None = None) -> None:
+        """Write the object ``key`` to the local file ``path`` (created or truncated).
+
+        ``progress(n)``, if given, is called as each ``n`` more bytes arrive.
+        """
         with self.get(key) as src, open(path, "wb") as dst:
-            shutil.copyfileobj(src, dst, CHUNK_SIZE)
+            shutil.copyfileobj(CountingReader(src, progress) if progress else src, dst, CHUNK_SIZE)
 
     def local_path(self, key: str) -> Path | None:
         """The object's path on a local filesystem, if it has one (lets reads skip a copy)."""

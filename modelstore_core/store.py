@@ -14,6 +14,7 @@ from .errors import DomainNotFoundError, InvalidNameError, MissingPluginError, U
 from .materialize import Cache, write_files
 from .names import check_name, check_tags, check_version
 from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
+from .progress import ProgressCallback
 from .storage import Storage
 from .version import Version
 
@@ -88,6 +89,7 @@ class ModelStore:
         files: list[str | os.PathLike] | None = None,
         extras: list[str | os.PathLike] | None = None,
         tags: dict[str, str] | None = None,
+        progress: ProgressCallback | None = None,
         **options: Any,
     ) -> Version:
         """Store ``model`` (or raw ``files``) as the next version of ``domain``.
@@ -96,8 +98,10 @@ class ModelStore:
         :param files: instead of ``model``: files or directories to store as they are.
         :param extras: more files stored beside the model, under ``extras/``.
         :param tags: string labels recorded with the version.
+        :param progress: called as ``progress(done_bytes, total_bytes)`` while files are stored.
         :param options: passed to the serializing plugin.
-        :return: the committed :class:`Version`.
+        :return: the committed :class:`Version`; ``bytes_written`` says how many artifact bytes were
+            new to the store (0 when every file was already there).
         """
         check_name(domain, "domain name")
         tags = check_tags(tags)
@@ -111,8 +115,10 @@ class ModelStore:
             model = RawFiles([Path(f) for f in files])
         from . import commit
 
-        record = commit.upload(self.storage, self.plugins, domain, model, extras, tags, options)
-        return Version(domain, record["version"], metadata=record)
+        record, written = commit.upload(self.storage, self.plugins, domain, model, extras, tags, options, progress)
+        version = Version(domain, record["version"], metadata=record)
+        version.bytes_written = written
+        return version
 
     def set_state(self, domain: str, version: int, state: str) -> None:
         """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed."""
@@ -136,7 +142,7 @@ class ModelStore:
 
         return collect_garbage(self.storage, grace=grace, dry_run=dry_run)
 
-    def verify(self, domain: str | None = None, version: int | None = None) -> VerifyReport:
+    def verify(self, domain: str | None = None, version: int | None = None, *, progress: ProgressCallback | None = None) -> VerifyReport:
         """Re-hash stored files against their records: every version, a domain's, or one version's."""
         from .verify import verify_records
 
@@ -147,7 +153,7 @@ class ModelStore:
         else:
             pairs = [(check_name(domain, "domain name"), check_version(version))]
         records = [versions.read_record(self.storage, d, n) for d, n in pairs]
-        return verify_records(self.storage, records)
+        return verify_records(self.storage, records, progress)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -189,7 +195,16 @@ class ModelStore:
             return self.latest(domain)
         return self._version(domain, check_version(version), None)
 
-    def load(self, domain: str, version: int | None = None, *, state: str | None = None, trust: bool = False, **options: Any) -> Any:
+    def load(
+        self,
+        domain: str,
+        version: int | None = None,
+        *,
+        state: str | None = None,
+        trust: bool = False,
+        progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> Any:
         """Load a version back into memory (latest by default).
 
         Every file is verified against its sha256 before the owning plugin deserializes it.
@@ -197,10 +212,11 @@ class ModelStore:
 
         :param trust: allow formats that can execute code when loaded (pickle). Only for
             artifacts from a source you trust.
+        :param progress: called as ``progress(done_bytes, total_bytes)`` while files are fetched and verified.
         :param options: passed to the deserializing plugin.
         """
         record = self.info(domain, version, state=state).metadata
-        directory = self.cache.materialize(self.storage, record)
+        directory = self.cache.materialize(self.storage, record, progress)
         flavor = record["flavor"]
         model_files = [f["path"] for f in record["files"] if not f["path"].startswith("extras/")]
         result = self.plugins.hook.modelstore_deserialize(
@@ -211,7 +227,15 @@ class ModelStore:
             raise MissingPluginError(flavor["name"], hint)
         return result
 
-    def download(self, domain: str, version: int | None = None, *, state: str | None = None, to: str | os.PathLike | None = None) -> Path:
+    def download(
+        self,
+        domain: str,
+        version: int | None = None,
+        *,
+        state: str | None = None,
+        to: str | os.PathLike | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Path:
         """Write the version's verified files into directory ``to`` (default ``./<domain>-<version>``).
 
         Model files land at the top, extras under ``extras/``. Nothing is left in ``to`` if any file fails verification.
@@ -221,7 +245,7 @@ class ModelStore:
         target.mkdir(parents=True, exist_ok=True)
         staging = target / f".modelstore-{uuid.uuid4().hex}.part"
         try:
-            write_files(self.storage, v.files, staging, self.cache)
+            write_files(self.storage, v.files, staging, self.cache, progress)
             for entry in v.files:
                 dest = target / entry["path"]
                 dest.parent.mkdir(parents=True, exist_ok=True)

@@ -10,34 +10,48 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import IntegrityError
+from .progress import Advance
 from .storage import CHUNK_SIZE
 
 
-def hash_file(path: Path) -> tuple[str, int]:
+def hash_file(path: Path, progress: Advance | None = None) -> tuple[str, int]:
     """sha256 (hex) and size of a local file, in one streaming pass."""
     with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256") if hasattr(hashlib, "file_digest") else _digest(f)
-        return digest.hexdigest(), f.tell()
+        if progress is None and hasattr(hashlib, "file_digest"):
+            return hashlib.file_digest(f, "sha256").hexdigest(), f.tell()
+        return hash_stream(f, progress)
 
 
-def _digest(f: BinaryIO):  # Python 3.10
+def hash_stream(stream: BinaryIO, progress: Advance | None = None) -> tuple[str, int]:
+    """sha256 (hex) and size of what is left in ``stream``."""
     h = hashlib.sha256()
-    for chunk in iter(lambda: f.read(CHUNK_SIZE), b""):
-        h.update(chunk)
-    return h
+    size = 0
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    while n := stream.readinto(view):
+        h.update(view[:n])
+        size += n
+        if progress is not None:
+            progress(n)
+    return h.hexdigest(), size
 
 
 #: How often a copy hands written bytes to the kernel for write-back (see ``start_writeback``).
 WRITEBACK_EVERY = 32 << 20
 
 
-def copy_file_hashed(src: Path, dest: Path, start_writeback: Callable[[int, int, int], None] | None = None) -> tuple[str, int]:
+def copy_file_hashed(
+    src: Path,
+    dest: Path,
+    start_writeback: Callable[[int, int, int], None] | None = None,
+    progress: Advance | None = None,
+) -> tuple[str, int]:
     """Copy ``src`` to a new file ``dest``, reading it once; returns the sha256 and size of the bytes written.
 
     Hashing runs in a second thread while the main one reads and writes (hashlib and file I/O
     release the GIL), so the copy costs about as much as the slower of the two, not their sum.
     ``start_writeback(fd, offset, length)`` is called every ``WRITEBACK_EVERY`` bytes, so a final
-    ``fsync`` finds little left to write.
+    ``fsync`` finds little left to write. ``progress(n)`` is called as each ``n`` bytes are written.
     """
     h = hashlib.sha256()
     size = flushed = 0
@@ -53,6 +67,8 @@ def copy_file_hashed(src: Path, dest: Path, start_writeback: Callable[[int, int,
             out.write(view)
             size += n
             i ^= 1
+            if progress is not None:
+                progress(n)
             if start_writeback is not None and size - flushed >= WRITEBACK_EVERY:
                 out.flush()
                 start_writeback(out.fileno(), flushed, size - flushed)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from . import layout
 from .errors import KeyNotFoundError
-from .storage import CHUNK_SIZE, Storage
-from .transfer import hash_file
+from .progress import Advance, Progress, ProgressCallback
+from .storage import Storage
+from .transfer import hash_file, hash_stream
 
 
 @dataclass
@@ -31,31 +31,32 @@ class VerifyReport:
         return not self.problems
 
 
-def object_sha256(storage: Storage, sha256: str) -> str | None:
+def object_sha256(storage: Storage, sha256: str, progress: Advance | None = None) -> str | None:
     """The actual sha256 of a stored object, or None if it is missing."""
     key = layout.object_key(sha256)
     local = storage.local_path(key)
     if local is not None:
-        return hash_file(local)[0]
-    h = hashlib.sha256()
+        return hash_file(local, progress)[0]
     try:
         with storage.get(key) as f:
-            for chunk in iter(lambda: f.read(CHUNK_SIZE), b""):
-                h.update(chunk)
+            return hash_stream(f, progress)[0]
     except KeyNotFoundError:
         return None
-    return h.hexdigest()
 
 
-def verify_records(storage: Storage, records: list[dict], report: VerifyReport | None = None) -> VerifyReport:
-    report = report or VerifyReport()
+def verify_records(storage: Storage, records: list[dict], progress: ProgressCallback | None = None) -> VerifyReport:
+    report = VerifyReport()
+    sizes = {entry["sha256"]: entry["size"] for record in records for entry in record["files"]}
+    counter = Progress(progress, sum(sizes.values()))
     checked: dict[str, str | None] = {}  # sha -> actual, each object hashed once
     for record in records:
         report.versions += 1
         for entry in record["files"]:
             sha = entry["sha256"]
             if sha not in checked:
-                checked[sha] = object_sha256(storage, sha)
+                file = counter.file(entry["size"])
+                checked[sha] = object_sha256(storage, sha, file)
+                file.finish()
                 report.bytes += entry["size"]
             report.files += 1
             actual = checked[sha]

@@ -15,7 +15,7 @@ class Version:
     no request per version.
     """
 
-    __slots__ = ("domain", "version", "_created", "_metadata", "_fetch")
+    __slots__ = ("domain", "version", "bytes_written", "_created", "_metadata", "_fetch")
 
     def __init__(
         self,
@@ -30,6 +30,8 @@ class Version:
         self._created = created
         self._metadata = metadata
         self._fetch = fetch
+        #: set on the Version an upload returns: artifact bytes new to the store (0 if all deduplicated)
+        self.bytes_written: int | None = None
 
     @property
     def metadata(self) -> dict[str, Any]:

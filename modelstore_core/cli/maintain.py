@@ -52,8 +52,8 @@ def verify(state: State, domain: str | None, version: int | None) -> None:
     file, problem).
     """
     store = state.store()
-    with progress(state, store, "Verifying", None):
-        report = store.verify(domain, version)
+    with progress(state, "Verifying", None) as callback:
+        report = store.verify(domain, version, progress=callback)
 
     if state.mode == "json":
         state.emit_json({**asdict(report), "ok": report.ok})

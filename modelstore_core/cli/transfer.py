@@ -53,8 +53,8 @@ def upload(state: State, domain: str, files: tuple[Path, ...], tags: tuple[str, 
     tag_dict = parse_tags(tags)
     size = total_size([*files, *extras])
     store = state.store()
-    with progress(state, store, f"Uploading {domain}", size):
-        v = store.upload(domain, files=list(files), extras=list(extras), tags=tag_dict)
+    with progress(state, f"Uploading {domain}", size) as callback:
+        v = store.upload(domain, files=list(files), extras=list(extras), tags=tag_dict, progress=callback)
 
     if state.mode == "json":
         state.emit_json(v.metadata)
@@ -84,8 +84,8 @@ def download(state: State, domain: str, version: int | None, state_name: str | N
     """
     store = state.store()
     v = store.info(domain, version, state=state_name)
-    with progress(state, store, f"Downloading {domain} v{v.version}", v.size):
-        target = store.download(domain, v.version, to=output)
+    with progress(state, f"Downloading {domain} v{v.version}", v.size) as callback:
+        target = store.download(domain, v.version, to=output, progress=callback)
 
     if state.mode == "json":
         state.emit_json(

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 from ..errors import InvalidNameError, KeyNotFoundError
 from ..hookspecs import hookimpl
 from ..liveness import HOST, process_alive
+from ..progress import Advance
 from ..storage import CHUNK_SIZE, ObjectInfo, StagedFile, Storage, Token
 from ..transfer import copy_file_hashed
 
@@ -120,7 +121,7 @@ class LocalStorage(Storage):
         finally:
             tmp.unlink(missing_ok=True)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, progress: Advance | None = None) -> None:
         final = self._path(key)
         tmp = self._tmp_path()
         try:
@@ -129,12 +130,14 @@ class LocalStorage(Storage):
             self._place(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
+        if progress is not None:
+            progress(os.path.getsize(final))
 
-    def stage_file(self, path: Path) -> StagedFile:
+    def stage_file(self, path: Path, progress: Advance | None = None) -> StagedFile:
         tmp = self._tmp_path()
         try:
             # One read of the source: copy and hash together, writing back as we go.
-            sha256, size = copy_file_hashed(path, tmp, start_writeback() if self.fsync else None)
+            sha256, size = copy_file_hashed(path, tmp, start_writeback() if self.fsync else None, progress)
             self._sync_path(tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -295,7 +298,7 @@ def start_writeback():
 class _LocalStagedFile(StagedFile):
     """A private copy in ``.tmp/``, already hashed: placing it is a rename."""
 
-    def place(self, key: str) -> bool:
+    def place(self, key: str, progress: Advance | None = None) -> bool:
         final = self.storage._path(key)
         if final.is_file() and final.stat().st_size == self.size:
             self.discard()  # identical content is already stored

@@ -127,6 +127,36 @@ class StoreContract:
         report = store.verify()
         assert [(p.file, p.problem) for p in report.problems] == [("model.bin", "corrupted")]
 
+    def test_progress_reaches_the_total_and_reupload_writes_nothing(self, store, tmp_path):
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(9 * (1 << 20) + 5))  # over common multipart thresholds
+        small = tmp_path / "small.bin"
+        small.write_bytes(b"tiny")
+        total = big.stat().st_size + small.stat().st_size
+
+        def recorder():
+            calls: list[tuple[int, int]] = []
+            return calls, lambda done, of: calls.append((done, of))
+
+        calls, callback = recorder()
+        v = store.upload("p", files=[big, small], progress=callback)
+        assert v.bytes_written == total
+        dones = [done for done, _ in calls]
+        assert dones == sorted(dones) and calls[-1] == (total, total) and all(of == total for _, of in calls)
+        calls, callback = recorder()
+        assert store.upload("p", files=[big, small], progress=callback).bytes_written == 0
+        assert calls[-1] == (total, total)
+        for operation in (
+            lambda cb: store.download("p", to=tmp_path / "out", progress=cb),
+            lambda cb: store.load("p", progress=cb),
+            lambda cb: store.load("p", progress=cb),  # cached: verified again
+            lambda cb: store.verify("p", progress=cb),
+        ):
+            calls, callback = recorder()
+            operation(callback)
+            assert calls and calls[-1] == (total, total)
+            assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
     # --- several processes ----------------------------------------------------------------
 
     def test_concurrent_uploads_get_distinct_versions(self, store, store_url, store_options, store_env, tmp_path):

@@ -23,7 +23,7 @@ retry is settled by reading the object back: if it holds exactly our bytes, the 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
@@ -39,7 +39,7 @@ from google.cloud import storage as gcs
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from modelstore_core.errors import InvalidNameError, KeyNotFoundError, StorageError
-from modelstore_core.storage import CHUNK_SIZE, ObjectInfo, Storage, Token
+from modelstore_core.storage import CHUNK_SIZE, CountingReader, ObjectInfo, Storage, Token
 
 MB = 1 << 20
 
@@ -213,10 +213,16 @@ class GCSStorage(Storage):
         with self._errors("write", key):
             self._blob(key, chunk_size=self.chunk_size).upload_from_file(stream, retry=self._retry(), timeout=self.timeout)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
         with self._errors("upload", key):
             blob = self._blob(key, chunk_size=self.chunk_size)
-            blob.upload_from_filename(os.fspath(path), retry=self._retry(), timeout=self.timeout)
+            if progress is None:
+                blob.upload_from_filename(os.fspath(path), retry=self._retry(), timeout=self.timeout)
+                return
+            with open(path, "rb") as f:  # counted as the SDK reads it (retries re-read; the core caps the count)
+                blob.upload_from_file(
+                    CountingReader(f, progress), size=os.fstat(f.fileno()).st_size, retry=self._retry(), timeout=self.timeout
+                )
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         return self._conditional_put(key, data, 0)
@@ -265,7 +271,8 @@ class GCSStorage(Storage):
                 raise KeyNotFoundError(key) from None
             return data, blob.generation
 
-    def get_file(self, key: str, path: Path) -> None:
+    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
+        # The SDK's download has no byte callback: progress is completed by the core when this returns.
         with self._errors("download", key):
             try:
                 self._blob(key).download_to_filename(os.fspath(path), retry=self._retry(), timeout=self.timeout)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
@@ -128,6 +128,16 @@ class _KnownObject(BaseSubscriber):
     def on_queued(self, future, **kwargs):
         future.meta.provide_transfer_size(self.size)
         future.meta.provide_object_etag(self.etag)
+
+
+class _Progress(BaseSubscriber):
+    """Passes s3transfer's byte counts on to the core's progress callback."""
+
+    def __init__(self, advance: Callable[[int], None]):
+        self.advance = advance
+
+    def on_progress(self, future, bytes_transferred, **kwargs):
+        self.advance(bytes_transferred)
 
 
 def _status(exc: bexc.ClientError) -> int | None:
@@ -285,9 +295,9 @@ class S3Storage(Storage):
         with self._errors("write", key):
             self.client.upload_fileobj(stream, self.bucket, self._key(key), Config=self.transfer_config)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
         with self._errors("upload", key):
-            self.client.upload_file(os.fspath(path), self.bucket, self._key(key), Config=self.transfer_config)
+            self.client.upload_file(os.fspath(path), self.bucket, self._key(key), Config=self.transfer_config, Callback=progress)
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         return self._conditional_put(key, data, IfNoneMatch="*")
@@ -341,7 +351,7 @@ class S3Storage(Storage):
                 return data, response["ETag"]
         raise AssertionError("unreachable")
 
-    def get_file(self, key: str, path: Path) -> None:
+    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
         """One ranged ``GetObject`` for the first multipart-threshold bytes: for most objects that is
         the whole object; a larger one continues as s3transfer's parallel ranged download."""
         threshold = self.transfer_config.multipart_threshold
@@ -365,13 +375,15 @@ class S3Storage(Storage):
                     with body, open(path, "wb") as out:
                         for chunk in body.iter_chunks(CHUNK_SIZE):
                             out.write(chunk)
+                            if progress is not None:
+                                progress(len(chunk))
                     return
                 except _STREAM_ERRORS:
                     if attempt == STREAM_ATTEMPTS - 1:
                         raise
             with create_transfer_manager(self.client, self.transfer_config) as manager:
-                future = manager.download(self.bucket, self._key(key), os.fspath(path),
-                                          subscribers=[_KnownObject(total, response["ETag"])])
+                subscribers = [_KnownObject(total, response["ETag"])] + ([_Progress(progress)] if progress else [])
+                future = manager.download(self.bucket, self._key(key), os.fspath(path), subscribers=subscribers)
                 future.result()
 
     def delete(self, key: str) -> None:
