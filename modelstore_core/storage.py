@@ -122,6 +122,8 @@ class Storage(abc.ABC):
         Returns ``False`` (and changes nothing) when the key already exists. This is the
         primitive that allocates version numbers, so it must hold across processes and
         machines (S3 ``If-None-Match: *``, GCS ``if_generation_match=0``, ``link(2)``...).
+        A backend that retries must return ``True`` when the key exists because its own earlier
+        attempt landed and only the answer was lost (read the object back and compare).
         """
 
     @abc.abstractmethod
@@ -143,6 +145,7 @@ class Storage(abc.ABC):
         """Replace ``key`` with ``data`` only if it still holds what :meth:`read` returned with ``token``.
 
         Returns ``False`` (and changes nothing) if another writer changed or deleted it since.
+        As with :meth:`put_if_absent`, a retried request that had in fact been applied is a success.
         """
 
     @abc.abstractmethod
