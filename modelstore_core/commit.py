@@ -91,9 +91,9 @@ def upload(
             checkpoint("marker-written")
             written = place_objects(staged, sources, files)
             checkpoint("objects-stored")
-            record = commit_record(storage, domain, record)
+            record, hint = commit_record(storage, domain, record)
             checkpoint("committed")
-            advance_latest(storage, domain, record["version"])
+            advance_latest(storage, domain, record["version"], hint)
             checkpoint("latest-updated")
         finally:
             for st in staged:
@@ -200,9 +200,14 @@ def place_objects(staged: list[StagedFile], sources: list[SourceFile], files: li
     return sum(sizes[sha] for sha, wrote in placed.items() if wrote)
 
 
-def commit_record(storage: Storage, domain: str, record: dict[str, Any]) -> dict[str, Any]:
-    """Claim the next free version number and create its record (the commit point)."""
-    version = read_latest_hint(storage, domain)[0] + 1
+def commit_record(storage: Storage, domain: str, record: dict[str, Any]) -> tuple[dict[str, Any], tuple[int, Any]]:
+    """Claim the next free version number and create its record (the commit point).
+
+    Also returns the latest-version hint as read before claiming, with its token, so that moving
+    the hint forward usually needs no second read.
+    """
+    hint = read_latest_hint(storage, domain)
+    version = hint[0] + 1
     for _ in range(10_000):
         claim = dumps({"claimed": now_utc(), "host": HOST, "pid": os.getpid()})
         if storage.put_if_absent(layout.claim_key(domain, version), claim):
@@ -214,6 +219,6 @@ def commit_record(storage: Storage, domain: str, record: dict[str, Any]) -> dict
     record = {**record, "version": version, "created": now_utc()}
     if not storage.put_if_absent(layout.version_key(domain, version), dumps(record)):
         raise StorageError(f"version {version} of {domain!r} exists although this upload claimed it")
-    return record
+    return record, hint
 
 

@@ -154,7 +154,8 @@ class Storage(abc.ABC):
 
         ``start_after`` skips keys up to and including it. With ``delimiter``, keys with
         the delimiter past the prefix are rolled up into one common-prefix entry each
-        (ending with the delimiter), as S3 does. Backends page through the underlying
+        (ending with the delimiter), as S3 does; such an entry is yielded only if it sorts after
+        ``start_after`` (the core never combines the two). Backends page through the underlying
         API themselves; nothing is ever silently truncated.
         """
 

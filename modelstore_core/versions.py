@@ -50,10 +50,14 @@ def read_latest_hint(storage: Storage, domain: str) -> tuple[int, Any]:
         return 0, token  # unreadable hint: readers fall back to a listing
 
 
-def advance_latest(storage: Storage, domain: str, version: int) -> None:
-    """Move the hint to ``version`` unless it already points at a newer one. Best effort."""
+def advance_latest(storage: Storage, domain: str, version: int, known: tuple[int, Any] | None = None) -> None:
+    """Move the hint to ``version`` unless it already points at a newer one. Best effort.
+
+    ``known`` is a ``(hint, token)`` read earlier: tried first, re-read only if it went stale.
+    """
     for _ in range(MAX_CAS_ATTEMPTS):
-        current, token = read_latest_hint(storage, domain)
+        current, token = known if known is not None else read_latest_hint(storage, domain)
+        known = None
         if current >= version:
             return
         if set_latest_hint(storage, domain, version, token):
