@@ -1,26 +1,35 @@
-"""A round trip on the local-directory default: upload a model's files, list, load, promote.
+"""The main job on the local-directory default store: train, upload, list, load, promote.
 
-Run: python examples/quickstart.py   (uses $MODELSTORE_URL, else a per-user data directory)
+Run: python examples/quickstart.py   (the store is $MODELSTORE_URL, else a per-user data directory)
+Needs modelstore-core and modelstore-sklearn[sklearn] (the README's first command installs both).
 """
 
 import json
 import tempfile
 from pathlib import Path
 
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
 from modelstore_core import ModelStore
 
+X, y = load_iris(return_X_y=True)
+clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+
 store = ModelStore()
-print(f"store: {store.url}")
-
+print(f"store:    {store.url}")
 with tempfile.TemporaryDirectory() as tmp:
-    weights = Path(tmp) / "weights.json"
-    weights.write_text(json.dumps({"coef": [0.5, -1.25, 3.0], "intercept": 0.1}))
-    version = store.upload("quickstart", files=[weights], tags={"owner": "you"})
+    features = Path(tmp) / "features.json"
+    features.write_text(json.dumps(["sepal length", "sepal width", "petal length", "petal width"]))
+    v = store.upload("iris", model=clf, extras=[features], tags={"owner": "quickstart"})
 
-print(f"uploaded {version.domain} v{version.version} ({version.size} bytes, git: {version.metadata['git']})")
-print("versions:", [v.version for v in store.list_versions("quickstart")])
-[path] = store.load("quickstart")  # raw files load back as verified local paths
-assert json.loads(path.read_text())["coef"] == [0.5, -1.25, 3.0]
-store.set_state("quickstart", version.version, "production")
-print("states:", store.states("quickstart"))
-print("loaded:", path)
+print(f"uploaded: {v.domain} v{v.version}, {v.size} bytes ({v.bytes_written} new), flavor {v.flavor['name']}/{v.flavor['format']}")
+print(f"metadata: python {v.metadata['runtime']['python']}, scikit-learn {v.metadata['dependencies'].get('scikit-learn')}, git {v.metadata['git']}")
+print(f"versions: {[x.version for x in store.list_versions('iris')]}")
+
+store.set_state("iris", v.version, "production")
+loaded = store.load("iris", state="production")  # every file's sha256 checked first; no pickle involved
+assert (loaded.predict(X) == clf.predict(X)).all()
+print(f"loaded:   {type(loaded).__name__} from state production -> v{store.states('iris')['production']}, predictions identical")
