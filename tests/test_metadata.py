@@ -73,6 +73,9 @@ def test_credentials_are_stripped_from_remotes():
     assert strip_credentials("https://user:pw@host:8443/a/b.git?token=1#x") == "https://host:8443/a/b.git"
     assert strip_credentials("ssh://git@host/repo.git") == "ssh://host/repo.git"
     assert strip_credentials("git@github.com:org/repo.git") == "git@github.com:org/repo.git"
+    assert strip_credentials("/home/alice/repos/models") is None  # no local paths in metadata
+    assert strip_credentials("../models.git") is None
+    assert strip_credentials("file:///srv/git/models.git") is None
 
 
 @needs_git

@@ -49,15 +49,20 @@ def git_info(cwd: str | None = None) -> dict[str, Any] | None:
         key, _, url = line.partition(" ")
         urls[key[len("remote.") : -len(".url")]] = url
     remote = urls.get(upstream_remote) or urls.get("origin") or next(iter(urls.values()), None)
-    info["remote"] = strip_credentials(remote) if remote else None
+    info["remote"] = strip_credentials(remote) if remote else None  # never a local path or a credential
     return info
 
 
-def strip_credentials(url: str) -> str:
-    """``https://user:token@host/repo?x=y`` -> ``https://host/repo``; scp-like ``git@host:repo`` is kept."""
+def strip_credentials(url: str) -> str | None:
+    """``https://user:token@host/repo?x=y`` -> ``https://host/repo``; scp-like ``git@host:repo`` is kept;
+    a remote on the local filesystem (a path, ``file://``) is not recorded: ``None``."""
     if "://" not in url:
-        return url
+        colon, slash = url.find(":"), url.find("/")
+        scp_like = colon > 0 and (slash == -1 or colon < slash)
+        return url if scp_like else None
     parts = urlsplit(url)
+    if parts.scheme == "file":
+        return None
     host = parts.hostname or ""
     if parts.port:
         host += f":{parts.port}"
