@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,7 +85,7 @@ def upload(
             }
             record = merge(collect_metadata(plugins, model, flavor, domain), record)  # core keys win
 
-            marker = layout.upload_key(uuid.uuid4().hex)
+            marker = layout.upload_key(os.urandom(16).hex())
             storage.put_if_absent(marker, dumps(marker_record(domain, staged)))
             checkpoint("marker-written")
             written = place_objects(staged, sources, files)

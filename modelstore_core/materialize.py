@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ class Cache:
         return self.root / "objects" / "sha256" / sha256[:2] / sha256
 
     def _tmp_name(self, path: Path) -> Path:
-        return path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+        return path.with_name(f".{path.name}.{os.urandom(16).hex()}.part")
 
     def fetch_object(self, storage: Storage, entry: dict[str, Any], progress: FileProgress) -> Path:
         """The cached copy of a remote object, downloaded and verified if missing or damaged."""

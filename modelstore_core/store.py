@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -243,7 +242,7 @@ class ModelStore:
         v = self.info(domain, version, state=state)
         target = Path(to) if to is not None else Path.cwd() / f"{v.domain}-{v.version}"
         target.mkdir(parents=True, exist_ok=True)
-        staging = target / f".modelstore-{uuid.uuid4().hex}.part"
+        staging = target / f".modelstore-{os.urandom(16).hex()}.part"
         try:
             write_files(self.storage, v.files, staging, self.cache, progress)
             for entry in v.files:

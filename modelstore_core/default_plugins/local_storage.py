@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -71,7 +70,7 @@ class LocalStorage(Storage):
     def _tmp_path(self) -> Path:
         self._tmp.mkdir(parents=True, exist_ok=True)
         # pid and host in the name let cleanup() tell a live writer's file from a dead one's.
-        return self._tmp / f"{uuid.uuid4().hex}.{os.getpid()}.{HOST_TAG}.part"
+        return self._tmp / f"{os.urandom(16).hex()}.{os.getpid()}.{HOST_TAG}.part"
 
     def _finish(self, fd_or_file) -> None:
         if self.fsync:

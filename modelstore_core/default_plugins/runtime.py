@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import sys
 from functools import cache
 
@@ -11,6 +10,8 @@ from ..hookspecs import hookimpl
 
 @cache
 def runtime() -> dict[str, str]:
+    import platform  # slow to import: only when a version is uploaded
+
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),

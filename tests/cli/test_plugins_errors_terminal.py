@@ -41,7 +41,8 @@ def test_plugins_json(cli, plugin_env):
     assert local["hooks"] == ["modelstore_schemes", "modelstore_store"]
     assert by_name["raw_files"]["flavors"] == ["files"]
     assert {"git", "runtime", "dependencies"} <= by_name.keys()
-    assert report["plugins"][0]["name"] == "example"  # third-party plugins first
+    builtin = [p["builtin"] for p in report["plugins"]]
+    assert builtin == sorted(builtin)  # third-party plugins first
 
     [failure] = report["failures"]
     assert failure["name"] == "broken"
@@ -79,7 +80,8 @@ def test_a_plugin_scheme_serves_the_store(cli, plugin_env, files):
     assert uploaded.returncode == 0, uploaded.stderr
     assert json.loads(uploaded.stdout)["version"] == 1  # stored in that process's memory
     assert cli("ls", "--store", "memory://cli-test", env=plugin_env).stdout == ""  # a new process: a new, empty store
-    assert "available schemes: file, memory" in one_line_error(cli("ls", "--store", "nope://x", env=plugin_env))
+    schemes = one_line_error(cli("ls", "--store", "nope://x", env=plugin_env)).split("available schemes: ")[1]
+    assert {"file", "memory"} <= set(schemes.rstrip(")").split(", "))
 
 
 def test_errors_are_one_line_without_traceback(cli, files, tmp_path):
