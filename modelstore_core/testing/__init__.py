@@ -20,9 +20,19 @@ checks the whole store on top: round trips, states, deletion, deduplication, cor
 concurrent uploads from several processes, and processes killed in the middle of an upload.
 Override ``store_env`` to pass environment variables (endpoints, credentials) to those processes,
 and ``store_options`` for ``ModelStore(url, **options)``.
+
+A backend that talks to a service over HTTP can test its retries with ``FaultContract``: it puts
+:class:`~modelstore_core.testing.faults.FaultProxy` (standard library only, also usable on its
+own, with :class:`~modelstore_core.testing.faults.ServerProcess` for the test server) between the
+client and a local server of the service, and checks that uploads and loads complete through
+error answers, dropped connections, lost answers and cut bodies; that a lost answer to the
+commit is recognised; and that an upload failing for good leaves nothing visible.
+:func:`modelstore_core.testing.history.commit_copies` writes 1,000 versions quickly, for tests of
+what operations cost at that scale.
 """
 
+from .fault_contract import FaultContract
 from .storage_contract import StorageContract
 from .store_contract import StoreContract
 
-__all__ = ["StorageContract", "StoreContract"]
+__all__ = ["FaultContract", "StorageContract", "StoreContract"]

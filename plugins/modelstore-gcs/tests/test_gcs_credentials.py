@@ -7,9 +7,9 @@ import traceback
 
 import pytest
 from conftest import BUCKET
-from gcs_servers import free_port
 
 from modelstore_core import InvalidNameError, ModelStore, StorageError, layout
+from modelstore_core.testing.faults import free_port
 
 SECRET = "ya29.secret-token-0003"
 

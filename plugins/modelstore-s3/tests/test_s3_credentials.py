@@ -8,9 +8,9 @@ import traceback
 
 import pytest
 from conftest import BUCKET
-from s3_servers import free_port
 
 from modelstore_core import InvalidNameError, ModelStore, StorageError, layout
+from modelstore_core.testing.faults import free_port
 
 KEY_ID = "AKIAUSERINFOKEY0001"
 SECRET = "userinfo/Secret+Value0001"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 
 import pytest
 from conftest import BUCKET
 from s3_requests import RequestLog, object_gets
 
-from modelstore_core import ModelStore, layout, versions
+from modelstore_core import ModelStore
+from modelstore_core.testing.history import build_history
 
 N = 1001
 
@@ -20,27 +19,12 @@ N = 1001
 @pytest.fixture(scope="module")
 def thousand(moto_server, tmp_path_factory):
     """A domain of 1,001 versions. Versions 1 and 1,001 are real uploads (2 and 3 files); the 999
-    between are written the way the core commits a version (create-if-absent of the claim, then of
-    the record, then the latest hint moved forward), concurrently, to keep the test quick."""
+    between are copies of version 1's record, committed the way the core commits a version
+    (create-if-absent of the claim, then of the record), concurrently, to keep the test quick."""
     tmp = tmp_path_factory.mktemp("thousand")
     url = f"s3://{BUCKET}/{uuid.uuid4().hex}"
-    files = []
-    for i in range(5):
-        files.append(tmp / f"f{i}.bin")
-        files[-1].write_bytes(os.urandom(50_000 + i))
     store = ModelStore(url, cache_dir=tmp / "seed-cache")
-    first = store.upload("d", files=files[:2]).metadata
-
-    def commit(n: int) -> None:
-        record = {**first, "version": n, "created": datetime.now(timezone.utc).isoformat()}
-        assert store.storage.put_if_absent(layout.claim_key("d", n), versions.dumps({"claimed": record["created"]}))
-        assert store.storage.put_if_absent(layout.version_key("d", n), versions.dumps(record))
-
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(commit, range(2, N)))
-    versions.advance_latest(store.storage, "d", N - 1)
-    last = store.upload("d", files=files[2:])
-    assert last.version == N
+    last, files = build_history(store, "d", N, tmp)
     store.close()
     return url, last, files
 

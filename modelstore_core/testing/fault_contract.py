@@ -1,0 +1,156 @@
+"""Conformance tests for a network backend's retries, through a :class:`~.faults.FaultProxy`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .. import layout
+from ..errors import StorageError, VersionNotFoundError
+from ..store import ModelStore
+from .faults import ACTIONS, FaultProxy, every_nth
+
+
+class FaultContract:
+    """Subclass and provide ``store_url`` (a fresh, empty store) and ``upstream_port`` (the test
+    server's port on 127.0.0.1) fixtures, and say how your backend is configured:
+
+    - :attr:`endpoint_option`: the ``ModelStore`` option that sends requests to another endpoint;
+    - :attr:`retry_options`: options for ``"many"`` retries (enough for a fault every 4th
+      request), the ``"default"``, ``"few"`` (gives up after at least 2 attempts) and ``"none"``
+      (one attempt, or a deadline short enough to give up quickly);
+    - :meth:`is_version_write`: which request writes a version record;
+    - :attr:`error_bodies` and :attr:`error_content_type`: the service's own error answers.
+    """
+
+    endpoint_option = "endpoint"
+    retry_options: dict[str, dict] = {"many": {}, "default": {}, "few": {}, "none": {}}
+    #: exact attempts that ``retry_options["few"]`` allow, where the backend counts attempts
+    #: (None: it has a deadline; at least 2 attempts are checked)
+    few_attempts: int | None = None
+    #: sizes of the three files uploaded through faults (small, large, tiny); a large one past the
+    #: backend's single-request limit puts its chunked or multipart path through faults too
+    upload_sizes = (150_000, 3 << 20, 10)
+    #: at least this many faults in the test through every 4th request failing
+    min_faults = 10
+    #: a regular expression for the StorageError raised when every request meets a 500 and
+    #: ``retry_options["none"]`` give up
+    error_match = ""
+    error_bodies: dict[int, bytes] = {}
+    error_content_type = "text/plain"
+
+    @pytest.fixture
+    def store_url(self) -> str:  # pragma: no cover - provided by the subclass
+        raise NotImplementedError("provide a `store_url` fixture naming a fresh, empty store")
+
+    @pytest.fixture
+    def upstream_port(self) -> int:  # pragma: no cover - provided by the subclass
+        raise NotImplementedError("provide an `upstream_port` fixture: the test server's port on 127.0.0.1")
+
+    @pytest.fixture
+    def store_env(self) -> dict:
+        """Environment variables that other processes need to open the store."""
+        return {}
+
+    def is_version_write(self, method: str, target: str, body: bytes) -> bool:  # pragma: no cover
+        raise NotImplementedError("say which request writes a version record")
+
+    @pytest.fixture
+    def direct(self, store_url, tmp_path):
+        """The store opened straight on the server, to check what the faulty runs left."""
+        with ModelStore(store_url, cache_dir=tmp_path / "direct-cache") as store:
+            yield store
+
+    def proxy(self, upstream_port: int, decide=None) -> FaultProxy:
+        """A started :class:`FaultProxy` answering with this service's error bodies."""
+        return FaultProxy(upstream_port, decide, self.error_bodies, self.error_content_type).start()
+
+    def options(self, proxy: FaultProxy, retries: str = "default", **more) -> dict:
+        """``ModelStore`` options sending every request through ``proxy``."""
+        return {self.endpoint_option: proxy.endpoint, **self.retry_options[retries], **more}
+
+    def start_worker(self, store_url, store_env, options, tmp_path, *args) -> subprocess.Popen:
+        """``python -m modelstore_core.testing.worker store_url *args`` with these options, started."""
+        env = {**os.environ, **store_env, "MODELSTORE_CACHE_DIR": str(tmp_path / "wc")}
+        cmd = [sys.executable, "-m", "modelstore_core.testing.worker", store_url, *args, "--options", json.dumps(options)]
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def test_uploads_and_loads_complete_through_faults(self, store_url, upstream_port, direct, tmp_path):
+        """Every 4th request fails (500, 503, dropped, answered-then-dropped, cut): retries carry every
+        upload (small and large files), state change and load through."""
+        names = ("small.bin", "big.bin", "tiny.txt")
+        files = {name: os.urandom(size) for name, size in zip(names, self.upload_sizes, strict=True)}
+        for name, data in files.items():
+            (tmp_path / name).write_bytes(data)
+        small, big, tiny = (tmp_path / name for name in names)
+        with self.proxy(upstream_port, every_nth(4)) as proxy:
+            store = ModelStore(store_url, cache_dir=tmp_path / "cache", **self.options(proxy, "many"))
+            v1 = store.upload("d", files=[small, big])
+            v2 = store.upload("d", files=[tiny], extras=[small])
+            v3 = store.upload("d", files=[big])
+            store.set_state("d", v2.version, "production")
+            assert [v.version for v in store.list_versions("d")] == [3, 2, 1]
+            loaded = {p.name: p.read_bytes() for v in (v1, v2, v3) for p in store.load("d", version=v.version)}
+            assert loaded == files
+            assert store.states("d") == {"production": 2}
+            store.close()
+        assert set(proxy.faults()) == set(ACTIONS), proxy.faults()  # every kind of fault happened
+        assert sum(proxy.faults().values()) >= self.min_faults, proxy.faults()
+        assert direct.verify().ok
+        assert direct.gc(grace=0).empty  # nothing half-written was left behind
+
+    def test_lost_answer_to_the_commit_is_recognised(self, store_url, upstream_port, direct, tmp_path):
+        """The version record's write takes effect but its answer is lost: the client retries, meets
+        its own create-if-absent precondition, and the backend recognises the record as its own
+        instead of failing the upload."""
+        model = tmp_path / "m.bin"
+        model.write_bytes(os.urandom(1000))
+        seen = []
+
+        def decide(method, target, headers, body):
+            if self.is_version_write(method, target, body):
+                seen.append(target)
+                return "drop-after" if len(seen) == 1 else None
+            return None
+
+        with self.proxy(upstream_port, decide) as proxy:
+            with ModelStore(store_url, cache_dir=tmp_path / "c", **self.options(proxy)) as store:
+                assert store.upload("d", files=[model]).version == 1
+        assert len(seen) == 2 and proxy.faults() == {"drop-after": 1}
+        assert [v.version for v in direct.list_versions("d")] == [1]
+        assert direct.load("d")[0].read_bytes() == model.read_bytes()
+
+    def test_upload_failing_at_the_commit_leaves_nothing_visible(self, store_url, upstream_port, store_env, direct, tmp_path):
+        """Every write of a version record fails (503 until retries run out): the upload, in another
+        process, raises a StorageError, no version is listed, and gc reclaims the objects it stored."""
+        model = tmp_path / "m.bin"
+        model.write_bytes(os.urandom(300_000))
+        decide = every_nth(1, actions=("503",), only=self.is_version_write)
+        with self.proxy(upstream_port, decide) as proxy:
+            worker = self.start_worker(store_url, store_env, self.options(proxy, "few"), tmp_path, "d", str(model))
+            _, err = worker.communicate(timeout=120)
+        assert worker.returncode != 0 and "StorageError" in err, err
+        if self.few_attempts is None:
+            assert proxy.faults().get("503", 0) >= 2  # retried, then gave up
+        else:
+            assert proxy.faults() == {"503": self.few_attempts}, "\n".join(map(str, proxy.log))
+        assert direct.list_versions("d") == []
+        with pytest.raises(VersionNotFoundError):
+            direct.latest("d")
+        assert len(list(direct.storage.list(layout.OBJECTS))) == 1  # stored, never committed
+        report = direct.gc(grace=0)
+        assert len(report.objects) == 1
+        assert list(direct.storage.list(layout.OBJECTS)) == [] and list(direct.storage.list(layout.UPLOADS)) == []
+
+    def test_error_without_retries_is_a_storage_error(self, store_url, upstream_port, tmp_path):
+        model = tmp_path / "m.bin"
+        model.write_bytes(b"x" * 1000)
+        with self.proxy(upstream_port, every_nth(1, actions=("500",))) as proxy:
+            store = ModelStore(store_url, cache_dir=tmp_path / "c", **self.options(proxy, "none"))
+            with pytest.raises(StorageError, match=self.error_match):
+                store.upload("d", files=[model])
+            store.close()

@@ -1,0 +1,61 @@
+"""Many versions quickly, for tests and benchmarks of what an operation costs at 1,000 versions.
+
+::
+
+    from modelstore_core.testing.history import build_history, commit_copies
+
+    last, files = build_history(store, "d", 1001, tmp_path)      # versions 1 to 1,001
+
+    first = store.upload("e", files=[model]).metadata            # version 1, a real upload
+    commit_copies(store, "e", first, range(2, 1001))             # versions 2 to 1,000
+    assert store.upload("e", files=[model]).version == 1001      # and on from there
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import layout, versions
+from ..version import Version
+
+
+def commit_copies(store, domain: str, record: dict, numbers: Iterable[int], workers: int = 16) -> None:
+    """Commit a copy of the version record ``record`` as each version in ``numbers``.
+
+    Each is written the way the core commits a version (create-if-absent of the claim, then of
+    the record), concurrently on ``workers`` threads; then the latest hint moves forward to the
+    highest. The copies refer to ``record``'s objects, which must be stored already (upload it
+    first). Far quicker than as many uploads: no files, no markers, one hint update.
+    """
+    numbers = list(numbers)
+
+    def commit(n: int) -> None:
+        copy = {**record, "version": n, "created": datetime.now(timezone.utc).isoformat()}
+        claimed = store.storage.put_if_absent(layout.claim_key(domain, n), versions.dumps({"claimed": copy["created"]}))
+        if not (claimed and store.storage.put_if_absent(layout.version_key(domain, n), versions.dumps(copy))):
+            raise RuntimeError(f"version {n} of {domain!r} exists already")
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(commit, numbers))
+    if numbers:
+        versions.advance_latest(store.storage, domain, max(numbers))
+
+
+def build_history(store, domain: str, n: int, directory: Path) -> tuple[Version, list[Path]]:
+    """Versions 1 to ``n`` of ``domain``, ``n`` >= 2: versions 1 and ``n`` are real uploads of two and
+    three new random files (written into ``directory``); those between are copies of version 1's
+    record (:func:`commit_copies`). Returns version ``n`` and the five files, version 1's first."""
+    files = []
+    for i in range(5):
+        files.append(directory / f"f{i}.bin")
+        files[-1].write_bytes(os.urandom(50_000 + i))
+    first = store.upload(domain, files=files[:2]).metadata
+    commit_copies(store, domain, first, range(2, n))
+    last = store.upload(domain, files=files[2:])
+    if last.version != n:
+        raise RuntimeError(f"{domain!r} has versions already: the last upload is version {last.version}, not {n}")
+    return last, files
