@@ -30,7 +30,7 @@ class TestS3Faults(FaultContract):
     }
     few_attempts = 3
     upload_sizes = (150_000, 11 * MB + 123, 10)  # 3 parts
-    min_faults = 15
+    min_faults = 14
     error_match = "InternalError"
     error_bodies = S3_ERRORS
     error_content_type = "application/xml"
