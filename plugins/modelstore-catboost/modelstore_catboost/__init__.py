@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelstore_core import Flavor, hookimpl
+from modelstore_core.plugin_helpers import comes_from
 
 FLAVOR = "catboost"
 PLUGIN = "modelstore-catboost"
@@ -20,7 +21,7 @@ PLUGIN = "modelstore-catboost"
 
 def handles(model: Any) -> bool:
     """Whether ``model``'s class comes from catboost (decided from module names, without importing it)."""
-    return any((getattr(cls, "__module__", None) or "").split(".")[0] in ("catboost", "_catboost") for cls in type(model).__mro__)
+    return comes_from(model, "catboost", "_catboost")
 
 
 @hookimpl

@@ -21,6 +21,7 @@ from typing import Any
 
 from modelstore_core import Flavor, UntrustedArtifactError, hookimpl
 from modelstore_core.flavor import qualified_name
+from modelstore_core.plugin_helpers import comes_from
 
 FLAVOR = "keras"
 PLUGIN = "modelstore-keras"
@@ -30,13 +31,9 @@ DATE_SAVED = "1980-01-01@00:00:00"  # metadata.json's date_saved, in Keras' own 
 BACKEND_DISTRIBUTIONS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax", "numpy": "numpy"}
 
 
-def _top_modules(model: Any) -> set[str]:
-    return {(c.__module__ or "").split(".")[0] for c in type(model).__mro__}
-
-
 def _keras_model(model: Any) -> bool:
     """Whether ``model`` is a Keras 3 model. Never imports keras: a Keras object implies it is imported."""
-    if "keras" not in sys.modules or "keras" not in _top_modules(model):
+    if "keras" not in sys.modules or not comes_from(model, "keras"):
         return False
     import keras
 
@@ -45,7 +42,7 @@ def _keras_model(model: Any) -> bool:
 
 @hookimpl
 def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
-    if "tf_keras" in _top_modules(model) and "tf_keras" in sys.modules:
+    if "tf_keras" in sys.modules and comes_from(model, "tf_keras"):
         raise TypeError(
             f"{qualified_name(model)} is a tf_keras (Keras 2) model; modelstore-keras stores Keras 3 models."
             " Save it with model.save('model.keras') and upload(domain, files=['model.keras']), or move to Keras 3"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelstore_core import Flavor, hookimpl
+from modelstore_core.plugin_helpers import top_level_modules
 
 FLAVOR = "sklearn"
 PLUGIN = "modelstore-sklearn"
@@ -27,7 +28,7 @@ def handles(model: Any) -> bool:
     """
     from modelstore_core.plugins import KNOWN_PLUGINS
 
-    modules = [(getattr(cls, "__module__", None) or "").split(".")[0] for cls in type(model).__mro__]
+    modules = top_level_modules(model)
     if "sklearn" not in modules:
         return False
     if modules[0] == "sklearn":

@@ -30,6 +30,7 @@ from typing import Any
 
 from modelstore_core import Flavor, ModelStoreError, UntrustedArtifactError, hookimpl
 from modelstore_core.flavor import qualified_name
+from modelstore_core.plugin_helpers import comes_from
 
 FLAVOR = "torch"
 PLUGIN = "modelstore-torch"
@@ -44,7 +45,7 @@ LOAD_CHUNK = 64 * 1024 * 1024  # bytes of tensors handed to load_state_dict at o
 
 def _is_keras(model: Any) -> bool:
     """Keras 3 models on the torch backend are ``nn.Module`` subclasses; they belong to modelstore-keras."""
-    return any((c.__module__ or "").split(".")[0] in ("keras", "tf_keras") for c in type(model).__mro__)
+    return comes_from(model, "keras", "tf_keras")
 
 
 def _kind(model: Any) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelstore_core import Flavor, hookimpl
+from modelstore_core.plugin_helpers import comes_from
 
 FLAVOR = "xgboost"
 PLUGIN = "modelstore-xgboost"
@@ -21,7 +22,7 @@ PLUGIN = "modelstore-xgboost"
 
 def handles(model: Any) -> bool:
     """Whether ``model``'s class comes from xgboost (decided from module names, without importing it)."""
-    return any((getattr(cls, "__module__", None) or "").split(".")[0] == "xgboost" for cls in type(model).__mro__)
+    return comes_from(model, "xgboost")
 
 
 @hookimpl

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from importlib import metadata
 from typing import Any
 
 from modelstore_core import Flavor
+from modelstore_core.plugin_helpers import json_value
 
 from ._persist import DISTRIBUTIONS
 
@@ -47,7 +47,7 @@ def describe(model: Any, flavor: Flavor) -> dict[str, Any]:
     if isinstance(model, xgboost.Booster):
         info["hyperparameters"] = learner_parameters(config)
     else:
-        info["hyperparameters"] = {k: value(v) for k, v in sorted(model.get_params().items())}
+        info["hyperparameters"] = {k: json_value(v) for k, v in sorted(model.get_params().items())}
         if hasattr(model, "n_classes_"):
             info["n_classes"] = int(model.n_classes_)
     return info
@@ -64,19 +64,3 @@ def learner_parameters(config: dict[str, Any]) -> dict[str, Any]:
     flat.update(booster.get("gbtree_train_param", {}))
     flat.update((booster.get("gbtree", {}) or {}).get("gbtree_train_param", {}))  # dart nests gbtree
     return dict(sorted(flat.items()))
-
-
-def value(v: Any) -> Any:
-    if v is None or isinstance(v, (bool, str, int)):
-        return v
-    if isinstance(v, float):
-        return v if math.isfinite(v) else repr(v)
-    if isinstance(v, dict):
-        return {str(k): value(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [value(x) for x in v]
-    if (type(v).__module__ or "").split(".")[0] == "numpy" and hasattr(v, "tolist"):
-        return value(v.tolist())
-    if isinstance(v, type) or callable(v):
-        return f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', repr(v))}"
-    return repr(v)

@@ -1,0 +1,50 @@
+"""Small helpers for plugin code: recognising a model without importing its framework, and
+recording hyperparameters as JSON.
+
+Standard library only: importing this module never imports an ML framework.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["comes_from", "json_value", "top_level_modules"]
+
+
+def top_level_modules(model: Any) -> list[str]:
+    """The top-level package of the module that defines each class of ``type(model).__mro__``,
+    most-derived first (``["xgboost", "xgboost", "sklearn", "builtins"]`` for an ``XGBClassifier``).
+
+    Decided from names only: nothing is imported.
+    """
+    return [(getattr(cls, "__module__", None) or "").split(".")[0] for cls in type(model).__mro__]
+
+
+def comes_from(model: Any, *packages: str) -> bool:
+    """Whether ``type(model)`` or one of its base classes is defined in one of ``packages``
+    (top-level package names, such as ``"catboost"``), decided without importing anything."""
+    return not set(packages).isdisjoint(top_level_modules(model))
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as plain JSON, for hyperparameters and similar settings.
+
+    Unlike the core's ``jsonable`` (which turns NaN into ``null``), non-finite floats keep their
+    meaning as strings (``"nan"``, ``"inf"``: ``missing=nan`` is a setting, not an absent value).
+    numpy scalars and arrays become numbers and lists (through ``tolist``, without importing numpy),
+    classes and functions their qualified name, anything else its ``repr``.
+    """
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if (type(value).__module__ or "").split(".")[0] == "numpy" and hasattr(value, "tolist"):
+        return json_value(value.tolist())
+    if isinstance(value, type) or callable(value):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
+    return repr(value)
