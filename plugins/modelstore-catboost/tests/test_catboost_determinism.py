@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier
-from catboost_plugin_helpers import isolated, open_store, stored_objects  # noqa: F401 - autouse fixture
+
+from modelstore_core.testing.flavors import assert_reupload_deduplicated, open_store
 
 RNG = np.random.default_rng(5)
 FRAME = pd.DataFrame({"x": RNG.normal(size=150), "colour": RNG.choice(["red", "green", "blue"], 150)})
@@ -18,15 +19,7 @@ def fit():
 
 
 def test_reupload_of_the_same_model_is_deduplicated(tmp_path):
-    model = fit()
-    store = open_store(tmp_path)
-    v1 = store.upload("m", model=model)
-    objects = stored_objects(tmp_path)
-
-    v2 = store.upload("m", model=model)
-
-    assert v2.version == v1.version + 1 and v2.files == v1.files
-    assert stored_objects(tmp_path) == objects
+    assert_reupload_deduplicated(open_store(tmp_path), tmp_path, {"m": fit()})
 
 
 def test_each_fit_embeds_its_own_guid_and_time(tmp_path):

@@ -9,7 +9,8 @@ import catboost
 import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier
-from catboost_plugin_helpers import isolated, open_store  # noqa: F401 - autouse fixture
+
+from modelstore_core.testing.flavors import open_store
 
 
 def test_metadata(tmp_path):

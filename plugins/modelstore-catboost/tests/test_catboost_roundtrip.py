@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from catboost import CatBoost, CatBoostClassifier, CatBoostRanker, CatBoostRegressor, Pool
-from catboost_plugin_helpers import isolated, open_store  # noqa: F401 - autouse fixture
 
 from modelstore_core import ModelStoreError
+from modelstore_core.testing.flavors import assert_round_trip, open_store
 
 RNG = np.random.default_rng(0)
 N = 240
@@ -60,14 +60,10 @@ CASES = {"classifier": classifier, "multiclass": multiclass, "regressor": regres
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_round_trip(tmp_path, case):
     model, predict = CASES[case]()
-    v = open_store(tmp_path).upload("m", model=model)
+    reader = open_store(tmp_path, cache="cold-cache")  # a fresh ModelStore object and cache
+    v, _ = assert_round_trip(open_store(tmp_path), reader, model, predict)
     assert v.flavor["format"] == "cbm" and v.flavor["safe"] is True
     assert [f["path"] for f in v.files] == ["model.cbm"]
-
-    loaded = open_store(tmp_path, cache="cold-cache").load("m")  # a fresh ModelStore object and cache
-
-    assert loaded is not model and type(loaded) is type(model)
-    np.testing.assert_array_equal(predict(loaded), predict(model))
 
 
 def test_categorical_features_survive(tmp_path):

@@ -14,8 +14,8 @@ from modelstore_example.model import TinyLinearModel
 from modelstore_example.storage import MemoryStorage
 
 from modelstore_core import ModelStore, UnsupportedModelError
-from modelstore_core.plugins import get_plugins
 from modelstore_core.testing import StorageContract
+from modelstore_core.testing.flavors import FlavorContract, assert_reupload_deduplicated
 
 
 def data(n: int = 40, seed: int = 0) -> tuple[list[list[float]], list[float]]:
@@ -30,31 +30,15 @@ def fitted() -> TinyLinearModel:
     return TinyLinearModel(l2=0.5).fit(*data())
 
 
-@pytest.fixture
-def store(tmp_path) -> ModelStore:
-    return ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
-
-
-def fresh(tmp_path, name: str = "fresh") -> ModelStore:
-    return ModelStore(tmp_path / "store", cache_dir=tmp_path / f"{name}-cache")
-
-
 def test_the_model_fits(fitted):
     assert fitted.weights == pytest.approx([3.0, -2.0], abs=0.05)
     assert fitted.intercept == pytest.approx(1.0, abs=0.05)
 
 
-def test_discovered_through_its_entry_point():
-    plugins = get_plugins()
-    assert plugins.manager.has_plugin("example")
-    assert plugins.distributions["example"] == ("modelstore-example", "0.1.0")
-    assert "example" not in plugins.failures
-
-
-def test_round_trip_through_a_fresh_store(store, fitted, tmp_path):
+def test_round_trip_through_a_fresh_store(store, fresh, fitted):
     """modelstore_serialize writes it, modelstore_deserialize reads it back, modelstore_collect_metadata records it."""
     v = store.upload("demo", model=fitted, tags={"stage": "test"})
-    loaded = fresh(tmp_path).load("demo")
+    loaded = fresh().load("demo")
     assert type(loaded) is TinyLinearModel
     X, _ = data(10, seed=1)
     assert loaded.predict(X) == fitted.predict(X)
@@ -74,16 +58,12 @@ def test_round_trip_through_a_fresh_store(store, fitted, tmp_path):
     assert meta["dependencies"]["modelstore-example"] == "0.1.0"
 
 
-def test_same_model_twice_is_deduplicated(store, fitted, tmp_path):
-    v1 = store.upload("demo", model=fitted)
-    objects = sorted(p.relative_to(tmp_path) for p in (tmp_path / "store" / "objects").rglob("*") if p.is_file())
-    v2 = store.upload("demo", model=TinyLinearModel(l2=0.5).fit(*data()))  # refitted: same bytes
-    assert v2.version == v1.version + 1
-    assert v2.files == v1.files
-    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "store" / "objects").rglob("*") if p.is_file()) == objects
+def test_refitted_model_is_deduplicated(store, fitted, tmp_path):
+    refitted = TinyLinearModel(l2=0.5).fit(*data())  # another object, the same fit: the same bytes
+    assert_reupload_deduplicated(store, tmp_path, {"demo": fitted}, again={"demo": refitted})
 
 
-def test_other_objects_are_left_to_other_plugins(store, tmp_path):
+def test_other_objects_are_left_to_other_plugins(store, fresh, tmp_path):
     """modelstore_serialize and modelstore_deserialize return None for what is not theirs; modelstore_flavors
     names the flavor in the error."""
     with pytest.raises(UnsupportedModelError, match="example"):  # the message lists the installed flavors
@@ -91,7 +71,7 @@ def test_other_objects_are_left_to_other_plugins(store, tmp_path):
     raw = tmp_path / "weights.bin"
     raw.write_bytes(b"\x00\x01")
     store.upload("raw", files=[raw])
-    [path] = fresh(tmp_path).load("raw")  # a files version still loads as paths
+    [path] = fresh().load("raw")  # a files version still loads as paths
     assert Path(path).read_bytes() == b"\x00\x01"
 
 
@@ -166,16 +146,28 @@ def test_cli_info_and_diff_show_the_hyperparameters(store, tmp_path):
 
 # --- the plugin author's guide ---------------------------------------------------------
 
+GUIDE = Path(__file__).resolve().parents[3] / "docs" / "plugins.md"
 
-def test_the_round_trip_tests_in_the_guide_pass(tmp_path):
-    """docs/plugins.md shows these tests as the template for a flavor plugin: they must pass."""
-    guide = Path(__file__).resolve().parents[3] / "docs" / "plugins.md"
-    section = guide.read_text().split("### Flavor round trip", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    namespace: dict = {}
-    exec(compile(code, str(guide), "exec"), namespace)
-    tests = [name for name in namespace if name.startswith("test_")]
-    assert tests == ["test_round_trip_through_a_fresh_store", "test_same_model_twice_is_deduplicated"]
-    for i, name in enumerate(tests):
-        (tmp_path / str(i)).mkdir()
-        namespace[name](tmp_path / str(i))
+
+def guide_flavor_tests() -> dict:
+    """Run the code block of the guide's "Flavor round trip" section, compiled with its own line
+    numbers in docs/plugins.md, and return what it defines."""
+    text = GUIDE.read_text()
+    start = text.index("```python\n", text.index("### Flavor round trip")) + len("```python\n")
+    code = text[start : text.index("```", start)]
+    namespace: dict = {"__name__": __name__}
+    exec(compile("\n" * text.count("\n", 0, start) + code, str(GUIDE), "exec"), namespace)
+    return namespace
+
+
+#: The guide's template for a flavor plugin's tests, exactly as printed there: pytest runs it here.
+TestExampleFlavor = guide_flavor_tests()["TestExampleFlavor"]
+
+
+def test_the_guide_shows_the_flavor_contract():
+    assert issubclass(TestExampleFlavor, FlavorContract) and TestExampleFlavor.__module__ == __name__
+    assert (TestExampleFlavor.plugin, TestExampleFlavor.distribution, TestExampleFlavor.flavor) == (
+        "example",
+        "modelstore-example",
+        "example",
+    )

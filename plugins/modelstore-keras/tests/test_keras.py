@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from modelstore_core import UntrustedArtifactError
+from modelstore_core.testing.flavors import stored_objects
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 4)).astype("float32")
@@ -93,10 +94,6 @@ class Unregistered(keras.layers.Layer):
         return keras.ops.square(x)
 
 
-def objects(tmp_path) -> list:
-    return sorted(p for p in (tmp_path / "store" / "objects").rglob("*") if p.is_file())
-
-
 def close(a, b) -> None:
     for x, y in zip(keras.tree.flatten(a), keras.tree.flatten(b), strict=True):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y), rtol=1e-6, atol=1e-6)
@@ -157,16 +154,16 @@ def test_same_model_twice_gives_identical_bytes(store, tmp_path):
     raw1, raw2 = tmp_path / "raw1.keras", tmp_path / "raw2.keras"
     model.save(raw1)
     v1 = store.upload("seq", model=model)
-    before = objects(tmp_path)
+    before = stored_objects(tmp_path)
     time.sleep(1.1)
     model.save(raw2)
     v2 = store.upload("seq", model=model)
 
     assert raw1.read_bytes() != raw2.read_bytes()  # why normalising is needed
     assert v2.version == v1.version + 1 and v2.files == v1.files
-    assert objects(tmp_path) == before  # deduplicated: nothing new stored
+    assert stored_objects(tmp_path) == before  # deduplicated: nothing new stored
 
-    stored = objects(tmp_path)[0]
+    stored = stored_objects(tmp_path)[0]
     with zipfile.ZipFile(stored) as z, zipfile.ZipFile(raw1) as r:
         assert z.namelist() == r.namelist()  # Keras' own entries, in its order
         assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}

@@ -12,7 +12,13 @@ import skops.io as sio
 from modelstore_sklearn._persist import canonical_skops
 from sklearn.cluster import Birch
 from sklearn.datasets import make_classification
-from sklearn_plugin_helpers import isolated, open_store, run_python, stored_objects  # noqa: F401
+
+from modelstore_core.testing.flavors import (
+    assert_deterministic_across_processes,
+    assert_reupload_deduplicated,
+    build,
+    open_store,
+)
 
 # Built the same way in this process and in a fresh interpreter (other memory addresses).
 MAKE_MODEL = """
@@ -26,41 +32,17 @@ model = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, r
 
 
 def make_model():
-    scope: dict = {}
-    exec(MAKE_MODEL, scope)
+    scope = build(MAKE_MODEL)
     return scope["model"], scope["X"]
 
 
 def test_reupload_is_deduplicated(tmp_path):
     model, _ = make_model()
-    store = open_store(tmp_path)
-    v1 = store.upload("m", model=model)
-    objects = stored_objects(tmp_path)
-
-    v2 = store.upload("m", model=model)
-
-    assert v2.version == v1.version + 1
-    assert v2.files == v1.files  # same names, sizes and sha256
-    assert stored_objects(tmp_path) == objects  # no new object written
+    assert_reupload_deduplicated(open_store(tmp_path), tmp_path, {"m": model})
 
 
 def test_same_model_in_another_process_gives_the_same_bytes(tmp_path):
-    model, _ = make_model()
-    v1 = open_store(tmp_path).upload("m", model=model)
-    objects = stored_objects(tmp_path)
-
-    run_python(
-        MAKE_MODEL
-        + f"""
-from modelstore_core import ModelStore
-ModelStore({str(tmp_path / "store")!r}, cache_dir={str(tmp_path / "cache2")!r}).upload("m", model=model)
-""",
-        cwd=tmp_path,
-    )
-
-    v2 = open_store(tmp_path).latest("m")
-    assert v2.version == 2 and v2.files == v1.files
-    assert stored_objects(tmp_path) == objects
+    assert_deterministic_across_processes(tmp_path, MAKE_MODEL, {"m": "model"})
 
 
 def test_canonical_archive_loads_back_and_has_fixed_entries():
@@ -91,11 +73,7 @@ def test_canonical_archive_loads_back_and_has_fixed_entries():
 def test_pickle_fallback_is_deterministic_too(tmp_path):
     x, _ = make_classification(n_samples=60, n_features=4, random_state=0)
     birch = Birch(n_clusters=2).fit(x)
-    store = open_store(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        v1 = store.upload("b", model=birch)
-        objects = stored_objects(tmp_path)
-        v2 = store.upload("b", model=birch)
+        [(v1, _)] = assert_reupload_deduplicated(open_store(tmp_path), tmp_path, {"b": birch})
     assert v1.flavor["format"] == "pickle"
-    assert v2.files == v1.files and stored_objects(tmp_path) == objects

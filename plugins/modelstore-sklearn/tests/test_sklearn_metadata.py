@@ -14,7 +14,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn_plugin_helpers import isolated, open_store  # noqa: F401 - autouse fixture
+
+from modelstore_core.testing.flavors import open_store
 
 
 def test_metadata_of_a_column_transformer_pipeline(tmp_path):

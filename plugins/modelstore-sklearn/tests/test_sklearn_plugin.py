@@ -1,74 +1,27 @@
-"""Discovery, the error for a missing plugin, and no framework import for unrelated uploads."""
+"""The flavor kit's contract: discovery, a round trip, deduplication, the error for a missing
+plugin, and no framework import for unrelated uploads."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
-from sklearn_plugin_helpers import isolated, open_store, run_python  # noqa: F401 - autouse fixture
 
-from modelstore_core import MissingPluginError
-from modelstore_core.plugins import get_plugins, reset_plugins
+from modelstore_core.testing.flavors import FlavorContract
 
 X, Y = make_classification(n_samples=60, n_features=4, random_state=0)
 
 
-def test_plugin_is_found_through_its_entry_point():
-    plugins = get_plugins()
-    assert plugins.manager.has_plugin("sklearn")
-    assert plugins.distributions["sklearn"] == ("modelstore-sklearn", "0.1.0")
-    assert ["sklearn"] in plugins.hook.modelstore_flavors()
+class TestSklearnFlavor(FlavorContract):
+    plugin = "sklearn"
+    distribution = "modelstore-sklearn"
+    flavor = "sklearn"
+    framework_modules = ("sklearn", "skops", "scipy", "joblib")
+    own_model_code = "from sklearn.linear_model import LogisticRegression\nmodel = LogisticRegression()"
 
+    @pytest.fixture
+    def model(self):
+        return LogisticRegression().fit(X, Y)
 
-def test_loading_without_the_plugin_says_what_to_install(tmp_path):
-    open_store(tmp_path).upload("m", model=LogisticRegression().fit(X, Y))
-    proc = run_python(
-        f"""
-        from modelstore_core import ModelStore, MissingPluginError
-        try:
-            ModelStore({str(tmp_path / "store")!r}, cache_dir={str(tmp_path / "c2")!r}).load("m")
-        except MissingPluginError as exc:
-            print("ERROR:", exc)
-        """,
-        cwd=tmp_path,
-        env={"MODELSTORE_DISABLE_PLUGINS": "sklearn"},
-    )
-    assert "ERROR:" in proc.stdout and "pip install modelstore-sklearn" in proc.stdout
-
-
-def test_missing_plugin_in_process(tmp_path, monkeypatch):
-    open_store(tmp_path).upload("m", model=LogisticRegression().fit(X, Y))
-    monkeypatch.setenv("MODELSTORE_DISABLE_PLUGINS", "sklearn")
-    reset_plugins()
-    with pytest.raises(MissingPluginError, match="pip install modelstore-sklearn") as err:
-        open_store(tmp_path, cache="c2").load("m")
-    assert err.value.flavor == "sklearn" and err.value.plugin == "modelstore-sklearn"
-
-
-def test_unrelated_uploads_never_import_sklearn_or_skops(tmp_path):
-    (tmp_path / "weights.bin").write_bytes(b"\x00" * 64)
-    proc = run_python(
-        f"""
-        import json, sys
-        from modelstore_core import ModelStore, UnsupportedModelError
-        from modelstore_core.plugins import get_plugins
-        store = ModelStore({str(tmp_path / "store")!r}, cache_dir={str(tmp_path / "c")!r})
-        v = store.upload("raw", files=[{str(tmp_path / "weights.bin")!r}])
-        paths = store.load("raw")
-        try:
-            store.upload("obj", model=object())
-        except UnsupportedModelError:
-            pass
-        print(json.dumps({{
-            "registered": get_plugins().manager.has_plugin("sklearn"),
-            "flavor": v.flavor["name"],
-            "loaded": [p.name for p in paths],
-            "imported": sorted(m for m in ("sklearn", "skops", "scipy", "joblib") if m in sys.modules),
-        }}))
-        """,
-        cwd=tmp_path,
-    )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result == {"registered": True, "flavor": "files", "loaded": ["weights.bin"], "imported": []}
+    def predict(self, model):
+        return model.predict_proba(X)

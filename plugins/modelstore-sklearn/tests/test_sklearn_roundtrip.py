@@ -15,9 +15,9 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
-from sklearn_plugin_helpers import isolated, open_store  # noqa: F401 - autouse fixture
 
 from modelstore_core import UntrustedArtifactError
+from modelstore_core.testing.flavors import assert_round_trip, open_store
 
 X, Y = make_classification(n_samples=120, n_features=5, random_state=0)
 XR, YR = make_regression(n_samples=120, n_features=5, random_state=0)
@@ -65,14 +65,10 @@ def _quiet_convergence(recwarn):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_round_trip_with_default_trusted_types(tmp_path, case):
     model, data, method = CASES[case]()
-    v = open_store(tmp_path).upload("m", model=model)
+    reader = open_store(tmp_path, cache="cold-cache")  # a fresh ModelStore object and cache
+    v, _ = assert_round_trip(open_store(tmp_path), reader, model, lambda m: getattr(m, method)(data))
     assert v.flavor["format"] == "skops" and v.flavor["safe"] is True
     assert [f["path"] for f in v.files] == ["model.skops"]
-
-    loaded = open_store(tmp_path, cache="cold-cache").load("m")  # a fresh ModelStore object and cache
-
-    assert loaded is not model and type(loaded) is type(model)
-    np.testing.assert_array_equal(getattr(loaded, method)(data), getattr(model, method)(data))
 
 
 def test_column_transformer_keeps_its_structure(tmp_path):

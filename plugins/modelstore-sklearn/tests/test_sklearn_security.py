@@ -18,9 +18,9 @@ from sklearn.base import BaseEstimator
 from sklearn.cluster import Birch
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
-from sklearn_plugin_helpers import isolated, open_store  # noqa: F401 - autouse fixture
 
 from modelstore_core import IntegrityError, UntrustedArtifactError
+from modelstore_core.testing.flavors import open_store
 
 X, Y = make_classification(n_samples=80, n_features=4, random_state=0)
 

@@ -1,91 +1,43 @@
-"""Plugin discovery, from separate processes: the disabled plugin's error, and no torch import for other models."""
+"""The flavor kit's contract (discovery, a round trip, deduplication, the disabled plugin's error,
+no torch import for other models), and Keras models left to modelstore-keras."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
+import pytest
 import torch
 
+from modelstore_core.testing.flavors import FlavorContract, run_python_json
 
-def run(code: str, tmp_path, **env) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+X = torch.linspace(-1, 1, 12).reshape(6, 2)
 
 
-def test_disabled_plugin_names_what_to_install(store, tmp_path):
-    store.upload("net", model=torch.nn.Linear(2, 2))
-    out = run(
-        """
-        import json, sys
-        import torch
-        from modelstore_core import ModelStore, MissingPluginError, UnsupportedModelError
-        root = sys.argv[1]
-        s = ModelStore(root + "/store", cache_dir=root + "/cache-disabled")
-        result = {}
-        try:
-            s.load("net")
-        except MissingPluginError as e:
-            result["load"] = str(e)
-        try:
-            s.upload("net", model=torch.nn.Linear(2, 2))
-        except UnsupportedModelError as e:
-            result["upload"] = str(e)
-        result["imported"] = "modelstore_torch" in sys.modules
-        print(json.dumps(result))
-        """,
-        tmp_path,
-        MODELSTORE_DISABLE_PLUGINS="torch",
-    )
-    assert "pip install modelstore-torch" in out["load"] and "'torch'" in out["load"]
-    assert "pip install modelstore-torch" in out["upload"]
-    assert out["imported"] is False
+def net() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
 
 
-def test_unrelated_uploads_do_not_import_torch(tmp_path):
-    (tmp_path / "weights.bin").write_bytes(b"\x00\x01" * 100)
-    out = run(
-        """
-        import json, sys
-        from modelstore_core import ModelStore, UnsupportedModelError
-        from modelstore_core.plugins import get_plugins
-        root = sys.argv[1]
-        s = ModelStore(root + "/store", cache_dir=root + "/cache")
-        s.upload("raw", files=[root + "/weights.bin"])
-        paths = s.load("raw")
-        try:
-            s.upload("other", model={"not": "tensors"})
-        except UnsupportedModelError:
-            pass
-        print(json.dumps({
-            "loaded": [p.name for p in paths],
-            "registered": get_plugins().manager.has_plugin("torch"),
-            "plugin_module": "modelstore_torch" in sys.modules,
-            "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")),
-            "safetensors": "safetensors" in sys.modules,
-        }))
-        """,
-        tmp_path,
-    )
-    assert out["loaded"] == ["weights.bin"]
-    assert out["registered"] is True and out["plugin_module"] is True  # the plugin was there and asked
-    assert out["torch"] == [] and out["safetensors"] is False
+class TestTorchFlavor(FlavorContract):
+    plugin = "torch"
+    distribution = "modelstore-torch"
+    flavor = "torch"
+    framework_modules = ("torch", "safetensors")
+    unrelated = ('{"not": "tensors"}', "object()")
+    own_model_code = "import torch\nmodel = torch.nn.Linear(2, 2)"
+    load_options = {"model": net}  # the weights are loaded into a new module from this factory
+
+    @pytest.fixture
+    def model(self):
+        torch.manual_seed(0)
+        return net().eval()
+
+    def predict(self, model):
+        with torch.no_grad():
+            return model(X)
 
 
 def test_keras_models_are_left_to_modelstore_keras(tmp_path):
     # On the torch backend every Keras model is an nn.Module; storing its state_dict would lose
     # the architecture Keras needs, so this plugin declines it and the error names modelstore-keras.
-    out = run(
+    out = run_python_json(
         """
         import json, os, sys
         os.environ["KERAS_BACKEND"] = "torch"
@@ -103,7 +55,8 @@ def test_keras_models_are_left_to_modelstore_keras(tmp_path):
         print(json.dumps(result))
         """,
         tmp_path,
-        MODELSTORE_DISABLE_PLUGINS="keras",  # were modelstore-keras installed here, it would take the model
+        env={"MODELSTORE_DISABLE_PLUGINS": "keras"},  # were modelstore-keras installed here, it would take the model
+        args=[tmp_path],
     )
     assert out["is_module"] is True and out["hook"] is None
     assert "pip install modelstore-keras" in out["error"]

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from modelstore_core import ModelStoreError, UntrustedArtifactError
+from modelstore_core.testing.flavors import assert_reupload_deduplicated
 
 # --- models -------------------------------------------------------------------------------
 
@@ -59,10 +60,6 @@ def trained(model: nn.Module, make_input, steps: int = 5) -> nn.Module:
         model(make_input()).float().pow(2).mean().backward()
         opt.step()
     return model.eval()
-
-
-def objects(tmp_path) -> list:
-    return sorted(p for p in (tmp_path / "store" / "objects").rglob("*") if p.is_file())
 
 
 # --- modules ------------------------------------------------------------------------------
@@ -241,12 +238,7 @@ def test_metadata(store):
 def test_same_model_twice_gives_identical_bytes(store, tmp_path):
     torch.manual_seed(8)
     model = trained(TinyLM(), lambda: torch.randint(0, 50, (2, 5)))
-    v1 = store.upload("lm", model=model)
-    before = objects(tmp_path)
-    v2 = store.upload("lm", model=model)
-    assert v2.version == v1.version + 1
-    assert v2.files == v1.files
-    assert objects(tmp_path) == before  # deduplicated: nothing new stored
+    [(v1, _)] = assert_reupload_deduplicated(store, tmp_path, {"lm": model})
 
     # An equal model built separately (same seed) is the same bytes too.
     torch.manual_seed(8)

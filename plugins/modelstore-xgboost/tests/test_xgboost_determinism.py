@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from xgboost_plugin_helpers import isolated, open_store, run_python, stored_objects  # noqa: F401
+from modelstore_core.testing.flavors import (
+    assert_deterministic_across_processes,
+    assert_reupload_deduplicated,
+    build,
+    open_store,
+)
 
 # Built the same way in this process and in a fresh interpreter.
 MAKE_MODELS = """
@@ -17,41 +22,14 @@ booster = xgb.train({"max_depth": 2, "nthread": 1, "seed": 0}, xgb.DMatrix(X, la
 
 
 def make_models():
-    scope: dict = {}
-    exec(MAKE_MODELS, scope)
+    scope = build(MAKE_MODELS)
     return scope["clf"], scope["booster"]
 
 
 def test_reupload_is_deduplicated(tmp_path):
     clf, booster = make_models()
-    store = open_store(tmp_path)
-    first = [store.upload("clf", model=clf), store.upload("booster", model=booster)]
-    objects = stored_objects(tmp_path)
-
-    second = [store.upload("clf", model=clf), store.upload("booster", model=booster)]
-
-    for v1, v2 in zip(first, second, strict=True):
-        assert v2.version == v1.version + 1 and v2.files == v1.files
-    assert stored_objects(tmp_path) == objects
+    assert_reupload_deduplicated(open_store(tmp_path), tmp_path, {"clf": clf, "booster": booster})
 
 
 def test_same_model_in_another_process_gives_the_same_bytes(tmp_path):
-    clf, booster = make_models()
-    store = open_store(tmp_path)
-    v1 = [store.upload("clf", model=clf), store.upload("booster", model=booster)]
-    objects = stored_objects(tmp_path)
-
-    run_python(
-        MAKE_MODELS
-        + f"""
-from modelstore_core import ModelStore
-store = ModelStore({str(tmp_path / "store")!r}, cache_dir={str(tmp_path / "cache2")!r})
-store.upload("clf", model=clf)
-store.upload("booster", model=booster)
-""",
-        cwd=tmp_path,
-    )
-
-    reader = open_store(tmp_path)
-    assert reader.latest("clf").files == v1[0].files and reader.latest("booster").files == v1[1].files
-    assert stored_objects(tmp_path) == objects
+    assert_deterministic_across_processes(tmp_path, MAKE_MODELS, {"clf": "clf", "booster": "booster"})

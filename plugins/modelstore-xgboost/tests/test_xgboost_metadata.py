@@ -7,7 +7,8 @@ from importlib import metadata
 
 import numpy as np
 import xgboost as xgb
-from xgboost_plugin_helpers import isolated, open_store  # noqa: F401 - autouse fixture
+
+from modelstore_core.testing.flavors import open_store
 
 RNG = np.random.default_rng(1)
 X = RNG.normal(size=(120, 3))

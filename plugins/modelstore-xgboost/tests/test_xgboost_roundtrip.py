@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xgboost as xgb
-from xgboost_plugin_helpers import isolated, open_store  # noqa: F401 - autouse fixture
 
 from modelstore_core import ModelStoreError
+from modelstore_core.testing.flavors import assert_round_trip, open_store
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(300, 6)).astype(np.float32)
@@ -57,14 +57,10 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_round_trip(tmp_path, case):
     model, predict = CASES[case]()
-    v = open_store(tmp_path).upload("m", model=model)
+    reader = open_store(tmp_path, cache="cold-cache")  # a fresh ModelStore object and cache
+    v, _ = assert_round_trip(open_store(tmp_path), reader, model, predict)
     assert v.flavor["format"] == "ubjson" and v.flavor["safe"] is True
     assert [f["path"] for f in v.files] == ["model.ubj"]
-
-    loaded = open_store(tmp_path, cache="cold-cache").load("m")  # a fresh ModelStore object and cache
-
-    assert loaded is not model and type(loaded) is type(model)
-    np.testing.assert_array_equal(predict(loaded), predict(model))
 
 
 def test_booster_keeps_feature_names_and_rounds(tmp_path):
