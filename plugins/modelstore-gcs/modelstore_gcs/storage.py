@@ -38,6 +38,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from modelstore_core.bucket import BucketURL, backend_options
 from modelstore_core.errors import InvalidNameError, KeyNotFoundError, StorageError
 from modelstore_core.storage import CHUNK_SIZE, CountingReader, ObjectInfo, Storage, Token
 
@@ -65,25 +66,9 @@ def _otel_traces_enabled() -> bool:
     return bool(enable_otel_traces)
 
 
-def parse_gs_url(url: str) -> tuple[str, str]:
-    """``gs://bucket/some/prefix`` -> ``("bucket", "some/prefix/")``."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("gs", "gcs"):
-        raise InvalidNameError("a GCS store URL starts with gs://")
-    if "@" in parts.netloc:
-        raise InvalidNameError(
-            "gs:// URLs take no credentials; use Application Default Credentials "
-            "(gcloud auth application-default login, GOOGLE_APPLICATION_CREDENTIALS) or credentials_file="
-        )
-    if parts.query or parts.fragment:
-        raise InvalidNameError("gs:// URLs take no query or fragment; pass options as ModelStore(url, option=value)")
-    bucket = parts.netloc
-    if not bucket:
-        raise InvalidNameError("a GCS store URL names a bucket: gs://bucket or gs://bucket/prefix")
-    prefix = "/".join(p for p in parts.path.split("/") if p)
-    if any(p in (".", "..") for p in prefix.split("/")):
-        raise InvalidNameError("a GCS store prefix cannot contain '.' or '..' parts")
-    return bucket, prefix + "/" if prefix else ""
+CREDENTIALS_HINT = (
+    "Application Default Credentials (gcloud auth application-default login, GOOGLE_APPLICATION_CREDENTIALS) or credentials_file="
+)
 
 
 class GCSStorage(Storage):
@@ -91,17 +76,15 @@ class GCSStorage(Storage):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> GCSStorage:
-        unknown = sorted(set(options) - set(DEFAULTS))
-        if unknown:
-            raise TypeError(f"unknown option(s) for gs:// stores: {', '.join(unknown)} (accepted: {', '.join(DEFAULTS)})")
-        bucket, prefix = parse_gs_url(url)
-        return cls(bucket, prefix, **options)
+        where = BucketURL.parse(url, ("gs", "gcs"), service="GCS", credentials_hint=CREDENTIALS_HINT)
+        return cls(where.bucket, where.prefix, **options)
 
     def __init__(self, bucket: str, prefix: str = "", **options: Any):
-        opts = {**DEFAULTS, **options}
+        opts = backend_options(options, DEFAULTS, "gs")
+        self.location = BucketURL("gs", bucket, prefix)
         self.bucket_name = bucket
         self.prefix = prefix
-        self.url = f"gs://{bucket}/{prefix.rstrip('/')}" if prefix else f"gs://{bucket}"
+        self.url = self.location.url
         self.page_size = int(opts["page_size"])
         if not 1 <= self.page_size <= 1000:
             raise ValueError("page_size must be between 1 and 1000")
@@ -152,9 +135,7 @@ class GCSStorage(Storage):
     # --- helpers ------------------------------------------------------------------
 
     def _name(self, key: str) -> str:
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
-            raise InvalidNameError(f"invalid storage key {key!r}")
-        return self.prefix + key
+        return self.location.key(key)
 
     def _blob(self, key: str, **kwargs: Any) -> gcs.Blob:
         return self.bucket.blob(self._name(key), **kwargs)
@@ -171,7 +152,7 @@ class GCSStorage(Storage):
         )
 
     def _where(self, key: str | None) -> str:
-        return f"gs://{self.bucket_name}/{self.prefix}{key}" if key is not None else self.url
+        return self.location.where(key)
 
     def _error(self, exc: BaseException, action: str, key: str | None) -> StorageError:
         where = self._where(key)
@@ -324,4 +305,4 @@ class GCSStorage(Storage):
         self.client.close()
 
 
-__all__ = ["DEFAULTS", "GCSStorage", "parse_gs_url"]
+__all__ = ["DEFAULTS", "GCSStorage"]

@@ -45,7 +45,8 @@ from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S
 from s3transfer.subscribers import BaseSubscriber
 
 from modelstore_core import layout
-from modelstore_core.errors import InvalidNameError, KeyNotFoundError, StorageError
+from modelstore_core.bucket import BucketURL, backend_options
+from modelstore_core.errors import KeyNotFoundError, StorageError
 from modelstore_core.storage import CHUNK_SIZE, ObjectInfo, Storage, Token
 
 MB = 1 << 20
@@ -84,25 +85,9 @@ _STREAM_ERRORS = (
 _TOP_LEVEL = (layout.OBJECTS.split("/")[0] + "/", layout.DOMAINS, layout.UPLOADS)
 
 
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix/")``."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "s3":
-        raise InvalidNameError("an S3 store URL starts with s3://")
-    if "@" in parts.netloc:
-        raise InvalidNameError(
-            "s3:// URLs take no credentials; use the AWS default chain (AWS_PROFILE, "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, an instance role)"
-        )
-    if parts.query or parts.fragment:
-        raise InvalidNameError("s3:// URLs take no query or fragment; pass options as ModelStore(url, option=value)")
-    bucket = parts.netloc
-    if not bucket:
-        raise InvalidNameError("an S3 store URL names a bucket: s3://bucket or s3://bucket/prefix")
-    prefix = "/".join(p for p in parts.path.split("/") if p)
-    if any(p in (".", "..") for p in prefix.split("/")):
-        raise InvalidNameError("an S3 store prefix cannot contain '.' or '..' parts")
-    return bucket, prefix + "/" if prefix else ""
+CREDENTIALS_HINT = (
+    "the AWS default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, an instance role)"
+)
 
 
 def split_userinfo(endpoint: str) -> tuple[str, str | None, str | None]:
@@ -161,17 +146,15 @@ class S3Storage(Storage):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> S3Storage:
-        unknown = sorted(set(options) - set(DEFAULTS))
-        if unknown:
-            raise TypeError(f"unknown option(s) for s3:// stores: {', '.join(unknown)} (accepted: {', '.join(DEFAULTS)})")
-        bucket, prefix = parse_s3_url(url)
-        return cls(bucket, prefix, **options)
+        where = BucketURL.parse(url, ("s3",), service="S3", credentials_hint=CREDENTIALS_HINT)
+        return cls(where.bucket, where.prefix, **options)
 
     def __init__(self, bucket: str, prefix: str = "", **options: Any):
-        opts = {**DEFAULTS, **options}
+        opts = backend_options(options, DEFAULTS, "s3")
+        self.location = BucketURL("s3", bucket, prefix)
         self.bucket = bucket
         self.prefix = prefix
-        self.url = f"s3://{bucket}/{prefix.rstrip('/')}" if prefix else f"s3://{bucket}"
+        self.url = self.location.url
         self.page_size = int(opts["page_size"])
         if not 1 <= self.page_size <= 1000:
             raise ValueError("page_size must be between 1 and 1000")
@@ -224,12 +207,10 @@ class S3Storage(Storage):
     # --- helpers ------------------------------------------------------------------
 
     def _key(self, key: str) -> str:
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
-            raise InvalidNameError(f"invalid storage key {key!r}")
-        return self.prefix + key
+        return self.location.key(key)
 
     def _where(self, key: str | None) -> str:
-        return f"s3://{self.bucket}/{self.prefix}{key}" if key is not None else self.url
+        return self.location.where(key)
 
     def _scrub(self, text: str) -> str:
         secrets = set(self._secrets)
