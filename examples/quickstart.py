@@ -26,7 +26,8 @@ with tempfile.TemporaryDirectory() as tmp:
     v = store.upload("iris", model=clf, extras=[features], tags={"owner": "quickstart"})
 
 print(f"uploaded: {v.domain} v{v.version}, {v.size} bytes ({v.bytes_written} new), flavor {v.flavor['name']}/{v.flavor['format']}")
-print(f"metadata: python {v.metadata['runtime']['python']}, scikit-learn {v.metadata['dependencies'].get('scikit-learn')}, git {v.metadata['git']}")
+meta = v.metadata
+print(f"metadata: python {meta['runtime']['python']}, scikit-learn {meta['dependencies'].get('scikit-learn')}, git {meta['git']}")
 print(f"versions: {[x.version for x in store.list_versions('iris')]}")
 
 store.set_state("iris", v.version, "production")

@@ -131,13 +131,14 @@ def _model_or_none(model: Any) -> Any:
 def serialize(plugins: Plugins, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
     from .errors import UnsupportedModelError
     from .flavor import qualified_name
+    from .plugin_helpers import top_level_modules
     from .plugins import KNOWN_PLUGINS
 
     flavor = plugins.hook.modelstore_serialize(model=model, directory=directory, options=options)
     if flavor is None:
         flavors = [f for names in plugins.hook.modelstore_flavors() for f in names or ()]
         # Most-derived class first: a Keras model on the torch backend is also an nn.Module.
-        modules = [(c.__module__ or "").split(".")[0] for c in type(model).__mro__]
+        modules = top_level_modules(model)
         hint = next((KNOWN_PLUGINS["module"][m] for m in modules if m in KNOWN_PLUGINS["module"]), None)
         raise UnsupportedModelError(qualified_name(model), flavors, hint)
     if not isinstance(flavor, Flavor):

@@ -21,6 +21,10 @@ concurrent uploads from several processes, and processes killed in the middle of
 Override ``store_env`` to pass environment variables (endpoints, credentials) to those processes,
 and ``store_options`` for ``ModelStore(url, **options)``.
 
+A flavor plugin subclasses ``FlavorContract`` (:mod:`modelstore_core.testing.flavors`): discovery,
+a round trip through a fresh store, deduplicated re-uploads, the missing-plugin error, and no
+framework import for unrelated uploads.
+
 A backend that talks to a service over HTTP can test its retries with ``FaultContract``: it puts
 :class:`~modelstore_core.testing.faults.FaultProxy` (standard library only, also usable on its
 own, with :class:`~modelstore_core.testing.faults.ServerProcess` for the test server) between the
@@ -32,7 +36,8 @@ what operations cost at that scale.
 """
 
 from .fault_contract import FaultContract
+from .flavors import FlavorContract
 from .storage_contract import StorageContract
 from .store_contract import StoreContract
 
-__all__ = ["FaultContract", "StorageContract", "StoreContract"]
+__all__ = ["FaultContract", "FlavorContract", "StorageContract", "StoreContract"]
