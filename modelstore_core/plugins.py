@@ -8,6 +8,7 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
+from functools import cache
 from importlib.metadata import entry_points
 
 import pluggy
@@ -119,8 +120,9 @@ def load_plugins() -> Plugins:
     return plugins
 
 
+@cache
 def distribution_version(name: str) -> str | None:
-    """Installed version of a distribution, or ``None``."""
+    """Installed version of a distribution, or ``None`` (cached: what is imported does not change)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -53,28 +53,42 @@ def copy_file_hashed(
     ``start_writeback(fd, offset, length)`` is called every ``WRITEBACK_EVERY`` bytes, so a final
     ``fsync`` finds little left to write. ``progress(n)`` is called as each ``n`` bytes are written.
     """
+    block = 4 * CHUNK_SIZE
+    with open(src, "rb") as f, open(dest, "wb") as out:
+        first = f.read(block)
+        if len(first) < block:  # the whole file: a hashing thread would cost more than it saves
+            out.write(first)
+            if progress is not None:
+                progress(len(first))
+            return hashlib.sha256(first).hexdigest(), len(first)
+        with ThreadPoolExecutor(1) as hasher:
+            return _copy_hashed_in_parallel(first, f, out, hasher, start_writeback, progress)
+
+
+def _copy_hashed_in_parallel(first: bytes, f, out, hasher, start_writeback, progress) -> tuple[str, int]:
     h = hashlib.sha256()
     size = flushed = 0
-    buffers = [bytearray(4 * CHUNK_SIZE), bytearray(4 * CHUNK_SIZE)]
-    with open(src, "rb") as f, open(dest, "wb") as out, ThreadPoolExecutor(1) as hasher:
-        pending = None
-        i = 0
-        while n := f.readinto(buffers[i]):  # the only hash still running is on the other buffer
-            view = memoryview(buffers[i])[:n]
-            if pending is not None:
-                pending.result()
-            pending = hasher.submit(h.update, view)
-            out.write(view)
-            size += n
-            i ^= 1
-            if progress is not None:
-                progress(n)
-            if start_writeback is not None and size - flushed >= WRITEBACK_EVERY:
-                out.flush()
-                start_writeback(out.fileno(), flushed, size - flushed)
-                flushed = size
+    buffers = [bytearray(len(first)), bytearray(len(first))]
+    buffers[0][:] = first
+    n, i = len(first), 0
+    pending = None
+    while n:  # the only hash still running is on the other buffer
+        view = memoryview(buffers[i])[:n]
         if pending is not None:
             pending.result()
+        pending = hasher.submit(h.update, view)
+        out.write(view)
+        size += n
+        i ^= 1
+        if progress is not None:
+            progress(n)
+        if start_writeback is not None and size - flushed >= WRITEBACK_EVERY:
+            out.flush()
+            start_writeback(out.fileno(), flushed, size - flushed)
+            flushed = size
+        n = f.readinto(buffers[i])
+    if pending is not None:
+        pending.result()
     return h.hexdigest(), size
 
 

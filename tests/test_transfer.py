@@ -1,0 +1,25 @@
+"""The one-read copy that hashes in a second thread: same bytes, same digest, every size."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from modelstore_core.storage import CHUNK_SIZE
+from modelstore_core.transfer import copy_file_hashed, hash_file
+
+BLOCK = 4 * CHUNK_SIZE
+
+
+@pytest.mark.parametrize("size", [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK, 3 * BLOCK + 7])
+def test_copy_file_hashed(tmp_path, size):
+    data = os.urandom(size)
+    (tmp_path / "src").write_bytes(data)
+    reported, writebacks = [], []
+    sha, n = copy_file_hashed(tmp_path / "src", tmp_path / "dest", lambda *a: writebacks.append(a), reported.append)
+    assert (sha, n) == (hashlib.sha256(data).hexdigest(), size)
+    assert (tmp_path / "dest").read_bytes() == data
+    assert sum(reported) == size
+    assert hash_file(tmp_path / "dest") == (sha, size)
