@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
 
-HOST = socket.gethostname()
+# The same name socket.gethostname() returns, without importing socket (startup time).
+HOST = os.uname().nodename if hasattr(os, "uname") else __import__("socket").gethostname()
 
 
 def process_alive(host: str | None, pid: object) -> bool | None:

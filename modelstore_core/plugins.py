@@ -9,7 +9,6 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import entry_points
 
 import pluggy
 
@@ -88,6 +87,8 @@ def load_plugins() -> Plugins:
     ``MODELSTORE_DISABLE_PLUGINS`` (comma-separated names) skips entry points and builtins by name;
     ``MODELSTORE_TRACE=1`` prints every hook call to stderr.
     """
+    from importlib.metadata import entry_points
+
     pm = pluggy.PluginManager("modelstore")
     pm.add_hookspecs(hookspecs)
     disabled = {n.strip() for n in os.environ.get("MODELSTORE_DISABLE_PLUGINS", "").split(",") if n.strip()}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -61,6 +60,8 @@ def copy_file_hashed(
             if progress is not None:
                 progress(len(first))
             return hashlib.sha256(first).hexdigest(), len(first)
+        from concurrent.futures import ThreadPoolExecutor  # only for files large enough to need it
+
         with ThreadPoolExecutor(1) as hasher:
             return _copy_hashed_in_parallel(first, f, out, hasher, start_writeback, progress)
 
