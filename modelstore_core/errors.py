@@ -90,7 +90,7 @@ class PluginLoadError(ModelStoreError, ImportError):
     """An installed plugin failed to import; chained to the original error."""
 
     def __init__(self, name: str, error: BaseException):
-        self.name_, self.error = name, error
+        self.plugin, self.error = name, error
         super().__init__(f"modelstore plugin {name!r} failed to load: {type(error).__name__}: {error}")
 
 

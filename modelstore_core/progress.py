@@ -48,7 +48,3 @@ class FileProgress:
 
     def finish(self) -> None:
         self(self.size - self.reported)
-
-
-def no_progress(n: int) -> None:
-    """The ``advance`` used when nobody is watching."""

@@ -11,8 +11,6 @@ from .app import cli, common_options
 from .browse import CORE_KEYS, fetch_records, flatten
 from .context import State, escape, human_size, pass_state
 
-#: Record keys that identify a version rather than describe it: never compared.
-IDENTITY_KEYS = ("schema", "domain", "version", "created")
 #: Sections in the order they are shown; plugin keys (``model``...) go before tags.
 LEADING = ("flavor", "dependencies", "git", "runtime")
 
