@@ -190,3 +190,22 @@ def test_list_versions_defers_metadata(store, tmp_path):
     versions = store.list_versions("d")
     assert all(v._metadata is None for v in versions)
     assert versions[0].tags == {"k": "v"} and versions[0]._metadata is not None
+
+
+def test_a_file_changed_during_upload_commits_nothing(store, tmp_path, monkeypatch):
+    from modelstore_core import SourceChangedError, commit
+
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"version one of the weights")
+
+    def rewrite_after_staging(step):
+        if step == "staged":
+            model.write_bytes(b"a training job overwrote the file meanwhile")
+
+    monkeypatch.setattr(commit, "checkpoint", rewrite_after_staging)
+    with pytest.raises(SourceChangedError, match="m.bin"):
+        store.upload("d", files=[model])
+    monkeypatch.undo()
+    assert store.list_domains() == []
+    store.gc(grace=0)
+    assert list(store.storage.list("")) == []
