@@ -37,6 +37,30 @@ class Cache:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
 
+    def usage(self) -> tuple[int, int]:
+        """(files, bytes) held by the cache; a file linked into several places counts once."""
+        seen: set[tuple[int, int]] = set()
+        total = 0
+        for path in self.root.rglob("*"):
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                continue
+            if path.is_file() and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+        return len(seen), total
+
+    def clear(self) -> tuple[int, int]:
+        """Delete everything cached (later loads fetch and verify again); returns what was freed.
+
+        A load running at the same moment in another process may fail and need a retry.
+        """
+        freed = self.usage()
+        for part in ("versions", "objects"):
+            shutil.rmtree(self.root / part, ignore_errors=True)
+        return freed
+
     def version_dir(self, storage: Storage, domain: str, version: int) -> Path:
         store_id = hashlib.sha256(storage.url.encode()).hexdigest()[:16]
         return self.root / "versions" / store_id / domain / str(version)

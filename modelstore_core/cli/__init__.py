@@ -12,6 +12,7 @@
     modelstore gc [--apply] [--grace SECONDS]    reclaim leftovers (dry run by default)
     modelstore diff DOMAIN V1 V2                 files, dependencies, git, hyperparameters, tags
     modelstore plugins                           installed plugins, hooks, schemes, flavors, failures
+    modelstore cache info|clear [--yes]          the local cache of loaded files
 
 Every command takes ``--store URL`` (default ``$MODELSTORE_URL``, else the per-user store),
 ``--json`` and ``--debug``. Tables on a terminal, tab-separated lines when piped, JSON with

@@ -1,4 +1,4 @@
-"""Keeping a store healthy: ``delete``, ``verify`` and ``gc``."""
+"""Keeping a store healthy: ``delete``, ``verify`` and ``gc``; and the local ``cache``."""
 
 from __future__ import annotations
 
@@ -117,3 +117,45 @@ def gc(state: State, apply: bool, grace: float) -> None:
         state.note(f"Removed {what}.")
     else:
         state.note(f"Would remove {what}; run `modelstore gc --apply` to delete them.")
+
+
+@cli.group()
+def cache() -> None:
+    """The local cache of loaded files ($MODELSTORE_CACHE_DIR, else the per-user cache directory)."""
+
+
+@cache.command("info")
+@common_options
+@pass_state
+def cache_info(state: State) -> None:
+    """Where the cache is and how much it holds. Piped: path, files, bytes."""
+    from ..materialize import Cache
+
+    local = Cache()
+    files, size = local.usage()
+    if state.mode == "json":
+        state.emit_json({"path": str(local.root), "files": files, "bytes": size})
+    elif state.mode == "plain":
+        state.emit_rows([[local.root, files, size]])
+    else:
+        state.console.print(f"{escape(str(local.root))}: {plural(files, 'file')}, {human_size(size)}")
+
+
+@cache.command("clear")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required when stdin is not a terminal).")
+@common_options
+@pass_state
+def cache_clear(state: State, yes: bool) -> None:
+    """Delete every cached file; later loads download (or copy) and verify them again."""
+    from ..materialize import Cache
+
+    local = Cache()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CLIError("not clearing the cache without confirmation: pass --yes (stdin is not a terminal)")
+        click.confirm(f"Delete everything under {local.root}?", abort=True, err=True)
+    files, size = local.clear()
+    if state.mode == "json":
+        state.emit_json({"path": str(local.root), "files": files, "bytes": size})
+    else:
+        state.note(f"Removed {plural(files, 'cached file')} ({human_size(size)}) from {escape(str(local.root))}")

@@ -135,3 +135,19 @@ def test_diff(cli, files, tmp_path, hyperparameters, monkeypatch):
     same = json.loads(cli("diff", "churn", "2", "2", "--json").stdout)
     assert same["sections"] == {} and same["files"]["unchanged"] == 3
     assert "version 7 of domain 'churn' does not exist" in cli("diff", "churn", "1", "7").stderr
+
+
+def test_cache_info_and_clear(cli, files):
+    api(cli).upload("churn", files=[files["model.bin"]])
+    assert cli("download", "churn", "-o", str(cli.tmp / "out")).returncode == 0
+    cache = ModelStore(cli.root, cache_dir=cli.tmp / "cli-cache")
+    cache.load("churn")  # a verified view in the CLI's cache
+    path, n, size = cli("cache", "info").lines[0]
+    assert path == str(cli.tmp / "cli-cache") and int(n) >= 1 and int(size) >= files["model.bin"].stat().st_size
+
+    refused = cli("cache", "clear")  # stdin is not a terminal
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert json.loads(cli("cache", "clear", "--yes", "--json").stdout)["bytes"] == int(size)
+    assert cli("cache", "info").lines[0][1:] == ["0", "0"]
+    [loaded] = cache.load("churn")  # fetched and verified again
+    assert loaded.read_bytes() == files["model.bin"].read_bytes()
