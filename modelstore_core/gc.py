@@ -2,9 +2,15 @@
 
 An object is garbage when no committed version record references it and no live upload
 marker lists it. A marker is live while its process runs (same machine) or, for a writer on
-another machine, until it is older than ``grace``. The order of the listings below (objects,
-then markers, then records, then markers again just before deleting) means an upload that
-starts while ``gc`` runs is never robbed of an object it counts on.
+another machine, until it is older than ``grace``. Uploads write their marker before they store
+or look for an object, and ``gc`` lists objects, then markers, then records, then markers again
+just before deleting, so an upload that starts while ``gc`` runs keeps the objects it writes.
+
+One narrow race remains: an upload that finds an object already stored (deduplication) whose
+only version was deleted, in the milliseconds between ``gc``'s last marker listing and its
+delete, would commit a version missing that file (``verify`` reports it; re-uploading repairs
+it). Closing it needs a lock or a grace period on unreferenced objects; run ``gc`` when nobody
+re-uploads deleted models, or not at all during such uploads.
 """
 
 from __future__ import annotations
