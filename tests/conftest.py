@@ -3,13 +3,7 @@ from __future__ import annotations
 import pytest
 
 from modelstore_core import ModelStore
-
-
-@pytest.fixture(autouse=True)
-def _isolated_user_dirs(tmp_path, monkeypatch):
-    """Never touch the real per-user store or cache."""
-    monkeypatch.setenv("MODELSTORE_CACHE_DIR", str(tmp_path / "user-cache"))
-    monkeypatch.setenv("MODELSTORE_URL", str(tmp_path / "user-store"))
+from modelstore_core.testing.flavors import isolated  # noqa: F401 - autouse: per-user dirs under tmp_path
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ import uuid
 import pytest
 from gcs_servers import FakeGCSServer
 
+from modelstore_core.testing.flavors import isolated  # noqa: F401 - autouse: per-user dirs under tmp_path
+
 BUCKET = "modelstore-test"
 
 
@@ -25,13 +27,6 @@ def gcs_server(tmp_path_factory):
         server.env = env
         yield server
     server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _isolated_user_dirs(tmp_path, monkeypatch):
-    """Never touch the real per-user store or cache."""
-    monkeypatch.setenv("MODELSTORE_CACHE_DIR", str(tmp_path / "user-cache"))
-    monkeypatch.setenv("MODELSTORE_URL", str(tmp_path / "user-store"))
 
 
 @pytest.fixture

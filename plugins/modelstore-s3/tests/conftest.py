@@ -7,6 +7,8 @@ import boto3
 import pytest
 from s3_servers import MotoServer
 
+from modelstore_core.testing.flavors import isolated  # noqa: F401 - autouse: per-user dirs under tmp_path
+
 BUCKET = "modelstore-test"
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -35,13 +37,6 @@ def moto_server(tmp_path_factory):
         server.env = env
         yield server
     server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _isolated_user_dirs(tmp_path, monkeypatch):
-    """Never touch the real per-user store or cache."""
-    monkeypatch.setenv("MODELSTORE_CACHE_DIR", str(tmp_path / "user-cache"))
-    monkeypatch.setenv("MODELSTORE_URL", str(tmp_path / "user-store"))
 
 
 @pytest.fixture
