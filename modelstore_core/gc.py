@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,7 +24,7 @@ from . import layout
 from .errors import KeyNotFoundError
 from .liveness import process_alive
 from .storage import Storage
-from .versions import list_domains
+from .versions import list_domains, list_versions, read_records
 
 
 @dataclass
@@ -87,18 +86,5 @@ def read_markers(storage: Storage, now: float, grace: float) -> tuple[set[str], 
 
 def referenced_objects(storage: Storage) -> set[str]:
     """sha256 of every file of every committed version."""
-    keys = [
-        info.key
-        for domain in list_domains(storage)
-        for info in storage.list(layout.versions_prefix(domain))
-        if layout.version_from_key(info.key) is not None
-    ]
-
-    def files(key: str) -> list[str]:
-        try:
-            return [f["sha256"] for f in json.loads(storage.read(key)[0])["files"]]
-        except KeyNotFoundError:
-            return []  # deleted meanwhile
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        return {sha for shas in pool.map(files, keys) for sha in shas}
+    pairs = [(domain, n) for domain in list_domains(storage) for n, _ in list_versions(storage, domain)]
+    return {f["sha256"] for record in read_records(storage, pairs) for f in record["files"]}

@@ -145,13 +145,12 @@ class ModelStore:
         """Re-hash stored files against their records: every version, a domain's, or one version's."""
         from .verify import verify_records
 
-        if domain is None:
-            pairs = [(d, n) for d in self.list_domains() for n, _ in versions.list_versions(self.storage, d)]
-        elif version is None:
-            pairs = [(domain, n) for n, _ in versions.list_versions(self.storage, check_name(domain, "domain name"))]
+        if domain is not None and version is not None:
+            records = [versions.read_record(self.storage, check_name(domain, "domain name"), check_version(version))]
         else:
-            pairs = [(check_name(domain, "domain name"), check_version(version))]
-        records = [versions.read_record(self.storage, d, n) for d, n in pairs]
+            domains = self.list_domains() if domain is None else [check_name(domain, "domain name")]
+            pairs = [(d, n) for d in domains for n, _ in versions.list_versions(self.storage, d)]
+            records = versions.read_records(self.storage, pairs)  # versions deleted meanwhile are skipped
         return verify_records(self.storage, records, progress)
 
     # --- reading ------------------------------------------------------------------------
@@ -254,6 +253,15 @@ class ModelStore:
         return target
 
     # --- helpers ------------------------------------------------------------------------
+
+    def fetch_metadata(self, items: list[Version]) -> list[Version]:
+        """Load the metadata of many versions concurrently; returns those still in the store."""
+        records = versions.read_records(self.storage, [(v.domain, v.version) for v in items if v._metadata is None])
+        fetched = {(r["domain"], r["version"]): r for r in records}
+        for v in items:
+            if v._metadata is None and (v.domain, v.version) in fetched:
+                v._metadata = fetched[(v.domain, v.version)]
+        return [v for v in items if v._metadata is not None]
 
     def _version(self, domain: str, n: int, created) -> Version:
         return Version(domain, n, created, fetch=lambda: versions.read_record(self.storage, domain, n))

@@ -122,6 +122,30 @@ def read_record(storage: Storage, domain: str, version: int) -> dict[str, Any]:
     return json.loads(data)
 
 
+#: Record reads in flight at once when many are needed (remote stores answer them in parallel).
+READ_WORKERS = 16
+
+
+def read_records(storage: Storage, pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """The records of ``(domain, version)`` pairs, read concurrently, in order; versions deleted
+    meanwhile are left out."""
+
+    def read(pair: tuple[str, int]) -> dict[str, Any] | None:
+        try:
+            return json.loads(storage.read(layout.version_key(*pair))[0])
+        except KeyNotFoundError:
+            return None
+
+    if len(pairs) < 2:
+        found = [read(pair) for pair in pairs]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(pairs))) as pool:
+            found = list(pool.map(read, pairs))
+    return [record for record in found if record is not None]
+
+
 # --- states ------------------------------------------------------------------------
 
 

@@ -12,26 +12,16 @@ from ..version import Version
 from .app import cli, common_options
 from .context import State, escape, human_size, human_time, iso, pass_state, plural
 
-#: Version records are fetched with this many concurrent requests (one per version on object stores).
+#: Domains are listed with this many concurrent requests.
 FETCH_WORKERS = 16
 
 #: Keys of a version record that the core writes; every other top-level key comes from a plugin.
 CORE_KEYS = ("schema", "domain", "version", "created", "flavor", "files", "tags", "dependencies", "git", "runtime")
 
 
-def fetch_records(versions: list[Version]) -> list[dict[str, Any]]:
+def fetch_records(store, versions: list[Version]) -> list[dict[str, Any]]:
     """The records of ``versions``, fetched concurrently; versions deleted meanwhile are left out."""
-
-    def fetch(v: Version) -> dict[str, Any] | None:
-        try:
-            return v.metadata
-        except NotFoundError:
-            return None
-
-    if not versions:
-        return []
-    with ThreadPoolExecutor(max_workers=min(FETCH_WORKERS, len(versions))) as pool:
-        return [r for r in pool.map(fetch, versions) if r is not None]
+    return [v.metadata for v in store.fetch_metadata(versions)]
 
 
 def states_by_version(states: dict[str, int]) -> dict[int, list[str]]:
@@ -85,7 +75,7 @@ def ls(state: State, domain: str | None, limit: int | None) -> None:
         return
     versions = store.list_versions(domain)[:limit]
     by_version = states_by_version(store.states(domain))
-    rows = [version_summary(r, by_version.get(r["version"], [])) for r in fetch_records(versions)]
+    rows = [version_summary(r, by_version.get(r["version"], [])) for r in fetch_records(store, versions)]
 
     if state.mode == "json":
         state.emit_json(rows)

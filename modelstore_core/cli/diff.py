@@ -90,7 +90,7 @@ def diff(state: State, domain: str, v1: int, v2: int) -> None:
     """
     store = state.store()
     versions = [store.resolve(domain, v1), store.resolve(domain, v2)]
-    records = fetch_records(versions)
+    records = fetch_records(store, versions)
     if len(records) != 2:  # one was deleted between resolve and fetch: report which
         for v in versions:
             v.metadata  # noqa: B018 - raises VersionNotFoundError
