@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .errors import (
     ConflictError,
+    CorruptRecordError,
     DomainNotFoundError,
     IntegrityError,
     InvalidNameError,
@@ -18,6 +19,7 @@ from .errors import (
     SourceChangedError,
     StateNotFoundError,
     StorageError,
+    TargetExistsError,
     UnknownSchemeError,
     UnsupportedModelError,
     UntrustedArtifactError,
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConflictError",
+    "CorruptRecordError",
     "DomainNotFoundError",
     "Flavor",
     "IntegrityError",
@@ -47,6 +50,7 @@ __all__ = [
     "StateNotFoundError",
     "Storage",
     "StorageError",
+    "TargetExistsError",
     "UnknownSchemeError",
     "UnsupportedModelError",
     "UntrustedArtifactError",

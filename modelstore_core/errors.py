@@ -10,6 +10,11 @@ class ModelStoreError(Exception):
     """Base class of every error raised by modelstore."""
 
 
+def install_hint(distribution: str) -> str:
+    """How to install a plugin: from an index, and from a source checkout of modelstore."""
+    return f"run `pip install {distribution}` (from a modelstore checkout: `pip install -e plugins/{distribution}`)"
+
+
 # --- not found -------------------------------------------------------------
 
 
@@ -54,7 +59,7 @@ class UnsupportedModelError(ModelStoreError, TypeError):
         msg = f"no installed modelstore plugin can store a {model_type}"
         msg += f" (installed flavors: {', '.join(sorted(flavors)) or 'none'})"
         if hint:
-            msg += f"; run `pip install {hint}`"
+            msg += f"; {install_hint(hint)}"
         else:
             msg += "; store its files with upload(domain, files=[...]) instead"
         super().__init__(msg)
@@ -68,7 +73,7 @@ class UnknownSchemeError(ModelStoreError, ValueError):
         msg = f"no storage backend for {scheme}:// URLs"
         msg += f" (available schemes: {', '.join(sorted(schemes)) or 'none'})"
         if hint:
-            msg += f"; run `pip install {hint}`"
+            msg += f"; {install_hint(hint)}"
         super().__init__(msg)
 
 
@@ -82,7 +87,7 @@ class MissingPluginError(ModelStoreError):
         self.flavor, self.plugin = flavor, plugin
         msg = f"loading a {flavor!r} model needs a plugin that is not installed"
         if plugin:
-            msg += f"; run `pip install {plugin}`"
+            msg += f"; {install_hint(plugin)}"
         super().__init__(msg)
 
 
@@ -111,6 +116,22 @@ class IntegrityError(ModelStoreError):
         )
 
 
+class CorruptRecordError(ModelStoreError):
+    """A document read from the store (version record, states, marker) breaks the store's rules.
+
+    Written by something other than modelstore, edited by hand, or damaged; the key and the field
+    say where to look.
+    """
+
+    def __init__(self, key: str, field: str | None, problem: str):
+        self.key, self.field, self.problem = key, field, problem
+        where = f"{key}: {field}" if field else key
+        super().__init__(
+            f"{where} {problem}; this entry was not written by modelstore or was damaged:"
+            " `modelstore verify` lists such entries, deleting the version (or restoring the object) fixes it"
+        )
+
+
 class StorageError(ModelStoreError):
     """A storage backend failed in a way that retrying did not fix."""
 
@@ -120,6 +141,17 @@ class KeyNotFoundError(StorageError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class TargetExistsError(ModelStoreError, FileExistsError):
+    """A download would overwrite files that are already in the target directory."""
+
+    def __init__(self, target: str, existing: list[str]):
+        self.target, self.existing = target, existing
+        shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
+        super().__init__(
+            f"{target} already holds {shown}; choose an empty directory or pass overwrite=True (`--force`) to replace them"
+        )
 
 
 class ConflictError(ModelStoreError):

@@ -1,4 +1,4 @@
-"""What a serializer reports about the files it wrote."""
+"""The flavor: which plugin wrote a version's files, in what format, and how to load them back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 
 @dataclass
 class Flavor:
-    """Returned by a ``modelstore_serialize`` implementation; recorded in the version's metadata.
+    """What a ``modelstore_serialize`` implementation returns, and what ``modelstore_deserialize``
+    receives back (read from the version record, where it is stored under ``metadata["flavor"]``).
 
     :param name: the flavor, unique across plugins (``"sklearn"``, ``"torch"``...). The
         ``modelstore_deserialize`` implementation that owns this name loads it back.
@@ -19,11 +20,12 @@ class Flavor:
     :param model_class: the fully qualified class of the stored object.
     :param safe: ``False`` when loading the files can execute code (pickle); such versions
         only load with ``trust=True``.
-    :param dependencies: distributions whose installed versions are recorded (the framework and
-        what it needs), read with ``importlib.metadata``.
     :param options: JSON-safe details the deserializer needs (entry file name, class...).
-    :param files: stored name -> existing local path, for serializers whose files already exist
-        (raw files). When empty, everything written into the serialize ``directory`` is stored.
+    :param dependencies: at upload only: distributions whose installed versions are recorded (the
+        framework and what it needs), read with ``importlib.metadata``. Not stored in the flavor.
+    :param files: at upload only: stored name -> existing local path, for serializers whose files
+        already exist. When empty, everything written into the serialize ``directory`` is stored.
+    :param plugin_version: set by the core: the version of ``plugin`` that wrote the files.
     """
 
     name: str
@@ -31,17 +33,18 @@ class Flavor:
     plugin: str
     model_class: str | None = None
     safe: bool = True
-    dependencies: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    dependencies: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    plugin_version: str | None = None
 
-    def record(self, plugin_version: str | None) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """The JSON form stored under ``metadata["flavor"]``."""
         return {
             "name": self.name,
             "format": self.format,
             "plugin": self.plugin,
-            "plugin_version": plugin_version,
+            "plugin_version": self.plugin_version,
             "model_class": self.model_class,
             "safe": self.safe,
             "options": self.options,

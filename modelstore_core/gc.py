@@ -15,16 +15,16 @@ re-uploads deleted models, or not at all during such uploads.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import layout
-from .errors import KeyNotFoundError
+from .errors import CorruptRecordError, KeyNotFoundError
 from .liveness import process_alive
+from .protocol import keys
+from .protocol.read import list_domains, list_versions, read_records
+from .protocol.records import UploadMarker
 from .storage import Storage
-from .versions import list_domains, list_versions, read_records
 
 
 @dataclass
@@ -45,7 +45,7 @@ class GCReport:
 def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = False) -> GCReport:
     now = time.time()
     report = GCReport(dry_run=dry_run)
-    objects = {info.key.rsplit("/", 1)[-1]: info for info in storage.list(layout.OBJECTS)}
+    objects = {info.key.rsplit("/", 1)[-1]: info for info in storage.list(keys.OBJECTS)}
     live, dead = read_markers(storage, now, grace)
     referenced = referenced_objects(storage)
 
@@ -54,10 +54,10 @@ def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = 
         live_again, _ = read_markers(storage, time.time(), grace)  # uploads that started meanwhile
         candidates -= live_again
     for sha in sorted(candidates):
-        report.objects.append(layout.object_key(sha))
+        report.objects.append(keys.object_key(sha))
         report.bytes += objects[sha].size or 0
         if not dry_run:
-            storage.delete(layout.object_key(sha))
+            storage.delete(keys.object_key(sha))
     for key in dead:
         report.markers.append(key)
         if not dry_run:
@@ -70,15 +70,15 @@ def read_markers(storage: Storage, now: float, grace: float) -> tuple[set[str], 
     """Objects protected by live upload markers, and the keys of dead markers."""
     live: set[str] = set()
     dead: list[str] = []
-    for info in storage.list(layout.UPLOADS):
+    for info in storage.list(keys.UPLOADS):
         try:
-            marker = json.loads(storage.read(info.key)[0])
-        except (KeyNotFoundError, ValueError):
+            marker = UploadMarker.parse(storage.read(info.key)[0], info.key)
+        except (KeyNotFoundError, CorruptRecordError):
             continue  # finished meanwhile, or not ours
-        alive = process_alive(marker.get("host"), marker.get("pid"))
-        started = datetime.fromisoformat(marker["started"]).timestamp() if "started" in marker else 0
+        alive = process_alive(marker.host, marker.pid)
+        started = datetime.fromisoformat(marker.started).timestamp()
         if alive or (alive is None and now - started < grace):
-            live.update(marker.get("objects", []))
+            live.update(marker.objects)
         else:
             dead.append(info.key)
     return live, dead
@@ -87,4 +87,4 @@ def read_markers(storage: Storage, now: float, grace: float) -> tuple[set[str], 
 def referenced_objects(storage: Storage) -> set[str]:
     """sha256 of every file of every committed version."""
     pairs = [(domain, n) for domain in list_domains(storage) for n, _ in list_versions(storage, domain)]
-    return {f["sha256"] for record in read_records(storage, pairs) for f in record["files"]}
+    return {f.sha256 for record in read_records(storage, pairs) for f in record.files}

@@ -9,6 +9,8 @@ with :data:`hookimpl`, registered through the ``modelstore`` entry-point group::
 Implementations may accept fewer arguments than the spec lists. Builtin plugins
 (``modelstore_core/default_plugins``) use exactly these hooks; being registered first,
 they run after third-party plugins, so a plugin can take over any builtin behaviour.
+
+Plugin authors import everything they need from :mod:`modelstore_core.plugin_api`.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -
     so that handling an unrelated model never imports it. Write deterministic bytes where
     the framework allows (a re-upload of the same model is then deduplicated).
 
+    Precedence between plugins that could both handle a model is pluggy's: a plugin for a
+    framework built on another's classes marks its implementation ``tryfirst=True`` (Keras models
+    are also ``nn.Module`` objects), a generic fallback marks it ``trylast=True`` (scikit-learn handles
+    third-party estimators no other plugin claimed).
+
     :param model: the object passed to ``ModelStore.upload(domain, model=...)``.
     :param directory: an empty, private, writable directory; every file written there is stored.
     :param options: keyword options the caller passed to ``upload`` (e.g. ``format="json"``).
@@ -71,13 +78,14 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -
 
 
 @hookspec(firstresult=True)
-def modelstore_deserialize(flavor: dict[str, Any], directory: Path, files: list[str], options: dict[str, Any]) -> Any:
+def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]) -> Any:
     """Rebuild the object stored with ``flavor``. Stops at first non-None result.
 
     Called only after every file's sha256 was verified.
 
-    :param flavor: the recorded flavor (``metadata["flavor"]``: ``name``, ``format``, ``options``,
-        ``safe``...). Return ``None`` unless ``flavor["name"]`` is one of yours.
+    :param flavor: the :class:`~modelstore_core.flavor.Flavor` the serializer returned, as recorded
+        (``name``, ``format``, ``plugin``, ``plugin_version``, ``model_class``, ``safe``, ``options``;
+        ``files`` and ``dependencies`` are empty). Return ``None`` unless ``flavor.name`` is one of yours.
     :param directory: local directory holding the version's files under their stored names.
     :param files: the stored names of the model's files (extras excluded), relative to ``directory``.
     :param options: keyword options the caller passed to ``load``. ``options["trust"]`` is ``True``

@@ -12,13 +12,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
-from . import layout
 from .errors import IntegrityError
+from .hashing import check_hash, copy_file_hashed, hash_file, verify_file
 from .progress import FileProgress, Progress, ProgressCallback
+from .protocol import keys
+from .protocol.records import FileEntry, VersionRecord
 from .storage import Storage
-from .transfer import check_hash, copy_file_hashed, hash_file, verify_file
 
 COMPLETE = ".modelstore-complete.json"
 
@@ -71,42 +71,42 @@ class Cache:
     def _tmp_name(self, path: Path) -> Path:
         return path.with_name(f".{path.name}.{os.urandom(16).hex()}.part")
 
-    def fetch_object(self, storage: Storage, entry: dict[str, Any], progress: FileProgress) -> Path:
+    def fetch_object(self, storage: Storage, entry: FileEntry, progress: FileProgress) -> Path:
         """The cached copy of a remote object, downloaded and verified if missing or damaged."""
-        path = self.object_path(entry["sha256"])
+        path = self.object_path(entry.sha256)
         if path.is_file():
             actual, _ = hash_file(path, progress)
-            if actual == entry["sha256"]:
+            if actual == entry.sha256:
                 return path
             path.unlink(missing_ok=True)  # damaged: fetch it again
             progress.reported = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp_name(path)
         try:
-            storage.get_file(layout.object_key(entry["sha256"]), tmp, progress=progress)
-            verify_file(tmp, entry["sha256"], entry["path"])
+            storage.get_file(keys.object_key(entry.sha256), tmp, progress=progress)
+            verify_file(tmp, entry.sha256, entry.path)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
         return path
 
-    def materialize(self, storage: Storage, record: dict[str, Any], progress: ProgressCallback | None = None) -> Path:
+    def materialize(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> Path:
         """The version's files under their stored names in the cache, verified. Reused by later loads."""
-        target = self.version_dir(storage, record["domain"], record["version"])
+        target = self.version_dir(storage, record.domain, record.version)
         if (target / COMPLETE).is_file():
-            counter = Progress(progress, sum(f["size"] for f in record["files"]))
+            counter = Progress(progress, record.size)
             try:
-                for entry in record["files"]:
-                    actual, _ = hash_file(target / entry["path"], counter.file(entry["size"]))
-                    check_hash(actual, entry["sha256"], entry["path"])
+                for entry in record.files:
+                    actual, _ = hash_file(target / entry.path, counter.file(entry.size))
+                    check_hash(actual, entry.sha256, entry.path)
                 return target
             except (OSError, IntegrityError):  # damaged or edited view: rebuild it below
                 pass
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = self._tmp_name(target)
         try:
-            write_files(storage, record["files"], staging, self, progress)
-            (staging / COMPLETE).write_text(json.dumps({"files": [f["path"] for f in record["files"]]}))
+            write_files(storage, record.files, staging, self, progress)
+            (staging / COMPLETE).write_text(json.dumps({"files": [f.path for f in record.files]}))
             if target.exists():
                 shutil.rmtree(target, ignore_errors=True)
             try:
@@ -120,20 +120,20 @@ class Cache:
 
 
 def write_files(
-    storage: Storage, entries: list[dict[str, Any]], directory: Path, cache: Cache, progress: ProgressCallback | None = None
+    storage: Storage, entries: tuple[FileEntry, ...], directory: Path, cache: Cache, progress: ProgressCallback | None = None
 ) -> None:
     """Write verified copies of ``entries`` into ``directory`` (created)."""
     directory.mkdir(parents=True, exist_ok=True)
-    counter = Progress(progress, sum(entry["size"] for entry in entries))
+    counter = Progress(progress, sum(entry.size for entry in entries))
     for entry in entries:
-        file = counter.file(entry["size"])
-        dest = directory / entry["path"]
+        file = counter.file(entry.size)
+        dest = directory / entry.path
         dest.parent.mkdir(parents=True, exist_ok=True)
-        key = layout.object_key(entry["sha256"])
+        key = keys.object_key(entry.sha256)
         local = storage.local_path(key)
         if local is not None:
             # Local store: one pass that copies and hashes; the store's own file is never linked out.
-            check_hash(copy_file_hashed(local, dest, progress=file)[0], entry["sha256"], entry["path"], partial=dest)
+            check_hash(copy_file_hashed(local, dest, progress=file)[0], entry.sha256, entry.path, partial=dest)
         else:
             cached = cache.fetch_object(storage, entry, file)
             try:

@@ -18,14 +18,14 @@ from .errors import PluginLoadError
 #: Builtin plugins, registered through the same hooks as third-party ones (like pytest's).
 DEFAULT_PLUGINS = (
     "modelstore_core.default_plugins.local_storage",
-    "modelstore_core.default_plugins.raw_files",
     "modelstore_core.default_plugins.runtime",
     "modelstore_core.default_plugins.dependencies",
     "modelstore_core.default_plugins.git",
 )
 
-#: Where a flavor, a model's top-level module or a URL scheme is known to come from,
-#: so errors can say what to install before the plugin exists on this machine.
+#: Where a flavor, a model's top-level module or a URL scheme is known to come from, so errors can
+#: say what to install before the plugin exists on this machine. Used for error hints only: which
+#: plugin handles a model is decided by the plugins themselves (and ``tryfirst``/``trylast``).
 KNOWN_PLUGINS = {
     "flavor": {
         "sklearn": "modelstore-sklearn",

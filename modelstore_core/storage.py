@@ -6,6 +6,11 @@ listing by prefix in key order, and delete. Versions, states, deduplication and
 garbage collection are built once on top of these, in :mod:`modelstore_core.protocol`,
 so a new backend is one short module (see ``default_plugins/local_storage.py``).
 
+Threads: the core calls one ``Storage`` object from several threads at once (records are read
+concurrently, files move while others are hashed), so every method must be safe to call
+concurrently; share a thread-safe client (boto3 clients and ``requests`` sessions are) or keep
+one per thread. Processes and machines each open their own.
+
 Keys are ``/``-separated strings made only of the characters that
 :mod:`modelstore_core.names` allows; a backend never sees ``..``, a leading ``/``, a
 part starting with ``.``, or a key that is also the "directory" of another key (``a`` and
@@ -22,10 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .hashing import CHUNK_SIZE, hash_file
 from .progress import Advance
-
-#: Chunk size used whenever bytes are streamed through Python.
-CHUNK_SIZE = 1 << 20
 
 #: Opaque value returned by :meth:`Storage.read` and checked by :meth:`Storage.compare_and_swap`
 #: (an ETag, a generation number, a content hash...).
@@ -186,8 +189,6 @@ class Storage(abc.ABC):
         :meth:`StagedFile.place`), which then uploads it if needed. A backend that can copy and
         hash in a single pass (the local one) overrides this and reports the copy.
         """
-        from .transfer import hash_file
-
         sha256, size = hash_file(path)
         return StagedFile(self, path, sha256, size)
 

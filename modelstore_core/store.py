@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import versions
-from .errors import DomainNotFoundError, InvalidNameError, MissingPluginError, UnknownSchemeError
+from .errors import DomainNotFoundError, InvalidNameError, MissingPluginError, TargetExistsError, UnknownSchemeError
 from .materialize import Cache, write_files
 from .names import check_name, check_tags, check_version
 from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
 from .progress import ProgressCallback
+from .protocol import commit, read
 from .storage import Storage
 from .version import Version
 
@@ -96,7 +96,7 @@ class ModelStore:
         :param model: a model object that an installed plugin serializes.
         :param files: instead of ``model``: files or directories to store as they are.
         :param extras: more files stored beside the model, under ``extras/``.
-        :param tags: string labels recorded with the version.
+        :param tags: labels recorded with the version: strings, booleans or finite numbers (kept as given).
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are stored.
         :param options: passed to the serializing plugin.
         :return: the committed :class:`Version`; ``bytes_written`` says how many artifact bytes were
@@ -106,30 +106,36 @@ class ModelStore:
         tags = check_tags(tags)
         if (model is None) == (files is None):
             raise InvalidNameError("pass either model=... or files=[...] to upload()")
-        if files is not None:
-            from .default_plugins.raw_files import RawFiles
+        from .upload import RawFiles, upload
 
+        if files is not None:
             if isinstance(files, (str, os.PathLike)):
                 files = [files]
             model = RawFiles([Path(f) for f in files])
-        from . import commit
-
-        record, written = commit.upload(self.storage, self.plugins, domain, model, extras, tags, options, progress)
-        version = Version(domain, record["version"], metadata=record)
+        record, written = upload(self.storage, self.plugins, domain, model, extras, tags, options, progress)
+        version = Version(domain, record.version, record)
         version.bytes_written = written
         return version
 
     def set_state(self, domain: str, version: int, state: str) -> None:
         """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed."""
-        versions.set_state(self.storage, check_name(domain, "domain name"), check_version(version), check_name(state, "state name"))
+        commit.set_state(self.storage, check_name(domain, "domain name"), check_version(version), check_name(state, "state name"))
 
     def remove_state(self, domain: str, state: str) -> None:
-        versions.remove_state(self.storage, check_name(domain, "domain name"), check_name(state, "state name"))
+        commit.remove_state(self.storage, check_name(domain, "domain name"), check_name(state, "state name"))
 
     def delete(self, domain: str, version: int) -> None:
         """Remove a version: it leaves listings, ``latest`` falls back, states on it are cleared.
         Its number is never reused; ``gc()`` reclaims files no other version uses."""
-        versions.delete_version(self.storage, check_name(domain, "domain name"), check_version(version))
+        commit.delete_version(self.storage, check_name(domain, "domain name"), check_version(version))
+
+    def delete_domain(self, domain: str) -> list[int]:
+        """Delete every version of ``domain``, its states and its history: it leaves ``list_domains()``.
+
+        Returns the deleted version numbers. Numbering starts again at 1 if the domain is used again;
+        ``gc()`` reclaims the files no other version uses.
+        """
+        return commit.delete_domain(self.storage, check_name(domain, "domain name"))
 
     def gc(self, *, grace: float = 3600.0, dry_run: bool = False) -> GCReport:
         """Remove what interrupted uploads and deleted versions left behind.
@@ -146,40 +152,40 @@ class ModelStore:
         from .verify import verify_records
 
         if domain is not None and version is not None:
-            records = [versions.read_record(self.storage, check_name(domain, "domain name"), check_version(version))]
+            records = [read.read_record(self.storage, check_name(domain, "domain name"), check_version(version))]
         else:
             domains = self.list_domains() if domain is None else [check_name(domain, "domain name")]
-            pairs = [(d, n) for d in domains for n, _ in versions.list_versions(self.storage, d)]
-            records = versions.read_records(self.storage, pairs)  # versions deleted meanwhile are skipped
+            pairs = [(d, n) for d in domains for n, _ in read.list_versions(self.storage, d)]
+            records = read.read_records(self.storage, pairs)  # versions deleted meanwhile are skipped
         return verify_records(self.storage, records, progress)
 
     # --- reading ------------------------------------------------------------------------
 
     def list_domains(self) -> list[str]:
-        return versions.list_domains(self.storage)
+        return read.list_domains(self.storage)
 
     def list_versions(self, domain: str) -> list[Version]:
         """All versions of ``domain``, newest first; metadata is fetched when first accessed."""
         check_name(domain, "domain name")
-        return [self._version(domain, n, info.modified) for n, info in versions.list_versions(self.storage, domain)]
+        return [self._version(domain, n) for n, _ in read.list_versions(self.storage, domain)]
 
     def latest(self, domain: str) -> Version:
         check_name(domain, "domain name")
-        n, info = versions.latest(self.storage, domain)
-        return self._version(domain, n, info.modified)
+        n, _ = read.latest(self.storage, domain)
+        return self._version(domain, n)
 
     def states(self, domain: str) -> dict[str, int]:
         """``{"production": 3, ...}``."""
         check_name(domain, "domain name")
-        states, _ = versions.read_states(self.storage, domain)
-        if not states and not versions.domain_exists(self.storage, domain):
+        states = read.read_states(self.storage, domain)
+        if not states and not read.domain_exists(self.storage, domain):
             raise DomainNotFoundError(domain)
-        return {name: s["version"] for name, s in sorted(states.items())}
+        return {name: s.version for name, s in sorted(states.items())}
 
     def info(self, domain: str, version: int | None = None, *, state: str | None = None) -> Version:
         """The version (latest by default) with its metadata loaded."""
         v = self.resolve(domain, version, state)
-        v.metadata  # noqa: B018 - fetch now, raising here if it is gone
+        v.record  # noqa: B018 - fetch now, raising here if it is gone
         return v
 
     def resolve(self, domain: str, version: int | None = None, state: str | None = None) -> Version:
@@ -188,10 +194,10 @@ class ModelStore:
         if version is not None and state is not None:
             raise InvalidNameError("pass either version= or state=, not both")
         if state is not None:
-            version = versions.state_version(self.storage, domain, check_name(state, "state name"))
+            version = read.state_version(self.storage, domain, check_name(state, "state name"))
         if version is None:
             return self.latest(domain)
-        return self._version(domain, check_version(version), None)
+        return self._version(domain, check_version(version))
 
     def load(
         self,
@@ -213,16 +219,18 @@ class ModelStore:
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are fetched and verified.
         :param options: passed to the deserializing plugin.
         """
-        record = self.info(domain, version, state=state).metadata
+        from .upload import RAW_FILES
+
+        record = self.info(domain, version, state=state).record
         directory = self.cache.materialize(self.storage, record, progress)
-        flavor = record["flavor"]
-        model_files = [f["path"] for f in record["files"] if not f["path"].startswith("extras/")]
+        model_files = [f.path for f in record.model_files]
+        if record.flavor.name == RAW_FILES:
+            return [directory / name for name in model_files]
         result = self.plugins.hook.modelstore_deserialize(
-            flavor=flavor, directory=directory, files=model_files, options={**options, "trust": trust}
+            flavor=record.flavor, directory=directory, files=model_files, options={**options, "trust": trust}
         )
         if result is None:
-            hint = flavor.get("plugin") or KNOWN_PLUGINS["flavor"].get(flavor["name"])
-            raise MissingPluginError(flavor["name"], hint)
+            raise MissingPluginError(record.flavor.name, record.flavor.plugin or KNOWN_PLUGINS["flavor"].get(record.flavor.name))
         return result
 
     def download(
@@ -232,22 +240,29 @@ class ModelStore:
         *,
         state: str | None = None,
         to: str | os.PathLike | None = None,
+        overwrite: bool = False,
         progress: ProgressCallback | None = None,
     ) -> Path:
         """Write the version's verified files into directory ``to`` (default ``./<domain>-<version>``).
 
-        Model files land at the top, extras under ``extras/``. Nothing is left in ``to`` if any file fails verification.
+        Model files land at the top, extras under ``extras/``. Nothing is left in ``to`` if any file
+        fails verification. A file of the version that already exists in ``to`` raises
+        :class:`TargetExistsError` (before anything is fetched) unless ``overwrite=True``.
         """
         v = self.info(domain, version, state=state)
         target = Path(to) if to is not None else Path.cwd() / f"{v.domain}-{v.version}"
+        if not overwrite:
+            existing = [f.path for f in v.files if os.path.lexists(target / f.path)]
+            if existing:
+                raise TargetExistsError(str(target), existing)
         target.mkdir(parents=True, exist_ok=True)
         staging = target / f".modelstore-{os.urandom(16).hex()}.part"
         try:
             write_files(self.storage, v.files, staging, self.cache, progress)
             for entry in v.files:
-                dest = target / entry["path"]
+                dest = target / entry.path
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staging / entry["path"], dest)
+                os.replace(staging / entry.path, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
@@ -256,15 +271,15 @@ class ModelStore:
 
     def fetch_metadata(self, items: list[Version]) -> list[Version]:
         """Load the metadata of many versions concurrently; returns those still in the store."""
-        records = versions.read_records(self.storage, [(v.domain, v.version) for v in items if v._metadata is None])
-        fetched = {(r["domain"], r["version"]): r for r in records}
+        records = read.read_records(self.storage, [(v.domain, v.version) for v in items if v._record is None])
+        fetched = {(r.domain, r.version): r for r in records}
         for v in items:
-            if v._metadata is None and (v.domain, v.version) in fetched:
-                v._metadata = fetched[(v.domain, v.version)]
-        return [v for v in items if v._metadata is not None]
+            if v._record is None and (v.domain, v.version) in fetched:
+                v._record = fetched[(v.domain, v.version)]
+        return [v for v in items if v._record is not None]
 
-    def _version(self, domain: str, n: int, created) -> Version:
-        return Version(domain, n, created, fetch=lambda: versions.read_record(self.storage, domain, n))
+    def _version(self, domain: str, n: int) -> Version:
+        return Version(domain, n, fetch=lambda: read.read_record(self.storage, domain, n))
 
 
 __all__ = ["ModelStore"]

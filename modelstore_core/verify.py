@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import layout
 from .errors import KeyNotFoundError
+from .hashing import hash_file, hash_stream
 from .progress import Advance, Progress, ProgressCallback
+from .protocol import keys
+from .protocol.records import VersionRecord
 from .storage import Storage
-from .transfer import hash_file, hash_stream
 
 
 @dataclass
@@ -33,7 +34,7 @@ class VerifyReport:
 
 def object_sha256(storage: Storage, sha256: str, progress: Advance | None = None) -> str | None:
     """The actual sha256 of a stored object, or None if it is missing."""
-    key = layout.object_key(sha256)
+    key = keys.object_key(sha256)
     local = storage.local_path(key)
     if local is not None:
         return hash_file(local, progress)[0]
@@ -44,23 +45,23 @@ def object_sha256(storage: Storage, sha256: str, progress: Advance | None = None
         return None
 
 
-def verify_records(storage: Storage, records: list[dict], progress: ProgressCallback | None = None) -> VerifyReport:
+def verify_records(storage: Storage, records: list[VersionRecord], progress: ProgressCallback | None = None) -> VerifyReport:
     report = VerifyReport()
-    sizes = {entry["sha256"]: entry["size"] for record in records for entry in record["files"]}
+    sizes = {entry.sha256: entry.size for record in records for entry in record.files}
     counter = Progress(progress, sum(sizes.values()))
     checked: dict[str, str | None] = {}  # sha -> actual, each object hashed once
     for record in records:
         report.versions += 1
-        for entry in record["files"]:
-            sha = entry["sha256"]
+        for entry in record.files:
+            sha = entry.sha256
             if sha not in checked:
-                file = counter.file(entry["size"])
+                file = counter.file(entry.size)
                 checked[sha] = object_sha256(storage, sha, file)
                 file.finish()
-                report.bytes += entry["size"]
+                report.bytes += entry.size
             report.files += 1
             actual = checked[sha]
             if actual != sha:
                 problem = "missing" if actual is None else "corrupted"
-                report.problems.append(Problem(record["domain"], record["version"], entry["path"], problem))
+                report.problems.append(Problem(record.domain, record.version, entry.path, problem))
     return report

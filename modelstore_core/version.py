@@ -6,64 +6,61 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from .flavor import Flavor
+from .protocol.records import FileEntry, VersionRecord
+
 
 class Version:
     """One immutable version of a model in a domain.
 
-    ``domain``, ``version`` and ``created`` come from the listing; ``metadata`` (the full
-    version record) is fetched on first access, so listing thousands of versions costs
-    no request per version.
+    Listings build it from a key alone; its record (``metadata`` and everything derived from it)
+    is read on first access, so listing thousands of versions costs no request per version.
     """
 
-    __slots__ = ("domain", "version", "bytes_written", "_created", "_metadata", "_fetch")
+    __slots__ = ("domain", "version", "bytes_written", "_record", "_fetch")
 
-    def __init__(
-        self,
-        domain: str,
-        version: int,
-        created: datetime | None = None,
-        metadata: dict[str, Any] | None = None,
-        fetch: Callable[[], dict[str, Any]] | None = None,
-    ):
+    def __init__(self, domain: str, version: int, record: VersionRecord | None = None, fetch: Callable[[], VersionRecord] | None = None):
         self.domain = domain
         self.version = version
-        self._created = created
-        self._metadata = metadata
+        self._record = record
         self._fetch = fetch
         #: set on the Version an upload returns: artifact bytes new to the store (0 if all deduplicated)
         self.bytes_written: int | None = None
 
     @property
-    def metadata(self) -> dict[str, Any]:
-        """The version record: flavor, files, runtime, dependencies, git, tags and plugin metadata."""
-        if self._metadata is None:
+    def record(self) -> VersionRecord:
+        """The validated version record (read from the store on first access)."""
+        if self._record is None:
             assert self._fetch is not None
-            self._metadata = self._fetch()
-        return self._metadata
+            self._record = self._fetch()
+        return self._record
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The version record as stored: flavor, files, runtime, dependencies, git, tags and plugin metadata."""
+        return self.record.document
 
     @property
     def created(self) -> datetime:
-        """When the version was committed (UTC). From the record once it is loaded, else from the listing."""
-        if self._metadata is not None or self._created is None:
-            return datetime.fromisoformat(self.metadata["created"])
-        return self._created
+        """When the version was committed (UTC), as its record says."""
+        return self.record.created
 
     @property
-    def flavor(self) -> dict[str, Any]:
-        return self.metadata["flavor"]
+    def flavor(self) -> Flavor:
+        return self.record.flavor
 
     @property
-    def files(self) -> list[dict[str, Any]]:
-        return self.metadata["files"]
+    def files(self) -> tuple[FileEntry, ...]:
+        return self.record.files
 
     @property
-    def tags(self) -> dict[str, str]:
-        return self.metadata.get("tags", {})
+    def tags(self) -> dict[str, Any]:
+        return self.record.tags
 
     @property
     def size(self) -> int:
         """Total bytes of the version's files."""
-        return sum(f["size"] for f in self.files)
+        return self.record.size
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):

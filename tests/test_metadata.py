@@ -91,9 +91,9 @@ def test_upload_records_git_runtime_dependencies(repo, tmp_path, monkeypatch):
     assert meta["git"] == {"commit": commit, "branch": "main", "dirty": True, "remote": "https://git.example.com/team/models.git"}
     assert meta["runtime"]["python"] == platform.python_version()
     assert meta["dependencies"]["modelstore-core"]
-    assert meta["tags"] == {"team": "risk", "n": "3"}
+    assert meta["tags"] == {"team": "risk", "n": 3}  # numbers stay numbers
     assert meta["flavor"]["name"] == "files" and meta["flavor"]["plugin"] == "modelstore-core"
-    assert meta["files"] == [{"path": "m.bin", "size": 1, "sha256": v.files[0]["sha256"]}]
+    assert meta["files"] == [{"path": "m.bin", "size": 1, "sha256": v.files[0].sha256}]
     created = datetime.fromisoformat(meta["created"])
     assert created.tzinfo == timezone.utc and abs((datetime.now(timezone.utc) - created).total_seconds()) < 60
     assert created.microsecond == v.created.microsecond

@@ -79,7 +79,7 @@ def test_directories_are_stored_recursively_with_relative_names(tmp_path, store)
     (tok / "vocab.txt").write_text("a b c")
     (tok / "sub" / "merges.txt").write_text("ab")
     v = store.upload("d", files=[tok])
-    assert sorted(f["path"] for f in v.files) == ["tokenizer/sub/merges.txt", "tokenizer/vocab.txt"]
+    assert sorted(f.path for f in v.files) == ["tokenizer/sub/merges.txt", "tokenizer/vocab.txt"]
     paths = store.load("d")
     assert sorted(p.read_text() for p in paths) == ["a b c", "ab"]
 

@@ -44,7 +44,7 @@ def test_import_loads_no_framework_and_no_plugin():
 
 def test_builtins_are_registered_as_plugins():
     names = dict(get_plugins().manager.list_name_plugin())
-    assert {"local_storage", "raw_files", "runtime", "dependencies", "git"} <= set(names)
+    assert {"local_storage", "runtime", "dependencies", "git"} <= set(names)
 
 
 def fake_distribution(root, name: str, module: str, source: str) -> None:
@@ -140,7 +140,7 @@ class JsonFlavor:
 
     @hookimpl
     def modelstore_deserialize(self, flavor, directory, files):
-        if flavor["name"] == "test-json":
+        if flavor.name == "test-json":
             return json.loads((directory / files[0]).read_text())
 
     @hookimpl

@@ -19,8 +19,8 @@ from modelstore_core import (
     ModelStore,
     StateNotFoundError,
     VersionNotFoundError,
-    layout,
 )
+from modelstore_core.protocol import keys
 
 
 def worker(store_root, *args, **popen):
@@ -53,8 +53,8 @@ def test_kill_at_random_moments_of_a_large_upload(tmp_path):
     assert store.verify().ok
     leftovers = [p for p in (root / ".tmp").iterdir()] if (root / ".tmp").exists() else []
     assert leftovers == []
-    committed = {f["sha256"] for v in store.list_versions("d") for f in v.files}
-    assert {i.key.rsplit("/", 1)[1] for i in store.storage.list(layout.OBJECTS)} == committed
+    committed = {f.sha256 for v in store.list_versions("d") for f in v.files}
+    assert {i.key.rsplit("/", 1)[1] for i in store.storage.list(keys.OBJECTS)} == committed
     assert store.upload("d", files=[big]).version > max(versions)
 
 
@@ -72,7 +72,7 @@ def test_gc_leaves_a_live_upload_alone(tmp_path):
         store = ModelStore(root, cache_dir=tmp_path / "cache")
         report = store.gc(grace=0)
         assert report.empty
-        assert len(list(store.storage.list(layout.OBJECTS))) == 1
+        assert len(list(store.storage.list(keys.OBJECTS))) == 1
     finally:
         proc.kill()
         proc.wait()
@@ -90,9 +90,9 @@ def test_dry_run_gc_removes_nothing(tmp_path):
     store = ModelStore(root)
     report = store.gc(grace=0, dry_run=True)
     assert len(report.objects) == 1 and report.bytes == 3 and report.dry_run
-    assert len(list(store.storage.list(layout.OBJECTS))) == 1
+    assert len(list(store.storage.list(keys.OBJECTS))) == 1
     assert len(store.gc(grace=0).objects) == 1
-    assert list(store.storage.list(layout.OBJECTS)) == []
+    assert list(store.storage.list(keys.OBJECTS)) == []
 
 
 def test_a_moved_store_keeps_working(tmp_path):
@@ -125,7 +125,7 @@ def test_download_leaves_nothing_behind_on_corruption(store, tmp_path):
     a.write_bytes(b"aaaa")
     b.write_bytes(b"bbbb")
     v = store.upload("d", files=[a, b])
-    obj = store.storage.local_path(layout.object_key(v.files[1]["sha256"]))
+    obj = store.storage.local_path(keys.object_key(v.files[1].sha256))
     obj.write_bytes(b"bbbX")
     out = tmp_path / "out"
     with pytest.raises(IntegrityError, match="b.bin"):
@@ -175,9 +175,9 @@ def test_stale_latest_hint_is_corrected_by_listing(store, tmp_path):
         model.write_bytes(bytes([i]))
         store.upload("d", files=[model])
     # A writer that died between commit and hint update leaves the hint behind: readers still see v3.
-    store.storage.delete(layout.latest_key("d"))
+    store.storage.delete(keys.latest_key("d"))
     assert store.latest("d").version == 3
-    store.storage.put_if_absent(layout.latest_key("d"), b'{"version": 1}')
+    store.storage.put_if_absent(keys.latest_key("d"), b'{"version": 1}')
     assert store.latest("d").version == 3
     assert store.upload("d", files=[model]).version == 4
 
@@ -188,12 +188,13 @@ def test_list_versions_defers_metadata(store, tmp_path):
     for _ in range(3):
         store.upload("d", files=[model], tags={"k": "v"})
     versions = store.list_versions("d")
-    assert all(v._metadata is None for v in versions)
-    assert versions[0].tags == {"k": "v"} and versions[0]._metadata is not None
+    assert all(v._record is None for v in versions)
+    assert versions[0].tags == {"k": "v"} and versions[0]._record is not None
 
 
 def test_a_file_changed_during_upload_commits_nothing(store, tmp_path, monkeypatch):
-    from modelstore_core import SourceChangedError, commit
+    from modelstore_core import SourceChangedError
+    from modelstore_core.protocol import commit
 
     model = tmp_path / "m.bin"
     model.write_bytes(b"version one of the weights")
@@ -209,3 +210,50 @@ def test_a_file_changed_during_upload_commits_nothing(store, tmp_path, monkeypat
     assert store.list_domains() == []
     store.gc(grace=0)
     assert list(store.storage.list("")) == []
+
+
+def test_delete_domain_removes_it_from_listings_and_starts_numbering_again(store, tmp_path):
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"weights")
+    for _ in range(3):
+        store.upload("gone", files=[model])
+    store.upload("kept", files=[model])
+    store.set_state("gone", 2, "production")
+    assert store.delete_domain("gone") == [1, 2, 3]
+    assert store.list_domains() == ["kept"]
+    with pytest.raises(DomainNotFoundError):
+        store.list_versions("gone")
+    with pytest.raises(DomainNotFoundError):
+        store.delete_domain("gone")
+    assert list(store.storage.list(keys.domain_prefix("gone"))) == []
+    assert store.upload("gone", files=[model]).version == 1
+    assert store.load("kept")[0].read_bytes() == b"weights"
+    report = store.gc(grace=0)
+    assert report.objects == [] and store.verify().ok  # the object is still used by "kept" and the new "gone"
+
+
+def test_download_never_overwrites_without_being_asked(store, tmp_path):
+    from modelstore_core import TargetExistsError
+
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"new weights")
+    store.upload("d", files=[model])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "m.bin").write_bytes(b"my own file")
+    with pytest.raises(TargetExistsError, match="m.bin") as err:
+        store.download("d", to=out)
+    assert isinstance(err.value, FileExistsError) and "overwrite=True" in str(err.value)
+    assert (out / "m.bin").read_bytes() == b"my own file" and sorted(p.name for p in out.iterdir()) == ["m.bin"]
+    store.download("d", to=out, overwrite=True)
+    assert (out / "m.bin").read_bytes() == b"new weights"
+
+
+def test_tags_keep_their_types_and_refuse_what_cannot_round_trip(store, tmp_path):
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"x")
+    v = store.upload("d", files=[model], tags={"epochs": 3, "lr": 0.1, "final": True, "team": "risk"})
+    assert store.info("d", v.version).tags == {"epochs": 3, "lr": 0.1, "final": True, "team": "risk"}
+    for bad in ({"x": float("nan")}, {"x": [1]}, {"bad name": "v"}):
+        with pytest.raises(InvalidNameError):
+            store.upload("d", files=[model], tags=bad)

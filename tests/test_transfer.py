@@ -7,8 +7,8 @@ import os
 
 import pytest
 
+from modelstore_core.hashing import copy_file_hashed, hash_file
 from modelstore_core.storage import CHUNK_SIZE
-from modelstore_core.transfer import copy_file_hashed, hash_file
 
 BLOCK = 4 * CHUNK_SIZE
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 import click
 
-from .context import CLIError, State, describe_error
+from .context import CLIError, CommandLine, describe_error
 
 
 def _set(attr: str) -> Callable:
     def callback(ctx: click.Context, param: click.Parameter, value):
         if value not in (None, False):
-            setattr(ctx.ensure_object(State), attr, value)
+            setattr(ctx.ensure_object(CommandLine), attr, value)
         return value
 
     return callback
@@ -41,17 +41,17 @@ class ModelStoreGroup(click.Group):
     """Turns every error into one line on stderr and a non-zero exit (a traceback only with ``--debug``)."""
 
     def invoke(self, ctx: click.Context):
-        state = ctx.ensure_object(State)
+        cmdline = ctx.ensure_object(CommandLine)
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
             raise
         except Exception as exc:
-            if state.debug:
+            if cmdline.debug:
                 raise
             raise CLIError(describe_error(exc)) from None
         finally:
-            state.close()
+            cmdline.close()
 
 
 @click.group(cls=ModelStoreGroup, context_settings={"help_option_names": ["-h", "--help"]})

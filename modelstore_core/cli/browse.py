@@ -8,16 +8,13 @@ from typing import Any
 import click
 
 from ..errors import NotFoundError
+from ..protocol.records import CORE_KEYS
 from ..version import Version
 from .app import cli, common_options
-from .context import State, escape, human_size, human_time, iso, pass_state, plural
+from .context import CommandLine, escape, human_size, human_time, iso, pass_cmdline, plural
 
 #: Domains are listed with this many concurrent requests.
 FETCH_WORKERS = 16
-
-#: Keys of a version record that the core writes; every other top-level key comes from a plugin.
-CORE_KEYS = ("schema", "domain", "version", "created", "flavor", "files", "tags", "dependencies", "git", "runtime")
-
 
 def fetch_records(store, versions: list[Version]) -> list[dict[str, Any]]:
     """The records of ``versions``, fetched concurrently; versions deleted meanwhile are left out."""
@@ -60,8 +57,8 @@ def git_label(commit: str | None, dirty: bool | None) -> str:
 @click.argument("domain", required=False)
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Only the N newest versions.")
 @common_options
-@pass_state
-def ls(state: State, domain: str | None, limit: int | None) -> None:
+@pass_cmdline
+def ls(cmdline: CommandLine, domain: str | None, limit: int | None) -> None:
     """List the domains, or the versions of DOMAIN.
 
     \b
@@ -69,22 +66,22 @@ def ls(state: State, domain: str | None, limit: int | None) -> None:
     Piped columns, versions: version, created, flavor, size in bytes, states, git commit,
                              git dirty (true/false), tags (k=v,...)
     """
-    store = state.store()
+    store = cmdline.store()
     if domain is None:
-        list_domains(state, store)
+        list_domains(cmdline, store)
         return
     versions = store.list_versions(domain)[:limit]
     by_version = states_by_version(store.states(domain))
     rows = [version_summary(r, by_version.get(r["version"], [])) for r in fetch_records(store, versions)]
 
-    if state.mode == "json":
-        state.emit_json(rows)
-    elif state.mode == "plain":
-        state.emit_rows(
+    if cmdline.mode == "json":
+        cmdline.emit_json(rows)
+    elif cmdline.mode == "plain":
+        cmdline.emit_rows(
             [[r["version"], r["created"], r["flavor"], r["size"], r["states"], r["git_commit"], r["git_dirty"], r["tags"]] for r in rows]
         )
     elif not rows:
-        state.note(f"Domain [bold]{escape(domain)}[/] has no versions.")
+        cmdline.note(f"Domain [bold]{escape(domain)}[/] has no versions.")
     else:
         from rich.table import Table
 
@@ -105,10 +102,10 @@ def ls(state: State, domain: str | None, limit: int | None) -> None:
                 git_label(r["git_commit"], r["git_dirty"]),
                 escape(", ".join(f"{k}={v}" for k, v in r["tags"].items())),
             )
-        state.console.print(table)
+        cmdline.console.print(table)
 
 
-def list_domains(state: State, store) -> None:
+def list_domains(cmdline: CommandLine, store) -> None:
     domains = store.list_domains()
 
     def summary(domain: str) -> dict[str, Any]:
@@ -127,12 +124,12 @@ def list_domains(state: State, store) -> None:
     with ThreadPoolExecutor(max_workers=max(1, min(FETCH_WORKERS, len(domains)))) as pool:
         rows = list(pool.map(summary, domains))
 
-    if state.mode == "json":
-        state.emit_json(rows)
-    elif state.mode == "plain":
-        state.emit_rows([[r["domain"], r["versions"], r["latest"], r["created"]] for r in rows])
+    if cmdline.mode == "json":
+        cmdline.emit_json(rows)
+    elif cmdline.mode == "plain":
+        cmdline.emit_rows([[r["domain"], r["versions"], r["latest"], r["created"]] for r in rows])
     elif not rows:
-        state.note(
+        cmdline.note(
             f"No domains in {escape(store.url)} yet; `modelstore upload DOMAIN FILE...` stores the first version."
         )
     else:
@@ -145,7 +142,7 @@ def list_domains(state: State, store) -> None:
         table.add_column("created")
         for r in rows:
             table.add_row(escape(r["domain"]), str(r["versions"]), str(r["latest"] or ""), human_time(r["created"]))
-        state.console.print(table)
+        cmdline.console.print(table)
 
 
 # --- info ----------------------------------------------------------------------------------
@@ -161,19 +158,19 @@ def version_option(f):
 @click.argument("domain")
 @version_option
 @common_options
-@pass_state
-def info(state: State, domain: str, version: int | None, state_name: str | None) -> None:
+@pass_cmdline
+def info(cmdline: CommandLine, domain: str, version: int | None, state_name: str | None) -> None:
     """The full metadata of a version of DOMAIN (latest by default).
 
     Printed as JSON when piped or with --json: the version record exactly as stored.
     """
-    store = state.store()
+    store = cmdline.store()
     record = store.info(domain, version, state=state_name).metadata
-    if state.mode != "rich":
-        state.emit_json(record)
+    if cmdline.mode != "rich":
+        cmdline.emit_json(record)
         return
     states = [name for name, n in store.states(domain).items() if n == record["version"]]
-    print_record(state, record, states)
+    print_record(cmdline, record, states)
 
 
 def flatten(value: Any, prefix: str = "", *, keep_empty: bool = True) -> dict[str, Any]:
@@ -189,7 +186,7 @@ def flatten(value: Any, prefix: str = "", *, keep_empty: bool = True) -> dict[st
     return {prefix: value}
 
 
-def print_record(state: State, record: dict[str, Any], states: list[str]) -> None:
+def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]) -> None:
     import json
 
     from rich.table import Table
@@ -225,7 +222,7 @@ def print_record(state: State, record: dict[str, Any], states: list[str]) -> Non
             "runtime",
             escape(f"{runtime.get('implementation', 'Python')} {runtime.get('python', '')} on {runtime.get('platform', '')}"),
         )
-    state.console.print(grid)
+    cmdline.console.print(grid)
 
     table = Table(title="files", title_justify="left", header_style="bold")
     table.add_column("path")
@@ -233,7 +230,7 @@ def print_record(state: State, record: dict[str, Any], states: list[str]) -> Non
     table.add_column("sha256", style="dim")
     for f in files:
         table.add_row(escape(f["path"]), human_size(f["size"]), f["sha256"][:16] + "…")
-    state.console.print(table)
+    cmdline.console.print(table)
 
     dependencies = record.get("dependencies") or {}
     if dependencies:
@@ -242,7 +239,7 @@ def print_record(state: State, record: dict[str, Any], states: list[str]) -> Non
         deps.add_column("version")
         for name, ver in dependencies.items():
             deps.add_row(escape(name), escape(ver))
-        state.console.print(deps)
+        cmdline.console.print(deps)
 
     extra = {k: v for k, v in record.items() if k not in CORE_KEYS}
     if extra:
@@ -251,7 +248,7 @@ def print_record(state: State, record: dict[str, Any], states: list[str]) -> Non
         table.add_column("value")
         for key, value in flatten(extra).items():
             table.add_row(escape(key), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
-        state.console.print(table)
+        cmdline.console.print(table)
 
 
 # --- state ---------------------------------------------------------------------------------
@@ -267,49 +264,49 @@ def state_group() -> None:
 @click.argument("version", type=click.IntRange(min=1))
 @click.argument("name")
 @common_options
-@pass_state
-def state_set(state: State, domain: str, version: int, name: str) -> None:
+@pass_cmdline
+def state_set(cmdline: CommandLine, domain: str, version: int, name: str) -> None:
     """Point state NAME of DOMAIN at VERSION (atomically replacing where it pointed)."""
-    store = state.store()
+    store = cmdline.store()
     try:
         before = store.states(domain).get(name)
     except NotFoundError:
         before = None  # set_state names what is missing
     store.set_state(domain, version, name)
-    if state.mode == "json":
-        state.emit_json({"domain": domain, "state": name, "version": version, "previous": before})
+    if cmdline.mode == "json":
+        cmdline.emit_json({"domain": domain, "state": name, "version": version, "previous": before})
     else:
         moved = f" (was {before})" if before not in (None, version) else ""
-        state.note(f"[green]{escape(domain)}[/]: {escape(name)} → version {version}{moved}")
+        cmdline.note(f"[green]{escape(domain)}[/]: {escape(name)} → version {version}{moved}")
 
 
 @state_group.command("rm")
 @click.argument("domain")
 @click.argument("name")
 @common_options
-@pass_state
-def state_rm(state: State, domain: str, name: str) -> None:
+@pass_cmdline
+def state_rm(cmdline: CommandLine, domain: str, name: str) -> None:
     """Remove state NAME of DOMAIN (the version itself stays)."""
-    state.store().remove_state(domain, name)
-    if state.mode == "json":
-        state.emit_json({"domain": domain, "state": name, "removed": True})
+    cmdline.store().remove_state(domain, name)
+    if cmdline.mode == "json":
+        cmdline.emit_json({"domain": domain, "state": name, "removed": True})
     else:
-        state.note(f"[green]{escape(domain)}[/]: removed state {escape(name)}")
+        cmdline.note(f"[green]{escape(domain)}[/]: removed state {escape(name)}")
 
 
 @state_group.command("ls")
 @click.argument("domain")
 @common_options
-@pass_state
-def state_ls(state: State, domain: str) -> None:
+@pass_cmdline
+def state_ls(cmdline: CommandLine, domain: str) -> None:
     """The states of DOMAIN and the versions they point at (piped columns: state, version)."""
-    states = state.store().states(domain)
-    if state.mode == "json":
-        state.emit_json(states)
-    elif state.mode == "plain":
-        state.emit_rows([[name, version] for name, version in states.items()])
+    states = cmdline.store().states(domain)
+    if cmdline.mode == "json":
+        cmdline.emit_json(states)
+    elif cmdline.mode == "plain":
+        cmdline.emit_rows([[name, version] for name, version in states.items()])
     elif not states:
-        state.note(f"Domain [bold]{escape(domain)}[/] has no states; `modelstore state set {escape(domain)} VERSION NAME` adds one.")
+        cmdline.note(f"Domain [bold]{escape(domain)}[/] has no states; `modelstore state set {escape(domain)} VERSION NAME` adds one.")
     else:
         from rich.table import Table
 
@@ -318,4 +315,4 @@ def state_ls(state: State, domain: str) -> None:
         table.add_column("version", justify="right")
         for name, version in states.items():
             table.add_row(escape(name), str(version))
-        state.console.print(table)
+        cmdline.console.print(table)

@@ -20,8 +20,9 @@ import click
 from ..errors import DomainNotFoundError, ModelStoreError, StateNotFoundError, VersionNotFoundError
 
 
-class State:
-    """Options given anywhere on the command line, and the lazily opened store."""
+class CommandLine:
+    """One run of the command line: the options given anywhere on it, the store they name (opened
+    on first use) and how output is printed."""
 
     def __init__(self) -> None:
         self.store_url: str | None = None
@@ -82,7 +83,7 @@ class State:
             click.echo(strip_markup(message), err=True)
 
 
-pass_state = click.make_pass_decorator(State, ensure=True)
+pass_cmdline = click.make_pass_decorator(CommandLine, ensure=True)
 
 
 # --- formatting -----------------------------------------------------------------------

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import click
 
+from ..protocol.records import CORE_KEYS
 from .app import cli, common_options
-from .browse import CORE_KEYS, fetch_records, flatten
-from .context import State, escape, human_size, pass_state
+from .browse import fetch_records, flatten
+from .context import CommandLine, escape, human_size, pass_cmdline
 
 #: Sections in the order they are shown; plugin keys (``model``...) go before tags.
 LEADING = ("flavor", "dependencies", "git", "runtime")
@@ -31,6 +33,13 @@ def diff_files(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str
     }
 
 
+def same(a: Any, b: Any) -> bool:
+    """Equal values; NaN equals NaN (an unchanged ``missing=nan`` setting is no change)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
 def diff_values(section: str, old: Any, new: Any) -> list[dict[str, Any]]:
     """Leaf-by-leaf changes of one section, keyed ``section.sub.key``."""
     # Absent sections and empty dicts have no leaves: {} -> {"k": 1} is one key added.
@@ -42,7 +51,7 @@ def diff_values(section: str, old: Any, new: Any) -> list[dict[str, Any]]:
             changes.append({"key": key, "change": "added", "new": b[key]})
         elif key not in b:
             changes.append({"key": key, "change": "removed", "old": a[key]})
-        elif a[key] != b[key]:
+        elif not same(a[key], b[key]):
             changes.append({"key": key, "change": "changed", "old": a[key], "new": b[key]})
     return changes
 
@@ -78,8 +87,8 @@ def show(value: Any) -> str:
 @click.argument("v1", type=click.IntRange(min=1))
 @click.argument("v2", type=click.IntRange(min=1))
 @common_options
-@pass_state
-def diff(state: State, domain: str, v1: int, v2: int) -> None:
+@pass_cmdline
+def diff(cmdline: CommandLine, domain: str, v1: int, v2: int) -> None:
     """What changed from version V1 to V2 of DOMAIN.
 
     Files (added, removed, changed by sha256), flavor, dependencies, git commit, runtime,
@@ -88,7 +97,7 @@ def diff(state: State, domain: str, v1: int, v2: int) -> None:
     \b
     Piped columns: change (added/removed/changed), section, key, old, new
     """
-    store = state.store()
+    store = cmdline.store()
     versions = [store.resolve(domain, v1), store.resolve(domain, v2)]
     records = fetch_records(store, versions)
     if len(records) != 2:  # one was deleted between resolve and fetch: report which
@@ -97,10 +106,10 @@ def diff(state: State, domain: str, v1: int, v2: int) -> None:
     result = diff_records(*records)
     files = result["files"]
 
-    if state.mode == "json":
-        state.emit_json(result)
+    if cmdline.mode == "json":
+        cmdline.emit_json(result)
         return
-    if state.mode == "plain":
+    if cmdline.mode == "plain":
         rows = [["added", "files", f["path"], "", f["sha256"]] for f in files["added"]]
         rows += [["removed", "files", f["path"], f["sha256"], ""] for f in files["removed"]]
         rows += [["changed", "files", f["path"], f["old"]["sha256"], f["new"]["sha256"]] for f in files["changed"]]
@@ -109,10 +118,10 @@ def diff(state: State, domain: str, v1: int, v2: int) -> None:
                 old = show(c["old"]) if "old" in c else ""
                 new = show(c["new"]) if "new" in c else ""
                 rows.append([c["change"], section, c["key"], old, new])
-        state.emit_rows(rows)
+        cmdline.emit_rows(rows)
         return
 
-    console = state.console
+    console = cmdline.console
     console.print(f"[bold]{escape(domain)}[/]: version {v1} → {v2}")
     if not (files["added"] or files["removed"] or files["changed"] or result["sections"]):
         console.print("[dim]no differences[/]")

@@ -10,7 +10,7 @@ import click
 
 from ..plugins import DEFAULT_PLUGINS, Plugins, distribution_version, get_plugins
 from .app import cli, common_options
-from .context import State, escape, pass_state
+from .context import CommandLine, escape, pass_cmdline
 
 _BUILTINS = {name.rsplit(".", 1)[1] for name in DEFAULT_PLUGINS}
 
@@ -71,8 +71,8 @@ def describe_plugins(plugins: Plugins) -> dict[str, Any]:
 
 @cli.command("plugins")
 @common_options
-@pass_state
-def plugins_command(state: State) -> None:
+@pass_cmdline
+def plugins_command(cmdline: CommandLine) -> None:
     """Installed plugins: distribution and version, hooks implemented, URL schemes and flavors
     provided; plugins that failed to import, with their error.
 
@@ -84,11 +84,11 @@ def plugins_command(state: State) -> None:
         warnings.simplefilter("ignore")  # failures are reported below, not as warnings
         report = describe_plugins(get_plugins())
 
-    if state.mode == "json":
-        state.emit_json(report)
+    if cmdline.mode == "json":
+        cmdline.emit_json(report)
         return
-    if state.mode == "plain":
-        state.emit_rows(
+    if cmdline.mode == "plain":
+        cmdline.emit_rows(
             [[p["name"], p["distribution"], p["version"], p["hooks"], p["schemes"], p["flavors"]] for p in report["plugins"]]
         )
         for failure in report["failures"]:
@@ -117,8 +117,8 @@ def plugins_command(state: State) -> None:
         provides += [f"[red]{escape(e)}[/]" for e in p["errors"]]
         hooks = "\n".join(h.removeprefix("modelstore_") for h in p["hooks"])
         table.add_row(escape(p["name"]), dist, escape(hooks), "\n".join(provides))
-    state.console.print(table)
+    cmdline.console.print(table)
     for failure in report["failures"]:
-        state.console.print(f"[red]✗ {escape(failure['name'])}[/]: {escape(failure['error'])}")
+        cmdline.console.print(f"[red]✗ {escape(failure['name'])}[/]: {escape(failure['error'])}")
     if report["disabled"]:
-        state.console.print(f"[dim]disabled by MODELSTORE_DISABLE_PLUGINS: {escape(', '.join(report['disabled']))}[/]")
+        cmdline.console.print(f"[dim]disabled by MODELSTORE_DISABLE_PLUGINS: {escape(', '.join(report['disabled']))}[/]")

@@ -16,13 +16,13 @@ PROGRESS_MIN_BYTES = 8 * 1000 * 1000
 
 
 @contextmanager
-def progress(state, description: str, total: int | None) -> Iterator[ProgressCallback | None]:
+def progress(cmdline, description: str, total: int | None) -> Iterator[ProgressCallback | None]:
     """Yield a ``progress(done, total)`` callback drawing a bar on stderr, or ``None``.
 
     Nothing is shown unless stderr is a terminal, and no bar unless ``total`` (bytes, if known
     beforehand) is large enough to notice.
     """
-    if not state.progress_allowed or (total is not None and total < PROGRESS_MIN_BYTES):
+    if not cmdline.progress_allowed or (total is not None and total < PROGRESS_MIN_BYTES):
         yield None
         return
     from rich.progress import (
@@ -37,7 +37,7 @@ def progress(state, description: str, total: int | None) -> Iterator[ProgressCal
 
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=state.err_console, transient=True) as bar:
+    with Progress(*columns, console=cmdline.err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
 
         def update(done: int, of: int) -> None:

@@ -9,7 +9,7 @@ import click
 
 from .app import cli, common_options
 from .browse import version_option
-from .context import State, escape, human_size, pass_state, plural
+from .context import CommandLine, escape, human_size, pass_cmdline, plural
 from .progress import progress
 
 
@@ -43,8 +43,8 @@ def total_size(paths: list[Path]) -> int:
     help="Store FILE (or a directory) beside the model, under extras/ (repeatable).",
 )
 @common_options
-@pass_state
-def upload(state: State, domain: str, files: tuple[Path, ...], tags: tuple[str, ...], extras: tuple[Path, ...]) -> None:
+@pass_cmdline
+def upload(cmdline: CommandLine, domain: str, files: tuple[Path, ...], tags: tuple[str, ...], extras: tuple[Path, ...]) -> None:
     """Store FILES (files or directories, as they are) as the next version of DOMAIN.
 
     Prints the new version; when piped, stdout holds only its number:
@@ -52,17 +52,17 @@ def upload(state: State, domain: str, files: tuple[Path, ...], tags: tuple[str, 
     """
     tag_dict = parse_tags(tags)
     size = total_size([*files, *extras])
-    store = state.store()
-    with progress(state, f"Uploading {domain}", size) as callback:
+    store = cmdline.store()
+    with progress(cmdline, f"Uploading {domain}", size) as callback:
         v = store.upload(domain, files=list(files), extras=list(extras), tags=tag_dict, progress=callback)
 
-    if state.mode == "json":
-        state.emit_json(v.metadata)
-    elif state.mode == "plain":
+    if cmdline.mode == "json":
+        cmdline.emit_json(v.metadata)
+    elif cmdline.mode == "plain":
         click.echo(v.version)
     else:
         n = len(v.files)
-        state.console.print(
+        cmdline.console.print(
             f"Uploaded [bold]{escape(domain)}[/] version [bold green]{v.version}[/]"
             f" [dim]({plural(n, 'file')}, {human_size(v.size)}) to {escape(store.url)}[/]"
         )
@@ -75,28 +75,30 @@ def upload(state: State, domain: str, files: tuple[Path, ...], tags: tuple[str, 
     "-o", "--output", type=click.Path(file_okay=False, path_type=Path),
     help="Directory to write the files into (default: ./DOMAIN-VERSION).",
 )
+@click.option("-f", "--force", is_flag=True, help="Replace files of the version already in the directory.")
 @common_options
-@pass_state
-def download(state: State, domain: str, version: int | None, state_name: str | None, output: Path | None) -> None:
+@pass_cmdline
+def download(cmdline: CommandLine, domain: str, version: int | None, state_name: str | None, output: Path | None, force: bool) -> None:
     """Write the verified files of a version of DOMAIN (latest by default) into a directory.
 
-    Model files land at the top, extras under extras/. Prints the directory.
+    Model files land at the top, extras under extras/. Prints the directory. Files already there
+    are never replaced without --force.
     """
-    store = state.store()
+    store = cmdline.store()
     v = store.info(domain, version, state=state_name)
-    with progress(state, f"Downloading {domain} v{v.version}", v.size) as callback:
-        target = store.download(domain, v.version, to=output, progress=callback)
+    with progress(cmdline, f"Downloading {domain} v{v.version}", v.size) as callback:
+        target = store.download(domain, v.version, to=output, overwrite=force, progress=callback)
 
-    if state.mode == "json":
-        state.emit_json(
-            {"domain": domain, "version": v.version, "path": str(target), "files": [f["path"] for f in v.files], "size": v.size}
+    if cmdline.mode == "json":
+        cmdline.emit_json(
+            {"domain": domain, "version": v.version, "path": str(target), "files": [f.path for f in v.files], "size": v.size}
         )
-    elif state.mode == "plain":
+    elif cmdline.mode == "plain":
         click.echo(str(target))
     else:
         shown = os.path.relpath(target) if not os.path.relpath(target).startswith("..") else str(target)
         n = len(v.files)
-        state.console.print(
+        cmdline.console.print(
             f"Downloaded [bold]{escape(domain)}[/] version [bold green]{v.version}[/]"
             f" [dim]({plural(n, 'file')}, {human_size(v.size)}) to[/] {escape(shown)}"
         )

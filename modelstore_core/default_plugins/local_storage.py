@@ -21,11 +21,11 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ..errors import InvalidNameError, KeyNotFoundError
+from ..hashing import CHUNK_SIZE, copy_file_hashed
 from ..hookspecs import hookimpl
 from ..liveness import HOST, process_alive
 from ..progress import Advance
-from ..storage import CHUNK_SIZE, ObjectInfo, StagedFile, Storage, Token
-from ..transfer import copy_file_hashed
+from ..storage import ObjectInfo, StagedFile, Storage, Token
 
 HOST_TAG = HOST.replace(".", "_")  # no dots: they separate the parts of temporary file names
 

@@ -33,11 +33,29 @@ error answers, dropped connections, lost answers and cut bodies; that a lost ans
 commit is recognised; and that an upload failing for good leaves nothing visible.
 :func:`modelstore_core.testing.history.commit_copies` writes 1,000 versions quickly, for tests of
 what operations cost at that scale.
+
+The kit is also a pytest plugin (:mod:`.pytest_plugin`, loaded through the ``pytest11`` entry point):
+its asserts are rewritten so a failure shows both values, and the fixtures ``isolated``, ``store``
+and ``fresh`` need no import.
 """
 
-from .fault_contract import FaultContract
-from .flavors import FlavorContract
-from .storage_contract import StorageContract
-from .store_contract import StoreContract
+from __future__ import annotations
 
-__all__ = ["FaultContract", "FlavorContract", "StorageContract", "StoreContract"]
+from importlib import import_module
+
+_CONTRACTS = {
+    "FaultContract": ".fault_contract",
+    "FlavorContract": ".flavors",
+    "StorageContract": ".storage_contract",
+    "StoreContract": ".store_contract",
+}
+
+__all__ = sorted(_CONTRACTS)
+
+
+def __getattr__(name: str):
+    # Imported on first use, after the pytest plugin has registered them for assert rewriting
+    # (and so that `python -m modelstore_core.testing.worker` imports neither pytest nor the kits).
+    if name in _CONTRACTS:
+        return getattr(import_module(_CONTRACTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from .. import layout
 from ..errors import StorageError, VersionNotFoundError
+from ..protocol import keys
 from ..store import ModelStore
 from .faults import ACTIONS, FaultProxy, every_nth
 
@@ -26,6 +26,10 @@ class FaultContract:
     - :meth:`is_version_write`: which request writes a version record;
     - :attr:`error_bodies` and :attr:`error_content_type`: the service's own error answers.
     """
+
+    @pytest.fixture(autouse=True)
+    def _isolated(self, isolated):
+        """Never the user's own store or cache (the kit's pytest plugin provides ``isolated``)."""
 
     endpoint_option = "endpoint"
     retry_options: dict[str, dict] = {"many": {}, "default": {}, "few": {}, "none": {}}
@@ -141,10 +145,10 @@ class FaultContract:
         assert direct.list_versions("d") == []
         with pytest.raises(VersionNotFoundError):
             direct.latest("d")
-        assert len(list(direct.storage.list(layout.OBJECTS))) == 1  # stored, never committed
+        assert len(list(direct.storage.list(keys.OBJECTS))) == 1  # stored, never committed
         report = direct.gc(grace=0)
         assert len(report.objects) == 1
-        assert list(direct.storage.list(layout.OBJECTS)) == [] and list(direct.storage.list(layout.UPLOADS)) == []
+        assert list(direct.storage.list(keys.OBJECTS)) == [] and list(direct.storage.list(keys.UPLOADS)) == []
 
     def test_error_without_retries_is_a_storage_error(self, store_url, upstream_port, tmp_path):
         model = tmp_path / "m.bin"

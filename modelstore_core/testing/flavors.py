@@ -33,9 +33,9 @@ The same checks are plain functions (:func:`assert_round_trip`, :func:`assert_re
 :func:`assert_deterministic_across_processes`, :func:`check_missing_plugin`,
 :func:`check_raw_files_import_nothing`) for tests that need them with other models. They work
 on a test directory ``root`` (pytest's ``tmp_path``): the store is ``root / "store"`` and each
-``ModelStore`` object gets its own cache under ``root``. The fixtures :func:`isolated` (autouse:
-never touch the user's own store or cache, rediscover plugins around every test), :func:`store`
-and :func:`fresh` can be imported into a ``conftest.py``.
+``ModelStore`` object gets its own cache under ``root``. The fixtures ``isolated``, ``store`` and
+``fresh`` come from the kit's pytest plugin (:mod:`modelstore_core.testing.pytest_plugin`), with no
+import.
 
 Only the standard library and pytest are imported here: no ML framework.
 """
@@ -71,13 +71,10 @@ __all__ = [
     "build",
     "check_missing_plugin",
     "check_raw_files_import_nothing",
-    "fresh",
     "isolate",
-    "isolated",
     "open_store",
     "run_python",
     "run_python_json",
-    "store",
     "stored_objects",
 ]
 
@@ -93,37 +90,9 @@ def isolate(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reset_plugins()
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Never touch the real per-user store or cache; rediscover plugins around each test."""
-    isolate(tmp_path, monkeypatch)
-    yield
-    reset_plugins()
-
-
 def open_store(root: Path, cache: str = "cache") -> ModelStore:
     """A new ``ModelStore`` object on ``root / "store"`` (a new ``cache`` name gives a cold cache)."""
     return ModelStore(root / "store", cache_dir=root / cache)
-
-
-@pytest.fixture
-def store(tmp_path) -> ModelStore:
-    """The test's store, ``tmp_path / "store"``."""
-    return open_store(tmp_path)
-
-
-@pytest.fixture
-def fresh(tmp_path) -> Callable[[], ModelStore]:
-    """A factory of new ``ModelStore`` objects on the same store, each with a new, cold cache:
-    what another process would see."""
-    count = 0
-
-    def make() -> ModelStore:
-        nonlocal count
-        count += 1
-        return open_store(tmp_path, cache=f"cache-{count}")
-
-    return make
 
 
 def stored_objects(root: Path) -> list[Path]:
@@ -284,8 +253,9 @@ def _module(distribution: str) -> str:
 def check_missing_plugin(
     root: Path, domain: str, *, plugin: str, distribution: str, flavor: str, own_model_code: str | None = None
 ) -> dict[str, Any]:
-    """In a fresh interpreter with only ``plugin`` disabled (``MODELSTORE_DISABLE_PLUGINS``),
-    loading ``domain`` (already uploaded to ``root / "store"``) must raise ``MissingPluginError``
+    """In a fresh interpreter with ``plugin`` and every other entry-point plugin disabled
+    (``MODELSTORE_DISABLE_PLUGINS``: the core alone), loading ``domain`` (already uploaded to
+    ``root / "store"``) must raise ``MissingPluginError``
     for ``flavor`` naming ``pip install <distribution>``, without importing the plugin's module.
 
     ``own_model_code``, when given, builds an object of the framework in a variable ``model`` (it
@@ -320,7 +290,8 @@ def check_missing_plugin(
         print(json.dumps(seen))
         """,
         cwd=root,
-        env={"MODELSTORE_DISABLE_PLUGINS": plugin},
+        # The core alone: a generic fallback (modelstore-sklearn takes sklearn-API classes) must not answer.
+        env={"MODELSTORE_DISABLE_PLUGINS": ",".join({plugin, *_entry_point_plugins()})},
         args=[root, plugin, module, domain, textwrap.dedent(own_model_code or "")],
     )
     install = f"pip install {distribution}"
@@ -335,6 +306,12 @@ def check_missing_plugin(
             assert install in seen["upload"], seen["upload"]
         assert seen["imported_after_upload"] is seen["imported_by_model_code"], f"the upload imported {module}"
     return seen
+
+
+def _entry_point_plugins() -> list[str]:
+    from importlib.metadata import entry_points
+
+    return [ep.name for ep in entry_points(group="modelstore")]
 
 
 def assert_missing_plugin_in_process(
@@ -386,7 +363,7 @@ def check_raw_files_import_nothing(
         print(json.dumps({
             "registered": get_plugins().manager.has_plugin(plugin),
             "plugin_module": module in sys.modules,
-            "flavor": v.flavor["name"],
+            "flavor": v.flavor.name,
             "loaded": [[p.name, p.read_bytes().hex()] for p in paths],
             "refused": refused,
             "imported": sorted(m for m in sys.modules if any(m == f or m.startswith(f + ".") for f in modules)),
@@ -431,10 +408,8 @@ class FlavorContract:
     load_options: Mapping[str, Any] = {}
 
     @pytest.fixture(autouse=True)
-    def isolated(self, tmp_path, monkeypatch):
-        isolate(tmp_path, monkeypatch)
-        yield
-        reset_plugins()
+    def _isolated(self, isolated):
+        """Every check runs isolated (the kit's pytest plugin provides ``isolated``)."""
 
     @pytest.fixture
     def model(self) -> Any:  # pragma: no cover - provided by the subclass
@@ -463,7 +438,7 @@ class FlavorContract:
         assert recorded["flavor"]["name"] == self.flavor and recorded["flavor"]["plugin"] == self.distribution
         assert recorded["flavor"]["plugin_version"] == installed
         assert recorded["dependencies"][self.distribution] == installed
-        assert recorded["files"] == version.files and version.files
+        assert recorded["files"] == [f.to_json() for f in version.files] and version.files
 
     def test_same_model_twice_is_deduplicated(self, tmp_path, model):
         assert_reupload_deduplicated(open_store(tmp_path), tmp_path, {"m": model})

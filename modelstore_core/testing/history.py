@@ -16,33 +16,33 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import layout, versions
+from ..protocol import commit
 from ..version import Version
 
 
 def commit_copies(store, domain: str, record: dict, numbers: Iterable[int], workers: int = 16) -> None:
     """Commit a copy of the version record ``record`` as each version in ``numbers``.
 
-    Each is written the way the core commits a version (create-if-absent of the claim, then of
-    the record), concurrently on ``workers`` threads; then the latest hint moves forward to the
-    highest. The copies refer to ``record``'s objects, which must be stored already (upload it
-    first). Far quicker than as many uploads: no files, no markers, one hint update.
+    Each goes through the core's own commit (:func:`~modelstore_core.protocol.commit.create_record`:
+    claim, then create the record), starting its claim at the wanted number, concurrently on
+    ``workers`` threads; then the latest hint moves forward to the highest. The copies refer to
+    ``record``'s objects, which must be stored already (upload it first). Far quicker than as many
+    uploads: no files, no markers, one hint update.
     """
     numbers = list(numbers)
+    draft = {k: v for k, v in record.items() if k not in ("version", "created")}
 
-    def commit(n: int) -> None:
-        copy = {**record, "version": n, "created": datetime.now(timezone.utc).isoformat()}
-        claimed = store.storage.put_if_absent(layout.claim_key(domain, n), versions.dumps({"claimed": copy["created"]}))
-        if not (claimed and store.storage.put_if_absent(layout.version_key(domain, n), versions.dumps(copy))):
-            raise RuntimeError(f"version {n} of {domain!r} exists already")
+    def commit_one(n: int) -> None:
+        committed, _ = commit.create_record(store.storage, domain, draft, first=n)
+        if committed.version != n:
+            raise RuntimeError(f"version {n} of {domain!r} exists already (committed as {committed.version})")
 
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(commit, numbers))
+        list(pool.map(commit_one, numbers))
     if numbers:
-        versions.advance_latest(store.storage, domain, max(numbers))
+        commit.advance_latest(store.storage, domain, max(numbers))
 
 
 def build_history(store, domain: str, n: int, directory: Path) -> tuple[Version, list[Path]]:

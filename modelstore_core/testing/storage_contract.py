@@ -16,6 +16,10 @@ from ..storage import Storage
 class StorageContract:
     """Subclass and provide a ``storage`` fixture returning a fresh, empty backend."""
 
+    @pytest.fixture(autouse=True)
+    def _isolated(self, isolated):
+        """Never the user's own store or cache (the kit's pytest plugin provides ``isolated``)."""
+
     #: Number of keys written to exercise listing pagination; construct the backend with a
     #: page size below this in the fixture.
     pagination_keys = 23

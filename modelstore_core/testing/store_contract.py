@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from .. import layout
 from ..errors import (
     DomainNotFoundError,
     IntegrityError,
     StateNotFoundError,
     VersionNotFoundError,
 )
+from ..protocol import keys
 from ..store import ModelStore
 
 CRASH_STEPS = ["serialized", "staged", "marker-written", "object-stored", "objects-stored", "claimed"]
@@ -24,6 +24,10 @@ CRASH_STEPS = ["serialized", "staged", "marker-written", "object-stored", "objec
 
 class StoreContract:
     """Subclass and provide a ``store_url`` fixture naming a fresh, empty store."""
+
+    @pytest.fixture(autouse=True)
+    def _isolated(self, isolated):
+        """Never the user's own store or cache (the kit's pytest plugin provides ``isolated``)."""
 
     #: concurrent writer processes in the concurrency test
     writers = 8
@@ -107,15 +111,15 @@ class StoreContract:
 
     def test_reupload_writes_no_new_objects(self, store: ModelStore, model_file: Path):
         store.upload("d", files=[model_file])
-        before = [i.key for i in store.storage.list(layout.OBJECTS)]
+        before = [i.key for i in store.storage.list(keys.OBJECTS)]
         store.upload("d", files=[model_file])
-        assert [i.key for i in store.storage.list(layout.OBJECTS)] == before
+        assert [i.key for i in store.storage.list(keys.OBJECTS)] == before
 
     def test_corrupted_object_is_detected_before_use(self, store, store_url, store_options, model_file, tmp_path):
         import io
 
         v = store.upload("d", files=[model_file])
-        key = layout.object_key(v.files[0]["sha256"])
+        key = keys.object_key(v.files[0].sha256)
         data = bytearray(store.storage.read(key)[0])
         data[1234] ^= 0xFF
         store.storage.put(key, io.BytesIO(bytes(data)))
@@ -192,8 +196,8 @@ class StoreContract:
         store.gc(grace=0)
         assert store.verify().ok
         # Objects of the killed upload are gone; the committed version still loads.
-        assert len(list(store.storage.list(layout.OBJECTS))) == 1
-        assert list(store.storage.list(layout.UPLOADS)) == []
+        assert len(list(store.storage.list(keys.OBJECTS))) == 1
+        assert list(store.storage.list(keys.UPLOADS)) == []
         [path] = store.load("d", version=1)
         assert path.read_bytes() == model_file.read_bytes()
         assert store.upload("d", files=[other]).version >= 2

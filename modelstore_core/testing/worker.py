@@ -2,7 +2,7 @@
 
 ``python -m modelstore_core.testing.worker URL DOMAIN FILE [--options JSON] [--crash-at STEP]``
 prints the new version number. ``--crash-at`` kills the process with SIGKILL at the named
-step of :mod:`modelstore_core.commit` (``serialized``, ``marker-written``, ``object-stored``,
+step of an upload (:func:`modelstore_core.protocol.commit.checkpoint`) (``serialized``, ``marker-written``, ``object-stored``,
 ``objects-stored``, ``claimed``, ``committed``, ``latest-updated``); ``--pause-at`` stops there
 (alive) until killed, for tests of what ``gc`` must not touch.
 """
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-file", help="wait until this file exists, so writers start together")
     args = parser.parse_args(argv)
 
-    from modelstore_core import ModelStore, commit
+    from modelstore_core import ModelStore
+    from modelstore_core.protocol import commit
 
     if args.crash_at:
         def crash(step: str) -> None:

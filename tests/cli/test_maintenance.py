@@ -7,8 +7,9 @@ import json
 import pytest
 from cli_helpers import git, git_repo
 
-from modelstore_core import ModelStore, hookimpl, layout
+from modelstore_core import ModelStore, hookimpl
 from modelstore_core.plugins import get_plugins
+from modelstore_core.protocol import keys
 
 
 def api(cli) -> ModelStore:
@@ -16,7 +17,7 @@ def api(cli) -> ModelStore:
 
 
 def corrupt(cli, sha256: str) -> None:
-    path = cli.root / layout.object_key(sha256)
+    path = cli.root / keys.object_key(sha256)
     data = bytearray(path.read_bytes())
     data[10] ^= 0xFF
     path.chmod(0o644)
@@ -34,7 +35,7 @@ def test_verify(cli, files):
     assert ok.stderr.startswith("OK: verified 3 versions, 3 files")
     assert json.loads(cli("verify", "churn", "--json").stdout)["versions"] == 2
 
-    corrupt(cli, v1.files[0]["sha256"])
+    corrupt(cli, v1.files[0].sha256)
     bad = cli("verify")
     assert bad.returncode == 1
     assert bad.lines == [["churn", "1", "model.bin", "corrupted"]]
@@ -51,7 +52,7 @@ def test_gc_is_a_dry_run_unless_applied(cli, files):
     store.upload("churn", files=[files["model.bin"]])
     v2 = store.upload("churn", files=[files["config.json"]])
     store.delete("churn", 2)
-    orphan = layout.object_key(v2.files[0]["sha256"])
+    orphan = keys.object_key(v2.files[0].sha256)
 
     dry = cli("gc")
     assert dry.returncode == 0

@@ -39,7 +39,7 @@ def test_plugins_json(cli, plugin_env):
     local = by_name["local_storage"]
     assert (local["distribution"], local["builtin"], local["schemes"]) == ("modelstore-core", True, ["file"])
     assert local["hooks"] == ["modelstore_schemes", "modelstore_store"]
-    assert by_name["raw_files"]["flavors"] == ["files"]
+    assert "raw_files" not in by_name  # raw files are the core's own, not a plugin
     assert {"git", "runtime", "dependencies"} <= by_name.keys()
     builtin = [p["builtin"] for p in report["plugins"]]
     assert builtin == sorted(builtin)  # third-party plugins first

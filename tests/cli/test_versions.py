@@ -34,7 +34,7 @@ def test_upload_prints_only_the_version_number_when_piped(cli, files):
 
     v1 = api(cli).info("churn", 1)
     assert v1.tags == {"team": "risk", "data": "v2"}
-    assert sorted(f["path"] for f in v1.files) == ["config.json", "extras/notes.txt", "model.bin"]
+    assert sorted(f.path for f in v1.files) == ["config.json", "extras/notes.txt", "model.bin"]
     assert api(cli).load("churn", version=1)[0].read_bytes() in {p.read_bytes() for p in files.values()}
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelstore_core import Flavor
-from modelstore_core.plugin_helpers import json_value
+from modelstore_core.plugin_api import Flavor, json_value
 
 
 def describe(model: Any, flavor: Flavor) -> dict[str, Any]:
@@ -14,8 +13,6 @@ def describe(model: Any, flavor: Flavor) -> dict[str, Any]:
     info: dict[str, Any] = {
         "framework": "catboost",
         "framework_version": catboost.__version__,
-        "class": flavor.model_class,
-        "serialization": flavor.format,
         "hyperparameters": json_value(model.get_params()),
         "all_parameters": json_value(_safe(model.get_all_params) or {}),
         "feature_names": json_value(_safe(lambda: model.feature_names_)),

@@ -14,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelstore_core import Flavor, ModelStoreError
-from modelstore_core.flavor import qualified_name
+from modelstore_core.plugin_api import Flavor, ModelStoreError, qualified_name
 
 from . import FLAVOR, PLUGIN
 
@@ -52,10 +51,10 @@ def serialize(model: Any, directory: Path) -> Flavor:
     )
 
 
-def deserialize(flavor: dict[str, Any], directory: Path, files: list[str]) -> Any:
+def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
     import catboost
 
-    options = flavor.get("options") or {}
+    options = flavor.options
     name, file = options.get("class"), options.get("file")
     if file not in files:
         raise ModelStoreError(f"this catboost version's record names no stored model file ({file!r} is not among {files})")

@@ -31,4 +31,4 @@ def test_each_fit_embeds_its_own_guid_and_time(tmp_path):
 
     np.testing.assert_array_equal(first.predict_proba(FRAME), second.predict_proba(FRAME))
     assert v1.metadata["model"]["model_guid"] != v2.metadata["model"]["model_guid"]
-    assert v1.files[0]["sha256"] != v2.files[0]["sha256"]
+    assert v1.files[0].sha256 != v2.files[0].sha256

@@ -32,7 +32,9 @@ def test_metadata(tmp_path):
     record = open_store(tmp_path, cache="c2").info("m").metadata  # read back from the store
     info = record["model"]
     assert info["framework"] == "catboost" and info["framework_version"] == catboost.__version__
-    assert info["class"] == "catboost.core.CatBoostClassifier" and info["serialization"] == "cbm"
+    flavor = record["flavor"]  # class and format are the core's, not repeated by the plugin
+    assert flavor["model_class"] == "catboost.core.CatBoostClassifier" and flavor["format"] == "cbm"
+    assert "class" not in info and "serialization" not in info
     hp = info["hyperparameters"]
     assert hp["iterations"] == 12 and type(hp["iterations"]) is int
     assert hp["learning_rate"] == 0.2 and type(hp["learning_rate"]) is float

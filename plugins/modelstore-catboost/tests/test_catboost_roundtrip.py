@@ -62,8 +62,8 @@ def test_round_trip(tmp_path, case):
     model, predict = CASES[case]()
     reader = open_store(tmp_path, cache="cold-cache")  # a fresh ModelStore object and cache
     v, _ = assert_round_trip(open_store(tmp_path), reader, model, predict)
-    assert v.flavor["format"] == "cbm" and v.flavor["safe"] is True
-    assert [f["path"] for f in v.files] == ["model.cbm"]
+    assert v.flavor.format == "cbm" and v.flavor.safe is True
+    assert [f.path for f in v.files] == ["model.cbm"]
 
 
 def test_categorical_features_survive(tmp_path):

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from modelstore_core import Flavor, hookimpl
+from modelstore_core.plugin_api import Flavor, hookimpl
 
 FLAVOR = "example"
 MODEL_MODULE = "modelstore_example.model"
@@ -52,12 +52,12 @@ def modelstore_serialize(model: Any, directory: Path) -> Flavor | None:
 
 
 @hookimpl
-def modelstore_deserialize(flavor: dict[str, Any], directory: Path) -> Any:
-    if flavor["name"] != FLAVOR:
+def modelstore_deserialize(flavor: Flavor, directory: Path) -> Any:
+    if flavor.name != FLAVOR:
         return None
     from .model import TinyLinearModel  # the framework is imported only to load our own flavor
 
-    state = json.loads((directory / flavor["options"]["file"]).read_text(encoding="utf-8"))
+    state = json.loads((directory / flavor.options["file"]).read_text(encoding="utf-8"))
     model = TinyLinearModel(**state["params"])
     model.weights, model.intercept = state["weights"], state["intercept"]
     return model

@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import BinaryIO
 
-from modelstore_core import ObjectInfo, Storage
-from modelstore_core.errors import KeyNotFoundError
+from modelstore_core.plugin_api import KeyNotFoundError, ObjectInfo, Storage
 
 _stores: dict[str, MemoryStorage] = {}
 _stores_lock = threading.Lock()

@@ -38,9 +38,18 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from modelstore_core.bucket import BucketURL, backend_options
-from modelstore_core.errors import InvalidNameError, KeyNotFoundError, StorageError
-from modelstore_core.storage import CHUNK_SIZE, CountingReader, ObjectInfo, Storage, Token
+from modelstore_core.plugin_api import (
+    CHUNK_SIZE,
+    BucketURL,
+    CountingReader,
+    InvalidNameError,
+    KeyNotFoundError,
+    ObjectInfo,
+    Storage,
+    StorageError,
+    Token,
+    backend_options,
+)
 
 MB = 1 << 20
 

@@ -5,8 +5,6 @@ import uuid
 import pytest
 from gcs_servers import FakeGCSServer
 
-from modelstore_core.testing.flavors import isolated  # noqa: F401 - autouse: per-user dirs under tmp_path
-
 BUCKET = "modelstore-test"
 
 

@@ -8,7 +8,8 @@ import traceback
 import pytest
 from conftest import BUCKET
 
-from modelstore_core import InvalidNameError, ModelStore, StorageError, layout
+from modelstore_core import InvalidNameError, ModelStore, StorageError
+from modelstore_core.protocol import keys
 from modelstore_core.testing.faults import free_port
 
 SECRET = "ya29.secret-token-0003"
@@ -33,7 +34,7 @@ def test_records_and_errors_name_no_credentials(gcs_server, gs_url, tmp_path, mo
     model.write_bytes(b"weights" * 100)
     with ModelStore(gs_url, cache_dir=tmp_path / "c") as store:
         v = store.upload("d", files=[model])
-        record = store.storage.read(layout.version_key("d", v.version))[0].decode()
+        record = store.storage.read(keys.version_key("d", v.version))[0].decode()
         for text in (store.url, repr(store), repr(store.storage), record, json.dumps(store.info("d").metadata)):
             assert SECRET not in text
     assert store.url == gs_url

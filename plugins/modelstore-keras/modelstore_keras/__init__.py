@@ -19,9 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from modelstore_core import Flavor, UntrustedArtifactError, hookimpl
-from modelstore_core.flavor import qualified_name
-from modelstore_core.plugin_helpers import comes_from
+from modelstore_core.plugin_api import Flavor, UntrustedArtifactError, comes_from, hookimpl, qualified_name
 
 FLAVOR = "keras"
 PLUGIN = "modelstore-keras"
@@ -40,7 +38,8 @@ def _keras_model(model: Any) -> bool:
     return isinstance(model, keras.Model)
 
 
-@hookimpl
+# tryfirst: a Keras 3 model on the torch backend is also an ``nn.Module``, which modelstore-torch handles.
+@hookimpl(tryfirst=True)
 def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
     if "tf_keras" in sys.modules and comes_from(model, "tf_keras"):
         raise TypeError(
@@ -72,14 +71,14 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
 
 
 @hookimpl
-def modelstore_deserialize(flavor: dict[str, Any], directory: Path, files: list[str], options: dict[str, Any]):
-    if flavor["name"] != FLAVOR:
+def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]):
+    if flavor.name != FLAVOR:
         return None
-    recorded = flavor.get("options") or {}
+    recorded = flavor.options
     trust = bool(options.get("trust"))
-    if not flavor.get("safe", True) and not trust:
+    if not flavor.safe and not trust:
         raise UntrustedArtifactError(
-            f"this {flavor.get('model_class')} has Lambda layers ({', '.join(recorded.get('lambda_layers') or [])}) whose"
+            f"this {flavor.model_class} has Lambda layers ({', '.join(recorded.get('lambda_layers') or [])}) whose"
             " Python code Keras runs while loading the model; pass trust=True (Keras' safe_mode=False) only for"
             " artifacts from a source you trust, or replace the Lambda layers with registered custom layers"
         )
@@ -114,7 +113,6 @@ def modelstore_collect_metadata(model: Any, flavor: Flavor):
         "framework": "keras",
         "framework_version": keras.__version__,
         "backend": keras.backend.backend(),
-        "class": flavor.model_class,
         "layers": len(model.layers),
     }
     if model.built:

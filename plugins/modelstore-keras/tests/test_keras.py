@@ -105,8 +105,8 @@ def close(a, b) -> None:
 def test_sequential_round_trip(store, fresh):
     model = sequential()
     v = store.upload("seq", model=model)
-    assert v.flavor["name"] == "keras" and v.flavor["format"] == "keras" and v.flavor["safe"] is True
-    assert [f["path"] for f in v.files] == ["model.keras"]
+    assert v.flavor.name == "keras" and v.flavor.format == "keras" and v.flavor.safe is True
+    assert [f.path for f in v.files] == ["model.keras"]
     loaded = fresh().load("seq")
     assert isinstance(loaded, keras.Sequential) and loaded is not model
     close(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
@@ -126,7 +126,7 @@ def test_functional_round_trip(store, fresh):
 def test_subclassed_model_with_registered_custom_objects(store, fresh):
     model = subclassed()
     v = store.upload("sub", model=model)
-    assert v.flavor["model_class"].endswith("Residual")
+    assert v.flavor.model_class.endswith("Residual")
     loaded = fresh().load("sub")
     assert isinstance(loaded, Residual) and isinstance(loaded.scale, Scale)
     close(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
@@ -188,7 +188,7 @@ def test_lambda_layers_need_trust(store, fresh, tmp_path):
     assert marker.exists()  # building the model ran it once
     marker.unlink()
     v = store.upload("lam", model=model)
-    assert v.flavor["safe"] is False and v.flavor["options"]["lambda_layers"] == [model.layers[1].name]
+    assert v.flavor.safe is False and v.flavor.options["lambda_layers"] == [model.layers[1].name]
 
     with pytest.raises(UntrustedArtifactError, match="trust=True"):
         fresh().load("lam")
@@ -203,7 +203,7 @@ def test_named_functions_in_lambda_layers_stay_safe(store, fresh):
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Lambda(keras.ops.relu)(inputs))
     v = store.upload("relu", model=model)
-    assert v.flavor["safe"] is True
+    assert v.flavor.safe is True
     close(fresh().load("relu").predict(X, verbose=0), np.maximum(X, 0))
 
 
@@ -215,7 +215,7 @@ def test_metadata(store):
     v = store.upload("fn", model=model)
     meta = v.metadata["model"]
     assert meta["framework"] == "keras" and meta["framework_version"] == keras.__version__
-    assert meta["backend"] == "torch" and v.flavor["options"]["backend"] == "torch"
+    assert meta["backend"] == "torch" and v.flavor.options["backend"] == "torch"
     assert meta["parameters"] == model.count_params() and meta["layers"] == len(model.layers)
     assert meta["trainable_parameters"] < meta["parameters"]  # BatchNorm's moving statistics
     assert meta["inputs"] == [[None, 4], [None, 4]] and meta["outputs"] == [[None, 1], [None, 2]]

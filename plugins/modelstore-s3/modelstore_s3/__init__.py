@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelstore_core import hookimpl
+from modelstore_core.plugin_api import hookimpl
 
 
 @hookimpl

@@ -44,10 +44,17 @@ from botocore.config import Config
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3UploadFailedError
 from s3transfer.subscribers import BaseSubscriber
 
-from modelstore_core import layout
-from modelstore_core.bucket import BucketURL, backend_options
-from modelstore_core.errors import KeyNotFoundError, StorageError
-from modelstore_core.storage import CHUNK_SIZE, ObjectInfo, Storage, Token
+from modelstore_core.plugin_api import (
+    CHUNK_SIZE,
+    TOP_LEVEL,
+    BucketURL,
+    KeyNotFoundError,
+    ObjectInfo,
+    Storage,
+    StorageError,
+    Token,
+    backend_options,
+)
 
 MB = 1 << 20
 
@@ -82,7 +89,6 @@ _STREAM_ERRORS = (
     ConnectionError,
     urllib3.exceptions.HTTPError,  # a body cut short (ProtocolError), read timeouts
 )
-_TOP_LEVEL = (layout.OBJECTS.split("/")[0] + "/", layout.DOMAINS, layout.UPLOADS)
 
 
 CREDENTIALS_HINT = (
@@ -423,7 +429,7 @@ class S3Storage(Storage):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
                 for upload in page.get("Uploads", ()):
                     key = upload["Key"][n:]
-                    if not key.startswith(_TOP_LEVEL) or upload["Initiated"].timestamp() >= older_than:
+                    if not key.startswith(TOP_LEVEL) or upload["Initiated"].timestamp() >= older_than:
                         continue
                     removed.append(f"{key} (unfinished multipart upload {upload['UploadId'][:16]})")
                     if dry_run:

@@ -7,8 +7,6 @@ import boto3
 import pytest
 from s3_servers import MotoServer
 
-from modelstore_core.testing.flavors import isolated  # noqa: F401 - autouse: per-user dirs under tmp_path
-
 BUCKET = "modelstore-test"
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -9,7 +9,8 @@ import traceback
 import pytest
 from conftest import BUCKET
 
-from modelstore_core import InvalidNameError, ModelStore, StorageError, layout
+from modelstore_core import InvalidNameError, ModelStore, StorageError
+from modelstore_core.protocol import keys
 from modelstore_core.testing.faults import free_port
 
 KEY_ID = "AKIAUSERINFOKEY0001"
@@ -43,7 +44,7 @@ def test_endpoint_userinfo_is_used_and_never_shown(moto_server, s3_url, tmp_path
     assert (creds.access_key, creds.secret_key) == (KEY_ID, "userinfo/Secret+Value0001")
     assert store.storage.endpoint == moto_server.endpoint
     v = store.upload("d", files=[model])
-    record = store.storage.read(layout.version_key("d", v.version))[0].decode()
+    record = store.storage.read(keys.version_key("d", v.version))[0].decode()
     _assert_clean(store.url, repr(store), repr(store.storage), record, json.dumps(store.info("d").metadata))
     assert store.load("d")[0].read_bytes() == model.read_bytes()
 
@@ -61,7 +62,7 @@ def test_environment_keys_never_shown(moto_server, s3_url, tmp_path, monkeypatch
     model.write_bytes(b"weights" * 100)
     with ModelStore(s3_url, cache_dir=tmp_path / "c") as store:
         v = store.upload("d", files=[model])
-        record = store.storage.read(layout.version_key("d", v.version))[0].decode()
+        record = store.storage.read(keys.version_key("d", v.version))[0].decode()
         _assert_clean(store.url, repr(store), record)
 
 

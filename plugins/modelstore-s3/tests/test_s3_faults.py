@@ -13,7 +13,7 @@ import boto3
 import pytest
 from s3_servers import S3_ERRORS
 
-from modelstore_core import layout
+from modelstore_core.protocol import keys
 from modelstore_core.testing import FaultContract
 
 MB = 1 << 20
@@ -66,7 +66,7 @@ class TestS3Faults(FaultContract):
         bucket, prefix = store_url[len("s3://"):].split("/", 1)
         uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix + "/").get("Uploads", [])
         assert [u["Key"].split("/")[1] for u in uploads] == ["objects"]
-        assert list(direct.storage.list(layout.OBJECTS)) == []
+        assert list(direct.storage.list(keys.OBJECTS)) == []
         assert direct.list_domains() == []
         # A young unfinished upload (from a live writer) is spared; then gc aborts it.
         initiated = uploads[0]["Initiated"].timestamp()
@@ -74,4 +74,4 @@ class TestS3Faults(FaultContract):
         report = direct.gc(grace=0)
         assert len(report.temporary) == 1 and "unfinished multipart upload" in report.temporary[0]
         assert client.list_multipart_uploads(Bucket=bucket, Prefix=prefix + "/").get("Uploads", []) == []
-        assert list(direct.storage.list(layout.UPLOADS)) == []  # the dead writer's marker went too
+        assert list(direct.storage.list(keys.UPLOADS)) == []  # the dead writer's marker went too

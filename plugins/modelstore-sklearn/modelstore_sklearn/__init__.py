@@ -13,31 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelstore_core import Flavor, hookimpl
-from modelstore_core.plugin_helpers import top_level_modules
+from modelstore_core.plugin_api import Flavor, comes_from, hookimpl
 
 FLAVOR = "sklearn"
 PLUGIN = "modelstore-sklearn"
 
 
 def handles(model: Any) -> bool:
-    """Whether ``model`` is a scikit-learn object this plugin should store (decided from module names only).
-
-    A class from another framework that merely subclasses scikit-learn's base classes (xgboost's
-    ``XGBClassifier``...) is left to that framework's own plugin.
-    """
-    from modelstore_core.plugins import KNOWN_PLUGINS
-
-    modules = top_level_modules(model)
-    if "sklearn" not in modules:
-        return False
-    if modules[0] == "sklearn":
-        return True
-    others = {name for name, dist in KNOWN_PLUGINS["module"].items() if dist != PLUGIN}
-    return not others.intersection(modules)
+    """Whether ``model``'s class or a base class comes from scikit-learn (decided from module names only)."""
+    return comes_from(model, "sklearn")
 
 
-@hookimpl
+# trylast: a class from another framework that subclasses scikit-learn's base classes (xgboost's
+# ``XGBClassifier``...) goes to that framework's own plugin when one is installed.
+@hookimpl(trylast=True)
 def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor | None:
     if not handles(model):
         return None
@@ -47,8 +36,8 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -
 
 
 @hookimpl
-def modelstore_deserialize(flavor: dict[str, Any], directory: Path, files: list[str], options: dict[str, Any]) -> Any:
-    if flavor.get("name") != FLAVOR:
+def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]) -> Any:
+    if flavor.name != FLAVOR:
         return None
     from ._persist import deserialize
 

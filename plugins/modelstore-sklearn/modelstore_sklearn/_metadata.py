@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from modelstore_core import Flavor
+from modelstore_core.plugin_api import Flavor
 
 #: Arrays longer than this are summarised (shape and dtype) rather than listed.
 MAX_LISTED = 100
@@ -17,8 +17,6 @@ def describe(model: Any, flavor: Flavor) -> dict[str, Any]:
     info: dict[str, Any] = {
         "framework": "scikit-learn",
         "framework_version": sklearn.__version__,
-        "class": flavor.model_class,
-        "serialization": flavor.format,
         "hyperparameters": params(model),
     }
     if flavor.format == "skops":

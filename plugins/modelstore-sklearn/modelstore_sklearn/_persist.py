@@ -12,8 +12,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from modelstore_core import Flavor, ModelStoreError, UntrustedArtifactError
-from modelstore_core.flavor import qualified_name
+from modelstore_core.plugin_api import Flavor, ModelStoreError, UntrustedArtifactError, qualified_name
 
 from . import FLAVOR, PLUGIN
 
@@ -182,9 +181,9 @@ def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
 # --- reading -------------------------------------------------------------------------
 
 
-def deserialize(flavor: dict[str, Any], directory: Path, files: list[str], options: dict[str, Any]) -> Any:
-    fmt = flavor.get("format")
-    name = (flavor.get("options") or {}).get("file")
+def deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]) -> Any:
+    fmt = flavor.format
+    name = flavor.options.get("file")
     if name not in files:
         raise ModelStoreError(f"this sklearn version's record names no stored model file ({name!r} is not among {files})")
     path = directory / name
@@ -193,7 +192,7 @@ def deserialize(flavor: dict[str, Any], directory: Path, files: list[str], optio
     if fmt == "pickle":
         if not options.get("trust"):
             raise UntrustedArtifactError(
-                f"this {flavor.get('model_class')} was stored as a pickle (skops could not represent it), "
+                f"this {flavor.model_class} was stored as a pickle (skops could not represent it), "
                 "and unpickling can run arbitrary code; pass trust=True to load() only if you trust "
                 "whoever could write to this store"
             )

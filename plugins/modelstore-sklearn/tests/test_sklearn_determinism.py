@@ -76,4 +76,4 @@ def test_pickle_fallback_is_deterministic_too(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         [(v1, _)] = assert_reupload_deduplicated(open_store(tmp_path), tmp_path, {"b": birch})
-    assert v1.flavor["format"] == "pickle"
+    assert v1.flavor.format == "pickle"

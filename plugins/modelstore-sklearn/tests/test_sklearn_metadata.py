@@ -32,7 +32,9 @@ def test_metadata_of_a_column_transformer_pipeline(tmp_path):
     record = open_store(tmp_path, cache="c2").info("m").metadata  # read back from the store
     info = record["model"]
     assert info["framework"] == "scikit-learn" and info["framework_version"] == sklearn.__version__
-    assert info["class"] == "sklearn.pipeline.Pipeline" and info["serialization"] == "skops"
+    flavor = record["flavor"]  # class and format are the core's, not repeated by the plugin
+    assert flavor["model_class"] == "sklearn.pipeline.Pipeline" and flavor["format"] == "skops"
+    assert "class" not in info and "serialization" not in info
     assert info["skops_version"] == skops.__version__ and info["types_to_trust"] == []
     assert info["steps"] == [
         ["pre", "sklearn.compose._column_transformer.ColumnTransformer"],
@@ -77,5 +79,5 @@ def test_dependencies_include_what_the_types_to_trust_come_from(tmp_path):
 
     model = FunctionTransformer(kw_args={"helper": _pytest.monkeypatch.MonkeyPatch()}).fit(np.zeros((3, 2)))
     v = open_store(tmp_path).upload("m", model=model)
-    assert v.flavor["options"]["types_to_trust"] == ["_pytest.monkeypatch.MonkeyPatch"]
+    assert v.flavor.options["types_to_trust"] == ["_pytest.monkeypatch.MonkeyPatch"]
     assert v.metadata["dependencies"]["pytest"] == version("pytest")

@@ -67,8 +67,8 @@ def test_round_trip_with_default_trusted_types(tmp_path, case):
     model, data, method = CASES[case]()
     reader = open_store(tmp_path, cache="cold-cache")  # a fresh ModelStore object and cache
     v, _ = assert_round_trip(open_store(tmp_path), reader, model, lambda m: getattr(m, method)(data))
-    assert v.flavor["format"] == "skops" and v.flavor["safe"] is True
-    assert [f["path"] for f in v.files] == ["model.skops"]
+    assert v.flavor.format == "skops" and v.flavor.safe is True
+    assert [f.path for f in v.files] == ["model.skops"]
 
 
 def test_column_transformer_keeps_its_structure(tmp_path):
@@ -96,7 +96,7 @@ PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 def test_tree_models_need_their_tree_type_trusted(tmp_path, make, data, needed):
     model = make()
     v = open_store(tmp_path).upload("trees", model=model)
-    assert v.flavor["options"]["types_to_trust"] == needed
+    assert v.flavor.options["types_to_trust"] == needed
     store = open_store(tmp_path, cache="reader")
 
     with pytest.raises(UntrustedArtifactError) as err:

@@ -59,8 +59,8 @@ def test_model_skops_cannot_represent_falls_back_to_pickle_behind_trust(tmp_path
     model = birch()
     with pytest.warns(UserWarning, match="pickle"):
         v = open_store(tmp_path).upload("b", model=model)
-    assert v.flavor["format"] == "pickle" and v.flavor["safe"] is False
-    assert [f["path"] for f in v.files] == ["model.joblib"]
+    assert v.flavor.format == "pickle" and v.flavor.safe is False
+    assert [f.path for f in v.files] == ["model.joblib"]
     reader = open_store(tmp_path, cache="reader")
 
     with pytest.raises(UntrustedArtifactError, match="trust=True"):
@@ -77,7 +77,7 @@ def test_malicious_pickle_model_is_not_unpickled_without_trust(tmp_path):
     model.payload_ = CreatesFile(marker)  # a real Birch whose pickle creates a file when loaded
     with pytest.warns(UserWarning):
         v = open_store(tmp_path).upload("evil", model=model)
-    assert v.flavor["format"] == "pickle" and not marker.exists()
+    assert v.flavor.format == "pickle" and not marker.exists()
 
     with pytest.raises(UntrustedArtifactError):
         open_store(tmp_path, cache="reader").load("evil")
@@ -100,7 +100,7 @@ def _overwrite(path: Path, data: bytes) -> None:
 def test_overwritten_object_bytes_fail_the_sha256_check_before_any_loader(tmp_path):
     marker = tmp_path / "pwned"
     v = open_store(tmp_path).upload("m", model=LogisticRegression().fit(X, Y))
-    _overwrite(_object_path(tmp_path, v.files[0]["sha256"]), pickle.dumps(CreatesFile(marker)))
+    _overwrite(_object_path(tmp_path, v.files[0].sha256), pickle.dumps(CreatesFile(marker)))
 
     with pytest.raises(IntegrityError, match="model.skops"):
         open_store(tmp_path, cache="reader").load("m", trust=True)
@@ -134,9 +134,9 @@ def test_skops_types_outside_the_allowed_set_are_refused_before_anything_is_buil
     marker = tmp_path / "setstate-ran"
     model = Custom(marker=str(marker)).fit(X)
     v = open_store(tmp_path).upload("c", model=model)
-    assert v.flavor["format"] == "skops"
+    assert v.flavor.format == "skops"
     custom = f"{Custom.__module__}.Custom"
-    assert v.flavor["options"]["types_to_trust"] == [custom]
+    assert v.flavor.options["types_to_trust"] == [custom]
     marker.unlink(missing_ok=True)  # the upload-time read-back rebuilt the uploader's own model
 
     with pytest.raises(UntrustedArtifactError) as err:
@@ -170,14 +170,16 @@ def test_default_trusted_types_exist_and_exclude_memory_unsafe_ones():
         assert unsafe not in DEFAULT_TRUSTED_TYPES
 
 
-def test_plugin_leaves_other_frameworks_sklearn_subclasses_alone(tmp_path):
-    """xgboost's and catboost's sklearn-API classes subclass sklearn's BaseEstimator: their own plugins store them."""
+def test_plugin_is_the_fallback_for_sklearn_api_classes(tmp_path):
+    """xgboost's and catboost's sklearn-API classes subclass sklearn's BaseEstimator: this plugin's
+    serializer runs last (``trylast``), so their own plugins store them when installed."""
     xgb_like = type("XGBClassifier", (BaseEstimator,), {"__module__": "xgboost.sklearn"})()
-    assert modelstore_sklearn.handles(xgb_like) is False
-    assert modelstore_sklearn.modelstore_serialize(model=xgb_like, directory=tmp_path, options={}) is None
+    assert modelstore_sklearn.modelstore_serialize.modelstore_impl["trylast"] is True
+    assert modelstore_sklearn.handles(xgb_like) is True
     assert modelstore_sklearn.modelstore_serialize(model={"not": "a model"}, directory=tmp_path, options={}) is None
     assert modelstore_sklearn.handles(Custom()) is True  # a user's own estimator is scikit-learn's
     assert modelstore_sklearn.handles(LogisticRegression()) is True
+    assert modelstore_sklearn.handles({"not": "a model"}) is False
     assert list(tmp_path.iterdir()) == []
 
 

@@ -28,9 +28,7 @@ from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any
 
-from modelstore_core import Flavor, ModelStoreError, UntrustedArtifactError, hookimpl
-from modelstore_core.flavor import qualified_name
-from modelstore_core.plugin_helpers import comes_from
+from modelstore_core.plugin_api import Flavor, ModelStoreError, UntrustedArtifactError, comes_from, hookimpl, qualified_name
 
 FLAVOR = "torch"
 PLUGIN = "modelstore-torch"
@@ -148,14 +146,14 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
 
 
 @hookimpl
-def modelstore_deserialize(flavor: dict[str, Any], directory: Path, files: list[str], options: dict[str, Any]):
-    if flavor["name"] != FLAVOR:
+def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]):
+    if flavor.name != FLAVOR:
         return None
     import torch
 
     from . import weights
 
-    recorded = flavor.get("options") or {}
+    recorded = flavor.options
     kind = recorded.get("kind", "module")
     device = options.get("device")
     target = options.get("model")
@@ -171,7 +169,7 @@ def modelstore_deserialize(flavor: dict[str, Any], directory: Path, files: list[
 
     if kind == "module" and not options.get("as_state_dict"):
         pickle_name = recorded.get("pickle")
-        cls = flavor.get("model_class") or "module"
+        cls = flavor.model_class or "module"
         short = cls.rsplit(".", 1)[-1]
         if pickle_name and not options.get("trust"):
             raise UntrustedArtifactError(
@@ -213,7 +211,6 @@ def modelstore_collect_metadata(model: Any, flavor: Flavor):
     info: dict[str, Any] = {
         "framework": "torch",
         "framework_version": torch.__version__,
-        "class": flavor.model_class,
         "kind": kind,
         "state_dict_keys": len(tensors),
         "shared_tensors": len(aliases),
@@ -232,14 +229,14 @@ def modelstore_collect_metadata(model: Any, flavor: Flavor):
 # --- loading helpers ------------------------------------------------------------------------
 
 
-def _instantiate(target: Any, flavor: dict[str, Any]):
+def _instantiate(target: Any, flavor: Flavor):
     import torch
 
     module = target if isinstance(target, torch.nn.Module) else target() if callable(target) else None
     if not isinstance(module, torch.nn.Module):
         raise TypeError(
             f"model= must be an nn.Module or a factory returning one (got {type(module if callable(target) else target).__name__});"
-            f" the stored weights come from a {flavor.get('model_class')}"
+            f" the stored weights come from a {flavor.model_class}"
         )
     return module
 

@@ -70,8 +70,8 @@ def test_sequential_loads_into_an_instance_and_from_factories(store, fresh):
     model = trained(mlp(), lambda: torch.randn(8, 6))
     x = torch.randn(5, 6)
     v = store.upload("mlp", model=model)
-    assert v.flavor["name"] == "torch" and v.flavor["format"] == "safetensors" and v.flavor["safe"] is True
-    assert [f["path"] for f in v.files] == ["model.safetensors"]
+    assert v.flavor.name == "torch" and v.flavor.format == "safetensors" and v.flavor.safe is True
+    assert [f.path for f in v.files] == ["model.safetensors"]
 
     for target in (mlp(), mlp, lambda: mlp()):
         torch.manual_seed(123)  # a different init: only loading makes the outputs agree
@@ -223,7 +223,7 @@ def test_metadata(store):
     v = store.upload("conv", model=model)
     meta = v.metadata["model"]
     assert meta["framework"] == "torch" and meta["framework_version"] == torch.__version__
-    assert meta["class"].endswith("ConvNet") and v.flavor["model_class"] == meta["class"]
+    assert v.flavor.model_class.endswith("ConvNet") and "class" not in meta  # the core records the class
     assert meta["parameters"] == sum(p.numel() for p in model.parameters())
     assert meta["state_dict_keys"] == len(model.state_dict())
     assert meta["dtypes"] == {"float32": len(model.state_dict()) - 1, "int64": 1}
@@ -249,7 +249,7 @@ def test_same_model_twice_gives_identical_bytes(store, tmp_path):
     # content-derived serialization id).
     p1 = store.upload("lm-pickled", model=model, pickle_module=True)
     p2 = store.upload("lm-pickled", model=model, pickle_module=True)
-    assert p2.files == p1.files and {f["path"] for f in p1.files} == {"model.safetensors", "module.pt"}
+    assert p2.files == p1.files and {f.path for f in p1.files} == {"model.safetensors", "module.pt"}
 
 
 # --- trust ----------------------------------------------------------------------------------
@@ -276,8 +276,8 @@ def test_pickled_module_is_never_unpickled_without_trust(store, fresh, tmp_path)
     model = Booby()
     model.marker = marker
     v = store.upload("boom", model=model, pickle_module=True)
-    assert v.flavor["options"]["files"]["module.pt"] == {"format": "torch-pickle", "safe": False}
-    assert v.flavor["options"]["files"]["model.safetensors"] == {"format": "safetensors", "safe": True}
+    assert v.flavor.options["files"]["module.pt"] == {"format": "torch-pickle", "safe": False}
+    assert v.flavor.options["files"]["model.safetensors"] == {"format": "safetensors", "safe": True}
     assert not marker.exists()
 
     with pytest.raises(UntrustedArtifactError) as err:

@@ -13,8 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelstore_core import Flavor, hookimpl
-from modelstore_core.plugin_helpers import comes_from
+from modelstore_core.plugin_api import Flavor, comes_from, hookimpl
 
 FLAVOR = "xgboost"
 PLUGIN = "modelstore-xgboost"
@@ -35,8 +34,8 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -
 
 
 @hookimpl
-def modelstore_deserialize(flavor: dict[str, Any], directory: Path, files: list[str]) -> Any:
-    if flavor.get("name") != FLAVOR:
+def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
+    if flavor.name != FLAVOR:
         return None
     from ._persist import deserialize
 

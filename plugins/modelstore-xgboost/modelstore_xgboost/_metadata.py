@@ -6,8 +6,7 @@ import json
 from importlib import metadata
 from typing import Any
 
-from modelstore_core import Flavor
-from modelstore_core.plugin_helpers import json_value
+from modelstore_core.plugin_api import Flavor, json_value
 
 from ._persist import DISTRIBUTIONS
 
@@ -33,8 +32,6 @@ def describe(model: Any, flavor: Flavor) -> dict[str, Any]:
         "framework": "xgboost",
         "framework_version": xgboost.__version__,
         "distribution": installed_distributions(),
-        "class": flavor.model_class,
-        "serialization": flavor.format,
         "objective": (learner.get("objective") or {}).get("name"),
         "booster": (learner.get("gradient_booster") or {}).get("name"),
         "num_features": booster.num_features(),

@@ -9,8 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from modelstore_core import Flavor, ModelStoreError
-from modelstore_core.flavor import qualified_name
+from modelstore_core.plugin_api import Flavor, ModelStoreError, qualified_name
 
 from . import FLAVOR, PLUGIN
 
@@ -58,10 +57,10 @@ def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
     )
 
 
-def deserialize(flavor: dict[str, Any], directory: Path, files: list[str]) -> Any:
+def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
     import xgboost
 
-    options = flavor.get("options") or {}
+    options = flavor.options
     name, file = options.get("class"), options.get("file")
     if file not in files:
         raise ModelStoreError(f"this xgboost version's record names no stored model file ({file!r} is not among {files})")

@@ -40,7 +40,9 @@ def test_estimator_metadata(tmp_path):
     record = open_store(tmp_path, cache="c2").info("m").metadata  # read back from the store
     info = record["model"]
     assert info["framework"] == "xgboost" and info["framework_version"] == xgb.__version__
-    assert info["class"] == "xgboost.sklearn.XGBClassifier" and info["serialization"] == "ubjson"
+    flavor = record["flavor"]  # class and format are the core's, not repeated by the plugin
+    assert flavor["model_class"] == "xgboost.sklearn.XGBClassifier" and flavor["format"] == "ubjson"
+    assert "class" not in info and "serialization" not in info
     assert info["objective"] == "binary:logistic" and info["booster"] == "gbtree"
     assert info["num_features"] == 3 and info["num_boosted_rounds"] == 4 and info["n_classes"] == 2
     hp = info["hyperparameters"]
@@ -64,7 +66,7 @@ def test_booster_metadata(tmp_path):
     )
     v = open_store(tmp_path).upload("b", model=model)
     info = v.metadata["model"]
-    assert info["class"] == "xgboost.core.Booster" and info["feature_names"] == ["a", "b", "c"]
+    assert v.flavor.model_class == "xgboost.core.Booster" and info["feature_names"] == ["a", "b", "c"]
     assert info["hyperparameters"]["max_depth"] == "4" and info["hyperparameters"]["objective"] == "reg:squarederror"
     assert info["attributes"]["best_iteration"] == str(model.best_iteration)
     assert info["num_boosted_rounds"] == model.num_boosted_rounds() < 100

@@ -59,8 +59,8 @@ def test_round_trip(tmp_path, case):
     model, predict = CASES[case]()
     reader = open_store(tmp_path, cache="cold-cache")  # a fresh ModelStore object and cache
     v, _ = assert_round_trip(open_store(tmp_path), reader, model, predict)
-    assert v.flavor["format"] == "ubjson" and v.flavor["safe"] is True
-    assert [f["path"] for f in v.files] == ["model.ubj"]
+    assert v.flavor.format == "ubjson" and v.flavor.safe is True
+    assert [f.path for f in v.files] == ["model.ubj"]
 
 
 def test_booster_keeps_feature_names_and_rounds(tmp_path):
@@ -104,7 +104,7 @@ def test_missing_value_marker_is_restored(tmp_path):
 def test_json_format_on_request(tmp_path):
     model, predict = classifier()
     v = open_store(tmp_path).upload("j", model=model, format="json")
-    assert v.flavor["format"] == "json" and [f["path"] for f in v.files] == ["model.json"]
+    assert v.flavor.format == "json" and [f.path for f in v.files] == ["model.json"]
     loaded = open_store(tmp_path, cache="c2").load("j")
     np.testing.assert_array_equal(predict(loaded), predict(model))
 

@@ -10,7 +10,9 @@ from typing import BinaryIO
 
 from .errors import IntegrityError
 from .progress import Advance
-from .storage import CHUNK_SIZE
+
+#: Chunk size used whenever bytes are streamed through Python.
+CHUNK_SIZE = 1 << 20
 
 
 def hash_file(path: Path, progress: Advance | None = None) -> tuple[str, int]:

@@ -5,8 +5,8 @@
     objects/sha256/<2 hex>/<64 hex>          file contents, by sha256 (deduplicated, immutable)
     domains/<domain>/claims/<version>        version number taken (create-if-absent; never reused)
     domains/<domain>/versions/<version>.json the version record: the commit point of an upload
-    domains/<domain>/latest.json             hint: the newest committed version (compare-and-swap)
-    domains/<domain>/states.json             {"production": 3, ...} (compare-and-swap)
+    domains/<domain>/latest.json             hint: {"version": n}, the newest committed version (compare-and-swap)
+    domains/<domain>/states.json             {"states": {"production": {"version": 3, "updated": iso}}} (compare-and-swap)
     uploads/<id>.json                        an upload in progress: the objects it is writing
 
 Version numbers are zero-padded to 10 digits so that key order is version order.
@@ -17,7 +17,11 @@ from __future__ import annotations
 OBJECTS = "objects/sha256/"
 DOMAINS = "domains/"
 UPLOADS = "uploads/"
+#: The top-level prefixes the core writes below a store's root (backends may clean up only there).
+TOP_LEVEL = ("objects/", DOMAINS, UPLOADS)
 VERSION_DIGITS = 10
+#: The highest version number a key can hold.
+MAX_VERSION = 10**VERSION_DIGITS - 1
 
 
 def object_key(sha256: str) -> str:
@@ -36,8 +40,12 @@ def version_key(domain: str, version: int) -> str:
     return f"{versions_prefix(domain)}{version:0{VERSION_DIGITS}d}.json"
 
 
+def claims_prefix(domain: str) -> str:
+    return f"{DOMAINS}{domain}/claims/"
+
+
 def claim_key(domain: str, version: int) -> str:
-    return f"{DOMAINS}{domain}/claims/{version:0{VERSION_DIGITS}d}"
+    return f"{claims_prefix(domain)}{version:0{VERSION_DIGITS}d}"
 
 
 def latest_key(domain: str) -> str:
@@ -56,6 +64,6 @@ def version_from_key(key: str) -> int | None:
     """The version number of a ``.../versions/<n>.json`` key, or ``None`` for anything else."""
     name = key.rsplit("/", 1)[-1]
     stem, dot, ext = name.partition(".")
-    if ext != "json" or len(stem) != VERSION_DIGITS or not stem.isdigit():
+    if ext != "json" or len(stem) != VERSION_DIGITS or not stem.isdigit() or int(stem) < 1:
         return None
     return int(stem)

@@ -1,7 +1,11 @@
-"""Small helpers for plugin code: recognising a model without importing its framework, and
-recording hyperparameters as JSON.
+"""Everything a plugin author needs, in one module: the hook marker, the types hooks receive and
+return, the storage base classes, the errors to raise, and small helpers.
 
-Standard library only: importing this module never imports an ML framework.
+::
+
+    from modelstore_core.plugin_api import Flavor, hookimpl, comes_from
+
+Standard library only besides the core: importing this module never imports an ML framework.
 """
 
 from __future__ import annotations
@@ -9,7 +13,46 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["comes_from", "json_value", "top_level_modules"]
+from .bucket import BucketURL, backend_options
+from .errors import (
+    IntegrityError,
+    InvalidNameError,
+    KeyNotFoundError,
+    ModelStoreError,
+    StorageError,
+    UntrustedArtifactError,
+)
+from .flavor import Flavor, qualified_name
+from .hashing import CHUNK_SIZE
+from .hookspecs import hookimpl
+from .progress import Advance
+from .protocol.keys import TOP_LEVEL
+from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
+
+__all__ = [
+    "CHUNK_SIZE",
+    "TOP_LEVEL",
+    "Advance",
+    "BucketURL",
+    "CountingReader",
+    "Flavor",
+    "IntegrityError",
+    "InvalidNameError",
+    "KeyNotFoundError",
+    "ModelStoreError",
+    "ObjectInfo",
+    "StagedFile",
+    "Storage",
+    "StorageError",
+    "Token",
+    "UntrustedArtifactError",
+    "backend_options",
+    "comes_from",
+    "hookimpl",
+    "json_value",
+    "qualified_name",
+    "top_level_modules",
+]
 
 
 def top_level_modules(model: Any) -> list[str]:

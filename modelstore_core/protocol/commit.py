@@ -1,0 +1,224 @@
+"""The write path: committing a version, the latest hint, states and deletion.
+
+An upload (:mod:`modelstore_core.upload`) serializes the model and stages its files (hashed,
+and on the local backend already copied); :func:`commit_version` then:
+
+1. writes ``uploads/<id>.json`` listing the objects it is about to store, so that
+   :func:`~modelstore_core.gc.collect_garbage` leaves them alone while it runs;
+2. places each object under its sha256 unless it already exists (deduplication);
+3. claims the next free version number with create-if-absent (``claims/<n>``): concurrent
+   uploaders each get their own number, none is ever overwritten or reused;
+4. creates the version record ``versions/<n>.json``: the commit point. Before it the version is
+   invisible; after it, complete;
+5. moves the ``latest.json`` hint forward (compare-and-swap) and deletes the upload marker.
+
+A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`` reclaims; a
+crash after it leaves a complete version (readers do not trust the hint blindly).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ConflictError, DomainNotFoundError, StateNotFoundError, StorageError, VersionNotFoundError
+from ..liveness import HOST
+from ..progress import FileProgress
+from ..storage import StagedFile, Storage, Token
+from . import keys
+from .cas import cas_update
+from .read import domain_exists, latest, list_versions, not_found, read_latest_hint
+from .records import StateEntry, UploadMarker, VersionRecord, dumps, now_utc, parse_latest_hint, parse_states, states_document
+
+
+def checkpoint(name: str) -> None:
+    """No-op marker of each step; crash tests replace it to kill the process at a named point."""
+
+
+def commit_version(
+    storage: Storage,
+    domain: str,
+    draft: dict[str, Any],
+    staged: list[StagedFile],
+    progress: list[FileProgress],
+    before_claim: Callable[[dict[str, bool]], None],
+) -> tuple[VersionRecord, int]:
+    """Store the staged files and commit ``draft`` (a record without version and time) as the next
+    version of ``domain``.
+
+    ``before_claim(placed)`` runs once the objects are stored (``placed``: sha256 -> whether this
+    upload wrote it) and may raise to abandon the upload. Returns the committed record and the
+    bytes of objects that were new to the store.
+    """
+    marker = keys.upload_key(os.urandom(16).hex())
+    objects = tuple(sorted({st.sha256 for st in staged}))
+    storage.put_if_absent(marker, dumps(UploadMarker(domain, now_utc(), HOST, os.getpid(), objects).to_json()))
+    try:
+        checkpoint("marker-written")
+        placed = place_objects(staged, progress)
+        checkpoint("objects-stored")
+        before_claim(placed)
+        record, hint = create_record(storage, domain, draft)
+        checkpoint("committed")
+        advance_latest(storage, domain, record.version, hint)
+        checkpoint("latest-updated")
+    finally:
+        storage.delete(marker)
+    sizes = {st.sha256: st.size for st in staged}
+    return record, sum(sizes[sha] for sha, wrote in placed.items() if wrote)
+
+
+def place_objects(staged: list[StagedFile], progress: list[FileProgress]) -> dict[str, bool]:
+    """Make each distinct file visible under its sha256; ``{sha256: written by this call}``."""
+    placed: dict[str, bool] = {}
+    for st, file in zip(staged, progress, strict=True):
+        if st.sha256 not in placed:
+            placed[st.sha256] = st.place(keys.object_key(st.sha256), progress=file)
+            checkpoint("object-stored")
+        file.finish()
+    return placed
+
+
+def create_record(
+    storage: Storage, domain: str, draft: dict[str, Any], first: int | None = None
+) -> tuple[VersionRecord, tuple[bytes | None, Token]]:
+    """Claim the next free version number (from ``first``, else just past the latest hint) and
+    create its record: the commit point.
+
+    Also returns the hint document as read before claiming, with its token, so that moving the
+    hint forward usually needs no second read.
+    """
+    hint, data, token = read_latest_hint(storage, domain)
+    version = first if first is not None else hint + 1
+    claim = dumps({"claimed": now_utc(), "host": HOST, "pid": os.getpid()})
+    for _ in range(10_000):
+        if version > keys.MAX_VERSION:
+            break
+        if storage.put_if_absent(keys.claim_key(domain, version), claim):
+            break
+        version += 1  # taken by a concurrent (or crashed) uploader
+    else:
+        raise ConflictError(f"could not claim a version number in domain {domain!r}")
+    if version > keys.MAX_VERSION:
+        raise ConflictError(f"domain {domain!r} has no version number left below {keys.MAX_VERSION + 1}")
+    checkpoint("claimed")
+    document = {**draft, "version": version, "created": now_utc()}
+    key = keys.version_key(domain, version)
+    if not storage.put_if_absent(key, dumps(document)):
+        raise StorageError(f"version {version} of {domain!r} exists although this upload claimed it")
+    return VersionRecord.from_document(document, key, domain, version), (data, token)
+
+
+# --- the latest hint ---------------------------------------------------------------------------
+
+
+def _move_hint(storage: Storage, domain: str, change: Callable[[int | None], int | None], known=None) -> None:
+    """Best effort: a hint that lags is harmless (readers list past it), so losing races is fine."""
+    try:
+        cas_update(
+            storage,
+            keys.latest_key(domain),
+            change,
+            parse=parse_latest_hint,
+            encode=lambda version: dumps({"version": version}),
+            what=f"the latest hint of {domain!r}",
+            known=known,
+        )
+    except ConflictError:
+        pass
+
+
+def advance_latest(storage: Storage, domain: str, version: int, known: tuple[bytes | None, Token] | None = None) -> None:
+    """Move the hint to ``version`` unless it already names a newer one (or is replaced meanwhile).
+
+    ``known`` is a ``(data, token)`` read earlier: tried first, re-read only if it went stale.
+    """
+    _move_hint(storage, domain, lambda current: None if (current or 0) >= version else version, known)
+
+
+# --- states ----------------------------------------------------------------------------------------
+
+
+def update_states(storage: Storage, domain: str, change: Callable[[dict[str, StateEntry]], dict[str, StateEntry] | None]):
+    """Apply ``change(states) -> new states or None (no change)`` atomically, retrying lost races."""
+    key = keys.states_key(domain)
+    return cas_update(
+        storage,
+        key,
+        change,
+        parse=lambda data: parse_states(data, key),
+        encode=states_document,
+        what=f"the states of {domain!r}",
+    )
+
+
+def set_state(storage: Storage, domain: str, version: int, state: str) -> None:
+    if storage.stat(keys.version_key(domain, version)) is None:
+        raise not_found(storage, domain, version)
+    entry = StateEntry(version, now_utc())
+    update_states(storage, domain, lambda states: {**states, state: entry})
+    # A concurrent delete may have removed the version after the check above; undo if so.
+    if storage.stat(keys.version_key(domain, version)) is None:
+        clear_states(storage, domain, version)
+        raise VersionNotFoundError(domain, version)
+
+
+def remove_state(storage: Storage, domain: str, state: str) -> None:
+    def drop(states: dict[str, StateEntry]) -> dict[str, StateEntry]:
+        if state not in states:
+            raise StateNotFoundError(domain, state)
+        return {name: s for name, s in states.items() if name != state}
+
+    update_states(storage, domain, drop)
+
+
+def clear_states(storage: Storage, domain: str, version: int) -> None:
+    """Remove every state that points at ``version``."""
+
+    def drop(states: dict[str, StateEntry]) -> dict[str, StateEntry] | None:
+        kept = {name: s for name, s in states.items() if s.version != version}
+        return kept if len(kept) != len(states) else None
+
+    update_states(storage, domain, drop)
+
+
+# --- delete ------------------------------------------------------------------------------------------
+
+
+def delete_version(storage: Storage, domain: str, version: int) -> None:
+    """Remove a version from listings. Its number stays claimed (never reused); its files stay
+    until ``gc`` finds them unreferenced."""
+    key = keys.version_key(domain, version)
+    if storage.stat(key) is None:
+        raise not_found(storage, domain, version)
+    storage.delete(key)
+    clear_states(storage, domain, version)
+
+    def back(current: int | None) -> int | None:
+        if current != version:
+            return None
+        try:
+            return latest(storage, domain)[0]
+        except (VersionNotFoundError, DomainNotFoundError):
+            return 0
+
+    _move_hint(storage, domain, back)
+
+
+def delete_domain(storage: Storage, domain: str) -> list[int]:
+    """Delete every version of ``domain``, then its states, hint and claims; returns the versions deleted.
+
+    States go first, so that no crash leaves one pointing at a deleted version; claims go last, so
+    that the domain keeps listing until everything else is gone (running it again finishes the job).
+    """
+    if not domain_exists(storage, domain):
+        raise DomainNotFoundError(domain)
+    storage.delete(keys.states_key(domain))
+    deleted = [n for n, _ in list_versions(storage, domain)]
+    for n in deleted:
+        storage.delete(keys.version_key(domain, n))
+    storage.delete(keys.latest_key(domain))
+    for info in list(storage.list(keys.domain_prefix(domain))):
+        storage.delete(info.key)
+    return sorted(deleted)

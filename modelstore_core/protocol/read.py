@@ -1,0 +1,110 @@
+"""The read path: domains, versions, the latest one, records and states, over the storage primitives.
+
+Request costs (the same on every backend): ``latest`` is one read of the hint plus one listing
+that starts at the hint; ``list_versions`` is one listing (a page per 1,000 versions); ``states``
+is one read. No operation reads every version record.
+"""
+
+from __future__ import annotations
+
+from ..errors import DomainNotFoundError, KeyNotFoundError, StateNotFoundError, VersionNotFoundError
+from ..storage import ObjectInfo, Storage, Token
+from . import keys
+from .cas import read_document
+from .records import StateEntry, VersionRecord, parse_latest_hint, parse_states
+
+#: Record reads in flight at once when many are needed (remote stores answer them in parallel).
+READ_WORKERS = 16
+
+
+def domain_exists(storage: Storage, domain: str) -> bool:
+    return next(iter(storage.list(keys.domain_prefix(domain))), None) is not None
+
+
+def not_found(storage: Storage, domain: str, version: int | None = None) -> Exception:
+    """The right error for a missing version: its domain may not exist at all."""
+    if not domain_exists(storage, domain):
+        return DomainNotFoundError(domain)
+    return VersionNotFoundError(domain, version)
+
+
+def list_domains(storage: Storage) -> list[str]:
+    return [info.key[len(keys.DOMAINS) : -1] for info in storage.list(keys.DOMAINS, delimiter="/") if info.is_prefix]
+
+
+def list_versions(storage: Storage, domain: str) -> list[tuple[int, ObjectInfo]]:
+    """Every committed version, newest first, from one listing."""
+    found = [(n, info) for info in storage.list(keys.versions_prefix(domain)) if (n := keys.version_from_key(info.key))]
+    if not found and not domain_exists(storage, domain):
+        raise DomainNotFoundError(domain)
+    return sorted(found, key=lambda item: item[0], reverse=True)
+
+
+def read_latest_hint(storage: Storage, domain: str) -> tuple[int, bytes | None, Token]:
+    """The version ``latest.json`` names (0 if absent or unusable), with the bytes and token read."""
+    data, token = read_document(storage, keys.latest_key(domain))
+    return parse_latest_hint(data) or 0, data, token
+
+
+def latest(storage: Storage, domain: str) -> tuple[int, ObjectInfo]:
+    """The newest committed version: read the hint, then list from it (it may lag, never lead)."""
+    hint, _, _ = read_latest_hint(storage, domain)
+    start = keys.version_key(domain, hint)[: -len(".json")] if hint else None  # sorts just before the hint's key
+    newest = None
+    for info in storage.list(keys.versions_prefix(domain), start_after=start):
+        if (n := keys.version_from_key(info.key)) is not None:
+            newest = (n, info)
+    if newest is None and hint:
+        # The hinted version was deleted and nothing is newer: fall back to a full listing.
+        for info in storage.list(keys.versions_prefix(domain)):
+            if (n := keys.version_from_key(info.key)) is not None:
+                newest = (n, info)
+    if newest is None:
+        raise not_found(storage, domain)
+    return newest
+
+
+def read_record(storage: Storage, domain: str, version: int) -> VersionRecord:
+    try:
+        return _read_record(storage, domain, version)
+    except KeyNotFoundError:
+        raise not_found(storage, domain, version) from None
+
+
+def _read_record(storage: Storage, domain: str, version: int) -> VersionRecord:
+    key = keys.version_key(domain, version)
+    return VersionRecord.parse(storage.read(key)[0], key, domain, version)
+
+
+def read_records(storage: Storage, pairs: list[tuple[str, int]]) -> list[VersionRecord]:
+    """The records of ``(domain, version)`` pairs, read concurrently, in order; versions deleted
+    meanwhile are left out."""
+
+    def read(pair: tuple[str, int]) -> VersionRecord | None:
+        try:
+            return _read_record(storage, *pair)
+        except KeyNotFoundError:
+            return None
+
+    if len(pairs) < 2:
+        found = [read(pair) for pair in pairs]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(pairs))) as pool:
+            found = list(pool.map(read, pairs))
+    return [record for record in found if record is not None]
+
+
+def read_states(storage: Storage, domain: str) -> dict[str, StateEntry]:
+    key = keys.states_key(domain)
+    return parse_states(read_document(storage, key)[0], key)
+
+
+def state_version(storage: Storage, domain: str, state: str) -> int:
+    states = read_states(storage, domain)
+    if state not in states:
+        if not domain_exists(storage, domain):
+            raise DomainNotFoundError(domain)
+        raise StateNotFoundError(domain, state)
+    return states[state].version

@@ -1,0 +1,285 @@
+"""The JSON documents of a store as typed values, validated whenever they are read.
+
+Everything read back from a store is untrusted: a bucket is written by a whole team, a disk can go
+bad. Each document is parsed here, once, into frozen values; a document that breaks a rule raises
+:class:`~modelstore_core.errors.CorruptRecordError` naming its key and the field, and the rest
+of the core trusts what these parsers return.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import CorruptRecordError, InvalidNameError
+from ..flavor import Flavor
+from ..names import check_file_path, check_name, check_paths_round_trip, tag_problem
+from .keys import MAX_VERSION
+
+#: The version record format written by this release; older ones load, newer ones are refused.
+SCHEMA = 1
+#: Top-level keys of a version record that the core writes; every other one comes from a plugin.
+CORE_KEYS = ("schema", "domain", "version", "created", "flavor", "files", "tags", "dependencies", "git", "runtime")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def dumps(obj: Any) -> bytes:
+    """The bytes of a document as stored: sorted keys (deterministic), strict JSON (NaN refused)."""
+    return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False).encode()
+
+
+def now_utc() -> str:
+    """The current time as stored in documents: ISO 8601, UTC, microseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+# --- reading helpers -------------------------------------------------------------------------
+
+
+def load_json(data: bytes, key: str) -> Any:
+    """The JSON document in ``data``, or :class:`CorruptRecordError`.
+
+    ``NaN``/``Infinity`` are accepted (older records may hold them in plugin metadata); every field
+    the core acts on is type-checked, so they can never stand for a number the core uses.
+    """
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise CorruptRecordError(key, None, f"is not valid JSON ({' '.join(str(exc).split())[:80]})") from None
+
+
+class _Fields:
+    """Typed access to one JSON object's fields, each failure naming the key and the field."""
+
+    def __init__(self, obj: Any, key: str, prefix: str = ""):
+        if not isinstance(obj, dict):
+            raise CorruptRecordError(key, prefix.rstrip(".") or None, f"is a {_kind(obj)}, not an object")
+        self.obj, self.key, self.prefix = obj, key, prefix
+
+    def fail(self, name: str, problem: str) -> CorruptRecordError:
+        return CorruptRecordError(self.key, self.prefix + name, problem)
+
+    def get(self, name: str, *types: type, required: bool = True, default: Any = None) -> Any:
+        if name not in self.obj:
+            if required:
+                raise self.fail(name, "is missing")
+            return default
+        value = self.obj[name]
+        if value is None and not required:
+            return default
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            want = " or ".join(t.__name__ for t in types)
+            raise self.fail(name, f"is a {_kind(value)}, not a {want}")
+        return value
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        value = self.get(name, int)
+        if not low <= value <= high:
+            raise self.fail(name, f"is {value}, outside {low}..{high}")
+        return value
+
+    def time(self, name: str) -> str:
+        value = self.get(name, str)
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.fail(name, f"is not an ISO 8601 time: {value[:40]!r}") from None
+        if parsed.tzinfo is None:
+            raise self.fail(name, "has no time zone")
+        return value
+
+    def name(self, name: str, what: str) -> str:
+        value = self.get(name, str)
+        try:
+            return check_name(value, what)
+        except InvalidNameError as exc:
+            raise self.fail(name, str(exc)) from None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def check_sha256(value: str) -> bool:
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
+# --- the version record ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One stored file of a version: its name inside the version, size and sha256."""
+
+    path: str
+    size: int
+    sha256: str
+
+    @property
+    def is_extra(self) -> bool:
+        return self.path.startswith("extras/")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """A committed version: ``domains/<domain>/versions/<n>.json``.
+
+    ``document`` is the whole record as stored (plugin metadata, dependencies, git, runtime
+    included); the typed fields are the parts the core acts on, validated.
+    """
+
+    domain: str
+    version: int
+    created: datetime
+    flavor: Flavor
+    files: tuple[FileEntry, ...]
+    tags: dict[str, Any]
+    document: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def model_files(self) -> list[FileEntry]:
+        """The files the flavor's plugin loads (extras excluded)."""
+        return [f for f in self.files if not f.is_extra]
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @classmethod
+    def parse(cls, data: bytes, key: str, domain: str, version: int) -> VersionRecord:
+        """Validate the record read from ``key``, which must name ``domain``/``version``."""
+        return cls.from_document(load_json(data, key), key, domain, version)
+
+    @classmethod
+    def from_document(cls, doc: Any, key: str, domain: str, version: int) -> VersionRecord:
+        top = _Fields(doc, key)
+        schema = top.get("schema", int)
+        if schema > SCHEMA:
+            raise top.fail("schema", f"is {schema}: written by a newer modelstore; upgrade modelstore-core to read it")
+        if top.get("domain", str) != domain:
+            raise top.fail("domain", f"is {doc['domain'][:60]!r} but the record is stored under domain {domain!r}")
+        if top.integer("version", 1, MAX_VERSION) != version:
+            raise top.fail("version", f"is {doc['version']} but the record is stored as version {version}")
+        created = datetime.fromisoformat(top.time("created"))
+        flavor = parse_flavor(top.get("flavor", dict), key)
+        files = parse_files(top.get("files", list), key)
+        tags = top.get("tags", dict, required=False, default={})
+        for name, value in tags.items():
+            problem = tag_problem(name, value)
+            if problem:
+                raise CorruptRecordError(key, f"tags.{name[:40]}", problem)
+        return cls(domain, version, created, flavor, files, dict(tags), doc)
+
+
+def parse_flavor(obj: dict[str, Any], key: str) -> Flavor:
+    f = _Fields(obj, key, "flavor.")
+    return Flavor(
+        name=f.name("name", "flavor name"),
+        format=f.get("format", str),
+        plugin=f.get("plugin", str, required=False, default=""),
+        plugin_version=f.get("plugin_version", str, required=False),
+        model_class=f.get("model_class", str, required=False),
+        safe=f.get("safe", bool, required=False, default=True),
+        options=f.get("options", dict, required=False, default={}),
+    )
+
+
+def parse_files(items: list[Any], key: str) -> tuple[FileEntry, ...]:
+    if not items:
+        raise CorruptRecordError(key, "files", "is empty: a version has at least one file")
+    entries = []
+    for i, item in enumerate(items):
+        f = _Fields(item, key, f"files[{i}].")
+        path = f.get("path", str)
+        try:
+            check_file_path(path)
+        except InvalidNameError as exc:
+            raise f.fail("path", str(exc)) from None
+        sha256 = f.get("sha256", str)
+        if not check_sha256(sha256):
+            raise f.fail("sha256", f"is not 64 lower-case hex digits: {sha256[:70]!r}")
+        entries.append(FileEntry(path, f.integer("size", 0, 2**63 - 1), sha256))
+    try:
+        check_paths_round_trip([e.path for e in entries])
+    except InvalidNameError as exc:
+        raise CorruptRecordError(key, "files", str(exc)) from None
+    return tuple(entries)
+
+
+# --- the latest hint, states, markers ---------------------------------------------------------------
+
+
+def parse_latest_hint(data: bytes | None) -> int | None:
+    """The version ``latest.json`` names, or ``None`` when it is absent, unreadable or out of range.
+
+    The hint is only ever a starting point for a listing, so a bad one is ignored (and replaced by
+    the next upload), never trusted.
+    """
+    if data is None:
+        return None
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    value = doc.get("version") if isinstance(doc, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VERSION:
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class StateEntry:
+    """Where one state points, and when it was last moved."""
+
+    version: int
+    updated: str
+
+
+def parse_states(data: bytes | None, key: str) -> dict[str, StateEntry]:
+    """``states.json``: ``{"states": {name: {"version": n, "updated": iso}}}`` (``{}`` when absent)."""
+    if data is None:
+        return {}
+    top = _Fields(load_json(data, key), key)
+    states = {}
+    for name, entry in top.get("states", dict).items():
+        f = _Fields(entry, key, f"states.{name[:40]}.")
+        try:
+            check_name(name, "state name")
+        except InvalidNameError as exc:
+            raise CorruptRecordError(key, f"states.{name[:40]}", str(exc)) from None
+        states[name] = StateEntry(f.integer("version", 1, MAX_VERSION), f.time("updated"))
+    return states
+
+
+def states_document(states: dict[str, StateEntry]) -> bytes:
+    return dumps({"states": {name: {"version": s.version, "updated": s.updated} for name, s in sorted(states.items())}})
+
+
+@dataclass(frozen=True)
+class UploadMarker:
+    """``uploads/<id>.json``: an upload in progress and the objects it is about to store."""
+
+    domain: str
+    started: str
+    host: str
+    pid: int
+    objects: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"domain": self.domain, "started": self.started, "host": self.host, "pid": self.pid, "objects": list(self.objects)}
+
+    @classmethod
+    def parse(cls, data: bytes, key: str) -> UploadMarker:
+        f = _Fields(load_json(data, key), key)
+        objects = f.get("objects", list)
+        if not all(check_sha256(o) for o in objects):
+            raise f.fail("objects", "holds something that is not a sha256")
+        return cls(f.get("domain", str), f.time("started"), f.get("host", str), f.integer("pid", 0, 2**31), tuple(objects))

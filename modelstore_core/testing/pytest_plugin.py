@@ -1,0 +1,75 @@
+"""The conformance kits as a pytest plugin (entry point ``pytest11: modelstore``).
+
+Loaded by pytest wherever ``modelstore-core`` is installed, it
+
+* has pytest rewrite the asserts of :mod:`modelstore_core.testing`, so that a failing contract
+  check shows what was expected and what came back (pytest only rewrites test modules and the
+  plugins it loads, not an installed library's modules);
+* provides the fixtures ``isolated`` (the per-user store and cache under ``tmp_path``, every
+  plugin enabled and rediscovered around the test), ``store`` (a store in ``tmp_path``) and
+  ``fresh`` (a factory of new ``ModelStore`` objects on that store, each with a cold cache).
+
+``isolated`` is used by every kit class; set ``modelstore_isolate = true`` in the pytest ini
+options to apply it to every test of a suite as well. Nothing changes for a suite that uses
+neither the kit nor that option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+# The package itself is imported already (it holds this module); its kit modules are not, yet.
+_KIT_MODULES = ("fault_contract", "faults", "flavors", "history", "storage_contract", "store_contract")
+pytest.register_assert_rewrite(*(f"modelstore_core.testing.{name}" for name in _KIT_MODULES))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "modelstore_isolate",
+        type="bool",
+        default=False,
+        help="modelstore: give every test its own per-user store and cache (the `isolated` fixture)",
+    )
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch) -> Iterator[None]:
+    """Never touch the real per-user store or cache; rediscover plugins around the test."""
+    from ..plugins import reset_plugins
+    from .flavors import isolate
+
+    isolate(tmp_path, monkeypatch)
+    yield
+    reset_plugins()
+
+
+@pytest.fixture(autouse=True)
+def _modelstore_isolate(request: pytest.FixtureRequest) -> None:
+    if request.config.getini("modelstore_isolate"):
+        request.getfixturevalue("isolated")
+
+
+@pytest.fixture
+def store(tmp_path):
+    """The test's store, ``tmp_path / "store"``, with its cache in ``tmp_path / "cache"``."""
+    from .flavors import open_store
+
+    return open_store(tmp_path)
+
+
+@pytest.fixture
+def fresh(tmp_path) -> Callable:
+    """A factory of new ``ModelStore`` objects on the test's store, each with a new, cold cache:
+    what another process would see."""
+    from .flavors import open_store
+
+    count = 0
+
+    def make():
+        nonlocal count
+        count += 1
+        return open_store(tmp_path, cache=f"cache-{count}")
+
+    return make

@@ -1,0 +1,147 @@
+"""An upload, from a model object (or raw files) to staged files and the draft of its version record.
+
+1. serialize the model into a private temporary directory (a flavor plugin), or take the raw files
+   as they are;
+2. stage every file: hash it (the local backend copies it into its ``.tmp/`` in the same pass);
+3. hand the files and the draft record to :func:`~modelstore_core.protocol.commit.commit_version`,
+   which stores and commits them; a file that changed meanwhile abandons the upload there.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidNameError, SourceChangedError, UnsupportedModelError
+from .flavor import Flavor, qualified_name
+from .hashing import file_signature
+from .metadata import jsonable, merge
+from .names import check_file_path, check_paths_round_trip
+from .plugins import KNOWN_PLUGINS, Plugins, distribution_version
+from .progress import Progress, ProgressCallback
+from .protocol import commit, keys
+from .protocol.records import SCHEMA, VersionRecord
+from .storage import StagedFile, Storage
+
+#: The core's own flavor: files stored as they are, loaded back as a list of local paths.
+RAW_FILES = "files"
+
+
+@dataclass
+class SourceFile:
+    """A file about to be stored: its stored name, where it is now, and its size/mtime/inode before reading."""
+
+    name: str
+    path: Path
+    signature: tuple[int, int, int]
+
+
+class RawFiles:
+    """The files passed as ``ModelStore.upload(domain, files=[...])``; directories are stored recursively."""
+
+    def __init__(self, paths: list[Path]):
+        self.paths = paths
+
+    def flavor(self) -> Flavor:
+        named = [pair for path in self.paths for pair in expand(Path(path))]
+        check_paths_round_trip([name for name, _ in named])
+        return Flavor(name=RAW_FILES, format=RAW_FILES, plugin="modelstore-core", files=dict(named))
+
+
+def upload(
+    storage: Storage,
+    plugins: Plugins,
+    domain: str,
+    model: Any,
+    extras: list[str | os.PathLike] | None,
+    tags: dict[str, Any],
+    options: dict[str, Any],
+    progress: ProgressCallback | None = None,
+) -> tuple[VersionRecord, int]:
+    """Serialize, stage and commit; returns the committed record and the artifact bytes written."""
+    with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
+        flavor = model.flavor() if isinstance(model, RawFiles) else serialize(plugins, model, Path(tmp), options)
+        flavor.plugin_version = distribution_version(flavor.plugin)
+        sources = collect_files(flavor, Path(tmp), extras)
+        commit.checkpoint("serialized")
+        staged: list[StagedFile] = []
+        counter = Progress(progress, sum(source.signature[0] for source in sources))
+        files = [counter.file(source.signature[0]) for source in sources]
+        try:
+            for source, file in zip(sources, files, strict=True):
+                staged.append(storage.stage_file(source.path, progress=file))
+            commit.checkpoint("staged")
+            draft = {
+                "schema": SCHEMA,
+                "domain": domain,
+                "flavor": jsonable(flavor.to_json()),
+                "files": [{"path": src.name, "size": st.size, "sha256": st.sha256} for src, st in zip(sources, staged, strict=True)],
+                "tags": tags,
+            }
+            raw = isinstance(model, RawFiles)
+            draft = merge(collect_metadata(plugins, None if raw else model, flavor, domain), draft)  # core keys win
+
+            def sources_unchanged(placed: dict[str, bool]) -> None:
+                for source, st in zip(sources, staged, strict=True):
+                    if file_signature(source.path) != source.signature:
+                        if placed.get(st.sha256):
+                            storage.delete(keys.object_key(st.sha256))  # its bytes may not match its name
+                        raise SourceChangedError(f"{source.name} changed while it was being uploaded; nothing was committed")
+
+            return commit.commit_version(storage, domain, draft, staged, files, sources_unchanged)
+        finally:
+            for st in staged:
+                st.discard()
+
+
+def serialize(plugins: Plugins, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+    """Ask the flavor plugins to write ``model`` into ``directory``."""
+    from .plugin_api import top_level_modules
+
+    flavor = plugins.hook.modelstore_serialize(model=model, directory=directory, options=options)
+    if flavor is None:
+        flavors = [RAW_FILES, *(f for names in plugins.hook.modelstore_flavors() for f in names or ())]
+        # Most-derived class first: a Keras model on the torch backend is also an nn.Module.
+        hint = next((KNOWN_PLUGINS["module"][m] for m in top_level_modules(model) if m in KNOWN_PLUGINS["module"]), None)
+        raise UnsupportedModelError(qualified_name(model), flavors, hint)
+    if not isinstance(flavor, Flavor):
+        raise TypeError(f"a modelstore_serialize hook returned {type(flavor).__name__}, not Flavor")
+    return flavor
+
+
+def collect_metadata(plugins: Plugins, model: Any, flavor: Flavor, domain: str) -> dict[str, Any]:
+    """Every plugin's contribution, merged (builtins first, so third-party plugins can refine them)."""
+    merged: dict[str, Any] = {}
+    for extra in reversed(plugins.hook.modelstore_collect_metadata(model=model, flavor=flavor, domain=domain)):
+        if extra:
+            merge(merged, jsonable(extra))
+    return merged
+
+
+def collect_files(flavor: Flavor, directory: Path, extras: list[str | os.PathLike] | None) -> list[SourceFile]:
+    """Name and snapshot every file to store: the model's, then the extras (under ``extras/``)."""
+    named: list[tuple[str, Path]] = []
+    if flavor.files:
+        named.extend((name, Path(path)) for name, path in flavor.files.items())
+    else:
+        named.extend((path.relative_to(directory).as_posix(), path) for path in sorted(directory.rglob("*")) if path.is_file())
+    if not named:
+        raise InvalidNameError(f"the {flavor.name!r} serializer wrote no files")
+    for extra in extras or ():
+        named.extend((f"extras/{name}", path) for name, path in expand(Path(extra)))
+    for name, _ in named:
+        check_file_path(name)
+    check_paths_round_trip([name for name, _ in named])
+    return [SourceFile(name, path, file_signature(path)) for name, path in named]
+
+
+def expand(path: Path) -> list[tuple[str, Path]]:
+    """A file as ``[(its name, path)]``; a directory as its files, named ``dir/relative/path``."""
+    if path.is_dir():
+        return [(f"{path.name}/{p.relative_to(path).as_posix()}", p) for p in sorted(path.rglob("*")) if p.is_file()]
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    return [(path.name, path)]
