@@ -23,6 +23,7 @@ from .errors import (
     UnknownSchemeError,
     UnsupportedModelError,
     UntrustedArtifactError,
+    UsageError,
     VersionNotFoundError,
 )
 from .flavor import Flavor
@@ -54,6 +55,7 @@ __all__ = [
     "UnknownSchemeError",
     "UnsupportedModelError",
     "UntrustedArtifactError",
+    "UsageError",
     "Version",
     "VersionNotFoundError",
     "hookimpl",

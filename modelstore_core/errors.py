@@ -47,6 +47,10 @@ class StateNotFoundError(NotFoundError):
 # --- bad input -------------------------------------------------------------
 
 
+class UsageError(ModelStoreError, ValueError):
+    """An API call whose arguments cannot go together or are of the wrong kind."""
+
+
 class InvalidNameError(ModelStoreError, ValueError):
     """A domain, state, tag or file name that cannot be used as given."""
 

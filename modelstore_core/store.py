@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DomainNotFoundError, InvalidNameError, MissingPluginError, TargetExistsError, UnknownSchemeError
+from .errors import DomainNotFoundError, InvalidNameError, MissingPluginError, TargetExistsError, UnknownSchemeError, UsageError
 from .materialize import Cache, write_files
 from .names import check_name, check_tags, check_version
 from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
@@ -54,11 +54,24 @@ class ModelStore:
 
     :param url: where the store lives; default ``$MODELSTORE_URL``, else a per-user data directory.
     :param cache_dir: where loaded files are kept (default ``$MODELSTORE_CACHE_DIR``, else the per-user cache).
+    :param timeout: seconds one storage operation may take in all, retries included, before it fails
+        with :class:`StorageError` (remote backends; the default is the backend's own).
     :param options: passed to the storage backend (e.g. ``endpoint_url`` for S3-compatible stores).
     """
 
-    def __init__(self, url: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None, **options: Any):
+    def __init__(
+        self,
+        url: str | os.PathLike | None = None,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ):
         self.plugins = get_plugins()
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+                raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+            options["timeout"] = float(timeout)
         self.storage = open_storage(url if url is not None else default_url(), self.plugins, options)
         self.cache = Cache(Path(cache_dir) if cache_dir is not None else None)
 
@@ -105,7 +118,8 @@ class ModelStore:
         check_name(domain, "domain name")
         tags = check_tags(tags)
         if (model is None) == (files is None):
-            raise InvalidNameError("pass either model=... or files=[...] to upload()")
+            given = "both model= and files=" if model is not None else "neither model= nor files="
+            raise UsageError(f"upload() got {given}: pass a model (upload(domain, model=clf)) or raw files (upload(domain, files=[...]))")
         from .upload import RawFiles, upload
 
         if files is not None:
@@ -192,7 +206,7 @@ class ModelStore:
         """Which version ``version``/``state``/latest names (metadata not yet fetched)."""
         check_name(domain, "domain name")
         if version is not None and state is not None:
-            raise InvalidNameError("pass either version= or state=, not both")
+            raise UsageError(f"got version={version!r} and state={state!r}: a version is named by one of them, not both")
         if state is not None:
             version = read.state_version(self.storage, domain, check_name(state, "state name"))
         if version is None:

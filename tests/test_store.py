@@ -18,6 +18,7 @@ from modelstore_core import (
     InvalidNameError,
     ModelStore,
     StateNotFoundError,
+    UsageError,
     VersionNotFoundError,
 )
 from modelstore_core.protocol import keys
@@ -136,15 +137,15 @@ def test_download_leaves_nothing_behind_on_corruption(store, tmp_path):
 def test_argument_errors(store, tmp_path):
     model = tmp_path / "m.bin"
     model.write_bytes(b"x")
-    with pytest.raises(InvalidNameError):
+    with pytest.raises(UsageError, match="neither model= nor files="):
         store.upload("d")
-    with pytest.raises(InvalidNameError):
+    with pytest.raises(UsageError, match="both model= and files="):
         store.upload("d", model=object(), files=[model])
     with pytest.raises(FileNotFoundError):
         store.upload("d", files=[tmp_path / "missing.bin"])
     assert store.list_domains() == []
     store.upload("d", files=model)  # a single path is accepted
-    with pytest.raises(InvalidNameError):
+    with pytest.raises(UsageError, match="not both"):
         store.load("d", version=1, state="production")
     with pytest.raises(DomainNotFoundError):
         store.states("nope")

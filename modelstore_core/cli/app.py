@@ -22,7 +22,15 @@ def _set(attr: str) -> Callable:
 
 
 def common_options(f: Callable) -> Callable:
-    """``--store``, ``--json`` and ``--debug``, accepted before or after the command name."""
+    """``--store``, ``--timeout``, ``--json`` and ``--debug``, accepted before or after the command name."""
+    f = click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        expose_value=False,
+        callback=_set("timeout"),
+        help="Give up on a storage operation after this long, retries included (remote stores).",
+    )(f)
     f = click.option("--debug", is_flag=True, expose_value=False, callback=_set("debug"), help="Show tracebacks.")(f)
     f = click.option(
         "--json", "json_", is_flag=True, expose_value=False, callback=_set("json"), help="Print JSON (for scripts)."

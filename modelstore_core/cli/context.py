@@ -26,6 +26,7 @@ class CommandLine:
 
     def __init__(self) -> None:
         self.store_url: str | None = None
+        self.timeout: float | None = None
         self.json = False
         self.debug = False
         self._store = None
@@ -41,7 +42,7 @@ class CommandLine:
         if self._store is None:
             from ..store import ModelStore
 
-            self._store = ModelStore(self.store_url)
+            self._store = ModelStore(self.store_url, timeout=self.timeout)
         return self._store
 
     def close(self) -> None:

@@ -52,7 +52,8 @@ def modelstore_schemes():
 class LocalStorage(Storage):
     """A store in a local directory. Nothing is written until the first upload."""
 
-    def __init__(self, root: str | os.PathLike, *, fsync: bool = True):
+    def __init__(self, root: str | os.PathLike, *, fsync: bool = True, timeout: float | None = None):
+        # ``timeout`` is accepted like every backend's; a local filesystem call has no deadline to set.
         self.root = Path(root).absolute()
         self.url = self.root.as_uri()
         self.fsync = fsync  # durability across power loss; atomicity does not depend on it

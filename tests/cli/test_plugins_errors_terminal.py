@@ -98,7 +98,7 @@ def test_errors_are_one_line_without_traceback(cli, files, tmp_path):
     ModelStore(cli.root).upload("d", files=[files["model.bin"]])
     assert "`modelstore ls d` lists its versions" in one_line_error(cli("info", "d", "4"))
     assert "`modelstore state ls d` lists its states" in one_line_error(cli("download", "d", "--state", "prod"))
-    assert "either version= or state=" in one_line_error(cli("info", "d", "1", "--state", "prod"))
+    assert "not both" in one_line_error(cli("info", "d", "1", "--state", "prod"))
 
     debug = cli("ls", "nope", "--debug")
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "DomainNotFoundError" in debug.stderr
