@@ -9,6 +9,7 @@ from __future__ import annotations
 from .errors import (
     ConflictError,
     CorruptRecordError,
+    DanglingStateError,
     DomainNotFoundError,
     IntegrityError,
     InvalidNameError,
@@ -21,6 +22,7 @@ from .errors import (
     StorageError,
     TargetExistsError,
     UnknownSchemeError,
+    UnsafeServerError,
     UnsupportedModelError,
     UntrustedArtifactError,
     UsageError,
@@ -37,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConflictError",
     "CorruptRecordError",
+    "DanglingStateError",
     "DomainNotFoundError",
     "Flavor",
     "IntegrityError",
@@ -53,6 +56,7 @@ __all__ = [
     "StorageError",
     "TargetExistsError",
     "UnknownSchemeError",
+    "UnsafeServerError",
     "UnsupportedModelError",
     "UntrustedArtifactError",
     "UsageError",

@@ -38,6 +38,18 @@ class VersionNotFoundError(NotFoundError):
         super().__init__(msg)
 
 
+class DanglingStateError(VersionNotFoundError):
+    """A state points at a version that no longer exists (a delete was interrupted, or the store was edited)."""
+
+    def __init__(self, domain: str, state: str, version: int):
+        self.state = state
+        super().__init__(domain, version)
+        self.args = (
+            f"state {state!r} of domain {domain!r} points at version {version}, which was deleted;"
+            f" move it with `modelstore state set {domain} VERSION {state}` or remove it with `modelstore verify --repair`",
+        )
+
+
 class StateNotFoundError(NotFoundError):
     def __init__(self, domain: str, state: str):
         self.domain, self.state = domain, state
@@ -155,6 +167,22 @@ class TargetExistsError(ModelStoreError, FileExistsError):
         shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
         super().__init__(
             f"{target} already holds {shown}; choose an empty directory or pass overwrite=True (`--force`) to replace them"
+        )
+
+
+class UnsafeServerError(StorageError):
+    """The storage server does not honour the conditional writes that keep concurrent writers safe."""
+
+    def __init__(self, url: str, missing: tuple[str, ...], detail: str | None = None):
+        self.url, self.missing = url, missing
+        what = " and ".join(missing)
+        super().__init__(
+            f"the server behind {url} does not honour conditional writes ({what}: "
+            + (detail or "a request that must fail succeeded")
+            + "), so concurrent uploads could overwrite each other's versions and states; nothing was written."
+            " Use a server that implements them (AWS S3, GCS, MinIO and Ceph do; S3-compatible servers need"
+            " If-None-Match/If-Match on PutObject), or, if only one process ever writes to this store,"
+            " open it with ModelStore(url, single_writer=True)"
         )
 
 

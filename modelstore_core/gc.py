@@ -15,14 +15,15 @@ re-uploads deleted models, or not at all during such uploads.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .errors import CorruptRecordError, KeyNotFoundError
+from .errors import CorruptRecordError, DomainNotFoundError, KeyNotFoundError
 from .liveness import process_alive
 from .protocol import keys
-from .protocol.read import list_domains, list_versions, read_records
+from .protocol.read import list_domains, list_versions, read_records, stray_domains
 from .protocol.records import UploadMarker
 from .storage import Storage
 
@@ -36,6 +37,8 @@ class GCReport:
     bytes: int = 0
     markers: list[str] = field(default_factory=list)
     temporary: list[str] = field(default_factory=list)
+    #: what gc found and left alone: corrupt records (their objects are kept), stray entries, links
+    problems: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -46,12 +49,12 @@ def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = 
     now = time.time()
     report = GCReport(dry_run=dry_run)
     objects = {info.key.rsplit("/", 1)[-1]: info for info in storage.list(keys.OBJECTS)}
-    live, dead = read_markers(storage, now, grace)
-    referenced = referenced_objects(storage)
+    live, dead = read_markers(storage, now, grace, report.problems)
+    referenced = referenced_objects(storage, report.problems)
 
     candidates = set(objects) - referenced - live
     if candidates:
-        live_again, _ = read_markers(storage, time.time(), grace)  # uploads that started meanwhile
+        live_again, _ = read_markers(storage, time.time(), grace, [])  # uploads that started meanwhile
         candidates -= live_again
     for sha in sorted(candidates):
         report.objects.append(keys.object_key(sha))
@@ -62,19 +65,30 @@ def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = 
         report.markers.append(key)
         if not dry_run:
             storage.delete(key)
-    report.temporary = storage.cleanup(now - grace, dry_run=dry_run)
+    cleaned = storage.cleanup(now - grace, dry_run=dry_run)
+    report.temporary = [c for c in cleaned if not c.startswith("refused: ")]
+    report.problems += [c.removeprefix("refused: ") for c in cleaned if c.startswith("refused: ")]
     return report
 
 
-def read_markers(storage: Storage, now: float, grace: float) -> tuple[set[str], list[str]]:
-    """Objects protected by live upload markers, and the keys of dead markers."""
+def read_markers(storage: Storage, now: float, grace: float, problems: list[str]) -> tuple[set[str], list[str]]:
+    """Objects protected by live upload markers, and the keys of dead markers.
+
+    A marker that is not valid protects nothing (it cannot say what); it is removed once older than
+    ``grace``, like a dead one.
+    """
     live: set[str] = set()
     dead: list[str] = []
     for info in storage.list(keys.UPLOADS):
         try:
             marker = UploadMarker.parse(storage.read(info.key)[0], info.key)
-        except (KeyNotFoundError, CorruptRecordError):
-            continue  # finished meanwhile, or not ours
+        except KeyNotFoundError:
+            continue  # finished meanwhile
+        except CorruptRecordError as exc:
+            problems.append(str(exc))
+            if info.modified is not None and now - info.modified.timestamp() >= grace:
+                dead.append(info.key)
+            continue
         alive = process_alive(marker.host, marker.pid)
         started = datetime.fromisoformat(marker.started).timestamp()
         if alive or (alive is None and now - started < grace):
@@ -84,7 +98,30 @@ def read_markers(storage: Storage, now: float, grace: float) -> tuple[set[str], 
     return live, dead
 
 
-def referenced_objects(storage: Storage) -> set[str]:
-    """sha256 of every file of every committed version."""
-    pairs = [(domain, n) for domain in list_domains(storage) for n, _ in list_versions(storage, domain)]
-    return {f.sha256 for record in read_records(storage, pairs) for f in record.files}
+def referenced_objects(storage: Storage, problems: list[str]) -> set[str]:
+    """sha256 of every file of every committed version.
+
+    A record that fails validation still protects every sha256-shaped string in its bytes: gc
+    must not make a damaged version worse.
+    """
+    pairs = [(domain, n) for domain in list_domains(storage) for n, _ in _versions(storage, domain)]
+    records, corrupt = read_records(storage, pairs)
+    referenced = {f.sha256 for record in records for f in record.files}
+    for error in corrupt:
+        problems.append(f"{error} (its objects are kept)")
+        try:
+            referenced.update(m.decode() for m in _SHA256.findall(storage.read(error.key)[0]))
+        except KeyNotFoundError:
+            pass
+    problems += [f"domains/{name}/ is not a domain modelstore writes; left alone" for name in stray_domains(storage)]
+    return referenced
+
+
+_SHA256 = re.compile(rb"[0-9a-f]{64}")
+
+
+def _versions(storage: Storage, domain: str):
+    try:
+        return list_versions(storage, domain)
+    except DomainNotFoundError:
+        return []  # deleted meanwhile

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import IntegrityError
+from .errors import ConflictError, IntegrityError
 from .hashing import check_hash, copy_file_hashed, hash_file, verify_file
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import keys
@@ -91,32 +91,54 @@ class Cache:
         return path
 
     def materialize(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> Path:
-        """The version's files under their stored names in the cache, verified. Reused by later loads."""
+        """The version's files under their stored names in the cache, verified. Reused by later loads.
+
+        Safe for concurrent processes: a view is built privately and renamed into place whole; a
+        loader that finds a complete, intact view (its own or another's) uses it and never deletes
+        it, so the paths it returns stay valid. Only a view that fails verification is moved aside.
+        The view's path comes from the requested domain and version, which the record was checked
+        to name.
+        """
         target = self.version_dir(storage, record.domain, record.version)
-        if (target / COMPLETE).is_file():
-            counter = Progress(progress, record.size)
-            try:
-                for entry in record.files:
-                    actual, _ = hash_file(target / entry.path, counter.file(entry.size))
-                    check_hash(actual, entry.sha256, entry.path)
-                return target
-            except (OSError, IntegrityError):  # damaged or edited view: rebuild it below
-                pass
+        if self._intact(target, record, progress):
+            return target
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = self._tmp_name(target)
         try:
             write_files(storage, record.files, staging, self, progress)
             (staging / COMPLETE).write_text(json.dumps({"files": [f.path for f in record.files]}))
-            if target.exists():
-                shutil.rmtree(target, ignore_errors=True)
-            try:
-                os.rename(staging, target)
-            except OSError:
-                if not (target / COMPLETE).is_file():  # not a concurrent loader's finished copy
-                    raise
+            for _ in range(3):
+                try:
+                    os.rename(staging, target)  # atomic; fails if another view is already there
+                    return target
+                except OSError:
+                    if self._intact(target, record, None):
+                        return target  # a concurrent loader's finished view: use it, discard ours
+                    self._move_aside(target)  # damaged or edited: never rebuilt in place
+            raise ConflictError(f"the cache view {target} kept being replaced by other processes; load again")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return target
+
+    def _intact(self, view: Path, record: VersionRecord, progress: ProgressCallback | None) -> bool:
+        """Whether ``view`` is a finished view whose files all hash as recorded."""
+        if not (view / COMPLETE).is_file():
+            return False
+        counter = Progress(progress, record.size)
+        try:
+            for entry in record.files:
+                actual, _ = hash_file(view / entry.path, counter.file(entry.size))
+                check_hash(actual, entry.sha256, entry.path)
+        except (OSError, IntegrityError):
+            return False
+        return True
+
+    def _move_aside(self, view: Path) -> None:
+        aside = view.with_name(f".{view.name}.{os.urandom(8).hex()}.damaged")
+        try:
+            os.rename(view, aside)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def write_files(

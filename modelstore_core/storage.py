@@ -108,6 +108,11 @@ class Storage(abc.ABC):
     #: The URL the store was opened with, with any credentials removed (safe to print).
     url: str = ""
 
+    #: True when :meth:`put_if_absent` and :meth:`compare_and_swap` rest on a server honouring
+    #: conditional requests (object stores): the core then proves they hold before the first write
+    #: (:mod:`modelstore_core.protocol.probe`) and refuses to write if they do not.
+    conditional_writes_need_proof: bool = False
+
     # --- required primitives -------------------------------------------------
 
     @abc.abstractmethod
@@ -208,6 +213,11 @@ class Storage(abc.ABC):
         """Remove backend-specific leftovers of interrupted writes older than ``older_than``
         (a UNIX timestamp): temporary files, unfinished multipart uploads. Returns what it removed."""
         return []
+
+    def capability_id(self) -> str:
+        """What identifies the server for the conditional-write proof (endpoint and bucket; no
+        credentials). Stores on one server share the verdict."""
+        return self.url
 
     def close(self) -> None:
         """Release connections and other resources."""

@@ -8,7 +8,17 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DomainNotFoundError, InvalidNameError, MissingPluginError, TargetExistsError, UnknownSchemeError, UsageError
+from .errors import (
+    CorruptRecordError,
+    DanglingStateError,
+    DomainNotFoundError,
+    MissingPluginError,
+    TargetExistsError,
+    UnknownSchemeError,
+    UnsafeServerError,
+    UsageError,
+    VersionNotFoundError,
+)
 from .materialize import Cache, write_files
 from .names import check_name, check_tags, check_version
 from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
@@ -56,6 +66,9 @@ class ModelStore:
     :param cache_dir: where loaded files are kept (default ``$MODELSTORE_CACHE_DIR``, else the per-user cache).
     :param timeout: seconds one storage operation may take in all, retries included, before it fails
         with :class:`StorageError` (remote backends; the default is the backend's own).
+    :param single_writer: the caller promises that one process at a time writes to this store, so a
+        server that ignores conditional writes may still be written to (with a warning). Without it,
+        such a server is refused with :class:`UnsafeServerError` before the first write.
     :param options: passed to the storage backend (e.g. ``endpoint_url`` for S3-compatible stores).
     """
 
@@ -65,15 +78,36 @@ class ModelStore:
         *,
         cache_dir: str | os.PathLike | None = None,
         timeout: float | None = None,
+        single_writer: bool = False,
         **options: Any,
     ):
         self.plugins = get_plugins()
+        self.single_writer = bool(single_writer)
+        self._writes_checked = False
         if timeout is not None:
             if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
                 raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
             options["timeout"] = float(timeout)
         self.storage = open_storage(url if url is not None else default_url(), self.plugins, options)
         self.cache = Cache(Path(cache_dir) if cache_dir is not None else None)
+
+    def _before_writing(self) -> None:
+        """Prove once that the server's conditional writes hold (:mod:`.protocol.probe`)."""
+        if self._writes_checked:
+            return
+        from .protocol.probe import ensure_conditional_writes
+
+        verdict = ensure_conditional_writes(self.storage, self.cache.root)
+        if not verdict.ok:
+            error = UnsafeServerError(self.storage.url, verdict.missing)
+            if not self.single_writer:
+                raise error
+            import warnings
+
+            warnings.warn(
+                f"{error.url}: conditional writes are not honoured; writing anyway (single_writer=True)", RuntimeWarning, stacklevel=3
+            )
+        self._writes_checked = True
 
     @property
     def url(self) -> str:
@@ -126,6 +160,7 @@ class ModelStore:
             if isinstance(files, (str, os.PathLike)):
                 files = [files]
             model = RawFiles([Path(f) for f in files])
+        self._before_writing()
         record, written = upload(self.storage, self.plugins, domain, model, extras, tags, options, progress)
         version = Version(domain, record.version, record)
         version.bytes_written = written
@@ -133,14 +168,17 @@ class ModelStore:
 
     def set_state(self, domain: str, version: int, state: str) -> None:
         """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed."""
+        self._before_writing()
         commit.set_state(self.storage, check_name(domain, "domain name"), check_version(version), check_name(state, "state name"))
 
     def remove_state(self, domain: str, state: str) -> None:
+        self._before_writing()
         commit.remove_state(self.storage, check_name(domain, "domain name"), check_name(state, "state name"))
 
     def delete(self, domain: str, version: int) -> None:
         """Remove a version: it leaves listings, ``latest`` falls back, states on it are cleared.
         Its number is never reused; ``gc()`` reclaims files no other version uses."""
+        self._before_writing()
         commit.delete_version(self.storage, check_name(domain, "domain name"), check_version(version))
 
     def delete_domain(self, domain: str) -> list[int]:
@@ -149,6 +187,7 @@ class ModelStore:
         Returns the deleted version numbers. Numbering starts again at 1 if the domain is used again;
         ``gc()`` reclaims the files no other version uses.
         """
+        self._before_writing()
         return commit.delete_domain(self.storage, check_name(domain, "domain name"))
 
     def gc(self, *, grace: float = 3600.0, dry_run: bool = False) -> GCReport:
@@ -161,17 +200,31 @@ class ModelStore:
 
         return collect_garbage(self.storage, grace=grace, dry_run=dry_run)
 
-    def verify(self, domain: str | None = None, version: int | None = None, *, progress: ProgressCallback | None = None) -> VerifyReport:
-        """Re-hash stored files against their records: every version, a domain's, or one version's."""
-        from .verify import verify_records
+    def verify(
+        self,
+        domain: str | None = None,
+        version: int | None = None,
+        *,
+        repair: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> VerifyReport:
+        """Re-hash stored files against their records (every version, a domain's, or one version's)
+        and check records and states; every problem is reported, none stops the check.
 
-        if domain is not None and version is not None:
-            records = [read.read_record(self.storage, check_name(domain, "domain name"), check_version(version))]
-        else:
-            domains = self.list_domains() if domain is None else [check_name(domain, "domain name")]
-            pairs = [(d, n) for d in domains for n, _ in read.list_versions(self.storage, d)]
-            records = read.read_records(self.storage, pairs)  # versions deleted meanwhile are skipped
-        return verify_records(self.storage, records, progress)
+        :param repair: delete corrupted objects (uploading the same file again restores them) and
+            states that point at deleted versions. Corrupt records are only reported.
+        """
+        from .verify import verify_store
+
+        if domain is not None:
+            check_name(domain, "domain name")
+        if version is not None:
+            if domain is None:
+                raise UsageError("verify(version=...) needs the domain too")
+            check_version(version)
+        if repair:
+            self._before_writing()
+        return verify_store(self.storage, domain, version, repair=repair, progress=progress)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -199,7 +252,12 @@ class ModelStore:
     def info(self, domain: str, version: int | None = None, *, state: str | None = None) -> Version:
         """The version (latest by default) with its metadata loaded."""
         v = self.resolve(domain, version, state)
-        v.record  # noqa: B018 - fetch now, raising here if it is gone
+        try:
+            v.record  # noqa: B018 - fetch now, raising here if it is gone
+        except VersionNotFoundError:
+            if state is not None:
+                raise DanglingStateError(v.domain, state, v.version) from None
+            raise
         return v
 
     def resolve(self, domain: str, version: int | None = None, state: str | None = None) -> Version:
@@ -283,9 +341,12 @@ class ModelStore:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def fetch_metadata(self, items: list[Version]) -> list[Version]:
-        """Load the metadata of many versions concurrently; returns those still in the store."""
-        records = read.read_records(self.storage, [(v.domain, v.version) for v in items if v._record is None])
+    def fetch_metadata(self, items: list[Version], errors: list[CorruptRecordError] | None = None) -> list[Version]:
+        """Load the metadata of many versions concurrently; returns those still in the store whose
+        record is valid. The :class:`CorruptRecordError` of each other one is appended to ``errors``."""
+        records, corrupt = read.read_records(self.storage, [(v.domain, v.version) for v in items if v._record is None])
+        if errors is not None:
+            errors.extend(corrupt)
         fetched = {(r.domain, r.version): r for r in records}
         for v in items:
             if v._record is None and (v.domain, v.version) in fetched:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,9 +140,63 @@ def collect_files(flavor: Flavor, directory: Path, extras: list[str | os.PathLik
 
 
 def expand(path: Path) -> list[tuple[str, Path]]:
-    """A file as ``[(its name, path)]``; a directory as its files, named ``dir/relative/path``."""
-    if path.is_dir():
-        return [(f"{path.name}/{p.relative_to(path).as_posix()}", p) for p in sorted(path.rglob("*")) if p.is_file()]
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    """A file as ``[(its name, path)]``; a directory as its files, named ``dir/relative/path``.
+
+    Only what can be loaded back as it was is taken: regular files, and inside a directory links
+    to files in that same directory (stored as the file they point to). A link that leads out of
+    the directory, a link to a directory, a FIFO, a socket or a device is refused, naming it. A
+    path given directly may be a link (the caller named it).
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {path}") from None
+    if stat.S_ISDIR(mode):
+        return _directory_files(path)
+    if not stat.S_ISREG(mode):
+        raise InvalidNameError(f"{path} is {_kind(mode)}, not a regular file: only regular files can be stored")
     return [(path.name, path)]
+
+
+def _directory_files(top: Path) -> list[tuple[str, Path]]:
+    root = os.path.realpath(top)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        for name in dirnames:
+            if (Path(dirpath) / name).is_symlink():
+                raise InvalidNameError(
+                    f"{Path(dirpath) / name} is a link to a directory: links to directories are not followed;"
+                    " upload the directory it points to instead"
+                )
+        for name in filenames:
+            path = Path(dirpath) / name
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                real = os.path.realpath(path)
+                if os.path.commonpath([root, real]) != root:
+                    raise InvalidNameError(
+                        f"{path} links to {real}, outside {top}: only links within the uploaded directory are"
+                        " followed; copy the file in, or upload it separately"
+                    )
+                try:
+                    mode = path.stat().st_mode
+                except FileNotFoundError:
+                    raise InvalidNameError(f"{path} is a broken link (it points to {real}, which does not exist)") from None
+            if not stat.S_ISREG(mode):
+                raise InvalidNameError(f"{path} is {_kind(mode)}, not a regular file: only regular files can be stored")
+            found.append((f"{top.name}/{path.relative_to(top).as_posix()}", path))
+    return sorted(found)
+
+
+def _kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a directory"),
+    )
+    for test, kind in kinds:
+        if test(mode):
+            return kind
+    return "not a regular file"

@@ -1,13 +1,25 @@
-"""Re-hashing stored files against their version records."""
+"""Checking a store against its own records, and repairing what can be repaired.
+
+``verify`` re-hashes every stored object a record names, and reports, without stopping at the
+first: files missing or corrupted, records that break the schema, states that point at deleted
+versions, and entries under ``domains/`` that are not domains. With ``repair``:
+
+* a corrupted object is deleted, so that uploading the same bytes again stores them afresh (every
+  version that names them is whole again; until then they report the file missing);
+* a state pointing at a deleted version is removed.
+
+Corrupt records and stray entries are reported, never changed: only a person can tell what they
+should have been (``delete`` the version, or restore the object from a backup).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import KeyNotFoundError
+from .errors import CorruptRecordError, DomainNotFoundError, KeyNotFoundError
 from .hashing import hash_file, hash_stream
 from .progress import Advance, Progress, ProgressCallback
-from .protocol import keys
+from .protocol import commit, keys, read
 from .protocol.records import VersionRecord
 from .storage import Storage
 
@@ -15,9 +27,13 @@ from .storage import Storage
 @dataclass
 class Problem:
     domain: str
-    version: int
-    file: str
-    problem: str  # "missing" or "corrupted"
+    version: int | None
+    file: str | None
+    #: "missing", "corrupted", "corrupt-record", "dangling-state" or "stray"
+    problem: str
+    detail: str = ""
+    #: what ``repair`` did about it ("" when nothing)
+    repaired: str = ""
 
 
 @dataclass
@@ -45,11 +61,54 @@ def object_sha256(storage: Storage, sha256: str, progress: Advance | None = None
         return None
 
 
-def verify_records(storage: Storage, records: list[VersionRecord], progress: ProgressCallback | None = None) -> VerifyReport:
+def verify_store(
+    storage: Storage,
+    domain: str | None = None,
+    version: int | None = None,
+    *,
+    repair: bool = False,
+    progress: ProgressCallback | None = None,
+) -> VerifyReport:
+    """Verify every version, a domain's, or one version's (see the module docstring)."""
     report = VerifyReport()
+    if domain is None:
+        domains = read.list_domains(storage)
+        stray = read.stray_domains(storage)
+        report.problems += [Problem(name, None, None, "stray", "not a domain modelstore writes; its keys are never read") for name in stray]
+    else:
+        domains = [domain]
+    if version is not None:
+        pairs = [(domain, version)]
+        read.read_record(storage, domain, version)  # a missing version is an error here, not a problem
+    else:
+        pairs = [(d, n) for d in domains for n, _ in _versions(storage, d)]
+    records, corrupt = read.read_records(storage, pairs)  # versions deleted meanwhile are skipped
+    report.problems += [Problem(*_where(err.key), None, "corrupt-record", str(err)) for err in corrupt]
+    _verify_objects(storage, records, report, repair, progress)
+    if version is None:
+        for d in domains:
+            _verify_states(storage, d, report, repair)
+    return report
+
+
+def _versions(storage: Storage, domain: str):
+    try:
+        return read.list_versions(storage, domain)
+    except DomainNotFoundError:
+        return []  # deleted meanwhile
+
+
+def _where(key: str) -> tuple[str, int | None]:
+    """(domain, version) of a record key."""
+    domain = key[len(keys.DOMAINS) :].split("/", 1)[0]
+    return domain, keys.version_from_key(key)
+
+
+def _verify_objects(storage: Storage, records: list[VersionRecord], report: VerifyReport, repair: bool, progress) -> None:
     sizes = {entry.sha256: entry.size for record in records for entry in record.files}
     counter = Progress(progress, sum(sizes.values()))
     checked: dict[str, str | None] = {}  # sha -> actual, each object hashed once
+    removed: set[str] = set()
     for record in records:
         report.versions += 1
         for entry in record.files:
@@ -61,7 +120,30 @@ def verify_records(storage: Storage, records: list[VersionRecord], progress: Pro
                 report.bytes += entry.size
             report.files += 1
             actual = checked[sha]
-            if actual != sha:
-                problem = "missing" if actual is None else "corrupted"
-                report.problems.append(Problem(record.domain, record.version, entry.path, problem))
-    return report
+            if actual == sha:
+                continue
+            problem = Problem(record.domain, record.version, entry.path, "missing" if actual is None else "corrupted")
+            if actual is not None:
+                problem.detail = f"sha256 {actual[:12]}… instead of {sha[:12]}…"
+                if repair:
+                    if sha not in removed:
+                        storage.delete(keys.object_key(sha))
+                        removed.add(sha)
+                    problem.repaired = "deleted the corrupted object: upload the same file again to restore it"
+            report.problems.append(problem)
+
+
+def _verify_states(storage: Storage, domain: str, report: VerifyReport, repair: bool) -> None:
+    try:
+        states = read.read_states(storage, domain)
+    except CorruptRecordError as exc:
+        report.problems.append(Problem(domain, None, None, "corrupt-record", f"{exc} (`modelstore state set` replaces it)"))
+        return
+    for name, entry in sorted(states.items()):
+        if storage.stat(keys.version_key(domain, entry.version)) is not None:
+            continue
+        problem = Problem(domain, entry.version, None, "dangling-state", f"state {name!r} points at a deleted version")
+        if repair:
+            commit.remove_state_if(storage, domain, name, entry.version)
+            problem.repaired = f"removed state {name!r}"
+        report.problems.append(problem)

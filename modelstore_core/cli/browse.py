@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..errors import NotFoundError
+from ..errors import ModelStoreError, NotFoundError
 from ..protocol.records import CORE_KEYS
 from ..version import Version
 from .app import cli, common_options
@@ -16,9 +16,15 @@ from .context import CommandLine, escape, human_size, human_time, iso, pass_cmdl
 #: Domains are listed with this many concurrent requests.
 FETCH_WORKERS = 16
 
-def fetch_records(store, versions: list[Version]) -> list[dict[str, Any]]:
-    """The records of ``versions``, fetched concurrently; versions deleted meanwhile are left out."""
-    return [v.metadata for v in store.fetch_metadata(versions)]
+def fetch_records(store, versions: list[Version], cmdline: CommandLine | None = None) -> list[dict[str, Any]]:
+    """The records of ``versions``, fetched concurrently; versions deleted meanwhile are left out,
+    and so are corrupt ones, each named in a note."""
+    errors: list = []
+    found = [v.metadata for v in store.fetch_metadata(versions, errors)]
+    if cmdline is not None:
+        for error in errors:
+            cmdline.note(f"[yellow]skipped[/]: {escape(error)}")
+    return found
 
 
 def states_by_version(states: dict[str, int]) -> dict[int, list[str]]:
@@ -72,7 +78,7 @@ def ls(cmdline: CommandLine, domain: str | None, limit: int | None) -> None:
         return
     versions = store.list_versions(domain)[:limit]
     by_version = states_by_version(store.states(domain))
-    rows = [version_summary(r, by_version.get(r["version"], [])) for r in fetch_records(store, versions)]
+    rows = [version_summary(r, by_version.get(r["version"], [])) for r in fetch_records(store, versions, cmdline)]
 
     if cmdline.mode == "json":
         cmdline.emit_json(rows)
@@ -114,12 +120,11 @@ def list_domains(cmdline: CommandLine, store) -> None:
         except NotFoundError:
             versions = []  # removed meanwhile
         latest = versions[0] if versions else None
-        return {
-            "domain": domain,
-            "versions": len(versions),
-            "latest": latest.version if latest else None,
-            "created": iso(latest.created) if latest else None,
-        }
+        try:
+            created = iso(latest.created) if latest else None
+        except ModelStoreError:  # its record is corrupt or was deleted meanwhile: `info` says which
+            created = None
+        return {"domain": domain, "versions": len(versions), "latest": latest.version if latest else None, "created": created}
 
     with ThreadPoolExecutor(max_workers=max(1, min(FETCH_WORKERS, len(domains)))) as pool:
         rows = list(pool.map(summary, domains))

@@ -10,6 +10,7 @@ Three output modes, chosen once per run:
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime
 from functools import cached_property
@@ -69,7 +70,9 @@ class CommandLine:
         return sys.stderr.isatty()
 
     def emit_json(self, obj: Any) -> None:
-        click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+        # json escapes C0 controls itself; DEL and C1 (\x9b is a terminal's CSI) are escaped here.
+        text = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+        click.echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
     def emit_rows(self, rows: list[list[Any]]) -> None:
         """Plain mode: one tab-separated line per row."""
@@ -90,16 +93,30 @@ pass_cmdline = click.make_pass_decorator(CommandLine, ensure=True)
 # --- formatting -----------------------------------------------------------------------
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_C1 = re.compile(r"[\x7f-\x9f]")
+
+
+def printable(text: Any) -> str:
+    """``text`` with every control character (newline, tab, escape...) shown as ``\\xNN``.
+
+    Everything printed from a store goes through this: a store may have been written by another
+    tool, and a tag holding an escape sequence or a newline must not reach the terminal raw or
+    forge rows in piped output.
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
 def plain_cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return ",".join(f"{k}={v}" for k, v in value.items())
+        return printable(",".join(f"{k}={v}" for k, v in value.items()))
     if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value).replace("\t", " ").replace("\n", " ")
+        return printable(",".join(str(v) for v in value))
+    return printable(value)
 
 
 def strip_markup(message: str) -> str:
@@ -138,9 +155,10 @@ def iso(value: datetime | str | None) -> str | None:
 
 
 def escape(text: Any) -> str:
+    """``text`` for rich output: markup and control characters made inert."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(str(text))
+    return rich_escape(printable(text))
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -170,4 +188,4 @@ def describe_error(exc: BaseException) -> str:
         msg = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     else:
         msg = f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)"
-    return " ".join(msg.split())  # one line, whatever a backend put in its message
+    return printable(" ".join(msg.split()))  # one line, whatever a backend or a store put in it

@@ -59,18 +59,20 @@ def delete(cmdline: CommandLine, domain: str, version: int | None, whole_domain:
 @cli.command()
 @click.argument("domain", required=False)
 @click.argument("version", required=False, type=click.IntRange(min=1))
+@click.option("--repair", is_flag=True, help="Delete corrupted objects and states left on deleted versions.")
 @common_options
 @pass_cmdline
-def verify(cmdline: CommandLine, domain: str | None, version: int | None) -> None:
-    """Re-hash stored files against their records: the whole store, a domain, or one version.
+def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair: bool) -> None:
+    """Check the whole store, a domain, or one version against its records.
 
-    Exits with status 1 if any file is missing or corrupted (piped columns: domain, version,
-    file, problem).
+    Re-hashes every stored file and checks records and states. Exits with status 1 if anything is
+    wrong (piped columns: domain, version, file, problem). With --repair, a corrupted object is
+    deleted (upload the same file again to restore it) and a state pointing at a deleted version
+    is removed; corrupt records are only reported.
     """
     store = cmdline.store()
     with progress(cmdline, "Verifying", None) as callback:
-        report = store.verify(domain, version, progress=callback)
-
+        report = store.verify(domain, version, repair=repair, progress=callback)
     if cmdline.mode == "json":
         cmdline.emit_json({**asdict(report), "ok": report.ok})
     elif cmdline.mode == "plain":
@@ -79,22 +81,26 @@ def verify(cmdline: CommandLine, domain: str | None, version: int | None) -> Non
         from rich.table import Table
 
         table = Table(title="[red]problems[/]", title_justify="left", header_style="bold")
-        for name in ("domain", "version", "file", "problem"):
+        for name in ("domain", "version", "file", "problem", "detail"):
             table.add_column(name)
         for p in report.problems:
-            table.add_row(escape(p.domain), str(p.version), escape(p.file), f"[red]{p.problem}[/]")
+            detail = escape(p.detail) + (f" [green]→ {escape(p.repaired)}[/]" if p.repaired else "")
+            table.add_row(escape(p.domain), str(p.version or ""), escape(p.file or ""), f"[red]{p.problem}[/]", detail)
         cmdline.console.print(table)
-
     counts = f"{plural(report.versions, 'version')}, {plural(report.files, 'file')}, {human_size(report.bytes)}"
     if report.ok:
         if cmdline.mode != "json":
             cmdline.note(f"[green]OK[/]: verified {counts}")
     else:
         if cmdline.mode != "json":
-            cmdline.note(
-                f"[red]{plural(len(report.problems), 'problem')}[/] in {counts};"
-                " a corrupted or missing file cannot be loaded: upload that version again"
+            repaired = sum(1 for p in report.problems if p.repaired)
+            advice = (
+                f"repaired {repaired}; upload the deleted files again to restore the versions that use them"
+                if repair
+                else "`modelstore verify --repair` deletes corrupted objects (then upload those files again)"
+                " and states left on deleted versions"
             )
+            cmdline.note(f"[red]{plural(len(report.problems), 'problem')}[/] in {counts}; {advice}")
         sys.exit(1)
 
 
@@ -127,6 +133,8 @@ def gc(cmdline: CommandLine, apply: bool, grace: float) -> None:
         f"{plural(len(report.objects), 'unreferenced object')} ({human_size(report.bytes)}),"
         f" {plural(len(report.markers), 'stale upload marker')}, {plural(len(report.temporary), 'temporary file')}"
     )
+    for problem in report.problems:
+        cmdline.note(f"[yellow]left alone[/]: {escape(problem)}")
     if report.empty:
         cmdline.note("Nothing to collect.")
     elif apply:

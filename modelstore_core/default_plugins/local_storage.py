@@ -4,14 +4,20 @@ Keys map one-to-one to paths below the root. Every write goes to ``.tmp/`` first
 moved into place with ``rename(2)`` (replace) or ``link(2)`` (create-if-absent), both atomic,
 so a reader never sees a partial file and a killed writer leaves only ``.tmp/`` leftovers.
 Compare-and-swap holds an ``flock`` on a per-key lock file under ``.locks/``.
+
+The directory may be shared (a network disk) and written by others, so nothing here follows a
+symbolic link inside the store: a key whose path crosses one is refused, listings skip them, and
+``cleanup`` reports a linked ``.tmp`` instead of walking it. (The root itself may be a link.)
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
 import shutil
+import stat as stat_module
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -20,11 +26,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from ..errors import InvalidNameError, KeyNotFoundError
+from ..errors import InvalidNameError, KeyNotFoundError, StorageError
 from ..hashing import CHUNK_SIZE, copy_file_hashed
 from ..hookspecs import hookimpl
 from ..liveness import HOST, process_alive
 from ..progress import Advance
+from ..protocol.keys import TOP_LEVEL
 from ..storage import ObjectInfo, StagedFile, Storage, Token
 
 HOST_TAG = HOST.replace(".", "_")  # no dots: they separate the parts of temporary file names
@@ -63,13 +70,41 @@ class LocalStorage(Storage):
     # --- helpers ------------------------------------------------------------
 
     def _path(self, key: str) -> Path:
+        """The path of ``key``; refused if any directory on the way is a symbolic link."""
         parts = key.split("/")
         if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
             raise InvalidNameError(f"invalid storage key {key!r}")
-        return self.root.joinpath(*parts)
+        path = self.root
+        for part in parts[:-1]:
+            path = path / part
+            if path.is_symlink():
+                raise self._linked(path)
+        return path / parts[-1]
+
+    def _linked(self, path: Path) -> StorageError:
+        return StorageError(
+            f"{path} is a symbolic link inside the store {self.root}; modelstore never follows links there"
+            " (they could lead anywhere): replace it with the directory it stands for, or remove it"
+        )
+
+    def _internal_dir(self, path: Path) -> Path:
+        """``.tmp``/``.locks``, created if missing; refused if something planted a link there."""
+        if path.is_symlink():
+            raise self._linked(path)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _mkdirs(self, directory: Path) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StorageError(
+                f"{directory} (or a directory above it) is a file where the store needs a directory;"
+                " it was not written by modelstore: move it away"
+            ) from None
 
     def _tmp_path(self) -> Path:
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._internal_dir(self._tmp)
         # pid and host in the name let cleanup() tell a live writer's file from a dead one's.
         return self._tmp / f"{os.urandom(16).hex()}.{os.getpid()}.{HOST_TAG}.part"
 
@@ -86,16 +121,18 @@ class LocalStorage(Storage):
         return tmp
 
     def _place(self, tmp: Path, final: Path) -> None:
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._mkdirs(final.parent)
         os.replace(tmp, final)
 
     @contextmanager
     def _lock(self, key: str, create: bool = True):
         if create:
-            self._locks.mkdir(parents=True, exist_ok=True)
+            self._internal_dir(self._locks)
+        elif self._locks.is_symlink():
+            raise self._linked(self._locks)
         lock = self._locks / hashlib.sha256(key.encode()).hexdigest()[:32]
         try:
-            fd = os.open(lock, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+            fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0), 0o644)
         except FileNotFoundError:
             fd = None  # never compare-and-swapped: nothing to serialise with
         if fd is None:
@@ -156,19 +193,33 @@ class LocalStorage(Storage):
         final = self._path(key)
         tmp = self._write_tmp(data)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.link(tmp, final)  # fails if final exists: atomic create-if-absent, whole content
+            self._mkdirs(final.parent)
+            try:
+                os.link(tmp, final)  # fails if final exists: atomic create-if-absent, whole content
+            except FileExistsError:
+                if final.is_dir() and not final.is_symlink():
+                    raise StorageError(
+                        f"{final} is a directory where the store keeps a file; it was not written by modelstore: move it away"
+                    ) from None
+                return False
             return True
-        except FileExistsError:
-            return False
         finally:
             tmp.unlink(missing_ok=True)
 
     def get(self, key: str) -> BinaryIO:
         try:
-            return open(self._path(key), "rb")
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NOFOLLOW)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise KeyNotFoundError(key) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # the key itself is a link
+                raise self._linked(self._path(key)) from None
+            raise
+        f = os.fdopen(fd, "rb")
+        if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+            f.close()
+            raise KeyNotFoundError(key)
+        return f
 
     def read(self, key: str) -> tuple[bytes, Token]:
         with self.get(key) as f:
@@ -179,8 +230,9 @@ class LocalStorage(Storage):
         final = self._path(key)
         with self._lock(key):
             try:
-                current = final.read_bytes()
-            except FileNotFoundError:
+                with self.get(key) as f:
+                    current = f.read()
+            except KeyNotFoundError:
                 return False
             if hashlib.sha256(current).hexdigest() != token:
                 return False
@@ -195,8 +247,8 @@ class LocalStorage(Storage):
         path = self._path(key)
         with self._lock(key, create=False):
             try:
-                path.unlink()
-            except (FileNotFoundError, IsADirectoryError):
+                path.unlink()  # a link is removed itself, never what it points to
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 return
         # Drop emptied directories so that listings by prefix stay exact.
         parent = path.parent
@@ -209,10 +261,10 @@ class LocalStorage(Storage):
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:
-            st = os.stat(self._path(key))
+            st = os.lstat(self._path(key))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        if not os.path.isfile(self._path(key)):
+        if not stat_module.S_ISREG(st.st_mode):
             return None
         return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
 
@@ -222,7 +274,9 @@ class LocalStorage(Storage):
         dir_key, _, name_prefix = prefix.rpartition("/")
         dir_key = dir_key + "/" if dir_key else ""
         if dir_key:
-            self._path(dir_key.rstrip("/"))  # validates the prefix
+            directory = self._path(dir_key.rstrip("/"))  # validates the prefix
+            if directory.is_symlink():
+                return iter(())  # never walked: cleanup() reports it
         return self._walk(dir_key, name_prefix, start_after, delimiter)
 
     def _walk(self, dir_key: str, name_prefix: str, start_after: str | None, delimiter: str | None) -> Iterator[ObjectInfo]:
@@ -234,7 +288,7 @@ class LocalStorage(Storage):
         items = sorted(
             (e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e)
             for e in entries
-            if not e.name.startswith(".") and e.name.startswith(name_prefix)
+            if not e.name.startswith(".") and e.name.startswith(name_prefix) and not e.is_symlink()
         )
         for sort_name, entry in items:
             key = dir_key + sort_name
@@ -249,17 +303,24 @@ class LocalStorage(Storage):
                     yield from self._walk(key, "", start_after, None)
             elif start_after is None or key > start_after:
                 try:
-                    st = entry.stat()
+                    st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # deleted while listing
+                if not stat_module.S_ISREG(st.st_mode):
+                    continue  # a FIFO or socket: not an object
                 yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
 
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
-        return path if path.is_file() else None
+        return path if path.is_file() and not path.is_symlink() else None
 
     def cleanup(self, older_than: float, dry_run: bool = False) -> list[str]:
         removed = []
+        for internal in (self._tmp, self._locks, *(self.root / top.rstrip("/") for top in TOP_LEVEL)):
+            if internal.is_symlink():
+                removed.append(f"refused: {internal.name}/ is a symbolic link; not walked (replace it with a directory)")
+        if self._tmp.is_symlink():
+            return removed
         try:
             entries = list(os.scandir(self._tmp))
         except FileNotFoundError:
@@ -296,15 +357,18 @@ def start_writeback():
 
 
 class _LocalStagedFile(StagedFile):
-    """A private copy in ``.tmp/``, already hashed: placing it is a rename."""
+    """A private copy in ``.tmp/``, already hashed: placing it is a rename.
+
+    An object already at the key is replaced by this verified copy rather than trusted: it costs
+    a rename (the copy exists anyway), and a corrupted object (a bad disk, an edit) is healed by
+    the next upload of the same bytes instead of being deduplicated against.
+    """
 
     def place(self, key: str, progress: Advance | None = None) -> bool:
         final = self.storage._path(key)
-        if final.is_file() and final.stat().st_size == self.size:
-            self.discard()  # identical content is already stored
-            return False
+        existed = final.is_file() and not final.is_symlink()
         self.storage._place(self.path, final)
-        return True
+        return not existed
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)

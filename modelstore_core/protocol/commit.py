@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConflictError, DomainNotFoundError, StateNotFoundError, StorageError, VersionNotFoundError
+from ..errors import ConflictError, CorruptRecordError, DomainNotFoundError, StateNotFoundError, StorageError, VersionNotFoundError
 from ..liveness import HOST
 from ..progress import FileProgress
 from ..storage import StagedFile, Storage, Token
@@ -90,24 +90,45 @@ def create_record(
     hint forward usually needs no second read.
     """
     hint, data, token = read_latest_hint(storage, domain)
-    version = first if first is not None else hint + 1
-    claim = dumps({"claimed": now_utc(), "host": HOST, "pid": os.getpid()})
-    for _ in range(10_000):
-        if version > keys.MAX_VERSION:
-            break
-        if storage.put_if_absent(keys.claim_key(domain, version), claim):
-            break
-        version += 1  # taken by a concurrent (or crashed) uploader
-    else:
-        raise ConflictError(f"could not claim a version number in domain {domain!r}")
-    if version > keys.MAX_VERSION:
-        raise ConflictError(f"domain {domain!r} has no version number left below {keys.MAX_VERSION + 1}")
+    version = claim_version(storage, domain, first if first is not None else hint + 1)
     checkpoint("claimed")
     document = {**draft, "version": version, "created": now_utc()}
     key = keys.version_key(domain, version)
     if not storage.put_if_absent(key, dumps(document)):
         raise StorageError(f"version {version} of {domain!r} exists although this upload claimed it")
     return VersionRecord.from_document(document, key, domain, version), (data, token)
+
+
+#: Lost claims in a row before the claimer lists the claims to jump past them (one listing
+#: instead of one request per number, e.g. after a hint that lags far behind).
+CLAIM_ATTEMPTS_BEFORE_LISTING = 8
+
+
+def _is_number(name: str) -> bool:
+    return len(name) == keys.VERSION_DIGITS and name.isdigit()
+
+
+def claim_version(storage: Storage, domain: str, start: int) -> int:
+    """Claim the lowest free version number from ``start`` (create-if-absent of ``claims/<n>``)."""
+    claim = dumps({"claimed": now_utc(), "host": HOST, "pid": os.getpid()})
+    version, listed = max(start, 1), False
+    for attempt in range(10_000):
+        if version > keys.MAX_VERSION:
+            if listed:
+                raise ConflictError(f"domain {domain!r} has no version number left below {keys.MAX_VERSION + 1}")
+            version = 0  # the hint led us here: find the real last claim
+        elif storage.put_if_absent(keys.claim_key(domain, version), claim):
+            return version
+        if version == 0 or (attempt >= CLAIM_ATTEMPTS_BEFORE_LISTING and not listed):
+            listed = True
+            last = max(
+                (int(n) for info in storage.list(keys.claims_prefix(domain)) if _is_number(n := info.key.rsplit("/", 1)[-1])),
+                default=0,
+            )
+            version = max(version, last) + 1
+        else:
+            version += 1  # taken by a concurrent (or crashed) uploader
+    raise ConflictError(f"could not claim a version number in domain {domain!r}; concurrent writers kept taking them")
 
 
 # --- the latest hint ---------------------------------------------------------------------------
@@ -140,24 +161,44 @@ def advance_latest(storage: Storage, domain: str, version: int, known: tuple[byt
 # --- states ----------------------------------------------------------------------------------------
 
 
-def update_states(storage: Storage, domain: str, change: Callable[[dict[str, StateEntry]], dict[str, StateEntry] | None]):
-    """Apply ``change(states) -> new states or None (no change)`` atomically, retrying lost races."""
+def update_states(
+    storage: Storage,
+    domain: str,
+    change: Callable[[dict[str, StateEntry]], dict[str, StateEntry] | None],
+    *,
+    if_corrupt: str = "raise",
+) -> dict[str, StateEntry]:
+    """Apply ``change(states) -> new states or None (no change)`` atomically, retrying lost races.
+
+    An unreadable ``states.json`` raises :class:`CorruptRecordError` (``if_corrupt="raise"``), is
+    replaced as if it held no state (``"replace"``: its states could not be used anyway), or is
+    left alone (``"skip"``: nothing readable points anywhere).
+    """
     key = keys.states_key(domain)
-    return cas_update(
-        storage,
-        key,
-        change,
-        parse=lambda data: parse_states(data, key),
-        encode=states_document,
-        what=f"the states of {domain!r}",
-    )
+
+    def parse(data: bytes | None) -> dict[str, StateEntry] | None:
+        try:
+            return parse_states(data, key)
+        except CorruptRecordError:
+            if if_corrupt == "raise":
+                raise
+            return None
+
+    def apply(states: dict[str, StateEntry] | None) -> dict[str, StateEntry] | None:
+        if states is None:
+            return change({}) if if_corrupt == "replace" else None
+        return change(dict(states))
+
+    result = cas_update(storage, key, apply, parse=parse, encode=states_document, what=f"the states of {domain!r}")
+    return result or {}
 
 
 def set_state(storage: Storage, domain: str, version: int, state: str) -> None:
+    """Point ``state`` at ``version``. An unreadable ``states.json`` is replaced (its states were unusable)."""
     if storage.stat(keys.version_key(domain, version)) is None:
         raise not_found(storage, domain, version)
     entry = StateEntry(version, now_utc())
-    update_states(storage, domain, lambda states: {**states, state: entry})
+    update_states(storage, domain, lambda states: {**states, state: entry}, if_corrupt="replace")
     # A concurrent delete may have removed the version after the check above; undo if so.
     if storage.stat(keys.version_key(domain, version)) is None:
         clear_states(storage, domain, version)
@@ -173,6 +214,17 @@ def remove_state(storage: Storage, domain: str, state: str) -> None:
     update_states(storage, domain, drop)
 
 
+def remove_state_if(storage: Storage, domain: str, state: str, version: int) -> None:
+    """Remove ``state`` if it still points at ``version`` (repairs a state left on a deleted version)."""
+
+    def drop(states: dict[str, StateEntry]) -> dict[str, StateEntry] | None:
+        if state not in states or states[state].version != version:
+            return None
+        return {name: s for name, s in states.items() if name != state}
+
+    update_states(storage, domain, drop, if_corrupt="skip")
+
+
 def clear_states(storage: Storage, domain: str, version: int) -> None:
     """Remove every state that points at ``version``."""
 
@@ -180,7 +232,7 @@ def clear_states(storage: Storage, domain: str, version: int) -> None:
         kept = {name: s for name, s in states.items() if s.version != version}
         return kept if len(kept) != len(states) else None
 
-    update_states(storage, domain, drop)
+    update_states(storage, domain, drop, if_corrupt="skip")
 
 
 # --- delete ------------------------------------------------------------------------------------------
@@ -188,12 +240,19 @@ def clear_states(storage: Storage, domain: str, version: int) -> None:
 
 def delete_version(storage: Storage, domain: str, version: int) -> None:
     """Remove a version from listings. Its number stays claimed (never reused); its files stay
-    until ``gc`` finds them unreferenced."""
+    until ``gc`` finds them unreferenced.
+
+    States on it are cleared first, so a crash at any point leaves either the version (delete
+    again to finish) or no state on it; ``set_state`` re-checks after writing, so a concurrent one
+    cannot leave a state behind either. ``verify --repair`` removes any state that still dangles.
+    """
     key = keys.version_key(domain, version)
     if storage.stat(key) is None:
         raise not_found(storage, domain, version)
-    storage.delete(key)
     clear_states(storage, domain, version)
+    checkpoint("states-cleared")
+    storage.delete(key)
+    checkpoint("record-deleted")
 
     def back(current: int | None) -> int | None:
         if current != version:

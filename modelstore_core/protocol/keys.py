@@ -8,6 +8,7 @@
     domains/<domain>/latest.json             hint: {"version": n}, the newest committed version (compare-and-swap)
     domains/<domain>/states.json             {"states": {"production": {"version": 3, "updated": iso}}} (compare-and-swap)
     uploads/<id>.json                        an upload in progress: the objects it is writing
+    probes/<id>                              a short-lived key proving the server's conditional writes
 
 Version numbers are zero-padded to 10 digits so that key order is version order.
 """
@@ -18,7 +19,7 @@ OBJECTS = "objects/sha256/"
 DOMAINS = "domains/"
 UPLOADS = "uploads/"
 #: The top-level prefixes the core writes below a store's root (backends may clean up only there).
-TOP_LEVEL = ("objects/", DOMAINS, UPLOADS)
+TOP_LEVEL = ("objects/", DOMAINS, UPLOADS, "probes/")
 VERSION_DIGITS = 10
 #: The highest version number a key can hold.
 MAX_VERSION = 10**VERSION_DIGITS - 1

@@ -7,7 +7,8 @@ is one read. No operation reads every version record.
 
 from __future__ import annotations
 
-from ..errors import DomainNotFoundError, KeyNotFoundError, StateNotFoundError, VersionNotFoundError
+from ..errors import CorruptRecordError, DomainNotFoundError, InvalidNameError, KeyNotFoundError, StateNotFoundError, VersionNotFoundError
+from ..names import check_name
 from ..storage import ObjectInfo, Storage, Token
 from . import keys
 from .cas import read_document
@@ -29,7 +30,25 @@ def not_found(storage: Storage, domain: str, version: int | None = None) -> Exce
 
 
 def list_domains(storage: Storage) -> list[str]:
+    """The domains: ``domains/<name>/`` prefixes whose name is a valid domain name (see :func:`stray_domains`)."""
+    return [name for name in _domain_prefixes(storage) if _valid_name(name)]
+
+
+def stray_domains(storage: Storage) -> list[str]:
+    """Entries under ``domains/`` that are not domains (names modelstore never writes): reported, never used."""
+    return [name for name in _domain_prefixes(storage) if not _valid_name(name)]
+
+
+def _domain_prefixes(storage: Storage) -> list[str]:
     return [info.key[len(keys.DOMAINS) : -1] for info in storage.list(keys.DOMAINS, delimiter="/") if info.is_prefix]
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except InvalidNameError:
+        return False
+    return True
 
 
 def list_versions(storage: Storage, domain: str) -> list[tuple[int, ObjectInfo]]:
@@ -76,15 +95,18 @@ def _read_record(storage: Storage, domain: str, version: int) -> VersionRecord:
     return VersionRecord.parse(storage.read(key)[0], key, domain, version)
 
 
-def read_records(storage: Storage, pairs: list[tuple[str, int]]) -> list[VersionRecord]:
-    """The records of ``(domain, version)`` pairs, read concurrently, in order; versions deleted
-    meanwhile are left out."""
+def read_records(storage: Storage, pairs: list[tuple[str, int]]) -> tuple[list[VersionRecord], list[CorruptRecordError]]:
+    """The records of ``(domain, version)`` pairs, read concurrently, in order, and the errors of
+    those that failed validation (reported by the caller, never fatal to the others). Versions
+    deleted meanwhile are left out."""
 
-    def read(pair: tuple[str, int]) -> VersionRecord | None:
+    def read(pair: tuple[str, int]) -> VersionRecord | CorruptRecordError | None:
         try:
             return _read_record(storage, *pair)
         except KeyNotFoundError:
             return None
+        except CorruptRecordError as exc:
+            return exc
 
     if len(pairs) < 2:
         found = [read(pair) for pair in pairs]
@@ -93,7 +115,7 @@ def read_records(storage: Storage, pairs: list[tuple[str, int]]) -> list[Version
 
         with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(pairs))) as pool:
             found = list(pool.map(read, pairs))
-    return [record for record in found if record is not None]
+    return [r for r in found if isinstance(r, VersionRecord)], [r for r in found if isinstance(r, CorruptRecordError)]
 
 
 def read_states(storage: Storage, domain: str) -> dict[str, StateEntry]:
