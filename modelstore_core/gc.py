@@ -15,7 +15,6 @@ re-uploads deleted models, or not at all during such uploads.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,7 +51,7 @@ def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = 
     live, dead = read_markers(storage, now, grace, report.problems)
     referenced = referenced_objects(storage, report.problems)
 
-    candidates = set(objects) - referenced - live
+    candidates = set(objects) - referenced - live if referenced is not None else set()
     if candidates:
         live_again, _ = read_markers(storage, time.time(), grace, [])  # uploads that started meanwhile
         candidates -= live_again
@@ -98,26 +97,17 @@ def read_markers(storage: Storage, now: float, grace: float, problems: list[str]
     return live, dead
 
 
-def referenced_objects(storage: Storage, problems: list[str]) -> set[str]:
-    """sha256 of every file of every committed version.
-
-    A record that fails validation still protects every sha256-shaped string in its bytes: gc
-    must not make a damaged version worse.
-    """
+def referenced_objects(storage: Storage, problems: list[str]) -> set[str] | None:
+    """sha256 of every file of every committed version; ``None`` when a record cannot be read,
+    since then nobody can tell which objects it needs (gc must not make a damaged version worse)."""
     pairs = [(domain, n) for domain in list_domains(storage) for n, _ in _versions(storage, domain)]
     records, corrupt = read_records(storage, pairs)
-    referenced = {f.sha256 for record in records for f in record.files}
-    for error in corrupt:
-        problems.append(f"{error} (its objects are kept)")
-        try:
-            referenced.update(m.decode() for m in _SHA256.findall(storage.read(error.key)[0]))
-        except KeyNotFoundError:
-            pass
     problems += [f"domains/{name}/ is not a domain modelstore writes; left alone" for name in stray_domains(storage)]
-    return referenced
-
-
-_SHA256 = re.compile(rb"[0-9a-f]{64}")
+    for error in corrupt:
+        problems.append(f"{error} (no object is collected until it is fixed or its version deleted)")
+    if corrupt:
+        return None
+    return {f.sha256 for record in records for f in record.files}
 
 
 def _versions(storage: Storage, domain: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelstore_core.default_plugins.local_storage import LocalStorage
-from modelstore_core.testing import StorageContract, StoreContract
+from modelstore_core.testing import StorageContract, StoreContract, TamperContract
 
 
 class TestLocalStorage(StorageContract):
@@ -24,3 +24,9 @@ class TestFileUrlStore(StoreContract):
     @pytest.fixture
     def store_url(self, tmp_path):
         return (tmp_path / "store with space").as_uri()
+
+
+class TestLocalTamper(TamperContract):
+    @pytest.fixture
+    def store_url(self, tmp_path):
+        return str(tmp_path / "store")

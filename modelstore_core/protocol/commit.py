@@ -61,7 +61,7 @@ def commit_version(
         before_claim(placed)
         record, hint = create_record(storage, domain, draft)
         checkpoint("committed")
-        advance_latest(storage, domain, record.version, hint)
+        advance_latest(storage, domain, record.version, hint, repair=parse_latest_hint(hint[0]))
         checkpoint("latest-updated")
     finally:
         storage.delete(marker)
@@ -150,12 +150,26 @@ def _move_hint(storage: Storage, domain: str, change: Callable[[int | None], int
         pass
 
 
-def advance_latest(storage: Storage, domain: str, version: int, known: tuple[bytes | None, Token] | None = None) -> None:
-    """Move the hint to ``version`` unless it already names a newer one (or is replaced meanwhile).
+def advance_latest(
+    storage: Storage,
+    domain: str,
+    version: int,
+    known: tuple[bytes | None, Token] | None = None,
+    repair: int | None = None,
+) -> None:
+    """Move the hint to ``version`` unless it already names a newer one.
 
     ``known`` is a ``(data, token)`` read earlier: tried first, re-read only if it went stale.
+    ``repair`` is the hint that was read before ``version`` was claimed: if it named a version at or
+    past the one claimed, it led instead of lagging (no writer put it there) and is replaced.
     """
-    _move_hint(storage, domain, lambda current: None if (current or 0) >= version else version, known)
+
+    def forward(current: int | None) -> int | None:
+        if current is not None and current == repair and current >= version:
+            return version
+        return None if (current or 0) >= version else version
+
+    _move_hint(storage, domain, forward, known)
 
 
 # --- states ----------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ _CONTRACTS = {
     "FlavorContract": ".flavors",
     "StorageContract": ".storage_contract",
     "StoreContract": ".store_contract",
+    "TamperContract": ".tamper_contract",
 }
 
 __all__ = sorted(_CONTRACTS)

@@ -22,15 +22,12 @@ from ..store import ModelStore
 CRASH_STEPS = ["serialized", "staged", "marker-written", "object-stored", "objects-stored", "claimed"]
 
 
-class StoreContract:
-    """Subclass and provide a ``store_url`` fixture naming a fresh, empty store."""
+class StoreFixtures:
+    """The fixtures of the store-level kits: subclass a kit and provide ``store_url``."""
 
     @pytest.fixture(autouse=True)
     def _isolated(self, isolated):
         """Never the user's own store or cache (the kit's pytest plugin provides ``isolated``)."""
-
-    #: concurrent writer processes in the concurrency test
-    writers = 8
 
     @pytest.fixture
     def store_url(self) -> str:  # pragma: no cover - provided by the subclass
@@ -62,6 +59,13 @@ class StoreContract:
         env = {**os.environ, **store_env, "MODELSTORE_CACHE_DIR": str(tmp_path / "worker-cache")}
         cmd = [sys.executable, "-m", "modelstore_core.testing.worker", store_url, *args, "--options", json.dumps(store_options)]
         return subprocess.run(cmd, env=env, capture_output=True, text=True, check=check, timeout=120, **popen)
+
+
+class StoreContract(StoreFixtures):
+    """Subclass and provide a ``store_url`` fixture naming a fresh, empty store."""
+
+    #: concurrent writer processes in the concurrency test
+    writers = 8
 
     # --- basics -------------------------------------------------------------------------
 

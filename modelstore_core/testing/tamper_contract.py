@@ -1,0 +1,207 @@
+"""The tamper kit: a store edited by someone with write access, through the backend's own primitives.
+
+Everything read back from a store is untrusted. Each check writes what a careless tool or an
+attacker could (object bytes and record sha256 kept consistent where that makes the attack
+stronger) and asserts that the library never writes outside the store, the target or the cache,
+never loses a version, reports the problem as a :class:`~modelstore_core.errors.ModelStoreError`
+that names the key and the field, and keeps every other version working::
+
+    class TestMyTamper(TamperContract):
+        @pytest.fixture
+        def store_url(self):
+            return "my://bucket/" + uuid.uuid4().hex
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..errors import CorruptRecordError, DanglingStateError, IntegrityError
+from ..protocol import keys
+from ..protocol.records import parse_latest_hint
+from ..store import ModelStore
+from .store_contract import StoreFixtures
+
+
+def put(store: ModelStore, key: str, data: bytes) -> None:
+    """Overwrite ``key`` with ``data``, as any writer of the bucket can."""
+    store.storage.put(key, io.BytesIO(data))
+
+
+def edit_record(store: ModelStore, domain: str, version: int, edit) -> dict[str, Any]:
+    """Rewrite a version record: ``edit(document)`` changes it in place."""
+    key = keys.version_key(domain, version)
+    doc = json.loads(store.storage.read(key)[0])
+    edit(doc)
+    put(store, key, json.dumps(doc).encode())
+    return doc
+
+
+def files_under(root: Path, name: str) -> list[Path]:
+    return [p for p in root.rglob(name)]
+
+
+class TamperContract(StoreFixtures):
+    """Subclass and provide a ``store_url`` fixture naming a fresh, empty store."""
+
+    # --- records -----------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("path", ["../../escape.bin", "/tmp/escape.bin", "sub/../../escape.bin", "..", "a//escape.bin", ".hidden"])
+    def test_record_file_paths_cannot_leave_the_target_or_cache(self, store, model_file, tmp_path, path):
+        store.upload("d", files=[model_file])
+        good = store.upload("d", files=[model_file])
+        edit_record(store, "d", 1, lambda doc: doc["files"][0].update(path=path))
+        with pytest.raises(CorruptRecordError, match=r"files\[0\]\.path") as err:
+            store.load("d", version=1)
+        assert keys.version_key("d", 1) in str(err.value)
+        with pytest.raises(CorruptRecordError):
+            store.download("d", version=1, to=tmp_path / "out")
+        assert files_under(tmp_path, "escape.bin") == [] and not Path("/tmp/escape.bin").exists()
+        report = store.verify()
+        assert [(p.version, p.problem) for p in report.problems] == [(1, "corrupt-record")]
+        assert store.load("d", version=good.version)[0].read_bytes() == model_file.read_bytes()
+
+    @pytest.mark.parametrize("field,value", [("version", 2), ("domain", "other"), ("version", "2"), ("domain", "../other")])
+    def test_record_identity_must_match_its_key(self, store, model_file, field, value):
+        store.upload("d", files=[model_file])
+        store.upload("d", files=[model_file])
+        other = store.upload("other", files=[model_file])
+        [view2] = store.load("d", version=2)
+        [view_other] = store.load("other", version=other.version)
+        edit_record(store, "d", 1, lambda doc: doc.update({field: value}))
+        with pytest.raises(CorruptRecordError, match=field):
+            store.load("d", version=1)
+        # No other version's cached files were touched (the cache path is the requested version's).
+        assert view2.read_bytes() == view_other.read_bytes() == model_file.read_bytes()
+
+    @pytest.mark.parametrize(
+        "damage",
+        [
+            pytest.param(lambda data: data[: len(data) // 2], id="truncated"),
+            pytest.param(lambda data: b"", id="empty"),
+            pytest.param(lambda data: b"[1, 2]", id="not-an-object"),
+            pytest.param(lambda data: _edit(data, lambda d: d.update(files="model.bin")), id="files-wrong-type"),
+            pytest.param(lambda data: _edit(data, lambda d: d["files"][0].pop("sha256")), id="missing-sha256"),
+            pytest.param(lambda data: _edit(data, lambda d: d["files"][0].update(sha256="../" * 21 + "x")), id="sha256-not-hex"),
+            pytest.param(lambda data: _edit(data, lambda d: d["files"][0].update(size=-1)), id="negative-size"),
+            pytest.param(lambda data: _edit(data, lambda d: d.update(schema=99)), id="newer-schema"),
+            pytest.param(lambda data: _edit(data, lambda d: d["flavor"].update(name=7)), id="flavor-name-wrong-type"),
+            pytest.param(lambda data: _edit(data, lambda d: d.update(tags={"t": {"nested": 1}})), id="tag-not-scalar"),
+            pytest.param(lambda data: _edit(data, lambda d: d["files"].append({**d["files"][0], "path": "model.bin/x"})), id="file-and-dir"),
+        ],
+    )
+    def test_a_corrupt_record_is_reported_and_the_rest_keeps_working(self, store, model_file, tmp_path, damage):
+        v1 = store.upload("d", files=[model_file])
+        other = tmp_path / "other.bin"
+        other.write_bytes(os.urandom(1000))
+        store.upload("d", files=[other])
+        key = keys.version_key("d", 1)
+        put(store, key, damage(store.storage.read(key)[0]))
+        with pytest.raises(CorruptRecordError) as err:
+            store.info("d", 1)
+        assert err.value.key == key and "modelstore verify" in str(err.value)
+        assert [v.version for v in store.list_versions("d")] == [2, 1]
+        assert store.load("d")[0].read_bytes() == other.read_bytes()
+        report = store.verify()
+        assert [(p.domain, p.version, p.problem) for p in report.problems] == [("d", 1, "corrupt-record")]
+        assert report.versions == 1  # the readable one was still verified
+        gc = store.gc(grace=0)
+        assert keys.object_key(v1.files[0].sha256) not in gc.objects  # a damaged version is not made worse
+        assert any(key in problem for problem in gc.problems)
+        assert store.storage.stat(keys.object_key(v1.files[0].sha256)) is not None
+
+    # --- the latest hint ---------------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        "hint",
+        [b'{"version": 1e20}', b'{"version": 9999999999}', b'{"version": -5}', b'{"version": Infinity}', b'{"version": NaN}',
+         b'{"version": "2"}', b'{"version": true}', b"[]", b"garbage", b""],
+    )
+    def test_a_bad_latest_hint_never_loses_an_upload(self, store, model_file, hint):
+        store.upload("d", files=[model_file])
+        store.upload("d", files=[model_file])
+        put(store, keys.latest_key("d"), hint)
+        assert store.latest("d").version == 2
+        v3 = store.upload("d", files=[model_file])
+        assert v3.version == 3
+        assert store.latest("d").version == 3 and [v.version for v in store.list_versions("d")] == [3, 2, 1]
+        assert store.load("d")[0].read_bytes() == model_file.read_bytes()
+        assert parse_latest_hint(store.storage.read(keys.latest_key("d"))[0]) == 3  # repaired by the upload
+
+    # --- states -------------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("states", [b"{not json", b'{"states": []}', b'{"states": {"production": {"version": "1"}}}', b"null"])
+    def test_garbage_states_are_reported_and_replaced_by_set_state(self, store, model_file, states):
+        store.upload("d", files=[model_file])
+        store.upload("d", files=[model_file])
+        put(store, keys.states_key("d"), states)
+        with pytest.raises(CorruptRecordError, match="states.json"):
+            store.states("d")
+        with pytest.raises(CorruptRecordError):
+            store.load("d", state="production")
+        store.delete("d", 1)  # not blocked by the states, and never half-done
+        assert [v.version for v in store.list_versions("d")] == [2]
+        store.set_state("d", 2, "production")
+        assert store.states("d") == {"production": 2}
+        assert store.load("d", state="production")[0].read_bytes() == model_file.read_bytes()
+
+    def test_a_state_on_a_deleted_version_is_explained_and_repaired(self, store, model_file):
+        store.upload("d", files=[model_file])
+        store.upload("d", files=[model_file])
+        store.set_state("d", 1, "production")
+        store.set_state("d", 2, "staging")
+        store.storage.delete(keys.version_key("d", 1))  # what an interrupted tool could leave
+        with pytest.raises(DanglingStateError, match="verify --repair"):
+            store.load("d", state="production")
+        report = store.verify()
+        assert [(p.version, p.problem) for p in report.problems] == [(1, "dangling-state")]
+        repaired = store.verify(repair=True)
+        assert repaired.problems[0].repaired
+        assert store.states("d") == {"staging": 2} and store.verify().ok
+
+    # --- objects ------------------------------------------------------------------------------
+
+    def test_a_corrupted_object_is_repaired_by_verify_and_a_new_upload(self, store, model_file, tmp_path):
+        v1 = store.upload("d", files=[model_file])
+        key = keys.object_key(v1.files[0].sha256)
+        data = bytearray(model_file.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # same size: a size check alone cannot tell
+        put(store, key, bytes(data))
+        with pytest.raises(IntegrityError):
+            store.load("d", version=1)
+        report = store.verify()
+        assert [(p.version, p.problem) for p in report.problems] == [(1, "corrupted")]
+        repaired = store.verify(repair=True)
+        assert repaired.problems[0].repaired and store.storage.stat(key) is None
+        assert [p.problem for p in store.verify().problems] == ["missing"]
+        v2 = store.upload("d", files=[model_file])  # never deduplicated against the corrupt object
+        assert v2.bytes_written == model_file.stat().st_size
+        assert store.load("d", version=1)[0].read_bytes() == model_file.read_bytes()  # healed by the same bytes
+        assert store.verify().ok
+
+    # --- entries modelstore never writes -------------------------------------------------------
+
+    def test_stray_entries_and_garbage_markers_do_not_break_the_store(self, store, model_file):
+        store.upload("d", files=[model_file])
+        put(store, "domains/not a domain!/versions/0000000001.json", b"{}")
+        put(store, keys.upload_key("junk"), b"\x00\xff not a marker")
+        assert store.list_domains() == ["d"]
+        report = store.verify()
+        assert [(p.domain, p.problem) for p in report.problems] == [("not a domain!", "stray")]
+        kept = store.gc(grace=3600)
+        assert kept.markers == [] and any("junk" in p for p in kept.problems)
+        removed = store.gc(grace=0)
+        assert removed.markers == [keys.upload_key("junk")]
+        assert store.load("d")[0].read_bytes() == model_file.read_bytes()
+
+
+def _edit(data: bytes, change) -> bytes:
+    doc = json.loads(data)
+    change(doc)
+    return json.dumps(doc).encode()
