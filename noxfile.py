@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.default_venv_backend = "uv"
+nox.options.default_venv_backend = "uv|venv"  # venv + pip where uv is not installed
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
@@ -22,6 +22,7 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject
 # uv does not read pip's configuration: hand it the directory with this machine's CPU torch wheel.
 FIND_LINKS = os.environ.get("UV_FIND_LINKS") or os.environ.get("PIP_FIND_LINKS") or "/opt/wheels"
 os.environ["UV_FIND_LINKS"] = FIND_LINKS
+os.environ.setdefault("PIP_FIND_LINKS", FIND_LINKS)  # the same for the venv + pip fallback
 # torch must be the local CPU build: PyPI's torch 2.13.0 pulls CUDA (gigabytes). With this
 # constraint a missing wheel is a resolution error, never a CUDA download.
 CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
