@@ -1,30 +1,48 @@
-"""Test sessions: the core, then one isolated venv per plugin (core + that plugin + its test extra)."""
+"""Test sessions: the core, then one isolated venv per plugin (core + that plugin + its test extra).
+
+Venvs are made by uv (seconds, from its cache) and made afresh each run: an isolated venv per
+plugin is what checks that each plugin declares its own dependencies, and with uv a fresh one
+costs little. ``nox -R`` reuses them for the inner loop.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
 
-nox.options.default_venv_backend = "venv"  # plain pip: it finds the CPU torch wheel this machine ships
+nox.options.default_venv_backend = "uv|venv"  # venv + pip where uv is not installed
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
 
+# uv does not read pip's configuration: hand it the directory with this machine's CPU torch wheel.
+FIND_LINKS = os.environ.get("UV_FIND_LINKS") or os.environ.get("PIP_FIND_LINKS") or "/opt/wheels"
+os.environ["UV_FIND_LINKS"] = FIND_LINKS
+os.environ.setdefault("PIP_FIND_LINKS", FIND_LINKS)  # the same for the venv + pip fallback
+# torch must be the local CPU build: PyPI's torch 2.13.0 pulls CUDA (gigabytes). With this
+# constraint a missing wheel is a resolution error, never a CUDA download.
+CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
+
+
+def install(session: nox.Session, *args: str) -> None:
+    session.install("--constraint", str(CONSTRAINTS), *args)
+
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The core: storage protocol, local backend, metadata, CLI, conformance kit."""
-    session.install("-e", ".[test]")
+    install(session, "-e", ".[test]")
     session.run("pytest", "tests", "--ignore=tests/core_only", *session.posargs)
 
 
 @nox.session
 def core_only(session: nox.Session) -> None:
     """Only the core installed: framework models get the error that names the plugin to install."""
-    session.install("-e", ".[test]", "scikit-learn")
+    install(session, "-e", ".[test]", "scikit-learn")
     session.run("pytest", "tests/core_only", *session.posargs)
 
 
@@ -32,5 +50,5 @@ def core_only(session: nox.Session) -> None:
 @nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
 def plugin(session: nox.Session, plugin: str) -> None:
     """One plugin in its own venv: the core, the plugin with its ``test`` extra, nothing else."""
-    session.install("-e", ".[test]", "-e", f"plugins/{plugin}[test]")
+    install(session, "-e", ".[test]", "-e", f"plugins/{plugin}[test]")
     session.run("pytest", f"plugins/{plugin}/tests", *session.posargs)

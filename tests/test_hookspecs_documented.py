@@ -2,7 +2,7 @@
 
 Every hookspec in ``modelstore_core/hookspecs.py`` must appear in ``docs/plugins.md`` as a heading
 with its exact signature, with every argument described and its call semantics stated; the
-example plugin must implement every hook; and every hook must be named by some test.
+example plugin must implement every hook; and the tests must call every hook.
 """
 
 from __future__ import annotations
@@ -104,10 +104,14 @@ def test_the_example_plugin_implements_every_hook(monkeypatch):
     assert sorted(caller.name for caller in pm.get_hookcallers(modelstore_example)) == sorted(SPECS)
 
 
-def test_every_hook_is_exercised_by_a_test():
-    this = Path(__file__).resolve()
-    test_files = [p for p in (*REPO.glob("tests/**/*.py"), *REPO.glob("plugins/*/tests/**/*.py")) if p.resolve() != this]
-    sources = {p: p.read_text() for p in test_files}
-    for name in SPECS:
-        users = [p for p, text in sources.items() if name in text]
-        assert users, f"no test names {name}: register a throwaway plugin implementing it, or test a plugin that does"
+def test_every_hook_is_exercised_by_a_test(request, hook_calls, deselected):
+    """Every hook was called, with an implementation, by the tests of this run (conftest records the
+    calls on every plugin manager loaded; naming a hook in a comment or a string does not count)."""
+    session = request.session
+    ran = {Path(str(item.path)).resolve() for item in session.items}
+    wanted = {p.resolve() for p in (REPO / "tests").glob("**/test_*.py") if "core_only" not in p.parts}
+    if deselected or ran != wanted or hasattr(request.config, "workerinput"):
+        pytest.skip("needs the whole core suite in one process (`pytest tests --ignore=tests/core_only`)")
+    assert session.items[-1] is request.node  # after every test that could call a hook
+    missing = [name for name in SPECS if not hook_calls[name]]
+    assert not missing, f"no test calls {missing}: register a throwaway plugin implementing it, or test a plugin that does"

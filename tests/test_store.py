@@ -30,7 +30,11 @@ def worker(store_root, *args, **popen):
 
 
 def test_kill_at_random_moments_of_a_large_upload(tmp_path):
-    """SIGKILL while a 64 MB file streams in: never a visible or broken version, always recoverable."""
+    """SIGKILL while a 64 MB file streams in: never a visible or broken version, always recoverable.
+
+    Each kill lands at a random moment after the worker's first partial file appears (its pid is in
+    the name), and the test checks it landed mid-upload: no version printed, none committed, and the
+    partial upload (a part file, a marker or an unreferenced object) left in the store."""
     root = tmp_path / "store"
     big = tmp_path / "big.bin"
     with open(big, "wb") as f:
@@ -41,14 +45,23 @@ def test_kill_at_random_moments_of_a_large_upload(tmp_path):
     small.write_bytes(b"v1")
     store.upload("d", files=[small])
     rng = random.Random(1234)
-    for _ in range(5):
-        proc = worker(root, "d", big)
-        time.sleep(rng.uniform(0.05, 0.6))
+    for i in range(5):
+        start = tmp_path / f"start-{i}"
+        proc = worker(root, "d", big, "--start-file", start)
+        start.touch()
+        deadline = time.monotonic() + 60
+        while not any(f".{proc.pid}." in p.name for p in (root / ".tmp").glob("*.part")):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.05))  # a 64 MB upload takes ~0.25 s here from its first part file
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        versions = [v.version for v in store.list_versions("d")]
-        for v in versions:  # whatever is visible is complete and verified
-            assert store.load("d", version=v)
+        out, _ = proc.communicate()
+        assert (proc.returncode, out) == (-signal.SIGKILL, "")  # killed before it printed a version
+
+        assert [v.version for v in store.list_versions("d")] == [1]  # nothing committed
+        partial = store.gc(grace=0, dry_run=True)
+        assert partial.temporary or partial.markers or partial.objects  # what the killed upload left
+        assert [p.read_bytes() for p in store.load("d", version=1)] == [b"v1"]
         assert store.verify().ok
     store.gc(grace=0)
     assert store.verify().ok
@@ -56,7 +69,7 @@ def test_kill_at_random_moments_of_a_large_upload(tmp_path):
     assert leftovers == []
     committed = {f.sha256 for v in store.list_versions("d") for f in v.files}
     assert {i.key.rsplit("/", 1)[1] for i in store.storage.list(keys.OBJECTS)} == committed
-    assert store.upload("d", files=[big]).version > max(versions)
+    assert store.upload("d", files=[big]).version == 2
 
 
 def test_gc_leaves_a_live_upload_alone(tmp_path):

@@ -93,7 +93,9 @@ class TamperContract(StoreFixtures):
             pytest.param(lambda data: _edit(data, lambda d: d.update(schema=99)), id="newer-schema"),
             pytest.param(lambda data: _edit(data, lambda d: d["flavor"].update(name=7)), id="flavor-name-wrong-type"),
             pytest.param(lambda data: _edit(data, lambda d: d.update(tags={"t": {"nested": 1}})), id="tag-not-scalar"),
-            pytest.param(lambda data: _edit(data, lambda d: d["files"].append({**d["files"][0], "path": "model.bin/x"})), id="file-and-dir"),
+            pytest.param(
+                lambda data: _edit(data, lambda d: d["files"].append({**d["files"][0], "path": "model.bin/x"})), id="file-and-dir"
+            ),
         ],
     )
     def test_a_corrupt_record_is_reported_and_the_rest_keeps_working(self, store, model_file, tmp_path, damage):

@@ -1,8 +1,10 @@
-"""Helpers to run the real ``modelstore`` command in a subprocess: piped, or on a pseudo-terminal."""
+"""Helpers to run the ``modelstore`` command: in-process (click's runner, the default), or the real
+command in a subprocess where the process matters: piped, or on a pseudo-terminal."""
 
 from __future__ import annotations
 
 import fcntl
+import importlib
 import os
 import pty
 import re
@@ -13,8 +15,17 @@ import sys
 import termios
 import textwrap
 import time
+import traceback
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from click.testing import CliRunner
+
+from modelstore_core.cli import main
+from modelstore_core.plugins import reset_plugins
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "modelstore"
@@ -31,6 +42,15 @@ class Result:
     def lines(self) -> list[list[str]]:
         """Plain output: tab-separated fields of each line."""
         return [line.split("\t") for line in self.stdout.splitlines()]
+
+
+class EntryPoint:
+    """What click's runner invokes (it calls ``.main(args=...)``): the console script's ``main()``
+    itself, so its warning and error handling run too."""
+
+    @staticmethod
+    def main(args, **_) -> None:
+        main(list(args))
 
 
 class CLI:
@@ -57,8 +77,29 @@ class CLI:
             return [str(SCRIPT)]
         return [sys.executable, "-m", "modelstore_core"]
 
-    def __call__(self, *args: str, script: bool = False, env: dict | None = None, cwd: Path | None = None) -> Result:
-        """Run piped: stdin is not a terminal, stdout and stderr are pipes."""
+    def __call__(self, *args: str, env: dict | None = None, cwd: Path | None = None) -> Result:
+        """Run in this process with click's runner, as the command would run piped: stdin, stdout
+        and stderr are not terminals. The plugins are discovered afresh under ``env``, as a new
+        process would."""
+        args = [str(a) for a in args]
+        env = {**self.env, **(env or {})}
+        changed = {k: v for k, v in env.items() if os.environ.get(k) != v}
+        unset = {k: None for k in ("MODELSTORE_DISABLE_PLUGINS", "MODELSTORE_TRACE") if k not in env}
+        reset_plugins()
+        try:
+            # catch_warnings: main() replaces warnings.showwarning, for this run only.
+            with chdir(cwd or self.tmp), warnings.catch_warnings(), path_from(env.get("PYTHONPATH")):
+                warnings.simplefilter("default")  # a fresh interpreter's: each warning once
+                result = CliRunner().invoke(EntryPoint, args, env={**changed, **unset}, prog_name="modelstore")
+        finally:
+            reset_plugins()
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(*result.exc_info))  # what the interpreter prints
+        return Result(result.exit_code, result.stdout, stderr)
+
+    def run(self, *args: str, script: bool = False, env: dict | None = None, cwd: Path | None = None) -> Result:
+        """Run the real command in a subprocess, piped: stdin is not a terminal, stdout and stderr are pipes."""
         proc = subprocess.run(
             [*self.command(script), *map(str, args)],
             stdin=subprocess.DEVNULL,
@@ -102,6 +143,38 @@ class CLI:
         os.close(master)
         proc.wait(timeout=10)
         return Result(proc.returncode, ANSI.sub("", b"".join(chunks).decode(errors="replace")), "")
+
+
+@contextmanager
+def chdir(path: Path) -> Iterator[None]:
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@contextmanager
+def path_from(pythonpath: str | None) -> Iterator[None]:
+    """``$PYTHONPATH`` of a run, in this process: its directories on ``sys.path`` (where entry points
+    are discovered too), and the modules imported from them forgotten afterwards."""
+    extra = [p for p in (pythonpath or "").split(os.pathsep) if p and p not in sys.path]
+    if not extra:
+        yield
+        return
+    modules = set(sys.modules)
+    sys.path[:0] = extra
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        for p in extra:
+            sys.path.remove(p)
+        for name in set(sys.modules) - modules:
+            if any(str(getattr(sys.modules[name], "__file__", "") or "").startswith(p) for p in extra):
+                del sys.modules[name]
+        importlib.invalidate_caches()
 
 
 def one_line_error(result: Result) -> str:

@@ -1,4 +1,4 @@
-"""verify, gc and diff through the real command."""
+"""verify, gc, diff and cache, in-process (diff on a terminal through the real command)."""
 
 from __future__ import annotations
 

@@ -79,15 +79,15 @@ def test_a_plugin_scheme_serves_the_store(cli, plugin_env, files):
     uploaded = cli("upload", "d", files["model.bin"], "--store", "memory://cli-test", "--json", env=plugin_env)
     assert uploaded.returncode == 0, uploaded.stderr
     assert json.loads(uploaded.stdout)["version"] == 1  # stored in that process's memory
-    assert cli("ls", "--store", "memory://cli-test", env=plugin_env).stdout == ""  # a new process: a new, empty store
+    assert cli.run("ls", "--store", "memory://cli-test", env=plugin_env).stdout == ""  # a new process: a new, empty store
     schemes = one_line_error(cli("ls", "--store", "nope://x", env=plugin_env)).split("available schemes: ")[1]
     assert {"file", "memory"} <= set(schemes.rstrip(")").split(", "))
 
 
 def test_errors_are_one_line_without_traceback(cli, files, tmp_path):
-    assert "s3x://" in one_line_error(cli("--store", "s3x://nope", "ls", script=True))
+    assert "s3x://" in one_line_error(cli.run("--store", "s3x://nope", "ls", script=True))
     assert "available schemes: file" in one_line_error(cli("ls", "--store", "s3x://nope"))
-    assert "domain 'nope' does not exist" in one_line_error(cli("ls", "nope", script=True))
+    assert "domain 'nope' does not exist" in one_line_error(cli.run("ls", "nope", script=True))
     assert "`modelstore ls` lists the domains" in one_line_error(cli("info", "nope"))
     assert "domain 'nope' does not exist" in one_line_error(cli("download", "nope", "-o", tmp_path / "o"))
     assert not (tmp_path / "o").exists()

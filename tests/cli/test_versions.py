@@ -1,4 +1,5 @@
-"""upload, ls, info, download, state and delete through the real command, piped and as JSON."""
+"""upload, ls, info, download, state and delete, piped and as JSON (in-process, except where the
+console script, a terminal or a real non-terminal stdin is the point)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,17 @@ def api(cli) -> ModelStore:
 
 def test_console_script_and_module_are_the_same_command(cli):
     for script in (True, False):
-        result = cli("--version", script=script)
+        result = cli.run("--version", script=script)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "modelstore, version 0.1.0"
-        help_ = cli("--help", script=script)
+        help_ = cli.run("--help", script=script)
         assert help_.returncode == 0
         for command in ("ls", "info", "upload", "download", "state", "delete", "verify", "gc", "diff", "plugins"):
             assert f"\n  {command} " in help_.stdout
 
 
 def test_upload_prints_only_the_version_number_when_piped(cli, files):
-    first = cli("upload", "churn", files["model.bin"], files["config.json"],
+    first = cli.run("upload", "churn", files["model.bin"], files["config.json"],
                 "--tag", "team=risk", "--tag", "data=v2", "--extra", files["notes.txt"], script=True)
     assert (first.returncode, first.stdout, first.stderr) == (0, "1\n", "")
     second = cli("upload", "churn", files["model.bin"])
@@ -159,7 +160,7 @@ def test_delete_refuses_without_yes_when_stdin_is_not_a_terminal(cli, files):
     store.upload("churn", files=[files["config.json"]])
     store.set_state("churn", 2, "production")
 
-    error = one_line_error(cli("delete", "churn", "2"))
+    error = one_line_error(cli.run("delete", "churn", "2"))  # a real process, stdin /dev/null
     assert "--yes" in error
     assert [v.version for v in store.list_versions("churn")] == [2, 1]
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.metadata
 import json
 import time
+import types
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import keras
 import numpy as np
@@ -149,16 +153,20 @@ def test_custom_objects_are_passed_through(store, fresh):
 
 def test_same_model_twice_gives_identical_bytes(store, tmp_path):
     """Keras stamps each save with the time (zip entry dates and metadata.json's date_saved, to the
-    second), so two raw saves a second apart differ; the plugin normalises both away."""
+    second), so two raw saves at different times differ; the plugin normalises both away. The
+    second save runs with the clock an hour ahead, instead of waiting for it to move."""
     model = sequential()
     raw1, raw2 = tmp_path / "raw1.keras", tmp_path / "raw2.keras"
     model.save(raw1)
     v1 = store.upload("seq", model=model)
     before = stored_objects(tmp_path)
-    time.sleep(1.1)
-    model.save(raw2)
-    v2 = store.upload("seq", model=model)
+    with later(3600):
+        model.save(raw2)
+        v2 = store.upload("seq", model=model)
 
+    with zipfile.ZipFile(raw1) as r1, zipfile.ZipFile(raw2) as r2:  # both stamps moved
+        assert json.loads(r1.read("metadata.json"))["date_saved"] != json.loads(r2.read("metadata.json"))["date_saved"]
+        assert [i.date_time for i in r1.infolist()] != [i.date_time for i in r2.infolist()]
     assert raw1.read_bytes() != raw2.read_bytes()  # why normalising is needed
     assert v2.version == v1.version + 1 and v2.files == v1.files
     assert stored_objects(tmp_path) == before  # deduplicated: nothing new stored
@@ -172,6 +180,24 @@ def test_same_model_twice_gives_identical_bytes(store, tmp_path):
         for name in r.namelist():
             if name != "metadata.json":
                 assert z.read(name) == r.read(name), name
+
+
+@contextmanager
+def later(seconds: float) -> Iterator[None]:
+    """Move the clocks a Keras save reads forward: ``time.time`` (zip entry dates) and the
+    ``datetime.now`` of its saving module (metadata.json's date_saved)."""
+    from keras.src.saving import saving_lib
+
+    class Later(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime.now(tz) + datetime.timedelta(seconds=seconds)
+
+    now = time.time
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(time, "time", lambda: now() + seconds)
+        mp.setattr(saving_lib, "datetime", types.SimpleNamespace(datetime=Later))
+        yield
 
 
 # --- trust ------------------------------------------------------------------------------------

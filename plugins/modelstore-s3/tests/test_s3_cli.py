@@ -1,25 +1,41 @@
-"""The real `modelstore` command against an s3:// store on moto's server."""
+"""The `modelstore` command against an s3:// store on moto's server (in-process, through click's
+runner: the console script and terminals are tested by the core's CLI tests)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import traceback
+import warnings
+from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
+
+from modelstore_core.cli import main
+
+
+class EntryPoint:
+    """What click's runner invokes (it calls ``.main(args=...)``): the console script's ``main()``."""
+
+    @staticmethod
+    def main(args, **_) -> None:
+        main(list(args))
 
 
 @pytest.fixture
 def modelstore(moto_server, s3_url, tmp_path):
-    """Run the console script in a subprocess, the store given by --store (or $MODELSTORE_URL)."""
-    env = {**os.environ, **moto_server.env, "MODELSTORE_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop("MODELSTORE_URL", None)
-    script = os.path.join(os.path.dirname(sys.executable), "modelstore")
+    """Run the command, the store given by --store (or $MODELSTORE_URL); the process env points at moto."""
+    env = {"MODELSTORE_CACHE_DIR": str(tmp_path / "cache"), "MODELSTORE_URL": None}
 
-    def run(*args: str, store: str | None = s3_url, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = [script, *(["--store", store] if store else []), *args]
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    def run(*args: str, store: str | None = s3_url, check: bool = True) -> SimpleNamespace:
+        cmd = [*(["--store", store] if store else []), *args]
+        with warnings.catch_warnings():  # main() replaces warnings.showwarning
+            result = CliRunner().invoke(EntryPoint, cmd, env=env, prog_name="modelstore")
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(*result.exc_info))  # what the interpreter prints
+        result = SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=stderr)
         if check:
             assert result.returncode == 0, result.stderr
         return result
