@@ -331,9 +331,13 @@ class ModelStore:
         staging = target / f".modelstore-{os.urandom(16).hex()}.part"
         try:
             write_files(self.storage, v.files, staging, self.cache, progress)
+            inside = os.path.realpath(target)
             for entry in v.files:
                 dest = target / entry.path
                 dest.parent.mkdir(parents=True, exist_ok=True)
+                # A directory of the target may be a link (the caller's own): never write through it.
+                if os.path.commonpath([inside, os.path.realpath(dest.parent)]) != inside:
+                    raise UsageError(f"{dest.parent} leads outside {target} (a symbolic link); download into a directory without links")
                 os.replace(staging / entry.path, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -159,3 +159,15 @@ def test_a_stored_flavor_without_its_plugin_says_what_to_install(store):
         pm.unregister(plugin)
     with pytest.raises(MissingPluginError, match="pip install modelstore-test-json"):
         store.load("d")
+
+
+def test_an_unsupported_model_lists_the_installed_flavors(store):
+    pm = get_plugins().manager
+    plugin = JsonFlavor()
+    pm.register(plugin, name="test-json")
+    try:
+        with pytest.raises(UnsupportedModelError, match=r"installed flavors: [^)]*\bfiles\b[^)]*\btest-json\b") as err:
+            store.upload("d", model=object())
+        assert "test-json" in err.value.flavors and "files" in err.value.flavors
+    finally:
+        pm.unregister(plugin)

@@ -14,7 +14,7 @@ from modelstore_example.model import TinyLinearModel
 from modelstore_example.storage import MemoryStorage
 
 from modelstore_core import ModelStore, UnsupportedModelError
-from modelstore_core.testing import StorageContract
+from modelstore_core.testing import StorageContract, TamperContract
 from modelstore_core.testing.flavors import FlavorContract, assert_reupload_deduplicated
 
 
@@ -89,6 +89,14 @@ class TestMemoryStorage(StorageContract):
     @pytest.fixture
     def storage(self, request):
         return MemoryStorage(request.node.name)
+
+
+class TestMemoryTamper(TamperContract):
+    """The tamper kit against the example backend: a third-party backend gets it for free."""
+
+    @pytest.fixture
+    def store_url(self, tmp_path):
+        return f"memory://tamper-{tmp_path.name}"
 
 
 def test_memory_store_round_trip(fitted, tmp_path):

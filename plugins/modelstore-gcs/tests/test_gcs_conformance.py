@@ -1,11 +1,11 @@
-"""The storage conformance kit against fake-gcs-server."""
+"""The storage conformance and tamper kits against fake-gcs-server."""
 
 from __future__ import annotations
 
 import pytest
 from modelstore_gcs.storage import GCSStorage
 
-from modelstore_core.testing import StorageContract, StoreContract
+from modelstore_core.testing import StorageContract, StoreContract, TamperContract
 
 
 class TestGCSStorage(StorageContract):
@@ -26,6 +26,16 @@ class TestGCSStore(StoreContract):
     @pytest.fixture
     def store_options(self):
         return {"page_size": 5}
+
+    @pytest.fixture
+    def store_env(self, gcs_server):
+        return dict(gcs_server.env)
+
+
+class TestGCSTamper(TamperContract):
+    @pytest.fixture
+    def store_url(self, gs_url):
+        return gs_url
 
     @pytest.fixture
     def store_env(self, gcs_server):
