@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .errors import (
     ConflictError,
+    CorruptArtifactError,
     CorruptRecordError,
     DanglingStateError,
     DomainNotFoundError,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConflictError",
+    "CorruptArtifactError",
     "CorruptRecordError",
     "DanglingStateError",
     "DomainNotFoundError",

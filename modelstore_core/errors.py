@@ -148,6 +148,21 @@ class CorruptRecordError(ModelStoreError):
         )
 
 
+class CorruptArtifactError(ModelStoreError):
+    """A stored model file (its sha256 intact) breaks its format's rules in a way that would let the
+    framework's compiled code read or write out of bounds, or blow up memory: refused before use.
+
+    The message names the file and the check that failed.
+    """
+
+    def __init__(self, file: str, problem: str):
+        self.file, self.problem = file, problem
+        super().__init__(
+            f"{file} is not a valid model file: {problem}; it was refused before the framework read it."
+            " It was written by something other than this plugin or was tampered with: upload the model again"
+        )
+
+
 class StorageError(ModelStoreError):
     """A storage backend failed in a way that retrying did not fix."""
 

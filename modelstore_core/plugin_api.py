@@ -11,10 +11,13 @@ Standard library only besides the core: importing this module never imports an M
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from .bucket import BucketURL, backend_options
 from .errors import (
+    CorruptArtifactError,
+    CorruptRecordError,
     IntegrityError,
     InvalidNameError,
     KeyNotFoundError,
@@ -34,6 +37,8 @@ __all__ = [
     "TOP_LEVEL",
     "Advance",
     "BucketURL",
+    "CorruptArtifactError",
+    "CorruptRecordError",
     "CountingReader",
     "Flavor",
     "IntegrityError",
@@ -50,9 +55,24 @@ __all__ = [
     "comes_from",
     "hookimpl",
     "json_value",
+    "model_file",
     "qualified_name",
     "top_level_modules",
 ]
+
+
+def model_file(directory: Path, files: list[str], name: Any, *, option: str = "file") -> Path:
+    """The verified model file ``name`` (a flavor option, read from a record that anyone with write
+    access to the store could have edited) inside ``directory``.
+
+    Only the files the core verified and handed to ``modelstore_deserialize`` may be read: any
+    other name (another path, ``../x``, an absolute path, a non-string) is a
+    :class:`CorruptRecordError` naming the option.
+    """
+    if not isinstance(name, str) or name not in files:
+        problem = f"names {str(name)[:80]!r}, which is not one of the version's model files {files}"
+        raise CorruptRecordError("the version record", f"flavor.options.{option}", problem)
+    return directory / name
 
 
 def top_level_modules(model: Any) -> list[str]:
