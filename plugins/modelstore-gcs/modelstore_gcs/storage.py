@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 import google.auth.exceptions as auth_exceptions
 import requests.exceptions
@@ -38,6 +37,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from modelstore_core.bucket import scrub, split_userinfo
 from modelstore_core.plugin_api import (
     CHUNK_SIZE,
     BucketURL,
@@ -104,9 +104,18 @@ class GCSStorage(Storage):
         self.retry_deadline = float(opts["retry_deadline"])
 
         endpoint = opts["endpoint"]
-        if endpoint and "@" in urlsplit(endpoint).netloc:
-            raise InvalidNameError("the GCS endpoint URL takes no credentials; pass credentials= or credentials_file=")
-        emulator = bool(os.environ.get("STORAGE_EMULATOR_HOST"))
+        emulator_host = os.environ.get("STORAGE_EMULATOR_HOST")
+        # The SDK would put credentials written into an endpoint URL into every message that names
+        # the endpoint (and send them as HTTP basic auth): refuse them, whatever characters they hold,
+        # without echoing the URL.
+        self._secrets: set[str] = set()
+        for name, url in (("the GCS endpoint URL (endpoint=)", endpoint), ("STORAGE_EMULATOR_HOST", emulator_host)):
+            if url and split_userinfo(url).secrets:
+                raise InvalidNameError(
+                    f"{name} takes no credentials (user:password@); give it as http://host:port and pass "
+                    "credentials= or credentials_file="
+                )
+        emulator = bool(emulator_host)
         anonymous = opts["anonymous"] if opts["anonymous"] is not None else emulator
         credentials = opts["credentials"]
         try:
@@ -180,7 +189,11 @@ class GCSStorage(Storage):
             msg = f"could not reach GCS at {self.endpoint} to {action} {where} (after retries): {type(exc).__name__}"
         else:
             msg = f"GCS could not {action} {where}: {type(exc).__name__}: {exc}"
-        return StorageError(msg)
+        return StorageError(self._scrub(msg))
+
+    def _scrub(self, text: str) -> str:
+        token = getattr(getattr(self, "client", None), "_credentials", None)
+        return scrub(text, {*self._secrets, getattr(token, "token", None)})
 
     @contextmanager
     def _errors(self, action: str, key: str | None = None):

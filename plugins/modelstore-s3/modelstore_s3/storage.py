@@ -33,7 +33,6 @@ from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import boto3
 import botocore.exceptions as bexc
@@ -44,6 +43,8 @@ from botocore.config import Config
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3UploadFailedError
 from s3transfer.subscribers import BaseSubscriber
 
+from modelstore_core.bucket import scrub
+from modelstore_core.bucket import split_userinfo as _split_userinfo
 from modelstore_core.plugin_api import (
     CHUNK_SIZE,
     TOP_LEVEL,
@@ -97,17 +98,10 @@ CREDENTIALS_HINT = (
 
 
 def split_userinfo(endpoint: str) -> tuple[str, str | None, str | None]:
-    """``http://key:secret@host:9000`` -> ``("http://host:9000", "key", "secret")``."""
-    parts = urlsplit(endpoint)
-    if parts.username is None and parts.password is None:
-        return endpoint, None, None
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host += f":{parts.port}"
-    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return clean, unquote(parts.username or "") or None, unquote(parts.password or "") or None
+    """``http://key:secret@host:9000`` -> ``("http://host:9000", "key", "secret")``, whatever characters
+    the key and secret hold (see :func:`modelstore_core.bucket.split_userinfo`)."""
+    parts = _split_userinfo(endpoint)
+    return parts.url, parts.username, parts.password
 
 
 class _KnownObject(BaseSubscriber):
@@ -172,8 +166,9 @@ class S3Storage(Storage):
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
         access_key = secret_key = None
         if endpoint:
-            endpoint, access_key, secret_key = split_userinfo(endpoint)
-            self._secrets.update(s for s in (access_key, secret_key) if s)
+            parts = _split_userinfo(endpoint)
+            endpoint, access_key, secret_key = parts.url, parts.username, parts.password
+            self._secrets.update(parts.secrets)
         try:
             session = boto3.session.Session(
                 profile_name=opts["profile"],
@@ -226,9 +221,7 @@ class S3Storage(Storage):
             creds = None
         if creds is not None:
             secrets.update(s for s in (creds.access_key, creds.secret_key, creds.token) if s)
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, secrets)  # whole values only: a short key never garbles other words
 
     def _error(self, exc: BaseException, action: str, key: str | None) -> StorageError:
         where = self._where(key)
