@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 import google.auth.exceptions as auth_exceptions
 import requests.exceptions
@@ -38,6 +37,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from modelstore_core.bucket import scrub, split_userinfo
 from modelstore_core.plugin_api import (
     CHUNK_SIZE,
     BucketURL,
@@ -62,9 +62,14 @@ DEFAULTS: dict[str, Any] = {
     "anonymous": None,  # unauthenticated requests (emulators); default: True when STORAGE_EMULATOR_HOST is set
     "page_size": 1000,  # objects per objects.list page (GCS's maximum)
     "chunk_size": 32 * MB,  # resumable upload piece (a multiple of 256 KiB); files up to 8 MiB go in one request
-    "timeout": 60.0,  # seconds per HTTP request
-    "retry_deadline": 120.0,  # seconds of retrying before giving up
+    "timeout": 60.0,  # seconds one request may take in all, retries included (``--timeout``)
+    "retry_deadline": None,  # seconds of retrying a request before giving up; default: ``timeout``
+    "connect_timeout": None,  # per attempt; default: 5 s, at most ``timeout``
+    "read_timeout": None,  # per socket read (silence, not duration); default: ``timeout``
 }
+
+#: Default per-attempt connect timeout (capped by ``timeout``).
+CONNECT_TIMEOUT = 5.0
 
 
 def _otel_traces_enabled() -> bool:
@@ -100,13 +105,35 @@ class GCSStorage(Storage):
         self.chunk_size = int(opts["chunk_size"])
         if self.chunk_size % (256 << 10):
             raise ValueError("chunk_size must be a multiple of 256 KiB")
+        # ``timeout`` bounds each request with its retries (the SDK's ``Retry`` deadline), not a whole
+        # transfer: a resumable upload is one request per ``chunk_size`` piece and a large object is
+        # never cut off for taking longer than ``timeout``. Each attempt's socket waits are bounded by
+        # the connect and read timeouts (silence, not duration), so a frozen endpoint fails a request
+        # within about twice ``timeout``. One limit: a download is one streamed request, and the SDK
+        # does not retry one that breaks after ``retry_deadline`` has passed (load it again: files
+        # already in the cache are not fetched again).
         self.timeout = float(opts["timeout"])
-        self.retry_deadline = float(opts["retry_deadline"])
+        if not self.timeout > 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        self.retry_deadline = float(opts["retry_deadline"] if opts["retry_deadline"] is not None else self.timeout)
+        self.http_timeout = (
+            float(opts["connect_timeout"] or min(CONNECT_TIMEOUT, self.timeout)),
+            float(opts["read_timeout"] or self.timeout),
+        )
 
         endpoint = opts["endpoint"]
-        if endpoint and "@" in urlsplit(endpoint).netloc:
-            raise InvalidNameError("the GCS endpoint URL takes no credentials; pass credentials= or credentials_file=")
-        emulator = bool(os.environ.get("STORAGE_EMULATOR_HOST"))
+        emulator_host = os.environ.get("STORAGE_EMULATOR_HOST")
+        # The SDK would put credentials written into an endpoint URL into every message that names
+        # the endpoint (and send them as HTTP basic auth): refuse them, whatever characters they hold,
+        # without echoing the URL.
+        self._secrets: set[str] = set()
+        for name, url in (("the GCS endpoint URL (endpoint=)", endpoint), ("STORAGE_EMULATOR_HOST", emulator_host)):
+            if url and split_userinfo(url).secrets:
+                raise InvalidNameError(
+                    f"{name} takes no credentials (user:password@); give it as http://host:port and pass "
+                    "credentials= or credentials_file="
+                )
+        emulator = bool(emulator_host)
         anonymous = opts["anonymous"] if opts["anonymous"] is not None else emulator
         credentials = opts["credentials"]
         try:
@@ -176,11 +203,23 @@ class GCSStorage(Storage):
             )
         elif isinstance(exc, gexc.GoogleAPICallError):
             msg = f"GCS could not {action} {where}: {exc.code} {exc.message}"
-        elif isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError, requests.exceptions.Timeout)):
+        elif isinstance(exc, (requests.exceptions.Timeout, TimeoutError)) or (
+            isinstance(exc, requests.exceptions.ConnectionError) and "timed out" in str(exc)
+        ):
+            msg = (
+                f"GCS at {self.endpoint} did not answer in time to {action} {where} (timeout {self.retry_deadline:g} s, "
+                f"retries included; {type(exc).__name__}); check that the endpoint is up and reachable "
+                "(STORAGE_EMULATOR_HOST, endpoint=), or allow more time with --timeout SECONDS / ModelStore(url, timeout=SECONDS)"
+            )
+        elif isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
             msg = f"could not reach GCS at {self.endpoint} to {action} {where} (after retries): {type(exc).__name__}"
         else:
             msg = f"GCS could not {action} {where}: {type(exc).__name__}: {exc}"
-        return StorageError(msg)
+        return StorageError(self._scrub(msg))
+
+    def _scrub(self, text: str) -> str:
+        token = getattr(getattr(self, "client", None), "_credentials", None)
+        return scrub(text, {*self._secrets, getattr(token, "token", None)})
 
     @contextmanager
     def _errors(self, action: str, key: str | None = None):
@@ -201,17 +240,17 @@ class GCSStorage(Storage):
 
     def put(self, key: str, stream: BinaryIO) -> None:
         with self._errors("write", key):
-            self._blob(key, chunk_size=self.chunk_size).upload_from_file(stream, retry=self._retry(), timeout=self.timeout)
+            self._blob(key, chunk_size=self.chunk_size).upload_from_file(stream, retry=self._retry(), timeout=self.http_timeout)
 
     def put_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
         with self._errors("upload", key):
             blob = self._blob(key, chunk_size=self.chunk_size)
             if progress is None:
-                blob.upload_from_filename(os.fspath(path), retry=self._retry(), timeout=self.timeout)
+                blob.upload_from_filename(os.fspath(path), retry=self._retry(), timeout=self.http_timeout)
                 return
             with open(path, "rb") as f:  # counted as the SDK reads it (retries re-read; the core caps the count)
                 blob.upload_from_file(
-                    CountingReader(f, progress), size=os.fstat(f.fileno()).st_size, retry=self._retry(), timeout=self.timeout
+                    CountingReader(f, progress), size=os.fstat(f.fileno()).st_size, retry=self._retry(), timeout=self.http_timeout
                 )
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
@@ -227,7 +266,7 @@ class GCSStorage(Storage):
         with self._errors("write", key):
             try:
                 self._blob(key).upload_from_string(
-                    data, if_generation_match=generation, retry=self._retry(retried), timeout=self.timeout
+                    data, if_generation_match=generation, retry=self._retry(retried), timeout=self.http_timeout
                 )
                 return True
             except gexc.PreconditionFailed:
@@ -246,7 +285,7 @@ class GCSStorage(Storage):
 
     def get(self, key: str) -> BinaryIO:
         with self._errors("read", key):
-            blob = self.bucket.get_blob(self._name(key), retry=self._retry(), timeout=self.timeout)
+            blob = self.bucket.get_blob(self._name(key), retry=self._retry(), timeout=self.http_timeout)
             if blob is None:
                 raise KeyNotFoundError(key)
             pinned = self.bucket.blob(blob.name, generation=blob.generation)
@@ -256,7 +295,7 @@ class GCSStorage(Storage):
         with self._errors("read", key):
             blob = self._blob(key)
             try:
-                data = blob.download_as_bytes(retry=self._retry(), timeout=self.timeout)
+                data = blob.download_as_bytes(retry=self._retry(), timeout=self.http_timeout)
             except gexc.NotFound:
                 raise KeyNotFoundError(key) from None
             return data, blob.generation
@@ -265,20 +304,20 @@ class GCSStorage(Storage):
         # The SDK's download has no byte callback: progress is completed by the core when this returns.
         with self._errors("download", key):
             try:
-                self._blob(key).download_to_filename(os.fspath(path), retry=self._retry(), timeout=self.timeout)
+                self._blob(key).download_to_filename(os.fspath(path), retry=self._retry(), timeout=self.http_timeout)
             except gexc.NotFound:
                 raise KeyNotFoundError(key) from None
 
     def delete(self, key: str) -> None:
         with self._errors("delete", key):
             try:
-                self._blob(key).delete(retry=self._retry(), timeout=self.timeout)
+                self._blob(key).delete(retry=self._retry(), timeout=self.http_timeout)
             except gexc.NotFound:
                 pass
 
     def stat(self, key: str) -> ObjectInfo | None:
         with self._errors("stat", key):
-            blob = self.bucket.get_blob(self._name(key), retry=self._retry(), timeout=self.timeout)
+            blob = self.bucket.get_blob(self._name(key), retry=self._retry(), timeout=self.http_timeout)
         if blob is None:
             return None
         return ObjectInfo(key, blob.size, blob.updated.astimezone(timezone.utc))
@@ -298,7 +337,7 @@ class GCSStorage(Storage):
                 page_size=self.page_size,
                 fields="items(name,size,updated),prefixes,nextPageToken",
                 retry=self._retry(),
-                timeout=self.timeout,
+                timeout=self.http_timeout,
             )
             for page in iterator.pages:
                 entries = [

@@ -54,3 +54,15 @@ def test_gcs_scheme_alias_and_unknown_options(gcs_server):
     assert ModelStore(f"gcs://{BUCKET}/a/b/").url == f"gs://{BUCKET}/a/b"
     with pytest.raises(TypeError, match="endpoint_url"):
         ModelStore(f"gs://{BUCKET}/p", endpoint_url="http://127.0.0.1:1")
+
+
+@pytest.mark.parametrize("secret", [SECRET, "raw/secret:with@signs", "pct%2Fencoded"])
+def test_emulator_host_with_credentials_is_refused_without_echoing_them(gcs_server, monkeypatch, secret):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://user:{secret}@127.0.0.1:{gcs_server.port}")
+    with pytest.raises(InvalidNameError, match="STORAGE_EMULATOR_HOST takes no credentials") as err:
+        ModelStore(f"gs://{BUCKET}/prefix")
+    assert secret not in _formatted(err.value) and "user:ya29" not in _formatted(err.value)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.endpoint)
+    with pytest.raises(InvalidNameError, match="takes no credentials") as err:
+        ModelStore(f"gs://{BUCKET}/prefix", endpoint=f"http://user:{secret}@127.0.0.1:{gcs_server.port}")
+    assert secret not in _formatted(err.value)

@@ -33,7 +33,6 @@ from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import boto3
 import botocore.exceptions as bexc
@@ -44,6 +43,8 @@ from botocore.config import Config
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3UploadFailedError
 from s3transfer.subscribers import BaseSubscriber
 
+from modelstore_core.bucket import scrub
+from modelstore_core.bucket import split_userinfo as _split_userinfo
 from modelstore_core.plugin_api import (
     CHUNK_SIZE,
     TOP_LEVEL,
@@ -66,8 +67,9 @@ DEFAULTS: dict[str, Any] = {
     "page_size": 1000,  # keys per ListObjectsV2 page (S3's maximum)
     "retry_mode": None,  # "standard" or "adaptive" (client-side rate limiting); default: AWS_RETRY_MODE, else standard
     "max_attempts": None,  # per request, first attempt included; default: AWS_MAX_ATTEMPTS, else 6
-    "connect_timeout": 10.0,
-    "read_timeout": 60.0,
+    "timeout": 60.0,  # seconds one request may take in all, retries included (``--timeout``); see _Deadline
+    "connect_timeout": None,  # per attempt; default: 5 s, at most ``timeout``
+    "read_timeout": None,  # per socket read (silence, not duration); default: ``timeout``
     "multipart_threshold": 8 * MB,  # boto3's TransferConfig defaults
     "multipart_chunksize": 8 * MB,
     "max_concurrency": 10,
@@ -75,6 +77,8 @@ DEFAULTS: dict[str, Any] = {
     "request_checksum_calculation": None,  # botocore's; "when_required" for stores without CRC support
 }
 
+#: Default per-attempt connect timeout (capped by ``timeout``).
+CONNECT_TIMEOUT = 5.0
 #: Attempts at reading a response body whose connection broke mid-stream (botocore does not retry those).
 STREAM_ATTEMPTS = 4
 #: Attempts at a conditional write answered 409 ConditionalRequestConflict (a concurrent conditional write).
@@ -97,17 +101,10 @@ CREDENTIALS_HINT = (
 
 
 def split_userinfo(endpoint: str) -> tuple[str, str | None, str | None]:
-    """``http://key:secret@host:9000`` -> ``("http://host:9000", "key", "secret")``."""
-    parts = urlsplit(endpoint)
-    if parts.username is None and parts.password is None:
-        return endpoint, None, None
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host += f":{parts.port}"
-    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return clean, unquote(parts.username or "") or None, unquote(parts.password or "") or None
+    """``http://key:secret@host:9000`` -> ``("http://host:9000", "key", "secret")``, whatever characters
+    the key and secret hold (see :func:`modelstore_core.bucket.split_userinfo`)."""
+    parts = _split_userinfo(endpoint)
+    return parts.url, parts.username, parts.password
 
 
 class _KnownObject(BaseSubscriber):
@@ -129,6 +126,57 @@ class _Progress(BaseSubscriber):
 
     def on_progress(self, future, bytes_transferred, **kwargs):
         self.advance(bytes_transferred)
+
+
+class DeadlineExceeded(Exception):
+    """A request (with its retries) ran out of its ``timeout``; mapped to :class:`StorageError`."""
+
+
+class _Deadline:
+    """``timeout`` seconds for each request, retries included, on top of botocore's retry policy.
+
+    The deadline belongs to one API call (one ``ListObjectsV2`` page, one ``PutObject``, one
+    ``UploadPart`` of a multipart upload, one ranged ``GetObject`` of a large download), not to a
+    whole operation of the store: a 20 GB upload is thousands of requests, each with its own
+    deadline, so it is never cut off for taking longer than ``timeout``. The deadline never
+    interrupts an attempt in progress either (a body being streamed is bounded by the read timeout,
+    which bounds silence, not duration); it stops botocore from starting another attempt once the
+    backoff before it would end past the deadline. An attempt that started in time runs at most
+    ``connect_timeout`` + ``read_timeout`` (both at most ``timeout``), so a frozen endpoint fails
+    a request within about twice ``timeout``.
+    """
+
+    KEY = "modelstore_deadline"
+
+    def __init__(self, client, timeout: float):
+        self.timeout = timeout
+        events = client.meta.events
+        emitter = getattr(events, "_emitter", events)
+        unique_id = "retry-config-s3"
+        entry = getattr(emitter, "_unique_id_handlers", {}).get(unique_id)
+        self.retry = entry["handler"] if entry else None
+        events.register("before-call.s3", self.start)
+        if self.retry is not None:  # wrap botocore's retry handler: we may veto its retries
+            events.unregister("needs-retry.s3", unique_id=unique_id)
+            events.register("needs-retry.s3", self.needs_retry, unique_id="modelstore-deadline-s3")
+        else:  # a botocore that stores its handlers elsewhere: veto retries once the deadline passed
+            events.register_first("needs-retry.s3", self.needs_retry, unique_id="modelstore-deadline-s3")
+
+    def start(self, context: dict, **kwargs: Any) -> None:
+        context[self.KEY] = time.monotonic() + self.timeout
+
+    def needs_retry(self, request_dict: dict, caught_exception: BaseException | None = None, **kwargs: Any):
+        delay = self.retry(request_dict=request_dict, caught_exception=caught_exception, **kwargs) if self.retry else None
+        deadline = request_dict.get("context", {}).get(self.KEY)
+        if deadline is None or (self.retry is not None and (delay is None or delay is False)):
+            return delay
+        if time.monotonic() + (delay or 0) >= deadline:
+            if caught_exception is not None:
+                raise DeadlineExceeded(f"{type(caught_exception).__name__} and no time left to retry") from caught_exception
+            response = kwargs.get("response")
+            status = response[0].status_code if response else None
+            raise DeadlineExceeded(f"HTTP {status} and no time left to retry")
+        return delay
 
 
 def _status(exc: bexc.ClientError) -> int | None:
@@ -165,6 +213,11 @@ class S3Storage(Storage):
         if not 1 <= self.page_size <= 1000:
             raise ValueError("page_size must be between 1 and 1000")
         self._secrets: set[str] = set()
+        self.timeout = float(opts["timeout"])
+        if not self.timeout > 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        connect_timeout = float(opts["connect_timeout"] or min(CONNECT_TIMEOUT, self.timeout))
+        read_timeout = float(opts["read_timeout"] or self.timeout)
 
         endpoint = opts["endpoint_url"]
         ignore_env = os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true"
@@ -172,8 +225,9 @@ class S3Storage(Storage):
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
         access_key = secret_key = None
         if endpoint:
-            endpoint, access_key, secret_key = split_userinfo(endpoint)
-            self._secrets.update(s for s in (access_key, secret_key) if s)
+            parts = _split_userinfo(endpoint)
+            endpoint, access_key, secret_key = parts.url, parts.username, parts.password
+            self._secrets.update(parts.secrets)
         try:
             session = boto3.session.Session(
                 profile_name=opts["profile"],
@@ -190,8 +244,8 @@ class S3Storage(Storage):
                 "mode": opts["retry_mode"] or os.environ.get("AWS_RETRY_MODE") or "standard",
                 "total_max_attempts": int(opts["max_attempts"] or os.environ.get("AWS_MAX_ATTEMPTS") or 6),
             },
-            "connect_timeout": opts["connect_timeout"],
-            "read_timeout": opts["read_timeout"],
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
             "max_pool_connections": max(32, int(opts["max_concurrency"]) + 4),
             "user_agent_extra": "modelstore-s3",
         }
@@ -201,6 +255,7 @@ class S3Storage(Storage):
             config["request_checksum_calculation"] = opts["request_checksum_calculation"]
         self.client = session.client("s3", endpoint_url=endpoint or None, config=Config(**config))
         self.endpoint = self.client.meta.endpoint_url  # credential-free
+        self._deadline = _Deadline(self.client, self.timeout)
         self.transfer_config = TransferConfig(
             multipart_threshold=int(opts["multipart_threshold"]),
             multipart_chunksize=int(opts["multipart_chunksize"]),
@@ -226,9 +281,7 @@ class S3Storage(Storage):
             creds = None
         if creds is not None:
             secrets.update(s for s in (creds.access_key, creds.secret_key, creds.token) if s)
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, secrets)  # whole values only: a short key never garbles other words
 
     def _error(self, exc: BaseException, action: str, key: str | None) -> StorageError:
         where = self._where(key)
@@ -249,7 +302,16 @@ class S3Storage(Storage):
                 f"no AWS credentials found to {action} {where}; configure them with `aws configure`, "
                 "AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role"
             )
-        elif isinstance(exc, (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ConnectTimeoutError)):
+        elif isinstance(exc, (DeadlineExceeded, bexc.ReadTimeoutError, bexc.ConnectTimeoutError)) or (
+            isinstance(exc, urllib3.exceptions.HTTPError) and "timed out" in str(exc)
+        ):
+            detail = str(exc) if isinstance(exc, DeadlineExceeded) else type(exc).__name__
+            msg = (
+                f"S3 at {self.endpoint} did not answer in time to {action} {where} (timeout {self.timeout:g} s, "
+                f"retries included; {detail}); check that the endpoint is up and reachable (AWS_ENDPOINT_URL, "
+                "endpoint_url=), or allow more time with --timeout SECONDS / ModelStore(url, timeout=SECONDS)"
+            )
+        elif isinstance(exc, (bexc.EndpointConnectionError, bexc.ConnectionClosedError)):
             msg = f"could not reach S3 at {self.endpoint} to {action} {where} (after retries): {type(exc).__name__}"
         else:
             msg = f"S3 could not {action} {where}: {type(exc).__name__}: {exc}"
@@ -264,8 +326,12 @@ class S3Storage(Storage):
             raise
         except bexc.ClientError as exc:
             raise self._error(exc, action, key) from exc
+        except DeadlineExceeded as exc:
+            raise self._error(exc, action, key) from exc
         except (bexc.BotoCoreError, Boto3Error, RetriesExceededError, S3DownloadFailedError, S3UploadFailedError) as exc:
             cause = exc.__cause__ if isinstance(exc, Boto3Error) and isinstance(exc.__cause__, bexc.ClientError) else exc
+            if isinstance(exc, RetriesExceededError) and isinstance(exc.last_exception, BaseException):
+                cause = exc.last_exception
             raise self._error(cause, action, key) from exc
 
     def _get_object(self, key: str, **kwargs: Any) -> dict[str, Any]:
@@ -325,15 +391,18 @@ class S3Storage(Storage):
             return self._get_object(key)["Body"]
 
     def read(self, key: str) -> tuple[bytes, Token]:
+        deadline = time.monotonic() + self.timeout  # the body re-reads below are retries of one small request
         with self._errors("read", key):
             for attempt in range(STREAM_ATTEMPTS):
                 response = self._get_object(key)
                 try:
                     with response["Body"] as body:
                         data = body.read()
-                except _STREAM_ERRORS:
+                except _STREAM_ERRORS as exc:
                     if attempt == STREAM_ATTEMPTS - 1:
                         raise
+                    if time.monotonic() >= deadline:
+                        raise DeadlineExceeded(f"{type(exc).__name__} and no time left to retry") from exc
                     continue
                 return data, response["ETag"]
         raise AssertionError("unreachable")

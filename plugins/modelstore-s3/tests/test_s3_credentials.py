@@ -85,3 +85,48 @@ def test_credentials_in_the_store_url_are_refused_without_echoing_them(moto_serv
 def test_unknown_option_is_named(moto_server, s3_url):
     with pytest.raises(TypeError, match="endpoint_urll"):
         ModelStore(s3_url, endpoint_urll="http://127.0.0.1:1")
+
+
+# Typed as is, not percent-encoded: '/', ':' and '@' inside the secret, as people paste them.
+RAW_KEY_ID = "AKIARAWUSERINFO003"
+RAW_SECRET = "raw/Secret:with@signs+0003"
+
+
+@pytest.mark.parametrize("where", ["AWS_ENDPOINT_URL", "endpoint_url"])
+def test_unencoded_userinfo_is_split_and_never_shown(moto_server, tmp_path, monkeypatch, where):
+    def store(port: int, bucket: str = BUCKET) -> ModelStore:
+        endpoint = f"http://{RAW_KEY_ID}:{RAW_SECRET}@127.0.0.1:{port}"
+        if where == "AWS_ENDPOINT_URL":
+            monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+            return ModelStore(f"s3://{bucket}/x", cache_dir=tmp_path / "c", max_attempts=1)
+        return ModelStore(f"s3://{bucket}/x", cache_dir=tmp_path / "c", max_attempts=1, endpoint_url=endpoint)
+
+    def assert_clean(*texts: str) -> None:
+        for text in texts:
+            for secret in (RAW_KEY_ID, RAW_SECRET, "raw/Secret", "Secret:with", "with@signs", "signs+0003"):
+                assert secret not in text
+
+    with store(moto_server.port) as ok:
+        creds = ok.storage.client._request_signer._credentials
+        assert (creds.access_key, creds.secret_key) == (RAW_KEY_ID, RAW_SECRET)
+        assert ok.storage.endpoint == moto_server.endpoint
+        assert ok.list_domains() == []
+        assert_clean(repr(ok.storage), ok.url)
+
+    with pytest.raises(StorageError, match="could not reach S3 at http://127.0.0.1:") as unreachable:
+        store(free_port()).list_domains()  # nothing listens there: connection refused
+    with pytest.raises(StorageError, match="does not exist") as missing:
+        store(moto_server.port, bucket=f"no-such-bucket-{os.getpid()}").list_domains()
+    assert_clean(_formatted(unreachable.value), _formatted(missing.value))
+
+
+def test_short_credentials_do_not_garble_other_words(moto_server, tmp_path):
+    """A two-letter key and secret are masked only as whole values, never inside other words."""
+    endpoint = f"http://re:ab@127.0.0.1:{free_port()}"
+    store = ModelStore("s3://about/prefix", cache_dir=tmp_path / "c", endpoint_url=endpoint, max_attempts=1)
+    assert store.storage._scrub("key re, secret ab; ab/re:ab") == "key ***, secret ***; ***/***"  # re:ab is the userinfo, masked whole
+    with pytest.raises(StorageError) as err:
+        store.list_domains()
+    message = str(err.value)
+    assert message.startswith("could not reach S3 at http://127.0.0.1:")
+    assert "s3://about/prefix/" in message and "***" not in message
