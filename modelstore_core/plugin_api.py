@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .bucket import BucketURL, backend_options
+from .bucket import BucketURL, Endpoint, backend_options, scrub, split_userinfo
 from .errors import (
     CorruptArtifactError,
     CorruptRecordError,
@@ -40,6 +40,7 @@ __all__ = [
     "CorruptArtifactError",
     "CorruptRecordError",
     "CountingReader",
+    "Endpoint",
     "Flavor",
     "IntegrityError",
     "InvalidNameError",
@@ -57,6 +58,8 @@ __all__ = [
     "json_value",
     "model_file",
     "qualified_name",
+    "scrub",
+    "split_userinfo",
     "top_level_modules",
 ]
 

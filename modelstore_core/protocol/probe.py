@@ -12,7 +12,7 @@ backend that depends on them (``Storage.conditional_writes_need_proof``) is test
    must fail and leave the second content.
 
 The verdict is kept per server (:meth:`Storage.capability_id`) for the process, and a success for
-a week in the cache directory, so a store costs the six probe requests once.
+a week in the cache directory, so a store costs the seven probe requests once.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Verdict:
 
 
 def probe(storage: Storage) -> Verdict:
-    """Run the probe on ``storage`` (six small requests) and delete the probe key."""
+    """Run the probe on ``storage`` (seven small requests, the probe key deleted last)."""
     key = f"{PROBES}{os.urandom(16).hex()}"
     missing = []
     try:

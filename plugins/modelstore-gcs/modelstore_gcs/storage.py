@@ -37,7 +37,6 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from modelstore_core.bucket import scrub, split_userinfo
 from modelstore_core.plugin_api import (
     CHUNK_SIZE,
     BucketURL,
@@ -49,6 +48,8 @@ from modelstore_core.plugin_api import (
     StorageError,
     Token,
     backend_options,
+    scrub,
+    split_userinfo,
 )
 
 MB = 1 << 20
@@ -87,6 +88,10 @@ CREDENTIALS_HINT = (
 
 class GCSStorage(Storage):
     """A store under ``gs://bucket/prefix``. Nothing is written until the first upload."""
+
+    # create-if-absent and compare-and-swap are generation preconditions: an emulator or gateway
+    # that ignores them answers like one that honours them, so the core proves them first.
+    conditional_writes_need_proof = True
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> GCSStorage:
@@ -348,6 +353,9 @@ class GCSStorage(Storage):
                 entries += [ObjectInfo(p[n:]) for p in page.prefixes if skip is None or p > skip]
                 entries.sort(key=lambda e: e.key)
                 yield from entries
+
+    def capability_id(self) -> str:
+        return f"gcs {self.endpoint} {self.bucket_name}"  # credential-free: userinfo is refused
 
     def close(self) -> None:
         self.client.close()

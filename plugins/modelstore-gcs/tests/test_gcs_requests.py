@@ -13,6 +13,7 @@ import pytest
 from conftest import BUCKET
 
 from modelstore_core import ModelStore
+from modelstore_core.protocol.probe import forget_verdicts
 from modelstore_core.testing.faults import FaultProxy
 from modelstore_core.testing.history import build_history
 
@@ -98,6 +99,11 @@ def test_upload_cost(gs_url, proxy, tmp_path):
     store = ModelStore(gs_url, cache_dir=tmp_path / "cache", endpoint=proxy.endpoint)
     model = tmp_path / "m.bin"
     model.write_bytes(os.urandom(10_000))
+    # The first write to a server proves its conditional writes on a probe key: 7 requests, once.
+    forget_verdicts()
+    store._before_writing()
+    assert len(proxy.log) == 7, proxy.log
+    del proxy.log[:]
     store.upload("d", files=[model])
     first = list(proxy.log)
     del proxy.log[:]

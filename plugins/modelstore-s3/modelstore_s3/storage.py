@@ -43,8 +43,6 @@ from botocore.config import Config
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3UploadFailedError
 from s3transfer.subscribers import BaseSubscriber
 
-from modelstore_core.bucket import scrub
-from modelstore_core.bucket import split_userinfo as _split_userinfo
 from modelstore_core.plugin_api import (
     CHUNK_SIZE,
     TOP_LEVEL,
@@ -55,6 +53,8 @@ from modelstore_core.plugin_api import (
     StorageError,
     Token,
     backend_options,
+    scrub,
+    split_userinfo,
 )
 
 MB = 1 << 20
@@ -98,13 +98,6 @@ _STREAM_ERRORS = (
 CREDENTIALS_HINT = (
     "the AWS default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, an instance role)"
 )
-
-
-def split_userinfo(endpoint: str) -> tuple[str, str | None, str | None]:
-    """``http://key:secret@host:9000`` -> ``("http://host:9000", "key", "secret")``, whatever characters
-    the key and secret hold (see :func:`modelstore_core.bucket.split_userinfo`)."""
-    parts = _split_userinfo(endpoint)
-    return parts.url, parts.username, parts.password
 
 
 class _KnownObject(BaseSubscriber):
@@ -198,6 +191,10 @@ def _missing(exc: bexc.ClientError) -> bool:
 class S3Storage(Storage):
     """A store under ``s3://bucket/prefix``. Nothing is written until the first upload."""
 
+    # create-if-absent and compare-and-swap are If-None-Match / If-Match headers: a server that
+    # ignores them answers like one that honours them, so the core proves them first.
+    conditional_writes_need_proof = True
+
     @classmethod
     def from_url(cls, url: str, **options: Any) -> S3Storage:
         where = BucketURL.parse(url, ("s3",), service="S3", credentials_hint=CREDENTIALS_HINT)
@@ -225,7 +222,7 @@ class S3Storage(Storage):
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
         access_key = secret_key = None
         if endpoint:
-            parts = _split_userinfo(endpoint)
+            parts = split_userinfo(endpoint)
             endpoint, access_key, secret_key = parts.url, parts.username, parts.password
             self._secrets.update(parts.secrets)
         try:
@@ -509,6 +506,9 @@ class S3Storage(Storage):
                         if _code(exc) != "NoSuchUpload":
                             raise
         return removed
+
+    def capability_id(self) -> str:
+        return f"s3 {self.endpoint} {self.bucket}"  # credential-free: the endpoint was split
 
     def close(self) -> None:
         self.client.close()

@@ -13,7 +13,8 @@ localbucket    honoured          ignored           a CAS with a stale token over
 =============  ================  ================  ===================================================
 
 Each row is an explicit expectation: if a server starts honouring a header, its test fails and the
-table (and the core's probe tests) must be updated.
+table must be updated. The last tests show the core's proof at work through ``ModelStore``: a store
+on s3rver or localbucket refuses to write (``UnsafeServerError``) unless opened ``single_writer=True``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import pytest
 from conftest import BUCKET
 from modelstore_s3.storage import S3Storage
 from s3_compat_servers import LocalBucket, S3rver, Unavailable
+
+from modelstore_core import ModelStore, UnsafeServerError
+from modelstore_core.protocol.probe import forget_verdicts
 
 COMPAT_BUCKET = "conditional-writes"
 
@@ -41,7 +45,7 @@ def s3rver(tmp_path_factory):
     try:
         server = S3rver(root / "data", COMPAT_BUCKET, root / "s3rver.log").start()
     except (Unavailable, RuntimeError) as exc:
-        pytest.skip(f"s3rver unavailable: {exc}")
+        pytest.fail(f"s3rver unavailable: {exc}")  # npm is part of this project's machines: never skipped
     yield server
     server.stop()
 
@@ -52,7 +56,7 @@ def localbucket(tmp_path_factory):
     try:
         server = LocalBucket(root / "data", root / "localbucket.log").start()
     except (Unavailable, RuntimeError) as exc:
-        pytest.skip(f"localbucket unavailable: {exc}")
+        pytest.fail(f"localbucket unavailable: {exc}")  # in the test extra: never skipped
     yield server
     server.stop()
 
@@ -106,3 +110,47 @@ def test_compare_and_swap_with_a_wrong_token(server_storage):
     stale = storage.compare_and_swap("hint", b"v3", token)  # the token of v1: wrong now
     assert stale is (not honoured), f"{name}: If-Match with a stale ETag returned {stale}"
     assert storage.read("hint")[0] == (b"v2" if honoured else b"v3")
+
+
+# --- the core's proof, through ModelStore --------------------------------------------------------------
+
+#: server -> the features the probe must find missing
+MISSING = {"s3rver": ("create-if-absent", "compare-and-swap"), "localbucket": ("compare-and-swap",)}
+
+
+@pytest.fixture(params=list(MISSING))
+def unsafe_store_args(request, tmp_path):
+    """(server name, ModelStore arguments for a fresh store on it)."""
+    name = request.param
+    server = request.getfixturevalue(name)
+    options = {
+        "endpoint_url": server.endpoint_with_credentials,
+        "region": "us-east-1",
+        "request_checksum_calculation": "when_required",
+        "timeout": 10,
+    }
+    if name == "localbucket":
+        storage = S3Storage(COMPAT_BUCKET, "", **options)
+        try:
+            storage.client.create_bucket(Bucket=COMPAT_BUCKET)
+        except storage.client.exceptions.BucketAlreadyOwnedByYou:
+            pass
+    forget_verdicts()
+    yield name, f"s3://{COMPAT_BUCKET}/{uuid.uuid4().hex}", {**options, "cache_dir": tmp_path / "cache"}
+    forget_verdicts()
+
+
+def test_a_server_ignoring_conditional_writes_is_refused_before_anything_is_written(unsafe_store_args, tmp_path):
+    name, url, options = unsafe_store_args
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+    store = ModelStore(url, **options)
+    with pytest.raises(UnsafeServerError) as err:
+        store.upload("d", files=[model])
+    assert err.value.missing == MISSING[name] and "single_writer=True" in str(err.value)
+    assert store.list_domains() == [] and list(store.storage.list("")) == []  # not even the probe key is left
+
+    single = ModelStore(url, single_writer=True, **options)
+    with pytest.warns(RuntimeWarning, match="conditional writes are not honoured"):
+        v = single.upload("d", files=[model])
+    assert single.load("d", version=v.version)[0].read_bytes() == b"weights"
