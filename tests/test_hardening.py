@@ -177,10 +177,8 @@ def test_concurrent_cold_loads_share_the_cache_without_deleting_each_others_view
         """
     )
     start = str(time.time() + 1.5)
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script, str(root), str(cache), start], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
-    ]
+    command = [sys.executable, "-c", script, str(root), str(cache), start]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
