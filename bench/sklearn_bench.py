@@ -21,7 +21,9 @@ from pathlib import Path
 
 MODELS = {
     "tiny LogisticRegression": "from sklearn.linear_model import LogisticRegression as M; kw = {}; shape = (100, 4)",
-    "RandomForest 100 trees (10k x 20)": "from sklearn.ensemble import RandomForestClassifier as M; kw = {'n_estimators': 100, 'random_state': 0, 'n_jobs': 1}; shape = (10_000, 20)",
+    "RandomForest 100 trees (10k x 20)": (
+        "from sklearn.ensemble import RandomForestClassifier as M; kw = {'n_estimators': 100, 'random_state': 0}; shape = (10_000, 20)"
+    ),
 }
 
 
