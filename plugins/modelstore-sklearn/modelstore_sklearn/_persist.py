@@ -12,22 +12,29 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, ModelStoreError, UntrustedArtifactError, qualified_name
+from modelstore_core.plugin_api import (
+    CorruptArtifactError,
+    Flavor,
+    ModelStoreError,
+    UntrustedArtifactError,
+    model_file,
+    qualified_name,
+)
 
 from . import FLAVOR, PLUGIN
+from ._checks import CHECKED_TYPES, check_loaded_state, check_model
+from ._skops import is_sklearn_estimator, node_tree, read_back, skops_io
 
 SKOPS_FILE = "model.skops"
 PICKLE_FILE = "model.joblib"
 
 #: Types trusted on load in addition to skops's own defaults (builtins, numpy dtypes and ufuncs,
 #: the public scikit-learn estimators...). Fixed here, never derived from the artifact. Each one
-#: is plain Python data or a function reference that scikit-learn only calls while fitting.
-#: Deliberately absent: ``sklearn.tree._tree.Tree`` (trees and forests, gradient boosting),
-#: ``...predictor.TreePredictor`` (HistGradientBoosting), ``KDTree``/``BallTree`` and their
-#: ``DistanceMetric`` classes (neighbors), ``scipy.interpolate.BSpline``: compiled code indexes
-#: their stored arrays without bounds checks, so a crafted file can crash or read past memory
-#: on ``predict`` (skops leaves them untrusted for the same reason). Pass them as
-#: ``trusted_types=[...]`` for artifacts whose source you trust.
+#: is plain Python data, a function reference that scikit-learn only calls while fitting, or (the
+#: last entries, :data:`._checks.CHECKED_TYPES`) a type whose stored arrays compiled code indexes
+#: without bounds checks and whose contents :mod:`._checks` therefore validates before use:
+#: ``sklearn.tree._tree.Tree`` (trees, forests, gradient boosting, isolation forests) and
+#: HistGradientBoosting's ``TreePredictor``.
 DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
     "sklearn.utils._bunch.Bunch",
@@ -56,6 +63,17 @@ DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.gaussian_process.kernels.RationalQuadratic",
     "sklearn.gaussian_process.kernels.Sum",
     "sklearn.gaussian_process.kernels.WhiteKernel",
+    *CHECKED_TYPES,
+)
+
+#: Types left untrusted by default because compiled code indexes their stored arrays without
+#: bounds checks and this plugin does not (yet) check their contents: a crafted file could crash
+#: the process or read past memory on ``predict``. Pass them as ``trusted_types=[...]`` for
+#: artifacts whose source you trust.
+MEMORY_UNSAFE_TYPES: tuple[str, ...] = (
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "scipy.interpolate._bsplines.BSpline",
 )
 
 #: Fixed zip entry attributes, so that the archive's bytes depend only on its contents.
@@ -67,18 +85,21 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
     import skops
-    import skops.io as sio
 
+    sio = skops_io()
     try:
         data = canonical_skops(sio.dumps(model))
-        # Read the fresh bytes back once: skops writes some objects it cannot rebuild (a lambda,
-        # a class defined inside a function). This is the uploader's own in-memory model.
-        sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+        to_trust = types_to_trust(data)
+        if to_trust:
+            # Read the fresh bytes back once: skops writes some objects it cannot rebuild (a
+            # lambda, a class defined inside a function), and those are never among the types
+            # trusted by default. This is the uploader's own in-memory model. A file of trusted
+            # types only (scikit-learn's estimators, numpy, builtins) rebuilds: not read back.
+            read_back(data)
     except Exception as exc:  # noqa: BLE001 - any skops failure means: use the pickle fallback
         return serialize_pickle(model, directory, exc)
 
     (directory / SKOPS_FILE).write_bytes(data)
-    to_trust = sorted(set(sio.get_untrusted_types(data=data)) - set(DEFAULT_TRUSTED_TYPES))
     return Flavor(
         name=FLAVOR,
         format="skops",
@@ -88,6 +109,17 @@ def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
         dependencies=["scikit-learn", "skops", *distributions_of(to_trust)],
         options={"file": SKOPS_FILE, "skops_version": skops.__version__, "types_to_trust": to_trust},
     )
+
+
+def types_to_trust(data: bytes) -> list[str]:
+    """The types in a skops archive that load only with ``trusted_types=``/``trust=True``."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return untrusted_types(node_tree(archive), [])
+
+
+def untrusted_types(tree: Any, allowed: list[str]) -> list[str]:
+    trusted = {*DEFAULT_TRUSTED_TYPES, *allowed}
+    return sorted(name for name in tree.get_unsafe_set() if name not in trusted and not is_sklearn_estimator(name))
 
 
 def distributions_of(type_names: list[str]) -> list[str]:
@@ -183,10 +215,7 @@ def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
 
 def deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]) -> Any:
     fmt = flavor.format
-    name = flavor.options.get("file")
-    if name not in files:
-        raise ModelStoreError(f"this sklearn version's record names no stored model file ({name!r} is not among {files})")
-    path = directory / name
+    path = model_file(directory, files, flavor.options.get("file"), option="file")
     if fmt == "skops":
         return load_skops(path, options)
     if fmt == "pickle":
@@ -218,32 +247,39 @@ def type_names(types: Any) -> list[str]:
 
 
 def load_skops(path: Path, options: dict[str, Any]) -> Any:
-    import skops.io as sio
-    from skops.io.exceptions import UntrustedTypesFoundException
-
-    allowed = [*DEFAULT_TRUSTED_TYPES, *type_names(options.get("trusted_types"))]
-    outside = sorted(set(sio.get_untrusted_types(file=path)) - set(allowed))
-    if outside:
-        if not options.get("trust"):
-            raise UntrustedArtifactError(untrusted_message(outside))
-        allowed += outside  # the caller trusts this artifact as a whole
+    """Audit the types (skops's defaults, :data:`DEFAULT_TRUSTED_TYPES`, the caller's), check the
+    contents of the types trusted because they are checked, then build the model and check the
+    links between its objects. The archive is parsed once."""
+    allowed = type_names(options.get("trusted_types"))
     try:
-        return sio.load(path, trusted=allowed)
-    except UntrustedTypesFoundException as exc:  # skops's own audit: never reached unless the lists disagree
-        raise UntrustedArtifactError(f"skops refused to load this artifact: {exc}") from exc
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CorruptArtifactError(path.name, f"not a readable skops zip ({exc})") from exc
+    with archive:
+        try:
+            tree = node_tree(archive)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:  # skops's own refusals of a malformed schema
+            raise CorruptArtifactError(path.name, f"skops cannot read its schema ({type(exc).__name__}: {exc})") from exc
+        outside = untrusted_types(tree, allowed)
+        if outside and not options.get("trust"):
+            raise UntrustedArtifactError(untrusted_message(outside))
+        check_loaded_state(path.name, tree)
+        model = tree.construct()
+    check_model(path.name, model)
+    return model
 
 
 def untrusted_message(types: list[str]) -> str:
-    try:
-        from skops.io.exceptions import UNTRUSTED_TYPE_REASONS
-    except ImportError:  # older skops
-        UNTRUSTED_TYPE_REASONS = {}
     msg = (
         f"this skops artifact contains types that are not trusted by default: {', '.join(types)}. "
         f"Review them, then pass load(..., trusted_types={types!r}) to allow exactly these, "
         "or trust=True only if you trust whoever could write to this store."
     )
-    notes = [UNTRUSTED_TYPE_REASONS[t] for t in types if t in UNTRUSTED_TYPE_REASONS]
-    if notes:
-        msg += " Why they are not trusted by default: " + " ".join(notes)
+    unsafe = [t for t in types if t in MEMORY_UNSAFE_TYPES]
+    if unsafe:
+        # skops's own reasons end with its advice ``trusted=[...]``, not a keyword of load().
+        msg += (
+            f" Not trusted by default: {', '.join(unsafe)}: scikit-learn's compiled code indexes their stored arrays"
+            " without bounds checks, and this plugin does not check their contents, so a crafted file could crash the process."
+        )
     return msg

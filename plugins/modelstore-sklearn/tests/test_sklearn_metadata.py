@@ -67,8 +67,13 @@ def test_metadata_lists_the_types_a_reader_must_trust(tmp_path):
     y = (x[:, 0] > 0).astype(int)
     model = RandomForestClassifier(n_estimators=2, max_depth=3, random_state=0).fit(x, y)
     v = open_store(tmp_path).upload("rf", model=model)
-    assert v.metadata["model"]["types_to_trust"] == ["sklearn.tree._tree.Tree"]
+    assert v.metadata["model"]["types_to_trust"] == []  # trees are checked, so trusted by default
     assert v.metadata["model"]["hyperparameters"]["n_estimators"] == 2
+    from sklearn.neighbors import KNeighborsClassifier
+
+    v = open_store(tmp_path).upload("knn", model=KNeighborsClassifier(algorithm="kd_tree").fit(x, y))
+    knn_types = ["sklearn.metrics._dist_metrics.EuclideanDistance64", "sklearn.neighbors._kd_tree.KDTree"]
+    assert v.metadata["model"]["types_to_trust"] == knn_types
 
 
 def test_dependencies_include_what_the_types_to_trust_come_from(tmp_path):

@@ -8,19 +8,28 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification, make_regression
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier
+from sklearn.ensemble import (
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    IsolationForest,
+    RandomForestClassifier,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeRegressor
 
 from modelstore_core import UntrustedArtifactError
 from modelstore_core.testing.flavors import assert_round_trip, open_store
 
 X, Y = make_classification(n_samples=120, n_features=5, random_state=0)
 XR, YR = make_regression(n_samples=120, n_features=5, random_state=0)
+_, Y3 = make_classification(n_samples=120, n_features=5, n_informative=3, n_classes=3, random_state=0)
 
 
 def frame() -> tuple[pd.DataFrame, np.ndarray]:
@@ -81,32 +90,39 @@ def test_column_transformer_keeps_its_structure(tmp_path):
     assert list(loaded.feature_names_in_) == list(df.columns)
 
 
-TREE = "sklearn.tree._tree.Tree"
-PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+TREE_CASES = {
+    "decision-tree-multioutput": lambda: (DecisionTreeRegressor(max_depth=4).fit(XR, np.c_[YR, -YR]), XR, "predict"),
+    "random-forest": lambda: (RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y), X, "predict_proba"),
+    "extra-trees": lambda: (ExtraTreesRegressor(n_estimators=5, random_state=0).fit(XR, YR), XR, "predict"),
+    "gradient-boosting-3-classes": lambda: (GradientBoostingClassifier(n_estimators=5).fit(X, Y3), X, "predict_proba"),
+    "isolation-forest-feature-subsets": lambda: (IsolationForest(n_estimators=5, max_features=3, random_state=0).fit(X), X,
+                                                 "score_samples"),
+    "hist-gradient-boosting": lambda: (HistGradientBoostingRegressor(max_iter=10, random_state=0).fit(XR, YR), XR, "predict"),
+}
 
 
-@pytest.mark.parametrize(
-    "make, data, needed",
-    [
-        (lambda: RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y), X, [TREE]),
-        (lambda: HistGradientBoostingRegressor(max_iter=10, random_state=0).fit(XR, YR), XR, [PREDICTOR]),
-    ],
-    ids=["random-forest", "hist-gradient-boosting"],
-)
-def test_tree_models_need_their_tree_type_trusted(tmp_path, make, data, needed):
-    model = make()
-    v = open_store(tmp_path).upload("trees", model=model)
-    assert v.flavor.options["types_to_trust"] == needed
+@pytest.mark.parametrize("case", sorted(TREE_CASES))
+def test_tree_models_load_with_no_flags(tmp_path, case):
+    """Their node arrays are checked on load (see test_sklearn_security.py), so their types are trusted by default."""
+    model, data, method = TREE_CASES[case]()
+    reader = open_store(tmp_path, cache="cold-cache")
+    v, _ = assert_round_trip(open_store(tmp_path), reader, model, lambda m: getattr(m, method)(data))
+    assert v.flavor.options["types_to_trust"] == []
+
+
+def test_tree_index_of_nearest_neighbours_still_needs_its_types_trusted(tmp_path):
+    model = KNeighborsClassifier(algorithm="ball_tree").fit(X, Y)
+    v = open_store(tmp_path).upload("knn", model=model)
+    needed = v.flavor.options["types_to_trust"]
+    assert needed == ["sklearn.metrics._dist_metrics.EuclideanDistance64", "sklearn.neighbors._ball_tree.BallTree"]
     store = open_store(tmp_path, cache="reader")
-
     with pytest.raises(UntrustedArtifactError) as err:
-        store.load("trees")
-    assert needed[0] in str(err.value) and "trusted_types=" in str(err.value) and "trust=True" in str(err.value)
-
-    by_name = store.load("trees", trusted_types=needed)
-    np.testing.assert_array_equal(by_name.predict(data), model.predict(data))
-    by_trust = store.load("trees", trust=True)
-    np.testing.assert_array_equal(by_trust.predict(data), model.predict(data))
+        store.load("knn")
+    message = str(err.value)
+    assert needed[1] in message and "trusted_types=" in message and "trust=True" in message
+    assert "trusted=" not in message.replace("trusted_types=", "")  # only this library's keywords
+    np.testing.assert_array_equal(store.load("knn", trusted_types=needed).predict(X), model.predict(X))
+    np.testing.assert_array_equal(store.load("knn", trust=True).predict(X), model.predict(X))
 
 
 def test_trusted_types_accepts_types_themselves(tmp_path):

@@ -13,7 +13,8 @@ from pathlib import Path
 import modelstore_sklearn
 import numpy as np
 import pytest
-from modelstore_sklearn._persist import DEFAULT_TRUSTED_TYPES
+from modelstore_sklearn._checks import CHECKED_TYPES
+from modelstore_sklearn._persist import DEFAULT_TRUSTED_TYPES, MEMORY_UNSAFE_TYPES
 from sklearn.base import BaseEstimator
 from sklearn.cluster import Birch
 from sklearn.datasets import make_classification
@@ -157,17 +158,17 @@ def test_caller_trusted_types_do_not_widen_to_other_types(tmp_path):
         open_store(tmp_path, cache="reader").load("c", trusted_types=["sklearn.tree._tree.Tree"])
 
 
-def test_default_trusted_types_exist_and_exclude_memory_unsafe_ones():
-    for name in DEFAULT_TRUSTED_TYPES:
+def test_default_trusted_types_are_exactly_the_safe_and_the_checked_ones():
+    """Types whose stored arrays compiled code indexes without bounds checks are trusted by default
+    only where _checks.py validates them (Tree, TreePredictor); the others stay untrusted."""
+    for name in DEFAULT_TRUSTED_TYPES + MEMORY_UNSAFE_TYPES:
         module, _, attr = name.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), f"{name} no longer exists in this scikit-learn"
-    for unsafe in (
-        "sklearn.tree._tree.Tree",
-        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-        "sklearn.neighbors._kd_tree.KDTree",
-        "sklearn.neighbors._ball_tree.BallTree",
-    ):
+    assert set(CHECKED_TYPES) == {"sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"}
+    assert set(CHECKED_TYPES) <= set(DEFAULT_TRUSTED_TYPES)
+    for unsafe in MEMORY_UNSAFE_TYPES:
         assert unsafe not in DEFAULT_TRUSTED_TYPES
+    assert {"sklearn.neighbors._kd_tree.KDTree", "sklearn.neighbors._ball_tree.BallTree"} <= set(MEMORY_UNSAFE_TYPES)
 
 
 def test_plugin_is_the_fallback_for_sklearn_api_classes(tmp_path):

@@ -1,0 +1,237 @@
+"""Checks of the arrays that scikit-learn's compiled code indexes without bounds checks.
+
+A ``model.skops`` file is untrusted input. skops audits the *types* it contains; for the types
+listed in :data:`CHECKED_TYPES` this module also checks their *contents*, so that they can be
+trusted by default:
+
+* ``sklearn.tree._tree.Tree`` (decision trees, forests, extra trees, gradient boosting, isolation
+  forests): checked on skops's loaded state, before ``Tree(...)`` and ``Tree.__setstate__`` run
+  (the constructor copies ``n_classes[:n_outputs]`` and ``__setstate__`` copies the node arrays);
+* ``...predictor.TreePredictor`` (HistGradientBoosting): its ``nodes`` and bitsets, before the
+  object is built.
+
+Then, on the built model and before it is returned, the links between objects that compiled code
+relies on (a tree's ``n_features`` against its estimator's ``n_features_in_``, a gradient
+boosting's ``estimators_`` shape against ``n_trees_per_iteration_``...).
+
+Each failure is a :class:`CorruptArtifactError` naming the file and the check.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from modelstore_core.plugin_api import CorruptArtifactError
+
+TREE = "sklearn.tree._tree.Tree"
+TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+
+#: The types whose contents this module checks: trusted by default.
+CHECKED_TYPES: tuple[str, ...] = (TREE, TREE_PREDICTOR)
+
+_LEAF = -1  # sklearn.tree._tree.TREE_LEAF
+
+
+class _Check:
+    def __init__(self, file: str, where: str):
+        self.file, self.where = file, where
+
+    def fail(self, problem: str) -> CorruptArtifactError:
+        return CorruptArtifactError(self.file, f"{self.where}: {problem}")
+
+    def require(self, ok: Any, problem: str) -> None:
+        if not ok:
+            raise self.fail(problem)
+
+    def integer(self, value: Any, name: str, low: int, high: float = math.inf) -> int:
+        import numpy as np
+
+        self.require(isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)),
+                     f"{name} is a {type(value).__name__}, not an integer")
+        self.require(low <= int(value) <= high, f"{name} is {int(value)}, outside [{low}, {high}]")
+        return int(value)
+
+    def array(self, value: Any, name: str, dtype: Any, ndim: int) -> Any:
+        import numpy as np
+
+        self.require(type(value) is np.ndarray, f"{name} is a {type(value).__name__}, not a numpy array")
+        self.require(value.dtype == dtype, f"{name} has dtype {value.dtype}, expected {np.dtype(dtype)}")
+        self.require(value.ndim == ndim, f"{name} has {value.ndim} dimensions, expected {ndim}")
+        self.require(value.flags.c_contiguous, f"{name} is not C-contiguous")
+        return value
+
+
+# --- before construction: the loaded state of one object ----------------------------------
+
+
+def check_tree(file: str, args: Any, state: Any) -> None:
+    """``Tree(n_features, n_classes, n_outputs)`` then ``__setstate__(state)``, as skops rebuilds it."""
+    import numpy as np
+    from sklearn.tree._tree import NODE_DTYPE
+
+    c = _Check(file, "sklearn.tree._tree.Tree")
+    c.require(isinstance(args, tuple) and len(args) == 3, "its constructor arguments are not (n_features, n_classes, n_outputs)")
+    n_features = c.integer(args[0], "n_features", 1, 2**31 - 1)
+    n_outputs = c.integer(args[2], "n_outputs", 1, 2**20)
+    n_classes = args[1]
+    c.require(type(n_classes) is np.ndarray and n_classes.dtype.kind in "iu" and n_classes.ndim == 1,
+              "n_classes is not a 1-d integer array")
+    c.require(n_classes.shape[0] == n_outputs, f"n_classes has {n_classes.shape[0]} entries for n_outputs={n_outputs}")
+    c.require(bool((n_classes >= 1).all()), "n_classes has an entry below 1")
+    max_n_classes = int(n_classes.max())
+
+    c.require(isinstance(state, dict) and {"max_depth", "node_count", "nodes", "values"} <= set(state),
+              "its state is not a dict with max_depth, node_count, nodes and values")
+    nodes = c.array(state["nodes"], "nodes", NODE_DTYPE, 1)
+    capacity = nodes.shape[0]
+    node_count = c.integer(state["node_count"], "node_count", 1, capacity)
+    c.require(node_count == capacity, f"node_count is {node_count} but nodes has {capacity} rows")
+    c.integer(state["max_depth"], "max_depth", 0, node_count)
+    values = c.array(state["values"], "values", np.float64, 3)
+    expected = (node_count, n_outputs, max_n_classes)
+    c.require(values.shape == expected, f"values has shape {values.shape}, expected (node_count, n_outputs, max_n_classes) = {expected}")
+
+    left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+    index = np.arange(node_count)
+    leaf = left == _LEAF
+    c.require(bool((right[leaf] == _LEAF).all()), "a node has left_child -1 but a right_child (-1 only as a leaf pair)")
+    c.require(bool((right[~leaf] != _LEAF).all()), "a node has right_child -1 but a left_child (-1 only as a leaf pair)")
+    inner = ~leaf
+    for name, child in (("left_child", left), ("right_child", right)):
+        bad = inner & ((child <= index) | (child >= node_count))
+        c.require(not bad.any(), f"node {int(np.argmax(bad))} has {name} {int(child[np.argmax(bad)])}: "
+                                 f"children must come after their parent and below node_count={node_count}")
+    bad = inner & ((feature < 0) | (feature >= n_features))
+    c.require(not bad.any(), f"node {int(np.argmax(bad))} splits on feature {int(feature[np.argmax(bad)])}, "
+                             f"outside [0, n_features={n_features})")
+    c.require(bool(np.isfinite(nodes["threshold"][inner]).all()), "a split node has a threshold that is not finite")
+
+
+def check_tree_predictor(file: str, state: Any) -> None:
+    """The attributes of a HistGradientBoosting ``TreePredictor`` (set without ``__init__``)."""
+    import numpy as np
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE, X_BITSET_INNER_DTYPE
+
+    c = _Check(file, TREE_PREDICTOR)
+    c.require(isinstance(state, dict) and {"nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets"} <= set(state),
+              "its state lacks nodes or its categorical bitsets")
+    nodes = c.array(state["nodes"], "nodes", PREDICTOR_RECORD_DTYPE, 1)
+    n = nodes.shape[0]
+    c.require(n >= 1, "nodes is empty")
+    bitsets = {}
+    for name in ("binned_left_cat_bitsets", "raw_left_cat_bitsets"):
+        bitsets[name] = c.array(state[name], name, X_BITSET_INNER_DTYPE, 2)
+        c.require(bitsets[name].shape[1] == 8, f"{name} has shape {bitsets[name].shape}, expected (n, 8)")
+    index = np.arange(n)
+    inner = nodes["is_leaf"] == 0
+    c.require(bool(np.isin(nodes["is_leaf"], (0, 1)).all()), "is_leaf is not 0 or 1")
+    for name in ("left", "right"):
+        child = nodes[name].astype(np.int64)
+        bad = inner & ((child <= index) | (child >= n))
+        c.require(not bad.any(), f"node {int(np.argmax(bad))} has {name} {int(child[np.argmax(bad)])}: "
+                                 f"children must come after their parent and below {n}")
+    bad = inner & (nodes["feature_idx"] < 0)
+    c.require(not bad.any(), f"node {int(np.argmax(bad))} has a negative feature_idx")
+    categorical = inner & (nodes["is_categorical"] != 0)
+    for name, table in bitsets.items():
+        bad = categorical & (nodes["bitset_idx"] >= table.shape[0])
+        c.require(not bad.any(), f"node {int(np.argmax(bad))} has bitset_idx {int(nodes['bitset_idx'][np.argmax(bad)])}, "
+                                 f"beyond the {table.shape[0]} rows of {name}")
+
+
+def check_loaded_state(file: str, root: Any) -> None:
+    """Walk skops's audited node tree and check each :data:`CHECKED_TYPES` object's state before
+    anything is built. Building the state (plain dicts, tuples, numbers and ``.npy`` arrays,
+    already audited) is what skops would do next anyway; nodes are memoized, so the model reuses
+    what was built here."""
+    from skops.io._audit import Node
+
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Node) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        name = f"{node.module_name}.{node.class_name}"
+        if name == TREE:
+            check_tree(file, node.children["args"].construct(), node.children["attrs"].construct())
+            continue  # its children were just checked as a whole
+        if name == TREE_PREDICTOR:
+            attrs = node.children.get("attrs")
+            check_tree_predictor(file, attrs.construct() if attrs is not None else None)
+            continue
+        for child in node.children.values():
+            if isinstance(child, list):
+                stack.extend(child)
+            elif isinstance(child, dict):
+                stack.extend(child.values())
+            else:
+                stack.append(child)
+
+
+# --- after construction: links between objects, before the model is returned --------------
+
+
+def check_model(file: str, model: Any) -> None:
+    """The invariants between objects that compiled code assumes on ``predict``."""
+    import numpy as np
+    from sklearn.base import BaseEstimator
+    from sklearn.tree._tree import Tree
+
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                stack.extend(obj.ravel().tolist())
+        elif isinstance(obj, BaseEstimator):
+            _check_estimator(file, obj, Tree)
+            stack.extend(vars(obj).values())
+
+
+def _check_estimator(file: str, est: Any, tree_type: type) -> None:
+    import numpy as np
+
+    c = _Check(file, type(est).__name__)
+    n_in = getattr(est, "n_features_in_", None)
+    tree = getattr(est, "tree_", None)
+    if isinstance(tree, tree_type):
+        c.require(n_in is not None and int(n_in) == tree.n_features,
+                  f"n_features_in_ is {n_in} but its tree_ has n_features={tree.n_features}")
+    module = type(est).__module__
+    members = getattr(est, "estimators_", None)
+    if module in ("sklearn.ensemble._forest", "sklearn.ensemble._gb", "sklearn.ensemble._iforest") and members is not None:
+        # These call their trees' compiled code on their own validated X, skipping the trees' checks.
+        if module == "sklearn.ensemble._gb":
+            c.require(isinstance(members, np.ndarray) and members.ndim == 2, "estimators_ is not a 2-d array")
+            k = getattr(est, "n_trees_per_iteration_", None)
+            c.require(members.shape[1] == k, f"estimators_ has {members.shape[1]} columns but n_trees_per_iteration_ is {k}")
+            members = members.ravel().tolist()
+        features = getattr(est, "estimators_features_", None) if module == "sklearn.ensemble._iforest" else None
+        subsample = features is not None and getattr(est, "_max_features", n_in) != n_in
+        c.require(isinstance(members, list) and (features is None or len(features) == len(members)),
+                  "estimators_ does not match estimators_features_")
+        for i, member in enumerate(members):
+            width = len(features[i]) if subsample else n_in
+            member_tree = getattr(member, "tree_", None)
+            c.require(isinstance(member_tree, tree_type) and member_tree.n_features == width,
+                      f"estimators_[{i}] does not hold a tree over {width} features")
+    predictors = getattr(est, "_predictors", None)
+    if module == "sklearn.ensemble._hist_gradient_boosting.gradient_boosting" and predictors is not None:
+        k = getattr(est, "n_trees_per_iteration_", None)
+        for i, stage in enumerate(predictors):
+            c.require(isinstance(stage, list) and len(stage) == k, f"_predictors[{i}] does not hold n_trees_per_iteration_={k} trees")
+            for p in stage:
+                inner = p.nodes["is_leaf"] == 0
+                bad = inner & (p.nodes["feature_idx"] >= n_in)
+                c.require(not bad.any(), f"a node of _predictors[{i}] splits on a feature beyond n_features_in_={n_in}")
