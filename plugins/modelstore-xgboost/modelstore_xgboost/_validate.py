@@ -305,9 +305,10 @@ def _check_objective(objective: Any, num_class: int) -> None:
     softmax = objective.get("softmax_multiclass_param")
     if softmax is not None:
         # The objective reshapes predictions by its own num_class: it must be the model's.
-        n = _int_str(_obj(softmax, "learner.objective.softmax_multiclass_param"), "num_class", "learner.objective.softmax_multiclass_param", 1, MAX_CATEGORY)
+        where = "learner.objective.softmax_multiclass_param"
+        n = _int_str(_obj(softmax, where), "num_class", where, 1, MAX_CATEGORY)
         if n != num_class:
-            raise _Bad(f"learner.objective.softmax_multiclass_param.num_class is {n} but the model has {num_class} classes")
+            raise _Bad(f"{where}.num_class is {n} but the model has {num_class} classes")
 
 
 def _check_gbtree(model: dict[str, Any], where: str, num_feature: int, n_out: int, multi_target: bool) -> int:
