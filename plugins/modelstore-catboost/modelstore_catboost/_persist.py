@@ -64,7 +64,7 @@ def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
     if name not in classes:
         raise ModelStoreError(
             f"this version holds a catboost {name!r}, which catboost {catboost.__version__} with this "
-            f"modelstore-catboost cannot rebuild; upgrade them (`pip install -U {PLUGIN} catboost`)"
+            f"modelstore-catboost cannot rebuild; upgrade them (`pip install -U {PLUGIN}[catboost]`)"
         )
     check_header(path.read_bytes()[:8], path.stat().st_size, path.name)
     model = classes[name]()

@@ -76,7 +76,7 @@ def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
     if name not in classes:
         raise ModelStoreError(
             f"this version holds an xgboost {name!r}, which xgboost {xgboost.__version__} with this "
-            f"modelstore-xgboost cannot rebuild; upgrade them (`pip install -U {PLUGIN} xgboost`)"
+            f"modelstore-xgboost cannot rebuild; upgrade them (`pip install -U {PLUGIN}[xgboost]`, or `[xgboost-cpu]`)"
         )
     validate(path.read_bytes(), flavor.format, file)
     model = classes[name]()
