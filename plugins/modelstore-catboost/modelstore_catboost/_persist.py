@@ -11,15 +11,18 @@ in another key order on load).
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, ModelStoreError, qualified_name
+from modelstore_core.plugin_api import CorruptArtifactError, Flavor, ModelStoreError, model_file, qualified_name
 
 from . import FLAVOR, PLUGIN
 
 CLASSES = ("CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker", "CatBoost")
 FILE = "model.cbm"
+#: A .cbm file starts with this magic and the little-endian size of the model's flatbuffer core.
+MAGIC = b"CBM1"
 
 
 def known_classes() -> dict[str, type]:
@@ -55,15 +58,30 @@ def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
     import catboost
 
     options = flavor.options
-    name, file = options.get("class"), options.get("file")
-    if file not in files:
-        raise ModelStoreError(f"this catboost version's record names no stored model file ({file!r} is not among {files})")
+    name = options.get("class")
+    path = model_file(directory, files, options.get("file"), option="file")
     classes = known_classes()
     if name not in classes:
         raise ModelStoreError(
             f"this version holds a catboost {name!r}, which catboost {catboost.__version__} with this "
-            f"modelstore-catboost cannot rebuild; upgrade them (`pip install -U {PLUGIN} catboost`)"
+            f"modelstore-catboost cannot rebuild; upgrade them (`pip install -U {PLUGIN}[catboost]`)"
         )
+    check_header(path.read_bytes()[:8], path.stat().st_size, path.name)
     model = classes[name]()
-    model.load_model(str(directory / file), format="cbm")
+    try:
+        model.load_model(str(path), format="cbm")
+    except catboost.CatBoostError as exc:
+        raise CorruptArtifactError(path.name, f"catboost refused it: {str(exc).splitlines()[0][:200]}") from exc
     return model
+
+
+def check_header(head: bytes, size: int, file: str) -> None:
+    """The cheap part of the format: the magic, and a core that fits in the file.
+
+    This does not make a .cbm safe: catboost does not check the indices inside the core, and some
+    bit flips there crash it (see the README).
+    """
+    if head[:4] != MAGIC:
+        raise CorruptArtifactError(file, "it does not start with CatBoost's 'CBM1' magic")
+    if len(head) < 8 or struct.unpack("<I", head[4:8])[0] > size - 8:
+        raise CorruptArtifactError(file, "its header declares a model core larger than the file")

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, ModelStoreError, qualified_name
+from modelstore_core.plugin_api import CorruptArtifactError, CorruptRecordError, Flavor, ModelStoreError, model_file, qualified_name
 
 from . import FLAVOR, PLUGIN
 
@@ -60,18 +60,30 @@ def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
 def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
     import xgboost
 
+    from ._validate import validate
+
     options = flavor.options
     name, file = options.get("class"), options.get("file")
-    if file not in files:
-        raise ModelStoreError(f"this xgboost version's record names no stored model file ({file!r} is not among {files})")
+    path = model_file(directory, files, file, option="file")
+    # xgboost picks its reader from the extension: the file must be the one this format writes,
+    # so that the document checked below is the document xgboost reads.
+    expected = next((f for kind, f in FORMATS.values() if kind == flavor.format), None)
+    if expected is None or file != expected:
+        raise CorruptRecordError(
+            "the version record", "flavor.options.file", f"is {file!r}, but an xgboost {flavor.format!r} version stores {expected!r}"
+        )
     classes = known_classes()
     if name not in classes:
         raise ModelStoreError(
             f"this version holds an xgboost {name!r}, which xgboost {xgboost.__version__} with this "
-            f"modelstore-xgboost cannot rebuild; upgrade them (`pip install -U {PLUGIN} xgboost`)"
+            f"modelstore-xgboost cannot rebuild; upgrade them (`pip install -U {PLUGIN}[xgboost]`, or `[xgboost-cpu]`)"
         )
+    validate(path.read_bytes(), flavor.format, file)
     model = classes[name]()
-    model.load_model(str(directory / file))
+    try:
+        model.load_model(str(path))
+    except xgboost.core.XGBoostError as exc:  # a document that passed the checks but not xgboost's own
+        raise CorruptArtifactError(file, f"xgboost refused it: {str(exc).splitlines()[0][:200]}") from exc
     if options.get("params"):
         model.set_params(**restored_params(options["params"]))
     return model
