@@ -180,6 +180,7 @@ def test_overlapping_tensors_do_not_amplify_memory(store, uploaded, tmp_path):
     proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(out)
     assert out["result"].startswith("refused") and "overlaps" in out["result"], out
     assert out["growth"] < 32 * 2**20, out
 
