@@ -5,7 +5,8 @@ with fixed zip dates and a fixed ``date_saved`` so that equal models give equal 
 
 Load (``ModelStore.load`` options): ``custom_objects=`` and ``compile=`` are passed to
 ``keras.saving.load_model``; ``trust=True`` loads models whose ``Lambda`` layers carry
-Python bytecode (``safe_mode=False``), which are otherwise refused.
+Python bytecode (``safe_mode=False``), which are otherwise refused. The zip is checked before
+Keras opens it (see :mod:`modelstore_keras.archive`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, UntrustedArtifactError, comes_from, hookimpl, qualified_name
+from modelstore_core.plugin_api import Flavor, UntrustedArtifactError, comes_from, hookimpl, model_file, qualified_name
 
 FLAVOR = "keras"
 PLUGIN = "modelstore-keras"
@@ -82,6 +83,12 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
             " Python code Keras runs while loading the model; pass trust=True (Keras' safe_mode=False) only for"
             " artifacts from a source you trust, or replace the Lambda layers with registered custom layers"
         )
+    from . import archive
+
+    # The record names the file: only the version's verified model files may be read, and only
+    # once the zip is known not to inflate beyond what a saved model can be.
+    path = model_file(directory, files, recorded.get("file", FILE), option="file")
+    archive.check(path)
     import keras
 
     kwargs = {"safe_mode": not trust}
@@ -89,7 +96,7 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
         if name in options:
             kwargs[name] = options[name]
     try:
-        return keras.saving.load_model(directory / recorded.get("file", FILE), **kwargs)
+        return keras.saving.load_model(path, **kwargs)
     except ValueError as exc:
         if "safe_mode" in str(exc) and not trust:
             raise UntrustedArtifactError(

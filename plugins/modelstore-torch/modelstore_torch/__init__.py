@@ -28,7 +28,17 @@ from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, ModelStoreError, UntrustedArtifactError, comes_from, hookimpl, qualified_name
+from modelstore_core.plugin_api import (
+    CorruptArtifactError,
+    CorruptRecordError,
+    Flavor,
+    ModelStoreError,
+    UntrustedArtifactError,
+    comes_from,
+    hookimpl,
+    model_file,
+    qualified_name,
+)
 
 FLAVOR = "torch"
 PLUGIN = "modelstore-torch"
@@ -157,7 +167,8 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
     kind = recorded.get("kind", "module")
     device = options.get("device")
     target = options.get("model")
-    path = directory / recorded.get("weights", WEIGHTS)
+    # The record names the files: only the version's verified model files may be read.
+    path = model_file(directory, files, recorded.get("weights", WEIGHTS), option="weights")
 
     if target is not None:
         if kind == "tensor":
@@ -179,7 +190,8 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
                 " arbitrary code: do that only for artifacts from a source you trust"
             )
         if pickle_name:
-            return torch.load(directory / pickle_name, map_location=device or "cpu", weights_only=False)
+            pickle_path = model_file(directory, files, pickle_name, option="pickle")
+            return torch.load(pickle_path, map_location=device or "cpu", weights_only=False)
         raise ModelStoreError(
             f"this version holds only the weights of a {cls}: pass load(..., model={short}(...)) or a factory"
             f" (model=lambda: {short}(...)) to load them into a module, or as_state_dict=True for the state dict"
@@ -189,6 +201,9 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
     with weights.Reader(path) as reader:
         loaded = _read_dict(reader, device, ordered=recorded.get("container") == "OrderedDict")
     if kind == "tensor":
+        if list(loaded) != ["tensor"]:
+            problem = f"says 'tensor', but {path.name} holds {len(loaded)} tensors"
+            raise CorruptRecordError("the version record", "flavor.options.kind", problem)
         return loaded["tensor"]
     return loaded
 
@@ -242,10 +257,30 @@ def _instantiate(target: Any, flavor: Flavor):
 
 
 def _file_extra(reader) -> dict[str, Any]:
-    try:
-        return json.loads(reader.metadata.get(META_KEY, "{}"))
-    except ValueError:
+    """This plugin's ``__metadata__`` entry: ``order`` (every state-dict name once) and ``aliases``
+    (a shared tensor's other names -> its stored name). Absent from files other writers made."""
+    raw = reader.metadata.get(META_KEY)
+    if raw is None:
         return {}
+
+    def bad(problem: str) -> CorruptArtifactError:
+        return CorruptArtifactError(reader.path.name, f"__metadata__[{META_KEY!r}] {problem}")
+
+    try:
+        extra = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise bad("is not JSON") from None
+    if not isinstance(extra, dict):
+        raise bad("is not a JSON object")
+    order, aliases = extra.get("order", []), extra.get("aliases", {})
+    stored = set(reader.keys())
+    if not isinstance(aliases, dict) or not all(isinstance(v, str) and v in stored for v in aliases.values()):
+        raise bad("has aliases that do not name stored tensors")
+    if stored & set(aliases):
+        raise bad("has aliases that are also stored tensors")
+    if not isinstance(order, list) or not all(isinstance(n, str) for n in order) or len(set(order)) != len(order):
+        raise bad("has an order that is not a list of distinct names")
+    return {"order": order, "aliases": aliases}
 
 
 def _read_dict(reader, device: Any, ordered: bool) -> dict[str, Any]:

@@ -28,6 +28,8 @@ from typing import Any, BinaryIO
 
 import torch
 
+from modelstore_core.plugin_api import CorruptArtifactError
+
 #: safetensors dtype name -> torch dtype, in safetensors' own ``Dtype`` order (ascending).
 DTYPES: dict[str, torch.dtype] = {}
 for _name, _attr in [
@@ -55,11 +57,13 @@ NAMES = {dtype: name for name, dtype in DTYPES.items()}
 RANK = {name: i for i, name in enumerate(DTYPES)}
 
 MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
+MAX_ELEMENTS = 2**63 - 1  # torch sizes and strides are int64
 CHUNK = 64 * 1024 * 1024  # bytes per write()/readinto() call
 
 
-class FormatError(ValueError):
-    """A file that is not valid safetensors (or uses a dtype this reader does not know)."""
+class FormatError(CorruptArtifactError, ValueError):
+    """A file that is not valid safetensors (or uses a dtype this reader does not know): refused
+    before any tensor is built. ``problem`` names the check that failed."""
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -168,32 +172,16 @@ class Reader:
         size = self.path.stat().st_size
         head = self._file.read(8)
         if len(head) != 8:
-            raise FormatError(f"{self.path.name} is too short to be a safetensors file")
+            raise FormatError(self.path.name, "too short to hold a safetensors header length")
         (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER or 8 + n > size:
-            raise FormatError(f"{self.path.name} has an invalid safetensors header length {n}")
-        try:
-            header = json.loads(self._file.read(n))
-        except ValueError as exc:
-            raise FormatError(f"{self.path.name} has an unreadable safetensors header: {exc}") from None
-        if not isinstance(header, dict):
-            raise FormatError(f"{self.path.name} has an invalid safetensors header")
-        metadata = header.pop("__metadata__", None) or {}
-        data_size = size - 8 - n
-        for name, entry in header.items():
-            try:
-                dtype = DTYPES[entry["dtype"]]
-                begin, end = (int(x) for x in entry["data_offsets"])
-                shape = [int(d) for d in entry["shape"]]
-            except (KeyError, TypeError, ValueError):
-                raise FormatError(f"tensor {name!r} in {self.path.name} has an unsupported or invalid entry {entry!r}") from None
-            numel = 1
-            for d in shape:
-                numel *= d
-            if not 0 <= begin <= end <= data_size or end - begin != numel * dtype.itemsize:
-                raise FormatError(f"tensor {name!r} in {self.path.name} has inconsistent data offsets")
-            entry["torch_dtype"] = dtype
-        return metadata, header, 8 + n
+        if n > MAX_HEADER:
+            raise FormatError(self.path.name, f"header length {n} is over the {MAX_HEADER} byte limit")
+        if 8 + n > size:
+            raise FormatError(self.path.name, f"header length {n} runs past the end of the {size} byte file")
+        header = _header(self.path.name, self._file.read(n))
+        entries = validate(self.path.name, header, size - 8 - n)
+        metadata = header.get("__metadata__", {})
+        return metadata, entries, 8 + n
 
     def close(self) -> None:
         self._file.close()
@@ -245,5 +233,93 @@ class Reader:
         while done < len(view):
             n = self._file.readinto(view[done : done + CHUNK])
             if not n:
-                raise FormatError(f"{self.path.name} ended inside tensor {name!r}")
+                raise FormatError(self.path.name, f"it ended inside tensor {name[:80]!r}")
             done += n
+
+
+# --- validation -------------------------------------------------------------------------------
+# A stored file is untrusted: the header is checked as a whole, as the reference reader (the
+# safetensors crate) does, before a single tensor is allocated. Every tensor owns its own bytes,
+# so the memory a load takes is bounded by the file's size.
+
+
+def _header(file: str, raw: bytes) -> dict[str, Any]:
+    """The header's JSON object; duplicate keys and non-JSON numbers are refused (another reader
+    could pick the other duplicate: one file, two models)."""
+    if not raw.startswith(b"{"):
+        raise FormatError(file, "the header is not a JSON object")
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(items)
+        if len(out) != len(items):
+            raise FormatError(file, "the header repeats a key")
+        return out
+
+    def constant(name: str) -> Any:
+        raise FormatError(file, f"the header holds {name}, which is not JSON")
+
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+        json.dumps(header, ensure_ascii=False).encode()  # lone surrogates (\ud800) cannot name anything
+    except (UnicodeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(file, f"the header is not valid UTF-8 JSON ({str(exc)[:100]})") from None
+    if not isinstance(header, dict):
+        raise FormatError(file, "the header is not a JSON object")
+    return header
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate(file: str, header: dict[str, Any], data_size: int) -> dict[str, dict[str, Any]]:
+    """The tensor entries of a parsed header whose data section holds ``data_size`` bytes.
+
+    Checks what the reference reader checks: ``__metadata__`` maps strings to strings; each entry
+    has a known ``dtype``, a ``shape`` of non-negative ints and ``data_offsets`` whose length is
+    ``dtype size x product(shape)``; sorted by offset, the tensors tile the data section exactly,
+    from 0 to its end, without gaps or overlaps (so no two tensors share bytes).
+    """
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise FormatError(file, "__metadata__ is not an object of strings")
+    entries: dict[str, dict[str, Any]] = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        where = f"tensor {name[:80]!r}"
+        if not isinstance(entry, dict):
+            raise FormatError(file, f"{where} is not an object")
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(dtype, str) or dtype not in DTYPES:
+            raise FormatError(file, f"{where} has an unknown dtype {str(dtype)[:20]!r}")
+        if not isinstance(shape, list) or not all(_int(d) and d >= 0 for d in shape):
+            raise FormatError(file, f"{where} has a shape that is not a list of non-negative integers")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(_int(x) for x in offsets):
+            raise FormatError(file, f"{where} has data_offsets that are not two integers")
+        begin, end = offsets
+        if not 0 <= begin <= end <= data_size:
+            raise FormatError(file, f"{where} has data_offsets {offsets} outside the {data_size} byte data section")
+        # Dimensions multiply within int64 (torch's sizes and strides), zeros aside: [0, 2**62, 4] is empty, but its strides overflow.
+        numel, extent = 1, 1
+        for d in shape:
+            numel *= d
+            extent *= max(d, 1)
+            if extent > MAX_ELEMENTS:
+                raise FormatError(file, f"{where} has a shape whose size overflows")
+        itemsize = DTYPES[dtype].itemsize
+        if numel * itemsize != end - begin:
+            raise FormatError(file, f"{where} has {end - begin} bytes of data for {numel} elements of {dtype}")
+        entries[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [begin, end], "torch_dtype": DTYPES[dtype]}
+    position = 0
+    for name, entry in sorted(entries.items(), key=lambda item: item[1]["data_offsets"]):
+        begin, end = entry["data_offsets"]
+        if begin != position:
+            problem = "overlaps the tensor before it" if begin < position else f"leaves a gap of {begin - position} bytes before it"
+            raise FormatError(file, f"tensor {name[:80]!r} at data_offsets {[begin, end]} {problem}")
+        position = end
+    if position != data_size:
+        raise FormatError(file, f"the tensors end at byte {position} of the {data_size} byte data section")
+    return entries

@@ -1,0 +1,121 @@
+"""Checks on a ``.keras`` zip read back from a store, before Keras opens it.
+
+A stored file is untrusted input: anyone with write access to the bucket can store a zip whose
+``config.json`` inflates from kilobytes to gigabytes (Keras reads it whole into memory and parses
+it), whose entries overlap or multiply (Keras extracts every entry of a model with assets to
+disk), or whose names leave the directory they are extracted to. Keras' own guard only refuses
+entries over 4 GiB. The limits here follow from what ``model.save`` writes: a handful of entries,
+all stored uncompressed (a compression ratio of 1), small JSON entries and one weights file
+about the size of the archive.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+import zlib
+from pathlib import Path
+
+from modelstore_core.plugin_api import CorruptArtifactError
+
+MAX_ENTRIES = 10_000
+MAX_CENTRAL_DIRECTORY = 4 * 2**20  # parsed into ZipInfo objects (~10x its size) before any other check can run
+#: JSON entries this plugin reads itself, with their size limits (Keras parses config.json in memory).
+JSON_LIMITS = {"config.json": 16 * 2**20, "metadata.json": 2**20}
+MAX_RATIO = 100  # declared / compressed size; Keras stores entries (1:1), DEFLATE peaks near 1032:1
+RATIO_FLOOR = 2**20  # smaller entries may compress as well as they like
+TOTAL_PER_BYTE, TOTAL_FLOOR, TOTAL_CAP = 20, 64 * 2**20, 64 * 2**30  # declared bytes in all: <= 20 x file + 64 MiB, <= 64 GiB
+METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # what Keras and zip tools write; no bzip2/lzma ratios
+LOCAL_HEADER = 30  # fixed part of a local file header
+
+
+def check(path: Path) -> None:
+    """Refuse ``path`` unless it is a ``.keras`` zip within the limits above.
+
+    :raises CorruptArtifactError: naming the file and the check that failed.
+    """
+    file = Path(path).name
+
+    def refuse(problem: str) -> CorruptArtifactError:
+        return CorruptArtifactError(file, problem)
+
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        # The end record, read the way ZipFile reads it, bounds the central directory before it is parsed.
+        end = zipfile._EndRecData(f)
+        if end is None:
+            raise refuse("it is not a zip archive")
+        if end[zipfile._ECD_SIZE] > MAX_CENTRAL_DIRECTORY:
+            raise refuse(f"its central directory of {end[zipfile._ECD_SIZE]} bytes is over the {MAX_CENTRAL_DIRECTORY} byte limit")
+        if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_ENTRIES:
+            raise refuse(f"it declares {end[zipfile._ECD_ENTRIES_TOTAL]} entries, over the limit of {MAX_ENTRIES}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            _check_entries(zf, size, refuse)
+            for name in JSON_LIMITS:
+                if name in zf.NameToInfo:
+                    _read_json(zf, zf.getinfo(name), refuse)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error) as exc:
+        raise refuse(f"it is not a readable zip archive ({str(exc)[:100]})") from None
+
+
+def _check_entries(zf: zipfile.ZipFile, size: int, refuse) -> None:
+    infos = zf.infolist()
+    if len(infos) > MAX_ENTRIES:
+        raise refuse(f"it holds {len(infos)} entries, over the limit of {MAX_ENTRIES}")
+    if "config.json" not in zf.NameToInfo:
+        raise refuse("it has no config.json")
+    seen: set[str] = set()
+    total = 0
+    total_cap = min(TOTAL_CAP, TOTAL_PER_BYTE * size + TOTAL_FLOOR)
+    for info in infos:
+        name = info.orig_filename
+        where = f"entry {name[:80]!r}"
+        if name in seen:
+            raise refuse(f"{where} appears twice (readers disagree on which one is meant)")
+        seen.add(name)
+        parts = name.removesuffix("/").split("/") if info.is_dir() else name.split("/")
+        if name.startswith(("/", "\\")) or "\\" in name or "\0" in name or ":" in parts[0] or any(p in ("", ".", "..") for p in parts):
+            raise refuse(f"{where} is not a plain relative path")
+        if info.compress_type not in METHODS:
+            raise refuse(f"{where} uses compression method {info.compress_type}, not stored or deflated")
+        if info.flag_bits & 0x1:
+            raise refuse(f"{where} is encrypted")
+        limit = JSON_LIMITS.get(name)
+        if limit is not None and info.file_size > limit:
+            raise refuse(f"{where} declares {info.file_size} bytes, over the {limit} byte limit for it")
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * info.compress_size:
+            raise refuse(f"{where} declares {info.file_size} bytes from {info.compress_size}, a compression ratio over {MAX_RATIO}")
+        total += info.file_size
+        if total > total_cap:
+            raise refuse(f"its entries declare over {total_cap} bytes in all, from a {size} byte archive")
+    # Each entry's data lies between its local header and the next one: entries that share bytes
+    # multiply what a small archive inflates to.
+    position = 0
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        if info.header_offset < position:
+            raise refuse(f"entry {info.orig_filename[:80]!r} overlaps the entry before it")
+        name_length = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", errors="replace"))
+        position = info.header_offset + LOCAL_HEADER + name_length + info.compress_size
+    if position > size:
+        raise refuse("its last entry runs past the end of the archive")
+
+
+def _read_json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, refuse) -> None:
+    """Inflate ``info`` with a bounded reader and parse it: what it inflates to must be exactly its
+    declared size (checked above) and a JSON object."""
+    chunks, read = [], 0
+    with zf.open(info) as r:
+        while chunk := r.read(min(1 << 16, info.file_size - read + 1)):
+            read += len(chunk)
+            if read > info.file_size:
+                raise refuse(f"entry {info.filename!r} inflates past its declared {info.file_size} bytes")
+            chunks.append(chunk)
+    if read != info.file_size:
+        raise refuse(f"entry {info.filename!r} inflates to {read} bytes, not its declared {info.file_size}")
+    try:
+        doc = json.loads(b"".join(chunks))
+    except (ValueError, RecursionError):
+        raise refuse(f"entry {info.filename!r} is not JSON") from None
+    if not isinstance(doc, dict):
+        raise refuse(f"entry {info.filename!r} is not a JSON object")
