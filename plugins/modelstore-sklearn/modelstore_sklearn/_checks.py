@@ -8,7 +8,11 @@ trusted by default:
   forests): checked on skops's loaded state, before ``Tree(...)`` and ``Tree.__setstate__`` run
   (the constructor copies ``n_classes[:n_outputs]`` and ``__setstate__`` copies the node arrays);
 * ``...predictor.TreePredictor`` (HistGradientBoosting): its ``nodes`` and bitsets, before the
-  object is built.
+  object is built;
+* ``sklearn.neighbors.KDTree`` / ``BallTree`` (nearest neighbours with a tree index) and the
+  plain distance metrics they hold (Euclidean, Manhattan, Chebyshev, Minkowski): the data,
+  index permutation, node ranges, heap layout and bounds, and the metric's weights, before the
+  tree is built.
 
 Then, on the built model and before it is returned, the links between objects that compiled code
 relies on (a tree's ``n_features`` against its estimator's ``n_features_in_``, a gradient
@@ -26,9 +30,16 @@ from modelstore_core.plugin_api import CorruptArtifactError
 
 TREE = "sklearn.tree._tree.Tree"
 TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+BINARY_TREES = {"sklearn.neighbors._kd_tree.KDTree": 2, "sklearn.neighbors._ball_tree.BallTree": 1}  # -> node_bounds rows
+#: Metrics whose state is (p, weights, unused matrix): checked with the tree that holds them.
+PLAIN_METRICS = tuple(
+    f"sklearn.metrics._dist_metrics.{name}{bits}"
+    for name in ("EuclideanDistance", "ManhattanDistance", "ChebyshevDistance", "MinkowskiDistance")
+    for bits in ("64", "32")
+)
 
 #: The types whose contents this module checks: trusted by default.
-CHECKED_TYPES: tuple[str, ...] = (TREE, TREE_PREDICTOR)
+CHECKED_TYPES: tuple[str, ...] = (TREE, TREE_PREDICTOR, *BINARY_TREES, *PLAIN_METRICS)
 
 _LEAF = -1  # sklearn.tree._tree.TREE_LEAF
 
@@ -140,6 +151,62 @@ def check_tree_predictor(file: str, state: Any) -> None:
                                  f"beyond the {table.shape[0]} rows of {name}")
 
 
+def check_binary_tree(file: str, name: str, state: Any) -> None:
+    """``KDTree``/``BallTree.__setstate__(state)``: the arrays its queries index without bounds checks."""
+    import numpy as np
+
+    c = _Check(file, name)
+    c.require(isinstance(state, tuple) and len(state) == 13, "its state is not the 13-item tuple scikit-learn writes")
+    data, idx_array, node_data, node_bounds = state[:4]
+    leaf_size, n_levels, n_nodes, *counters = state[4:11]
+    metric, sample_weight = state[11], state[12]
+    data = c.array(data, "data", np.float64, 2)
+    n_samples, n_features = data.shape
+    c.require(n_samples >= 1 and n_features >= 1, f"data has shape {data.shape}")
+    idx_array = c.array(idx_array, "idx_array", np.intp, 1)
+    c.require(idx_array.shape[0] == n_samples and bool((np.sort(idx_array) == np.arange(n_samples)).all()),
+              f"idx_array is not a permutation of the {n_samples} samples")
+    c.integer(leaf_size, "leaf_size", 1, 2**31 - 1)
+    levels = c.integer(n_levels, "n_levels", 1, 62)
+    nodes = c.integer(n_nodes, "n_nodes", 1, 2**levels - 1)
+    for i, counter in enumerate(counters):
+        c.integer(counter, ("n_trims", "n_leaves", "n_splits", "n_calls")[i], 0, 2**62)
+    c.require(type(node_data) is np.ndarray and node_data.ndim == 1 and node_data.shape[0] == nodes
+              and node_data.dtype.names == ("idx_start", "idx_end", "is_leaf", "radius"),
+              f"node_data is not {nodes} records of (idx_start, idx_end, is_leaf, radius)")
+    start, end, leaf = (node_data[f].astype(np.int64) for f in ("idx_start", "idx_end", "is_leaf"))
+    bad = (start < 0) | (start > end) | (end > n_samples)
+    c.require(not bad.any(), f"node {int(np.argmax(bad))} covers samples outside [0, {n_samples}]")
+    c.require(bool(np.isin(leaf, (0, 1)).all()), "is_leaf is not 0 or 1")
+    inner = np.flatnonzero(leaf == 0)
+    c.require(not inner.size or 2 * int(inner.max()) + 2 < nodes,
+              f"node {int(inner.max()) if inner.size else 0} is not a leaf but its children would be past n_nodes={nodes}")
+    c.require(bool(np.isfinite(node_data["radius"]).all()), "a node radius is not finite")
+    bounds = c.array(node_bounds, "node_bounds", np.float64, 3)
+    rows = BINARY_TREES[name]
+    c.require(bounds.shape == (rows, nodes, n_features), f"node_bounds has shape {bounds.shape}, expected {(rows, nodes, n_features)}")
+    if sample_weight is not None:
+        weights = c.array(sample_weight, "sample_weight", np.float64, 1)
+        c.require(weights.shape[0] == n_samples, f"sample_weight has {weights.shape[0]} entries for {n_samples} samples")
+    check_metric(file, metric, n_features)
+
+
+def check_metric(file: str, metric: Any, n_features: int) -> None:
+    """A plain distance metric: a positive ``p`` and, for Minkowski (the only one that reads them),
+    weights for exactly ``n_features`` or none."""
+    import numpy as np
+
+    name = f"{type(metric).__module__}.{type(metric).__qualname__}"
+    if name not in PLAIN_METRICS:
+        return  # not trusted by default: it only got here because the caller named it in trusted_types=
+    c = _Check(file, name)
+    p, vec, _ = metric.__getstate__()
+    c.require(isinstance(p, float) and p > 0 and (math.isfinite(p) or "Chebyshev" in name), f"p is {p!r}")
+    vec = c.array(np.asarray(vec), "w", np.float64, 1)
+    if "Minkowski" in name:
+        c.require(vec.shape[0] in (0, n_features), f"w has {vec.shape[0]} weights for {n_features} features")
+
+
 def check_loaded_state(file: str, root: Any) -> None:
     """Walk skops's audited node tree and check each :data:`CHECKED_TYPES` object's state before
     anything is built. Building the state (plain dicts, tuples, numbers and ``.npy`` arrays,
@@ -162,6 +229,10 @@ def check_loaded_state(file: str, root: Any) -> None:
             attrs = node.children.get("attrs")
             check_tree_predictor(file, attrs.construct() if attrs is not None else None)
             continue
+        if name in BINARY_TREES:
+            attrs = node.children.get("attrs")
+            check_binary_tree(file, name, attrs.construct() if attrs is not None else None)
+            continue  # its metric was checked with it
         for child in node.children.values():
             if isinstance(child, list):
                 stack.extend(child)

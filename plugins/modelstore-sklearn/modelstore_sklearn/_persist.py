@@ -70,11 +70,7 @@ DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
 #: bounds checks and this plugin does not (yet) check their contents: a crafted file could crash
 #: the process or read past memory on ``predict``. Pass them as ``trusted_types=[...]`` for
 #: artifacts whose source you trust.
-MEMORY_UNSAFE_TYPES: tuple[str, ...] = (
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._ball_tree.BallTree",
-    "scipy.interpolate._bsplines.BSpline",
-)
+MEMORY_UNSAFE_TYPES: tuple[str, ...] = ("scipy.interpolate._bsplines.BSpline",)
 
 #: Fixed zip entry attributes, so that the archive's bytes depend only on its contents.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)

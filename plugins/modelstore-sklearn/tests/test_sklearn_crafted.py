@@ -254,3 +254,49 @@ def _root_far_away(nodes):
     nodes["left_child"][0] = 2**40
     nodes["right_child"][0] = 2**40
     return nodes
+
+
+# --- nearest neighbours with a tree index ---------------------------------------------------------
+
+
+def knn(algorithm="kd_tree", **kwargs):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(algorithm=algorithm, leaf_size=5, **kwargs).fit(X, Y)
+
+
+def _node_field(field, value):
+    def edit(nodes):
+        nodes[field][0] = value
+        return nodes
+
+    return edit
+
+
+TREE_INDEX_CASES = {
+    # state: (data, idx_array, node_data, node_bounds, ...); edits of real arrays
+    "idx-out-of-range": ("KDTree", 1, lambda a: np.where(np.arange(a.size) == 0, 10**9, a), "not a permutation"),
+    "idx-repeated": ("BallTree", 1, lambda a: np.where(np.arange(a.size) == 1, a[0], a), "not a permutation"),
+    "node-range-past-samples": ("KDTree", 2, _node_field("idx_end", 10**6), "covers samples outside"),
+    "node-range-negative": ("BallTree", 2, _node_field("idx_start", -3), "covers samples outside"),
+    "leaf-flag": ("KDTree", 2, _node_field("is_leaf", 7), "is_leaf is not 0 or 1"),
+    "bounds-shape": ("KDTree", 3, lambda a: a[:, :1, :].copy(), "node_bounds has shape"),
+    "data-narrower": ("BallTree", 0, lambda a: a[:, :1].copy(), "node_bounds has shape"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TREE_INDEX_CASES))
+def test_crafted_tree_index_is_refused(tmp_path, case):
+    cls, index, edit, check = TREE_INDEX_CASES[case]
+    algorithm = "kd_tree" if cls == "KDTree" else "ball_tree"
+    craft(tmp_path, knn(algorithm), edit, cls=cls, key=index)
+    with pytest.raises(CorruptArtifactError, match=check) as err:
+        open_store(tmp_path, cache="reader").load("m", trust=True)  # trust does not skip the checks
+    assert "model.skops" in str(err.value) and cls in str(err.value)
+
+
+def test_crafted_metric_weights_are_refused(tmp_path):
+    model = knn("ball_tree", metric="minkowski", metric_params={"w": np.ones(X.shape[1])})
+    craft(tmp_path, model, lambda w: np.ones(1000), cls="MinkowskiDistance64", key=1)
+    with pytest.raises(CorruptArtifactError, match="w has 1000 weights"):
+        open_store(tmp_path, cache="reader").load("m")

@@ -110,19 +110,26 @@ def test_tree_models_load_with_no_flags(tmp_path, case):
     assert v.flavor.options["types_to_trust"] == []
 
 
-def test_tree_index_of_nearest_neighbours_still_needs_its_types_trusted(tmp_path):
-    model = KNeighborsClassifier(algorithm="ball_tree").fit(X, Y)
+@pytest.mark.parametrize("algorithm,metric", [("ball_tree", "minkowski"), ("kd_tree", "manhattan"), ("kd_tree", "chebyshev")])
+def test_nearest_neighbours_with_a_tree_index_load_with_no_flags(tmp_path, algorithm, metric):
+    """KDTree/BallTree and the plain metrics are checked on load, so they are trusted by default."""
+    model = KNeighborsClassifier(algorithm=algorithm, metric=metric).fit(X, Y)
+    v, _ = assert_round_trip(open_store(tmp_path), open_store(tmp_path, cache="reader"), model, lambda m: m.predict(X))
+    assert v.flavor.options["types_to_trust"] == []
+
+
+def test_a_metric_whose_state_is_not_checked_still_needs_its_type_trusted(tmp_path):
+    model = KNeighborsClassifier(algorithm="ball_tree", metric="mahalanobis", metric_params={"VI": np.eye(X.shape[1])}).fit(X, Y)
     v = open_store(tmp_path).upload("knn", model=model)
     needed = v.flavor.options["types_to_trust"]
-    assert needed == ["sklearn.metrics._dist_metrics.EuclideanDistance64", "sklearn.neighbors._ball_tree.BallTree"]
+    assert needed == ["sklearn.metrics._dist_metrics.MahalanobisDistance64"]
     store = open_store(tmp_path, cache="reader")
     with pytest.raises(UntrustedArtifactError) as err:
         store.load("knn")
     message = str(err.value)
-    assert needed[1] in message and "trusted_types=" in message and "trust=True" in message
+    assert needed[0] in message and "trusted_types=" in message and "trust=True" in message
     assert "trusted=" not in message.replace("trusted_types=", "")  # only this library's keywords
     np.testing.assert_array_equal(store.load("knn", trusted_types=needed).predict(X), model.predict(X))
-    np.testing.assert_array_equal(store.load("knn", trust=True).predict(X), model.predict(X))
 
 
 def test_trusted_types_accepts_types_themselves(tmp_path):

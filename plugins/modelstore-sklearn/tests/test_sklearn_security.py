@@ -160,15 +160,17 @@ def test_caller_trusted_types_do_not_widen_to_other_types(tmp_path):
 
 def test_default_trusted_types_are_exactly_the_safe_and_the_checked_ones():
     """Types whose stored arrays compiled code indexes without bounds checks are trusted by default
-    only where _checks.py validates them (Tree, TreePredictor); the others stay untrusted."""
+    only where _checks.py validates them (trees, tree indexes, plain metrics); the others stay untrusted."""
     for name in DEFAULT_TRUSTED_TYPES + MEMORY_UNSAFE_TYPES:
         module, _, attr = name.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), f"{name} no longer exists in this scikit-learn"
-    assert set(CHECKED_TYPES) == {"sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"}
+    assert {"sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+            "sklearn.neighbors._kd_tree.KDTree", "sklearn.neighbors._ball_tree.BallTree",
+            "sklearn.metrics._dist_metrics.EuclideanDistance64"} <= set(CHECKED_TYPES)
     assert set(CHECKED_TYPES) <= set(DEFAULT_TRUSTED_TYPES)
     for unsafe in MEMORY_UNSAFE_TYPES:
         assert unsafe not in DEFAULT_TRUSTED_TYPES
-    assert {"sklearn.neighbors._kd_tree.KDTree", "sklearn.neighbors._ball_tree.BallTree"} <= set(MEMORY_UNSAFE_TYPES)
+    assert "sklearn.metrics._dist_metrics.MahalanobisDistance64" not in DEFAULT_TRUSTED_TYPES
 
 
 def test_plugin_is_the_fallback_for_sklearn_api_classes(tmp_path):
