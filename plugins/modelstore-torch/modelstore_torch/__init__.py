@@ -175,6 +175,9 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
             raise TypeError("this version stores a single tensor; load it without model=")
         module = _instantiate(target, flavor)
         with weights.Reader(path) as reader:
+            if _on_meta(module):  # a skeleton built under torch.device("meta"): the weights are allocated once
+                _assign_into(module, reader, device, strict=options.get("strict", True))
+                return module
             _load_into(module, reader, strict=options.get("strict", True))
         return module.to(device) if device is not None else module
 
@@ -296,6 +299,44 @@ def _read_dict(reader, device: Any, ordered: bool) -> dict[str, Any]:
     for name in order:
         out[name] = tensors[name] if name in tensors else tensors[aliases[name]]
     return out
+
+
+def _on_meta(module) -> bool:
+    """Whether every parameter and buffer of ``module`` is on the meta device (none: ``False``).
+
+    A module partly on meta cannot be loaded either way (copying into a meta tensor is a silent
+    no-op in torch; assigning only some tensors leaves others unallocated): that is an error.
+    """
+    tensors = list(module.state_dict(keep_vars=True).items())
+    meta = [name for name, t in tensors if t.is_meta]
+    if meta and len(meta) != len(tensors):
+        real = [name for name, t in tensors if not t.is_meta]
+        raise ModelStoreError(
+            f"this {type(module).__qualname__} is partly on the meta device ({_brief(meta)}) and partly not"
+            f" ({_brief(real)}): build it entirely under `with torch.device('meta'):` (the stored weights are then"
+            " assigned, allocated once) or entirely on a real device"
+        )
+    return bool(meta)
+
+
+def _assign_into(module, reader, device: Any, strict: bool) -> None:
+    """Assign the stored tensors to a meta skeleton (``load_state_dict(assign=True)``), on ``device``
+    (CPU by default): each tensor is allocated once, by the read."""
+    expected = module.state_dict(keep_vars=True)
+    state = _read_dict(reader, device, ordered=False)
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if strict and (missing or unexpected):
+        raise ModelStoreError(
+            f"the stored weights do not match this {type(module).__qualname__}:"
+            f" missing keys {_brief(missing)}, unexpected keys {_brief(unexpected)};"
+            " pass strict=False to load the keys that match"
+        )
+    if missing:  # strict=False: what is not stored would stay on meta, unusable
+        raise ModelStoreError(
+            f"strict=False cannot leave {_brief(missing)} of a meta skeleton unallocated: build the module on a real device"
+        )
+    module.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False, assign=True)
 
 
 def _load_into(module, reader, strict: bool) -> None:

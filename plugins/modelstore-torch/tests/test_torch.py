@@ -305,3 +305,46 @@ def test_trusted_pickle_round_trips_a_module(store, fresh):
     assert isinstance(loaded, ConvNet) and not loaded.training
     x = torch.randn(2, 1, 8, 8)
     torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
+def test_a_meta_skeleton_gets_the_stored_tensors_assigned(store, fresh):
+    """`with torch.device("meta")` builds a large model without allocating it; loading assigns
+    the stored tensors (load_state_dict(assign=True)) instead of silently copying into nothing."""
+    torch.manual_seed(4)
+    model = trained(ConvNet(), lambda: torch.randn(2, 1, 8, 8))
+    store.upload("conv", model=model)
+    with torch.device("meta"):
+        skeleton = ConvNet()
+    loaded = fresh().load("conv", model=skeleton).eval()
+    assert loaded is skeleton
+    state = loaded.state_dict()
+    assert not any(t.is_meta for t in state.values()) and {t.device.type for t in state.values()} == {"cpu"}
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(state[name], tensor, rtol=0, atol=0)
+    x = torch.randn(3, 1, 8, 8)
+    torch.testing.assert_close(loaded(x), model.eval()(x), rtol=0, atol=0)
+
+
+def test_a_meta_skeleton_keeps_tied_weights_tied(store, fresh):
+    torch.manual_seed(5)
+    model = trained(TinyLM(), lambda: torch.randint(0, 50, (2, 7)))
+    store.upload("lm", model=model)
+    with torch.device("meta"):
+        skeleton = TinyLM()
+    loaded = fresh().load("lm", model=skeleton).eval()
+    assert loaded.out.weight.data_ptr() == loaded.embed.weight.data_ptr()
+    tokens = torch.randint(0, 50, (3, 9))
+    torch.testing.assert_close(loaded(tokens), model.eval()(tokens), rtol=0, atol=0)
+
+
+def test_a_module_partly_on_meta_is_a_clear_error(store, fresh):
+    store.upload("mlp", model=mlp())
+    half = mlp()
+    with torch.device("meta"):
+        half[0] = nn.Linear(half[0].in_features, half[0].out_features)
+    with pytest.raises(ModelStoreError, match="partly on the meta device"):
+        fresh().load("mlp", model=half)
+    with torch.device("meta"):
+        other = nn.Sequential(nn.Linear(3, 3))
+    with pytest.raises(ModelStoreError, match="do not match"):
+        fresh().load("mlp", model=other)
