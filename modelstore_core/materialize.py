@@ -1,8 +1,16 @@
-"""Local, verified copies of a version's files, for ``load`` and ``download``.
+"""Local, verified files of a version, for ``load`` and ``download``.
 
-Every file is checked against its recorded sha256 before anyone reads it. Files from a
-remote store pass through a content-addressed cache (``<cache>/objects``), so a file that
-is already there, whichever version it came with, is never downloaded again.
+Every file is checked against its recorded sha256 before anyone reads it. Files from a remote
+store pass through a content-addressed cache (``<cache>/objects``), so a file that is already
+there, whichever version it came with, is never downloaded again. A load's view of a version
+(``<cache>/versions/...``) holds hard links, never copies, where the file system allows: to the
+cached objects, and for a local store to the store's own (read-only) objects, so a local load
+costs no disk space. A download is always a real copy (the caller may edit it).
+
+A view remembers, per file, the ``(device, inode, size, mtime, ctime)`` it had when it was last
+verified. A later load trusts a file whose state is unchanged instead of hashing it again: any
+write to the file, or a ``chmod``, moves its ctime, which an unprivileged process cannot set back.
+(A user who can write the cache can of course replace it: the cache is theirs.)
 """
 
 from __future__ import annotations
@@ -105,8 +113,8 @@ class Cache:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = self._tmp_name(target)
         try:
-            write_files(storage, record.files, staging, self, progress)
-            (staging / COMPLETE).write_text(json.dumps({"files": [f.path for f in record.files]}))
+            write_files(storage, record.files, staging, self, progress, link=True)
+            _write_proof(staging, record)
             for _ in range(3):
                 try:
                     os.rename(staging, target)  # atomic; fails if another view is already there
@@ -120,16 +128,29 @@ class Cache:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _intact(self, view: Path, record: VersionRecord, progress: ProgressCallback | None) -> bool:
-        """Whether ``view`` is a finished view whose files all hash as recorded."""
-        if not (view / COMPLETE).is_file():
+        """Whether ``view`` is a finished view whose files all hold the recorded bytes: proven by an
+        unchanged file state, else hashed (and the proof renewed)."""
+        try:
+            proof = json.loads((view / COMPLETE).read_text()).get("verified")
+        except (OSError, ValueError, AttributeError):
             return False
+        proof = proof if isinstance(proof, dict) else {}
         counter = Progress(progress, record.size)
+        hashed = False
         try:
             for entry in record.files:
-                actual, _ = hash_file(view / entry.path, counter.file(entry.size))
+                file = counter.file(entry.size)
+                path = view / entry.path
+                if proof.get(entry.path) == [*_file_state(path), entry.sha256]:
+                    file.finish()
+                    continue
+                actual, _ = hash_file(path, file)
                 check_hash(actual, entry.sha256, entry.path)
+                hashed = True
         except (OSError, IntegrityError):
             return False
+        if hashed:
+            _write_proof(view, record)
         return True
 
     def _move_aside(self, view: Path) -> None:
@@ -141,25 +162,85 @@ class Cache:
         shutil.rmtree(aside, ignore_errors=True)
 
 
+def _file_state(path: Path) -> list[int]:
+    """What changes whenever a file's bytes or mode change: device, inode, size, mtime, ctime."""
+    st = os.stat(path, follow_symlinks=False)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _write_proof(view: Path, record: VersionRecord) -> None:
+    """Record the state of each file of ``view``, just verified (written atomically)."""
+    proof = {entry.path: [*_file_state(view / entry.path), entry.sha256] for entry in record.files}
+    tmp = view / f".{COMPLETE}.{os.urandom(8).hex()}"
+    tmp.write_text(json.dumps({"files": [f.path for f in record.files], "verified": proof}))
+    os.replace(tmp, view / COMPLETE)
+
+
+#: Files of one version verified at once (sha256 and file I/O release the GIL).
+PARALLEL_FILES = 4
+
+
 def write_files(
-    storage: Storage, entries: tuple[FileEntry, ...], directory: Path, cache: Cache, progress: ProgressCallback | None = None
+    storage: Storage,
+    entries: tuple[FileEntry, ...],
+    directory: Path,
+    cache: Cache,
+    progress: ProgressCallback | None = None,
+    *,
+    link: bool = False,
 ) -> None:
-    """Write verified copies of ``entries`` into ``directory`` (created)."""
+    """Write verified ``entries`` into ``directory`` (created), several files at once.
+
+    With ``link``, files are hard links where the file system allows (a load's cache view): to a
+    local store's own object after hashing it, or to the cached object of a remote store. Without
+    it (a download), every file is a real copy, hashed as it is written.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     counter = Progress(progress, sum(entry.size for entry in entries))
+    jobs = [(entry, counter.file(entry.size)) for entry in entries]
     for entry in entries:
-        file = counter.file(entry.size)
+        (directory / entry.path).parent.mkdir(parents=True, exist_ok=True)
+
+    def write(job: tuple[FileEntry, FileProgress]) -> None:
+        entry, file = job
         dest = directory / entry.path
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        key = keys.object_key(entry.sha256)
-        local = storage.local_path(key)
+        local = storage.local_path(keys.object_key(entry.sha256))
         if local is not None:
-            # Local store: one pass that copies and hashes; the store's own file is never linked out.
-            check_hash(copy_file_hashed(local, dest, progress=file)[0], entry.sha256, entry.path, partial=dest)
+            if not (link and _link_verified(local, dest, entry, file)):
+                # One pass that copies and hashes.
+                check_hash(copy_file_hashed(local, dest, progress=file)[0], entry.sha256, entry.path, partial=dest)
         else:
             cached = cache.fetch_object(storage, entry, file)
             try:
-                os.link(cached, dest)  # verified just now; later loads re-verify
+                if not link:
+                    raise OSError  # a download is a real copy
+                os.link(cached, dest)  # verified just now
             except OSError:
                 shutil.copyfile(cached, dest)
         file.finish()
+
+    if len(jobs) < 2:
+        for job in jobs:
+            write(job)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(PARALLEL_FILES, len(jobs))) as pool:
+        list(pool.map(write, jobs))
+
+
+def _link_verified(source: Path, dest: Path, entry: FileEntry, progress: FileProgress) -> bool:
+    """Hash a local store's object and hard-link it to ``dest``; ``False`` (nothing done) where the
+    file system cannot link. Raises :class:`IntegrityError` if the object is damaged."""
+    before = os.stat(source)
+    actual, _ = hash_file(source, progress)
+    check_hash(actual, entry.sha256, entry.path)
+    try:
+        os.link(source, dest)
+    except OSError:
+        return False
+    after = os.stat(dest)
+    if (after.st_ino, after.st_size, after.st_mtime_ns) != (before.st_ino, before.st_size, before.st_mtime_ns):
+        dest.unlink()  # rewritten while it was hashed: hash it again through a copy
+        return False
+    return True

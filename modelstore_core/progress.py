@@ -8,6 +8,7 @@ when the file is done, so ``done`` always ends at ``total``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 #: ``progress(done_bytes, total_bytes)``, as passed to :class:`~modelstore_core.ModelStore` methods.
@@ -22,12 +23,15 @@ class Progress:
 
     def __init__(self, callback: ProgressCallback | None, total: int):
         self.callback, self.total, self.done = callback, total, 0
+        self._lock = threading.Lock()  # files of a version move on several threads
 
     def advance(self, n: int) -> None:
         if n > 0:
-            self.done += n
+            with self._lock:
+                self.done += n
+                done = self.done
             if self.callback is not None:
-                self.callback(self.done, self.total)
+                self.callback(done, self.total)
 
     def file(self, size: int) -> FileProgress:
         return FileProgress(self, size)

@@ -123,15 +123,35 @@ def test_a_moved_store_keeps_working(tmp_path):
     assert moved.upload("d", files=[model]).version == 2
 
 
-def test_loaded_files_are_copies_verified_on_every_load(store, tmp_path):
+def test_a_local_load_links_the_read_only_object_and_any_edit_is_caught(store, tmp_path):
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"original")
+    v = store.upload("d", files=[model])
+    [path] = store.load("d")
+    obj = store.storage.local_path(keys.object_key(v.files[0].sha256))
+    assert os.stat(path).st_ino == os.stat(obj).st_ino  # no copy: a local load costs no disk space
+    assert os.stat(path).st_mode & 0o222 == 0  # read-only: an unprivileged edit is refused
+    if os.geteuid() != 0:
+        with pytest.raises(PermissionError):
+            path.write_bytes(b"edited by the user")
+    else:
+        path.write_bytes(b"edited by the user")  # root ignores modes: the edit reaches the store's object...
+        with pytest.raises(IntegrityError, match="m.bin"):
+            store.load("d")  # ...and is caught before anything is returned
+        assert [p.problem for p in store.verify().problems] == ["corrupted"]
+        store.verify(repair=True)
+        store.upload("d", files=[model])  # the same bytes heal every version that names them
+    [again] = store.load("d", version=1)
+    assert again.read_bytes() == b"original" and store.verify().ok
+
+
+def test_a_download_is_a_copy_the_caller_may_edit(store, tmp_path):
     model = tmp_path / "m.bin"
     model.write_bytes(b"original")
     store.upload("d", files=[model])
-    [path] = store.load("d")
-    path.write_bytes(b"edited by the user")  # must not reach the store
-    [again] = store.load("d")
-    assert again.read_bytes() == b"original"
-    assert store.verify().ok
+    out = store.download("d", to=tmp_path / "out")
+    (out / "m.bin").write_bytes(b"edited by the user")
+    assert store.load("d")[0].read_bytes() == b"original" and store.verify().ok
 
 
 def test_download_leaves_nothing_behind_on_corruption(store, tmp_path):
@@ -271,3 +291,23 @@ def test_tags_keep_their_types_and_refuse_what_cannot_round_trip(store, tmp_path
     for bad in ({"x": float("nan")}, {"x": [1]}, {"bad name": "v"}):
         with pytest.raises(InvalidNameError):
             store.upload("d", files=[model], tags=bad)
+
+
+def test_a_repeated_load_trusts_an_unchanged_view_and_rehashes_a_touched_one(store, tmp_path, monkeypatch):
+    from modelstore_core import materialize
+
+    files = []
+    for name in ("a.bin", "b.bin"):
+        files.append(tmp_path / name)
+        files[-1].write_bytes(os.urandom(10_000))
+    store.upload("d", files=files)
+    store.load("d")
+    hashed = []
+    real = materialize.hash_file
+    monkeypatch.setattr(materialize, "hash_file", lambda path, progress=None: hashed.append(path.name) or real(path, progress))
+    fresh_store = ModelStore(store.storage.root, cache_dir=tmp_path / "cache")  # another process, same cache
+    paths = fresh_store.load("d")
+    assert hashed == []  # (device, inode, size, mtime, ctime) unchanged since verified: no read at all
+    os.utime(paths[0])  # any change of state, even without new bytes, costs a hash again
+    fresh_store.load("d")
+    assert hashed == ["a.bin"]

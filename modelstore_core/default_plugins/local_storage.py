@@ -65,6 +65,7 @@ class LocalStorage(Storage):
         self.url = self.root.as_uri()
         self.fsync = fsync  # durability across power loss; atomicity does not depend on it
         self._tmp = self.root / ".tmp"
+        self._objects = self.root / "objects"
         self._locks = self.root / ".locks"
 
     # --- helpers ------------------------------------------------------------
@@ -122,6 +123,9 @@ class LocalStorage(Storage):
 
     def _place(self, tmp: Path, final: Path) -> None:
         self._mkdirs(final.parent)
+        if final.is_relative_to(self._objects):
+            # Objects never change, and loads hard-link them into the cache: make them read-only.
+            os.chmod(tmp, 0o444)
         os.replace(tmp, final)
 
     @contextmanager
