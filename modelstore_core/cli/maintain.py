@@ -120,7 +120,7 @@ def gc(cmdline: CommandLine, apply: bool, grace: float) -> None:
     """
     store = cmdline.store()
     report = store.gc(grace=grace, dry_run=not apply)
-    keys = [*report.objects, *report.markers, *report.temporary]
+    keys = [*report.objects, *report.markers, *report.temporary, *report.signatures]
     if cmdline.mode == "json":
         cmdline.emit_json(asdict(report))
         return
@@ -132,6 +132,7 @@ def gc(cmdline: CommandLine, apply: bool, grace: float) -> None:
     what = (
         f"{plural(len(report.objects), 'unreferenced object')} ({human_size(report.bytes)}),"
         f" {plural(len(report.markers), 'stale upload marker')}, {plural(len(report.temporary), 'temporary file')}"
+        + (f", {plural(len(report.signatures), 'signature')} of deleted versions" if report.signatures else "")
     )
     for problem in report.problems:
         cmdline.note(f"[yellow]left alone[/]: {escape(problem)}")
