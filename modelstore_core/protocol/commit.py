@@ -260,7 +260,8 @@ def clear_states(storage: Storage, domain: str, version: int) -> None:
 
 def delete_version(storage: Storage, domain: str, version: int) -> None:
     """Remove a version from listings. Its number stays claimed (never reused); its files stay
-    until ``gc`` finds them unreferenced.
+    until ``gc`` finds them unreferenced; its signatures are deleted right after its record (``gc``
+    collects them if a crash comes between).
 
     States on it are cleared first, so a crash at any point leaves either the version (delete
     again to finish) or no state on it; ``set_state`` re-checks after writing, so a concurrent one
