@@ -34,8 +34,8 @@ def install(session: nox.Session, *args: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The core: storage protocol, local backend, metadata, CLI, conformance kit."""
-    install(session, "-e", ".[test]")
+    """The core: storage protocol, local backend, metadata, CLI, conformance kit, signing."""
+    install(session, "-e", ".[test,signing]")
     session.run("pytest", "tests", "--ignore=tests/core_only", *session.posargs)
 
 

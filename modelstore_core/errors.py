@@ -163,6 +163,39 @@ class CorruptArtifactError(ModelStoreError):
         )
 
 
+class SigningUnavailableError(ModelStoreError, ImportError):
+    """Signing or checking signatures needs the ``signing`` extra, which is not installed."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+        super().__init__(
+            f"signing and checking signatures need the `signing` extra ({error}); run `pip install 'modelstore-core[signing]'`"
+        )
+
+
+class UntrustedSignatureError(ModelStoreError):
+    """A trust policy is set and the version is not signed, validly and over its current record and
+    files, by the trusted keys it requires; nothing was loaded or written.
+
+    ``found`` maps the key id of each signature document of the version to what was wrong with
+    it ("" for a valid signature by a key that is not trusted).
+    """
+
+    def __init__(self, domain: str, version: int, require: str, trusted: list[str], found: dict[str, str]):
+        self.domain, self.version, self.require, self.trusted, self.found = domain, version, require, trusted, found
+        need = "every trusted key" if require == "all" else "a trusted key"
+        if found:
+            signers = ", ".join(f"{k} ({why or 'not trusted'})" for k, why in sorted(found.items()))
+            seen = f"its signatures: {signers}"
+        else:
+            seen = "it has no signature"
+        super().__init__(
+            f"version {version} of {domain!r} is not signed by {need} (trusted: {', '.join(trusted)}); {seen}; nothing was loaded."
+            f" If the version is genuine, sign it with a trusted key (`modelstore sign {domain} {version} --key KEY`),"
+            " or trust its signer's public key (ModelStore(trusted_keys=[...]) or $MODELSTORE_TRUSTED_KEYS)"
+        )
+
+
 class StorageError(ModelStoreError):
     """A storage backend failed in a way that retrying did not fix."""
 

@@ -6,6 +6,11 @@ another machine, until it is older than ``grace``. Uploads write their marker be
 or look for an object, and ``gc`` lists objects, then markers, then records, then markers again
 just before deleting, so an upload that starts while ``gc`` runs keeps the objects it writes.
 
+A signature document is garbage when its version's record is gone (a delete interrupted between
+the two, or a ``sign`` that raced a delete); signatures of committed versions are never touched.
+An upload creates its record before its signature, so a signature listed here whose record exists
+always stays.
+
 One narrow race remains: an upload that finds an object already stored (deduplication) whose
 only version was deleted, in the milliseconds between ``gc``'s last marker listing and its
 delete, would commit a version missing that file (``verify`` reports it; re-uploading repairs
@@ -36,12 +41,14 @@ class GCReport:
     bytes: int = 0
     markers: list[str] = field(default_factory=list)
     temporary: list[str] = field(default_factory=list)
+    #: signature documents of versions that no longer exist
+    signatures: list[str] = field(default_factory=list)
     #: what gc found and left alone: corrupt records (their objects are kept), stray entries, links
     problems: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.objects or self.markers or self.temporary)
+        return not (self.objects or self.markers or self.temporary or self.signatures)
 
 
 def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = False) -> GCReport:
@@ -60,6 +67,10 @@ def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = 
         report.bytes += objects[sha].size or 0
         if not dry_run:
             storage.delete(keys.object_key(sha))
+    for key in orphan_signatures(storage):
+        report.signatures.append(key)
+        if not dry_run:
+            storage.delete(key)
     for key in dead:
         report.markers.append(key)
         if not dry_run:
@@ -115,3 +126,18 @@ def _versions(storage: Storage, domain: str):
         return list_versions(storage, domain)
     except DomainNotFoundError:
         return []  # deleted meanwhile
+
+
+def orphan_signatures(storage: Storage) -> list[str]:
+    """Keys of signature documents whose version record does not exist (listed first, then checked)."""
+    orphans = []
+    for domain in list_domains(storage):
+        by_version: dict[int, list[str]] = {}
+        for info in storage.list(keys.signatures_prefix(domain)):
+            found = keys.signature_from_key(info.key)
+            if found is not None:
+                by_version.setdefault(found[0], []).append(info.key)
+        for version, found_keys in sorted(by_version.items()):
+            if storage.stat(keys.version_key(domain, version)) is None:
+                orphans += found_keys
+    return orphans

@@ -23,12 +23,13 @@ from .materialize import Cache, write_files
 from .names import check_name, check_tags, check_version
 from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
 from .progress import ProgressCallback
-from .protocol import commit, read
+from .protocol import commit, keys, read
 from .storage import Storage
 from .version import Version
 
 if TYPE_CHECKING:  # imported where used: `import modelstore_core` + a listing stays fast
     from .gc import GCReport
+    from .signing import SignatureInfo, TrustPolicy
     from .verify import VerifyReport
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
@@ -69,6 +70,14 @@ class ModelStore:
     :param single_writer: the caller promises that one process at a time writes to this store, so a
         server that ignores conditional writes may still be written to (with a warning). Without it,
         such a server is refused with :class:`UnsafeServerError` before the first write.
+    :param signer: an ECDSA P-256 private key (a PEM file's path, PEM text, or the key object) that
+        signs every upload (default ``$MODELSTORE_SIGNING_KEY``, a path). It is read when first
+        used and never written anywhere. Needs the ``signing`` extra.
+    :param trusted_keys: public keys (paths, PEM text or key objects) whose signatures this reader
+        trusts (default ``$MODELSTORE_TRUSTED_KEYS``, paths separated by ``os.pathsep``; ``[]``: no
+        policy). With any, ``load`` and ``download`` refuse a version that is not signed over its
+        current record and files by one trusted key (``require="any"``) or by every one of them
+        (``require="all"``), with :class:`UntrustedSignatureError`. Without, nothing is checked.
     :param options: passed to the storage backend (e.g. ``endpoint_url`` for S3-compatible stores).
     """
 
@@ -79,8 +88,17 @@ class ModelStore:
         cache_dir: str | os.PathLike | None = None,
         timeout: float | None = None,
         single_writer: bool = False,
+        signer: Any = None,
+        trusted_keys: Any = None,
+        require: str = "any",
         **options: Any,
     ):
+        if require not in ("any", "all"):
+            raise UsageError(f"require={require!r}: it is 'any' (one trusted signature suffices) or 'all' (every trusted key must sign)")
+        self._signer_source = signer if signer is not None else os.environ.get("MODELSTORE_SIGNING_KEY") or None
+        self._signer_key = None
+        self._trust_source, self.require = trusted_keys, require
+        self._policy: TrustPolicy | None | bool = False  # False: not read yet
         self.plugins = get_plugins()
         self.single_writer = bool(single_writer)
         self._writes_checked = False
@@ -108,6 +126,32 @@ class ModelStore:
                 f"{error.url}: conditional writes are not honoured; writing anyway (single_writer=True)", RuntimeWarning, stacklevel=3
             )
         self._writes_checked = True
+
+    def _private_key(self, key: Any = None):
+        """The signing key: ``key`` if given, else the store's signer (loaded once); ``None`` when neither."""
+        from .signing import load_private_key, resolve_key_path
+
+        if key is not None:
+            return load_private_key(resolve_key_path(key) if isinstance(key, str) else key)
+        if self._signer_source is None:
+            return None
+        if self._signer_key is None:
+            source = self._signer_source
+            self._signer_key = load_private_key(resolve_key_path(source) if isinstance(source, str) else source)
+        return self._signer_key
+
+    @property
+    def trust_policy(self) -> TrustPolicy | None:
+        """The trust policy of ``trusted_keys``/``require`` (``None`` when there is none); keys read on first use."""
+        if self._policy is False:
+            from .signing import policy_from
+
+            self._policy = policy_from(self._trust_source, self.require)
+        return self._policy  # type: ignore[return-value]
+
+    def _check_trust(self, record) -> None:
+        if self.trust_policy is not None:
+            self.trust_policy.check(self.storage, record)
 
     @property
     def url(self) -> str:
@@ -146,6 +190,9 @@ class ModelStore:
         :param tags: labels recorded with the version: strings, booleans or finite numbers (kept as given).
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are stored.
         :param options: passed to the serializing plugin.
+        With a ``signer``, the version's signature is stored right after its record, before the
+        latest hint moves.
+
         :return: the committed :class:`Version`; ``bytes_written`` says how many artifact bytes were
             new to the store (0 when every file was already there).
         """
@@ -160,8 +207,16 @@ class ModelStore:
             if isinstance(files, (str, os.PathLike)):
                 files = [files]
             model = RawFiles([Path(f) for f in files])
+        private_key = self._private_key()  # a bad key fails here, before anything is written
+        after_commit = None
+        if private_key is not None:
+            from .signing import write_signature
+
+            def after_commit(record) -> None:
+                write_signature(self.storage, record, private_key)
+
         self._before_writing()
-        record, written = upload(self.storage, self.plugins, domain, model, extras, tags, options, progress)
+        record, written = upload(self.storage, self.plugins, domain, model, extras, tags, options, progress, after_commit)
         version = Version(domain, record.version, record)
         version.bytes_written = written
         return version
@@ -190,6 +245,41 @@ class ModelStore:
         self._before_writing()
         return commit.delete_domain(self.storage, check_name(domain, "domain name"))
 
+    def sign(self, domain: str, version: int | None = None, *, state: str | None = None, key: Any = None) -> SignatureInfo:
+        """Sign an existing version (latest by default) with ``key`` (a private key's path, PEM text,
+        the key object, or the name of a key made by ``modelstore keys create``), else the store's
+        ``signer``. Another signer's signatures stay: a version may carry several.
+
+        Signs the record as it is now: check it first (``verify``) if the store may have been tampered with.
+        """
+        from .signing import SignatureInfo, write_signature
+
+        private_key = self._private_key(key)
+        if private_key is None:
+            raise UsageError(
+                "no signing key: pass key= (`modelstore sign --key PATH`), open the store with signer=,"
+                " or set $MODELSTORE_SIGNING_KEY (`modelstore keys create NAME` makes a key)"
+            )
+        record = self.info(domain, version, state=state).record
+        self._before_writing()
+        doc = write_signature(self.storage, record, private_key)
+        if self.storage.stat(keys.version_key(record.domain, record.version)) is None:  # deleted meanwhile
+            commit.delete_signatures(self.storage, record.domain, record.version)
+            raise VersionNotFoundError(record.domain, record.version)
+        policy = self.trust_policy
+        import json
+
+        return SignatureInfo(doc.keyid, doc.signed, True, "", policy is not None and doc.keyid in policy.keys, json.dumps(doc.bundle))
+
+    def signatures(self, domain: str, version: int | None = None, *, state: str | None = None) -> list[SignatureInfo]:
+        """Who signed a version (latest by default): each signature document, checked against the key it
+        names (``valid``) and against the trust policy (``trusted``). Needs the ``signing`` extra
+        when the version has signatures."""
+        from .signing import describe_signatures
+
+        record = self.info(domain, version, state=state).record
+        return describe_signatures(self.storage, record, self.trust_policy)
+
     def gc(self, *, grace: float = 3600.0, dry_run: bool = False) -> GCReport:
         """Remove what interrupted uploads and deleted versions left behind.
 
@@ -206,6 +296,7 @@ class ModelStore:
         version: int | None = None,
         *,
         repair: bool = False,
+        signatures: bool = False,
         progress: ProgressCallback | None = None,
     ) -> VerifyReport:
         """Re-hash stored files against their records (every version, a domain's, or one version's)
@@ -213,6 +304,9 @@ class ModelStore:
 
         :param repair: delete corrupted objects (uploading the same file again restores them) and
             states that point at deleted versions. Corrupt records are only reported.
+        :param signatures: also check every signature document against the key it names (an
+            invalid one is a ``bad-signature`` problem) and, with a trust policy, each version
+            against it (``untrusted``); ``report.signers`` says who validly signed each version.
         """
         from .verify import verify_store
 
@@ -224,7 +318,10 @@ class ModelStore:
             check_version(version)
         if repair:
             self._before_writing()
-        return verify_store(self.storage, domain, version, repair=repair, progress=progress)
+        return verify_store(
+            self.storage, domain, version, repair=repair, progress=progress,
+            signatures=signatures, policy=self.trust_policy if signatures else None,
+        )
 
     # --- reading ------------------------------------------------------------------------
 
@@ -290,10 +387,13 @@ class ModelStore:
             artifacts from a source you trust.
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are fetched and verified.
         :param options: passed to the deserializing plugin.
+        :raises UntrustedSignatureError: a trust policy is set and the version is not signed by the
+            trusted keys it requires (checked before any file is fetched).
         """
         from .upload import RAW_FILES
 
         record = self.info(domain, version, state=state).record
+        self._check_trust(record)
         directory = self.cache.materialize(self.storage, record, progress)
         model_files = [f.path for f in record.model_files]
         if record.flavor.name == RAW_FILES:
@@ -319,9 +419,12 @@ class ModelStore:
 
         Model files land at the top, extras under ``extras/``. Nothing is left in ``to`` if any file
         fails verification. A file of the version that already exists in ``to`` raises
-        :class:`TargetExistsError` (before anything is fetched) unless ``overwrite=True``.
+        :class:`TargetExistsError` (before anything is fetched) unless ``overwrite=True``. With a
+        trust policy, a version not signed as it requires raises :class:`UntrustedSignatureError`
+        before anything is written.
         """
         v = self.info(domain, version, state=state)
+        self._check_trust(v.record)
         target = Path(to) if to is not None else Path.cwd() / f"{v.domain}-{v.version}"
         if not overwrite:
             existing = [f.path for f in v.files if os.path.lexists(target / f.path)]

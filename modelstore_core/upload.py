@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,12 @@ def upload(
     tags: dict[str, Any],
     options: dict[str, Any],
     progress: ProgressCallback | None = None,
+    after_commit: Callable[[VersionRecord], None] | None = None,
 ) -> tuple[VersionRecord, int]:
-    """Serialize, stage and commit; returns the committed record and the artifact bytes written."""
+    """Serialize, stage and commit; returns the committed record and the artifact bytes written.
+
+    ``after_commit(record)`` runs once the record exists (see :func:`~.protocol.commit.commit_version`).
+    """
     with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
         flavor = model.flavor() if isinstance(model, RawFiles) else serialize(plugins, model, Path(tmp), options)
         flavor.plugin_version = distribution_version(flavor.plugin)
@@ -92,7 +97,7 @@ def upload(
                             storage.delete(keys.object_key(st.sha256))  # its bytes may not match its name
                         raise SourceChangedError(f"{source.name} changed while it was being uploaded; nothing was committed")
 
-            return commit.commit_version(storage, domain, draft, staged, files, sources_unchanged)
+            return commit.commit_version(storage, domain, draft, staged, files, sources_unchanged, after_commit)
         finally:
             for st in staged:
                 st.discard()

@@ -8,6 +8,10 @@ versions, and entries under ``domains/`` that are not domains. With ``repair``:
   version that names them is whole again; until then they report the file missing);
 * a state pointing at a deleted version is removed.
 
+With ``signatures``, every signature document of a checked version is checked against the key it
+names (``bad-signature`` when either of its signatures does not hold over the current record and
+files, or it is unreadable), and, given a trust policy, each version against it (``untrusted``).
+
 Corrupt records and stray entries are reported, never changed: only a person can tell what they
 should have been (``delete`` the version, or restore the object from a backup).
 """
@@ -15,6 +19,7 @@ should have been (``delete`` the version, or restore the object from a backup).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .errors import CorruptRecordError, DomainNotFoundError, KeyNotFoundError
 from .hashing import hash_file, hash_stream
@@ -23,13 +28,16 @@ from .protocol import commit, keys, read
 from .protocol.records import VersionRecord
 from .storage import Storage
 
+if TYPE_CHECKING:
+    from .signing import TrustPolicy
+
 
 @dataclass
 class Problem:
     domain: str
     version: int | None
     file: str | None
-    #: "missing", "corrupted", "corrupt-record", "dangling-state" or "stray"
+    #: "missing", "corrupted", "corrupt-record", "dangling-state", "stray", "bad-signature" or "untrusted"
     problem: str
     detail: str = ""
     #: what ``repair`` did about it ("" when nothing)
@@ -42,6 +50,8 @@ class VerifyReport:
     files: int = 0
     bytes: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: with ``signatures``: "domain/version" -> key ids whose signatures hold (for the key they name)
+    signers: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -68,6 +78,8 @@ def verify_store(
     *,
     repair: bool = False,
     progress: ProgressCallback | None = None,
+    signatures: bool = False,
+    policy: TrustPolicy | None = None,
 ) -> VerifyReport:
     """Verify every version, a domain's, or one version's (see the module docstring)."""
     report = VerifyReport()
@@ -85,6 +97,8 @@ def verify_store(
     records, corrupt = read.read_records(storage, pairs)  # versions deleted meanwhile are skipped
     report.problems += [Problem(*_where(err.key), None, "corrupt-record", str(err)) for err in corrupt]
     _verify_objects(storage, records, report, repair, progress)
+    if signatures:
+        _verify_signatures(storage, records, report, policy)
     if version is None:
         for d in domains:
             _verify_states(storage, d, report, repair)
@@ -147,3 +161,23 @@ def _verify_states(storage: Storage, domain: str, report: VerifyReport, repair: 
             commit.remove_state_if(storage, domain, name, entry.version)
             problem.repaired = f"removed state {name!r}"
         report.problems.append(problem)
+
+
+def _verify_signatures(storage: Storage, records: list[VersionRecord], report: VerifyReport, policy: TrustPolicy | None) -> None:
+    from .errors import UntrustedSignatureError
+    from .signing import describe_signatures
+
+    for record in records:
+        found = describe_signatures(storage, record, policy)
+        report.signers[f"{record.domain}/{record.version}"] = [s.keyid for s in found if s.valid]
+        for s in found:
+            if not s.valid:
+                report.problems.append(Problem(record.domain, record.version, None, "bad-signature", f"key {s.keyid}: {s.problem}"))
+        if policy is not None:
+            try:
+                policy.check(storage, record)
+            except UntrustedSignatureError as exc:
+                need = "every trusted key" if policy.require == "all" else "a trusted key"
+                signers = ", ".join(sorted(exc.found)) or "nobody"
+                detail = f"not signed by {need} (signature documents by: {signers})"
+                report.problems.append(Problem(record.domain, record.version, None, "untrusted", detail))

@@ -8,11 +8,13 @@
     modelstore download DOMAIN [VERSION|--state S] [-o DIR]
     modelstore state set|rm|ls ...               named pointers to versions
     modelstore delete DOMAIN VERSION [--yes]
-    modelstore verify [DOMAIN [VERSION]]         re-hash stored files (exit 1 on corruption)
+    modelstore verify [DOMAIN [VERSION]] [--signatures]   re-hash stored files, check signatures (exit 1 on a problem)
     modelstore gc [--apply] [--grace SECONDS]    reclaim leftovers (dry run by default)
     modelstore diff DOMAIN V1 V2                 files, dependencies, git, hyperparameters, tags
     modelstore plugins                           installed plugins, hooks, schemes, flavors, failures
     modelstore cache info|clear [--yes]          the local cache of loaded files
+    modelstore keys create NAME | keys ls        signing keys on this machine
+    modelstore sign DOMAIN [VERSION] [--key K]   add a signature to a version
 
 Every command takes ``--store URL`` (default ``$MODELSTORE_URL``, else the per-user store),
 ``--json`` and ``--debug``. Tables on a terminal, tab-separated lines when piped, JSON with

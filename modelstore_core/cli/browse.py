@@ -71,6 +71,8 @@ def ls(cmdline: CommandLine, domain: str | None, limit: int | None) -> None:
     Piped columns, domains:  domain, version count, latest version, latest's creation time
     Piped columns, versions: version, created, flavor, size in bytes, states, git commit,
                              git dirty (true/false), tags (k=v,...)
+    With --json each version also lists the key ids of its signature documents ("signatures",
+    not checked: `modelstore verify --signatures` checks them).
     """
     store = cmdline.store()
     if domain is None:
@@ -79,6 +81,12 @@ def ls(cmdline: CommandLine, domain: str | None, limit: int | None) -> None:
     versions = store.list_versions(domain)[:limit]
     by_version = states_by_version(store.states(domain))
     rows = [version_summary(r, by_version.get(r["version"], [])) for r in fetch_records(store, versions, cmdline)]
+    if cmdline.mode == "json":
+        from ..signing import signers_by_version
+
+        signers = signers_by_version(store.storage, domain)  # one listing; checked by `verify --signatures`
+        for r in rows:
+            r["signatures"] = sorted(signers.get(r["version"], []))
 
     if cmdline.mode == "json":
         cmdline.emit_json(rows)
@@ -162,20 +170,46 @@ def version_option(f):
 @cli.command()
 @click.argument("domain")
 @version_option
+@click.option("--signatures", is_flag=True, help="Who signed the version instead: each signature, checked.")
 @common_options
 @pass_cmdline
-def info(cmdline: CommandLine, domain: str, version: int | None, state_name: str | None) -> None:
+def info(cmdline: CommandLine, domain: str, version: int | None, state_name: str | None, signatures: bool) -> None:
     """The full metadata of a version of DOMAIN (latest by default).
 
-    Printed as JSON when piped or with --json: the version record exactly as stored.
+    Printed as JSON when piped or with --json: the version record exactly as stored. With
+    --signatures, its signatures instead (key id, time, whether it holds, whether it is trusted).
     """
     store = cmdline.store()
+    if signatures:
+        print_signatures(cmdline, store, domain, version, state_name)
+        return
     record = store.info(domain, version, state=state_name).metadata
     if cmdline.mode != "rich":
         cmdline.emit_json(record)
         return
     states = [name for name, n in store.states(domain).items() if n == record["version"]]
     print_record(cmdline, record, states)
+
+
+def print_signatures(cmdline: CommandLine, store, domain: str, version: int | None, state_name: str | None) -> None:
+    v = store.resolve(domain, version, state_name)
+    found = store.signatures(domain, v.version)
+    rows = [{"keyid": s.keyid, "signed": s.signed, "valid": s.valid, "trusted": s.trusted, "problem": s.problem} for s in found]
+    if cmdline.mode != "rich":
+        cmdline.emit_json({"domain": domain, "version": v.version, "signatures": rows})
+    elif not rows:
+        name = escape(domain)
+        cmdline.note(f"{name} version {v.version} is not signed; `modelstore sign {name} {v.version} --key KEY` signs it.")
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"{escape(domain)} version {v.version}: signatures", title_justify="left", header_style="bold")
+        for column in ("key id", "signed", "valid", "trusted"):
+            table.add_column(column)
+        for r in rows:
+            valid = "[green]yes[/]" if r["valid"] else f"[red]no: {escape(r['problem'])}[/]"
+            table.add_row(escape(r["keyid"]), human_time(r["signed"]) if r["signed"] else "", valid, "yes" if r["trusted"] else "no")
+        cmdline.console.print(table)
 
 
 def flatten(value: Any, prefix: str = "", *, keep_empty: bool = True) -> dict[str, Any]:

@@ -60,19 +60,25 @@ def delete(cmdline: CommandLine, domain: str, version: int | None, whole_domain:
 @click.argument("domain", required=False)
 @click.argument("version", required=False, type=click.IntRange(min=1))
 @click.option("--repair", is_flag=True, help="Delete corrupted objects and states left on deleted versions.")
+@click.option(
+    "--signatures", is_flag=True,
+    help="Also check every signature (and, with $MODELSTORE_TRUSTED_KEYS, the trust policy); show who signed each version.",
+)
 @common_options
 @pass_cmdline
-def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair: bool) -> None:
+def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair: bool, signatures: bool) -> None:
     """Check the whole store, a domain, or one version against its records.
 
     Re-hashes every stored file and checks records and states. Exits with status 1 if anything is
     wrong (piped columns: domain, version, file, problem). With --repair, a corrupted object is
     deleted (upload the same file again to restore it) and a state pointing at a deleted version
-    is removed; corrupt records are only reported.
+    is removed; corrupt records are only reported. With --signatures, a signature that does not
+    hold is a problem (bad-signature), and so is, given trusted keys, a version they did not sign
+    (untrusted); the signers of each version are listed (JSON: "signers").
     """
     store = cmdline.store()
     with progress(cmdline, "Verifying", None) as callback:
-        report = store.verify(domain, version, repair=repair, progress=callback)
+        report = store.verify(domain, version, repair=repair, signatures=signatures, progress=callback)
     if cmdline.mode == "json":
         cmdline.emit_json({**asdict(report), "ok": report.ok})
     elif cmdline.mode == "plain":
@@ -86,6 +92,15 @@ def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair
         for p in report.problems:
             detail = escape(p.detail) + (f" [green]→ {escape(p.repaired)}[/]" if p.repaired else "")
             table.add_row(escape(p.domain), str(p.version or ""), escape(p.file or ""), f"[red]{p.problem}[/]", detail)
+        cmdline.console.print(table)
+    if signatures and cmdline.mode == "rich" and report.signers:
+        from rich.table import Table
+
+        table = Table(title="signed by", title_justify="left", header_style="bold")
+        table.add_column("version")
+        table.add_column("key ids (valid signatures)")
+        for where, signers in report.signers.items():
+            table.add_row(escape(where), escape(", ".join(signers)) or "[dim]nobody[/]")
         cmdline.console.print(table)
     counts = f"{plural(report.versions, 'version')}, {plural(report.files, 'file')}, {human_size(report.bytes)}"
     if report.ok:
@@ -120,7 +135,7 @@ def gc(cmdline: CommandLine, apply: bool, grace: float) -> None:
     """
     store = cmdline.store()
     report = store.gc(grace=grace, dry_run=not apply)
-    keys = [*report.objects, *report.markers, *report.temporary]
+    keys = [*report.objects, *report.markers, *report.temporary, *report.signatures]
     if cmdline.mode == "json":
         cmdline.emit_json(asdict(report))
         return
@@ -132,6 +147,7 @@ def gc(cmdline: CommandLine, apply: bool, grace: float) -> None:
     what = (
         f"{plural(len(report.objects), 'unreferenced object')} ({human_size(report.bytes)}),"
         f" {plural(len(report.markers), 'stale upload marker')}, {plural(len(report.temporary), 'temporary file')}"
+        + (f", {plural(len(report.signatures), 'signature')} of deleted versions" if report.signatures else "")
     )
     for problem in report.problems:
         cmdline.note(f"[yellow]left alone[/]: {escape(problem)}")

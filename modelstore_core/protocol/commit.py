@@ -9,7 +9,8 @@ and on the local backend already copied); :func:`commit_version` then:
 3. claims the next free version number with create-if-absent (``claims/<n>``): concurrent
    uploaders each get their own number, none is ever overwritten or reused;
 4. creates the version record ``versions/<n>.json``: the commit point. Before it the version is
-   invisible; after it, complete;
+   invisible; after it, complete; with a signer, its signature goes beside it right away
+   (``signatures/<n>/<keyid>.json``; a reader with a trust policy refuses it until then);
 5. moves the ``latest.json`` hint forward (compare-and-swap) and deletes the upload marker.
 
 A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`` reclaims; a
@@ -43,12 +44,14 @@ def commit_version(
     staged: list[StagedFile],
     progress: list[FileProgress],
     before_claim: Callable[[dict[str, bool]], None],
+    after_commit: Callable[[VersionRecord], None] | None = None,
 ) -> tuple[VersionRecord, int]:
     """Store the staged files and commit ``draft`` (a record without version and time) as the next
     version of ``domain``.
 
     ``before_claim(placed)`` runs once the objects are stored (``placed``: sha256 -> whether this
-    upload wrote it) and may raise to abandon the upload. Returns the committed record and the
+    upload wrote it) and may raise to abandon the upload; ``after_commit(record)`` runs once the
+    record exists, before the latest hint moves (it signs the version). Returns the committed record and the
     bytes of objects that were new to the store.
     """
     marker = keys.upload_key(os.urandom(16).hex())
@@ -61,6 +64,9 @@ def commit_version(
         before_claim(placed)
         record, hint = create_record(storage, domain, draft)
         checkpoint("committed")
+        if after_commit is not None:
+            after_commit(record)
+            checkpoint("signed")
         advance_latest(storage, domain, record.version, hint, repair=parse_latest_hint(hint[0]))
         checkpoint("latest-updated")
     finally:
@@ -254,7 +260,8 @@ def clear_states(storage: Storage, domain: str, version: int) -> None:
 
 def delete_version(storage: Storage, domain: str, version: int) -> None:
     """Remove a version from listings. Its number stays claimed (never reused); its files stay
-    until ``gc`` finds them unreferenced.
+    until ``gc`` finds them unreferenced; its signatures are deleted right after its record (``gc``
+    collects them if a crash comes between).
 
     States on it are cleared first, so a crash at any point leaves either the version (delete
     again to finish) or no state on it; ``set_state`` re-checks after writing, so a concurrent one
@@ -267,6 +274,7 @@ def delete_version(storage: Storage, domain: str, version: int) -> None:
     checkpoint("states-cleared")
     storage.delete(key)
     checkpoint("record-deleted")
+    delete_signatures(storage, domain, version)
 
     def back(current: int | None) -> int | None:
         if current != version:
@@ -282,8 +290,10 @@ def delete_version(storage: Storage, domain: str, version: int) -> None:
 def delete_domain(storage: Storage, domain: str) -> list[int]:
     """Delete every version of ``domain``, then its states, hint and claims; returns the versions deleted.
 
-    States go first, so that no crash leaves one pointing at a deleted version; claims go last, so
-    that the domain keeps listing until everything else is gone (running it again finishes the job).
+    States go first, so that no crash leaves one pointing at a deleted version; signatures go
+    before the claims, so that no signature outlives them to meet a reused version number (it
+    would not hold for another record anyway); claims go last, so that the domain keeps listing
+    until everything else is gone (running it again finishes the job).
     """
     if not domain_exists(storage, domain):
         raise DomainNotFoundError(domain)
@@ -292,6 +302,18 @@ def delete_domain(storage: Storage, domain: str) -> list[int]:
     for n in deleted:
         storage.delete(keys.version_key(domain, n))
     storage.delete(keys.latest_key(domain))
+    delete_signatures(storage, domain)
     for info in list(storage.list(keys.domain_prefix(domain))):
         storage.delete(info.key)
     return sorted(deleted)
+
+
+def delete_signatures(storage: Storage, domain: str, version: int | None = None) -> list[str]:
+    """Delete the signature documents of a version (every version when ``None``); returns their keys.
+
+    A crash before this leaves signatures of a deleted version, which ``gc`` collects.
+    """
+    found = [info.key for info in storage.list(keys.signatures_prefix(domain, version))]
+    for key in found:
+        storage.delete(key)
+    return found

@@ -7,6 +7,8 @@
     domains/<domain>/versions/<version>.json the version record: the commit point of an upload
     domains/<domain>/latest.json             hint: {"version": n}, the newest committed version (compare-and-swap)
     domains/<domain>/states.json             {"states": {"production": {"version": 3, "updated": iso}}} (compare-and-swap)
+    domains/<domain>/signatures/<version>/<keyid>.json
+                                             one signer's signatures of a version (create-if-absent)
     uploads/<id>.json                        an upload in progress: the objects it is writing
     probes/<id>                              a short-lived key proving the server's conditional writes
 
@@ -59,6 +61,37 @@ def states_key(domain: str) -> str:
 
 def upload_key(upload_id: str) -> str:
     return f"{UPLOADS}{upload_id}.json"
+
+
+def signatures_prefix(domain: str, version: int | None = None) -> str:
+    """Every signature of ``domain`` (or of one version of it)."""
+    if version is None:
+        return f"{DOMAINS}{domain}/signatures/"
+    return f"{DOMAINS}{domain}/signatures/{version:0{VERSION_DIGITS}d}/"
+
+
+def signature_key(domain: str, version: int, keyid: str) -> str:
+    return f"{signatures_prefix(domain, version)}{keyid}.json"
+
+
+def signature_from_key(key: str) -> tuple[int, str] | None:
+    """``(version, keyid)`` of a ``.../signatures/<n>/<keyid>.json`` key, or ``None`` for anything else."""
+    parts = key.rsplit("/", 3)
+    if len(parts) != 4 or parts[1] != "signatures":
+        return None
+    _, _, number, name = parts
+    keyid, dot, ext = name.partition(".")
+    if len(number) != VERSION_DIGITS or not number.isdigit() or int(number) < 1 or ext != "json" or not is_keyid(keyid):
+        return None
+    return int(number), keyid
+
+
+#: Hex digits of a key id (the start of the sha256 of the public key's DER SubjectPublicKeyInfo).
+KEYID_HEX = 32
+
+
+def is_keyid(text: str) -> bool:
+    return len(text) == KEYID_HEX and all(c in "0123456789abcdef" for c in text)
 
 
 def version_from_key(key: str) -> int | None:

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import CorruptRecordError, InvalidNameError
 from ..flavor import Flavor
 from ..names import check_file_path, check_name, check_paths_round_trip
-from .keys import MAX_VERSION
+from .keys import MAX_VERSION, is_keyid
 
 #: The version record format written by this release; older ones load, newer ones are refused.
 SCHEMA = 1
@@ -284,3 +284,63 @@ class UploadMarker:
         if not all(check_sha256(o) for o in objects):
             raise f.fail("objects", "holds something that is not a sha256")
         return cls(f.get("domain", str), f.time("started"), f.get("host", str), f.integer("pid", 0, 2**31), tuple(objects))
+
+
+# --- signatures ------------------------------------------------------------------------------------
+
+#: The signature document format written by this release.
+SIGNATURE_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class SignatureDocument:
+    """``domains/<domain>/signatures/<n>/<keyid>.json``: one signer's two signatures of a version.
+
+    Only the shape is checked here; whether the signatures hold (and for which key) is
+    :mod:`modelstore_core.signing`'s job. ``public_key`` is the signer's key as the document claims
+    it: it names the signer and lets ``verify`` check the document on its own, but trust comes only
+    from the keys the reader configured, never from a document.
+    """
+
+    domain: str
+    version: int
+    keyid: str
+    public_key: str
+    signed: str
+    #: the OpenSSF model-signing bundle (a sigstore bundle, as JSON), over the file manifest
+    bundle: dict[str, Any]
+    #: a DSSE envelope over the record fields that decide what runs (in-toto Statement v1)
+    envelope: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SIGNATURE_SCHEMA,
+            "domain": self.domain,
+            "version": self.version,
+            "keyid": self.keyid,
+            "public_key": self.public_key,
+            "signed": self.signed,
+            "model_signing_bundle": self.bundle,
+            "record_envelope": self.envelope,
+        }
+
+    @classmethod
+    def parse(cls, data: bytes, key: str, domain: str, version: int, keyid: str) -> SignatureDocument:
+        """Validate the document read from ``key``, which must name ``domain``/``version``/``keyid``."""
+        top = _Fields(load_json(data, key), key)
+        schema = top.get("schema", int)
+        if schema > SIGNATURE_SCHEMA:
+            raise top.fail("schema", f"is {schema}: written by a newer modelstore; upgrade modelstore-core to read it")
+        if top.get("domain", str) != domain:
+            raise top.fail("domain", f"is {top.obj['domain'][:60]!r} but the signature is stored under domain {domain!r}")
+        if top.integer("version", 1, MAX_VERSION) != version:
+            raise top.fail("version", f"is {top.obj['version']} but the signature is stored under version {version}")
+        found = top.get("keyid", str)
+        if not is_keyid(found) or found != keyid:
+            raise top.fail("keyid", f"is {found[:40]!r} but the signature is stored under key id {keyid}")
+        public_key = top.get("public_key", str)
+        if not public_key.startswith("-----BEGIN PUBLIC KEY-----") or len(public_key) > 4096:
+            raise top.fail("public_key", "is not a PEM public key")
+        bundle = top.get("model_signing_bundle", dict)
+        envelope = top.get("record_envelope", dict)
+        return cls(domain, version, found, public_key, top.time("signed"), bundle, envelope)

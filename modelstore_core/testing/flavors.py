@@ -83,10 +83,13 @@ __all__ = [
 
 
 def isolate(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point the per-user store and cache under ``root``, enable every plugin, forget loaded plugins."""
+    """Point the per-user store and cache under ``root``, enable every plugin, forget loaded plugins,
+    and drop any signing key or trust policy of the environment."""
     monkeypatch.setenv("MODELSTORE_CACHE_DIR", str(root / "user-cache"))
     monkeypatch.setenv("MODELSTORE_URL", str(root / "user-store"))
     monkeypatch.delenv("MODELSTORE_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("MODELSTORE_SIGNING_KEY", raising=False)  # a developer's signing key or
+    monkeypatch.delenv("MODELSTORE_TRUSTED_KEYS", raising=False)  # trust policy must not leak in
     reset_plugins()
 
 
