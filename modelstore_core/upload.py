@@ -77,8 +77,7 @@ def upload(
         counter = Progress(progress, sum(source.signature[0] for source in sources))
         files = [counter.file(source.signature[0]) for source in sources]
         try:
-            for source, file in zip(sources, files, strict=True):
-                staged.append(storage.stage_file(source.path, progress=file))
+            staged = stage_files(storage, sources, files)
             commit.checkpoint("staged")
             draft = {
                 "schema": SCHEMA,
@@ -101,6 +100,32 @@ def upload(
         finally:
             for st in staged:
                 st.discard()
+
+
+#: Files of one upload hashed (and on the local backend copied) at once: sha256 and file I/O
+#: release the GIL, so a version of several files uses the cores.
+PARALLEL_FILES = 4
+
+
+def stage_files(storage: Storage, sources: list[SourceFile], files: list) -> list[StagedFile]:
+    """Stage every source file, several at once; on any failure, what was staged is discarded."""
+    if len(sources) < 2:
+        return [storage.stage_file(source.path, progress=file) for source, file in zip(sources, files, strict=True)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(PARALLEL_FILES, len(sources))) as pool:
+        futures = [pool.submit(storage.stage_file, source.path, progress=file) for source, file in zip(sources, files, strict=True)]
+    staged, error = [], None
+    for future in futures:
+        try:
+            staged.append(future.result())
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, once the others are discarded
+            error = error or exc
+    if error is not None:
+        for st in staged:
+            st.discard()
+        raise error
+    return staged
 
 
 def serialize(plugins: Plugins, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
