@@ -187,15 +187,25 @@ class Storage(abc.ABC):
         with open(path, "rb") as f:
             self.put(key, CountingReader(f, progress) if progress else f)
 
-    def stage_file(self, path: Path, progress: Advance | None = None) -> StagedFile:
+    def stage_file(self, path: Path, progress: Advance | None = None, *, owned: bool = False) -> StagedFile:
         """Hash a local file before it is stored (the core names objects by sha256).
 
         The default reads it once to hash it (not reported to ``progress``: the transfer is, in
         :meth:`StagedFile.place`), which then uploads it if needed. A backend that can copy and
         hash in a single pass (the local one) overrides this and reports the copy.
+
+        ``owned``: the file is the core's own (a serializer wrote it into :meth:`scratch_dir` or
+        a private temporary directory) and is deleted after the upload, so a backend may take it
+        (a rename) instead of copying it.
         """
         sha256, size = hash_file(path)
         return StagedFile(self, path, sha256, size)
+
+    def scratch_dir(self) -> Path | None:
+        """A private directory where serializers should write, so that :meth:`stage_file` can
+        take their files without copying (the local backend: inside the store, on its file
+        system); ``None`` for the system's temporary directory. The core removes it afterwards."""
+        return None
 
     def get_file(self, key: str, path: Path, progress: Advance | None = None) -> None:
         """Write the object ``key`` to the local file ``path`` (created or truncated).

@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,8 @@ class SourceFile:
     name: str
     path: Path
     signature: tuple[int, int, int]
+    #: written by the serializer into the upload's private directory: the backend may take it
+    owned: bool = False
 
 
 class RawFiles:
@@ -68,7 +72,7 @@ def upload(
 
     ``after_commit(record)`` runs once the record exists (see :func:`~.protocol.commit.commit_version`).
     """
-    with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
+    with _scratch(storage) as tmp:
         flavor = model.flavor() if isinstance(model, RawFiles) else serialize(plugins, model, Path(tmp), options)
         flavor.plugin_version = distribution_version(flavor.plugin)
         sources = collect_files(flavor, Path(tmp), extras)
@@ -91,7 +95,7 @@ def upload(
 
             def sources_unchanged(placed: dict[str, bool]) -> None:
                 for source, st in zip(sources, staged, strict=True):
-                    if file_signature(source.path) != source.signature:
+                    if not source.owned and file_signature(source.path) != source.signature:
                         if placed.get(st.sha256):
                             storage.delete(keys.object_key(st.sha256))  # its bytes may not match its name
                         raise SourceChangedError(f"{source.name} changed while it was being uploaded; nothing was committed")
@@ -107,14 +111,33 @@ def upload(
 PARALLEL_FILES = 4
 
 
+@contextmanager
+def _scratch(storage: Storage) -> Iterator[str]:
+    """The upload's private directory for the serializer: the backend's scratch directory (where
+    staging can take files without copying them), else a system temporary directory."""
+    where = storage.scratch_dir()
+    if where is None:
+        with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
+            yield tmp
+        return
+    where.mkdir()
+    try:
+        yield str(where)
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
 def stage_files(storage: Storage, sources: list[SourceFile], files: list) -> list[StagedFile]:
     """Stage every source file, several at once; on any failure, what was staged is discarded."""
     if len(sources) < 2:
-        return [storage.stage_file(source.path, progress=file) for source, file in zip(sources, files, strict=True)]
+        return [storage.stage_file(source.path, progress=file, owned=source.owned) for source, file in zip(sources, files, strict=True)]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(min(PARALLEL_FILES, len(sources))) as pool:
-        futures = [pool.submit(storage.stage_file, source.path, progress=file) for source, file in zip(sources, files, strict=True)]
+        futures = [
+            pool.submit(storage.stage_file, source.path, progress=file, owned=source.owned)
+            for source, file in zip(sources, files, strict=True)
+        ]
     staged, error = [], None
     for future in futures:
         try:
@@ -166,7 +189,8 @@ def collect_files(flavor: Flavor, directory: Path, extras: list[str | os.PathLik
     for name, _ in named:
         check_file_path(name)
     check_paths_round_trip([name for name, _ in named])
-    return [SourceFile(name, path, file_signature(path)) for name, path in named]
+    own = {path for _, path in named if not flavor.files and path.is_relative_to(directory)}
+    return [SourceFile(name, path, file_signature(path), path in own) for name, path in named]
 
 
 def expand(path: Path) -> list[tuple[str, Path]]:

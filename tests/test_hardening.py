@@ -318,3 +318,18 @@ def test_a_server_honouring_them_is_probed_once_and_remembered(backends, tmp_pat
     ModelStore(url, cache_dir=tmp_path / "cache").upload("d", files=[model])
     assert HonoursConditions.probes == 2  # remembered in the cache directory
     assert [json.loads(p.read_text())["server"] for p in (tmp_path / "cache" / "servers").iterdir()] == [url.replace("honouring://", "file://")]
+
+
+def test_a_dead_uploads_scratch_directory_is_collected(store, model, tmp_path):
+    """Serializers write inside the store's .tmp (so staging can take their files without a copy);
+    a killed upload's scratch directory is named by its writer's pid, and gc removes it."""
+    store.upload("d", files=[model])
+    root = Path(store.storage.root)
+    dead = root / ".tmp" / f"{'ab' * 16}.999999.{os.uname().nodename.replace('.', '_')}.scratch"
+    (dead / "sub").mkdir(parents=True)
+    (dead / "sub" / "model.safetensors").write_bytes(b"x" * 100)
+    live = store.storage.scratch_dir()
+    live.mkdir()
+    report = store.gc(grace=3600)
+    assert f".tmp/{dead.name}" in report.temporary and not dead.exists()
+    assert live.exists()  # this process is alive: its scratch stays

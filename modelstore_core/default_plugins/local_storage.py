@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ..errors import InvalidNameError, KeyNotFoundError, StorageError
-from ..hashing import CHUNK_SIZE, copy_file_hashed
+from ..hashing import CHUNK_SIZE, copy_file_hashed, hash_file
 from ..hookspecs import hookimpl
 from ..liveness import HOST, process_alive
 from ..progress import Advance
@@ -174,8 +174,12 @@ class LocalStorage(Storage):
         if progress is not None:
             progress(os.path.getsize(final))
 
-    def stage_file(self, path: Path, progress: Advance | None = None) -> StagedFile:
+    def stage_file(self, path: Path, progress: Advance | None = None, *, owned: bool = False) -> StagedFile:
         tmp = self._tmp_path()
+        if owned:
+            taken = self._take(path, tmp, progress)
+            if taken is not None:
+                return taken
         try:
             # One read of the source: copy and hash together, writing back as we go.
             sha256, size = copy_file_hashed(path, tmp, start_writeback() if self.fsync else None, progress)
@@ -184,6 +188,24 @@ class LocalStorage(Storage):
             tmp.unlink(missing_ok=True)
             raise
         return _LocalStagedFile(self, tmp, sha256, size)
+
+    def _take(self, path: Path, tmp: Path, progress: Advance | None) -> StagedFile | None:
+        """Hash a file the core owns and move it into ``.tmp`` (no copy); ``None`` across file systems."""
+        try:
+            os.rename(path, tmp)
+        except OSError:
+            return None
+        try:
+            sha256, size = hash_file(tmp, progress)  # read back from the page cache: it was just written
+            self._sync_path(tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return _LocalStagedFile(self, tmp, sha256, size)
+
+    def scratch_dir(self) -> Path:
+        # Named like .tmp's files, so that cleanup() can tell a live writer's from a dead one's.
+        return self._internal_dir(self._tmp) / f"{os.urandom(16).hex()}.{os.getpid()}.{HOST_TAG}.scratch"
 
     def _sync_path(self, path: Path) -> None:
         if self.fsync:
@@ -337,7 +359,11 @@ class LocalStorage(Storage):
                 continue  # its writer just finished
             if alive is False or (alive is None and old):
                 removed.append(f".tmp/{entry.name}")
-                if not dry_run:
+                if dry_run:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)  # a dead upload's scratch directory
+                else:
                     Path(entry.path).unlink(missing_ok=True)
         return removed
 
