@@ -25,6 +25,10 @@ class Flavor:
         framework and what it needs), read with ``importlib.metadata``. Not stored in the flavor.
     :param files: at upload only: stored name -> existing local path, for serializers whose files
         already exist. When empty, everything written into the serialize ``directory`` is stored.
+    :param digests: at upload only: stored name -> sha256 (hex) of files the serializer wrote
+        into the serialize ``directory`` and hashed as it wrote them
+        (:class:`~modelstore_core.hashing.HashingWriter`), so the core does not read them again.
+        A wrong digest is caught by the next load's verification, never trusted past it.
     :param plugin_version: set by the core: the version of ``plugin`` that wrote the files.
     """
 
@@ -36,6 +40,7 @@ class Flavor:
     options: dict[str, Any] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
     plugin_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:

@@ -95,6 +95,54 @@ def _copy_hashed_in_parallel(first: bytes, f, out, hasher, start_writeback, prog
     return h.hexdigest(), size
 
 
+class HashingWriter:
+    """Writes a new file and computes its sha256 on a second thread as the bytes go by, so a
+    serializer's file needs no second read to be stored (``Flavor.digests``).
+
+    ``write`` may be given large buffers (a tensor's bytes): they are written in ``CHUNK_SIZE``
+    pieces while the previous piece is hashed. The caller must not change a buffer until
+    ``write`` returns. Use as a context manager; :attr:`sha256` is set on a clean exit.
+    """
+
+    def __init__(self, path: Path):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._file = open(path, "wb", buffering=0)
+        self._hash = hashlib.sha256()
+        self._hasher = ThreadPoolExecutor(1)
+        self._pending = None
+        self.size = 0
+        self.sha256: str | None = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), 4 * CHUNK_SIZE):
+            piece = view[start : start + 4 * CHUNK_SIZE]
+            if self._pending is not None:
+                self._pending.result()
+            self._pending = self._hasher.submit(self._hash.update, piece)
+            rest = piece
+            while rest:
+                rest = rest[self._file.write(rest) :]
+            self.size += len(piece)
+        if self._pending is not None:  # the caller may reuse its buffer once this returns
+            self._pending.result()
+            self._pending = None
+
+    def __enter__(self) -> HashingWriter:
+        return self
+
+    def __exit__(self, exc_type, *exc: object) -> None:
+        try:
+            if self._pending is not None:
+                self._pending.result()
+            self._file.close()
+        finally:
+            self._hasher.shutdown()
+        if exc_type is None:
+            self.sha256 = self._hash.hexdigest()
+
+
 def verify_file(path: Path, expected: str, name: str) -> None:
     """Raise :class:`IntegrityError` naming ``name`` unless ``path`` hashes to ``expected``."""
     actual, _ = hash_file(path)

@@ -26,7 +26,7 @@ from .errors import (
     UntrustedArtifactError,
 )
 from .flavor import Flavor, qualified_name
-from .hashing import CHUNK_SIZE
+from .hashing import CHUNK_SIZE, HashingWriter
 from .hookspecs import hookimpl
 from .progress import Advance
 from .protocol.keys import TOP_LEVEL
@@ -42,6 +42,7 @@ __all__ = [
     "CountingReader",
     "Endpoint",
     "Flavor",
+    "HashingWriter",
     "IntegrityError",
     "InvalidNameError",
     "KeyNotFoundError",

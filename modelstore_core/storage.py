@@ -187,7 +187,7 @@ class Storage(abc.ABC):
         with open(path, "rb") as f:
             self.put(key, CountingReader(f, progress) if progress else f)
 
-    def stage_file(self, path: Path, progress: Advance | None = None, *, owned: bool = False) -> StagedFile:
+    def stage_file(self, path: Path, progress: Advance | None = None, *, owned: bool = False, sha256: str | None = None) -> StagedFile:
         """Hash a local file before it is stored (the core names objects by sha256).
 
         The default reads it once to hash it (not reported to ``progress``: the transfer is, in
@@ -196,16 +196,24 @@ class Storage(abc.ABC):
 
         ``owned``: the file is the core's own (a serializer wrote it into :meth:`scratch_dir` or
         a private temporary directory) and is deleted after the upload, so a backend may take it
-        (a rename) instead of copying it.
+        (a rename) instead of copying it; ``sha256``, given only with ``owned``, is its digest as
+        the serializer computed while writing it (no need to read it again).
         """
+        if owned and sha256 is not None:
+            return StagedFile(self, path, sha256, path.stat().st_size)
         sha256, size = hash_file(path)
         return StagedFile(self, path, sha256, size)
 
     def scratch_dir(self) -> Path | None:
         """A private directory where serializers should write, so that :meth:`stage_file` can
         take their files without copying (the local backend: inside the store, on its file
-        system); ``None`` for the system's temporary directory. The core removes it afterwards."""
+        system); ``None`` for the system's temporary directory. The core creates it, and gives
+        it back to :meth:`drop_scratch` afterwards."""
         return None
+
+    def drop_scratch(self, path: Path) -> None:
+        """Remove a scratch directory once its upload is over (committed or not)."""
+        shutil.rmtree(path, ignore_errors=True)
 
     def get_file(self, key: str, path: Path, progress: Advance | None = None) -> None:
         """Write the object ``key`` to the local file ``path`` (created or truncated).

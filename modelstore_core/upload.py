@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from .names import check_file_path, check_paths_round_trip
 from .plugins import KNOWN_PLUGINS, Plugins, distribution_version
 from .progress import Progress, ProgressCallback
 from .protocol import commit, keys
-from .protocol.records import SCHEMA, VersionRecord
+from .protocol.records import SCHEMA, VersionRecord, check_sha256
 from .storage import StagedFile, Storage
 
 #: The core's own flavor: files stored as they are, loaded back as a list of local paths.
@@ -43,6 +42,8 @@ class SourceFile:
     signature: tuple[int, int, int]
     #: written by the serializer into the upload's private directory: the backend may take it
     owned: bool = False
+    #: its sha256 as the serializer computed while writing it (owned files only)
+    sha256: str | None = None
 
 
 class RawFiles:
@@ -124,18 +125,21 @@ def _scratch(storage: Storage) -> Iterator[str]:
     try:
         yield str(where)
     finally:
-        shutil.rmtree(where, ignore_errors=True)
+        storage.drop_scratch(where)
 
 
 def stage_files(storage: Storage, sources: list[SourceFile], files: list) -> list[StagedFile]:
     """Stage every source file, several at once; on any failure, what was staged is discarded."""
     if len(sources) < 2:
-        return [storage.stage_file(source.path, progress=file, owned=source.owned) for source, file in zip(sources, files, strict=True)]
+        return [
+            storage.stage_file(source.path, progress=file, owned=source.owned, sha256=source.sha256)
+            for source, file in zip(sources, files, strict=True)
+        ]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(min(PARALLEL_FILES, len(sources))) as pool:
         futures = [
-            pool.submit(storage.stage_file, source.path, progress=file, owned=source.owned)
+            pool.submit(storage.stage_file, source.path, progress=file, owned=source.owned, sha256=source.sha256)
             for source, file in zip(sources, files, strict=True)
         ]
     staged, error = [], None
@@ -189,8 +193,14 @@ def collect_files(flavor: Flavor, directory: Path, extras: list[str | os.PathLik
     for name, _ in named:
         check_file_path(name)
     check_paths_round_trip([name for name, _ in named])
+    bad = [name for name, digest in flavor.digests.items() if not check_sha256(digest)]
+    if bad:
+        raise TypeError(f"the {flavor.name!r} serializer gave digests that are not sha256 hex for {bad}")
     own = {path for _, path in named if not flavor.files and path.is_relative_to(directory)}
-    return [SourceFile(name, path, file_signature(path), path in own) for name, path in named]
+    return [
+        SourceFile(name, path, file_signature(path), path in own, flavor.digests.get(name) if path in own else None)
+        for name, path in named
+    ]
 
 
 def expand(path: Path) -> list[tuple[str, Path]]:

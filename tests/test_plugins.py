@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from modelstore_core import (
     Flavor,
+    IntegrityError,
     MissingPluginError,
     ModelStore,
     UnknownSchemeError,
@@ -169,5 +171,46 @@ def test_an_unsupported_model_lists_the_installed_flavors(store):
         with pytest.raises(UnsupportedModelError, match=r"installed flavors: [^)]*\bfiles\b[^)]*\btest-json\b") as err:
             store.upload("d", model=object())
         assert "test-json" in err.value.flavors and "files" in err.value.flavors
+    finally:
+        pm.unregister(plugin)
+
+
+class DigestFlavor:
+    """A serializer that reports the sha256 of what it wrote (or, as a bug, of something else)."""
+
+    def __init__(self, lie: bool):
+        self.lie = lie
+
+    @hookimpl
+    def modelstore_serialize(self, model, directory):
+        if not isinstance(model, bytes):
+            return None
+        from modelstore_core.hashing import HashingWriter
+
+        with HashingWriter(directory / "blob.bin") as w:
+            w.write(model)
+        digest = hashlib.sha256(b"something else").hexdigest() if self.lie else w.sha256
+        return Flavor(name="blob", format="bytes", plugin="modelstore-test-blob", digests={"blob.bin": digest})
+
+    @hookimpl
+    def modelstore_deserialize(self, flavor, directory, files):
+        if flavor.name == "blob":
+            return (directory / files[0]).read_bytes()
+
+
+@pytest.mark.parametrize("lie", [False, True])
+def test_a_serializers_digests_spare_a_read_and_a_wrong_one_is_caught_on_load(store, lie):
+    pm = get_plugins().manager
+    plugin = DigestFlavor(lie)
+    pm.register(plugin, name="test-blob")
+    try:
+        v = store.upload("d", model=b"weights" * 1000)
+        if not lie:
+            assert v.files[0].sha256 == hashlib.sha256(b"weights" * 1000).hexdigest()
+            assert store.load("d") == b"weights" * 1000
+        else:  # stored under a name its bytes do not have: never returned
+            with pytest.raises(IntegrityError, match="blob.bin"):
+                store.load("d")
+            assert [p.problem for p in store.verify().problems] == ["corrupted"]
     finally:
         pm.unregister(plugin)

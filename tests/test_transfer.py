@@ -23,3 +23,17 @@ def test_copy_file_hashed(tmp_path, size):
     assert (tmp_path / "dest").read_bytes() == data
     assert sum(reported) == size
     assert hash_file(tmp_path / "dest") == (sha, size)
+
+
+def test_hashing_writer_hashes_what_it_writes(tmp_path):
+    import hashlib
+
+    from modelstore_core.hashing import HashingWriter
+
+    big = os.urandom(9 << 20)  # several pieces
+    with HashingWriter(tmp_path / "f.bin") as w:
+        w.write(b"head")
+        w.write(memoryview(big))
+        w.write(b"")
+    assert w.size == len(big) + 4
+    assert w.sha256 == hashlib.sha256(b"head" + big).hexdigest() == hashlib.sha256((tmp_path / "f.bin").read_bytes()).hexdigest()

@@ -174,10 +174,10 @@ class LocalStorage(Storage):
         if progress is not None:
             progress(os.path.getsize(final))
 
-    def stage_file(self, path: Path, progress: Advance | None = None, *, owned: bool = False) -> StagedFile:
+    def stage_file(self, path: Path, progress: Advance | None = None, *, owned: bool = False, sha256: str | None = None) -> StagedFile:
         tmp = self._tmp_path()
         if owned:
-            taken = self._take(path, tmp, progress)
+            taken = self._take(path, tmp, progress, sha256)
             if taken is not None:
                 return taken
         try:
@@ -189,14 +189,20 @@ class LocalStorage(Storage):
             raise
         return _LocalStagedFile(self, tmp, sha256, size)
 
-    def _take(self, path: Path, tmp: Path, progress: Advance | None) -> StagedFile | None:
-        """Hash a file the core owns and move it into ``.tmp`` (no copy); ``None`` across file systems."""
+    def _take(self, path: Path, tmp: Path, progress: Advance | None, sha256: str | None) -> StagedFile | None:
+        """Move a file the core owns into ``.tmp`` (no copy) and hash it unless its digest is known;
+        ``None`` across file systems."""
         try:
             os.rename(path, tmp)
         except OSError:
             return None
         try:
-            sha256, size = hash_file(tmp, progress)  # read back from the page cache: it was just written
+            if sha256 is None:
+                sha256, size = hash_file(tmp, progress)  # read back from the page cache: it was just written
+            else:
+                size = tmp.stat().st_size
+                if progress is not None:
+                    progress(size)
             self._sync_path(tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -204,8 +210,19 @@ class LocalStorage(Storage):
         return _LocalStagedFile(self, tmp, sha256, size)
 
     def scratch_dir(self) -> Path:
+        if not self.root.exists():
+            self._made_root = True  # an upload that fails leaves no store behind (drop_scratch)
         # Named like .tmp's files, so that cleanup() can tell a live writer's from a dead one's.
         return self._internal_dir(self._tmp) / f"{os.urandom(16).hex()}.{os.getpid()}.{HOST_TAG}.scratch"
+
+    def drop_scratch(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+        if getattr(self, "_made_root", False):
+            for directory in (self._tmp, self.root):  # only if empty: nothing else was written
+                try:
+                    directory.rmdir()
+                except OSError:
+                    break
 
     def _sync_path(self, path: Path) -> None:
         if self.fsync:

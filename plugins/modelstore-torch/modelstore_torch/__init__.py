@@ -129,7 +129,8 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
     stored, aliases = _aliases(tensors)
     extra = {"order": list(tensors), "aliases": aliases}
     metadata = {"format": "pt", META_KEY: json.dumps(extra, separators=(",", ":"), sort_keys=True)}
-    weights.write(directory / WEIGHTS, ((name, tensors[name]) for name in stored), metadata)
+    # Hashed as it is written: the core stores the file without reading it again.
+    digests = {WEIGHTS: weights.write(directory / WEIGHTS, ((name, tensors[name]) for name in stored), metadata)}
 
     files = {WEIGHTS: {"format": "safetensors", "safe": True}}
     if pickle_module:
@@ -145,6 +146,7 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
         # optional pickle beside them needs trust=True, recorded per file below.
         safe=True,
         dependencies=["torch"],
+        digests=digests,
         options={
             "kind": kind,
             "container": "OrderedDict" if isinstance(model, OrderedDict) or kind == "module" else "dict",

@@ -24,11 +24,11 @@ import struct
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 
-from modelstore_core.plugin_api import CorruptArtifactError
+from modelstore_core.plugin_api import CorruptArtifactError, HashingWriter
 
 #: safetensors dtype name -> torch dtype, in safetensors' own ``Dtype`` order (ascending).
 DTYPES: dict[str, torch.dtype] = {}
@@ -106,8 +106,9 @@ def header_bytes(
     return raw, layout
 
 
-def write(path: Path, tensors: Iterable[tuple[str, torch.Tensor]], metadata: dict[str, str] | None = None) -> None:
-    """Write ``(name, tensor)`` pairs as a safetensors file, one tensor at a time.
+def write(path: Path, tensors: Iterable[tuple[str, torch.Tensor]], metadata: dict[str, str] | None = None) -> str:
+    """Write ``(name, tensor)`` pairs as a safetensors file, one tensor at a time; returns the
+    file's sha256, computed on a second thread as the bytes are written (no second read).
 
     Tensors may live on any device and need not be contiguous: each is moved to the CPU and
     made contiguous on its own just before its bytes are written (so at most one extra
@@ -129,9 +130,9 @@ def write(path: Path, tensors: Iterable[tuple[str, torch.Tensor]], metadata: dic
         by_name[name] = tensor
         entries.append((name, dtype_name(tensor.dtype), list(tensor.shape), tensor.numel() * tensor.element_size()))
     header, layout = header_bytes(entries, metadata)
-    with open(path, "wb", buffering=0) as f:
-        _write_all(f, struct.pack("<Q", len(header)))
-        _write_all(f, header)
+    with HashingWriter(path) as f:
+        f.write(struct.pack("<Q", len(header)))
+        f.write(header)
         for name, begin, end in layout:
             if end == begin:
                 continue
@@ -144,15 +145,9 @@ def write(path: Path, tensors: Iterable[tuple[str, torch.Tensor]], metadata: dic
                 tensor = tensor.resolve_conj()
             if tensor.is_neg():
                 tensor = tensor.resolve_neg()
-            _write_all(f, _buffer(tensor))
+            f.write(_buffer(tensor))
             del tensor
-
-
-def _write_all(f: BinaryIO, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        n = f.write(view[:CHUNK])
-        view = view[n:]
+    return f.sha256
 
 
 class Reader:
