@@ -17,6 +17,8 @@ option at :attr:`FaultProxy.endpoint`::
 ``decide`` function the proxy fails nothing and only records every request (``proxy.log``),
 which counts what each operation costs on the wire, retries included.
 :class:`~modelstore_core.testing.FaultContract` is a ready-made set of such tests.
+:class:`FrozenServer` is an endpoint that accepts connections and never answers, for tests of
+timeouts.
 
 Standard library only: the proxy knows HTTP, not any service's SDK.
 """
@@ -331,3 +333,42 @@ def every_nth(n: int, actions: Sequence[str] = ACTIONS, only: Callable[[str, str
         return action
 
     return decide
+
+
+class FrozenServer:
+    """A frozen endpoint on 127.0.0.1: it accepts TCP connections and never answers (nor closes them).
+
+    Runs in a thread of the test process; :attr:`connections` counts the connections accepted.
+    """
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.connections = 0
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed by stop()
+                return
+            self.connections += 1
+            self.held.append(conn)  # kept open, never read, never answered
+
+    def __enter__(self) -> FrozenServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+        self._thread.join(timeout=5)

@@ -6,8 +6,6 @@ The proxy itself, :class:`modelstore_core.testing.faults.FaultProxy`, is the cor
 
 from __future__ import annotations
 
-import socket
-import threading
 from pathlib import Path
 
 from modelstore_core.testing.faults import ServerProcess
@@ -45,42 +43,3 @@ class FakeGCSServer(ServerProcess):
             "-backend", "memory", "-external-url", self.endpoint, "-public-host", f"127.0.0.1:{port}",
             "-log-level", "warn",
         ]
-
-
-class FrozenServer:
-    """A frozen endpoint on 127.0.0.1: it accepts TCP connections and never answers (nor closes them).
-
-    Runs in a thread of the test process; :attr:`connections` counts the connections accepted.
-    """
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.held: list[socket.socket] = []
-        self.connections = 0
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:  # closed by stop()
-                return
-            self.connections += 1
-            self.held.append(conn)  # kept open, never read, never answered
-
-    def __enter__(self) -> FrozenServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
-        self._thread.join(timeout=5)

@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from s3_servers import FrozenServer
+
+from modelstore_core.testing.faults import FrozenServer
 
 CHILD = r"""
 import json, sys, time
