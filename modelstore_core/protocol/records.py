@@ -105,6 +105,17 @@ def _kind(value: Any) -> str:
     )
 
 
+def _check_identity(top: _Fields, newest_schema: int, domain: str, version: int, what: str) -> None:
+    """A document's schema is one this release reads, and it names the domain and version its key does."""
+    schema = top.get("schema", int)
+    if schema > newest_schema:
+        raise top.fail("schema", f"is {schema}: written by a newer modelstore; upgrade modelstore-core to read it")
+    if top.get("domain", str) != domain:
+        raise top.fail("domain", f"is {top.obj['domain'][:60]!r} but the {what} is stored under domain {domain!r}")
+    if top.integer("version", 1, MAX_VERSION) != version:
+        raise top.fail("version", f"is {top.obj['version']} but the {what} is stored under version {version}")
+
+
 def check_sha256(value: str) -> bool:
     return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
@@ -161,13 +172,7 @@ class VersionRecord:
     @classmethod
     def from_document(cls, doc: Any, key: str, domain: str, version: int) -> VersionRecord:
         top = _Fields(doc, key)
-        schema = top.get("schema", int)
-        if schema > SCHEMA:
-            raise top.fail("schema", f"is {schema}: written by a newer modelstore; upgrade modelstore-core to read it")
-        if top.get("domain", str) != domain:
-            raise top.fail("domain", f"is {doc['domain'][:60]!r} but the record is stored under domain {domain!r}")
-        if top.integer("version", 1, MAX_VERSION) != version:
-            raise top.fail("version", f"is {doc['version']} but the record is stored as version {version}")
+        _check_identity(top, SCHEMA, domain, version, "record")
         created = datetime.fromisoformat(top.time("created"))
         flavor = parse_flavor(top.get("flavor", dict), key)
         files = parse_files(top.get("files", list), key)
@@ -328,13 +333,7 @@ class SignatureDocument:
     def parse(cls, data: bytes, key: str, domain: str, version: int, keyid: str) -> SignatureDocument:
         """Validate the document read from ``key``, which must name ``domain``/``version``/``keyid``."""
         top = _Fields(load_json(data, key), key)
-        schema = top.get("schema", int)
-        if schema > SIGNATURE_SCHEMA:
-            raise top.fail("schema", f"is {schema}: written by a newer modelstore; upgrade modelstore-core to read it")
-        if top.get("domain", str) != domain:
-            raise top.fail("domain", f"is {top.obj['domain'][:60]!r} but the signature is stored under domain {domain!r}")
-        if top.integer("version", 1, MAX_VERSION) != version:
-            raise top.fail("version", f"is {top.obj['version']} but the signature is stored under version {version}")
+        _check_identity(top, SIGNATURE_SCHEMA, domain, version, "signature")
         found = top.get("keyid", str)
         if not is_keyid(found) or found != keyid:
             raise top.fail("keyid", f"is {found[:40]!r} but the signature is stored under key id {keyid}")
