@@ -24,10 +24,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .errors import CorruptRecordError, DomainNotFoundError, KeyNotFoundError
+from .errors import CorruptRecordError, KeyNotFoundError
 from .liveness import process_alive
 from .protocol import keys
-from .protocol.read import list_domains, list_versions, read_records, stray_domains
+from .protocol.read import domains_and_strays, read_records, versions_if_any
 from .protocol.records import UploadMarker
 from .storage import Storage
 
@@ -56,7 +56,10 @@ def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = 
     report = GCReport(dry_run=dry_run)
     objects = {info.key.rsplit("/", 1)[-1]: info for info in storage.list(keys.OBJECTS)}
     live, dead = read_markers(storage, now, grace, report.problems)
-    referenced = referenced_objects(storage, report.problems)
+    domains, stray = domains_and_strays(storage)
+    report.problems += [f"domains/{name}/ is not a domain modelstore writes; left alone" for name in stray]
+    listed = [(domain, n) for domain in domains for n, _ in versions_if_any(storage, domain)]
+    referenced = referenced_objects(storage, listed, report.problems)
 
     candidates = set(objects) - referenced - live if referenced is not None else set()
     if candidates:
@@ -67,7 +70,7 @@ def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = 
         report.bytes += objects[sha].size or 0
         if not dry_run:
             storage.delete(keys.object_key(sha))
-    for key in orphan_signatures(storage):
+    for key in orphan_signatures(storage, domains, set(listed)):
         report.signatures.append(key)
         if not dry_run:
             storage.delete(key)
@@ -108,12 +111,10 @@ def read_markers(storage: Storage, now: float, grace: float, problems: list[str]
     return live, dead
 
 
-def referenced_objects(storage: Storage, problems: list[str]) -> set[str] | None:
-    """sha256 of every file of every committed version; ``None`` when a record cannot be read,
-    since then nobody can tell which objects it needs (gc must not make a damaged version worse)."""
-    pairs = [(domain, n) for domain in list_domains(storage) for n, _ in _versions(storage, domain)]
+def referenced_objects(storage: Storage, pairs: list[tuple[str, int]], problems: list[str]) -> set[str] | None:
+    """sha256 of every file of the committed versions ``pairs``; ``None`` when a record cannot be
+    read, since then nobody can tell which objects it needs (gc must not make a damaged version worse)."""
     records, corrupt = read_records(storage, pairs)
-    problems += [f"domains/{name}/ is not a domain modelstore writes; left alone" for name in stray_domains(storage)]
     for error in corrupt:
         problems.append(f"{error} (no object is collected until it is fixed or its version deleted)")
     if corrupt:
@@ -121,23 +122,17 @@ def referenced_objects(storage: Storage, problems: list[str]) -> set[str] | None
     return {f.sha256 for record in records for f in record.files}
 
 
-def _versions(storage: Storage, domain: str):
-    try:
-        return list_versions(storage, domain)
-    except DomainNotFoundError:
-        return []  # deleted meanwhile
-
-
-def orphan_signatures(storage: Storage) -> list[str]:
-    """Keys of signature documents whose version record does not exist (listed first, then checked)."""
+def orphan_signatures(storage: Storage, domains: list[str], listed: set[tuple[str, int]]) -> list[str]:
+    """Keys of signature documents whose version record does not exist. A version ``listed``
+    earlier needs no check; any other is checked now (it may have been committed since)."""
     orphans = []
-    for domain in list_domains(storage):
+    for domain in domains:
         by_version: dict[int, list[str]] = {}
         for info in storage.list(keys.signatures_prefix(domain)):
             found = keys.signature_from_key(info.key)
             if found is not None:
                 by_version.setdefault(found[0], []).append(info.key)
         for version, found_keys in sorted(by_version.items()):
-            if storage.stat(keys.version_key(domain, version)) is None:
+            if (domain, version) not in listed and storage.stat(keys.version_key(domain, version)) is None:
                 orphans += found_keys
     return orphans

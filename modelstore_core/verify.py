@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import CorruptRecordError, DomainNotFoundError, KeyNotFoundError
+from .errors import CorruptRecordError, KeyNotFoundError
 from .hashing import hash_file, hash_stream
 from .progress import Advance, Progress, ProgressCallback
 from .protocol import commit, keys, read
@@ -84,17 +84,17 @@ def verify_store(
     """Verify every version, a domain's, or one version's (see the module docstring)."""
     report = VerifyReport()
     if domain is None:
-        domains = read.list_domains(storage)
-        stray = read.stray_domains(storage)
+        domains, stray = read.domains_and_strays(storage)
         report.problems += [Problem(name, None, None, "stray", "not a domain modelstore writes; its keys are never read") for name in stray]
     else:
         domains = [domain]
     if version is not None:
         pairs = [(domain, version)]
-        read.read_record(storage, domain, version)  # a missing version is an error here, not a problem
     else:
-        pairs = [(d, n) for d in domains for n, _ in _versions(storage, d)]
+        pairs = [(d, n) for d in domains for n, _ in read.versions_if_any(storage, d)]
     records, corrupt = read.read_records(storage, pairs)  # versions deleted meanwhile are skipped
+    if version is not None and not (records or corrupt):
+        raise read.not_found(storage, domain, version)  # a missing version is an error here, not a problem
     report.problems += [Problem(*_where(err.key), None, "corrupt-record", str(err)) for err in corrupt]
     _verify_objects(storage, records, report, repair, progress)
     if signatures:
@@ -103,13 +103,6 @@ def verify_store(
         for d in domains:
             _verify_states(storage, d, report, repair)
     return report
-
-
-def _versions(storage: Storage, domain: str):
-    try:
-        return read.list_versions(storage, domain)
-    except DomainNotFoundError:
-        return []  # deleted meanwhile
 
 
 def _where(key: str) -> tuple[str, int | None]:

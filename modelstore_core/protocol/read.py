@@ -30,17 +30,15 @@ def not_found(storage: Storage, domain: str, version: int | None = None) -> Exce
 
 
 def list_domains(storage: Storage) -> list[str]:
-    """The domains: ``domains/<name>/`` prefixes whose name is a valid domain name (see :func:`stray_domains`)."""
-    return [name for name in _domain_prefixes(storage) if _valid_name(name)]
+    """The domains: ``domains/<name>/`` prefixes whose name is a valid domain name (see :func:`domains_and_strays`)."""
+    return domains_and_strays(storage)[0]
 
 
-def stray_domains(storage: Storage) -> list[str]:
-    """Entries under ``domains/`` that are not domains (names modelstore never writes): reported, never used."""
-    return [name for name in _domain_prefixes(storage) if not _valid_name(name)]
-
-
-def _domain_prefixes(storage: Storage) -> list[str]:
-    return [info.key[len(keys.DOMAINS) : -1] for info in storage.list(keys.DOMAINS, delimiter="/") if info.is_prefix]
+def domains_and_strays(storage: Storage) -> tuple[list[str], list[str]]:
+    """From one listing: the domains, and the entries under ``domains/`` that are not domains
+    (names modelstore never writes: reported, never used)."""
+    names = [info.key[len(keys.DOMAINS) : -1] for info in storage.list(keys.DOMAINS, delimiter="/") if info.is_prefix]
+    return [n for n in names if _valid_name(n)], [n for n in names if not _valid_name(n)]
 
 
 def _valid_name(name: str) -> bool:
@@ -57,6 +55,14 @@ def list_versions(storage: Storage, domain: str) -> list[tuple[int, ObjectInfo]]
     if not found and not domain_exists(storage, domain):
         raise DomainNotFoundError(domain)
     return sorted(found, key=lambda item: item[0], reverse=True)
+
+
+def versions_if_any(storage: Storage, domain: str) -> list[tuple[int, ObjectInfo]]:
+    """:func:`list_versions`, empty for a domain deleted meanwhile (for walks over a whole store)."""
+    try:
+        return list_versions(storage, domain)
+    except DomainNotFoundError:
+        return []
 
 
 def read_latest_hint(storage: Storage, domain: str) -> tuple[int, bytes | None, Token]:
