@@ -50,6 +50,16 @@ def child(op: str, url: str, path: str, work: str, raw: Raw) -> None:
     print(json.dumps({"seconds": seconds, "max_rss_mb": peak_rss_kb() / 1024}))
 
 
+def median_time(fn: Callable[[], object], repeat: int) -> float:
+    """The median wall time of ``repeat`` calls of ``fn``, in seconds."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def peak_rss_kb() -> int:
     """VmHWM, this process's own peak resident set (ru_maxrss can carry the parent's peak across exec)."""
     try:

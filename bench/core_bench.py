@@ -21,16 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import median_time
+
 from modelstore_core import ModelStore
-
-
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def row(name: str, value: float, baseline_name: str, baseline: float, unit: str = "ms", target: str = "") -> None:

@@ -37,7 +37,6 @@ import json
 import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from functools import partial
 from pathlib import Path
 
 import _common
+from _common import median_time
 
 from modelstore_core import ModelStore
 from modelstore_core.testing.history import build_history, commit_copies
@@ -59,13 +59,6 @@ LS_LIMIT = 20
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def median_time(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def once(fn: Callable[[], object]) -> tuple[float, object]:
