@@ -1,0 +1,85 @@
+"""Run every nox session, several at a time: the README's test command.
+
+nox runs sessions one after another; most of ours wait on a server, an install or an import for
+a good part of their time, so running them side by side (one job per core by default) shortens the
+whole run without changing any session. Each session writes its output to
+``.nox/logs/<session>.log``; a failed session's log is printed in full at the end.
+
+    python .ci/nox_jobs.py [-j JOBS] [nox session names...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / ".nox" / "logs"
+#: Seconds each session took in a recorded run (``--record``): the slowest start first.
+DURATIONS = Path(__file__).resolve().parent / "durations.json"
+
+
+def sessions() -> list[str]:
+    listing = subprocess.run([sys.executable, "-m", "nox", "--list", "--json"], cwd=ROOT, check=True, capture_output=True, text=True)
+    return [s["session"] for s in json.loads(listing.stdout)]
+
+
+def run(session: str) -> tuple[str, int, float, Path]:
+    log = LOGS / (re.sub(r"[^A-Za-z0-9_.-]+", "_", session) + ".log")
+    started = time.monotonic()
+    with log.open("wb") as out:
+        rc = subprocess.call([sys.executable, "-m", "nox", "-s", session], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    return session, rc, time.monotonic() - started, log
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2, help="sessions at once (default: one per core)")
+    parser.add_argument("--record", action="store_true", help=f"write this run's durations to {DURATIONS.name}")
+    parser.add_argument("names", nargs="*", help="sessions to run (default: all)")
+    args = parser.parse_args()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    names = args.names or sessions()
+    # The longest sessions first, so that the last job to start is a short one.
+    known = _durations()
+    slow_first = sorted(names, key=lambda n: -known.get(n, 60.0))
+    started = time.monotonic()
+    failed: list[tuple[str, Path]] = []
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for future in as_completed([pool.submit(run, n) for n in slow_first]):
+            session, rc, seconds, log = future.result()
+            known[session] = round(seconds, 1)
+            print(f"{'ok  ' if rc == 0 else 'FAIL'} {seconds:6.1f} s  {session}   {_summary(log)}", flush=True)
+            if rc != 0:
+                failed.append((session, log))
+    for session, log in failed:
+        print(f"\n===== {session}: {log} =====\n{log.read_text(errors='replace')}", flush=True)
+    if args.record:
+        DURATIONS.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+    verdict = f"{len(failed)} of {len(names)} sessions failed" if failed else f"all {len(names)} sessions passed"
+    print(f"\n{verdict} in {time.monotonic() - started:.0f} s ({args.jobs} at a time)")
+    return 1 if failed else 0
+
+
+def _summary(log: Path) -> str:
+    """pytest's last summary line, e.g. '255 passed in 18.20s'."""
+    lines = [ln.strip("= \n") for ln in log.read_text(errors="replace").splitlines() if re.match(r"=+ .*\d+ (passed|failed|error)", ln)]
+    return lines[-1] if lines else ""
+
+
+def _durations() -> dict[str, float]:
+    try:
+        return {str(k): float(v) for k, v in json.loads(DURATIONS.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
