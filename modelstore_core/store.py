@@ -232,6 +232,7 @@ class ModelStore:
             from .fingerprint import fingerprints
 
             recorded["data"] = fingerprints(data)
+        _check_recordable(recorded)
         from .upload import RawFiles, upload
 
         if files is not None:
@@ -600,6 +601,20 @@ class ModelStore:
 
     def _version(self, domain: str, n: int) -> Version:
         return Version(domain, n, fetch=lambda: read.read_record(self.storage, domain, n))
+
+
+def _check_recordable(recorded: dict[str, Any]) -> None:
+    """What an example or a dataset gave is within the record's limits (100,000 columns, names of
+    1,024 characters...), else :class:`UsageError` before anything is written."""
+    from .protocol.records import parse_dataset, parse_signature
+
+    try:
+        if recorded.get("signature"):
+            parse_signature(recorded["signature"], "input_example")
+        for name, entry in (recorded.get("data") or {}).items():
+            parse_dataset(name, entry, "data")
+    except CorruptRecordError as exc:
+        raise UsageError(f"{exc.field} {exc.problem}: it cannot be recorded") from None
 
 
 __all__ = ["ModelStore"]
