@@ -16,6 +16,7 @@ from .context import CommandLine, escape, human_size, human_time, iso, pass_cmdl
 #: Domains are listed with this many concurrent requests.
 FETCH_WORKERS = 16
 
+
 def fetch_records(store, versions: list[Version], cmdline: CommandLine | None = None) -> list[dict[str, Any]]:
     """The records of ``versions``, fetched concurrently; versions deleted meanwhile are left out,
     and so are corrupt ones, each named in a note."""
@@ -142,9 +143,7 @@ def list_domains(cmdline: CommandLine, store) -> None:
     elif cmdline.mode == "plain":
         cmdline.emit_rows([[r["domain"], r["versions"], r["latest"], r["created"]] for r in rows])
     elif not rows:
-        cmdline.note(
-            f"No domains in {escape(store.url)} yet; `modelstore upload DOMAIN FILE...` stores the first version."
-        )
+        cmdline.note(f"No domains in {escape(store.url)} yet; `modelstore upload DOMAIN FILE...` stores the first version.")
     else:
         from rich.table import Table
 
@@ -271,6 +270,29 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         table.add_row(escape(f["path"]), human_size(f["size"]), f["sha256"][:16] + "…")
     cmdline.console.print(table)
 
+    for section in ("metrics", "params"):
+        values = record.get(section) or {}
+        if values:
+            table = Table(title=section, title_justify="left", header_style="bold")
+            table.add_column("name", style="cyan")
+            table.add_column("value")
+            for name, value in sorted(values.items()):
+                table.add_row(escape(name), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+            cmdline.console.print(table)
+
+    print_signature(cmdline, record.get("signature"))
+    data = record.get("data") or {}
+    if data:
+        table = Table(title="data", title_justify="left", header_style="bold")
+        for column in ("dataset", "kind", "shape", "columns", "sha256"):
+            table.add_column(column)
+        for name, entry in sorted(data.items()):
+            shape = "×".join(str(d) for d in entry.get("shape") or []) or human_size(entry.get("bytes"))
+            columns = entry.get("columns") or []
+            shown = ", ".join(columns[:8]) + (f" … ({len(columns)})" if len(columns) > 8 else "")
+            table.add_row(escape(name), escape(entry["kind"]), escape(shape), escape(shown), entry["sha256"][:16] + "…")
+        cmdline.console.print(table)
+
     dependencies = record.get("dependencies") or {}
     if dependencies:
         deps = Table(title="dependencies", title_justify="left", header_style="bold")
@@ -288,6 +310,33 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         for key, value in flatten(extra).items():
             table.add_row(escape(key), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
         cmdline.console.print(table)
+
+
+def print_signature(cmdline: CommandLine, signature: dict[str, Any] | None) -> None:
+    """The input signature (``modelstore info``): one row per column or tensor."""
+    if not signature:
+        return
+    from rich.table import Table
+
+    title = f"input signature [dim]({escape(signature['format'])}, from {escape(signature['source'])})[/]"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in ("input", "dtype", "shape", "feature type"):
+        table.add_column(column)
+    for entry in signature["inputs"][:MAX_SIGNATURE_ROWS]:
+        shape = entry.get("shape")
+        table.add_row(
+            escape(entry.get("name") if entry.get("name") is not None else "(unnamed)"),
+            escape(entry.get("dtype") or "?"),
+            escape("" if shape is None else "(" + ", ".join("*" if d is None else str(d) for d in shape) + ")"),
+            escape(entry.get("feature_type") or ""),
+        )
+    cmdline.console.print(table)
+    if len(signature["inputs"]) > MAX_SIGNATURE_ROWS:
+        cmdline.note(f"[dim]… and {len(signature['inputs']) - MAX_SIGNATURE_ROWS} more inputs (`modelstore info --json` lists them)[/]")
+
+
+#: Inputs of a signature shown on a terminal (a wide table has thousands of columns).
+MAX_SIGNATURE_ROWS = 50
 
 
 # --- state ---------------------------------------------------------------------------------
