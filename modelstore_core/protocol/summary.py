@@ -35,11 +35,12 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import CorruptRecordError, ModelStoreError
+from ..metrics import metric_problem, param_problem
 from ..storage import ObjectInfo, Storage
 from . import keys
 from .cas import cas_update, read_document, write_document
 from .read import read_records
-from .records import MAX_VERSION, VersionRecord, _Fields, _kind, dumps, load_json
+from .records import MAX_VERSION, VersionRecord, _Fields, _kind, load_json
 
 #: The summary segment format written by this release; a newer one is rebuilt, not read.
 SUMMARY_SCHEMA = 1
@@ -81,7 +82,7 @@ class SummaryEntry:
             size=record.size,
             tags=dict(record.tags),
             metrics=dict(record.metrics),
-            params={name: value for name, value in record.params.items() if _scalar(value)},
+            params=dict(record.params),
             git_commit=commit.lower() if _is_commit(commit) else None,
             git_dirty=dirty if isinstance(dirty, bool) else None,
             record_bytes=record_bytes,
@@ -109,9 +110,9 @@ class SummaryEntry:
     @classmethod
     def parse(cls, obj: Any, key: str, where: str) -> SummaryEntry:
         f = _Fields(obj, key, where)
-        tags = _scalars(f, "tags", numbers=False)
-        metrics = _scalars(f, "metrics", numbers=True)
-        params = _scalars(f, "params", numbers=False)
+        tags = _values(f, "tags", _tag_problem)
+        metrics = _values(f, "metrics", metric_problem)
+        params = _values(f, "params", param_problem)
         git = _Fields(f.get("git", dict), key, f"{where}git.")
         commit = git.get("commit", str, required=False)
         if commit is not None and (not _is_commit(commit) or commit != commit.lower()):
@@ -136,20 +137,21 @@ def _is_commit(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= _MAX_COMMIT and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
-def _scalar(value: Any) -> bool:
-    """A value an entry keeps: a string, a boolean or a finite number."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return isinstance(value, (str, bool, int))
+def _tag_problem(name: str, value: Any) -> str | None:
+    """A tag as a record may hold it (:meth:`VersionRecord.from_document`): any scalar."""
+    if isinstance(value, (dict, list)) or value is None:
+        return f"is a {_kind(value)}, not a string, number or boolean"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"is {value}, not a finite number"
+    return None
 
 
-def _scalars(f: _Fields, name: str, *, numbers: bool) -> dict[str, Any]:
+def _values(f: _Fields, name: str, problem_of: Callable[[str, Any], str | None]) -> dict[str, Any]:
+    """``tags``/``metrics``/``params`` of an entry: names to values that ``problem_of`` accepts, as in a record."""
     found = f.get(name, dict)
     for item, value in found.items():
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) if numbers else _scalar(value)
-        if not ok:
-            want = "a finite number" if numbers else "a string, finite number or boolean"
-            raise f.fail(f"{name}.{item[:40]}", f"is {_kind(value) if not isinstance(value, float) else value}, not {want}")
+        if problem := problem_of(item, value):
+            raise f.fail(f"{name}.{item[:40]}", problem)
     return dict(found)
 
 
@@ -163,7 +165,9 @@ def _checksum(entries: list[dict[str, Any]]) -> str:
 
 def segment_document(domain: str, first: int, entries: dict[int, SummaryEntry]) -> bytes:
     items = [entries[n].to_json() for n in sorted(entries)]
-    return dumps({"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "entries": items, "sha256": _checksum(items)})
+    document = {"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "entries": items, "sha256": _checksum(items)}
+    # Compact, unlike records: a segment of 1,000 entries is read by every query of its domain.
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, SummaryEntry]:
@@ -183,14 +187,18 @@ def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, S
     for i, item in enumerate(items):
         entry = SummaryEntry.parse(item, key, f"entries[{i}].")
         if not first <= entry.version < first + keys.SUMMARY_SPAN:
-            raise CorruptRecordError(key, f"entries[{i}].version", f"is {entry.version}, outside this segment's {first}..{first + keys.SUMMARY_SPAN - 1}")
+            raise CorruptRecordError(
+                key, f"entries[{i}].version", f"is {entry.version}, outside this segment's {first}..{first + keys.SUMMARY_SPAN - 1}"
+            )
         if entry.version in entries:
             raise CorruptRecordError(key, f"entries[{i}].version", f"is {entry.version} a second time")
         entries[entry.version] = entry
     return entries
 
 
-def _update_segment(storage: Storage, domain: str, version: int, change: Callable[[dict[int, SummaryEntry]], dict[int, SummaryEntry] | None]) -> None:
+def _update_segment(
+    storage: Storage, domain: str, version: int, change: Callable[[dict[int, SummaryEntry]], dict[int, SummaryEntry] | None]
+) -> None:
     """Apply ``change`` to the segment holding ``version`` (compare-and-swap, retried). An unreadable
     segment counts as empty: the next query reads the records it lacks and rebuilds it."""
     first = keys.summary_first(version)
@@ -205,8 +213,12 @@ def _update_segment(storage: Storage, domain: str, version: int, change: Callabl
             return {}
 
     cas_update(
-        storage, key, lambda entries: change(dict(entries)), parse=parse,
-        encode=lambda entries: segment_document(domain, first, entries), what=f"the summary of {domain!r}",
+        storage,
+        key,
+        lambda entries: change(dict(entries)),
+        parse=parse,
+        encode=lambda entries: segment_document(domain, first, entries),
+        what=f"the summary of {domain!r}",
     )
 
 
