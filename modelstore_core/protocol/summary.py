@@ -320,7 +320,7 @@ def _entries_from_records(
     """Entries made from the records of ``versions`` (read concurrently); a corrupt record is reported
     and left out, a version deleted meanwhile too."""
     records, corrupt = read_records(storage, [(domain, n) for n in versions])
-    problems.extend(f"{error} (left out of the results)" for error in corrupt)
+    problems.extend(f"skipped: {error}" for error in corrupt)
     return {r.version: SummaryEntry.of(r, listed[r.version].size or 0) for r in records}
 
 
