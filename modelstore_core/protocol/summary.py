@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +37,7 @@ from typing import Any
 
 from ..errors import CorruptRecordError, ModelStoreError
 from ..metrics import metric_problem, param_problem
-from ..storage import ObjectInfo, Storage
+from ..storage import ObjectInfo, Storage, Token
 from . import keys
 from .cas import cas_update, read_document, write_document
 from .read import read_records
@@ -45,7 +46,7 @@ from .records import MAX_VERSION, VersionRecord, _Fields, _kind, load_json
 #: The summary segment format written by this release; a newer one is rebuilt, not read.
 SUMMARY_SCHEMA = 1
 #: A git commit as entries keep it: hex, at most a SHA-256 object name.
-_MAX_COMMIT = 64
+_COMMIT = re.compile(r"[0-9a-fA-F]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class SummaryEntry:
 
 
 def _is_commit(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= _MAX_COMMIT and all(c in "0123456789abcdefABCDEF" for c in value)
+    return isinstance(value, str) and _COMMIT.fullmatch(value) is not None
 
 
 def _tag_problem(name: str, value: Any) -> str | None:
@@ -158,21 +159,23 @@ def _values(f: _Fields, name: str, problem_of: Callable[[str, Any], str | None])
 # --- segments ------------------------------------------------------------------------------------
 
 
-def _checksum(entries: list[dict[str, Any]]) -> str:
-    canonical = json.dumps(entries, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _compact(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def segment_document(domain: str, first: int, entries: dict[int, SummaryEntry]) -> bytes:
-    items = [entries[n].to_json() for n in sorted(entries)]
-    document = {"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "entries": items, "sha256": _checksum(items)}
-    # Compact, unlike records: a segment of 1,000 entries is read by every query of its domain.
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """Two lines: a header naming the segment, with the sha256 of the second, the entries (compact
+    JSON: every query of the domain reads them). The checksum is over bytes, so checking it costs
+    no re-encoding."""
+    items = _compact([entries[n].to_json() for n in sorted(entries)])
+    header = {"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "sha256": hashlib.sha256(items).hexdigest()}
+    return _compact(header) + b"\n" + items
 
 
 def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, SummaryEntry]:
     """The entries of the segment read from ``key`` (versions ``first`` to ``first + SPAN - 1`` of ``domain``)."""
-    top = _Fields(load_json(data, key), key)
+    head, newline, body = data.partition(b"\n")
+    top = _Fields(load_json(head, key), key)
     schema = top.get("schema", int)
     if schema != SUMMARY_SCHEMA:
         raise top.fail("schema", f"is {schema}, not {SUMMARY_SCHEMA}")
@@ -180,9 +183,11 @@ def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, S
         raise top.fail("domain", f"is {top.obj['domain'][:60]!r} but the summary is stored under domain {domain!r}")
     if top.integer("first", 1, MAX_VERSION) != first:
         raise top.fail("first", f"is {top.obj['first']} but the segment is stored as the one from version {first}")
-    items = top.get("entries", list)
-    if top.get("sha256", str) != _checksum(items):
+    if top.get("sha256", str) != hashlib.sha256(body).hexdigest():
         raise top.fail("sha256", "does not match its entries (edited or damaged)")
+    items = load_json(body, key)
+    if not isinstance(items, list):
+        raise CorruptRecordError(key, "entries", f"is a {_kind(items)}, not a list")
     entries: dict[int, SummaryEntry] = {}
     for i, item in enumerate(items):
         entry = SummaryEntry.parse(item, key, f"entries[{i}].")
@@ -254,17 +259,25 @@ def delete_summary(storage: Storage, domain: str) -> None:
 # --- reading, against the listing ----------------------------------------------------------------
 
 
-def domain_entries(storage: Storage, domain: str, listed: list[tuple[int, ObjectInfo]], problems: list[str]) -> dict[int, SummaryEntry]:
+def domain_entries(
+    storage: Storage,
+    domain: str,
+    listed: list[tuple[int, ObjectInfo]],
+    problems: list[str],
+    read_already: dict[int, tuple[bytes | None, Token]] | None = None,
+) -> dict[int, SummaryEntry]:
     """The entry of every listed version of ``domain`` whose record is valid, from the summary where
     it holds, from the record where it does not; segments found lagging or damaged are repaired.
-    Each problem (a damaged segment, a corrupt record) is appended to ``problems``."""
+    Each problem (a damaged segment, a corrupt record) is appended to ``problems``.
+    ``read_already``: segments read while the listing ran (first version -> bytes and token)."""
     by_segment: dict[int, dict[int, ObjectInfo]] = {}
     for n, info in listed:
         by_segment.setdefault(keys.summary_first(n), {})[n] = info
     newest = max((n for n, _ in listed), default=0)
 
     def one(first: int) -> dict[int, SummaryEntry]:
-        return _segment_entries(storage, domain, first, by_segment[first], newest, problems)
+        known = (read_already or {}).get(first)
+        return _segment_entries(storage, domain, first, by_segment[first], newest, problems, known)
 
     firsts = sorted(by_segment)
     if len(firsts) < 2:
@@ -280,10 +293,16 @@ def domain_entries(storage: Storage, domain: str, listed: list[tuple[int, Object
 
 
 def _segment_entries(
-    storage: Storage, domain: str, first: int, listed: dict[int, ObjectInfo], newest: int, problems: list[str]
+    storage: Storage,
+    domain: str,
+    first: int,
+    listed: dict[int, ObjectInfo],
+    newest: int,
+    problems: list[str],
+    known: tuple[bytes | None, Token] | None,
 ) -> dict[int, SummaryEntry]:
     key = keys.summary_key(domain, first)
-    data, token = read_document(storage, key)
+    data, token = known if known is not None else read_document(storage, key)
     stored: dict[int, SummaryEntry] = {}
     rebuild = False
     if data is not None:
