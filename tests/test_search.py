@@ -329,3 +329,21 @@ def test_segments_split_at_a_thousand_versions(store, model_file):
     assert numbers(store, "wide", "metrics.auc>0.8") == [1003]
     assert sorted(segment(store, "wide", 1)) == [1, 998, 999, 1000]
     assert sorted(segment(store, "wide", 1001)) == [1001, 1002, 1003]
+
+
+def test_verify_finds_a_forged_summary_that_find_would_trust_and_repair_rebuilds_it(churn):
+    """A forger who keeps the checksum and the record sizes right fools ``find`` (as one who rewrites
+    records would); ``verify`` reads every record anyway and compares."""
+    store = churn
+    key = keys.summary_key("churn", 1)
+    good = store.storage.read(key)[0]
+    forge(store, "churn", lambda entries: entries[2]["metrics"].update(auc=0.999))  # version 3
+    assert 3 in numbers(store, "churn", "metrics.auc>0.99")  # find trusts what it cannot tell from a record
+    report = store.verify()
+    assert [(p.domain, p.version, p.problem, p.repaired) for p in report.problems] == [("churn", 3, "bad-summary", "")]
+    assert "does not match its record" in report.problems[0].detail
+    put(store, keys.summary_key("churn", 1001), b"junk")  # a segment of no version, unreadable
+    repaired = store.verify(repair=True)
+    assert [(p.version, p.repaired) for p in repaired.problems] == [(3, "rebuilt from the records"), (None, "rebuilt from the records")]
+    assert store.storage.read(key)[0] == good and store.storage.stat(keys.summary_key("churn", 1001)) is None
+    assert store.verify().ok and numbers(store, "churn", "metrics.auc>0.99") == []

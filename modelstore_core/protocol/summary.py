@@ -41,7 +41,7 @@ from ..storage import ObjectInfo, Storage, Token
 from . import keys
 from .cas import cas_update, read_document, write_document
 from .read import read_records
-from .records import MAX_VERSION, VersionRecord, _Fields, _kind, load_json
+from .records import MAX_VERSION, VersionRecord, _Fields, _kind, dumps, load_json
 
 #: The summary segment format written by this release; a newer one is rebuilt, not read.
 SUMMARY_SCHEMA = 1
@@ -343,4 +343,62 @@ def _entries_from_records(
     return {r.version: SummaryEntry.of(r, listed[r.version].size or 0) for r in records}
 
 
-__all__ = ["SummaryEntry", "add_entry", "delete_summary", "domain_entries", "parse_segment", "remove_entry", "segment_document"]
+# --- verify ----------------------------------------------------------------------------------------
+
+
+def check_summary(storage: Storage, domain: str, records: list[VersionRecord], *, repair: bool) -> list[tuple[int | None, str, str]]:
+    """Compare every summary segment of ``domain`` with its valid ``records`` (all of them, read by
+    ``verify``): ``(version or None, problem, what repair did)`` for each segment that cannot be read
+    and each entry that disagrees with its record (a forged or damaged summary that ``find`` would
+    trust). A summary that lags or keeps entries of deleted versions is no problem (``find`` reads
+    past it); ``repair`` rewrites every segment that differs from the records in any way."""
+    expected: dict[int, dict[int, SummaryEntry]] = {}
+    for record in records:
+        entry = SummaryEntry.of(record, len(dumps(record.document)))
+        expected.setdefault(keys.summary_first(record.version), {})[record.version] = entry
+    prefix = keys.summary_prefix(domain)
+    stored_firsts = set()
+    for info in storage.list(prefix):
+        stem = info.key[len(prefix) :].removesuffix(".json")
+        if len(stem) == keys.VERSION_DIGITS and stem.isdigit() and keys.summary_first(int(stem) or 1) == int(stem):
+            stored_firsts.add(int(stem))
+    found: list[tuple[int | None, str, str]] = []
+    for first in sorted(stored_firsts | set(expected)):
+        key = keys.summary_key(domain, first)
+        data, token = read_document(storage, key)
+        want = expected.get(first, {})
+        problems: list[tuple[int | None, str]] = []
+        stored: dict[int, SummaryEntry] = {}
+        if data is not None:
+            try:
+                stored = parse_segment(data, key, domain, first)
+            except CorruptRecordError as exc:
+                problems.append((None, f"{exc.key}: {exc.field + ' ' if exc.field else ''}{exc.problem}"))
+        problems += [
+            (n, f"{key}: the entry of version {n} does not match its record")
+            for n, entry in sorted(stored.items())
+            if n in want and _without_size(entry) != _without_size(want[n])
+        ]
+        differs = data is None or problems or stored != want
+        done = ""
+        if repair and differs and (want or data is not None):
+            if want:
+                written = write_document(storage, key, segment_document(domain, first, want), token)
+            else:
+                storage.delete(key)
+                written = True
+            done = "rebuilt from the records" if written else "changed meanwhile: run verify --repair again"
+        found += [(n, problem, done) for n, problem in problems]
+    return found
+
+
+__all__ = [
+    "SummaryEntry",
+    "add_entry",
+    "check_summary",
+    "delete_summary",
+    "domain_entries",
+    "parse_segment",
+    "remove_entry",
+    "segment_document",
+]
