@@ -30,6 +30,7 @@ from .hashing import CHUNK_SIZE, HashingWriter
 from .hookspecs import hookimpl
 from .progress import Advance
 from .protocol.keys import TOP_LEVEL
+from .signature import columns_signature, tensors_signature
 from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "Token",
     "UntrustedArtifactError",
     "backend_options",
+    "columns_signature",
     "comes_from",
     "hookimpl",
     "json_value",
@@ -61,6 +63,7 @@ __all__ = [
     "qualified_name",
     "scrub",
     "split_userinfo",
+    "tensors_signature",
     "top_level_modules",
 ]
 
