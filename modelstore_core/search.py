@@ -313,7 +313,9 @@ def search(storage: Storage, domain: str | None, query: Query, *, states: bool =
                     raise
                 return []  # deleted meanwhile
             found: list[str] = []
-            entries = domain_entries(storage, name, listed, found, {1: first.result()})
+            # Without filters or sort keys, only the newest `limit` versions can be shown (`ls -n 20`).
+            newest = {n for n, _ in listed[: query.limit]} if query.limit and not (query.filters or query.sort) else None
+            entries = domain_entries(storage, name, listed, found, {1: first.result()}, newest)
             problems.extend(found)
             by_version: dict[int, list[str]] = {}
             if states_read is not None:

@@ -20,6 +20,10 @@ trusted on its own:
 * repaired by the query that found it lagging (one conditional write per segment; a lost race is
   left for the next query). Each problem found is reported, none is fatal.
 
+Records are immutable today; an operation that ever rewrites one (mutable tags) must call
+:func:`add_entry` with the new record's size after writing it, or the next query takes the changed
+record for damage and rebuilds the whole segment (correct, but reported as a problem).
+
 The checksum catches damage and hand edits, not a forger (whoever can rewrite the summary can
 rewrite the records too): ``find`` returns candidates, and what ``load`` uses is always the record.
 """
@@ -265,21 +269,25 @@ def domain_entries(
     listed: list[tuple[int, ObjectInfo]],
     problems: list[str],
     read_already: dict[int, tuple[bytes | None, Token]] | None = None,
+    wanted: set[int] | None = None,
 ) -> dict[int, SummaryEntry]:
-    """The entry of every listed version of ``domain`` whose record is valid, from the summary where
-    it holds, from the record where it does not; segments found lagging or damaged are repaired.
-    Each problem (a damaged segment, a corrupt record) is appended to ``problems``.
-    ``read_already``: segments read while the listing ran (first version -> bytes and token)."""
+    """The entry of every listed version of ``domain`` (of those in ``wanted`` only, when given) whose
+    record is valid: from the summary where it holds, from the record where it does not; segments
+    found lagging or damaged are repaired. Each problem (a damaged segment, a corrupt record) is
+    appended to ``problems``. ``read_already``: segments read while the listing ran (first version
+    -> bytes and token)."""
     by_segment: dict[int, dict[int, ObjectInfo]] = {}
     for n, info in listed:
         by_segment.setdefault(keys.summary_first(n), {})[n] = info
     newest = max((n for n, _ in listed), default=0)
+    firsts = sorted({keys.summary_first(n) for n, _ in listed if wanted is None or n in wanted})
 
     def one(first: int) -> dict[int, SummaryEntry]:
+        segment = by_segment[first]
+        want = set(segment) if wanted is None else wanted & set(segment)
         known = (read_already or {}).get(first)
-        return _segment_entries(storage, domain, first, by_segment[first], newest, problems, known)
+        return _segment_entries(storage, domain, first, segment, want, newest, problems, known)
 
-    firsts = sorted(by_segment)
     if len(firsts) < 2:
         parts = [one(first) for first in firsts]
     else:
@@ -297,10 +305,13 @@ def _segment_entries(
     domain: str,
     first: int,
     listed: dict[int, ObjectInfo],
+    wanted: set[int],
     newest: int,
     problems: list[str],
     known: tuple[bytes | None, Token] | None,
 ) -> dict[int, SummaryEntry]:
+    """The entries of the ``wanted`` versions among ``listed`` (this segment's versions in the
+    listing; ``newest``: the domain's newest listed version), and the segment repaired if needed."""
     key = keys.summary_key(domain, first)
     data, token = known if known is not None else read_document(storage, key)
     stored: dict[int, SummaryEntry] = {}
@@ -311,22 +322,22 @@ def _segment_entries(
         except CorruptRecordError as exc:
             problems.append(f"{exc.key}: {exc.field + ' ' if exc.field else ''}{exc.problem}; rebuilt from the version records")
             rebuild = True
-    usable = {n: e for n, e in stored.items() if n in listed and e.record_bytes == listed[n].size}
-    found = _entries_from_records(storage, domain, sorted(n for n in listed if n not in usable), listed, problems)
+    usable = {n: stored[n] for n in wanted if n in stored and stored[n].record_bytes == listed[n].size}
+    found = _entries_from_records(storage, domain, sorted(wanted - set(usable)), listed, problems)
     if any(n in stored and _without_size(stored[n]) != _without_size(e) for n, e in found.items()):
         # The summary disagrees with a record read anyway: none of its entries is trusted.
         problems.append(f"{key}: an entry does not match its version record; rebuilt from the version records")
-        found.update(_entries_from_records(storage, domain, sorted(n for n in usable if n not in found), listed, problems))
+        found.update(_entries_from_records(storage, domain, sorted(set(usable) - set(found)), listed, problems))
         usable, rebuild = {}, True
-    entries = {**usable, **found}
     if found or rebuild or any(n not in listed and n <= newest for n in stored):
-        # Entries of versions newer than the listing may have been added since it was taken: kept.
-        kept = {n: e for n, e in stored.items() if n not in listed and n > newest and not rebuild}
+        # Kept: entries of listed versions not wanted now (each is checked when used), and of versions
+        # newer than the listing (added since it was taken). Dropped: those of deleted versions.
+        kept = {} if rebuild else {n: e for n, e in stored.items() if n in listed or n > newest}
         try:
-            write_document(storage, key, segment_document(domain, first, {**kept, **entries}), token)
+            write_document(storage, key, segment_document(domain, first, {**kept, **found}), token)
         except (ModelStoreError, OSError):
             pass  # a cache: read-only credentials or a lost race leave it to the next query
-    return entries
+    return {**usable, **found}
 
 
 def _without_size(entry: SummaryEntry) -> dict[str, Any]:
