@@ -329,6 +329,11 @@ def test_segments_split_at_a_thousand_versions(store, model_file):
     assert numbers(store, "wide", "metrics.auc>0.8") == [1003]
     assert sorted(segment(store, "wide", 1)) == [1, 998, 999, 1000]
     assert sorted(segment(store, "wide", 1001)) == [1001, 1002, 1003]
+    # Without filters or sort, a limit needs only the newest versions: the segment of the others is not read.
+    put(store, keys.summary_key("wide", 1), b"junk")
+    problems: list[str] = []
+    assert numbers(store, "wide", limit=2, problems=problems) == [1003, 1002] and problems == []
+    assert numbers(store, "wide", "flavor=files", limit=2, problems=problems) == [1003, 1002] and len(problems) == 1
 
 
 def test_verify_finds_a_forged_summary_that_find_would_trust_and_repair_rebuilds_it(churn):
@@ -347,8 +352,3 @@ def test_verify_finds_a_forged_summary_that_find_would_trust_and_repair_rebuilds
     assert [(p.version, p.repaired) for p in repaired.problems] == [(3, "rebuilt from the records"), (None, "rebuilt from the records")]
     assert store.storage.read(key)[0] == good and store.storage.stat(keys.summary_key("churn", 1001)) is None
     assert store.verify().ok and numbers(store, "churn", "metrics.auc>0.99") == []
-    # Without filters or sort, a limit needs only the newest versions: the segment of the others is not read.
-    put(store, keys.summary_key("wide", 1), b"junk")
-    problems: list[str] = []
-    assert numbers(store, "wide", limit=2, problems=problems) == [1003, 1002] and problems == []
-    assert numbers(store, "wide", "flavor=files", limit=2, problems=problems) == [1003, 1002] and len(problems) == 1

@@ -171,9 +171,32 @@ def segment_document(domain: str, first: int, entries: dict[int, SummaryEntry]) 
     """Two lines: a header naming the segment, with the sha256 of the second, the entries (compact
     JSON: every query of the domain reads them). The checksum is over bytes, so checking it costs
     no re-encoding."""
-    items = _compact([entries[n].to_json() for n in sorted(entries)])
-    header = {"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "sha256": hashlib.sha256(items).hexdigest()}
+    return _document(domain, first, _compact([entries[n].to_json() for n in sorted(entries)]), max(entries, default=0))
+
+
+def _document(domain: str, first: int, items: bytes, last: int) -> bytes:
+    header = {"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "last": last, "sha256": hashlib.sha256(items).hexdigest()}
     return _compact(header) + b"\n" + items
+
+
+def _appended(data: bytes, domain: str, first: int, entry: SummaryEntry) -> bytes | None:
+    """``data`` with ``entry`` appended, when it is a sound segment whose entries all precede it (an
+    upload's usual case), without decoding them: an upload then costs the same at any size. ``None``
+    otherwise (the caller decodes it). Readers validate every entry anyway."""
+    head, _, body = data.partition(b"\n")
+    try:
+        header = json.loads(head)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(header, dict) or header.get("sha256") != hashlib.sha256(body).hexdigest():
+        return None
+    last = header.get("last")
+    if (header.get("schema"), header.get("domain"), header.get("first")) != (SUMMARY_SCHEMA, domain, first):
+        return None
+    if type(last) is not int or last >= entry.version or body[:1] != b"[" or body[-1:] != b"]":
+        return None
+    item = _compact(entry.to_json())
+    return _document(domain, first, body[:-1] + (b"," if body != b"[]" else b"") + item + b"]", entry.version)
 
 
 def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, SummaryEntry]:
@@ -189,6 +212,7 @@ def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, S
         raise top.fail("first", f"is {top.obj['first']} but the segment is stored as the one from version {first}")
     if top.get("sha256", str) != hashlib.sha256(body).hexdigest():
         raise top.fail("sha256", "does not match its entries (edited or damaged)")
+    last = top.integer("last", 0, MAX_VERSION)
     items = load_json(body, key)
     if not isinstance(items, list):
         raise CorruptRecordError(key, "entries", f"is a {_kind(items)}, not a list")
@@ -202,30 +226,34 @@ def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, S
         if entry.version in entries:
             raise CorruptRecordError(key, f"entries[{i}].version", f"is {entry.version} a second time")
         entries[entry.version] = entry
+    if last != max(entries, default=0):
+        raise top.fail("last", f"is {last}, but the newest entry is of version {max(entries, default=0)}")
     return entries
+
+
+def _entries_or_none(data: bytes | None, key: str, domain: str, first: int) -> dict[int, SummaryEntry]:
+    """A segment's entries for a writer; none when it is absent or unreadable (the next query reads
+    the records it lacks and rebuilds it)."""
+    if data is None:
+        return {}
+    try:
+        return parse_segment(data, key, domain, first)
+    except CorruptRecordError:
+        return {}
 
 
 def _update_segment(
     storage: Storage, domain: str, version: int, change: Callable[[dict[int, SummaryEntry]], dict[int, SummaryEntry] | None]
 ) -> None:
-    """Apply ``change`` to the segment holding ``version`` (compare-and-swap, retried). An unreadable
-    segment counts as empty: the next query reads the records it lacks and rebuilds it."""
+    """Apply ``change`` to the entries of the segment holding ``version`` (compare-and-swap, retried)."""
     first = keys.summary_first(version)
     key = keys.summary_key(domain, first)
-
-    def parse(data: bytes | None) -> dict[int, SummaryEntry]:
-        if data is None:
-            return {}
-        try:
-            return parse_segment(data, key, domain, first)
-        except CorruptRecordError:
-            return {}
 
     cas_update(
         storage,
         key,
         lambda entries: change(dict(entries)),
-        parse=parse,
+        parse=lambda data: _entries_or_none(data, key, domain, first),
         encode=lambda entries: segment_document(domain, first, entries),
         what=f"the summary of {domain!r}",
     )
@@ -235,8 +263,16 @@ def add_entry(storage: Storage, record: VersionRecord, record_bytes: int) -> boo
     """Add a just-committed version to its domain's summary. Best effort: ``False`` when it could not
     (the summary then lags, and the next query reads the record and repairs it)."""
     entry = SummaryEntry.of(record, record_bytes)
+    domain, first = record.domain, keys.summary_first(record.version)
+    key = keys.summary_key(domain, first)
+
+    def add(data: bytes | None) -> bytes:
+        if data is not None and (appended := _appended(data, domain, first, entry)) is not None:
+            return appended
+        return segment_document(domain, first, {**_entries_or_none(data, key, domain, first), entry.version: entry})
+
     try:
-        _update_segment(storage, record.domain, record.version, lambda entries: {**entries, entry.version: entry})
+        cas_update(storage, key, add, parse=lambda data: data, encode=lambda data: data, what=f"the summary of {domain!r}")
     except (ModelStoreError, OSError):
         return False
     return True
