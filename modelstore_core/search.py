@@ -309,9 +309,12 @@ def search(storage: Storage, domain: str | None, query: Query, *, states: bool =
         domains = list(flat) if flat is not None else read.list_domains(storage)
 
     def one(name: str) -> list[Hit]:
-        # The first segment (versions 1 to 1,000) and the states are read while the listing runs.
+        if flat is not None and not flat[name]:
+            return []  # a domain without versions: nothing to read
         with ThreadPoolExecutor(2) as pool:
-            first = pool.submit(read_document, storage, keys.summary_key(name, 1))
+            # Domain by domain, the first segment (versions 1 to 1,000) is read while the listing runs;
+            # the states, when needed, while the rest is read.
+            first = pool.submit(read_document, storage, keys.summary_key(name, 1)) if flat is None else None
             states_read = pool.submit(read.read_states, storage, name) if with_states else None
             try:
                 listed = flat[name] if flat is not None else read.list_versions(storage, name)
@@ -322,7 +325,8 @@ def search(storage: Storage, domain: str | None, query: Query, *, states: bool =
             found: list[str] = []
             # Without filters or sort keys, only the newest `limit` versions can be shown (`ls -n 20`).
             newest = {n for n, _ in listed[: query.limit]} if query.limit and not (query.filters or query.sort) else None
-            entries = domain_entries(storage, name, listed, found, {1: first.result()}, newest)
+            read_already = {1: first.result()} if first is not None else None
+            entries = domain_entries(storage, name, listed, found, read_already, newest)
             problems.extend(found)
             by_version: dict[int, list[str]] = {}
             if states_read is not None:
