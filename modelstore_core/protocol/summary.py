@@ -25,7 +25,12 @@ Records are immutable today; an operation that ever rewrites one (mutable tags) 
 record for damage and rebuilds the whole segment (correct, but reported as a problem).
 
 The checksum catches damage and hand edits, not a forger (whoever can rewrite the summary can
-rewrite the records too): ``find`` returns candidates, and what ``load`` uses is always the record.
+rewrite the records too): ``find`` returns candidates, and what ``load`` uses is always the record;
+``verify``, which reads every record anyway, compares each entry with it (:func:`check_summary`).
+
+A segment is two lines: a header (schema, domain, first and last version, sha256 of the second
+line) and the entries as one compact JSON list, so that an upload appends its entry without
+decoding the others and a reader checks the checksum without encoding them again.
 """
 
 from __future__ import annotations
