@@ -1,0 +1,456 @@
+"""The summary of a domain: what ``find`` filters and sorts on, for every version, in a few objects.
+
+``domains/<domain>/summary/<first>.json`` holds one entry per committed version ``first`` to
+``first + 999`` (a *segment*, the span of one page of a version listing): its creation time,
+flavor, file count and size, tags, metrics, params and git commit, and the byte size of its
+record. A query of 1,000 versions then reads one listing and one segment instead of 1,000 records.
+
+The records stay the truth; the summary is a cache that may lag or be damaged, and is never
+trusted on its own:
+
+* written after the record, under the same commit rules: an upload adds its entry once its record
+  exists (compare-and-swap, retried under concurrent writers), a delete removes it once the record is
+  gone; a crash in between, a lost race or a server that ignores conditional writes leaves it lagging;
+* read against the version listing every time: only entries of listed versions are used, and only
+  when the record's size in the listing is the one the entry recorded; every listed version without
+  such an entry has its record read (concurrently);
+* validated like every document read from a store: a segment that is not valid JSON, names another
+  domain or range, breaks a field's type, or whose checksum does not match its entries, is rebuilt
+  from the records; so is one whose entry disagrees with a record that had to be read anyway;
+* repaired by the query that found it lagging (one conditional write per segment; a lost race is
+  left for the next query). Each problem found is reported, none is fatal.
+
+Records are immutable today; an operation that ever rewrites one (mutable tags) must call
+:func:`add_entry` with the new record's size after writing it, or the next query takes the changed
+record for damage and rebuilds the whole segment (correct, but reported as a problem).
+
+The checksum catches damage and hand edits, not a forger (whoever can rewrite the summary can
+rewrite the records too): ``find`` returns candidates, and what ``load`` uses is always the record;
+``verify``, which reads every record anyway, compares each entry with it (:func:`check_summary`).
+
+A segment is two lines: a header (schema, domain, first and last version, sha256 of the second
+line) and the entries as one compact JSON list, so that an upload appends its entry without
+decoding the others and a reader checks the checksum without encoding them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..errors import CorruptRecordError, ModelStoreError
+from ..metrics import metric_problem, param_problem
+from ..storage import ObjectInfo, Storage, Token
+from . import keys
+from .cas import cas_update, read_document, write_document
+from .read import read_records
+from .records import MAX_VERSION, VersionRecord, _Fields, _kind, dumps, load_json
+
+#: The summary segment format written by this release; a newer one is rebuilt, not read.
+SUMMARY_SCHEMA = 1
+#: A git commit as entries keep it: hex, at most a SHA-256 object name.
+_COMMIT = re.compile(r"[0-9a-fA-F]{1,64}")
+
+
+@dataclass(frozen=True)
+class SummaryEntry:
+    """What ``find`` knows of one version without reading its record."""
+
+    version: int
+    created: datetime
+    flavor: str
+    format: str
+    files: int
+    size: int
+    tags: dict[str, Any]
+    metrics: dict[str, float | int]
+    params: dict[str, Any]
+    git_commit: str | None
+    git_dirty: bool | None
+    #: the size of the record object it was made from: a listing that shows another size means the
+    #: record changed since, and the entry is not used
+    record_bytes: int
+
+    @classmethod
+    def of(cls, record: VersionRecord, record_bytes: int) -> SummaryEntry:
+        """The entry of a validated record (``record_bytes``: the size of its stored object)."""
+        git = record.document.get("git")
+        commit = git.get("commit") if isinstance(git, dict) else None
+        dirty = git.get("dirty") if isinstance(git, dict) else None
+        return cls(
+            version=record.version,
+            created=record.created,
+            flavor=record.flavor.name,
+            format=record.flavor.format,
+            files=len(record.files),
+            size=record.size,
+            tags=dict(record.tags),
+            metrics=dict(record.metrics),
+            params=dict(record.params),
+            git_commit=commit.lower() if _is_commit(commit) else None,
+            git_dirty=dirty if isinstance(dirty, bool) else None,
+            record_bytes=record_bytes,
+        )
+
+    @property
+    def created_text(self) -> str:
+        return self.created.isoformat(timespec="microseconds")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "created": self.created_text,
+            "flavor": self.flavor,
+            "format": self.format,
+            "files": self.files,
+            "size": self.size,
+            "tags": self.tags,
+            "metrics": self.metrics,
+            "params": self.params,
+            "git": {"commit": self.git_commit, "dirty": self.git_dirty},
+            "record_bytes": self.record_bytes,
+        }
+
+    @classmethod
+    def parse(cls, obj: Any, key: str, where: str) -> SummaryEntry:
+        f = _Fields(obj, key, where)
+        tags = _values(f, "tags", _tag_problem)
+        metrics = _values(f, "metrics", metric_problem)
+        params = _values(f, "params", param_problem)
+        git = _Fields(f.get("git", dict), key, f"{where}git.")
+        commit = git.get("commit", str, required=False)
+        if commit is not None and (not _is_commit(commit) or commit != commit.lower()):
+            raise git.fail("commit", f"is not a lower-case hex commit: {commit[:70]!r}")
+        return cls(
+            version=f.integer("version", 1, MAX_VERSION),
+            created=datetime.fromisoformat(f.time("created")),
+            flavor=f.name("flavor", "flavor name"),
+            format=f.get("format", str),
+            files=f.integer("files", 1, 2**31),
+            size=f.integer("size", 0, 2**63 - 1),
+            tags=tags,
+            metrics=metrics,
+            params=params,
+            git_commit=commit,
+            git_dirty=git.get("dirty", bool, required=False),
+            record_bytes=f.integer("record_bytes", 0, 2**63 - 1),
+        )
+
+
+def _is_commit(value: Any) -> bool:
+    return isinstance(value, str) and _COMMIT.fullmatch(value) is not None
+
+
+def _tag_problem(name: str, value: Any) -> str | None:
+    """A tag as a record may hold it (:meth:`VersionRecord.from_document`): any scalar."""
+    if isinstance(value, (dict, list)) or value is None:
+        return f"is a {_kind(value)}, not a string, number or boolean"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"is {value}, not a finite number"
+    return None
+
+
+def _values(f: _Fields, name: str, problem_of: Callable[[str, Any], str | None]) -> dict[str, Any]:
+    """``tags``/``metrics``/``params`` of an entry: names to values that ``problem_of`` accepts, as in a record."""
+    found = f.get(name, dict)
+    for item, value in found.items():
+        if problem := problem_of(item, value):
+            raise f.fail(f"{name}.{item[:40]}", problem)
+    return dict(found)
+
+
+# --- segments ------------------------------------------------------------------------------------
+
+
+def _compact(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def segment_document(domain: str, first: int, entries: dict[int, SummaryEntry]) -> bytes:
+    """Two lines: a header naming the segment, with the sha256 of the second, the entries (compact
+    JSON: every query of the domain reads them). The checksum is over bytes, so checking it costs
+    no re-encoding."""
+    return _document(domain, first, _compact([entries[n].to_json() for n in sorted(entries)]), max(entries, default=0))
+
+
+def _document(domain: str, first: int, items: bytes, last: int) -> bytes:
+    header = {"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "last": last, "sha256": hashlib.sha256(items).hexdigest()}
+    return _compact(header) + b"\n" + items
+
+
+def _appended(data: bytes, domain: str, first: int, entry: SummaryEntry) -> bytes | None:
+    """``data`` with ``entry`` appended, when it is a sound segment whose entries all precede it (an
+    upload's usual case), without decoding them: an upload then costs the same at any size. ``None``
+    otherwise (the caller decodes it). Readers validate every entry anyway."""
+    head, _, body = data.partition(b"\n")
+    try:
+        header = json.loads(head)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(header, dict) or header.get("sha256") != hashlib.sha256(body).hexdigest():
+        return None
+    last = header.get("last")
+    if (header.get("schema"), header.get("domain"), header.get("first")) != (SUMMARY_SCHEMA, domain, first):
+        return None
+    if type(last) is not int or last >= entry.version or body[:1] != b"[" or body[-1:] != b"]":
+        return None
+    item = _compact(entry.to_json())
+    return _document(domain, first, body[:-1] + (b"," if body != b"[]" else b"") + item + b"]", entry.version)
+
+
+def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, SummaryEntry]:
+    """The entries of the segment read from ``key`` (versions ``first`` to ``first + SPAN - 1`` of ``domain``)."""
+    head, newline, body = data.partition(b"\n")
+    top = _Fields(load_json(head, key), key)
+    schema = top.get("schema", int)
+    if schema != SUMMARY_SCHEMA:
+        raise top.fail("schema", f"is {schema}, not {SUMMARY_SCHEMA}")
+    if top.get("domain", str) != domain:
+        raise top.fail("domain", f"is {top.obj['domain'][:60]!r} but the summary is stored under domain {domain!r}")
+    if top.integer("first", 1, MAX_VERSION) != first:
+        raise top.fail("first", f"is {top.obj['first']} but the segment is stored as the one from version {first}")
+    if top.get("sha256", str) != hashlib.sha256(body).hexdigest():
+        raise top.fail("sha256", "does not match its entries (edited or damaged)")
+    last = top.integer("last", 0, MAX_VERSION)
+    items = load_json(body, key)
+    if not isinstance(items, list):
+        raise CorruptRecordError(key, "entries", f"is a {_kind(items)}, not a list")
+    entries: dict[int, SummaryEntry] = {}
+    for i, item in enumerate(items):
+        entry = SummaryEntry.parse(item, key, f"entries[{i}].")
+        if not first <= entry.version < first + keys.SUMMARY_SPAN:
+            raise CorruptRecordError(
+                key, f"entries[{i}].version", f"is {entry.version}, outside this segment's {first}..{first + keys.SUMMARY_SPAN - 1}"
+            )
+        if entry.version in entries:
+            raise CorruptRecordError(key, f"entries[{i}].version", f"is {entry.version} a second time")
+        entries[entry.version] = entry
+    if last != max(entries, default=0):
+        raise top.fail("last", f"is {last}, but the newest entry is of version {max(entries, default=0)}")
+    return entries
+
+
+def _entries_or_none(data: bytes | None, key: str, domain: str, first: int) -> dict[int, SummaryEntry]:
+    """A segment's entries for a writer; none when it is absent or unreadable (the next query reads
+    the records it lacks and rebuilds it)."""
+    if data is None:
+        return {}
+    try:
+        return parse_segment(data, key, domain, first)
+    except CorruptRecordError:
+        return {}
+
+
+def _update_segment(
+    storage: Storage, domain: str, version: int, change: Callable[[dict[int, SummaryEntry]], dict[int, SummaryEntry] | None]
+) -> None:
+    """Apply ``change`` to the entries of the segment holding ``version`` (compare-and-swap, retried)."""
+    first = keys.summary_first(version)
+    key = keys.summary_key(domain, first)
+
+    cas_update(
+        storage,
+        key,
+        lambda entries: change(dict(entries)),
+        parse=lambda data: _entries_or_none(data, key, domain, first),
+        encode=lambda entries: segment_document(domain, first, entries),
+        what=f"the summary of {domain!r}",
+    )
+
+
+def add_entry(storage: Storage, record: VersionRecord, record_bytes: int) -> bool:
+    """Add a just-committed version to its domain's summary. Best effort: ``False`` when it could not
+    (the summary then lags, and the next query reads the record and repairs it)."""
+    entry = SummaryEntry.of(record, record_bytes)
+    domain, first = record.domain, keys.summary_first(record.version)
+    key = keys.summary_key(domain, first)
+
+    def add(data: bytes | None) -> bytes:
+        if data is not None and (appended := _appended(data, domain, first, entry)) is not None:
+            return appended
+        return segment_document(domain, first, {**_entries_or_none(data, key, domain, first), entry.version: entry})
+
+    try:
+        cas_update(storage, key, add, parse=lambda data: data, encode=lambda data: data, what=f"the summary of {domain!r}")
+    except (ModelStoreError, OSError):
+        return False
+    return True
+
+
+def remove_entry(storage: Storage, domain: str, version: int) -> None:
+    """Drop a deleted version's entry. Best effort: an entry left behind is never used (the version
+    is not listed) and the next query that repairs its segment drops it."""
+
+    def drop(entries: dict[int, SummaryEntry]) -> dict[int, SummaryEntry] | None:
+        return {n: e for n, e in entries.items() if n != version} if version in entries else None
+
+    try:
+        _update_segment(storage, domain, version, drop)
+    except (ModelStoreError, OSError):
+        pass
+
+
+def delete_summary(storage: Storage, domain: str) -> None:
+    for info in list(storage.list(keys.summary_prefix(domain))):
+        storage.delete(info.key)
+
+
+# --- reading, against the listing ----------------------------------------------------------------
+
+
+def domain_entries(
+    storage: Storage,
+    domain: str,
+    listed: list[tuple[int, ObjectInfo]],
+    problems: list[str],
+    read_already: dict[int, tuple[bytes | None, Token]] | None = None,
+    wanted: set[int] | None = None,
+) -> dict[int, SummaryEntry]:
+    """The entry of every listed version of ``domain`` (of those in ``wanted`` only, when given) whose
+    record is valid: from the summary where it holds, from the record where it does not; segments
+    found lagging or damaged are repaired. Each problem (a damaged segment, a corrupt record) is
+    appended to ``problems``. ``read_already``: segments read while the listing ran (first version
+    -> bytes and token)."""
+    by_segment: dict[int, dict[int, ObjectInfo]] = {}
+    for n, info in listed:
+        by_segment.setdefault(keys.summary_first(n), {})[n] = info
+    newest = max((n for n, _ in listed), default=0)
+    firsts = sorted({keys.summary_first(n) for n, _ in listed if wanted is None or n in wanted})
+
+    def one(first: int) -> dict[int, SummaryEntry]:
+        segment = by_segment[first]
+        want = set(segment) if wanted is None else wanted & set(segment)
+        known = (read_already or {}).get(first)
+        return _segment_entries(storage, domain, first, segment, want, newest, problems, known)
+
+    if len(firsts) < 2:
+        parts = [one(first) for first in firsts]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .read import READ_WORKERS
+
+        with ThreadPoolExecutor(min(READ_WORKERS, len(firsts))) as pool:
+            parts = list(pool.map(one, firsts))
+    return {n: e for part in parts for n, e in part.items()}
+
+
+def _segment_entries(
+    storage: Storage,
+    domain: str,
+    first: int,
+    listed: dict[int, ObjectInfo],
+    wanted: set[int],
+    newest: int,
+    problems: list[str],
+    known: tuple[bytes | None, Token] | None,
+) -> dict[int, SummaryEntry]:
+    """The entries of the ``wanted`` versions among ``listed`` (this segment's versions in the
+    listing; ``newest``: the domain's newest listed version), and the segment repaired if needed."""
+    key = keys.summary_key(domain, first)
+    data, token = known if known is not None else read_document(storage, key)
+    stored: dict[int, SummaryEntry] = {}
+    rebuild = False
+    if data is not None:
+        try:
+            stored = parse_segment(data, key, domain, first)
+        except CorruptRecordError as exc:
+            problems.append(f"{exc.key}: {exc.field + ' ' if exc.field else ''}{exc.problem}; rebuilt from the version records")
+            rebuild = True
+    usable = {n: stored[n] for n in wanted if n in stored and stored[n].record_bytes == listed[n].size}
+    found = _entries_from_records(storage, domain, sorted(wanted - set(usable)), listed, problems)
+    if any(n in stored and _without_size(stored[n]) != _without_size(e) for n, e in found.items()):
+        # The summary disagrees with a record read anyway: none of its entries is trusted.
+        problems.append(f"{key}: an entry does not match its version record; rebuilt from the version records")
+        found.update(_entries_from_records(storage, domain, sorted(set(usable) - set(found)), listed, problems))
+        usable, rebuild = {}, True
+    if found or rebuild or any(n not in listed and n <= newest for n in stored):
+        # Kept: entries of listed versions not wanted now (each is checked when used), and of versions
+        # newer than the listing (added since it was taken). Dropped: those of deleted versions.
+        kept = {} if rebuild else {n: e for n, e in stored.items() if n in listed or n > newest}
+        try:
+            write_document(storage, key, segment_document(domain, first, {**kept, **found}), token)
+        except (ModelStoreError, OSError):
+            pass  # a cache: read-only credentials or a lost race leave it to the next query
+    return {**usable, **found}
+
+
+def _without_size(entry: SummaryEntry) -> dict[str, Any]:
+    return {k: v for k, v in entry.to_json().items() if k != "record_bytes"}
+
+
+def _entries_from_records(
+    storage: Storage, domain: str, versions: list[int], listed: dict[int, ObjectInfo], problems: list[str]
+) -> dict[int, SummaryEntry]:
+    """Entries made from the records of ``versions`` (read concurrently); a corrupt record is reported
+    and left out, a version deleted meanwhile too."""
+    records, corrupt = read_records(storage, [(domain, n) for n in versions])
+    problems.extend(f"skipped: {error}" for error in corrupt)
+    return {r.version: SummaryEntry.of(r, listed[r.version].size or 0) for r in records}
+
+
+# --- verify ----------------------------------------------------------------------------------------
+
+
+def check_summary(storage: Storage, domain: str, records: list[VersionRecord], *, repair: bool) -> list[tuple[int | None, str, str]]:
+    """Compare every summary segment of ``domain`` with its valid ``records`` (all of them, read by
+    ``verify``): ``(version or None, problem, what repair did)`` for each segment that cannot be read
+    and each entry that disagrees with its record (a forged or damaged summary that ``find`` would
+    trust). A summary that lags or keeps entries of deleted versions is no problem (``find`` reads
+    past it); ``repair`` rewrites every segment that differs from the records in any way."""
+    expected: dict[int, dict[int, SummaryEntry]] = {}
+    for record in records:
+        entry = SummaryEntry.of(record, len(dumps(record.document)))
+        expected.setdefault(keys.summary_first(record.version), {})[record.version] = entry
+    prefix = keys.summary_prefix(domain)
+    stored_firsts = set()
+    for info in storage.list(prefix):
+        stem = info.key[len(prefix) :].removesuffix(".json")
+        if len(stem) == keys.VERSION_DIGITS and stem.isdigit() and keys.summary_first(int(stem) or 1) == int(stem):
+            stored_firsts.add(int(stem))
+    found: list[tuple[int | None, str, str]] = []
+    for first in sorted(stored_firsts | set(expected)):
+        key = keys.summary_key(domain, first)
+        data, token = read_document(storage, key)
+        want = expected.get(first, {})
+        problems: list[tuple[int | None, str]] = []
+        stored: dict[int, SummaryEntry] = {}
+        if data is not None:
+            try:
+                stored = parse_segment(data, key, domain, first)
+            except CorruptRecordError as exc:
+                problems.append((None, f"{exc.key}: {exc.field + ' ' if exc.field else ''}{exc.problem}"))
+        problems += [
+            (n, f"{key}: the entry of version {n} does not match its record")
+            for n, entry in sorted(stored.items())
+            if n in want and _without_size(entry) != _without_size(want[n])
+        ]
+        differs = data is None or problems or stored != want
+        done = ""
+        if repair and differs and (want or data is not None):
+            if want:
+                written = write_document(storage, key, segment_document(domain, first, want), token)
+            else:
+                storage.delete(key)
+                written = True
+            done = "rebuilt from the records" if written else "changed meanwhile: run verify --repair again"
+        found += [(n, problem, done) for n, problem in problems]
+    return found
+
+
+__all__ = [
+    "SummaryEntry",
+    "add_entry",
+    "check_summary",
+    "delete_summary",
+    "domain_entries",
+    "parse_segment",
+    "remove_entry",
+    "segment_document",
+]
