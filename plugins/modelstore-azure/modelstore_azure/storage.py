@@ -35,10 +35,12 @@ from __future__ import annotations
 import base64
 import io
 import ipaddress
+import logging
 import os
 import random
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -151,6 +153,28 @@ class _DeadlineRetry(ExponentialRetry):
         if error is not None:
             error.modelstore_deadline = True  # read by AzureStorage._error
         return False
+
+
+class _ScrubLogs(logging.Filter):
+    """Masks the credentials of every open store in urllib3's debug lines, which print request URLs
+    whole (a SAS token's signature with them); the SDK's own request logging redacts them already."""
+
+    def __init__(self):
+        super().__init__()
+        self.storages: weakref.WeakSet[AzureStorage] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = {s for storage in list(self.storages) for s in storage._secrets}
+        if secrets:
+            message = record.getMessage()
+            clean = scrub(message, secrets)
+            if clean != message:
+                record.msg, record.args = clean, ()
+        return True
+
+
+_scrub_logs = _ScrubLogs()
+logging.getLogger("urllib3.connectionpool").addFilter(_scrub_logs)
 
 
 def _code(exc: BaseException) -> str:
@@ -274,6 +298,7 @@ class AzureStorage(Storage):
             raise ValueError("block_size and max_concurrency must be positive, single_put_size not negative")
         self._secrets: set[str] = set()
 
+        _scrub_logs.storages.add(self)
         account, credential, endpoint = self._configure(opts)
         self.account = account
         self.endpoint = endpoint  # credential-free: userinfo and queries are refused
@@ -439,7 +464,7 @@ class AzureStorage(Storage):
             error = self._error(exc, action, key)
         else:
             return
-        raise error
+        raise error from None  # the with statement's own exception would still be its context
 
     @staticmethod
     def _blob_missing(exc: ResourceNotFoundError) -> bool:
