@@ -103,7 +103,7 @@ BACKOFF, MAX_BACKOFF = 0.25, 8.0
 #: The service's limit of blocks in one blob.
 MAX_BLOCKS = 50_000
 #: Attempts at a staged upload whose blocks another writer's commit of the same key discarded.
-UPLOAD_ATTEMPTS = 3
+UPLOAD_ATTEMPTS = 5
 #: Azurite's (and the old storage emulator's) well-known account, for ``UseDevelopmentStorage=true``.
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -511,7 +511,7 @@ class AzureStorage(Storage):
         for attempt in range(UPLOAD_ATTEMPTS):
             upload_id = uuid.uuid4().hex  # block ids of one upload: never another writer's
 
-            def stage(index: int, read: Callable[[], bytes]) -> str:
+            def stage(index: int, read: Callable[[], bytes], upload_id: str = upload_id) -> str:
                 data = read()
                 block_id = base64.b64encode(f"{upload_id}-{index:08d}".encode()).decode()
                 blob.stage_block(block_id, data, length=len(data))

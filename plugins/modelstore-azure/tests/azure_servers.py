@@ -49,7 +49,10 @@ def azurite_blob_script(log: Path) -> Path:
     with open(log, "ab") as out:
         result = subprocess.run(
             ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--no-save", f"azurite@{AZURITE_VERSION}"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=600,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=600,
         )
     if result.returncode != 0 or not script.is_file():
         raise Unavailable(f"`npm install azurite@{AZURITE_VERSION}` failed (exit {result.returncode}); see {log}")
@@ -63,8 +66,16 @@ class Azurite(ServerProcess):
         script = azurite_blob_script(log.with_name("npm-install.log"))
         super().__init__(
             lambda port: [
-                "node", script, "--blobHost", "127.0.0.1", "--blobPort", port, "--inMemoryPersistence",
-                "--skipApiVersionCheck", "--disableTelemetry", "--loose",
+                "node",
+                script,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                port,
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--disableTelemetry",
+                "--loose",
             ],
             log,
         )

@@ -28,10 +28,9 @@ def _formatted(exc: BaseException) -> str:
 
 
 def _sas(container: str = CONTAINER) -> str:
-    return generate_container_sas(
-        ACCOUNT, container, account_key=KEY, permission=ContainerSasPermissions(read=True, write=True, delete=True, list=True, add=True, create=True),
-        expiry=datetime.now(timezone.utc) + timedelta(hours=1),
-    )
+    allowed = ContainerSasPermissions(read=True, write=True, delete=True, list=True, add=True, create=True)
+    expiry = datetime.now(timezone.utc) + timedelta(hours=1)
+    return generate_container_sas(ACCOUNT, container, account_key=KEY, permission=allowed, expiry=expiry)
 
 
 def _signature(sas: str) -> str:

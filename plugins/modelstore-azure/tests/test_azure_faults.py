@@ -76,7 +76,7 @@ class TestAzureFaults(FaultContract):
             container = client.get_container_client(CONTAINER)
             uncommitted = [b.name for b in container.list_blobs(name_starts_with=prefix + keys.OBJECTS, include=["uncommittedblobs"])]
         assert len(uncommitted) == 1, uncommitted  # the killed upload's first block is there, uncommitted
-        object_key = uncommitted[0][len(prefix):]
+        object_key = uncommitted[0][len(prefix) :]
         assert list(direct.storage.list(keys.OBJECTS)) == [] and direct.storage.stat(object_key) is None
         assert direct.list_domains() == []
         report = direct.gc(grace=0)

@@ -50,7 +50,10 @@ def test_frozen_endpoint_fails_within_the_timeout(options, default, timeout):
     with FrozenServer() as frozen:
         result = subprocess.run(
             [sys.executable, "-c", CHILD, frozen.endpoint, json.dumps(options), json.dumps(default)],
-            env=env, capture_output=True, text=True, timeout=3 * timeout + STARTUP,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3 * timeout + STARTUP,
         )
         assert frozen.connections >= 1  # it did reach the frozen server
     assert result.returncode == 0, result.stderr
@@ -69,7 +72,10 @@ def test_cli_timeout_option_bounds_ls(azurite, tmp_path):
         env = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": frozen_cs, "MODELSTORE_CACHE_DIR": str(tmp_path)}
         result = subprocess.run(
             [script, "--store", "azure://container/prefix", "--timeout", "2", "ls"],
-            env=env, capture_output=True, text=True, timeout=6 + STARTUP,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=6 + STARTUP,
         )
     assert result.returncode != 0
     assert "did not answer in time" in result.stderr and "--timeout" in result.stderr, result.stderr
