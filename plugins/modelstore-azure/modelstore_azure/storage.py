@@ -316,6 +316,7 @@ class AzureStorage(Storage):
                 read_timeout=self.read_timeout,
                 max_single_put_size=max(self.single_put_size, 1),
                 max_block_size=self.block_size,
+                max_chunk_get_size=self.block_size,  # ranges of a large download (the SDK's default: 4 MiB)
                 user_agent="modelstore-azure",
             )
         except (ValueError, AzureError) as exc:
