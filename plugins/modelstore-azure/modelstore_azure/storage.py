@@ -235,8 +235,7 @@ def parse_url(url: str) -> tuple[BucketURL, str | None, str | None]:
         if not account or service not in ("dfs", "blob") or not rest:
             raise InvalidNameError(f"a {scheme}:// store URL reads {scheme}://container@account.dfs.core.windows.net/prefix")
         where = BucketURL.parse(f"azure://{container}{parts.path}", ("azure",), service="Azure", credentials_hint=CREDENTIALS_HINT)
-        http = "http" if scheme in ("abfs", "wasb") and _is_local(account) else "https"
-        return where, account, f"{http}://{account}.blob.{rest}"
+        return where, account, f"https://{account}.blob.{rest}"
     if scheme in ("abfs", "abfss", "wasb", "wasbs"):
         raise InvalidNameError(f"a {scheme}:// store URL reads {scheme}://container@account.dfs.core.windows.net/prefix")
     where = BucketURL.parse(url, ("azure", "az"), service="Azure", credentials_hint=CREDENTIALS_HINT)
@@ -314,7 +313,6 @@ class AzureStorage(Storage):
                 retry_policy=_DeadlineRetry(self.timeout, int(opts["max_attempts"])),
                 connection_timeout=self.connect_timeout,
                 read_timeout=self.read_timeout,
-                max_single_put_size=max(self.single_put_size, 1),
                 max_block_size=self.block_size,
                 max_chunk_get_size=self.block_size,  # ranges of a large download (the SDK's default: 4 MiB)
                 user_agent="modelstore-azure",
@@ -356,8 +354,7 @@ class AzureStorage(Storage):
 
         credential = opts["credential"]
         if credential is not None:
-            for attr in ("signature",):  # AzureSasCredential
-                self._add_secret(getattr(credential, attr, None))
+            self._add_secret(getattr(credential, "signature", None))  # AzureSasCredential
             named = getattr(credential, "named_key", None)  # AzureNamedKeyCredential
             self._add_secret(getattr(named, "key", None))
         elif fields.get("accountkey"):
