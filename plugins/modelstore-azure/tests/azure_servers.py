@@ -28,6 +28,17 @@ AZURE_ERRORS = {
 }
 
 
+def container_sas(container: str) -> str:
+    """A SAS token for ``container`` on Azurite's account, valid for an hour, with what a store needs."""
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    allowed = ContainerSasPermissions(read=True, write=True, delete=True, list=True, add=True, create=True)
+    expiry = datetime.now(timezone.utc) + timedelta(hours=1)
+    return generate_container_sas(ACCOUNT, container, account_key=KEY, permission=allowed, expiry=expiry)
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("MODELSTORE_TEST_CACHE") or Path.home() / ".cache" / "modelstore-tests")
 

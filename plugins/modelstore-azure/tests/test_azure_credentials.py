@@ -11,11 +11,9 @@ import json
 import logging
 import sys
 import traceback
-from datetime import datetime, timedelta, timezone
 
 import pytest
-from azure.storage.blob import ContainerSasPermissions, generate_container_sas
-from azure_servers import ACCOUNT, KEY
+from azure_servers import ACCOUNT, KEY, container_sas
 from conftest import CONTAINER
 
 from modelstore_core import InvalidNameError, ModelStore, StorageError
@@ -28,9 +26,7 @@ def _formatted(exc: BaseException) -> str:
 
 
 def _sas(container: str = CONTAINER) -> str:
-    allowed = ContainerSasPermissions(read=True, write=True, delete=True, list=True, add=True, create=True)
-    expiry = datetime.now(timezone.utc) + timedelta(hours=1)
-    return generate_container_sas(ACCOUNT, container, account_key=KEY, permission=allowed, expiry=expiry)
+    return container_sas(container)
 
 
 def _signature(sas: str) -> str:
