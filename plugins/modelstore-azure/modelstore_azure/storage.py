@@ -38,6 +38,7 @@ import ipaddress
 import logging
 import os
 import random
+import threading
 import time
 import uuid
 import weakref
@@ -161,10 +162,16 @@ class _ScrubLogs(logging.Filter):
 
     def __init__(self):
         super().__init__()
-        self.storages: weakref.WeakSet[AzureStorage] = weakref.WeakSet()
+        self._storages: weakref.WeakSet[AzureStorage] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def add(self, storage: AzureStorage) -> None:
+        with self._lock:
+            self._storages.add(storage)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = {s for storage in list(self.storages) for s in storage._secrets}
+        with self._lock:
+            secrets = {s for storage in self._storages for s in storage._secrets}
         if secrets:
             message = record.getMessage()
             clean = scrub(message, secrets)
@@ -297,8 +304,8 @@ class AzureStorage(Storage):
             raise ValueError("block_size and max_concurrency must be positive, single_put_size not negative")
         self._secrets: set[str] = set()
 
-        _scrub_logs.storages.add(self)
         account, credential, endpoint = self._configure(opts)
+        _scrub_logs.add(self)  # its secrets are all known now
         self.account = account
         self.endpoint = endpoint  # credential-free: userinfo and queries are refused
         self.session = requests.Session()  # ours, sized for parallel blocks; every attempt goes through it
