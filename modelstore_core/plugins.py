@@ -42,7 +42,12 @@ KNOWN_PLUGINS = {
         "tf_keras": "modelstore-keras",
         "catboost": "modelstore-catboost",
     },
-    "scheme": {"s3": "modelstore-s3", "gs": "modelstore-gcs", "gcs": "modelstore-gcs"},
+    "scheme": {
+        "s3": "modelstore-s3",
+        "gs": "modelstore-gcs",
+        "gcs": "modelstore-gcs",
+        **dict.fromkeys(("azure", "az", "abfs", "abfss", "wasb", "wasbs"), "modelstore-azure"),
+    },
 }
 
 

@@ -73,6 +73,9 @@ class ServerProcess:
     (endpoint, credentials) for tests that start other processes.
     """
 
+    #: seconds to wait for the port after starting the process (a subclass raises it for slow starters)
+    start_timeout = 30.0
+
     def __init__(self, command: Callable[[int], Sequence[object]], log: Path):
         self.command = command
         self.port = free_port()
@@ -89,7 +92,7 @@ class ServerProcess:
             self.proc = subprocess.Popen(
                 [str(arg) for arg in self.command(self.port)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        wait_for_port(self.port, self.proc, self.log)
+        wait_for_port(self.port, self.proc, self.log, self.start_timeout)
         return self
 
     def stop(self) -> None:

@@ -1,0 +1,79 @@
+"""The `modelstore` command against an azure:// store on Azurite (in-process, through click's
+runner: the console script and terminals are tested by the core's CLI tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+import warnings
+from types import SimpleNamespace
+
+import pytest
+from azure_servers import KEY
+from click.testing import CliRunner
+
+from modelstore_core.cli import main
+
+
+class EntryPoint:
+    """What click's runner invokes (it calls ``.main(args=...)``): the console script's ``main()``."""
+
+    @staticmethod
+    def main(args, **_) -> None:
+        main(list(args))
+
+
+@pytest.fixture
+def modelstore(azurite, az_url, tmp_path):
+    """Run the command, the store given by --store (or $MODELSTORE_URL); the process env points at Azurite."""
+    env = {"MODELSTORE_CACHE_DIR": str(tmp_path / "cache"), "MODELSTORE_URL": None}
+
+    def run(*args: str, store: str | None = az_url, check: bool = True) -> SimpleNamespace:
+        cmd = [*(["--store", store] if store else []), *args]
+        with warnings.catch_warnings():  # main() replaces warnings.showwarning
+            result = CliRunner().invoke(EntryPoint, cmd, env=env, prog_name="modelstore")
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(*result.exc_info))  # what the interpreter prints
+        result = SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=stderr)
+        if check:
+            assert result.returncode == 0, result.stderr
+        return result
+
+    return run
+
+
+def test_cli_round_trip_on_azure(modelstore, tmp_path):
+    model = tmp_path / "model.onnx"
+    model.write_bytes(os.urandom(20_000))
+    assert modelstore("upload", "churn", str(model), "--tag", "team=risk").stdout == "1\n"  # piped: the number only
+    model.write_bytes(os.urandom(20_000))
+    assert modelstore("upload", "churn", str(model)).stdout == "2\n"
+
+    assert modelstore("ls").stdout.split("\t")[:3] == ["churn", "2", "2"]
+    rows = json.loads(modelstore("--json", "ls", "churn").stdout)
+    assert [(r["version"], r["tags"]) for r in rows] == [(2, {}), (1, {"team": "risk"})]
+
+    modelstore("state", "set", "churn", "1", "production")
+    assert json.loads(modelstore("--json", "info", "churn", "--state", "production").stdout)["version"] == 1
+    out = tmp_path / "out"
+    assert modelstore("download", "churn", "--state", "production", "-o", str(out)).stdout.strip() == str(out)
+    assert (out / "model.onnx").stat().st_size == 20_000
+
+    assert modelstore("verify").returncode == 0
+    modelstore("delete", "churn", "2", "--yes")
+    assert json.loads(modelstore("--json", "ls", "churn").stdout)[0]["version"] == 1
+    report = json.loads(modelstore("--json", "gc", "--apply", "--grace", "0").stdout)
+    assert len(report["objects"]) == 1  # version 2's file
+
+
+def test_cli_errors_on_azure_are_one_line(modelstore):
+    missing = modelstore("ls", "nope", check=False)
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "nope" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    no_container = modelstore("ls", store="azure://no-such-container/x", check=False)
+    assert no_container.returncode == 1 and no_container.stderr.count("\n") == 1, no_container.stderr
+    assert "no-such-container" in no_container.stderr and "does not exist" in no_container.stderr
+    assert "Traceback" not in no_container.stderr and KEY not in no_container.stderr

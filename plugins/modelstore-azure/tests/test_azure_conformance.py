@@ -1,0 +1,45 @@
+"""The storage, store and tamper kits against Azurite."""
+
+from __future__ import annotations
+
+import pytest
+from modelstore_azure.storage import AzureStorage
+
+from modelstore_core.testing import StorageContract, StoreContract, TamperContract
+
+MB = 1 << 20
+
+
+class TestAzureStorage(StorageContract):
+    @pytest.fixture
+    def storage(self, az_url):
+        # Small blocks: the kit's 3 MiB objects go through staged blocks too.
+        storage = AzureStorage.from_url(az_url, page_size=7, single_put_size=MB, block_size=MB)
+        yield storage
+        storage.close()
+
+
+class TestAzureStore(StoreContract):
+    writers = 8
+
+    @pytest.fixture
+    def store_url(self, az_url):
+        return az_url
+
+    @pytest.fixture
+    def store_options(self):
+        return {"page_size": 5, "single_put_size": MB, "block_size": MB}
+
+    @pytest.fixture
+    def store_env(self, azurite):
+        return dict(azurite.env)
+
+
+class TestAzureTamper(TamperContract):
+    @pytest.fixture
+    def store_url(self, az_url):
+        return az_url
+
+    @pytest.fixture
+    def store_env(self, azurite):
+        return dict(azurite.env)

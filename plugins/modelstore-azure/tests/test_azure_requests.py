@@ -1,0 +1,105 @@
+"""What each operation costs in Blob service requests, at 1,001 versions, and the download cache."""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+
+import pytest
+from azure_requests import RequestLog, kind, object_gets
+from conftest import CONTAINER
+
+from modelstore_core import ModelStore
+from modelstore_core.protocol.probe import forget_verdicts
+from modelstore_core.testing.history import build_history
+
+N = 1001
+
+
+@pytest.fixture(scope="module")
+def thousand(azurite, tmp_path_factory):
+    """A domain of 1,001 versions. Versions 1 and 1,001 are real uploads (2 and 3 files); the 999
+    between are copies of version 1's record, committed the way the core commits a version
+    (create-if-absent of the claim, then of the record), concurrently, to keep the test quick."""
+    tmp = tmp_path_factory.mktemp("thousand")
+    url = f"azure://{CONTAINER}/{uuid.uuid4().hex}"
+    store = ModelStore(url, cache_dir=tmp / "seed-cache")
+    last, files = build_history(store, "d", N, tmp)
+    store.close()
+    return url, last, files
+
+
+@pytest.fixture
+def counted(thousand, tmp_path):
+    url, _, _ = thousand
+    store = ModelStore(url, cache_dir=tmp_path / "cache")
+    yield store, RequestLog(store.storage)
+    store.close()
+
+
+def test_list_versions_is_one_listing(counted):
+    store, log = counted
+    with log.measure() as calls:
+        listed = store.list_versions("d")
+    assert [v.version for v in listed] == list(range(N, 0, -1))
+    assert len(calls) <= math.ceil(N / 5000) + 2, calls  # 5,000 blobs a page
+    assert {kind(*c) for c in calls} == {"List Blobs"}
+
+
+def test_latest_is_two_requests(counted):
+    store, log = counted
+    with log.measure() as calls:
+        assert store.latest("d").version == N
+    assert len(calls) <= 2, calls
+
+
+def test_load_and_cached_reload(counted, thousand, tmp_path):
+    store, log = counted
+    url, last, files = thousand
+    with log.measure() as calls:
+        paths = store.load("d")
+    assert [p.read_bytes() for p in paths] == [f.read_bytes() for f in files[2:]]
+    assert len(calls) <= 3 + len(last.files), calls
+    assert len(object_gets(calls)) == len(last.files)
+
+    # The same cache from a new store object (a new process, say): no artifact is downloaded.
+    again = ModelStore(url, cache_dir=tmp_path / "cache")
+    again_log = RequestLog(again.storage)
+    with again_log.measure() as calls:
+        assert [p.read_bytes() for p in again.load("d")] == [f.read_bytes() for f in files[2:]]
+    assert object_gets(calls) == [] and len(calls) <= 3, calls
+    again.close()
+
+
+def test_cache_is_shared_by_content_across_versions(counted, thousand):
+    """Version 1,000's files are version 1's: once one is loaded, the other downloads nothing."""
+    store, log = counted
+    _, _, files = thousand
+    with log.measure() as first:
+        store.load("d", version=1)
+    with log.measure() as second:
+        paths = store.load("d", version=N - 1)
+    assert len(object_gets(first)) == 2 and object_gets(second) == []
+    assert [p.read_bytes() for p in paths] == [f.read_bytes() for f in files[:2]]
+
+
+def test_upload_cost(az_url, tmp_path):
+    """A new version of one small file: marker, Get Blob Properties + Put Blob of the object, hint
+    read, claim, record, hint read + swap, marker delete. A re-upload of the same file skips the Put."""
+    store = ModelStore(az_url, cache_dir=tmp_path / "cache")
+    log = RequestLog(store.storage)
+    model = tmp_path / "m.bin"
+    model.write_bytes(os.urandom(10_000))
+    # The first write to a server proves its conditional writes on a probe key: 7 requests, once.
+    forget_verdicts()
+    with log.measure() as probe:
+        store._before_writing()
+    assert len(probe) == 7, probe
+    with log.measure() as first:
+        store.upload("d", files=[model])
+    with log.measure() as again:
+        store.upload("d", files=[model])
+    assert len(first) <= 9, first
+    assert len(again) <= 8 and not [c for c in again if c[0] == "PUT" and "/objects/" in c[1]], again
+    store.close()
