@@ -21,7 +21,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import ConflictError, IntegrityError
+from .errors import ConflictError, CorruptRecordError, IntegrityError
 from .hashing import check_hash, copy_file_hashed, hash_file, verify_file
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import keys
@@ -69,9 +69,35 @@ class Cache:
             shutil.rmtree(self.root / part, ignore_errors=True)
         return freed
 
+    @staticmethod
+    def store_id(url: str) -> str:
+        """What names a store's part of the cache: the start of the sha256 of its URL."""
+        return hashlib.sha256(url.encode()).hexdigest()[:16]
+
     def version_dir(self, storage: Storage, domain: str, version: int) -> Path:
-        store_id = hashlib.sha256(storage.url.encode()).hexdigest()[:16]
-        return self.root / "versions" / store_id / domain / str(version)
+        return self.root / "versions" / self.store_id(storage.url) / domain / str(version)
+
+    def seen_names(self, url: str):
+        """Which versions ``latest`` and states of a store last resolved to here (:mod:`.offline`)."""
+        from .offline import SeenNames
+
+        return SeenNames(self.root / "resolved" / self.store_id(url))
+
+    def cached_record(self, storage: Storage, domain: str, version: int) -> VersionRecord | None:
+        """The record kept in the proof of this version's cache view (``None`` when there is no
+        usable one: never loaded here, or loaded by an older release). Validated like any record;
+        whether the files are intact is :meth:`intact_view`'s job."""
+        view = self.version_dir(storage, domain, version)
+        try:
+            doc = json.loads((view / COMPLETE).read_text()).get("record")
+            return VersionRecord.from_document(doc, str(view / COMPLETE), domain, version)
+        except (OSError, ValueError, AttributeError, RecursionError, CorruptRecordError):
+            return None
+
+    def intact_view(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> Path | None:
+        """The version's cache view if it is complete and its files hold the recorded bytes; no storage access."""
+        view = self.version_dir(storage, record.domain, record.version)
+        return view if self._intact(view, record, progress) else None
 
     def object_path(self, sha256: str) -> Path:
         return self.root / "objects" / "sha256" / sha256[:2] / sha256
@@ -131,12 +157,13 @@ class Cache:
         """Whether ``view`` is a finished view whose files all hold the recorded bytes: proven by an
         unchanged file state, else hashed (and the proof renewed)."""
         try:
-            proof = json.loads((view / COMPLETE).read_text()).get("verified")
-        except (OSError, ValueError, AttributeError):
+            found = json.loads((view / COMPLETE).read_text())
+            proof = found.get("verified")
+        except (OSError, ValueError, AttributeError, RecursionError):
             return False
         proof = proof if isinstance(proof, dict) else {}
         counter = Progress(progress, record.size)
-        hashed = False
+        hashed = "record" not in found  # a proof from an older release: renewed with the record
         try:
             for entry in record.files:
                 file = counter.file(entry.size)
@@ -172,7 +199,9 @@ def _write_proof(view: Path, record: VersionRecord) -> None:
     """Record the state of each file of ``view``, just verified (written atomically)."""
     proof = {entry.path: [*_file_state(view / entry.path), entry.sha256] for entry in record.files}
     tmp = view / f".{COMPLETE}.{os.urandom(8).hex()}"
-    tmp.write_text(json.dumps({"files": [f.path for f in record.files], "verified": proof}))
+    # The record rides along, so that an offline load can use the view without asking the store.
+    doc = {"files": [f.path for f in record.files], "verified": proof, "record": record.document}
+    tmp.write_text(json.dumps(doc))
     os.replace(tmp, view / COMPLETE)
 
 
@@ -227,6 +256,14 @@ def write_files(
 
     with ThreadPoolExecutor(min(PARALLEL_FILES, len(jobs))) as pool:
         list(pool.map(write, jobs))
+
+
+def copy_verified(view: Path, entries: tuple[FileEntry, ...], directory: Path) -> None:
+    """Copy the files of a verified cache view into ``directory``, hashing each copy (an offline download)."""
+    for entry in entries:
+        dest = directory / entry.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        check_hash(copy_file_hashed(view / entry.path, dest)[0], entry.sha256, entry.path, partial=dest)
 
 
 def _link_verified(source: Path, dest: Path, entry: FileEntry, progress: FileProgress) -> bool:
