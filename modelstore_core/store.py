@@ -225,12 +225,18 @@ class ModelStore:
         if (model is None) == (files is None):
             given = "both model= and files=" if model is not None else "neither model= nor files="
             raise UsageError(f"upload() got {given}: pass a model (upload(domain, model=clf)) or raw files (upload(domain, files=[...]))")
-        from .upload import RawFiles, upload
+        from .upload import RawFiles
 
         if files is not None:
             if isinstance(files, (str, os.PathLike)):
                 files = [files]
             model = RawFiles([Path(f) for f in files])
+        return self._upload(domain, model, extras, tags, options, progress)
+
+    def _upload(self, domain, model, extras, tags, options, progress, metadata: dict[str, Any] | None = None) -> Version:
+        """:meth:`upload` past its argument checks; ``metadata`` goes into the record (an import's)."""
+        from .upload import upload
+
         private_key = self._private_key()  # a bad key fails here, before anything is written
         after_commit = None
         if private_key is not None:
@@ -240,7 +246,7 @@ class ModelStore:
                 write_signature(self.storage, record, private_key)
 
         self._before_writing()
-        record, written = upload(self.storage, self.plugins, domain, model, extras, tags, options, progress, after_commit)
+        record, written = upload(self.storage, self.plugins, domain, model, extras, tags, options, progress, after_commit, metadata)
         version = Version(domain, record.version, record)
         version.bytes_written = written
         return version

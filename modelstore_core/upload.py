@@ -68,10 +68,13 @@ def upload(
     options: dict[str, Any],
     progress: ProgressCallback | None = None,
     after_commit: Callable[[VersionRecord], None] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> tuple[VersionRecord, int]:
     """Serialize, stage and commit; returns the committed record and the artifact bytes written.
 
     ``after_commit(record)`` runs once the record exists (see :func:`~.protocol.commit.commit_version`).
+    ``metadata`` (an import's own description of the version) goes into the record over what the
+    plugins collect; the core's keys still win.
     """
     with _scratch(storage) as tmp:
         flavor = model.flavor() if isinstance(model, RawFiles) else serialize(plugins, model, Path(tmp), options)
@@ -92,7 +95,8 @@ def upload(
                 "tags": tags,
             }
             raw = isinstance(model, RawFiles)
-            draft = merge(collect_metadata(plugins, None if raw else model, flavor, domain), draft)  # core keys win
+            collected = collect_metadata(plugins, None if raw else model, flavor, domain)
+            draft = merge(merge(collected, jsonable(metadata or {})), draft)  # core keys win
 
             def sources_unchanged(placed: dict[str, bool]) -> None:
                 for source, st in zip(sources, staged, strict=True):
