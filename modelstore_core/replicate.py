@@ -27,11 +27,20 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CorruptRecordError, DomainNotFoundError, KeyNotFoundError, StateNotFoundError, UsageError, VersionNotFoundError
+from .errors import (
+    CorruptRecordError,
+    DomainNotFoundError,
+    IntegrityError,
+    KeyNotFoundError,
+    StateNotFoundError,
+    UsageError,
+    VersionNotFoundError,
+)
 from .hashing import check_hash, copy_file_hashed, hash_file
 from .liveness import HOST
 from .names import check_name
@@ -172,6 +181,7 @@ class Copier:
         self.progress = progress
         self._before_writing = before_writing
         self._writing = False
+        self._lock = threading.Lock()  # objects of a version move on several threads
         self.report = CopyReport()
 
     def writing(self) -> None:
@@ -332,7 +342,11 @@ class Copier:
         self.dst.put_if_absent(marker, dumps(UploadMarker(domain, now_utc(), HOST, os.getpid(), objects).to_json()))
         try:
             commit.checkpoint("copy-marker-written")
-            self._copy_objects(record, counter)
+            try:
+                self._copy_objects(record, counter)
+            except IntegrityError as exc:  # a damaged source object: this version cannot be copied
+                self.report.problems.append(f"{domain}:{n}: not copied: {exc}; `modelstore verify` on the source says more")
+                return
             commit.checkpoint("copy-objects-stored")
             claim = dumps({"claimed": now_utc(), "host": HOST, "pid": os.getpid(), "copy_of": hashlib.sha256(data).hexdigest()})
             if not self.dst.put_if_absent(keys.claim_key(domain, n), claim) and not self._our_claim(domain, n, data):
@@ -396,8 +410,10 @@ class Copier:
         finally:
             tmp.unlink(missing_ok=True)
         file.finish()
-        self.report.objects += 1
-        self.report.bytes_moved += size
+        with self._lock:
+            self.report.objects += 1
+            self.report.bytes_moved += size
+        commit.checkpoint("copy-object-stored")
 
     def _copy_signatures(self, domain: str, n: int, signers: list[str]) -> None:
         for keyid in signers:
