@@ -65,7 +65,7 @@ class Cache:
         A load running at the same moment in another process may fail and need a retry.
         """
         freed = self.usage()
-        for part in ("versions", "objects"):
+        for part in ("versions", "objects", "records", "resolved"):  # the last two: offline answers
             shutil.rmtree(self.root / part, ignore_errors=True)
         return freed
 
@@ -83,16 +83,42 @@ class Cache:
 
         return SeenNames(self.root / "resolved" / self.store_id(url))
 
-    def cached_record(self, storage: Storage, domain: str, version: int) -> VersionRecord | None:
-        """The record kept in the proof of this version's cache view (``None`` when there is no
-        usable one: never loaded here, or loaded by an older release). Validated like any record;
-        whether the files are intact is :meth:`intact_view`'s job."""
-        view = self.version_dir(storage, domain, version)
+    def _record_path(self, storage: Storage, domain: str, version: int) -> Path:
+        return self.root / "records" / self.store_id(storage.url) / domain / f"{version}.json"
+
+    def remember_record(self, storage: Storage, record: VersionRecord) -> None:
+        """Keep the record of a downloaded version, for offline downloads from the cached objects
+        (a loaded version keeps it in its view's proof). Best effort."""
+        path = self._record_path(storage, record.domain, record.version)
         try:
-            doc = json.loads((view / COMPLETE).read_text()).get("record")
-            return VersionRecord.from_document(doc, str(view / COMPLETE), domain, version)
-        except (OSError, ValueError, AttributeError, RecursionError, CorruptRecordError):
-            return None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._tmp_name(path)
+            tmp.write_text(json.dumps(record.document))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
+    def cached_record(self, storage: Storage, domain: str, version: int) -> VersionRecord | None:
+        """The record this machine kept of a version it loaded (in the proof of its cache view) or
+        downloaded; ``None`` when there is no usable one. Validated like any record; whether the
+        files are there and intact is checked where they are used."""
+        view = self.version_dir(storage, domain, version)
+        for path, field in ((view / COMPLETE, "record"), (self._record_path(storage, domain, version), None)):
+            try:
+                doc = json.loads(path.read_text())
+                return VersionRecord.from_document(doc.get(field) if field else doc, str(path), domain, version)
+            except (OSError, ValueError, AttributeError, RecursionError, CorruptRecordError):
+                continue
+        return None
+
+    def cached_files(self, storage: Storage, record: VersionRecord) -> dict[str, Path] | None:
+        """Where each file of ``record`` is on this machine without the store (its intact view, else
+        the cached objects), to be verified as it is copied; ``None`` if any is missing."""
+        view = self.intact_view(storage, record)
+        if view is not None:
+            return {f.path: view / f.path for f in record.files}
+        found = {f.path: self.object_path(f.sha256) for f in record.files}
+        return found if all(path.is_file() for path in found.values()) else None
 
     def intact_view(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> Path | None:
         """The version's cache view if it is complete and its files hold the recorded bytes; no storage access."""
@@ -258,12 +284,13 @@ def write_files(
         list(pool.map(write, jobs))
 
 
-def copy_verified(view: Path, entries: tuple[FileEntry, ...], directory: Path) -> None:
-    """Copy the files of a verified cache view into ``directory``, hashing each copy (an offline download)."""
+def copy_verified(sources: dict[str, Path], entries: tuple[FileEntry, ...], directory: Path) -> None:
+    """Copy local files (``sources``: stored name -> path) into ``directory``, hashing each copy
+    against its record (an offline download)."""
     for entry in entries:
         dest = directory / entry.path
         dest.parent.mkdir(parents=True, exist_ok=True)
-        check_hash(copy_file_hashed(view / entry.path, dest)[0], entry.sha256, entry.path, partial=dest)
+        check_hash(copy_file_hashed(sources[entry.path], dest)[0], entry.sha256, entry.path, partial=dest)
 
 
 def _link_verified(source: Path, dest: Path, entry: FileEntry, progress: FileProgress) -> bool:

@@ -579,7 +579,7 @@ class ModelStore:
         """
         v = self.info(domain, version, state=state)
         self._check_trust(v.record)
-        view = self._offline_view(v.record, progress) if self.offline else None
+        cached = self._offline_files(v.record) if self.offline else None
         target = Path(to) if to is not None else Path.cwd() / f"{v.domain}-{v.version}"
         if not overwrite:
             existing = [f.path for f in v.files if os.path.lexists(target / f.path)]
@@ -588,10 +588,11 @@ class ModelStore:
         target.mkdir(parents=True, exist_ok=True)
         staging = target / f".modelstore-{os.urandom(16).hex()}.part"
         try:
-            if view is not None:
-                copy_verified(view, v.files, staging)
+            if cached is not None:
+                copy_verified(cached, v.files, staging)
             else:
                 write_files(self.storage, v.files, staging, self.cache, progress)
+                self.cache.remember_record(self.storage, v.record)
             inside = os.path.realpath(target)
             for entry in v.files:
                 dest = target / entry.path
@@ -605,15 +606,24 @@ class ModelStore:
         return target
 
     def _offline_view(self, record, progress: ProgressCallback | None):
-        from .offline import NotCachedError, offline_hint
-
         view = self.cache.intact_view(self.storage, record, progress)
         if view is None:
-            raise NotCachedError(
-                f"{offline_hint(self.url)}, and the cached files of version {record.version} of {record.domain!r}"
-                " are missing or changed: load it once with the store reachable"
-            )
+            raise self._not_cached(record)
         return view
+
+    def _offline_files(self, record) -> dict[str, Path]:
+        found = self.cache.cached_files(self.storage, record)
+        if found is None:
+            raise self._not_cached(record)
+        return found
+
+    def _not_cached(self, record):
+        from .offline import NotCachedError, offline_hint
+
+        return NotCachedError(
+            f"{offline_hint(self.url)}, and the cached files of version {record.version} of {record.domain!r}"
+            " are missing or changed: load it once with the store reachable"
+        )
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 
 def test_cli_copy_and_mirror(cli, files, tmp_path):
@@ -31,3 +32,15 @@ def test_cli_copy_conflict_exits_1(cli, files, tmp_path):
 def test_cli_copy_of_a_missing_domain_is_an_error(cli, tmp_path):
     result = cli("copy", str(tmp_path / "a"), str(tmp_path / "b"), "nope")
     assert result.returncode == 1 and "domain 'nope' does not exist" in result.stderr
+
+
+def test_cli_download_offline(cli, files, tmp_path):
+    from modelstore_core import ModelStore
+
+    cli("upload", "churn", str(files["model.bin"]))
+    ModelStore(cli.root, cache_dir=cli.env["MODELSTORE_CACHE_DIR"]).load("churn")  # a local store's download caches nothing
+    shutil.rmtree(cli.root)
+    result = cli("download", "churn", "-o", str(tmp_path / "again"), env={"MODELSTORE_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "warning: offline: latest of 'churn' is version 1" in result.stderr
+    assert (tmp_path / "again" / "model.bin").read_bytes() == files["model.bin"].read_bytes()
