@@ -52,7 +52,17 @@ def copy_in_child(source_url: str, target_url: str, crash_at: str, cache: Path) 
 
 @pytest.mark.usefixtures("isolated")
 class CopyContract:
-    """Copies and mirrors from ``source_url`` to ``target_url``."""
+    """Copies and mirrors from ``source_url`` to ``target_url``.
+
+    ``crash_steps`` are the steps at which ``test_a_killed_copy_resumes`` kills a copy (each in
+    its own child process: a suite that runs the contract for many pairs may spread them out).
+    """
+
+    crash_steps: tuple[str, ...] = COPY_STEPS
+
+    def pytest_generate_tests(self, metafunc):
+        if "crash_step" in metafunc.fixturenames:
+            metafunc.parametrize("crash_step", self.crash_steps)
 
     @pytest.fixture
     def source_url(self) -> str:
@@ -157,12 +167,12 @@ class CopyContract:
         report = source.copy_to(target, select=["churn@production"])
         assert report.copied == ["churn:2"] and target.states("churn") == {"production": 2}
 
-    @pytest.mark.parametrize("step", COPY_STEPS)
-    def test_a_killed_copy_resumes(self, source, target, source_url, target_url, files, tmp_path, step):
+    def test_a_killed_copy_resumes(self, source, target, source_url, target_url, files, tmp_path, crash_step):
         source.upload("churn", files=files)
         source.upload("churn", files=[files[0]])
         source.set_state("churn", 1, "production")
-        assert copy_in_child(source_url, target_url, step, tmp_path / "cache-child") == -9
+        # The target's cache: the child finds the verdict on the server's conditional writes there.
+        assert copy_in_child(source_url, target_url, crash_step, tmp_path / "cache-dst") == -9
         # Whatever the target shows is complete: a version is listed only with all its files.
         for v in target.list_versions("churn") if target.list_domains() else []:
             assert target.verify("churn", v.version).ok
