@@ -237,10 +237,8 @@ class Copier:
                 wanted.add(src_states[s.state].version)
                 state_names.add(s.state)
         if state_filter:
-            for name in state_filter:
-                if name in src_states:
-                    wanted.add(src_states[name].version)
-                    state_names.add(name)
+            state_names.update(state_filter)  # also those the source removed (mirror --delete)
+            wanted.update(src_states[name].version for name in state_filter if name in src_states)
         if state_names is not None and not whole:
             # A version chosen by number brings the states that name it along.
             state_names |= {name for name, entry in src_states.items() if entry.version in wanted and not state_filter}

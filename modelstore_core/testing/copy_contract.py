@@ -225,3 +225,9 @@ class CopyContract:
         report = source.mirror_to(target, states=["production"])
         assert report.copied == ["churn:2"] and target.states("churn") == {"production": 2}
         assert target.list_domains() == ["churn"]
+        source.set_state("churn", 3, "production")
+        assert source.mirror_to(target, states=["production"]).copied == ["churn:3"]
+        source.remove_state("churn", "production")
+        report = source.mirror_to(target, states=["production"], delete=True)
+        assert report.deleted == ["churn@production"] and target.states("churn") == {}
+        assert [v.version for v in target.list_versions("churn")] == [3, 2]  # versions stay: the source has them
