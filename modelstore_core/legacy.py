@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidNameError, KeyNotFoundError, ModelStoreError
 from .flavor import Flavor
-from .names import check_file_path, check_name
+from .names import check_file_path, check_name, check_tags
 from .progress import Progress, ProgressCallback
 from .protocol import read
 from .replicate import CopyReport
@@ -235,7 +235,11 @@ def _import_model(source, target, domain: str, model: _LegacyModel, report: Impo
         # The legacy archive's top level is the model, extras/ its extras: stored under the same names.
         files_of = _LegacyFiles([files / n for n in _top_level(model_names)], flavor)
         extra_paths = sorted((files / "extras").iterdir()) if extras else None
-        v = target._upload(domain, files_of, extra_paths, {"legacy_id": model.model_id}, {}, None, metadata)
+        try:
+            tags = check_tags({"legacy_id": model.model_id})
+            v = target._upload(domain, files_of, extra_paths, tags, {}, None, metadata)
+        except InvalidNameError as exc:  # files that could not be loaded back side by side, an odd id
+            raise LegacyStoreError(str(exc)) from None
     report.copied.append(f"{domain}:{v.version}")
     report.bytes_moved += v.bytes_written or 0
     report.objects += len({f.sha256 for f in v.files})
