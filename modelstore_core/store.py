@@ -455,9 +455,10 @@ class ModelStore:
                     raise DanglingStateError(v.domain, state, v.version) from None
                 raise
         except StorageError as exc:
-            if isinstance(exc, (KeyNotFoundError, UnsafeServerError)):
+            advice = None if isinstance(exc, (KeyNotFoundError, UnsafeServerError)) else self._offline_advice(domain, version, state)
+            if advice is None:
                 raise
-            raise StorageError(f"{exc}; {self._offline_advice(domain, version, state)}") from exc
+            raise StorageError(f"{exc}; {advice}") from exc
         if version is None:
             self.cache.seen_names(self.url).remember(v.domain, state, v.version)
         return v
@@ -494,15 +495,15 @@ class ModelStore:
             )
         return Version(domain, version, record)
 
-    def _offline_advice(self, domain: str, version: int | None, state: str | None) -> str:
-        """For an error reaching the store: whether an offline load of this request is possible here."""
+    def _offline_advice(self, domain: str, version: int | None, state: str | None) -> str | None:
+        """For an error reaching the store: how to load this request offline, if this machine can."""
         seen = (version, "") if version is not None else self.cache.seen_names(self.url).lookup(domain, state)
         if seen is not None and self.cache.cached_record(self.storage, domain, seen[0]) is not None:
             return (
                 f"this machine has version {seen[0]} of {domain!r} cached: load it without the store with"
                 " MODELSTORE_OFFLINE=1 (ModelStore(url, offline=True)); the answer may be stale"
             )
-        return "nothing of this request is cached on this machine for an offline load (MODELSTORE_OFFLINE=1)"
+        return None
 
     def resolve(self, domain: str, version: int | None = None, state: str | None = None) -> Version:
         """Which version ``version``/``state``/latest names (metadata not yet fetched)."""
