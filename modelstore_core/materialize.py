@@ -89,12 +89,8 @@ class Cache:
     def remember_record(self, storage: Storage, record: VersionRecord) -> None:
         """Keep the record of a downloaded version, for offline downloads from the cached objects
         (a loaded version keeps it in its view's proof). Best effort."""
-        path = self._record_path(storage, record.domain, record.version)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._tmp_name(path)
-            tmp.write_text(json.dumps(record.document))
-            os.replace(tmp, path)
+            write_json(self._record_path(storage, record.domain, record.version), record.document)
         except OSError:
             pass
 
@@ -224,11 +220,19 @@ def _file_state(path: Path) -> list[int]:
 def _write_proof(view: Path, record: VersionRecord) -> None:
     """Record the state of each file of ``view``, just verified (written atomically)."""
     proof = {entry.path: [*_file_state(view / entry.path), entry.sha256] for entry in record.files}
-    tmp = view / f".{COMPLETE}.{os.urandom(8).hex()}"
     # The record rides along, so that an offline load can use the view without asking the store.
-    doc = {"files": [f.path for f in record.files], "verified": proof, "record": record.document}
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, view / COMPLETE)
+    write_json(view / COMPLETE, {"files": [f.path for f in record.files], "verified": proof, "record": record.document})
+
+
+def write_json(path: Path, doc) -> None:
+    """Replace the cache file ``path`` with ``doc`` as JSON, atomically (a reader sees the old or the new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.part")
+    try:
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 #: Files of one version verified at once (sha256 and file I/O release the GIL).

@@ -96,10 +96,9 @@ class SeenNames:
             states = doc.get("states") if isinstance(doc.get("states"), dict) else {}
             states[state] = entry
             doc["states"] = states
+        from .materialize import write_json
+
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = self.directory / f".{domain}.{os.urandom(8).hex()}.part"
-            tmp.write_text(json.dumps(doc))
-            os.replace(tmp, self._path(domain))
+            write_json(self._path(domain), doc)
         except OSError:
             pass
