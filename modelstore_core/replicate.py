@@ -244,8 +244,11 @@ class Copier:
             state_names |= {name for name, entry in src_states.items() if entry.version in wanted and not state_filter}
         plan = _DomainPlan(domain, src, dst, src_states, state_names, whole)
         for n in sorted(wanted):
-            if n not in src.versions:
-                plan.dangling.append(n)  # a state of the source names a deleted version
+            if n not in src.versions:  # a state of the source names a deleted version
+                named = ", ".join(sorted(name for name, e in src_states.items() if e.version == n))
+                self.report.problems.append(
+                    f"{domain}@{named}: names version {n}, which the source deleted; `modelstore verify --repair` on the source removes it"
+                )
                 continue
             self._classify(plan, n)
         return plan
@@ -321,7 +324,7 @@ class Copier:
                 self._copy_signatures(domain, n, sorted(missing))
         if plan.copied:
             commit.advance_latest(self.dst, domain, max(plan.copied))
-        if self.copy_states or plan.state_names:
+        if self.copy_states:
             self._copy_states(plan)
         if self.delete and plan.whole:
             for n in sorted(set(plan.dst.versions) - set(plan.src.versions)):
@@ -342,8 +345,9 @@ class Copier:
             commit.checkpoint("copy-marker-written")
             try:
                 self._copy_objects(record, counter)
-            except IntegrityError as exc:  # a damaged source object: this version cannot be copied
-                self.report.problems.append(f"{domain}:{n}: not copied: {exc}; `modelstore verify` on the source says more")
+            except (IntegrityError, KeyNotFoundError) as exc:  # a damaged or missing source object
+                what = exc if isinstance(exc, IntegrityError) else f"object {exc} is missing from the source"
+                self.report.problems.append(f"{domain}:{n}: not copied: {what}; `modelstore verify` on the source says more")
                 return
             commit.checkpoint("copy-objects-stored")
             claim = dumps({"claimed": now_utc(), "host": HOST, "pid": os.getpid(), "copy_of": hashlib.sha256(data).hexdigest()})
@@ -404,7 +408,11 @@ class Copier:
                 self.src.get_file(key, tmp, progress=file)
                 actual, size = hash_file(tmp)
             check_hash(actual, entry.sha256, entry.path)  # verified before it becomes visible
-            self.dst.stage_file(tmp, owned=True, sha256=entry.sha256).place(key)
+            staged = self.dst.stage_file(tmp, owned=True, sha256=entry.sha256)
+            try:
+                staged.place(key)
+            finally:
+                staged.discard()
         finally:
             tmp.unlink(missing_ok=True)
         file.finish()
@@ -467,7 +475,6 @@ class _DomainPlan:
     to_copy: list[int] = field(default_factory=list)
     copied: list[int] = field(default_factory=list)
     present: list[int] = field(default_factory=list)
-    dangling: list[int] = field(default_factory=list)
     records: dict[int, bytes] = field(default_factory=dict)
     parsed: dict[int, VersionRecord] = field(default_factory=dict)
 

@@ -185,16 +185,20 @@ class CopyContract:
         assert target.verify().ok
         assert source.copy_to(target).copied == []
 
-    def test_a_damaged_source_object_is_reported_and_not_copied(self, source, target, files):
+    def test_damaged_and_missing_source_objects_are_reported_and_not_copied(self, source, target, files):
         v = source.upload("churn", files=[files[0]])
         source.upload("churn", files=[files[1]])
+        gone = source.upload("churn", files=[files[2]])
         key = keys.object_key(v.files[0].sha256)
         source.storage.delete(key)
         source.storage.put_file(key, files[2])  # other bytes under its name
+        source.storage.delete(keys.object_key(gone.files[0].sha256))
         report = source.copy_to(target)
         assert report.copied == ["churn:2"] and not report.ok
-        assert any("churn:1" in p and "corrupted" in p for p in report.problems)
+        assert any("churn:1" in p and "corrupted" in p for p in report.problems), report.problems
+        assert any("churn:3" in p and "missing from the source" in p for p in report.problems), report.problems
         assert target.storage.stat(key) is None  # a wrong object never becomes visible
+        assert [v.version for v in target.list_versions("churn")] == [2]
 
     # --- mirror ---
 
