@@ -37,11 +37,12 @@ from .errors import (
     DomainNotFoundError,
     IntegrityError,
     KeyNotFoundError,
+    SourceChangedError,
     StateNotFoundError,
     UsageError,
     VersionNotFoundError,
 )
-from .hashing import check_hash, copy_file_hashed, hash_file
+from .hashing import check_hash, file_signature
 from .liveness import HOST
 from .names import check_name
 from .progress import FileProgress, Progress, ProgressCallback
@@ -345,8 +346,8 @@ class Copier:
             commit.checkpoint("copy-marker-written")
             try:
                 self._copy_objects(record, counter)
-            except (IntegrityError, KeyNotFoundError) as exc:  # a damaged or missing source object
-                what = exc if isinstance(exc, IntegrityError) else f"object {exc} is missing from the source"
+            except (IntegrityError, SourceChangedError, KeyNotFoundError) as exc:  # a damaged, changing or missing source object
+                what = f"object {exc} is missing from the source" if isinstance(exc, KeyNotFoundError) else exc
                 self.report.problems.append(f"{domain}:{n}: not copied: {what}; `modelstore verify` on the source says more")
                 return
             commit.checkpoint("copy-objects-stored")
@@ -394,31 +395,39 @@ class Copier:
                 self.dst.drop_scratch(scratch)
 
     def _copy_object(self, entry, file: FileProgress, scratch: Path) -> None:
+        """Send one object the target lacks; it becomes visible there only once its sha256 checked out.
+
+        From a local store the object file is staged as it is (the target's staging reads it once,
+        copying and hashing together on a local target); from a remote one it is downloaded into
+        the target's scratch space first. Either way the target's own staging computes the sha256.
+        """
         key = keys.object_key(entry.sha256)
         existing = self.dst.stat(key)
         if existing is not None and existing.size == entry.size:
             file.finish()
             return
-        tmp = scratch / entry.sha256
         local = self.src.local_path(key)
+        path = local if local is not None else scratch / entry.sha256
         try:
-            if local is not None:
-                actual, size = copy_file_hashed(local, tmp, progress=file)
-            else:
-                self.src.get_file(key, tmp, progress=file)
-                actual, size = hash_file(tmp)
-            check_hash(actual, entry.sha256, entry.path)  # verified before it becomes visible
-            staged = self.dst.stage_file(tmp, owned=True, sha256=entry.sha256)
+            if local is None:
+                self.src.get_file(key, path, progress=file)
+            before = file_signature(path)
+            staged = self.dst.stage_file(path, progress=file, owned=local is None)
             try:
-                staged.place(key)
+                check_hash(staged.sha256, entry.sha256, entry.path)  # verified before it becomes visible
+                staged.place(key, progress=file)
             finally:
                 staged.discard()
+            if local is not None and file_signature(path) != before:  # the source object was rewritten meanwhile
+                self.dst.delete(key)
+                raise SourceChangedError(f"the source object of {entry.path} changed while it was copied")
         finally:
-            tmp.unlink(missing_ok=True)
+            if local is None:
+                path.unlink(missing_ok=True)
         file.finish()
         with self._lock:
             self.report.objects += 1
-            self.report.bytes_moved += size
+            self.report.bytes_moved += staged.size
         commit.checkpoint("copy-object-stored")
 
     def _copy_signatures(self, domain: str, n: int, signers: list[str]) -> None:
