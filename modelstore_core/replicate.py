@@ -223,7 +223,12 @@ class Copier:
     def _plan(self, domain: str, chosen: list[Selector], state_filter: list[str] | None) -> _DomainPlan:
         src = DomainListing.of(self.src, domain)
         dst = DomainListing.of(self.dst, domain)
-        src_states = src.states(self.src, domain) if (self.copy_states or any(s.state for s in chosen) or state_filter) else {}
+        src_states: dict[str, StateEntry] = {}
+        if self.copy_states or any(s.state for s in chosen) or state_filter:
+            try:
+                src_states = src.states(self.src, domain)
+            except CorruptRecordError as exc:  # its versions can still be copied, by number
+                self.report.problems.append(f"{domain}: states not copied: {exc}")
         whole = any(s.version is None and s.state is None for s in chosen) and not state_filter
         wanted: set[int] = set(src.versions) if whole else set()
         state_names: set[str] | None = None if whole else set()
@@ -453,7 +458,10 @@ class Copier:
         in_dst = set(plan.present) | set(plan.copied)
         chosen = plan.src_states if plan.state_names is None else {k: v for k, v in plan.src_states.items() if k in plan.state_names}
         desired = {name: entry for name, entry in chosen.items() if entry.version in in_dst}
-        current = plan.dst.states(self.dst, domain)
+        try:
+            current = plan.dst.states(self.dst, domain)
+        except CorruptRecordError:
+            current = {}  # unusable anyway: replaced below (update_states(if_corrupt="replace"))
         removed = set()
         if self.delete:
             removed = {name for name in current if name not in plan.src_states and (plan.state_names is None or name in plan.state_names)}

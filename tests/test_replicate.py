@@ -3,6 +3,8 @@ signatures that still hold after a copy, the command line, and its summary."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from test_signing import make_key
 
@@ -60,3 +62,20 @@ def test_bad_selectors_are_usage_errors(text):
 
     with pytest.raises((UsageError, InvalidNameError)):
         Selector.parse(text)
+
+
+def test_unreadable_states_documents(tmp_path):
+    from modelstore_core.protocol import keys
+
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+    source, target = ModelStore(tmp_path / "a"), ModelStore(tmp_path / "b")
+    source.upload("churn", files=[model])
+    source.set_state("churn", 1, "production")
+    target.upload("fraud", files=[model])
+    target.storage.put(keys.states_key("churn"), io.BytesIO(b"{not json"))  # the target's: replaced
+    report = source.copy_to(target)
+    assert report.copied == ["churn:1"] and target.states("churn") == {"production": 1}
+    source.storage.put(keys.states_key("churn"), io.BytesIO(b"[]"))  # the source's: reported
+    report = source.copy_to(ModelStore(tmp_path / "c"))
+    assert report.copied == ["churn:1"] and any("states not copied" in p for p in report.problems)
