@@ -56,7 +56,7 @@ def interop(session: nox.Session) -> None:
     script is also called ``modelstore`` and would replace ours in the venv; the tests import it
     from there ($MODELSTORE_LEGACY_PATH).
     """
-    plugins = [arg for p in ("modelstore-s3", "modelstore-gcs", "modelstore-sklearn") for arg in ("-e", f"plugins/{p}[test]")]
+    plugins = [arg for p in ("modelstore-s3", "modelstore-gcs", "modelstore-sklearn", "modelstore-xgboost") for arg in ("-e", f"plugins/{p}[test]")]
     install(session, "-e", ".[test]", *plugins)
     legacy = Path(session.create_tmp()) / "legacy-modelstore"
     session.install("--target", str(legacy), "modelstore==0.0.82")

@@ -271,14 +271,35 @@ class _LegacyFiles(RawFiles):
 
 
 def legacy_flavor(library: str, class_name: str | None, directory: Path, names: list[str]) -> tuple[Flavor, str]:
-    """The flavor a legacy model maps to, and the note that says how it loads.
+    """The flavor a legacy model maps to, and the note that says how it loads (``names`` is
+    updated in place if a file is stored under another name).
 
     Only formats this project's plugins read as they are map to a plugin: a legacy scikit-learn
-    model (``model.joblib``, a pickle) to the sklearn flavor's pickle format. Everything else is
-    imported as raw files (``load`` returns their paths); files that hold pickles mark the
-    version unsafe, so that it loads only with ``trust=True``.
+    model (``model.joblib``, a pickle) to the sklearn flavor's pickle format, and a legacy
+    xgboost model whose ``model.xgboost`` is UBJSON (what xgboost >= 2.1 writes for an unknown
+    extension) to the xgboost flavor, stored as ``model.ubj`` (the name that format is read
+    from). Everything else is imported as raw files (``load`` returns their paths); files that
+    hold pickles mark the version unsafe, so that it loads only with ``trust=True``.
     """
     model_files = [n for n in names if not n.startswith("extras/")]
+    xgb_file = directory / "model.xgboost"
+    if library == "xgboost" and class_name in XGBOOST_CLASSES and "model.xgboost" in model_files and "model.ubj" not in names:
+        if _is_ubjson(xgb_file):
+            xgb_file.rename(directory / "model.ubj")
+            names[names.index("model.xgboost")] = "model.ubj"
+            flavor = Flavor(
+                name="xgboost",
+                format="ubjson",
+                plugin="modelstore-xgboost",
+                model_class=f"xgboost.{class_name}",
+                options={"file": "model.ubj", "class": class_name, "imported_from": "modelstore 0.0.x"},
+            )
+            note = (
+                "model.xgboost (UBJSON) stored as model.ubj, loaded by modelstore-xgboost; scikit-learn API"
+                " parameters other than those xgboost saves with the trees keep their defaults (the legacy"
+                " ones are in metadata['legacy']['parameters'])"
+            )
+            return flavor, note
     if library == "sklearn" and "model.joblib" in model_files:
         flavor = Flavor(
             name="sklearn",
@@ -298,6 +319,18 @@ def legacy_flavor(library: str, class_name: str | None, directory: Path, names: 
     if pickles:
         note += f"; {', '.join(pickles)} hold pickles, so it loads only with trust=True"
     return flavor, note
+
+
+#: The classes modelstore-xgboost rebuilds (its ``CLASSES``; the core imports no plugin).
+XGBOOST_CLASSES = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+
+
+def _is_ubjson(path: Path) -> bool:
+    """An UBJSON object: ``{`` then a key length's type marker (JSON has a quote or a space there;
+    xgboost's old binary format starts otherwise)."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return len(head) == 2 and head[:1] == b"{" and head[1:] in (b"i", b"U", b"I", b"l", b"L")
 
 
 def _is_pickle(path: Path) -> bool:

@@ -10,6 +10,7 @@ import pickle
 import shutil
 import tarfile
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +221,22 @@ def test_import_from_s3(legacy_modelstore, servers, tmp_path):
     assert report.copied == ["churn:1"] and target.states("churn") == {"production": 1}
     assert target.info("churn", 1).metadata["legacy"]["model_id"] == model_id
     np.testing.assert_array_equal(target.load("churn", trust=True).predict(X), model.predict(X))
+
+
+def test_a_legacy_xgboost_model_loads_through_the_xgboost_plugin(legacy_modelstore, tmp_path):
+    import xgboost
+
+    root = tmp_path / "legacy"
+    legacy = legacy_modelstore.ModelStore.from_file_system(root_directory=str(root), create_directory=True)
+    model = xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # xgboost: an extension it does not know, so UBJSON
+        legacy.upload("boosted", model=model)
+    target = ModelStore(tmp_path / "new")
+    report = import_legacy(ModelStore(root), target)
+    assert report.ok and any("stored as model.ubj" in note for note in report.notes)
+    v = target.info("boosted", 1)
+    assert v.flavor.name == "xgboost" and v.flavor.safe and "model.ubj" in [f.path for f in v.files]
+    loaded = target.load("boosted")  # no trust needed: UBJSON runs no code
+    assert type(loaded) is xgboost.XGBClassifier
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
