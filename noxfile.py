@@ -36,7 +36,7 @@ def install(session: nox.Session, *args: str) -> None:
 def tests(session: nox.Session) -> None:
     """The core: storage protocol, local backend, metadata, CLI, conformance kit, signing."""
     install(session, "-e", ".[test,signing]")
-    session.run("pytest", "tests", "--ignore=tests/core_only", *session.posargs)
+    session.run("pytest", "tests", "--ignore=tests/core_only", "--ignore=tests/interop", *session.posargs)
 
 
 @nox.session
@@ -44,6 +44,23 @@ def core_only(session: nox.Session) -> None:
     """Only the core installed: framework models get the error that names the plugin to install."""
     install(session, "-e", ".[test]", "scikit-learn")
     session.run("pytest", "tests/core_only", *session.posargs)
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Between backends: copies and mirrors between every pair of local, S3 (moto) and GCS
+    (fake-gcs-server), and imports of stores written by the original modelstore (0.0.82).
+
+    Needs both cloud plugins' test extras at once, so it is a session of its own rather than a
+    plugin's. The legacy library goes into a directory of its own (``--target``): its console
+    script is also called ``modelstore`` and would replace ours in the venv; the tests import it
+    from there ($MODELSTORE_LEGACY_PATH).
+    """
+    plugins = [arg for p in ("modelstore-s3", "modelstore-gcs", "modelstore-sklearn", "modelstore-xgboost") for arg in ("-e", f"plugins/{p}[test]")]
+    install(session, "-e", ".[test]", *plugins)
+    legacy = Path(session.create_tmp()) / "legacy-modelstore"
+    session.install("--target", str(legacy), "modelstore==0.0.82")
+    session.run("pytest", "tests/interop", *session.posargs, env={"MODELSTORE_LEGACY_PATH": str(legacy)})
 
 
 @nox.session

@@ -21,7 +21,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import ConflictError, IntegrityError
+from .errors import ConflictError, CorruptRecordError, IntegrityError
 from .hashing import check_hash, copy_file_hashed, hash_file, verify_file
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import keys
@@ -65,13 +65,61 @@ class Cache:
         A load running at the same moment in another process may fail and need a retry.
         """
         freed = self.usage()
-        for part in ("versions", "objects"):
+        for part in ("versions", "objects", "records", "resolved"):  # the last two: offline answers
             shutil.rmtree(self.root / part, ignore_errors=True)
         return freed
 
+    @staticmethod
+    def store_id(url: str) -> str:
+        """What names a store's part of the cache: the start of the sha256 of its URL."""
+        return hashlib.sha256(url.encode()).hexdigest()[:16]
+
     def version_dir(self, storage: Storage, domain: str, version: int) -> Path:
-        store_id = hashlib.sha256(storage.url.encode()).hexdigest()[:16]
-        return self.root / "versions" / store_id / domain / str(version)
+        return self.root / "versions" / self.store_id(storage.url) / domain / str(version)
+
+    def seen_names(self, url: str):
+        """Which versions ``latest`` and states of a store last resolved to here (:mod:`.offline`)."""
+        from .offline import SeenNames
+
+        return SeenNames(self.root / "resolved" / self.store_id(url))
+
+    def _record_path(self, storage: Storage, domain: str, version: int) -> Path:
+        return self.root / "records" / self.store_id(storage.url) / domain / f"{version}.json"
+
+    def remember_record(self, storage: Storage, record: VersionRecord) -> None:
+        """Keep the record of a downloaded version, for offline downloads from the cached objects
+        (a loaded version keeps it in its view's proof). Best effort."""
+        try:
+            write_json(self._record_path(storage, record.domain, record.version), record.document)
+        except OSError:
+            pass
+
+    def cached_record(self, storage: Storage, domain: str, version: int) -> VersionRecord | None:
+        """The record this machine kept of a version it loaded (in the proof of its cache view) or
+        downloaded; ``None`` when there is no usable one. Validated like any record; whether the
+        files are there and intact is checked where they are used."""
+        view = self.version_dir(storage, domain, version)
+        for path, field in ((view / COMPLETE, "record"), (self._record_path(storage, domain, version), None)):
+            try:
+                doc = json.loads(path.read_text())
+                return VersionRecord.from_document(doc.get(field) if field else doc, str(path), domain, version)
+            except (OSError, ValueError, AttributeError, RecursionError, CorruptRecordError):
+                continue
+        return None
+
+    def cached_files(self, storage: Storage, record: VersionRecord) -> dict[str, Path] | None:
+        """Where each file of ``record`` is on this machine without the store (its intact view, else
+        the cached objects), to be verified as it is copied; ``None`` if any is missing."""
+        view = self.intact_view(storage, record)
+        if view is not None:
+            return {f.path: view / f.path for f in record.files}
+        found = {f.path: self.object_path(f.sha256) for f in record.files}
+        return found if all(path.is_file() for path in found.values()) else None
+
+    def intact_view(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> Path | None:
+        """The version's cache view if it is complete and its files hold the recorded bytes; no storage access."""
+        view = self.version_dir(storage, record.domain, record.version)
+        return view if self._intact(view, record, progress) else None
 
     def object_path(self, sha256: str) -> Path:
         return self.root / "objects" / "sha256" / sha256[:2] / sha256
@@ -131,12 +179,13 @@ class Cache:
         """Whether ``view`` is a finished view whose files all hold the recorded bytes: proven by an
         unchanged file state, else hashed (and the proof renewed)."""
         try:
-            proof = json.loads((view / COMPLETE).read_text()).get("verified")
-        except (OSError, ValueError, AttributeError):
+            found = json.loads((view / COMPLETE).read_text())
+            proof = found.get("verified")
+        except (OSError, ValueError, AttributeError, RecursionError):
             return False
         proof = proof if isinstance(proof, dict) else {}
         counter = Progress(progress, record.size)
-        hashed = False
+        hashed = "record" not in found  # a proof from an older release: renewed with the record
         try:
             for entry in record.files:
                 file = counter.file(entry.size)
@@ -171,9 +220,19 @@ def _file_state(path: Path) -> list[int]:
 def _write_proof(view: Path, record: VersionRecord) -> None:
     """Record the state of each file of ``view``, just verified (written atomically)."""
     proof = {entry.path: [*_file_state(view / entry.path), entry.sha256] for entry in record.files}
-    tmp = view / f".{COMPLETE}.{os.urandom(8).hex()}"
-    tmp.write_text(json.dumps({"files": [f.path for f in record.files], "verified": proof}))
-    os.replace(tmp, view / COMPLETE)
+    # The record rides along, so that an offline load can use the view without asking the store.
+    write_json(view / COMPLETE, {"files": [f.path for f in record.files], "verified": proof, "record": record.document})
+
+
+def write_json(path: Path, doc) -> None:
+    """Replace the cache file ``path`` with ``doc`` as JSON, atomically (a reader sees the old or the new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.part")
+    try:
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 #: Files of one version verified at once (sha256 and file I/O release the GIL).
@@ -227,6 +286,15 @@ def write_files(
 
     with ThreadPoolExecutor(min(PARALLEL_FILES, len(jobs))) as pool:
         list(pool.map(write, jobs))
+
+
+def copy_verified(sources: dict[str, Path], entries: tuple[FileEntry, ...], directory: Path) -> None:
+    """Copy local files (``sources``: stored name -> path) into ``directory``, hashing each copy
+    against its record (an offline download)."""
+    for entry in entries:
+        dest = directory / entry.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        check_hash(copy_file_hashed(sources[entry.path], dest)[0], entry.sha256, entry.path, partial=dest)
 
 
 def _link_verified(source: Path, dest: Path, entry: FileEntry, progress: FileProgress) -> bool:

@@ -14,14 +14,17 @@ from .errors import (
     DomainNotFoundError,
     EnvironmentMismatchError,
     InputMismatchError,
+    KeyNotFoundError,
     MissingPluginError,
+    StorageError,
     TargetExistsError,
     UnknownSchemeError,
     UnsafeServerError,
+    UntrustedArtifactError,
     UsageError,
     VersionNotFoundError,
 )
-from .materialize import Cache, write_files
+from .materialize import Cache, copy_verified, write_files
 from .names import check_name, check_tags, check_version
 from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
 from .progress import ProgressCallback
@@ -34,6 +37,7 @@ if TYPE_CHECKING:  # imported where used: `import modelstore_core` + a listing s
     from .environment import Environment, EnvironmentCheck
     from .gc import GCReport
     from .signature import InputCheck
+    from .replicate import CopyReport
     from .signing import SignatureInfo, TrustPolicy
     from .verify import VerifyReport
 
@@ -83,6 +87,12 @@ class ModelStore:
         policy). With any, ``load`` and ``download`` refuse a version that is not signed over its
         current record and files by one trusted key (``require="any"``) or by every one of them
         (``require="all"``), with :class:`UntrustedSignatureError`. Without, nothing is checked.
+    :param offline: answer ``load``, ``download`` and ``info`` from what this machine last saw
+        (default ``$MODELSTORE_OFFLINE``): ``latest`` and states resolve to the version they named
+        at the last online load here, files come from the verified cache, and no request is sent.
+        A :class:`~modelstore_core.offline.StaleWarning` says so; anything not seen before raises
+        :class:`~modelstore_core.offline.NotCachedError`, every other operation
+        :class:`~modelstore_core.offline.OfflineError`.
     :param options: passed to the storage backend (e.g. ``endpoint_url`` for S3-compatible stores).
     """
 
@@ -96,6 +106,7 @@ class ModelStore:
         signer: Any = None,
         trusted_keys: Any = None,
         require: str = "any",
+        offline: bool | None = None,
         **options: Any,
     ):
         if require not in ("any", "all"):
@@ -114,6 +125,12 @@ class ModelStore:
         self.storage = open_storage(url if url is not None else default_url(), self.plugins, options)
         self.cache = Cache(Path(cache_dir) if cache_dir is not None else None)
         self._environment_checks: dict[tuple, EnvironmentCheck] = {}  # by (domain, version, created)
+        from .offline import OfflineStorage, offline_from_env
+
+        self.offline = offline_from_env() if offline is None else bool(offline)
+        if self.offline:  # nothing may reach the backend: it is only kept for its URL
+            self.storage.close()
+            self.storage = OfflineStorage(self.storage.url)
 
     def _before_writing(self) -> None:
         """Prove once that the server's conditional writes hold (:mod:`.protocol.probe`)."""
@@ -157,6 +174,13 @@ class ModelStore:
 
     def _check_trust(self, record) -> None:
         if self.trust_policy is not None:
+            if self.offline:
+                from .offline import OfflineError, offline_hint
+
+                raise OfflineError(
+                    f"{offline_hint(self.url)}, and a trust policy is set: signatures live in the store and cannot"
+                    " be checked offline; load online, or open the store with trusted_keys=[] to load without the policy"
+                )
             self.trust_policy.check(self.storage, record)
 
     @property
@@ -233,12 +257,21 @@ class ModelStore:
 
             recorded["data"] = fingerprints(data)
         _check_recordable(recorded)
-        from .upload import RawFiles, upload
+        from .upload import RawFiles
 
         if files is not None:
             if isinstance(files, (str, os.PathLike)):
                 files = [files]
             model = RawFiles([Path(f) for f in files])
+        return self._upload(domain, model, extras, tags, options, progress, recorded)
+
+    def _upload(
+        self, domain, model, extras, tags, options, progress, recorded=None, metadata: dict[str, Any] | None = None
+    ) -> Version:
+        """:meth:`upload` past its argument checks; ``recorded`` are the checked metrics, params, signature
+        and data; ``metadata`` goes into the record (an import's)."""
+        from .upload import upload
+
         private_key = self._private_key()  # a bad key fails here, before anything is written
         after_commit = None
         if private_key is not None:
@@ -248,7 +281,9 @@ class ModelStore:
                 write_signature(self.storage, record, private_key)
 
         self._before_writing()
-        record, written = upload(self.storage, self.plugins, domain, model, extras, tags, options, progress, after_commit, recorded)
+        record, written = upload(
+            self.storage, self.plugins, domain, model, extras, tags, options, progress, after_commit, recorded, metadata
+        )
         version = Version(domain, record.version, record)
         version.bytes_written = written
         return version
@@ -276,6 +311,68 @@ class ModelStore:
         """
         self._before_writing()
         return commit.delete_domain(self.storage, check_name(domain, "domain name"))
+
+    # --- between stores -------------------------------------------------------------
+
+    def copy_to(
+        self,
+        other: ModelStore | str | os.PathLike,
+        domain: str | None = None,
+        versions: list[int] | None = None,
+        *,
+        states: bool = True,
+        progress: ProgressCallback | None = None,
+        select: list[str] | None = None,
+    ) -> CopyReport:
+        """Copy versions into ``other`` (a store or its URL), keeping their numbers, records (so their
+        metadata, tags and signatures), and with ``states`` the states that name them.
+
+        Every domain by default; one ``domain``; some ``versions`` of it; or ``select``, a list of
+        ``"DOMAIN"``, ``"DOMAIN:VERSION"`` and ``"DOMAIN@STATE"``. Only objects ``other`` lacks are
+        transferred, each verified by sha256 before it becomes visible there. Running it again
+        (after an interruption, or to pick up new versions) finishes the job and copies nothing
+        twice. A number that ``other`` already uses for something else is reported in
+        ``report.conflicts``, never overwritten.
+        """
+        from .replicate import Copier, Selector
+
+        target = other if isinstance(other, ModelStore) else ModelStore(other)
+        if select is not None and (domain is not None or versions is not None):
+            raise UsageError("copy_to() takes select= or domain=/versions=, not both")
+        if versions is not None and domain is None:
+            raise UsageError("copy_to(versions=...) needs the domain too")
+        selection = [Selector.parse(item) for item in select] if select is not None else None
+        if domain is not None:
+            check_name(domain, "domain name")
+            selection = [Selector(domain)] if versions is None else [Selector(domain, version=check_version(n)) for n in versions]
+        copier = Copier(self.storage, target.storage, states=states, progress=progress, before_writing=target._before_writing)
+        return copier.run(selection)
+
+    def mirror_to(
+        self,
+        other: ModelStore | str | os.PathLike,
+        *,
+        states: list[str] | None = None,
+        delete: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> CopyReport:
+        """Bring ``other``, a read-only copy of this store, in step: new versions, states where they
+        point now, and with ``delete`` the removal of versions, states and domains this store no
+        longer has. With ``states`` (e.g. ``["production"]``) only the versions those states name.
+
+        A run with nothing new costs listings and a read of each domain's states on each side, and
+        transfers nothing: a version the destination lists with a record of the source's size is
+        taken as already there (use :meth:`copy_to` to compare records byte for byte).
+        """
+        from .replicate import Copier
+
+        target = other if isinstance(other, ModelStore) else ModelStore(other)
+        state_filter = [check_name(name, "state name") for name in states] if states else None
+        copier = Copier(
+            self.storage, target.storage, states=True, delete=delete, trust_listing=True,
+            progress=progress, before_writing=target._before_writing,
+        )
+        return copier.run(None, state_filter=state_filter)
 
     def sign(self, domain: str, version: int | None = None, *, state: str | None = None, key: Any = None) -> SignatureInfo:
         """Sign an existing version (latest by default) with ``key`` (a private key's path, PEM text,
@@ -434,15 +531,71 @@ class ModelStore:
         return {name: s.version for name, s in sorted(states.items())}
 
     def info(self, domain: str, version: int | None = None, *, state: str | None = None) -> Version:
-        """The version (latest by default) with its metadata loaded."""
-        v = self.resolve(domain, version, state)
+        """The version (latest by default) with its metadata loaded.
+
+        Online, which version ``latest`` or ``state`` named is remembered on this machine for
+        offline loads; offline, it is answered from that memory and the cache alone.
+        """
+        if self.offline:
+            return self._offline_version(domain, version, state)
         try:
-            v.record  # noqa: B018 - fetch now, raising here if it is gone
-        except VersionNotFoundError:
-            if state is not None:
-                raise DanglingStateError(v.domain, state, v.version) from None
-            raise
+            v = self.resolve(domain, version, state)
+            try:
+                v.record  # noqa: B018 - fetch now, raising here if it is gone
+            except VersionNotFoundError:
+                if state is not None:
+                    raise DanglingStateError(v.domain, state, v.version) from None
+                raise
+        except StorageError as exc:
+            advice = None if isinstance(exc, (KeyNotFoundError, UnsafeServerError)) else self._offline_advice(domain, version, state)
+            if advice is None:
+                raise
+            raise StorageError(f"{exc}; {advice}") from exc
+        if version is None:
+            self.cache.seen_names(self.url).remember(v.domain, state, v.version)
         return v
+
+    def _offline_version(self, domain: str, version: int | None, state: str | None) -> Version:
+        """What this machine last saw of ``domain``/``version``/``state`` (no request)."""
+        from .offline import NotCachedError, StaleWarning, offline_hint
+
+        check_name(domain, "domain name")
+        if version is not None and state is not None:
+            raise UsageError(f"got version={version!r} and state={state!r}: a version is named by one of them, not both")
+        if version is None:
+            what = "latest" if state is None else f"state {check_name(state, 'state name')!r}"
+            seen = self.cache.seen_names(self.url).lookup(domain, state)
+            if seen is None:
+                raise NotCachedError(
+                    f"{offline_hint(self.url)}, and {what} of {domain!r} was never resolved on this machine:"
+                    " load it once with the store reachable, or name a cached version"
+                )
+            version, when = seen
+            import warnings
+
+            warnings.warn(
+                f"offline: {what} of {domain!r} is version {version} as this machine last saw it ({when});"
+                " the store was not asked and may have moved on since",
+                StaleWarning,
+                stacklevel=3,
+            )
+        record = self.cache.cached_record(self.storage, domain, check_version(version))
+        if record is None:
+            raise NotCachedError(
+                f"{offline_hint(self.url)}, and version {version} of {domain!r} is not in this machine's cache:"
+                " load it once with the store reachable"
+            )
+        return Version(domain, version, record)
+
+    def _offline_advice(self, domain: str, version: int | None, state: str | None) -> str | None:
+        """For an error reaching the store: how to load this request offline, if this machine can."""
+        seen = (version, "") if version is not None else self.cache.seen_names(self.url).lookup(domain, state)
+        if seen is not None and self.cache.cached_record(self.storage, domain, seen[0]) is not None:
+            return (
+                f"this machine has version {seen[0]} of {domain!r} cached: load it without the store with"
+                " MODELSTORE_OFFLINE=1 (ModelStore(url, offline=True)); the answer may be stale"
+            )
+        return None
 
     def resolve(self, domain: str, version: int | None = None, state: str | None = None) -> Version:
         """Which version ``version``/``state``/latest names (metadata not yet fetched)."""
@@ -583,7 +736,14 @@ class ModelStore:
         record = self.info(domain, version, state=state).record
         self._check_trust(record)
         self._check_load_environment(record, strict_environment)
-        directory = self.cache.materialize(self.storage, record, progress)
+        if not (record.flavor.safe or trust):
+            if record.flavor.name == RAW_FILES:  # files no plugin vouches for (an import of pickles)
+                raise UntrustedArtifactError(
+                    f"version {record.version} of {record.domain!r} is marked unsafe (its files can run code when"
+                    " loaded, e.g. pickles imported from the original modelstore); pass trust=True to load()"
+                    " only if you trust whoever could write to this store"
+                )
+        directory = self._offline_view(record, progress) if self.offline else self.cache.materialize(self.storage, record, progress)
         model_files = [f.path for f in record.model_files]
         if record.flavor.name == RAW_FILES:
             return [directory / name for name in model_files]
@@ -614,6 +774,7 @@ class ModelStore:
         """
         v = self.info(domain, version, state=state)
         self._check_trust(v.record)
+        cached = self._offline_files(v.record) if self.offline else None
         target = Path(to) if to is not None else Path.cwd() / f"{v.domain}-{v.version}"
         if not overwrite:
             existing = [f.path for f in v.files if os.path.lexists(target / f.path)]
@@ -622,7 +783,11 @@ class ModelStore:
         target.mkdir(parents=True, exist_ok=True)
         staging = target / f".modelstore-{os.urandom(16).hex()}.part"
         try:
-            write_files(self.storage, v.files, staging, self.cache, progress)
+            if cached is not None:
+                copy_verified(cached, v.files, staging)
+            else:
+                write_files(self.storage, v.files, staging, self.cache, progress)
+                self.cache.remember_record(self.storage, v.record)
             inside = os.path.realpath(target)
             for entry in v.files:
                 dest = target / entry.path
@@ -634,6 +799,26 @@ class ModelStore:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
+
+    def _offline_view(self, record, progress: ProgressCallback | None):
+        view = self.cache.intact_view(self.storage, record, progress)
+        if view is None:
+            raise self._not_cached(record)
+        return view
+
+    def _offline_files(self, record) -> dict[str, Path]:
+        found = self.cache.cached_files(self.storage, record)
+        if found is None:
+            raise self._not_cached(record)
+        return found
+
+    def _not_cached(self, record):
+        from .offline import NotCachedError, offline_hint
+
+        return NotCachedError(
+            f"{offline_hint(self.url)}, and the cached files of version {record.version} of {record.domain!r}"
+            " are missing or changed: load it once with the store reachable"
+        )
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -71,13 +71,15 @@ def upload(
     progress: ProgressCallback | None = None,
     after_commit: Callable[[VersionRecord], None] | None = None,
     recorded: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> tuple[VersionRecord, int]:
     """Serialize, stage and commit; returns the committed record and the artifact bytes written.
 
     ``recorded`` holds the checked ``metrics``, ``params``, ``signature`` (an input example's) and
     ``data`` the caller passed (params are added over the flavor's hyperparameters, the example's
-    signature replaces the flavor's). ``after_commit(record)`` runs
-    once the record exists (see :func:`~.protocol.commit.commit_version`).
+    signature replaces the flavor's). ``after_commit(record)`` runs once the record exists (see
+    :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own description of the
+    version) goes into the record over what the plugins collect; the core's keys still win.
     """
     recorded = dict(recorded or {})
     with _scratch(storage) as tmp:
@@ -99,7 +101,8 @@ def upload(
                 "tags": tags,
             }
             raw = isinstance(model, RawFiles)
-            draft = merge(collect_metadata(plugins, None if raw else model, flavor, domain), draft)  # core keys win
+            collected = collect_metadata(plugins, None if raw else model, flavor, domain)
+            draft = merge(merge(collected, jsonable(metadata or {})), draft)  # core keys win
             recorded["params"] = {**flavor_params(draft), **recorded.get("params", {})}
             if recorded.get("signature"):  # the example's, keeping what the flavor knew (categorical columns...)
                 recorded["signature"] = merge_signatures(recorded["signature"], draft.get("signature"))

@@ -15,6 +15,9 @@
     modelstore cache info|clear [--yes]          the local cache of loaded files
     modelstore keys create NAME | keys ls        signing keys on this machine
     modelstore sign DOMAIN [VERSION] [--key K]   add a signature to a version
+    modelstore copy SRC DST [DOMAIN[:VERSION|@STATE]]...   copy versions between stores (numbers kept)
+    modelstore mirror SRC DST [--state S] [--delete]       keep a read-only store in step
+    modelstore import-legacy LEGACY_URL DST      import a store of the original modelstore 0.0.x
 
 Every command takes ``--store URL`` (default ``$MODELSTORE_URL``, else the per-user store),
 ``--json`` and ``--debug``. Tables on a terminal, tab-separated lines when piped, JSON with

@@ -31,6 +31,9 @@ own, with :class:`~modelstore_core.testing.faults.ServerProcess` for the test se
 client and a local server of the service, and checks that uploads and loads complete through
 error answers, dropped connections, lost answers and cut bodies; that a lost answer to the
 commit is recognised; and that an upload failing for good leaves nothing visible.
+``CopyContract`` checks ``copy_to`` and ``mirror_to`` between two stores (give it a
+``source_url`` and a ``target_url``, on any two backends): numbers, records and states kept,
+only missing objects moved, conflicts reported, and a copy killed at each step resumed.
 :func:`modelstore_core.testing.history.commit_copies` writes 1,000 versions quickly, for tests of
 what operations cost at that scale.
 
@@ -44,6 +47,7 @@ from __future__ import annotations
 from importlib import import_module
 
 _CONTRACTS = {
+    "CopyContract": ".copy_contract",
     "FaultContract": ".fault_contract",
     "FlavorContract": ".flavors",
     "StorageContract": ".storage_contract",

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 # The package itself is imported already (it holds this module); its kit modules are not, yet.
-_KIT_MODULES = ("fault_contract", "faults", "flavors", "history", "storage_contract", "store_contract", "tamper_contract")
+_KIT_MODULES = ("copy_contract", "fault_contract", "faults", "flavors", "history", "storage_contract", "store_contract", "tamper_contract")
 pytest.register_assert_rewrite(*(f"modelstore_core.testing.{name}" for name in _KIT_MODULES))
 
 

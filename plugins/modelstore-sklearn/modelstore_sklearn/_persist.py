@@ -216,8 +216,9 @@ def deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict
         return load_skops(path, options)
     if fmt == "pickle":
         if not options.get("trust"):
+            why = "imported from the original modelstore" if flavor.options.get("imported_from") else "skops could not represent it"
             raise UntrustedArtifactError(
-                f"this {flavor.model_class} was stored as a pickle (skops could not represent it), "
+                f"this {flavor.model_class} was stored as a pickle ({why}), "
                 "and unpickling can run arbitrary code; pass trust=True to load() only if you trust "
                 "whoever could write to this store"
             )

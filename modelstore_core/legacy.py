@@ -1,0 +1,437 @@
+"""Importing a store written by the original ``modelstore`` library (0.0.x on PyPI).
+
+The legacy layout, below the legacy root (a directory, or a bucket and prefix)::
+
+    operatorai-model-store/<domain>/versions/<model id>.json            a model's metadata
+    operatorai-model-store/<domain>/versions/<state>/<model id>.json    the model is in <state>
+    operatorai-model-store/<domain>/<yyyy.mm.dd-hh.mm.ss>/<model id>/artifacts.tar.gz
+    operatorai-model-store/domains/<domain>.json                        the domain's latest model
+    operatorai-model-store/model_states/<state>.json                    a state exists
+
+It is read through the storage primitives (any backend; the legacy library is not needed), one
+listing per domain. Everything in it is untrusted: metadata is type-checked, archives are
+extracted member by member (regular files only, names that are valid file names here, no
+links, capped in count and size) and a model that breaks a rule is reported and left out.
+
+Each legacy model becomes the next version of its domain, oldest first, with the legacy id,
+creation time and the rest of the legacy metadata under ``metadata["legacy"]``. A re-run skips
+every model whose legacy id a version of the domain already records. A legacy state that names
+exactly one model of a domain becomes a state here; one that names several cannot (a state
+here names one version) and is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidNameError, KeyNotFoundError, ModelStoreError
+from .flavor import Flavor
+from .names import check_file_path, check_name, check_tags
+from .progress import Progress, ProgressCallback
+from .protocol import read
+from .replicate import CopyReport
+from .upload import RAW_FILES, RawFiles
+
+if TYPE_CHECKING:
+    from .store import ModelStore
+
+ROOT = "operatorai-model-store/"
+#: Folders of the legacy root that are not domains.
+NOT_DOMAINS = {"domains", "model_states"}
+#: The legacy library's reserved state (a deleted model's metadata is kept there).
+RESERVED_STATES = {"deleted"}
+#: A legacy metadata document larger than this is refused unread.
+MAX_METADATA_BYTES = 16 << 20
+#: Default caps on one artifacts archive: members, and bytes once extracted.
+MAX_FILES = 10_000
+MAX_BYTES = 64 << 30
+#: File names (and a pickle's first byte) that mark a file whose loading can run code.
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pt", ".pth", ".p", ".sav", ".dill")
+
+
+class LegacyStoreError(ModelStoreError):
+    """A legacy model that cannot be imported as it is (reported per model by the import)."""
+
+
+@dataclass
+class ImportReport(CopyReport):
+    """What an import did: ``copied`` holds the new versions, ``skipped`` those imported before."""
+
+    #: what the user should know about imported versions (pickles, raw files, unmapped states)
+    notes: list[str] = field(default_factory=list)
+
+
+def import_legacy(
+    source: ModelStore,
+    target: ModelStore,
+    *,
+    domains: list[str] | None = None,
+    progress: ProgressCallback | None = None,
+    max_files: int = MAX_FILES,
+    max_bytes: int = MAX_BYTES,
+) -> ImportReport:
+    """Import every model (of ``domains``) of the legacy store ``source`` into ``target``.
+
+    ``source`` is opened on the legacy root (the directory or ``s3://bucket/prefix`` given to the
+    legacy library), where ``operatorai-model-store/`` lives. Run one import at a time per target.
+    """
+    report = ImportReport()
+    storage = source.storage
+    found = [info.key[len(ROOT) : -1] for info in storage.list(ROOT, delimiter="/") if info.is_prefix]
+    names = [d for d in found if d not in NOT_DOMAINS]
+    if not found:
+        raise LegacyStoreError(
+            f"{source.url} holds no {ROOT}: give the legacy root (the directory or bucket prefix that the"
+            " original modelstore was opened on), not a folder inside it"
+        )
+    if domains is not None:
+        missing = [d for d in domains if d not in names]
+        if missing:
+            raise LegacyStoreError(f"the legacy store {source.url} has no domain {missing[0]!r} (it has: {', '.join(names) or 'none'})")
+        names = [d for d in names if d in domains]
+    counter = Progress(progress, None)  # sizes are learnt per archive
+    for domain in names:
+        try:
+            check_name(domain, "domain name")
+        except InvalidNameError as exc:
+            report.problems.append(f"legacy domain {domain!r} not imported: {exc}")
+            continue
+        _import_domain(source, target, domain, report, counter, max_files, max_bytes)
+    return report
+
+
+@dataclass
+class _LegacyModel:
+    model_id: str
+    meta: dict[str, Any]
+    created: str  # as the legacy library wrote it
+    archive: str | None
+    archive_size: int | None
+
+
+def _import_domain(source, target, domain: str, report: ImportReport, counter, max_files: int, max_bytes: int) -> None:
+    storage = source.storage
+    prefix = f"{ROOT}{domain}/"
+    metas: dict[str, int] = {}
+    in_state: dict[str, set[str]] = {}
+    archives: dict[str, list[tuple[str, int | None]]] = {}
+    for info in storage.list(prefix):
+        parts = info.key[len(prefix) :].split("/")
+        if len(parts) == 2 and parts[0] == "versions" and parts[1].endswith(".json"):
+            metas[parts[1][: -len(".json")]] = info.size or 0
+        elif len(parts) == 3 and parts[0] == "versions" and parts[2].endswith(".json"):
+            in_state.setdefault(parts[1], set()).add(parts[2][: -len(".json")])
+        elif len(parts) == 3 and parts[2] == "artifacts.tar.gz":
+            archives.setdefault(parts[1], []).append((info.key, info.size))
+
+    imported = _already_imported(target, domain)
+    models: list[_LegacyModel] = []
+    for model_id, size in metas.items():
+        where = f"{domain}/{model_id}"
+        if model_id in imported:
+            report.skipped.append(f"{domain}:{imported[model_id]}")
+            continue
+        try:
+            meta = _read_metadata(storage, f"{prefix}versions/{model_id}.json", size, domain, model_id)
+        except LegacyStoreError as exc:
+            report.problems.append(f"legacy model {where} not imported: {exc}")
+            continue
+        created = ((meta.get("code") or {}) if isinstance(meta.get("code"), dict) else {}).get("created")
+        found = sorted(archives.get(model_id, []))
+        key, size = found[-1] if found else (None, None)
+        models.append(_LegacyModel(model_id, meta, created if isinstance(created, str) else "", key, size))
+
+    models.sort(key=lambda m: (_parse_time(m.created) or datetime.min, m.model_id))
+    versions: dict[str, int] = dict(imported)
+    for model in models:
+        try:
+            versions[model.model_id] = _import_model(source, target, domain, model, report, counter, max_files, max_bytes)
+        except LegacyStoreError as exc:
+            report.problems.append(f"legacy model {domain}/{model.model_id} not imported: {exc}")
+    _map_states(target, domain, in_state, versions, report)
+
+
+def _already_imported(target, domain: str) -> dict[str, int]:
+    """legacy model id -> version, for the versions of ``domain`` an earlier import made."""
+    numbers = [n for n, _ in read.versions_if_any(target.storage, domain)]
+    records, _ = read.read_records(target.storage, [(domain, n) for n in numbers])
+    found = {}
+    for record in records:
+        legacy = record.document.get("legacy")
+        if isinstance(legacy, dict) and isinstance(legacy.get("model_id"), str):
+            found.setdefault(legacy["model_id"], record.version)
+    return found
+
+
+def _read_metadata(storage, key: str, size: int, domain: str, model_id: str) -> dict[str, Any]:
+    if size > MAX_METADATA_BYTES:
+        raise LegacyStoreError(f"{key} is {size} bytes, more than legacy metadata ever is ({MAX_METADATA_BYTES})")
+    try:
+        data = storage.read(key)[0]
+        meta = json.loads(data)
+    except KeyNotFoundError:
+        raise LegacyStoreError(f"{key} was deleted while importing") from None
+    except (ValueError, RecursionError) as exc:
+        raise LegacyStoreError(f"{key} is not valid JSON ({str(exc)[:80]})") from None
+    model = meta.get("model") if isinstance(meta, dict) else None
+    if not isinstance(model, dict):
+        raise LegacyStoreError(f"{key} has no 'model' object: not legacy modelstore metadata")
+    if model.get("model_id") != model_id or model.get("domain") != domain:
+        named = f"model {str(model.get('model_id'))[:60]!r} of domain {str(model.get('domain'))[:60]!r}"
+        raise LegacyStoreError(f"{key} names {named}, not its own key")
+    if not isinstance(model.get("model_type"), dict) or not isinstance(model["model_type"].get("library"), str):
+        raise LegacyStoreError(f"{key}: model.model_type.library is missing")
+    return meta
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, "%Y/%m/%d/%H:%M:%S")
+    except (TypeError, ValueError):
+        return None
+
+
+def _import_model(source, target, domain: str, model: _LegacyModel, report: ImportReport, counter, max_files, max_bytes) -> int:
+    if model.archive is None:
+        raise LegacyStoreError("its artifacts.tar.gz is missing from the legacy store")
+    if model.archive_size is not None and model.archive_size > max_bytes:
+        raise LegacyStoreError(f"{model.archive} is {model.archive_size} bytes, over the limit of {max_bytes}")
+    library = model.meta["model"]["model_type"]["library"]
+    class_name = model.meta["model"]["model_type"].get("type")
+    with tempfile.TemporaryDirectory(prefix="modelstore-legacy-") as tmp:
+        archive = Path(tmp) / "artifacts.tar.gz"
+        source.storage.get_file(model.archive, archive, progress=counter.advance)
+        files = Path(tmp) / "files"
+        names = extract_archive(archive, files, model.archive, max_files=max_files, max_bytes=max_bytes)
+        flavor, note = legacy_flavor(library, class_name if isinstance(class_name, str) else None, files, names)
+        model_names = [n for n in names if not n.startswith("extras/")]
+        extras = [files / n for n in names if n.startswith("extras/")]
+        created = _parse_time(model.created)
+        legacy = {
+            "model_id": model.model_id,
+            "created": created.isoformat() if created else model.created,
+            "domain": domain,
+            "library": library,
+            "type": class_name,
+            "modelstore": model.meta.get("modelstore"),
+            "archive": model.archive,
+            "code": model.meta.get("code"),
+            "parameters": model.meta["model"].get("parameters"),
+            "data": model.meta["model"].get("data"),
+            "extra": model.meta.get("extra"),
+            "note": note,
+        }
+        code = model.meta.get("code") if isinstance(model.meta.get("code"), dict) else {}
+        deps = code.get("dependencies") if isinstance(code.get("dependencies"), dict) else None
+        metadata = {"legacy": legacy, "git": None, "runtime": None, "dependencies": deps}
+        # The legacy archive's top level is the model, extras/ its extras: stored under the same names.
+        files_of = _LegacyFiles([files / n for n in _top_level(model_names)], flavor)
+        extra_paths = sorted((files / "extras").iterdir()) if extras else None
+        try:
+            tags = check_tags({"legacy_id": model.model_id})
+            v = target._upload(domain, files_of, extra_paths, tags, {}, None, metadata=metadata)
+        except InvalidNameError as exc:  # files that could not be loaded back side by side, an odd id
+            raise LegacyStoreError(str(exc)) from None
+    report.copied.append(f"{domain}:{v.version}")
+    report.bytes_moved += v.bytes_written or 0
+    report.objects += len({f.sha256 for f in v.files})
+    report.notes.append(f"{domain}:{v.version} (legacy {library} model {model.model_id}): {note}")
+    return v.version
+
+
+def _top_level(names: list[str]) -> list[str]:
+    """Top-level entries (a file, or a directory once) of the model's files, in order."""
+    seen: list[str] = []
+    for name in names:
+        top = name.split("/", 1)[0]
+        if top not in seen:
+            seen.append(top)
+    return seen
+
+
+class _LegacyFiles(RawFiles):
+    """The extracted files of a legacy archive, stored as they are, under the flavor they map to."""
+
+    def __init__(self, paths: list[Path], flavor: Flavor):
+        super().__init__(paths)
+        self._flavor = flavor
+
+    def flavor(self) -> Flavor:
+        raw = super().flavor()
+        self._flavor.files = raw.files
+        return self._flavor
+
+
+def legacy_flavor(library: str, class_name: str | None, directory: Path, names: list[str]) -> tuple[Flavor, str]:
+    """The flavor a legacy model maps to, and the note that says how it loads (``names`` is
+    updated in place if a file is stored under another name).
+
+    Only formats this project's plugins read as they are map to a plugin: a legacy scikit-learn
+    model (``model.joblib``, a pickle) to the sklearn flavor's pickle format, and a legacy
+    xgboost model whose ``model.xgboost`` is UBJSON (what xgboost >= 2.1 writes for an unknown
+    extension) to the xgboost flavor, stored as ``model.ubj`` (the name that format is read
+    from). Everything else is imported as raw files (``load`` returns their paths); files that
+    hold pickles mark the version unsafe, so that it loads only with ``trust=True``.
+    """
+    model_files = [n for n in names if not n.startswith("extras/")]
+    xgb_file = directory / "model.xgboost"
+    if library == "xgboost" and class_name in XGBOOST_CLASSES and "model.xgboost" in model_files and "model.ubj" not in names:
+        if _is_ubjson(xgb_file):
+            xgb_file.rename(directory / "model.ubj")
+            names[names.index("model.xgboost")] = "model.ubj"
+            flavor = Flavor(
+                name="xgboost",
+                format="ubjson",
+                plugin="modelstore-xgboost",
+                model_class=f"xgboost.{class_name}",
+                options={"file": "model.ubj", "class": class_name, "imported_from": "modelstore 0.0.x"},
+            )
+            note = (
+                "model.xgboost (UBJSON) stored as model.ubj, loaded by modelstore-xgboost; scikit-learn API"
+                " parameters other than those xgboost saves with the trees keep their defaults (the legacy"
+                " ones are in metadata['legacy']['parameters'])"
+            )
+            return flavor, note
+    if library == "sklearn" and "model.joblib" in model_files:
+        flavor = Flavor(
+            name="sklearn",
+            format="pickle",
+            plugin="modelstore-sklearn",
+            model_class=class_name,
+            safe=False,
+            options={"file": "model.joblib", "imported_from": "modelstore 0.0.x"},
+        )
+        return flavor, "a joblib pickle, loaded by modelstore-sklearn only with load(..., trust=True)"
+    pickles = [n for n in model_files if _is_pickle(directory / n)]
+    flavor = Flavor(name=RAW_FILES, format=RAW_FILES, plugin="modelstore-core", model_class=class_name, safe=not pickles)
+    note = (
+        f"imported as raw files ({', '.join(model_files)}): no plugin here reads the legacy {library} format"
+        " as it is; load() returns the paths"
+    )
+    if pickles:
+        note += f"; {', '.join(pickles)} hold pickles, so it loads only with trust=True"
+    return flavor, note
+
+
+#: The classes modelstore-xgboost rebuilds (its ``CLASSES``; the core imports no plugin).
+XGBOOST_CLASSES = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+
+
+def _is_ubjson(path: Path) -> bool:
+    """An UBJSON object: ``{`` then a key length's type marker (JSON has a quote or a space there;
+    xgboost's old binary format starts otherwise)."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return len(head) == 2 and head[:1] == b"{" and head[1:] in (b"i", b"U", b"I", b"l", b"L")
+
+
+def _is_pickle(path: Path) -> bool:
+    if path.name.lower().endswith(PICKLE_SUFFIXES):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5  # pickle protocol 2..5
+
+
+def extract_archive(archive: Path, directory: Path, key: str, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> list[str]:
+    """Extract the regular files of a legacy ``artifacts.tar.gz`` into ``directory``; their names.
+
+    Refused (:class:`LegacyStoreError`, nothing kept): a link, device or other special member, a
+    name that is not a valid stored file name here (absolute, ``..``, hidden parts), a name twice,
+    more than ``max_files`` members, more than ``max_bytes`` once extracted, or a member whose
+    bytes do not match its declared size.
+    """
+    directory.mkdir(parents=True)
+    inside = os.path.realpath(directory)
+    names: list[str] = []
+    total = 0
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for count, member in enumerate(tar, 1):
+                if count > max_files:
+                    raise LegacyStoreError(f"{key} holds more than {max_files} members")
+                name = member.name[2:] if member.name.startswith("./") else member.name
+                if member.isdir():
+                    continue
+                if not member.isreg():
+                    kind = "link" if member.issym() or member.islnk() else "special file"
+                    raise LegacyStoreError(f"{key}: member {name[:100]!r} is a {kind}; only regular files are imported")
+                try:
+                    check_file_path(name)
+                except InvalidNameError as exc:
+                    raise LegacyStoreError(f"{key}: member {name[:100]!r}: {exc}") from None
+                total += member.size
+                if total > max_bytes:
+                    raise LegacyStoreError(f"{key} extracts to more than {max_bytes} bytes")
+                dest = directory / name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if os.path.commonpath([inside, os.path.realpath(dest.parent)]) != inside:
+                    raise LegacyStoreError(f"{key}: member {name[:100]!r} would land outside the extraction directory")
+                stream = tar.extractfile(member)
+                if stream is None:
+                    raise LegacyStoreError(f"{key}: member {name[:100]!r} cannot be read")
+                try:
+                    with stream, open(dest, "xb") as out:
+                        written = _copy_limited(stream, out, member.size + 1)
+                except FileExistsError:
+                    raise LegacyStoreError(f"{key}: {name[:100]!r} is in the archive twice") from None
+                if written != member.size:
+                    raise LegacyStoreError(f"{key}: member {name[:100]!r} holds {written} bytes, not the {member.size} it declares")
+                names.append(name)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise LegacyStoreError(f"{key} is not a readable tar.gz archive ({type(exc).__name__}: {str(exc)[:100]})") from None
+    except LegacyStoreError:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    if not names:
+        raise LegacyStoreError(f"{key} holds no files")
+    return names
+
+
+def _copy_limited(stream, out, limit: int) -> int:
+    written = 0
+    while written < limit and (chunk := stream.read(min(1 << 20, limit - written))):
+        out.write(chunk)
+        written += len(chunk)
+    return written
+
+
+def _map_states(target, domain: str, in_state: dict[str, set[str]], versions: dict[str, int], report: ImportReport) -> None:
+    """A legacy state that names exactly one imported model of the domain becomes a state of its version."""
+    if not versions:
+        return
+    current = target.states(domain) if versions else {}
+    for state, members in sorted(in_state.items()):
+        if state in RESERVED_STATES:
+            continue
+        members = {m for m in members if m in versions}
+        if not members:
+            continue
+        try:
+            check_name(state, "state name")
+        except InvalidNameError as exc:
+            report.notes.append(f"legacy state {state!r} of {domain!r} not mapped: {exc}")
+            continue
+        if len(members) > 1:
+            shown = ", ".join(f"version {versions[m]}" for m in sorted(members, key=versions.get))
+            report.notes.append(
+                f"legacy state {state!r} of {domain!r} names {len(members)} models ({shown}); a state here names one"
+                f" version, so it was not mapped: `modelstore state set {domain} VERSION {state}` picks one"
+            )
+            continue
+        version = versions[members.pop()]
+        if current.get(state) != version:
+            target.set_state(domain, version, state)
+            report.states.append(f"{domain}@{state}={version}")

@@ -1,0 +1,500 @@
+"""Copying versions between stores (``copy``) and keeping a read-only store in step (``mirror``).
+
+Works between any two backends through the storage primitives alone. A copied version keeps its
+number and its record byte for byte (so its signatures, copied beside it, still hold), its
+objects (content-addressed: only those the destination lacks move, each verified by sha256 on
+the way) and, optionally, its states.
+
+Each version is committed the way an upload is (:mod:`.protocol.commit`): an upload marker
+(so ``gc`` leaves the objects alone), the objects, then the claim of its number and the record
+(the commit point), its signatures, and the latest hint. A copy killed at any point leaves no
+half-visible version, and running it again finishes the job: objects already there are not sent
+again, and a claim this copy made (it names the record it is for) is taken up again. A
+destination that holds a different record under the number, or a claim by someone else (an
+upload, a deleted version), is a conflict: reported for that version, never overwritten.
+
+Request costs: each side's domain listing, then per domain one listing of ``domains/<d>/`` on
+each side (versions, claims and signatures in one go) and a read of each side's states. A version
+present on both sides costs two record reads (``copy`` compares them) or nothing when the listing
+shows records of equal size (``mirror``, :attr:`Plan.trust_listing`). Only versions to copy cost
+more: their record, a ``stat`` per object, and the transfers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import (
+    CorruptRecordError,
+    DomainNotFoundError,
+    IntegrityError,
+    KeyNotFoundError,
+    SourceChangedError,
+    StateNotFoundError,
+    UsageError,
+    VersionNotFoundError,
+)
+from .hashing import check_hash, file_signature
+from .liveness import HOST
+from .names import check_name
+from .progress import FileProgress, Progress, ProgressCallback
+from .protocol import commit, keys
+from .protocol.cas import read_document
+from .protocol.read import domains_and_strays
+from .protocol.records import SignatureDocument, StateEntry, UploadMarker, VersionRecord, dumps, now_utc, parse_states
+from .storage import ObjectInfo, Storage
+
+#: Objects of one version moved at once (remote transfers wait on the network, not the CPU).
+PARALLEL_OBJECTS = 4
+
+
+# --- what to copy --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A domain, one version of it, or the version a state of it names (``None``/``None``: all)."""
+
+    domain: str
+    version: int | None = None
+    state: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        """``DOMAIN``, ``DOMAIN:VERSION`` or ``DOMAIN@STATE``."""
+        if "@" in text:
+            domain, _, state = text.partition("@")
+            return cls(check_name(domain, "domain name"), state=check_name(state, "state name"))
+        if ":" in text:
+            domain, _, number = text.partition(":")
+            if not number.isdigit() or int(number) < 1:
+                raise UsageError(f"{text!r}: the version after ':' is a number from 1 (DOMAIN:VERSION)")
+            return cls(check_name(domain, "domain name"), version=int(number))
+        return cls(check_name(text, "domain name"))
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.domain}:{self.version}"
+        return f"{self.domain}@{self.state}" if self.state is not None else self.domain
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A version that was not copied: the destination holds something else under its number."""
+
+    domain: str
+    version: int
+    reason: str
+
+
+@dataclass
+class CopyReport:
+    """What a copy or mirror did (``versions`` as ``"domain:version"``)."""
+
+    copied: list[str] = field(default_factory=list)
+    #: already in the destination with the same record (their missing signatures are added)
+    skipped: list[str] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    #: ``"domain@state=version"`` set or moved in the destination
+    states: list[str] = field(default_factory=list)
+    #: versions (``"domain:version"``), domains and states (``"domain@state"``) removed (mirror ``delete``)
+    deleted: list[str] = field(default_factory=list)
+    signatures: int = 0
+    objects: int = 0
+    bytes_moved: int = 0
+    #: source entries that could not be copied (a corrupt record, a signature that is not one)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts and not self.problems
+
+
+# --- one side's view of a domain ---------------------------------------------------------------
+
+
+@dataclass
+class DomainListing:
+    """What one listing of ``domains/<d>/`` shows: records, claims, signatures and states.json."""
+
+    versions: dict[int, ObjectInfo] = field(default_factory=dict)
+    claims: set[int] = field(default_factory=set)
+    signatures: dict[int, set[str]] = field(default_factory=dict)
+    has_states: bool = False
+
+    @classmethod
+    def of(cls, storage: Storage, domain: str) -> DomainListing:
+        found = cls()
+        claims = keys.claims_prefix(domain)
+        for info in storage.list(keys.domain_prefix(domain)):
+            if (n := keys.version_from_key(info.key)) is not None and info.key == keys.version_key(domain, n):
+                found.versions[n] = info
+            elif info.key.startswith(claims):
+                name = info.key[len(claims) :]
+                if len(name) == keys.VERSION_DIGITS and name.isdigit() and int(name) >= 1:
+                    found.claims.add(int(name))
+            elif (sig := keys.signature_from_key(info.key)) is not None:
+                found.signatures.setdefault(sig[0], set()).add(sig[1])
+            elif info.key == keys.states_key(domain):
+                found.has_states = True
+        return found
+
+    def states(self, storage: Storage, domain: str) -> dict[str, StateEntry]:
+        if not self.has_states:
+            return {}
+        key = keys.states_key(domain)
+        return parse_states(read_document(storage, key)[0], key)
+
+
+# --- the copy ----------------------------------------------------------------------------------------
+
+
+class Copier:
+    """One copy (or mirror run) from ``src`` to ``dst``.
+
+    :param before_writing: called once, before the first write to ``dst`` (the conditional-write proof).
+    :param trust_listing: a version whose record the destination lists with the source's size is
+        taken as the same (no record reads: what keeps a mirror run with nothing new to listings);
+        otherwise both records are read and compared byte for byte.
+    """
+
+    def __init__(
+        self,
+        src: Storage,
+        dst: Storage,
+        *,
+        states: bool = True,
+        delete: bool = False,
+        trust_listing: bool = False,
+        progress: ProgressCallback | None = None,
+        before_writing: Callable[[], None] | None = None,
+    ):
+        self.src, self.dst = src, dst
+        self.copy_states, self.delete, self.trust_listing = states, delete, trust_listing
+        self.progress = progress
+        self._before_writing = before_writing
+        self._writing = False
+        self._lock = threading.Lock()  # objects of a version move on several threads
+        self.report = CopyReport()
+
+    def writing(self) -> None:
+        if not self._writing:
+            self._writing = True
+            if self._before_writing is not None:
+                self._before_writing()
+
+    # --- planning ---
+
+    def run(self, selection: list[Selector] | None = None, state_filter: list[str] | None = None) -> CopyReport:
+        """Copy ``selection`` (every domain when ``None``); with ``state_filter``, only the versions
+        those states name (and those states)."""
+        src_domains = domains_and_strays(self.src)[0]
+        if selection is None:
+            selection = [Selector(d) for d in src_domains]
+            whole_store = True
+        else:
+            whole_store = False
+            missing = sorted({s.domain for s in selection} - set(src_domains))
+            if missing:
+                raise DomainNotFoundError(missing[0])
+        by_domain: dict[str, list[Selector]] = {}
+        for s in selection:
+            by_domain.setdefault(s.domain, []).append(s)
+        plans = [self._plan(domain, chosen, state_filter) for domain, chosen in by_domain.items()]
+        total = sum(p.size for p in plans)
+        counter = Progress(self.progress, total)
+        for plan in plans:
+            self._copy_domain(plan, counter)
+        if self.delete and whole_store and state_filter is None:
+            for domain in sorted(set(domains_and_strays(self.dst)[0]) - set(src_domains)):
+                self.writing()
+                commit.delete_domain(self.dst, domain)
+                self.report.deleted.append(domain)
+        return self.report
+
+    def _plan(self, domain: str, chosen: list[Selector], state_filter: list[str] | None) -> _DomainPlan:
+        src = DomainListing.of(self.src, domain)
+        dst = DomainListing.of(self.dst, domain)
+        src_states: dict[str, StateEntry] = {}
+        if self.copy_states or any(s.state for s in chosen) or state_filter:
+            try:
+                src_states = src.states(self.src, domain)
+            except CorruptRecordError as exc:  # its versions can still be copied, by number
+                self.report.problems.append(f"{domain}: states not copied: {exc}")
+        whole = any(s.version is None and s.state is None for s in chosen) and not state_filter
+        wanted: set[int] = set(src.versions) if whole else set()
+        state_names: set[str] | None = None if whole else set()
+        for s in chosen:
+            if s.version is not None:
+                if s.version not in src.versions:
+                    raise VersionNotFoundError(domain, s.version)
+                wanted.add(s.version)
+            elif s.state is not None:
+                if s.state not in src_states:
+                    raise StateNotFoundError(domain, s.state)
+                wanted.add(src_states[s.state].version)
+                state_names.add(s.state)
+        if state_filter:
+            state_names.update(state_filter)  # also those the source removed (mirror --delete)
+            wanted.update(src_states[name].version for name in state_filter if name in src_states)
+        if state_names is not None and not whole:
+            # A version chosen by number brings the states that name it along.
+            state_names |= {name for name, entry in src_states.items() if entry.version in wanted and not state_filter}
+        plan = _DomainPlan(domain, src, dst, src_states, state_names, whole)
+        for n in sorted(wanted):
+            if n not in src.versions:  # a state of the source names a deleted version
+                named = ", ".join(sorted(name for name, e in src_states.items() if e.version == n))
+                self.report.problems.append(
+                    f"{domain}@{named}: names version {n}, which the source deleted; `modelstore verify --repair` on the source removes it"
+                )
+                continue
+            self._classify(plan, n)
+        return plan
+
+    def _classify(self, plan: _DomainPlan, n: int) -> None:
+        domain = plan.domain
+        if n in plan.dst.versions:
+            if self.trust_listing and plan.dst.versions[n].size == plan.src.versions[n].size:
+                plan.present.append(n)
+                return
+            data = self._source_record(plan, n)
+            if data is None:
+                return
+            try:
+                theirs = self.dst.read(keys.version_key(domain, n))[0]
+            except KeyNotFoundError:  # deleted meanwhile: copy it
+                plan.to_copy.append(n)
+                return
+            if theirs == data:
+                plan.present.append(n)
+            else:
+                self.report.conflicts.append(Conflict(domain, n, "the destination holds a different version under this number"))
+            return
+        if n in plan.dst.claims:
+            data = self._source_record(plan, n)
+            if data is None:
+                return
+            if not self._our_claim(domain, n, data):
+                self.report.conflicts.append(
+                    Conflict(domain, n, "the number is taken in the destination (an upload in progress there, or a version deleted there)")
+                )
+                return
+        elif self._source_record(plan, n) is None:
+            return
+        plan.to_copy.append(n)
+
+    def _source_record(self, plan: _DomainPlan, n: int) -> bytes | None:
+        """The source's record bytes, validated (a corrupt one is a problem, never copied)."""
+        if n in plan.records:
+            return plan.records[n]
+        key = keys.version_key(plan.domain, n)
+        try:
+            data = self.src.read(key)[0]
+            plan.parsed[n] = VersionRecord.parse(data, key, plan.domain, n)
+        except KeyNotFoundError:
+            self.report.problems.append(f"{plan.domain}:{n}: deleted from the source while copying")
+            return None
+        except CorruptRecordError as exc:
+            self.report.problems.append(f"{plan.domain}:{n}: {exc}")
+            return None
+        plan.records[n] = data
+        return data
+
+    def _our_claim(self, domain: str, n: int, record: bytes) -> bool:
+        """Whether the destination's claim on ``n`` was made by a copy of this very record."""
+        try:
+            data = self.dst.read(keys.claim_key(domain, n))[0]
+            doc = json.loads(data)
+        except (KeyNotFoundError, ValueError, RecursionError):
+            return False
+        return isinstance(doc, dict) and doc.get("copy_of") == hashlib.sha256(record).hexdigest()
+
+    # --- copying ---
+
+    def _copy_domain(self, plan: _DomainPlan, counter: Progress) -> None:
+        domain = plan.domain
+        for n in plan.to_copy:
+            self._copy_version(plan, n, counter)
+        for n in plan.present:
+            self.report.skipped.append(f"{domain}:{n}")
+            missing = plan.src.signatures.get(n, set()) - plan.dst.signatures.get(n, set())
+            if missing:
+                self._copy_signatures(domain, n, sorted(missing))
+        if plan.copied:
+            commit.advance_latest(self.dst, domain, max(plan.copied))
+        if self.copy_states:
+            self._copy_states(plan)
+        if self.delete and plan.whole:
+            for n in sorted(set(plan.dst.versions) - set(plan.src.versions)):
+                self.writing()
+                try:
+                    commit.delete_version(self.dst, domain, n)
+                except (VersionNotFoundError, DomainNotFoundError):
+                    continue
+                self.report.deleted.append(f"{domain}:{n}")
+
+    def _copy_version(self, plan: _DomainPlan, n: int, counter: Progress) -> None:
+        domain, record, data = plan.domain, plan.parsed[n], plan.records[n]
+        self.writing()
+        marker = keys.upload_key(os.urandom(16).hex())
+        objects = tuple(sorted({f.sha256 for f in record.files}))
+        self.dst.put_if_absent(marker, dumps(UploadMarker(domain, now_utc(), HOST, os.getpid(), objects).to_json()))
+        try:
+            commit.checkpoint("copy-marker-written")
+            try:
+                self._copy_objects(record, counter)
+            except (IntegrityError, SourceChangedError, KeyNotFoundError) as exc:  # a damaged, changing or missing source object
+                what = f"object {exc} is missing from the source" if isinstance(exc, KeyNotFoundError) else exc
+                self.report.problems.append(f"{domain}:{n}: not copied: {what}; `modelstore verify` on the source says more")
+                return
+            commit.checkpoint("copy-objects-stored")
+            claim = dumps({"claimed": now_utc(), "host": HOST, "pid": os.getpid(), "copy_of": hashlib.sha256(data).hexdigest()})
+            if not self.dst.put_if_absent(keys.claim_key(domain, n), claim) and not self._our_claim(domain, n, data):
+                self.report.conflicts.append(Conflict(domain, n, "the number was taken in the destination while copying"))
+                return
+            commit.checkpoint("copy-claimed")
+            if not self.dst.put_if_absent(keys.version_key(domain, n), data):
+                if self.dst.read(keys.version_key(domain, n))[0] != data:
+                    self.report.conflicts.append(Conflict(domain, n, "a different version appeared in the destination while copying"))
+                    return
+            commit.checkpoint("copy-committed")
+            plan.copied.append(n)
+            self.report.copied.append(f"{domain}:{n}")
+            self._copy_signatures(domain, n, sorted(plan.src.signatures.get(n, ())))
+        finally:
+            self.dst.delete(marker)
+
+    def _copy_objects(self, record: VersionRecord, counter: Progress) -> None:
+        first: dict[str, tuple] = {}
+        for entry in record.files:
+            first.setdefault(entry.sha256, (entry, counter.file(entry.size)))
+        for entry in record.files:
+            if first[entry.sha256][0] is not entry:
+                counter.file(entry.size).finish()  # the same bytes under two names: moved once
+        jobs = list(first.values())
+        scratch = self.dst.scratch_dir()
+        own_tmp = scratch is None
+        scratch = Path(tempfile.mkdtemp(prefix="modelstore-copy-")) if own_tmp else scratch
+        scratch.mkdir(parents=True, exist_ok=True)
+        try:
+            if len(jobs) < 2:
+                for job in jobs:
+                    self._copy_object(*job, scratch)
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(min(PARALLEL_OBJECTS, len(jobs))) as pool:
+                    list(pool.map(lambda job: self._copy_object(*job, scratch), jobs))
+        finally:
+            if own_tmp:
+                shutil.rmtree(scratch, ignore_errors=True)
+            else:
+                self.dst.drop_scratch(scratch)
+
+    def _copy_object(self, entry, file: FileProgress, scratch: Path) -> None:
+        """Send one object the target lacks; it becomes visible there only once its sha256 checked out.
+
+        From a local store the object file is staged as it is (the target's staging reads it once,
+        copying and hashing together on a local target); from a remote one it is downloaded into
+        the target's scratch space first. Either way the target's own staging computes the sha256.
+        """
+        key = keys.object_key(entry.sha256)
+        existing = self.dst.stat(key)
+        if existing is not None and existing.size == entry.size:
+            file.finish()
+            return
+        local = self.src.local_path(key)
+        path = local if local is not None else scratch / entry.sha256
+        try:
+            if local is None:
+                self.src.get_file(key, path, progress=file)
+            before = file_signature(path)
+            staged = self.dst.stage_file(path, progress=file, owned=local is None)
+            try:
+                check_hash(staged.sha256, entry.sha256, entry.path)  # verified before it becomes visible
+                staged.place(key, progress=file)
+            finally:
+                staged.discard()
+            if local is not None and file_signature(path) != before:  # the source object was rewritten meanwhile
+                self.dst.delete(key)
+                raise SourceChangedError(f"the source object of {entry.path} changed while it was copied")
+        finally:
+            if local is None:
+                path.unlink(missing_ok=True)
+        file.finish()
+        with self._lock:
+            self.report.objects += 1
+            self.report.bytes_moved += staged.size
+        commit.checkpoint("copy-object-stored")
+
+    def _copy_signatures(self, domain: str, n: int, signers: list[str]) -> None:
+        for keyid in signers:
+            key = keys.signature_key(domain, n, keyid)
+            try:
+                data = self.src.read(key)[0]
+                SignatureDocument.parse(data, key, domain, n, keyid)
+            except KeyNotFoundError:
+                continue
+            except CorruptRecordError as exc:
+                self.report.problems.append(f"{domain}:{n}: signature not copied: {exc}")
+                continue
+            self.writing()
+            if not self.dst.put_if_absent(key, data):
+                theirs, token = read_document(self.dst, key)
+                if theirs == data or (theirs is not None and not self.dst.compare_and_swap(key, data, token)):
+                    continue
+            self.report.signatures += 1
+
+    def _copy_states(self, plan: _DomainPlan) -> None:
+        domain = plan.domain
+        in_dst = set(plan.present) | set(plan.copied)
+        chosen = plan.src_states if plan.state_names is None else {k: v for k, v in plan.src_states.items() if k in plan.state_names}
+        desired = {name: entry for name, entry in chosen.items() if entry.version in in_dst}
+        try:
+            current = plan.dst.states(self.dst, domain)
+        except CorruptRecordError:
+            current = {}  # unusable anyway: replaced below (update_states(if_corrupt="replace"))
+        removed = set()
+        if self.delete:
+            removed = {name for name in current if name not in plan.src_states and (plan.state_names is None or name in plan.state_names)}
+        changes = {name: e for name, e in desired.items() if name not in current or current[name].version != e.version}
+        if not changes and not removed:
+            return
+        self.writing()
+
+        def change(states: dict[str, StateEntry]) -> dict[str, StateEntry] | None:
+            new = {name: e for name, e in states.items() if name not in removed}
+            new.update(changes)
+            return new if new != states else None
+
+        commit.update_states(self.dst, domain, change, if_corrupt="replace")
+        self.report.states += [f"{domain}@{name}={e.version}" for name, e in sorted(changes.items())]
+        self.report.deleted += [f"{domain}@{name}" for name in sorted(removed)]
+
+
+@dataclass
+class _DomainPlan:
+    domain: str
+    src: DomainListing
+    dst: DomainListing
+    src_states: dict[str, StateEntry]
+    #: the states to carry over (``None``: every state of the domain)
+    state_names: set[str] | None
+    whole: bool
+    to_copy: list[int] = field(default_factory=list)
+    copied: list[int] = field(default_factory=list)
+    present: list[int] = field(default_factory=list)
+    records: dict[int, bytes] = field(default_factory=dict)
+    parsed: dict[int, VersionRecord] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return sum(self.parsed[n].size for n in self.to_copy)
