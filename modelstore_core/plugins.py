@@ -23,7 +23,7 @@ DEFAULT_PLUGINS = (
     "modelstore_core.default_plugins.git",
 )
 
-#: Where a flavor, a model's top-level module or a URL scheme is known to come from, so errors can
+#: Where a flavor, a model's top-level module, a URL scheme or a command is known to come from, so errors can
 #: say what to install before the plugin exists on this machine. Used for error hints only: which
 #: plugin handles a model is decided by the plugins themselves (and ``tryfirst``/``trylast``).
 KNOWN_PLUGINS = {
@@ -43,6 +43,7 @@ KNOWN_PLUGINS = {
         "catboost": "modelstore-catboost",
     },
     "scheme": {"s3": "modelstore-s3", "gs": "modelstore-gcs", "gcs": "modelstore-gcs"},
+    "command": {"serve": "modelstore-web"},
 }
 
 
