@@ -115,6 +115,10 @@ def modelstore_collect_metadata(model: Any, flavor: Flavor, domain: str) -> dict
     The returned dicts are merged (nested dicts key by key) into the version's metadata, so
     use a top-level key that names your plugin or concern. Values are made JSON-safe
     (numpy scalars and arrays converted); never return absolute local paths or credentials.
+    A flavor plugin puts its model's settings under ``{"model": {"hyperparameters": {...}}}``:
+    they become the version's default ``params`` (flattened to dotted names). The record keys the
+    core owns (``metrics``, ``params``, ``signature``, ``data``...) are checked like the rest of
+    the record, and an upload whose metadata breaks their rules fails before it commits.
 
     :param model: the uploaded object, or ``None`` for a raw-files upload.
     :param flavor: the :class:`~modelstore_core.flavor.Flavor` the serializer returned.

@@ -179,6 +179,8 @@ class ModelStore:
         files: list[str | os.PathLike] | None = None,
         extras: list[str | os.PathLike] | None = None,
         tags: dict[str, str] | None = None,
+        metrics: dict[str, float] | None = None,
+        params: dict[str, Any] | None = None,
         progress: ProgressCallback | None = None,
         **options: Any,
     ) -> Version:
@@ -188,6 +190,10 @@ class ModelStore:
         :param files: instead of ``model``: files or directories to store as they are.
         :param extras: more files stored beside the model, under ``extras/``.
         :param tags: labels recorded with the version: strings, booleans or finite numbers (kept as given).
+        :param metrics: how good the version is (``{"auc": 0.91, "rmse": 3.2}``): finite numbers only
+            (numpy/torch scalars are converted; NaN and infinities are refused with :class:`UsageError`).
+        :param params: the settings that made it (strings, finite numbers, booleans, None), added over
+            the hyperparameters the flavor plugin records (which are the params by default).
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are stored.
         :param options: passed to the serializing plugin.
         With a ``signer``, the version's signature is stored right after its record, before the
@@ -196,8 +202,11 @@ class ModelStore:
         :return: the committed :class:`Version`; ``bytes_written`` says how many artifact bytes were
             new to the store (0 when every file was already there).
         """
+        from .metrics import check_metrics, check_params
+
         check_name(domain, "domain name")
         tags = check_tags(tags)
+        recorded = {"metrics": check_metrics(metrics), "params": check_params(params)}
         if (model is None) == (files is None):
             given = "both model= and files=" if model is not None else "neither model= nor files="
             raise UsageError(f"upload() got {given}: pass a model (upload(domain, model=clf)) or raw files (upload(domain, files=[...]))")
@@ -216,7 +225,7 @@ class ModelStore:
                 write_signature(self.storage, record, private_key)
 
         self._before_writing()
-        record, written = upload(self.storage, self.plugins, domain, model, extras, tags, options, progress, after_commit)
+        record, written = upload(self.storage, self.plugins, domain, model, extras, tags, options, progress, after_commit, recorded)
         version = Version(domain, record.version, record)
         version.bytes_written = written
         return version
@@ -319,8 +328,13 @@ class ModelStore:
         if repair:
             self._before_writing()
         return verify_store(
-            self.storage, domain, version, repair=repair, progress=progress,
-            signatures=signatures, policy=self.trust_policy if signatures else None,
+            self.storage,
+            domain,
+            version,
+            repair=repair,
+            progress=progress,
+            signatures=signatures,
+            policy=self.trust_policy if signatures else None,
         )
 
     # --- reading ------------------------------------------------------------------------

@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidNameError, SourceChangedError, UnsupportedModelError
+from .errors import CorruptRecordError, InvalidNameError, SourceChangedError, UnsupportedModelError
 from .flavor import Flavor, qualified_name
 from .hashing import file_signature
 from .metadata import jsonable, merge
+from .metrics import flavor_params
 from .names import check_file_path, check_paths_round_trip
 from .plugins import KNOWN_PLUGINS, Plugins, distribution_version
 from .progress import Progress, ProgressCallback
 from .protocol import commit, keys
-from .protocol.records import SCHEMA, VersionRecord, check_sha256
+from .protocol.records import SCHEMA, VersionRecord, check_sha256, now_utc
 from .storage import StagedFile, Storage
 
 #: The core's own flavor: files stored as they are, loaded back as a list of local paths.
@@ -68,11 +69,15 @@ def upload(
     options: dict[str, Any],
     progress: ProgressCallback | None = None,
     after_commit: Callable[[VersionRecord], None] | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> tuple[VersionRecord, int]:
     """Serialize, stage and commit; returns the committed record and the artifact bytes written.
 
-    ``after_commit(record)`` runs once the record exists (see :func:`~.protocol.commit.commit_version`).
+    ``recorded`` holds the checked ``metrics``, ``params``, ``signature`` and ``data`` the caller
+    passed (params are added over the flavor's hyperparameters). ``after_commit(record)`` runs
+    once the record exists (see :func:`~.protocol.commit.commit_version`).
     """
+    recorded = dict(recorded or {})
     with _scratch(storage) as tmp:
         flavor = model.flavor() if isinstance(model, RawFiles) else serialize(plugins, model, Path(tmp), options)
         flavor.plugin_version = distribution_version(flavor.plugin)
@@ -93,6 +98,9 @@ def upload(
             }
             raw = isinstance(model, RawFiles)
             draft = merge(collect_metadata(plugins, None if raw else model, flavor, domain), draft)  # core keys win
+            recorded["params"] = {**flavor_params(draft), **recorded.get("params", {})}
+            draft.update({name: value for name, value in recorded.items() if value})
+            check_draft(draft, domain)
 
             def sources_unchanged(placed: dict[str, bool]) -> None:
                 for source, st in zip(sources, staged, strict=True):
@@ -179,6 +187,18 @@ def collect_metadata(plugins: Plugins, model: Any, flavor: Flavor, domain: str) 
     return merged
 
 
+def check_draft(draft: dict[str, Any], domain: str) -> None:
+    """The record about to be committed reads back: a plugin's metadata that breaks the record
+    rules (a ``metrics`` key holding a string...) fails here, before anything is committed."""
+    try:
+        VersionRecord.from_document({**draft, "version": 1, "created": now_utc()}, "the new version record", domain, 1)
+    except CorruptRecordError as exc:
+        raise TypeError(
+            f"the metadata of this upload breaks the version record rules ({exc.field} {exc.problem}); nothing was"
+            " committed: a plugin's modelstore_collect_metadata returned it, and only the core writes that key"
+        ) from None
+
+
 def collect_files(flavor: Flavor, directory: Path, extras: list[str | os.PathLike] | None) -> list[SourceFile]:
     """Name and snapshot every file to store: the model's, then the extras (under ``extras/``)."""
     named: list[tuple[str, Path]] = []
@@ -198,8 +218,7 @@ def collect_files(flavor: Flavor, directory: Path, extras: list[str | os.PathLik
         raise TypeError(f"the {flavor.name!r} serializer gave digests that are not sha256 hex for {bad}")
     own = {path for _, path in named if not flavor.files and path.is_relative_to(directory)}
     return [
-        SourceFile(name, path, file_signature(path), path in own, flavor.digests.get(name) if path in own else None)
-        for name, path in named
+        SourceFile(name, path, file_signature(path), path in own, flavor.digests.get(name) if path in own else None) for name, path in named
     ]
 
 

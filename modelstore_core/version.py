@@ -58,6 +58,26 @@ class Version:
         return self.record.tags
 
     @property
+    def metrics(self) -> dict[str, float]:
+        """How good the version is, as recorded at upload: name -> number."""
+        return self.record.metrics
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The settings that made it (by default the flavor's hyperparameters): name -> JSON scalar."""
+        return self.record.params
+
+    @property
+    def signature(self) -> dict[str, Any] | None:
+        """What the model expects as input (``{"format", "source", "inputs": [...]}``), when it was recorded."""
+        return self.record.signature
+
+    @property
+    def data(self) -> dict[str, dict[str, Any]]:
+        """Fingerprints of the datasets recorded at upload: name -> ``{"kind", "shape", "dtypes", "sha256", ...}``."""
+        return self.record.data
+
+    @property
     def size(self) -> int:
         """Total bytes of the version's files."""
         return self.record.size

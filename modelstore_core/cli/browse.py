@@ -16,6 +16,7 @@ from .context import CommandLine, escape, human_size, human_time, iso, pass_cmdl
 #: Domains are listed with this many concurrent requests.
 FETCH_WORKERS = 16
 
+
 def fetch_records(store, versions: list[Version], cmdline: CommandLine | None = None) -> list[dict[str, Any]]:
     """The records of ``versions``, fetched concurrently; versions deleted meanwhile are left out,
     and so are corrupt ones, each named in a note."""
@@ -142,9 +143,7 @@ def list_domains(cmdline: CommandLine, store) -> None:
     elif cmdline.mode == "plain":
         cmdline.emit_rows([[r["domain"], r["versions"], r["latest"], r["created"]] for r in rows])
     elif not rows:
-        cmdline.note(
-            f"No domains in {escape(store.url)} yet; `modelstore upload DOMAIN FILE...` stores the first version."
-        )
+        cmdline.note(f"No domains in {escape(store.url)} yet; `modelstore upload DOMAIN FILE...` stores the first version.")
     else:
         from rich.table import Table
 
@@ -270,6 +269,16 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
     for f in files:
         table.add_row(escape(f["path"]), human_size(f["size"]), f["sha256"][:16] + "…")
     cmdline.console.print(table)
+
+    for section in ("metrics", "params"):
+        values = record.get(section) or {}
+        if values:
+            table = Table(title=section, title_justify="left", header_style="bold")
+            table.add_column("name", style="cyan")
+            table.add_column("value")
+            for name, value in sorted(values.items()):
+                table.add_row(escape(name), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+            cmdline.console.print(table)
 
     dependencies = record.get("dependencies") or {}
     if dependencies:

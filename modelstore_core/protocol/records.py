@@ -16,13 +16,29 @@ from typing import Any
 
 from ..errors import CorruptRecordError, InvalidNameError
 from ..flavor import Flavor
+from ..metrics import metric_problem, param_problem
 from ..names import check_file_path, check_name, check_paths_round_trip
 from .keys import MAX_VERSION, is_keyid
 
 #: The version record format written by this release; older ones load, newer ones are refused.
 SCHEMA = 1
 #: Top-level keys of a version record that the core writes; every other one comes from a plugin.
-CORE_KEYS = ("schema", "domain", "version", "created", "flavor", "files", "tags", "dependencies", "git", "runtime")
+CORE_KEYS = (
+    "schema",
+    "domain",
+    "version",
+    "created",
+    "flavor",
+    "files",
+    "tags",
+    "dependencies",
+    "git",
+    "runtime",
+    "metrics",
+    "params",
+    "signature",
+    "data",
+)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -154,6 +170,14 @@ class VersionRecord:
     files: tuple[FileEntry, ...]
     tags: dict[str, Any]
     document: dict[str, Any] = field(repr=False, compare=False)
+    #: how good the version is: name -> finite number (:mod:`modelstore_core.metrics`)
+    metrics: dict[str, float] = field(default_factory=dict)
+    #: the settings that made it: name -> string, finite number, boolean or None
+    params: dict[str, Any] = field(default_factory=dict)
+    #: what the model expects as input (:mod:`modelstore_core.signature`), when known
+    signature: dict[str, Any] | None = None
+    #: fingerprints of the datasets it was trained/evaluated on: name -> {kind, shape, dtypes, sha256...}
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def model_files(self) -> list[FileEntry]:
@@ -182,7 +206,24 @@ class VersionRecord:
             # escapes what it prints), but a tag is always a scalar.
             if isinstance(value, (dict, list)) or value is None:
                 raise CorruptRecordError(key, f"tags.{name[:40]}", f"is a {_kind(value)}, not a string, number or boolean")
-        return cls(domain, version, created, flavor, files, dict(tags), doc)
+        metrics = {name: float(value) for name, value in _entries(top, "metrics", metric_problem).items()}
+        params = _entries(top, "params", param_problem)
+        signature = top.get("signature", dict, required=False)
+        if signature is not None:
+            parse_signature(signature, key)
+        data = top.get("data", dict, required=False, default={})
+        for name, entry in data.items():
+            parse_dataset(name, entry, key)
+        return cls(domain, version, created, flavor, files, dict(tags), doc, metrics, params, signature, dict(data))
+
+
+def _entries(top: _Fields, section: str, problem_of) -> dict[str, Any]:
+    """``metrics``/``params``: an object of names to values that ``problem_of`` accepts."""
+    entries = top.get(section, dict, required=False, default={})
+    for name, value in entries.items():
+        if problem := problem_of(name, value):
+            raise CorruptRecordError(top.key, f"{section}.{name[:40]}", problem)
+    return dict(entries)
 
 
 def parse_flavor(obj: dict[str, Any], key: str) -> Flavor:
@@ -218,6 +259,71 @@ def parse_files(items: list[Any], key: str) -> tuple[FileEntry, ...]:
     except InvalidNameError as exc:
         raise CorruptRecordError(key, "files", str(exc)) from None
     return tuple(entries)
+
+
+# --- input signature and data fingerprints -------------------------------------------------------
+
+#: Formats of an input signature: named columns of a table, or arrays/tensors (one, or a dict of them).
+SIGNATURE_FORMATS = ("columns", "tensors")
+#: Kinds of data a fingerprint describes.
+DATASET_KINDS = ("dataframe", "array", "tensor", "file", "directory")
+#: At most this many inputs (columns) in a signature, and this many characters in a name or dtype.
+MAX_INPUTS = 100_000
+MAX_TEXT = 1024
+
+
+def _text(f: _Fields, name: str, *, required: bool = False) -> str | None:
+    value = f.get(name, str, required=required)
+    if value is not None and len(value) > MAX_TEXT:
+        raise f.fail(name, f"is {len(value)} characters long, more than {MAX_TEXT}")
+    return value
+
+
+def _shape(f: _Fields, name: str) -> list[int | None] | None:
+    """A shape: a list of sizes, each a non-negative integer or null (any size: the batch dimension)."""
+    shape = f.get(name, list, required=False)
+    if shape is not None and (len(shape) > 64 or not all(d is None or (type(d) is int and 0 <= d < 2**63) for d in shape)):
+        raise f.fail(name, "is not a list of at most 64 sizes (non-negative integers or null)")
+    return shape
+
+
+def parse_signature(obj: dict[str, Any], key: str) -> None:
+    """``signature``: ``{"format": "columns"|"tensors", "source": str, "inputs": [{name, dtype, shape,
+    feature_type}...]}``: names, dtypes and shapes only, never data."""
+    f = _Fields(obj, key, "signature.")
+    if f.get("format", str) not in SIGNATURE_FORMATS:
+        raise f.fail("format", f"is {obj['format'][:40]!r}, not one of {', '.join(SIGNATURE_FORMATS)}")
+    _text(f, "source", required=True)
+    inputs = f.get("inputs", list)
+    if len(inputs) > MAX_INPUTS:
+        raise f.fail("inputs", f"lists {len(inputs)} inputs, more than {MAX_INPUTS}")
+    for i, item in enumerate(inputs):
+        entry = _Fields(item, key, f"signature.inputs[{i}].")
+        _text(entry, "name")
+        _text(entry, "dtype")
+        _text(entry, "feature_type")
+        _shape(entry, "shape")
+
+
+def parse_dataset(name: Any, obj: Any, key: str) -> None:
+    """``data.<name>``: ``{"kind", "sha256", "shape", "columns", "dtypes", "bytes", "files"}`` (a fingerprint)."""
+    try:
+        check_name(name, "dataset name")
+    except InvalidNameError as exc:
+        raise CorruptRecordError(key, f"data.{str(name)[:40]}", str(exc)) from None
+    f = _Fields(obj, key, f"data.{name}.")
+    if f.get("kind", str) not in DATASET_KINDS:
+        raise f.fail("kind", f"is {obj['kind'][:40]!r}, not one of {', '.join(DATASET_KINDS)}")
+    if not check_sha256(f.get("sha256", str)):
+        raise f.fail("sha256", "is not 64 lower-case hex digits")
+    _shape(f, "shape")
+    for listed in ("columns", "dtypes"):
+        values = f.get(listed, list, required=False) or []
+        if len(values) > MAX_INPUTS or not all(isinstance(v, str) and len(v) <= MAX_TEXT for v in values):
+            raise f.fail(listed, f"is not a list of at most {MAX_INPUTS} strings")
+    for count in ("bytes", "files"):
+        if count in obj and obj[count] is not None:
+            f.integer(count, 0, 2**63 - 1)
 
 
 # --- the latest hint, states, markers ---------------------------------------------------------------

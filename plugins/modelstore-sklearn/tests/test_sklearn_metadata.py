@@ -85,3 +85,26 @@ def test_dependencies_include_what_the_types_to_trust_come_from(tmp_path):
     v = open_store(tmp_path).upload("m", model=model)
     assert v.flavor.options["types_to_trust"] == ["_pytest.monkeypatch.MonkeyPatch"]
     assert v.metadata["dependencies"]["pytest"] == version("pytest")
+
+
+def test_params_default_to_the_hyperparameters_flattened_and_take_the_callers_over_them(tmp_path):
+    df = pd.DataFrame({"x": np.arange(40.0), "colour": ["red", "blue"] * 20})
+    model = Pipeline(
+        [
+            ("pre", ColumnTransformer([("num", StandardScaler(), ["x"]), ("cat", OneHotEncoder(), ["colour"])])),
+            ("clf", LogisticRegression(C=np.float64(0.5), max_iter=np.int64(300))),
+        ]
+    ).fit(df, np.arange(40) % 2)
+    store = open_store(tmp_path)
+    v = store.upload("m", model=model, params={"steps.clf.C": 0.25, "features": "v2"}, metrics={"auc": np.float64(0.75)})
+    params = open_store(tmp_path, cache="c2").info("m").params
+    assert params == v.params
+    assert params["steps.clf"] == "sklearn.linear_model._logistic.LogisticRegression"
+    assert params["steps.clf.max_iter"] == 300
+    assert params["steps.clf.C"] == 0.25 and params["features"] == "v2"  # the caller's win
+    assert params["steps.pre.transformers.cat.handle_unknown"] == "error"
+    assert v.metrics == {"auc": 0.75}
+    assert all(not isinstance(value, (list, dict)) for value in params.values())
+
+    forest = open_store(tmp_path).upload("f", model=RandomForestClassifier(n_estimators=3, max_depth=2).fit(df[["x"]], np.arange(40) % 2))
+    assert forest.params["n_estimators"] == 3 and forest.params["max_depth"] == 2 and forest.params["max_features"] == "sqrt"

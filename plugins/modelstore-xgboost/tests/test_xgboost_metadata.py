@@ -70,3 +70,12 @@ def test_booster_metadata(tmp_path):
     assert info["hyperparameters"]["max_depth"] == "4" and info["hyperparameters"]["objective"] == "reg:squarederror"
     assert info["attributes"]["best_iteration"] == str(model.best_iteration)
     assert info["num_boosted_rounds"] == model.num_boosted_rounds() < 100
+
+
+def test_params_default_to_the_hyperparameters(tmp_path):
+    model = xgb.XGBClassifier(n_estimators=4, max_depth=2, learning_rate=0.25, n_jobs=1).fit(X, Y)
+    v = open_store(tmp_path).upload("m", model=model, metrics={"logloss": 0.3})
+    assert v.params["n_estimators"] == 4 and v.params["max_depth"] == 2 and v.params["learning_rate"] == 0.25
+    booster = open_store(tmp_path).upload("b", model=model.get_booster())
+    assert booster.params["max_depth"] == "2" and booster.params["eta"] == "0.25"  # as the saved config spells them
+    assert open_store(tmp_path, cache="c2").info("b").params == booster.params
