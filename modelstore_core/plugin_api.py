@@ -7,7 +7,7 @@ return, the storage base classes, the errors to raise, and small helpers.
 
 Standard library only besides the core: importing this module never imports an ML framework.
 The helpers for ``modelstore_cli_commands`` (``common_options``, ``pass_cmdline``, ``CommandLine``,
-``CLIError``) are imported on first use, so that loading plugins never imports click.
+``CLIError``, ``human_size``) are imported on first use, so that loading plugins never imports click.
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
 
 if TYPE_CHECKING:
     from .cli.app import common_options
-    from .cli.context import CLIError, CommandLine, pass_cmdline
+    from .cli.context import CLIError, CommandLine, human_size, pass_cmdline
 
 #: Command-line helpers for ``modelstore_cli_commands``, by the module that defines them (PEP 562: loaded on first use).
 _CLI_HELPERS = {
     "CLIError": "modelstore_core.cli.context",
     "CommandLine": "modelstore_core.cli.context",
     "common_options": "modelstore_core.cli.app",
+    "human_size": "modelstore_core.cli.context",
     "pass_cmdline": "modelstore_core.cli.context",
 }
 
@@ -82,6 +83,7 @@ __all__ = [
     "comes_from",
     "common_options",
     "hookimpl",
+    "human_size",
     "json_value",
     "model_file",
     "pass_cmdline",
