@@ -63,6 +63,34 @@ class UsageError(ModelStoreError, ValueError):
     """An API call whose arguments cannot go together or are of the wrong kind."""
 
 
+class InputMismatchError(ModelStoreError, ValueError):
+    """An input does not match the signature recorded with a version (``check_input(..., strict=True)``).
+
+    ``problems`` are the :class:`~modelstore_core.signature.InputProblem` values found.
+    """
+
+    def __init__(self, domain: str, version: int, problems: list):
+        self.domain, self.version, self.problems = domain, version, problems
+        shown = "; ".join(str(p) for p in problems[:10]) + (f" and {len(problems) - 10} more" if len(problems) > 10 else "")
+        super().__init__(
+            f"the input does not match what version {version} of {domain!r} expects: {shown}"
+            f" (`modelstore info {domain} {version}` shows its input signature)"
+        )
+
+
+class EnvironmentMismatchError(ModelStoreError):
+    """``load(..., strict_environment=True)``: this environment differs from the version's where it matters."""
+
+    def __init__(self, domain: str, version: int, differences: list):
+        self.domain, self.version, self.differences = domain, version, differences
+        shown = "; ".join(str(d) for d in differences)
+        super().__init__(
+            f"version {version} of {domain!r} was stored with another environment: {shown}; nothing was loaded."
+            f" `modelstore env {domain} {version} > requirements.txt` writes its requirements"
+            " (`pip install -r requirements.txt`), or load without strict_environment=True"
+        )
+
+
 class InvalidNameError(ModelStoreError, ValueError):
     """A domain, state, tag or file name that cannot be used as given."""
 
@@ -127,9 +155,7 @@ class IntegrityError(ModelStoreError):
 
     def __init__(self, name: str, expected: str, actual: str):
         self.file, self.expected, self.actual = name, expected, actual
-        super().__init__(
-            f"file {name!r} is corrupted: sha256 {actual[:12]}… does not match the recorded {expected[:12]}…"
-        )
+        super().__init__(f"file {name!r} is corrupted: sha256 {actual[:12]}… does not match the recorded {expected[:12]}…")
 
 
 class CorruptRecordError(ModelStoreError):
@@ -213,9 +239,7 @@ class TargetExistsError(ModelStoreError, FileExistsError):
     def __init__(self, target: str, existing: list[str]):
         self.target, self.existing = target, existing
         shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
-        super().__init__(
-            f"{target} already holds {shown}; choose an empty directory or pass overwrite=True (`--force`) to replace them"
-        )
+        super().__init__(f"{target} already holds {shown}; choose an empty directory or pass overwrite=True (`--force`) to replace them")
 
 
 class UnsafeServerError(StorageError):

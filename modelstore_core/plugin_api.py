@@ -32,6 +32,7 @@ from .hashing import CHUNK_SIZE, HashingWriter
 from .hookspecs import hookimpl
 from .progress import Advance
 from .protocol.keys import TOP_LEVEL
+from .signature import columns_signature, tensors_signature
 from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ __all__ = [
     "Token",
     "UntrustedArtifactError",
     "backend_options",
+    "columns_signature",
     "comes_from",
     "common_options",
     "hookimpl",
@@ -90,6 +92,7 @@ __all__ = [
     "qualified_name",
     "scrub",
     "split_userinfo",
+    "tensors_signature",
     "top_level_modules",
 ]
 

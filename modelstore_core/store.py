@@ -12,6 +12,7 @@ from .errors import (
     CorruptRecordError,
     DanglingStateError,
     DomainNotFoundError,
+    InputMismatchError,
     MissingPluginError,
     TargetExistsError,
     UnknownSchemeError,
@@ -29,6 +30,7 @@ from .version import Version
 
 if TYPE_CHECKING:  # imported where used: `import modelstore_core` + a listing stays fast
     from .gc import GCReport
+    from .signature import InputCheck
     from .signing import SignatureInfo, TrustPolicy
     from .verify import VerifyReport
 
@@ -181,6 +183,8 @@ class ModelStore:
         tags: dict[str, str] | None = None,
         metrics: dict[str, float] | None = None,
         params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        input_example: Any = None,
         progress: ProgressCallback | None = None,
         **options: Any,
     ) -> Version:
@@ -194,6 +198,12 @@ class ModelStore:
             (numpy/torch scalars are converted; NaN and infinities are refused with :class:`UsageError`).
         :param params: the settings that made it (strings, finite numbers, booleans, None), added over
             the hyperparameters the flavor plugin records (which are the params by default).
+        :param data: datasets the version was trained or evaluated on (``{"train": X_train}``: pandas
+            DataFrames, numpy arrays, torch tensors, file or directory paths): their shape, dtypes and
+            a sha256 of their content are recorded, never the data (:mod:`modelstore_core.fingerprint`).
+        :param input_example: a sample input (DataFrame, array, tensor, dict of arrays) whose column
+            names, dtypes and shapes are recorded as the version's input signature (never its values);
+            without it, the signature the flavor plugin knows (scikit-learn's ``feature_names_in_``...).
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are stored.
         :param options: passed to the serializing plugin.
         With a ``signer``, the version's signature is stored right after its record, before the
@@ -210,6 +220,14 @@ class ModelStore:
         if (model is None) == (files is None):
             given = "both model= and files=" if model is not None else "neither model= nor files="
             raise UsageError(f"upload() got {given}: pass a model (upload(domain, model=clf)) or raw files (upload(domain, files=[...]))")
+        if input_example is not None:
+            from .signature import signature_from_example
+
+            recorded["signature"] = signature_from_example(input_example)
+        if data is not None:
+            from .fingerprint import fingerprints
+
+            recorded["data"] = fingerprints(data)
         from .upload import RawFiles, upload
 
         if files is not None:
@@ -381,6 +399,30 @@ class ModelStore:
         if version is None:
             return self.latest(domain)
         return self._version(domain, check_version(version))
+
+    def check_input(
+        self, domain: str, data: Any, version: int | None = None, *, state: str | None = None, strict: bool = False
+    ) -> InputCheck:
+        """Whether ``data`` (a pandas DataFrame, numpy array, torch tensor or dict of them) matches the
+        input signature recorded with a version (latest by default): missing or extra columns,
+        column order, dtypes and shapes. Only ``data``'s names, dtypes and shape are read.
+
+        :param strict: raise :class:`InputMismatchError` listing the problems instead of returning them.
+        :return: an :class:`~modelstore_core.signature.InputCheck` (``.ok``, ``.problems``).
+        :raises UsageError: the version records no input signature.
+        """
+        from .signature import InputCheck, check_input
+
+        v = self.info(domain, version, state=state)
+        if v.signature is None:
+            raise UsageError(
+                f"version {v.version} of {v.domain!r} records no input signature: its flavor plugin does not know one;"
+                " upload with input_example=X to record one"
+            )
+        check = InputCheck(v.domain, v.version, v.signature, check_input(v.signature, data))
+        if strict and not check.ok:
+            raise InputMismatchError(v.domain, v.version, check.problems)
+        return check
 
     def load(
         self,

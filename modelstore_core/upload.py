@@ -28,6 +28,7 @@ from .plugins import KNOWN_PLUGINS, Plugins, distribution_version
 from .progress import Progress, ProgressCallback
 from .protocol import commit, keys
 from .protocol.records import SCHEMA, VersionRecord, check_sha256, now_utc
+from .signature import merge_signatures
 from .storage import StagedFile, Storage
 
 #: The core's own flavor: files stored as they are, loaded back as a list of local paths.
@@ -73,8 +74,9 @@ def upload(
 ) -> tuple[VersionRecord, int]:
     """Serialize, stage and commit; returns the committed record and the artifact bytes written.
 
-    ``recorded`` holds the checked ``metrics``, ``params``, ``signature`` and ``data`` the caller
-    passed (params are added over the flavor's hyperparameters). ``after_commit(record)`` runs
+    ``recorded`` holds the checked ``metrics``, ``params``, ``signature`` (an input example's) and
+    ``data`` the caller passed (params are added over the flavor's hyperparameters, the example's
+    signature replaces the flavor's). ``after_commit(record)`` runs
     once the record exists (see :func:`~.protocol.commit.commit_version`).
     """
     recorded = dict(recorded or {})
@@ -99,6 +101,8 @@ def upload(
             raw = isinstance(model, RawFiles)
             draft = merge(collect_metadata(plugins, None if raw else model, flavor, domain), draft)  # core keys win
             recorded["params"] = {**flavor_params(draft), **recorded.get("params", {})}
+            if recorded.get("signature"):  # the example's, keeping what the flavor knew (categorical columns...)
+                recorded["signature"] = merge_signatures(recorded["signature"], draft.get("signature"))
             draft.update({name: value for name, value in recorded.items() if value})
             check_draft(draft, domain)
 

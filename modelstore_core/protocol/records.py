@@ -317,6 +317,7 @@ def parse_dataset(name: Any, obj: Any, key: str) -> None:
     if not check_sha256(f.get("sha256", str)):
         raise f.fail("sha256", "is not 64 lower-case hex digits")
     _shape(f, "shape")
+    _text(f, "name")
     for listed in ("columns", "dtypes"):
         values = f.get(listed, list, required=False) or []
         if len(values) > MAX_INPUTS or not all(isinstance(v, str) and len(v) <= MAX_TEXT for v in values):

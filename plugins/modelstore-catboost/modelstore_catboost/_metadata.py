@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, json_value
+from modelstore_core.plugin_api import Flavor, columns_signature, json_value
 
 
 def describe(model: Any, flavor: Flavor) -> dict[str, Any]:
@@ -28,6 +28,22 @@ def describe(model: Any, flavor: Flavor) -> dict[str, Any]:
     if classes is not None and len(classes):
         info["classes"] = json_value(classes)
     return info
+
+
+def signature(model: Any) -> dict[str, Any] | None:
+    """The feature names the model was trained with, and which are categorical, text or embeddings
+    (catboost keeps no dtypes: a categorical feature takes strings or integers)."""
+    names = _safe(lambda: model.feature_names_)
+    if not names:
+        return None
+    feature_types: dict[int, str] = {}
+    for kind, indices in (
+        ("categorical", _safe(model.get_cat_feature_indices)),
+        ("text", _safe(model.get_text_feature_indices)),
+        ("embedding", _safe(model.get_embedding_feature_indices)),
+    ):
+        feature_types.update({int(i): kind for i in indices or ()})
+    return columns_signature([str(n) for n in names], feature_types=feature_types, source="catboost")
 
 
 def _safe(get: Any) -> Any:

@@ -53,6 +53,6 @@ def modelstore_flavors() -> list[str]:
 def modelstore_collect_metadata(model: Any, flavor: Flavor) -> dict[str, Any] | None:
     if flavor.name != FLAVOR or model is None:
         return None
-    from ._metadata import describe
+    from ._metadata import describe, signature
 
-    return {"model": describe(model, flavor)}
+    return {"model": describe(model, flavor), "signature": signature(model)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor
+from modelstore_core.plugin_api import Flavor, columns_signature, tensors_signature
 
 #: Arrays longer than this are summarised (shape and dtype) rather than listed.
 MAX_LISTED = 100
@@ -33,6 +33,21 @@ def describe(model: Any, flavor: Flavor) -> dict[str, Any]:
     if hasattr(model, "steps"):  # Pipeline
         info["steps"] = [[name, _class(step)] for name, step in model.steps]
     return info
+
+
+def signature(model: Any) -> dict[str, Any] | None:
+    """The input the model was fitted on: its column names (``feature_names_in_``, fitted on a
+    DataFrame), else its number of features (``n_features_in_``); ``None`` when unfitted."""
+    try:
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None:
+            return columns_signature([str(n) for n in names], source="feature_names_in_")
+        n = getattr(model, "n_features_in_", None)
+    except Exception:  # noqa: BLE001 - a property that raises on this model
+        return None
+    if isinstance(n, int) or (type(n).__module__ == "numpy" and hasattr(n, "item")):
+        return tensors_signature({None: ([None, int(n)], None)}, source="n_features_in_")
+    return None
 
 
 def params(estimator: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 from importlib import metadata
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, json_value
+from modelstore_core.plugin_api import Flavor, columns_signature, json_value, tensors_signature
 
 from ._persist import DISTRIBUTIONS
 
@@ -61,3 +61,22 @@ def learner_parameters(config: dict[str, Any]) -> dict[str, Any]:
     flat.update(booster.get("gbtree_train_param", {}))
     flat.update((booster.get("gbtree", {}) or {}).get("gbtree_train_param", {}))  # dart nests gbtree
     return dict(sorted(flat.items()))
+
+
+#: xgboost's feature types as dtype families: "q" is quantitative, "i" an indicator, "c" categorical.
+FEATURE_DTYPES = {"float": "float", "int": "int", "q": "float", "i": "bool", "c": "category"}
+
+
+def signature(model: Any) -> dict[str, Any] | None:
+    """The booster's feature names and types (set when it was trained on a DataFrame or a DMatrix
+    with names), else its number of features."""
+    import xgboost
+
+    booster = model if isinstance(model, xgboost.Booster) else model.get_booster()
+    names, types = booster.feature_names, booster.feature_types
+    if names:
+        dtypes = [FEATURE_DTYPES.get(t, t) for t in types] if types else None
+        categorical = {i: "categorical" for i, t in enumerate(types or []) if t == "c"}
+        return columns_signature(list(names), dtypes, feature_types=categorical, source="xgboost")
+    n = booster.num_features()
+    return tensors_signature({None: ([None, n], None)}, source="xgboost") if n else None
