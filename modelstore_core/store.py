@@ -370,6 +370,56 @@ class ModelStore:
         n, _ = read.latest(self.storage, domain)
         return self._version(domain, n)
 
+    def find(
+        self,
+        domain: str | None = None,
+        where: str | list[str] | None = None,
+        sort: str | list[str] | None = None,
+        limit: int | None = None,
+        *,
+        problems: list[str] | None = None,
+    ) -> list[Version]:
+        """The versions of ``domain`` (of every domain when ``None``) that match every filter in ``where``,
+        ordered by ``sort``, at most ``limit`` of them.
+
+        >>> store.find("churn", where=["metrics.auc>0.9", "tags.team=risk"], sort="-metrics.auc", limit=3)
+
+        :param where: filters ``FIELD OP VALUE``: fields ``version``, ``created``, ``flavor``, ``format``,
+            ``files``, ``size``, ``state``, ``tags.NAME``, ``metrics.NAME``, ``params.NAME``, ``git.commit``
+            (``=`` is a prefix match), ``git.dirty``; operators ``= != > >= < <=`` and ``~`` (contains).
+            A version without the field never matches a filter on it.
+        :param sort: field names, ``-`` before one for descending (``"-metrics.auc"``); versions without
+            the field come last. Ties, and no sort at all: by domain, then newest first.
+        :param problems: a list to append what the query found wrong and worked around (a summary that
+            lagged or was damaged, repaired from the records; a corrupt record, left out); without it
+            each is a :class:`RuntimeWarning`.
+        :raises UsageError: an expression names an unknown field or operator, or a value of the wrong kind.
+
+        Reads a summary kept beside the records (:mod:`modelstore_core.protocol.summary`), checked
+        against the listing of versions, rather than every record: a domain costs one listing, one
+        read per 1,000 versions, and one read of its states if a filter names a state. Each returned
+        :class:`Version` carries what the summary holds of it as ``summary``; its record is read on
+        first access as usual.
+        """
+        from .search import Query, search
+
+        query = Query.parse(where, sort, limit)
+        found: list[str] = []
+        hits = search(self.storage, domain, query, problems=found)
+        if problems is not None:
+            problems.extend(found)
+        else:
+            import warnings
+
+            for problem in found:
+                warnings.warn(problem, RuntimeWarning, stacklevel=2)
+        versions = []
+        for hit in hits:
+            v = self._version(hit.domain, hit.version)
+            v.summary = hit.entry
+            versions.append(v)
+        return versions
+
     def states(self, domain: str) -> dict[str, int]:
         """``{"production": 3, ...}``."""
         check_name(domain, "domain name")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .flavor import Flavor
 from .protocol.records import FileEntry, VersionRecord
+
+if TYPE_CHECKING:
+    from .protocol.summary import SummaryEntry
 
 
 class Version:
@@ -17,7 +20,7 @@ class Version:
     is read on first access, so listing thousands of versions costs no request per version.
     """
 
-    __slots__ = ("domain", "version", "bytes_written", "_record", "_fetch")
+    __slots__ = ("domain", "version", "bytes_written", "summary", "_record", "_fetch")
 
     def __init__(self, domain: str, version: int, record: VersionRecord | None = None, fetch: Callable[[], VersionRecord] | None = None):
         self.domain = domain
@@ -26,6 +29,9 @@ class Version:
         self._fetch = fetch
         #: set on the Version an upload returns: artifact bytes new to the store (0 if all deduplicated)
         self.bytes_written: int | None = None
+        #: set on each Version ``find`` returns: what the domain's summary holds of it (created,
+        #: flavor, size, tags, metrics, params, git), read without its record
+        self.summary: SummaryEntry | None = None
 
     @property
     def record(self) -> VersionRecord:

@@ -35,22 +35,6 @@ def states_by_version(states: dict[str, int]) -> dict[int, list[str]]:
     return out
 
 
-def version_summary(record: dict[str, Any], states: list[str]) -> dict[str, Any]:
-    git = record.get("git") or {}
-    return {
-        "version": record["version"],
-        "created": record["created"],
-        "flavor": record["flavor"]["name"],
-        "format": record["flavor"].get("format"),
-        "files": len(record["files"]),
-        "size": sum(f["size"] for f in record["files"]),
-        "states": states,
-        "git_commit": git.get("commit"),
-        "git_dirty": git.get("dirty"),
-        "tags": record.get("tags", {}),
-    }
-
-
 def git_label(commit: str | None, dirty: bool | None) -> str:
     if not commit:
         return ""
@@ -62,53 +46,90 @@ def git_label(commit: str | None, dirty: bool | None) -> str:
 
 @cli.command("ls")
 @click.argument("domain", required=False)
-@click.option("-n", "--limit", type=click.IntRange(min=1), help="Only the N newest versions.")
+@click.option(
+    "--where",
+    "where",
+    multiple=True,
+    metavar="EXPR",
+    help="Only versions matching EXPR, e.g. 'metrics.auc>0.9', 'tags.team=risk', 'state=production' (repeatable: all must match).",
+)
+@click.option(
+    "--sort", "sort", multiple=True, metavar="FIELD", help="Order by FIELD, '-FIELD' for descending, e.g. -metrics.auc (repeatable)."
+)
+@click.option(
+    "-n", "--limit", type=click.IntRange(min=1), help="At most N versions (the first N in the order shown: newest first by default)."
+)
 @common_options
 @pass_cmdline
-def ls(cmdline: CommandLine, domain: str | None, limit: int | None) -> None:
-    """List the domains, or the versions of DOMAIN.
+def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: tuple[str, ...], limit: int | None) -> None:
+    """List the domains, or the versions of DOMAIN (of every domain with --where or --sort).
 
+    \b
+    Fields for --where and --sort: version, created, flavor, format, files, size, state (--where
+    only), tags.NAME, metrics.NAME, params.NAME, git.commit (= matches a prefix), git.dirty.
+    Operators: = != > >= < <= and ~ (contains). A version without the field never matches.
     \b
     Piped columns, domains:  domain, version count, latest version, latest's creation time
     Piped columns, versions: version, created, flavor, size in bytes, states, git commit,
-                             git dirty (true/false), tags (k=v,...)
+                             git dirty (true/false), tags (k=v,...), metrics, params;
+                             across domains the domain comes first
     With --json each version also lists the key ids of its signature documents ("signatures",
     not checked: `modelstore verify --signatures` checks them).
     """
+    from ..search import Query, search
+
     store = cmdline.store()
-    if domain is None:
+    if domain is None and not where and not sort:
         list_domains(cmdline, store)
         return
-    versions = store.list_versions(domain)[:limit]
-    by_version = states_by_version(store.states(domain))
-    rows = [version_summary(r, by_version.get(r["version"], [])) for r in fetch_records(store, versions, cmdline)]
+    query = Query.parse(where, sort, limit)  # a bad expression fails before any request
+    problems: list[str] = []
+    hits = search(store.storage, domain, query, states=True, problems=problems)
+    for problem in problems:
+        cmdline.note(f"[yellow]{escape(problem)}[/]")
+    rows = [hit_row(hit) for hit in hits]
+    across = domain is None
     if cmdline.mode == "json":
         from ..signing import signers_by_version
 
-        signers = signers_by_version(store.storage, domain)  # one listing; checked by `verify --signatures`
+        signers = {d: signers_by_version(store.storage, d) for d in sorted({r["domain"] for r in rows})}  # one listing each
         for r in rows:
-            r["signatures"] = sorted(signers.get(r["version"], []))
-
-    if cmdline.mode == "json":
+            r["signatures"] = sorted(signers[r["domain"]].get(r["version"], []))
         cmdline.emit_json(rows)
     elif cmdline.mode == "plain":
         cmdline.emit_rows(
-            [[r["version"], r["created"], r["flavor"], r["size"], r["states"], r["git_commit"], r["git_dirty"], r["tags"]] for r in rows]
-        )
+            [
+                [*([r["domain"]] if across else []), r["version"], r["created"], r["flavor"], r["size"], r["states"],
+                 r["git_commit"], r["git_dirty"], r["tags"], r["metrics"], r["params"]]
+                for r in rows
+            ]
+        )  # fmt: skip
     elif not rows:
-        cmdline.note(f"Domain [bold]{escape(domain)}[/] has no versions.")
+        if where:
+            cmdline.note(f"No version {'of ' + escape(domain) + ' ' if domain else ''}matches {escape(' and '.join(where))}.")
+        else:
+            cmdline.note(f"Domain [bold]{escape(domain or '')}[/] has no versions.")
     else:
         from rich.table import Table
 
-        table = Table(title=f"{escape(domain)} — {escape(store.url)}", title_justify="left", header_style="bold")
+        title = escape(domain) if domain else "versions"
+        if where:
+            title += f" where {escape(' and '.join(where))}"
+        table = Table(title=f"{title} — {escape(store.url)}", title_justify="left", header_style="bold")
+        if across:
+            table.add_column("domain", style="bold")
         table.add_column("version", justify="right", style="bold")
         for name in ("created", "flavor"):
             table.add_column(name)
         table.add_column("size", justify="right")
         for name in ("states", "git", "tags"):
             table.add_column(name)
+        with_metrics = any(r["metrics"] for r in rows)
+        if with_metrics:
+            table.add_column("metrics")
         for r in rows:
             table.add_row(
+                *([escape(r["domain"])] if across else []),
                 str(r["version"]),
                 human_time(r["created"]),
                 escape(r["flavor"]),
@@ -116,8 +137,29 @@ def ls(cmdline: CommandLine, domain: str | None, limit: int | None) -> None:
                 f"[green]{escape(', '.join(r['states']))}[/]",
                 git_label(r["git_commit"], r["git_dirty"]),
                 escape(", ".join(f"{k}={v}" for k, v in r["tags"].items())),
+                *([escape(", ".join(f"{k}={v:g}" for k, v in r["metrics"].items()))] if with_metrics else []),
             )
         cmdline.console.print(table)
+
+
+def hit_row(hit) -> dict[str, Any]:
+    """A version ``find`` matched, as ``ls`` prints it (from the summary: no record read)."""
+    e = hit.entry
+    return {
+        "domain": hit.domain,
+        "version": e.version,
+        "created": e.created_text,
+        "flavor": e.flavor,
+        "format": e.format,
+        "files": e.files,
+        "size": e.size,
+        "states": hit.states or [],
+        "git_commit": e.git_commit,
+        "git_dirty": e.git_dirty,
+        "tags": e.tags,
+        "metrics": e.metrics,
+        "params": e.params,
+    }
 
 
 def list_domains(cmdline: CommandLine, store) -> None:

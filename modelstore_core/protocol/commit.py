@@ -11,10 +11,11 @@ and on the local backend already copied); :func:`commit_version` then:
 4. creates the version record ``versions/<n>.json``: the commit point. Before it the version is
    invisible; after it, complete; with a signer, its signature goes beside it right away
    (``signatures/<n>/<keyid>.json``; a reader with a trust policy refuses it until then);
-5. moves the ``latest.json`` hint forward (compare-and-swap) and deletes the upload marker.
+5. adds the version to the domain's summary (compare-and-swap; :mod:`.summary`), moves the
+   ``latest.json`` hint forward (compare-and-swap) and deletes the upload marker.
 
 A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`` reclaims; a
-crash after it leaves a complete version (readers do not trust the hint blindly).
+crash after it leaves a complete version (readers trust neither the hint nor the summary blindly).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..errors import ConflictError, CorruptRecordError, DomainNotFoundError, Sta
 from ..liveness import HOST
 from ..progress import FileProgress
 from ..storage import StagedFile, Storage, Token
-from . import keys
+from . import keys, summary
 from .cas import cas_update
 from .read import domain_exists, latest, list_versions, not_found, read_latest_hint
 from .records import StateEntry, UploadMarker, VersionRecord, dumps, now_utc, parse_latest_hint, parse_states, states_document
@@ -67,6 +68,8 @@ def commit_version(
         if after_commit is not None:
             after_commit(record)
             checkpoint("signed")
+        summary.add_entry(storage, record, len(dumps(record.document)))
+        checkpoint("summarized")
         advance_latest(storage, domain, record.version, hint, repair=parse_latest_hint(hint[0]))
         checkpoint("latest-updated")
     finally:
@@ -275,6 +278,7 @@ def delete_version(storage: Storage, domain: str, version: int) -> None:
     storage.delete(key)
     checkpoint("record-deleted")
     delete_signatures(storage, domain, version)
+    summary.remove_entry(storage, domain, version)
 
     def back(current: int | None) -> int | None:
         if current != version:
@@ -290,7 +294,7 @@ def delete_version(storage: Storage, domain: str, version: int) -> None:
 def delete_domain(storage: Storage, domain: str) -> list[int]:
     """Delete every version of ``domain``, then its states, hint and claims; returns the versions deleted.
 
-    States go first, so that no crash leaves one pointing at a deleted version; signatures go
+    States and the summary go first, so that no crash leaves one pointing at a deleted version; signatures go
     before the claims, so that no signature outlives them to meet a reused version number (it
     would not hold for another record anyway); claims go last, so that the domain keeps listing
     until everything else is gone (running it again finishes the job).
@@ -298,6 +302,7 @@ def delete_domain(storage: Storage, domain: str) -> list[int]:
     if not domain_exists(storage, domain):
         raise DomainNotFoundError(domain)
     storage.delete(keys.states_key(domain))
+    summary.delete_summary(storage, domain)  # before the records: no entry may outlive them to meet a reused number
     deleted = [n for n, _ in list_versions(storage, domain)]
     for n in deleted:
         storage.delete(keys.version_key(domain, n))

@@ -9,6 +9,9 @@
     domains/<domain>/states.json             {"states": {"production": {"version": 3, "updated": iso}}} (compare-and-swap)
     domains/<domain>/signatures/<version>/<keyid>.json
                                              one signer's signatures of a version (create-if-absent)
+    domains/<domain>/summary/<first>.json    what ``find`` filters and sorts on, for versions <first> to
+                                             <first>+999 (compare-and-swap; a cache of the records, which
+                                             stay the truth: see :mod:`.summary`)
     uploads/<id>.json                        an upload in progress: the objects it is writing
     probes/<id>                              a short-lived key proving the server's conditional writes
 
@@ -57,6 +60,24 @@ def latest_key(domain: str) -> str:
 
 def states_key(domain: str) -> str:
     return f"{DOMAINS}{domain}/states.json"
+
+
+#: Versions per summary segment: one segment per page of a version listing.
+SUMMARY_SPAN = 1000
+
+
+def summary_prefix(domain: str) -> str:
+    return f"{DOMAINS}{domain}/summary/"
+
+
+def summary_first(version: int) -> int:
+    """The first version of the summary segment that holds ``version``."""
+    return (version - 1) // SUMMARY_SPAN * SUMMARY_SPAN + 1
+
+
+def summary_key(domain: str, first: int) -> str:
+    """The summary segment of versions ``first`` to ``first + SUMMARY_SPAN - 1``."""
+    return f"{summary_prefix(domain)}{first:0{VERSION_DIGITS}d}.json"
 
 
 def upload_key(upload_id: str) -> str:

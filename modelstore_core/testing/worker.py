@@ -3,7 +3,7 @@
 ``python -m modelstore_core.testing.worker URL DOMAIN FILE [--options JSON] [--crash-at STEP]``
 prints the new version number. ``--crash-at`` kills the process with SIGKILL at the named
 step of an upload (:func:`modelstore_core.protocol.commit.checkpoint`) (``serialized``, ``marker-written``, ``object-stored``,
-``objects-stored``, ``claimed``, ``committed``, ``latest-updated``); ``--pause-at`` stops there
+``objects-stored``, ``claimed``, ``committed``, ``summarized``, ``latest-updated``); ``--pause-at`` stops there
 (alive) until killed, for tests of what ``gc`` must not touch.
 """
 

@@ -28,7 +28,7 @@ def test_control_characters_from_a_store_never_reach_the_terminal_raw(cli, files
     listed = cli("ls", "d")
     assert listed.returncode == 0, listed.stderr
     assert len(listed.stdout.splitlines()) == 2  # no forged row
-    assert [len(row) for row in listed.lines] == [8, 8]  # no forged column
+    assert [len(row) for row in listed.lines] == [10, 10]  # no forged column
     for output in (listed.stdout, cli("info", "d", "1").stdout, cli("ls", "d", "--json").stdout, cli("diff", "d", "1", "2").stdout):
         assert "\x1b" not in output and "\x9b" not in output and "\x07" not in output
     assert json.loads(cli("info", "d", "1", "--json").stdout)["tags"]["note"] == HOSTILE  # JSON keeps the value, escaped

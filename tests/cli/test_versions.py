@@ -79,7 +79,7 @@ def test_ls_domains_and_versions(cli, files, tmp_path):
     (v2, v1) = versions.lines
     assert v2[0] == "2" and v2[2] == "files" and v2[3] == str(files["config.json"].stat().st_size)
     assert v2[4:7] == ["", commit, "true"]
-    assert v1[0] == "1" and v1[4:] == ["canary,production", commit, "false", "team=risk"]
+    assert v1[0] == "1" and v1[4:] == ["canary,production", commit, "false", "team=risk", "", ""]  # no metrics, no params
     assert datetime.fromisoformat(v1[1]) < datetime.fromisoformat(v2[1])
 
     rows = json.loads(cli("ls", "churn", "--json").stdout)

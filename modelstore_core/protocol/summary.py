@@ -1,0 +1,327 @@
+"""The summary of a domain: what ``find`` filters and sorts on, for every version, in a few objects.
+
+``domains/<domain>/summary/<first>.json`` holds one entry per committed version ``first`` to
+``first + 999`` (a *segment*, the span of one page of a version listing): its creation time,
+flavor, file count and size, tags, metrics, params and git commit, and the byte size of its
+record. A query of 1,000 versions then reads one listing and one segment instead of 1,000 records.
+
+The records stay the truth; the summary is a cache that may lag or be damaged, and is never
+trusted on its own:
+
+* written after the record, under the same commit rules: an upload adds its entry once its record
+  exists (compare-and-swap, retried under concurrent writers), a delete removes it once the record is
+  gone; a crash in between, a lost race or a server that ignores conditional writes leaves it lagging;
+* read against the version listing every time: only entries of listed versions are used, and only
+  when the record's size in the listing is the one the entry recorded; every listed version without
+  such an entry has its record read (concurrently);
+* validated like every document read from a store: a segment that is not valid JSON, names another
+  domain or range, breaks a field's type, or whose checksum does not match its entries, is rebuilt
+  from the records; so is one whose entry disagrees with a record that had to be read anyway;
+* repaired by the query that found it lagging (one conditional write per segment; a lost race is
+  left for the next query). Each problem found is reported, none is fatal.
+
+The checksum catches damage and hand edits, not a forger (whoever can rewrite the summary can
+rewrite the records too): ``find`` returns candidates, and what ``load`` uses is always the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..errors import CorruptRecordError, ModelStoreError
+from ..metrics import metric_problem, param_problem
+from ..storage import ObjectInfo, Storage
+from . import keys
+from .cas import cas_update, read_document, write_document
+from .read import read_records
+from .records import MAX_VERSION, VersionRecord, _Fields, _kind, load_json
+
+#: The summary segment format written by this release; a newer one is rebuilt, not read.
+SUMMARY_SCHEMA = 1
+#: A git commit as entries keep it: hex, at most a SHA-256 object name.
+_MAX_COMMIT = 64
+
+
+@dataclass(frozen=True)
+class SummaryEntry:
+    """What ``find`` knows of one version without reading its record."""
+
+    version: int
+    created: datetime
+    flavor: str
+    format: str
+    files: int
+    size: int
+    tags: dict[str, Any]
+    metrics: dict[str, float | int]
+    params: dict[str, Any]
+    git_commit: str | None
+    git_dirty: bool | None
+    #: the size of the record object it was made from: a listing that shows another size means the
+    #: record changed since, and the entry is not used
+    record_bytes: int
+
+    @classmethod
+    def of(cls, record: VersionRecord, record_bytes: int) -> SummaryEntry:
+        """The entry of a validated record (``record_bytes``: the size of its stored object)."""
+        git = record.document.get("git")
+        commit = git.get("commit") if isinstance(git, dict) else None
+        dirty = git.get("dirty") if isinstance(git, dict) else None
+        return cls(
+            version=record.version,
+            created=record.created,
+            flavor=record.flavor.name,
+            format=record.flavor.format,
+            files=len(record.files),
+            size=record.size,
+            tags=dict(record.tags),
+            metrics=dict(record.metrics),
+            params=dict(record.params),
+            git_commit=commit.lower() if _is_commit(commit) else None,
+            git_dirty=dirty if isinstance(dirty, bool) else None,
+            record_bytes=record_bytes,
+        )
+
+    @property
+    def created_text(self) -> str:
+        return self.created.isoformat(timespec="microseconds")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "created": self.created_text,
+            "flavor": self.flavor,
+            "format": self.format,
+            "files": self.files,
+            "size": self.size,
+            "tags": self.tags,
+            "metrics": self.metrics,
+            "params": self.params,
+            "git": {"commit": self.git_commit, "dirty": self.git_dirty},
+            "record_bytes": self.record_bytes,
+        }
+
+    @classmethod
+    def parse(cls, obj: Any, key: str, where: str) -> SummaryEntry:
+        f = _Fields(obj, key, where)
+        tags = _values(f, "tags", _tag_problem)
+        metrics = _values(f, "metrics", metric_problem)
+        params = _values(f, "params", param_problem)
+        git = _Fields(f.get("git", dict), key, f"{where}git.")
+        commit = git.get("commit", str, required=False)
+        if commit is not None and (not _is_commit(commit) or commit != commit.lower()):
+            raise git.fail("commit", f"is not a lower-case hex commit: {commit[:70]!r}")
+        return cls(
+            version=f.integer("version", 1, MAX_VERSION),
+            created=datetime.fromisoformat(f.time("created")),
+            flavor=f.name("flavor", "flavor name"),
+            format=f.get("format", str),
+            files=f.integer("files", 1, 2**31),
+            size=f.integer("size", 0, 2**63 - 1),
+            tags=tags,
+            metrics=metrics,
+            params=params,
+            git_commit=commit,
+            git_dirty=git.get("dirty", bool, required=False),
+            record_bytes=f.integer("record_bytes", 0, 2**63 - 1),
+        )
+
+
+def _is_commit(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= _MAX_COMMIT and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def _tag_problem(name: str, value: Any) -> str | None:
+    """A tag as a record may hold it (:meth:`VersionRecord.from_document`): any scalar."""
+    if isinstance(value, (dict, list)) or value is None:
+        return f"is a {_kind(value)}, not a string, number or boolean"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"is {value}, not a finite number"
+    return None
+
+
+def _values(f: _Fields, name: str, problem_of: Callable[[str, Any], str | None]) -> dict[str, Any]:
+    """``tags``/``metrics``/``params`` of an entry: names to values that ``problem_of`` accepts, as in a record."""
+    found = f.get(name, dict)
+    for item, value in found.items():
+        if problem := problem_of(item, value):
+            raise f.fail(f"{name}.{item[:40]}", problem)
+    return dict(found)
+
+
+# --- segments ------------------------------------------------------------------------------------
+
+
+def _checksum(entries: list[dict[str, Any]]) -> str:
+    canonical = json.dumps(entries, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def segment_document(domain: str, first: int, entries: dict[int, SummaryEntry]) -> bytes:
+    items = [entries[n].to_json() for n in sorted(entries)]
+    document = {"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "entries": items, "sha256": _checksum(items)}
+    # Compact, unlike records: a segment of 1,000 entries is read by every query of its domain.
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, SummaryEntry]:
+    """The entries of the segment read from ``key`` (versions ``first`` to ``first + SPAN - 1`` of ``domain``)."""
+    top = _Fields(load_json(data, key), key)
+    schema = top.get("schema", int)
+    if schema != SUMMARY_SCHEMA:
+        raise top.fail("schema", f"is {schema}, not {SUMMARY_SCHEMA}")
+    if top.get("domain", str) != domain:
+        raise top.fail("domain", f"is {top.obj['domain'][:60]!r} but the summary is stored under domain {domain!r}")
+    if top.integer("first", 1, MAX_VERSION) != first:
+        raise top.fail("first", f"is {top.obj['first']} but the segment is stored as the one from version {first}")
+    items = top.get("entries", list)
+    if top.get("sha256", str) != _checksum(items):
+        raise top.fail("sha256", "does not match its entries (edited or damaged)")
+    entries: dict[int, SummaryEntry] = {}
+    for i, item in enumerate(items):
+        entry = SummaryEntry.parse(item, key, f"entries[{i}].")
+        if not first <= entry.version < first + keys.SUMMARY_SPAN:
+            raise CorruptRecordError(
+                key, f"entries[{i}].version", f"is {entry.version}, outside this segment's {first}..{first + keys.SUMMARY_SPAN - 1}"
+            )
+        if entry.version in entries:
+            raise CorruptRecordError(key, f"entries[{i}].version", f"is {entry.version} a second time")
+        entries[entry.version] = entry
+    return entries
+
+
+def _update_segment(
+    storage: Storage, domain: str, version: int, change: Callable[[dict[int, SummaryEntry]], dict[int, SummaryEntry] | None]
+) -> None:
+    """Apply ``change`` to the segment holding ``version`` (compare-and-swap, retried). An unreadable
+    segment counts as empty: the next query reads the records it lacks and rebuilds it."""
+    first = keys.summary_first(version)
+    key = keys.summary_key(domain, first)
+
+    def parse(data: bytes | None) -> dict[int, SummaryEntry]:
+        if data is None:
+            return {}
+        try:
+            return parse_segment(data, key, domain, first)
+        except CorruptRecordError:
+            return {}
+
+    cas_update(
+        storage,
+        key,
+        lambda entries: change(dict(entries)),
+        parse=parse,
+        encode=lambda entries: segment_document(domain, first, entries),
+        what=f"the summary of {domain!r}",
+    )
+
+
+def add_entry(storage: Storage, record: VersionRecord, record_bytes: int) -> bool:
+    """Add a just-committed version to its domain's summary. Best effort: ``False`` when it could not
+    (the summary then lags, and the next query reads the record and repairs it)."""
+    entry = SummaryEntry.of(record, record_bytes)
+    try:
+        _update_segment(storage, record.domain, record.version, lambda entries: {**entries, entry.version: entry})
+    except (ModelStoreError, OSError):
+        return False
+    return True
+
+
+def remove_entry(storage: Storage, domain: str, version: int) -> None:
+    """Drop a deleted version's entry. Best effort: an entry left behind is never used (the version
+    is not listed) and the next query that repairs its segment drops it."""
+
+    def drop(entries: dict[int, SummaryEntry]) -> dict[int, SummaryEntry] | None:
+        return {n: e for n, e in entries.items() if n != version} if version in entries else None
+
+    try:
+        _update_segment(storage, domain, version, drop)
+    except (ModelStoreError, OSError):
+        pass
+
+
+def delete_summary(storage: Storage, domain: str) -> None:
+    for info in list(storage.list(keys.summary_prefix(domain))):
+        storage.delete(info.key)
+
+
+# --- reading, against the listing ----------------------------------------------------------------
+
+
+def domain_entries(storage: Storage, domain: str, listed: list[tuple[int, ObjectInfo]], problems: list[str]) -> dict[int, SummaryEntry]:
+    """The entry of every listed version of ``domain`` whose record is valid, from the summary where
+    it holds, from the record where it does not; segments found lagging or damaged are repaired.
+    Each problem (a damaged segment, a corrupt record) is appended to ``problems``."""
+    by_segment: dict[int, dict[int, ObjectInfo]] = {}
+    for n, info in listed:
+        by_segment.setdefault(keys.summary_first(n), {})[n] = info
+    newest = max((n for n, _ in listed), default=0)
+
+    def one(first: int) -> dict[int, SummaryEntry]:
+        return _segment_entries(storage, domain, first, by_segment[first], newest, problems)
+
+    firsts = sorted(by_segment)
+    if len(firsts) < 2:
+        parts = [one(first) for first in firsts]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .read import READ_WORKERS
+
+        with ThreadPoolExecutor(min(READ_WORKERS, len(firsts))) as pool:
+            parts = list(pool.map(one, firsts))
+    return {n: e for part in parts for n, e in part.items()}
+
+
+def _segment_entries(
+    storage: Storage, domain: str, first: int, listed: dict[int, ObjectInfo], newest: int, problems: list[str]
+) -> dict[int, SummaryEntry]:
+    key = keys.summary_key(domain, first)
+    data, token = read_document(storage, key)
+    stored: dict[int, SummaryEntry] = {}
+    rebuild = False
+    if data is not None:
+        try:
+            stored = parse_segment(data, key, domain, first)
+        except CorruptRecordError as exc:
+            problems.append(f"{exc.key}: {exc.field + ' ' if exc.field else ''}{exc.problem}; rebuilt from the version records")
+            rebuild = True
+    usable = {n: e for n, e in stored.items() if n in listed and e.record_bytes == listed[n].size}
+    found = _entries_from_records(storage, domain, sorted(n for n in listed if n not in usable), listed, problems)
+    if any(n in stored and _without_size(stored[n]) != _without_size(e) for n, e in found.items()):
+        # The summary disagrees with a record read anyway: none of its entries is trusted.
+        problems.append(f"{key}: an entry does not match its version record; rebuilt from the version records")
+        found.update(_entries_from_records(storage, domain, sorted(n for n in usable if n not in found), listed, problems))
+        usable, rebuild = {}, True
+    entries = {**usable, **found}
+    if found or rebuild or any(n not in listed and n <= newest for n in stored):
+        # Entries of versions newer than the listing may have been added since it was taken: kept.
+        kept = {n: e for n, e in stored.items() if n not in listed and n > newest and not rebuild}
+        try:
+            write_document(storage, key, segment_document(domain, first, {**kept, **entries}), token)
+        except (ModelStoreError, OSError):
+            pass  # a cache: read-only credentials or a lost race leave it to the next query
+    return entries
+
+
+def _without_size(entry: SummaryEntry) -> dict[str, Any]:
+    return {k: v for k, v in entry.to_json().items() if k != "record_bytes"}
+
+
+def _entries_from_records(
+    storage: Storage, domain: str, versions: list[int], listed: dict[int, ObjectInfo], problems: list[str]
+) -> dict[int, SummaryEntry]:
+    """Entries made from the records of ``versions`` (read concurrently); a corrupt record is reported
+    and left out, a version deleted meanwhile too."""
+    records, corrupt = read_records(storage, [(domain, n) for n in versions])
+    problems.extend(f"skipped: {error}" for error in corrupt)
+    return {r.version: SummaryEntry.of(r, listed[r.version].size or 0) for r in records}
+
+
+__all__ = ["SummaryEntry", "add_entry", "delete_summary", "domain_entries", "parse_segment", "remove_entry", "segment_document"]
