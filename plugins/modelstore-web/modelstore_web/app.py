@@ -228,7 +228,19 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
         states = sorted(name for name, at in reader.states(domain).items() if at == n)
         record = v.metadata
         plugin_rows = [row for key in sorted(record) if key not in CORE_KEYS for row in flatten(record[key], key)]
-        return page(request, "version.html", domain=domain, v=v, record=record, states=states, plugin_rows=plugin_rows)
+        # Sections the core records but does not validate (any JSON): shown only when they are objects.
+        git, runtime, dependencies = (record.get(k) if isinstance(record.get(k), dict) else {} for k in ("git", "runtime", "dependencies"))
+        return page(
+            request,
+            "version.html",
+            domain=domain,
+            v=v,
+            states=states,
+            git=git,
+            runtime=runtime,
+            dependencies=dependencies,
+            plugin_rows=plugin_rows,
+        )
 
     def compare(request: Request) -> Response:
         domain = request.path_params["domain"]

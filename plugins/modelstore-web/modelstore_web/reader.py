@@ -8,8 +8,8 @@ page                          storage requests (on a cache miss)
 ============================  ===========================================================
 domains (50 a page)           one listing of ``domains/`` + 4 per domain shown (latest hint,
                               listing from it, its record, ``states.json``)
-a domain's versions           ``find`` (one domain) + ``states.json`` + one record read per
-                              version shown that ``find`` did not already read (at most ``limit``)
+a domain's versions           ``find`` (one domain: one listing and one summary read per 1,000
+                              versions, no record) + ``states.json``
 a version                     its record + ``states.json``
 compare                       ``compare`` (a record per version, at most 10) + ``states.json``
 plot                          as a domain's versions, at most 200 points
@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from cachetools import TTLCache
 
 from modelstore_core import ModelStore, ModelStoreError, NotFoundError, UsageError, Version
-from modelstore_core.plugin_api import CorruptRecordError
+from modelstore_core.protocol.summary import SummaryEntry
 
 #: Domains on one page of the domains list.
 DOMAINS_PER_PAGE = 50
@@ -62,50 +62,23 @@ class DomainRow:
 
 @dataclass(frozen=True)
 class VersionRow:
-    """One version as the versions table shows it."""
+    """One version as the versions table shows it: what ``find``'s summary holds, and its states."""
 
-    version: int
-    created: datetime
-    flavor: str
-    format: str
-    files: int
-    size: int
+    entry: SummaryEntry
     states: list[str]
-    tags: dict[str, Any]
-    metrics: dict[str, float]
-    git_commit: str | None
-    git_dirty: bool | None
-
-    @classmethod
-    def of(cls, v: Version, states: list[str]) -> VersionRow:
-        git = v.metadata.get("git") if isinstance(v.metadata.get("git"), dict) else {}
-        commit = git.get("commit")
-        return cls(
-            v.version,
-            v.created,
-            v.flavor.name,
-            v.flavor.format,
-            len(v.files),
-            v.size,
-            states,
-            dict(v.tags),
-            dict(v.metrics),
-            commit if isinstance(commit, str) else None,
-            git.get("dirty") if isinstance(git.get("dirty"), bool) else None,
-        )
 
 
 @dataclass(frozen=True)
 class Listing:
-    """A domain's versions as a page shows them: rows, and the records that could not be read."""
+    """A domain's versions as a page shows them, and what ``find`` found wrong on the way."""
 
     rows: list[VersionRow]
-    skipped: list[str]
+    problems: list[str]
     states: dict[str, int]
 
     @property
     def metric_names(self) -> list[str]:
-        return sorted({name for row in self.rows for name in row.metrics})
+        return sorted({name for row in self.rows for name in row.entry.metrics})
 
 
 class _Failed:
@@ -171,25 +144,16 @@ class StoreReader:
         (newest first by default), at most ``limit``."""
 
         def compute() -> Listing:
-            versions = self._find(domain, where, sort, limit)
-            errors: list[CorruptRecordError] = []
-            versions = self.store.fetch_metadata(versions, errors)  # reads only records find did not
+            problems: list[str] = []
+            found = self.store.find(domain, where=list(where), sort=sort, limit=limit, problems=problems)
             states = self.store.states(domain)
             by_version: dict[int, list[str]] = {}
             for name, n in sorted(states.items()):
                 by_version.setdefault(n, []).append(name)
-            rows = [VersionRow.of(v, by_version.get(v.version, [])) for v in versions]
-            return Listing(rows, [str(e) for e in errors], states)
+            rows = [VersionRow(v.summary, by_version.get(v.version, [])) for v in found if v.summary is not None]
+            return Listing(rows, problems, states)
 
         return self._cached(("listing", domain, where, sort, limit), compute)
-
-    def _find(self, domain: str, where: tuple[str, ...], sort: str | None, limit: int) -> list[Version]:
-        find = getattr(self.store, "find", None)
-        if find is not None:
-            return find(domain, where=list(where), sort=sort, limit=limit)
-        if where or sort:  # until the core has store.find (issue 13), filters cannot be answered cheaply
-            raise UsageError("filtering and sorting need a modelstore-core with ModelStore.find(); upgrade modelstore-core")
-        return self.store.list_versions(domain)[:limit]
 
     def version(self, domain: str, version: int) -> Version:
         """The version with its record read (one request)."""
@@ -207,7 +171,7 @@ class StoreReader:
         """``(version, value)`` of ``metric`` for the newest versions that recorded it, oldest
         first, and every metric name those versions have."""
         listing = self.listing(domain, (), None, PLOT_POINTS)
-        points = sorted((row.version, row.metrics[metric]) for row in listing.rows if metric in row.metrics)
+        points = sorted((row.entry.version, row.entry.metrics[metric]) for row in listing.rows if metric in row.entry.metrics)
         return points, listing.metric_names
 
     # --- files ------------------------------------------------------------------------------

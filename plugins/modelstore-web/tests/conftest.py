@@ -155,7 +155,6 @@ class Server:
 
     def __init__(self, store: ModelStore, ttl: float):
         import uvicorn
-
         from modelstore_web.app import create_app
 
         self.sock = socket.socket()
@@ -218,7 +217,12 @@ def browser_context():
     profile = tempfile.mkdtemp(prefix="modelstore-web-chromium-")
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, accept_downloads=True, viewport={"width": 1280, "height": 800}
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            accept_downloads=True,
+            viewport={"width": 1280, "height": 800},
         )
         try:
             yield context
