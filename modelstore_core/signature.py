@@ -135,8 +135,9 @@ def dtype_kind(dtype: str | None) -> str | None:
 
 
 def compatible(expected: str | None, found: str | None) -> bool:
-    """Whether data of dtype ``found`` fits an input recorded as ``expected`` (ints fit floats,
-    bools fit ints; text and categories fit each other; an unknown side fits anything)."""
+    """Whether a column of dtype ``found`` fits one recorded as ``expected`` (the same family:
+    float32 and float64 alike; ints fit floats, bools fit ints; text and categories fit each
+    other; an unknown side fits anything). Arrays and tensors need the exact dtype."""
     want, got = dtype_kind(expected), dtype_kind(found)
     if want is None or got is None or want == got:
         return True
@@ -252,7 +253,7 @@ def _check_one(entry: dict[str, Any], array: Any) -> list[InputProblem]:
     if entry.get("shape") is not None and not _shape_fits(entry["shape"], shape):
         problems.append(InputProblem("shape", entry.get("name"), entry["shape"], shape))
     dtype = dtype_name(array.dtype)
-    if not compatible(entry.get("dtype"), dtype):
+    if entry.get("dtype") not in (None, dtype):  # tensors: frameworks refuse float64 for float32
         problems.append(InputProblem("dtype", entry.get("name"), entry.get("dtype"), dtype))
     return problems
 

@@ -12,6 +12,7 @@ from .errors import (
     CorruptRecordError,
     DanglingStateError,
     DomainNotFoundError,
+    EnvironmentMismatchError,
     InputMismatchError,
     MissingPluginError,
     TargetExistsError,
@@ -29,6 +30,8 @@ from .storage import Storage
 from .version import Version
 
 if TYPE_CHECKING:  # imported where used: `import modelstore_core` + a listing stays fast
+    from .compare import Comparison
+    from .environment import Environment, EnvironmentCheck
     from .gc import GCReport
     from .signature import InputCheck
     from .signing import SignatureInfo, TrustPolicy
@@ -110,6 +113,7 @@ class ModelStore:
             options["timeout"] = float(timeout)
         self.storage = open_storage(url if url is not None else default_url(), self.plugins, options)
         self.cache = Cache(Path(cache_dir) if cache_dir is not None else None)
+        self._environment_warned: set[tuple[str, int]] = set()
 
     def _before_writing(self) -> None:
         """Prove once that the server's conditional writes hold (:mod:`.protocol.probe`)."""
@@ -474,6 +478,73 @@ class ModelStore:
             raise InputMismatchError(v.domain, v.version, check.problems)
         return check
 
+    def compare(self, domain: str, versions: list[int], *, directions: dict[str, str] | None = None) -> Comparison:
+        """Versions of ``domain`` side by side (``modelstore compare``): metrics (the best value of
+        each marked), params, tags, states, sizes, flavor and framework, dependencies, git, data
+        fingerprints. Records are read concurrently.
+
+        :param directions: ``{"metric": "higher" | "lower"}``: which values are better, for metrics
+            whose name does not say (:func:`~modelstore_core.compare.metric_direction`).
+        :return: a :class:`~modelstore_core.compare.Comparison` (``.to_dict()`` is plain JSON).
+        """
+        from .compare import check_directions, compare_records
+        from .errors import ModelStoreError
+
+        check_name(domain, "domain name")
+        directions = check_directions(directions)
+        if isinstance(versions, (int, str)) or not versions:
+            raise UsageError("compare() takes a list of version numbers, e.g. compare('churn', [3, 5, 7])")
+        wanted = [self._version(domain, check_version(int(v) if isinstance(v, Version) else v)) for v in versions]
+        errors: list[ModelStoreError] = []
+        found = {v.version: v for v in self.fetch_metadata(wanted, errors)}
+        if errors:
+            raise errors[0]
+        for v in wanted:
+            if v.version not in found:
+                raise VersionNotFoundError(domain, v.version)
+        return compare_records([found[v.version].record for v in wanted], self.states(domain), directions)
+
+    def environment(self, domain: str, version: int | None = None, *, state: str | None = None) -> Environment:
+        """The environment a version (latest by default) was stored in: Python, platform and the
+        distributions it needs, pinned as recorded; ``.requirements_txt()`` is a file for
+        ``pip install -r`` (``modelstore env``)."""
+        from .environment import environment
+
+        return environment(self.info(domain, version, state=state).record)
+
+    def check_environment(self, domain: str, version: int | None = None, *, state: str | None = None) -> EnvironmentCheck:
+        """What differs between this environment and the one a version was stored in: Python and
+        every recorded distribution, each marked whether it ``matters`` (Python's major.minor, or
+        the major.minor of the flavor's framework and serializer: what ``load`` warns about)."""
+        from .environment import check_environment
+
+        return check_environment(self.info(domain, version, state=state).record)
+
+    def _check_load_environment(self, record, strict: bool) -> None:
+        """Warn once per version, in one line, when what matters to load it differs here; raise with ``strict``."""
+        from .environment import EnvironmentWarning, check_environment
+        from .upload import RAW_FILES
+
+        if record.flavor.name == RAW_FILES:
+            return  # files as they are: no framework reads them
+        check = check_environment(record, only_key=True)
+        if check.ok:
+            return
+        if strict:
+            raise EnvironmentMismatchError(record.domain, record.version, check.mattering)
+        if (record.domain, record.version) in self._environment_warned:
+            return
+        self._environment_warned.add((record.domain, record.version))
+        import warnings
+
+        shown = "; ".join(str(d) for d in check.mattering)
+        warnings.warn(
+            f"version {record.version} of {record.domain!r} was stored with another environment: {shown}"
+            f" (`modelstore env {record.domain} {record.version}` prints its requirements)",
+            EnvironmentWarning,
+            stacklevel=3,
+        )
+
     def load(
         self,
         domain: str,
@@ -481,6 +552,7 @@ class ModelStore:
         *,
         state: str | None = None,
         trust: bool = False,
+        strict_environment: bool = False,
         progress: ProgressCallback | None = None,
         **options: Any,
     ) -> Any:
@@ -491,6 +563,10 @@ class ModelStore:
 
         :param trust: allow formats that can execute code when loaded (pickle). Only for
             artifacts from a source you trust.
+        :param strict_environment: raise :class:`EnvironmentMismatchError` (before anything is fetched)
+            instead of warning once (:class:`~modelstore_core.environment.EnvironmentWarning`) when
+            Python's major.minor or the major.minor of the flavor's framework or serializer differs
+            from the version's; patch releases never count (:mod:`modelstore_core.environment`).
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are fetched and verified.
         :param options: passed to the deserializing plugin.
         :raises UntrustedSignatureError: a trust policy is set and the version is not signed by the
@@ -500,6 +576,7 @@ class ModelStore:
 
         record = self.info(domain, version, state=state).record
         self._check_trust(record)
+        self._check_load_environment(record, strict_environment)
         directory = self.cache.materialize(self.storage, record, progress)
         model_files = [f.path for f in record.model_files]
         if record.flavor.name == RAW_FILES:

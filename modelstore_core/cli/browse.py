@@ -322,6 +322,19 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
                 table.add_row(escape(name), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
             cmdline.console.print(table)
 
+    print_signature(cmdline, record.get("signature"))
+    data = record.get("data") or {}
+    if data:
+        table = Table(title="data", title_justify="left", header_style="bold")
+        for column in ("dataset", "kind", "shape", "columns", "sha256"):
+            table.add_column(column)
+        for name, entry in sorted(data.items()):
+            shape = "×".join(str(d) for d in entry.get("shape") or []) or human_size(entry.get("bytes"))
+            columns = entry.get("columns") or []
+            shown = ", ".join(columns[:8]) + (f" … ({len(columns)})" if len(columns) > 8 else "")
+            table.add_row(escape(name), escape(entry["kind"]), escape(shape), escape(shown), entry["sha256"][:16] + "…")
+        cmdline.console.print(table)
+
     dependencies = record.get("dependencies") or {}
     if dependencies:
         deps = Table(title="dependencies", title_justify="left", header_style="bold")
@@ -339,6 +352,33 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         for key, value in flatten(extra).items():
             table.add_row(escape(key), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
         cmdline.console.print(table)
+
+
+def print_signature(cmdline: CommandLine, signature: dict[str, Any] | None) -> None:
+    """The input signature (``modelstore info``): one row per column or tensor."""
+    if not signature:
+        return
+    from rich.table import Table
+
+    title = f"input signature [dim]({escape(signature['format'])}, from {escape(signature['source'])})[/]"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in ("input", "dtype", "shape", "feature type"):
+        table.add_column(column)
+    for entry in signature["inputs"][:MAX_SIGNATURE_ROWS]:
+        shape = entry.get("shape")
+        table.add_row(
+            escape(entry.get("name") if entry.get("name") is not None else "(unnamed)"),
+            escape(entry.get("dtype") or "?"),
+            escape("" if shape is None else "(" + ", ".join("*" if d is None else str(d) for d in shape) + ")"),
+            escape(entry.get("feature_type") or ""),
+        )
+    cmdline.console.print(table)
+    if len(signature["inputs"]) > MAX_SIGNATURE_ROWS:
+        cmdline.note(f"[dim]… and {len(signature['inputs']) - MAX_SIGNATURE_ROWS} more inputs (`modelstore info --json` lists them)[/]")
+
+
+#: Inputs of a signature shown on a terminal (a wide table has thousands of columns).
+MAX_SIGNATURE_ROWS = 50
 
 
 # --- state ---------------------------------------------------------------------------------

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from . import browse, diff, maintain, plugins, signing, transfer  # noqa: F401
+from . import browse, diff, experiments, maintain, plugins, signing, transfer  # noqa: F401

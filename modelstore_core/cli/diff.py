@@ -14,7 +14,7 @@ from .browse import fetch_records, flatten
 from .context import CommandLine, escape, human_size, pass_cmdline
 
 #: Sections in the order they are shown; plugin keys (``model``...) go before tags.
-LEADING = ("flavor", "metrics", "params", "dependencies", "git", "runtime", "signature", "data")
+LEADING = ("flavor", "metrics", "params", "dependencies", "environment", "git", "runtime", "signature", "data")
 
 
 def diff_files(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:

@@ -2,6 +2,12 @@
 
 Read with ``importlib.metadata`` (never by importing the packages or running pip): the
 flavor's own distributions, what they require directly, the flavor's plugin and the core.
+
+Besides ``dependencies`` (name -> version), the record's ``environment`` key says which of them
+matter to load the files (``key``: the flavor's own distributions, its framework and serializer)
+and the environment markers under which a dependency is required (``markers``: a package needed
+only on some platforms), so that ``modelstore env`` can write a requirements file that installs
+elsewhere.
 """
 
 from __future__ import annotations
@@ -17,37 +23,49 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @cache
-def installed(name: str) -> tuple[str, str, tuple[str, ...]] | None:
-    """(canonical name, version, names it requires outside extras) of an installed distribution."""
+def installed(name: str) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
+    """(canonical name, version, (name, marker) of what it requires outside extras) of an installed distribution."""
     try:
         dist = metadata.distribution(name)
     except metadata.PackageNotFoundError:
         return None
     requires = []
     for requirement in dist.requires or ():
-        if "extra" in requirement.partition(";")[2]:
+        marker = requirement.partition(";")[2].strip()
+        if "extra" in marker:
             continue
         if match := _NAME.match(requirement):
-            requires.append(match.group(0))
+            requires.append((match.group(0), marker))
     return dist.metadata["Name"], dist.version, tuple(requires)
 
 
-def versions(names: list[str], *, requirements: bool = True) -> dict[str, str]:
-    """Installed versions of ``names`` and, with ``requirements``, of what each requires directly."""
+def versions(names: list[str], *, requirements: bool = True, markers: dict[str, str] | None = None) -> dict[str, str]:
+    """Installed versions of ``names`` and, with ``requirements``, of what each requires directly
+    (the marker of a conditional requirement is added to ``markers``)."""
     found: dict[str, str] = {}
+    unconditional: set[str] = set(names)
     for name in names:
         info = installed(name)
         if info is None:
             continue
         found[info[0]] = info[1]
-        for required in info[2] if requirements else ():
+        for required, marker in info[2] if requirements else ():
             if (sub := installed(required)) is not None:
                 found[sub[0]] = sub[1]
+                if markers is not None and sub[0] not in unconditional:
+                    if marker:
+                        markers[sub[0]] = marker
+                    else:  # required everywhere by one of them: no marker
+                        unconditional.add(sub[0])
+                        markers.pop(sub[0], None)
     return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
 
 
 @hookimpl
 def modelstore_collect_metadata(flavor: Flavor):
-    found = versions(flavor.dependencies)
+    markers: dict[str, str] = {}
+    found = versions(flavor.dependencies, markers=markers)
+    key = sorted(info[0] for name in flavor.dependencies if (info := installed(name)) is not None)
     found.update(versions([flavor.plugin, "modelstore-core"], requirements=False))
-    return {"dependencies": dict(sorted(found.items(), key=lambda kv: kv[0].lower()))}
+    environment = {"key": key, "markers": {name: markers[name] for name in sorted(markers) if name not in key}}
+    return {"dependencies": dict(sorted(found.items(), key=lambda kv: kv[0].lower())), "environment": environment}

@@ -45,3 +45,102 @@ def test_upload_refuses_bad_metrics_with_one_line(cli, files):
         result = cli("upload", "churn", files["model.bin"], *args)
         assert result.returncode != 0 and problem in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
     assert ModelStore(cli.root).list_domains() == []
+
+
+HOSTILE = "\x1b[31mred\x1b[0m\nforged\trow\x9b2J\x07"
+
+
+def _two_versions(cli, files):
+    assert cli("upload", "churn", files["model.bin"], "--metric", "auc=0.81", "--metric", "rmse=3.5", "--param", "lr=0.1").returncode == 0
+    assert (
+        cli(
+            "upload",
+            "churn",
+            files["config.json"],
+            "--metric",
+            "auc=0.91",
+            "--metric",
+            "rmse=3.9",
+            "--param",
+            "lr=0.2",
+            "--tag",
+            "team=risk",
+        ).returncode
+        == 0
+    )
+    assert cli("state", "set", "churn", "2", "production").returncode == 0
+
+
+def test_compare_prints_one_table_with_the_best_values_marked(cli, files):
+    _two_versions(cli, files)
+    piped = cli("compare", "churn", "1", "2")
+    assert piped.returncode == 0, piped.stderr
+    rows = {(r[0], r[1]): r[2:] for r in piped.lines}
+    assert rows[("metrics", "auc")] == ["0.81", "0.91", "2"] and rows[("metrics", "rmse")] == ["3.5", "3.9", "1"]
+    assert rows[("params", "lr")] == ["0.1", "0.2", ""] and rows[("states", "states")] == ["", "production", ""]
+    assert rows[("tags", "team")] == ["", "risk", ""]
+
+    flipped = cli("compare", "churn", "1", "2", "--higher", "rmse", "--json")
+    doc = json.loads(flipped.stdout)
+    assert doc["versions"] == [1, 2]
+    assert [(r["key"], r["direction"], r["best"]) for r in doc["sections"]["metrics"]] == [("auc", "higher", [2]), ("rmse", "higher", [2])]
+
+    shown = cli.tty("compare", "churn", "1", "2")
+    assert shown.returncode == 0
+    assert "0.91 ★" in shown.stdout and "3.5 ★" in shown.stdout and "production" in shown.stdout
+
+    missing = cli("compare", "churn", "1", "7")
+    assert missing.returncode == 1 and "version 7" in missing.stderr and "Traceback" not in missing.stderr
+    both = cli("compare", "churn", "1", "2", "--higher", "auc", "--lower", "auc")
+    assert both.returncode == 2 and "both --higher and --lower" in both.stderr
+
+
+def test_compare_and_info_escape_what_a_record_holds(cli, files):
+    _two_versions(cli, files)
+    from modelstore_core.testing.tamper_contract import edit_record
+
+    store = ModelStore(cli.root)
+    edit_record(
+        store,
+        "churn",
+        1,
+        lambda doc: doc.update(
+            params={"note": HOSTILE},
+            tags={"t": HOSTILE},
+            signature={"format": "columns", "source": HOSTILE, "inputs": [{"name": HOSTILE, "dtype": "[bold]x"}]},
+            data={"train": {"kind": "file", "name": HOSTILE, "sha256": "0" * 64, "bytes": 3}},
+        ),
+    )
+    outputs = [cli(*args) for args in (("compare", "churn", "1", "2"), ("compare", "churn", "1", "2", "--json"), ("info", "churn", "1"))]
+    outputs += [cli.tty("compare", "churn", "1", "2", "--all"), cli.tty("info", "churn", "1")]
+    for result in outputs:
+        assert result.returncode == 0, result.stderr
+        assert "\x1b[31m" not in result.stdout and "\x9b" not in result.stdout and "\x07" not in result.stdout
+    assert len(outputs[0].stdout.splitlines()) == len(outputs[0].lines)  # no forged row
+    assert all(len(row) == 5 for row in outputs[0].lines)  # no forged column
+    assert "\\x1b[31mred" in outputs[3].stdout and "\\x1b[31mred" in outputs[4].stdout
+    assert "input signature" in outputs[4].stdout and "[bold]x" in outputs[4].stdout
+
+    edit_record(store, "churn", 2, lambda doc: doc.update(metrics={"<script>alert(1)</script>": 1}))
+    corrupt = cli("compare", "churn", "1", "2")
+    assert corrupt.returncode == 1 and "metrics.<script>" in corrupt.stderr and "Traceback" not in corrupt.stderr
+
+
+def test_env_prints_a_requirements_file(cli, files):
+    _two_versions(cli, files)
+    printed = cli("env", "churn", "2")
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    assert lines[0].startswith("# ") and lines[1].startswith("# Python ")
+    assert [line for line in lines if not line.startswith("#")] == ["modelstore-core==0.1.0"]
+    doc = json.loads(cli("env", "churn", "--format", "json").stdout)
+    assert doc["version"] == 2 and doc["requirements"] == [{"name": "modelstore-core", "version": "0.1.0", "marker": None, "key": False}]
+    assert json.loads(cli("env", "churn", "--json").stdout) == doc
+    check = cli("env", "churn", "2", "--check")
+    assert check.returncode == 0 and check.stdout == ""
+
+    from modelstore_core.testing.tamper_contract import edit_record
+
+    edit_record(ModelStore(cli.root), "churn", 2, lambda doc: doc["dependencies"].update({"evil": "1\n--index-url http://x"}))
+    refused = cli("env", "churn", "2")
+    assert refused.returncode == 1 and "dependencies.evil" in refused.stderr and "--index-url" not in refused.stdout

@@ -46,3 +46,30 @@ def test_metadata(tmp_path):
     json.dumps(record, allow_nan=False)  # strict JSON
     assert record["dependencies"]["catboost"] == version("catboost")
     assert record["flavor"]["plugin"] == "modelstore-catboost" and record["flavor"]["plugin_version"] == "0.1.0"
+
+
+def test_the_input_signature_names_the_categorical_features(tmp_path):
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "shop": rng.choice(["a", "b"], 60), "n": rng.integers(0, 5, 60)})
+    model = CatBoostClassifier(iterations=3, depth=2, thread_count=1, verbose=False, allow_writing_files=False, cat_features=["shop"])
+    model.fit(frame, np.arange(60) % 2)
+    store = open_store(tmp_path)
+    v = store.upload("m", model=model, params={"dataset": "v2"})
+    assert v.signature == {
+        "format": "columns",
+        "source": "catboost",
+        "inputs": [
+            {"name": "x", "dtype": None},
+            {"name": "shop", "dtype": None, "feature_type": "categorical"},
+            {"name": "n", "dtype": None},
+        ],
+    }
+    assert v.params["iterations"] == 3 and v.params["cat_features"] == '["shop"]' and v.params["dataset"] == "v2"
+    assert store.check_input("m", frame).ok
+    assert [(p.kind, p.name) for p in store.check_input("m", frame.drop(columns="shop")).problems] == [("missing", "shop")]
+    with_example = store.upload("m", model=model, input_example=frame.head(2)).signature
+    assert with_example["inputs"][1] == {
+        "name": "shop",
+        "dtype": str(frame.shop.dtype),
+        "feature_type": "categorical",
+    }  # kept from catboost

@@ -7,6 +7,7 @@ from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
+import pytest
 import sklearn
 import skops
 from sklearn.compose import ColumnTransformer
@@ -108,3 +109,40 @@ def test_params_default_to_the_hyperparameters_flattened_and_take_the_callers_ov
 
     forest = open_store(tmp_path).upload("f", model=RandomForestClassifier(n_estimators=3, max_depth=2).fit(df[["x"]], np.arange(40) % 2))
     assert forest.params["n_estimators"] == 3 and forest.params["max_depth"] == 2 and forest.params["max_features"] == "sqrt"
+
+
+def test_the_input_signature_comes_from_feature_names_in(tmp_path):
+    df = pd.DataFrame({"x": np.arange(40.0), "colour": ["red", "blue"] * 20})
+    y = np.arange(40) % 2
+    model = Pipeline(
+        [
+            ("pre", ColumnTransformer([("num", StandardScaler(), ["x"]), ("cat", OneHotEncoder(), ["colour"])])),
+            ("clf", LogisticRegression()),
+        ]
+    ).fit(df, y)
+    store = open_store(tmp_path)
+    v = store.upload("m", model=model)
+    assert v.signature == {
+        "format": "columns",
+        "source": "feature_names_in_",
+        "inputs": [{"name": "x", "dtype": None}, {"name": "colour", "dtype": None}],
+    }
+    assert store.check_input("m", df.head(2)).ok
+    problems = store.check_input("m", df.rename(columns={"colour": "color"})).problems
+    assert sorted((p.kind, p.name) for p in problems) == [("extra", "color"), ("missing", "colour")]
+    with pytest.raises(ValueError):  # what the check foretold: the model refuses it too
+        store.load("m").predict(df.rename(columns={"colour": "color"}))
+
+    # With an example, its dtypes too.
+    v = store.upload("m", model=model, input_example=df.head(1))
+    assert v.signature["source"] == "input_example" and [i["dtype"] for i in v.signature["inputs"]] == ["float64", str(df.colour.dtype)]
+
+
+def test_a_model_fitted_on_an_array_records_its_feature_count(tmp_path):
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    store = open_store(tmp_path)
+    v = store.upload("m", model=RandomForestClassifier(n_estimators=2).fit(X, X[:, 0] > 0))
+    assert v.signature == {"format": "tensors", "source": "n_features_in_", "inputs": [{"name": None, "dtype": None, "shape": [None, 4]}]}
+    assert store.check_input("m", X[:3]).ok
+    assert [(p.kind, p.expected, p.found) for p in store.check_input("m", X[:, :3]).problems] == [("shape", [None, 4], [30, 3])]
+    assert open_store(tmp_path).upload("u", model=LogisticRegression()).signature is None  # not fitted: nothing known

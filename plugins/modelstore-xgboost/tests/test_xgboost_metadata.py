@@ -79,3 +79,29 @@ def test_params_default_to_the_hyperparameters(tmp_path):
     booster = open_store(tmp_path).upload("b", model=model.get_booster())
     assert booster.params["max_depth"] == "2" and booster.params["eta"] == "0.25"  # as the saved config spells them
     assert open_store(tmp_path, cache="c2").info("b").params == booster.params
+
+
+def test_the_input_signature_has_feature_names_types_and_categories(tmp_path):
+    import pandas as pd
+
+    df = pd.DataFrame({"age": np.arange(60), "income": RNG.normal(size=60), "plan": pd.Categorical(["a", "b", "c"] * 20)})
+    model = xgb.XGBClassifier(n_estimators=2, enable_categorical=True, tree_method="hist", n_jobs=1).fit(df, np.arange(60) % 2)
+    store = open_store(tmp_path)
+    v = store.upload("m", model=model)
+    assert v.signature == {
+        "format": "columns",
+        "source": "xgboost",
+        "inputs": [
+            {"name": "age", "dtype": "int"},
+            {"name": "income", "dtype": "float"},
+            {"name": "plan", "dtype": "category", "feature_type": "categorical"},
+        ],
+    }
+    assert open_store(tmp_path, cache="c2").info("m").signature == v.signature
+    assert store.check_input("m", df.head(3)).ok
+    wrong = df.assign(income=df.income.astype(str)).drop(columns="age")
+    assert sorted((p.kind, p.name) for p in store.check_input("m", wrong).problems) == [("dtype", "income"), ("missing", "age")]
+
+    plain = store.upload("n", model=xgb.XGBRegressor(n_estimators=2, n_jobs=1).fit(X, X[:, 0]))
+    assert plain.signature["inputs"] == [{"name": None, "dtype": None, "shape": [None, 3]}]
+    assert not store.check_input("n", X[:, :2]).ok

@@ -1,0 +1,233 @@
+"""The environment a version was stored in: a requirements file to rebuild it, and what differs here.
+
+Each version records the installed versions of what its flavor needs (``dependencies``, by the
+builtin dependencies collector), which of them the flavor reads and writes its files with
+(``environment.key``: the framework and serializer), the markers of platform-specific ones
+(``environment.markers``) and the Python that ran (``runtime.python``).
+
+What matters when loading, and so warns (or, with ``strict_environment=True``, refuses):
+
+* Python's major.minor differs (3.11 -> 3.12);
+* a key distribution is missing, or its major.minor differs (scikit-learn 1.8 -> 1.9, skops,
+  xgboost, torch...). Patch releases (1.8.1 -> 1.8.2) and local builds (2.13.0+cpu) never warn:
+  frameworks keep their formats across them.
+
+Every other difference is listed by :meth:`ModelStore.check_environment` but never warned about.
+The record is untrusted: a name, version or marker that could smuggle anything else into a
+requirements file (a newline, an option such as ``--index-url``) is a :class:`CorruptRecordError`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from .errors import CorruptRecordError
+from .protocol import keys
+from .protocol.records import VersionRecord
+
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]{0,99}")
+_MARKER = re.compile(r"[A-Za-z0-9_ .'\"<>=!~(),*-]{1,500}")
+_RELEASE = re.compile(r"v?(\d+)(?:\.(\d+))?")
+_PYTHON = re.compile(r"\d+\.\d+(?:\.\d+)?[A-Za-z0-9.+]{0,20}")
+
+
+class EnvironmentWarning(UserWarning):
+    """``load`` found that this environment differs from the version's where it matters."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One distribution the version was stored with: ``name==version ; marker``."""
+
+    name: str
+    version: str
+    marker: str = ""
+    #: the flavor reads and writes its files with it (framework, serializer)
+    key: bool = False
+
+    def line(self) -> str:
+        return f"{self.name}=={self.version}" + (f" ; {self.marker}" if self.marker else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "marker": self.marker or None, "key": self.key}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way this environment differs from the version's: ``installed`` is ``None`` when missing."""
+
+    name: str
+    recorded: str
+    installed: str | None
+    #: whether loading warns about it (Python or a key distribution, beyond a patch release)
+    matters: bool
+
+    def __str__(self) -> str:
+        here = f"{self.installed} here" if self.installed is not None else "not installed here"
+        return f"{self.name} {self.recorded} recorded, {here}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "recorded": self.recorded, "installed": self.installed, "matters": self.matters}
+
+
+@dataclass
+class EnvironmentCheck:
+    """What :meth:`ModelStore.check_environment` found: every difference, and which matter."""
+
+    domain: str
+    version: int
+    python: str | None
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def mattering(self) -> list[Difference]:
+        return [d for d in self.differences if d.matters]
+
+    @property
+    def ok(self) -> bool:
+        """Nothing that matters differs (patch releases and other packages may)."""
+        return not self.mattering
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "version": self.version,
+            "ok": self.ok,
+            "differences": [d.to_json() for d in self.differences],
+        }
+
+
+@dataclass
+class Environment:
+    """The environment a version records: Python, platform, and its requirements."""
+
+    domain: str
+    version: int
+    python: str | None
+    implementation: str | None
+    platform: str | None
+    requirements: list[Requirement]
+
+    def requirements_txt(self) -> str:
+        """A requirements file for ``pip install -r``: pinned as recorded, Python as a comment."""
+        lines = [f"# The packages version {self.version} of {self.domain!r} was stored with (modelstore env)."]
+        if self.python:
+            where = f" on {self.platform}" if self.platform else ""
+            major_minor = ".".join(self.python.split(".")[:2])
+            lines.append(f"# Python {self.python} ({self.implementation or 'CPython'}{where}): install into a Python {major_minor}.")
+        lines += [r.line() for r in self.requirements]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "version": self.version,
+            "python": self.python,
+            "implementation": self.implementation,
+            "platform": self.platform,
+            "requirements": [r.to_json() for r in self.requirements],
+        }
+
+
+def environment(record: VersionRecord) -> Environment:
+    """The environment ``record`` describes, every field checked (see the module docstring)."""
+    key = keys.version_key(record.domain, record.version)
+    doc = record.document
+    dependencies = doc.get("dependencies") or {}
+    if not isinstance(dependencies, dict):
+        raise CorruptRecordError(key, "dependencies", "is not an object of distribution names to versions")
+    recorded_env = doc.get("environment") or {}
+    if not isinstance(recorded_env, dict):
+        raise CorruptRecordError(key, "environment", "is not an object")
+    markers = recorded_env.get("markers") or {}
+    key_names = recorded_env.get("key")
+    if key_names is None:  # recorded before `environment` existed: the framework the plugin named
+        model = doc.get("model")
+        framework = model.get("framework") if isinstance(model, dict) else None
+        key_names = [framework] if isinstance(framework, str) else []
+    if not isinstance(markers, dict) or not isinstance(key_names, list):
+        raise CorruptRecordError(key, "environment", "is not {key: [names], markers: {name: marker}}")
+    canonical_keys = {_canonical(n) for n in key_names if isinstance(n, str)}
+    requirements = []
+    for name, version in dependencies.items():
+        if not _NAME.fullmatch(name):
+            raise CorruptRecordError(key, f"dependencies.{name[:40]}", "is not a distribution name")
+        if not isinstance(version, str) or not _VERSION.fullmatch(version):
+            raise CorruptRecordError(key, f"dependencies.{name}", f"is not a version: {str(version)[:40]!r}")
+        marker = markers.get(name) or ""
+        if not isinstance(marker, str) or (marker and not _MARKER.fullmatch(marker)):
+            raise CorruptRecordError(key, f"environment.markers.{name}", f"is not an environment marker: {str(marker)[:60]!r}")
+        requirements.append(Requirement(name, version, marker, _canonical(name) in canonical_keys))
+    runtime = doc.get("runtime") if isinstance(doc.get("runtime"), dict) else {}
+    python = runtime.get("python")
+    if python is not None and (not isinstance(python, str) or not _PYTHON.fullmatch(python)):
+        raise CorruptRecordError(key, "runtime.python", f"is not a Python version: {str(python)[:40]!r}")
+    return Environment(
+        record.domain,
+        record.version,
+        python,
+        _plain(runtime.get("implementation")),
+        _plain(runtime.get("platform")),
+        sorted(requirements, key=lambda r: r.name.lower()),
+    )
+
+
+def check_environment(record: VersionRecord, *, only_key: bool = False) -> EnvironmentCheck:
+    """Every difference between the version's environment and this one (only Python and the key
+    distributions with ``only_key``: what ``load`` looks at)."""
+    import platform
+
+    env = environment(record)
+    check = EnvironmentCheck(env.domain, env.version, env.python)
+    here = platform.python_version()
+    if env.python and env.python != here:
+        check.differences.append(Difference("python", env.python, here, _major_minor(env.python) != _major_minor(here)))
+    for requirement in env.requirements:
+        if only_key and not requirement.key:
+            continue
+        try:
+            installed = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed == requirement.version:
+            continue
+        if installed is None:
+            matters = requirement.key and _applies(requirement.marker)
+        else:
+            matters = requirement.key and _major_minor(installed) != _major_minor(requirement.version)
+        check.differences.append(Difference(requirement.name, requirement.version, installed, matters))
+    return check
+
+
+def _major_minor(version: str) -> tuple[int, int] | str:
+    match = _RELEASE.match(version)
+    return (int(match.group(1)), int(match.group(2) or 0)) if match else version
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _plain(value: Any) -> str | None:
+    """A free-text runtime field for a comment: one line, printable."""
+    if not isinstance(value, str):
+        return None
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", value)[:200]
+
+
+def _applies(marker: str) -> bool:
+    """Whether a requirement's marker holds here (``packaging`` when installed; else assume it does)."""
+    if not marker:
+        return True
+    try:
+        from packaging.markers import Marker
+    except ImportError:
+        return True
+    try:
+        return Marker(marker).evaluate()
+    except Exception:  # noqa: BLE001 - a marker this packaging cannot read: count it as applying
+        return True
