@@ -43,6 +43,8 @@ from modelstore_core import (
     UntrustedSignatureError,
     UsageError,
 )
+from modelstore_core.cli.experiments import FOLDED, show
+from modelstore_core.environment import environment
 from modelstore_core.plugin_api import human_size
 from modelstore_core.protocol.records import CORE_KEYS
 
@@ -111,8 +113,8 @@ def file_url(domain: str, version: int, index: int) -> str:
     return f"{version_url(domain, version)}/files/{int(index)}"
 
 
-def compare_url(domain: str, versions: list[int]) -> str:
-    return f"{domain_url(domain)}/compare" + _query({"v": [int(v) for v in versions]})
+def compare_url(domain: str, versions: list[int], **query: Any) -> str:
+    return f"{domain_url(domain)}/compare" + _query({"v": [int(v) for v in versions], **query})
 
 
 def plot_url(domain: str, metric: str) -> str:
@@ -152,7 +154,7 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def templates() -> Environment:
     env = Environment(loader=PackageLoader("modelstore_web", "templates"), autoescape=True, undefined=StrictUndefined)
-    env.filters.update(size=human_size, utc=utc, number=number, json=as_json)
+    env.filters.update(size=human_size, utc=utc, number=number, json=as_json, show=show)
     env.globals.update(domain_url=domain_url, version_url=version_url, file_url=file_url, compare_url=compare_url, plot_url=plot_url)
     return env
 
@@ -230,6 +232,10 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
         plugin_rows = [row for key in sorted(record) if key not in CORE_KEYS for row in flatten(record[key], key)]
         # Sections the core records but does not validate (any JSON): shown only when they are objects.
         git, runtime, dependencies = (record.get(k) if isinstance(record.get(k), dict) else {} for k in ("git", "runtime", "dependencies"))
+        try:  # `modelstore env`, from the record already read
+            requirements, requirements_problem = environment(v.record).requirements_txt(), None
+        except ModelStoreError as exc:
+            requirements, requirements_problem = None, str(exc)
         return page(
             request,
             "version.html",
@@ -239,6 +245,8 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
             git=git,
             runtime=runtime,
             dependencies=dependencies,
+            requirements=requirements,
+            requirements_problem=requirements_problem,
             plugin_rows=plugin_rows,
         )
 
@@ -250,7 +258,15 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
         chosen = tuple(dict.fromkeys(int(r) for r in raw))
         if not 2 <= len(chosen) <= MAX_COMPARE:
             raise UsageError(f"pick 2 to {MAX_COMPARE} versions to compare (v=3&v=5), not {len(chosen)}")
-        return page(request, "compare.html", domain=domain, table=reader.compare(domain, chosen), chosen=chosen)
+        directions = tuple(sorted((name, way) for way in ("higher", "lower") for name in dict.fromkeys(request.query_params.getlist(way))))
+        table = reader.compare(domain, chosen, directions)
+        show_all = request.query_params.get("all") == "1"
+        sections = {
+            section: [row for row in rows if show_all or section not in FOLDED or row["differs"]]
+            for section, rows in table["sections"].items()
+        }
+        hidden = sum(len(rows) for rows in table["sections"].values()) - sum(len(rows) for rows in sections.values())
+        return page(request, "compare.html", domain=domain, table=table, sections=sections, hidden=hidden, chosen=chosen, show_all=show_all)
 
     def metric_plot(request: Request) -> Response:
         domain = request.path_params["domain"]

@@ -6,8 +6,9 @@ beyond the listings (a listing is one request per 1,000 keys):
 ============================  ===========================================================
 page                          storage requests (on a cache miss)
 ============================  ===========================================================
-domains (50 a page)           one listing of ``domains/`` + 4 per domain shown (latest hint,
-                              listing from it, its record, ``states.json``)
+domains (50 a page)           one listing of ``domains/`` + at most 5 per domain shown (latest
+                              hint, listing from it, its record, ``states.json``, and a listing
+                              when the domain has no states)
 a domain's versions           ``find`` (one domain: one listing and one summary read per 1,000
                               versions, no record) + ``states.json``
 a version                     its record + ``states.json``
@@ -123,7 +124,7 @@ class StoreReader:
         return self._cached(("domains",), self.store.list_domains)
 
     def domain_rows(self, names: list[str]) -> list[DomainRow]:
-        """The latest version and the states of each of ``names`` (4 requests each, 16 at a time)."""
+        """The latest version and the states of each of ``names`` (at most 5 requests each, 16 at a time)."""
         return self._cached(("domain-rows", tuple(names)), lambda: _map(self._domain_row, names))
 
     def _domain_row(self, name: str) -> DomainRow:
@@ -159,13 +160,13 @@ class StoreReader:
         """The version with its record read (one request)."""
         return self._cached(("version", domain, version), lambda: self.store.info(domain, version))
 
-    def compare(self, domain: str, versions: tuple[int, ...]) -> dict[str, Any]:
-        """``store.compare`` as a dict: the table of ``modelstore compare``."""
+    def compare(self, domain: str, versions: tuple[int, ...], directions: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+        """``store.compare(...).to_dict()``: the table of ``modelstore compare`` (``directions``:
+        ``(metric, "higher" | "lower")`` pairs for metrics whose name does not say)."""
         if not 2 <= len(versions) <= MAX_COMPARE:
             raise UsageError(f"compare takes 2 to {MAX_COMPARE} versions, not {len(versions)}")
-        if not hasattr(self.store, "compare"):
-            raise UsageError("comparing needs a modelstore-core with ModelStore.compare(); upgrade modelstore-core")
-        return self._cached(("compare", domain, versions), lambda: self.store.compare(domain, list(versions)).to_dict())
+        key = ("compare", domain, versions, directions)
+        return self._cached(key, lambda: self.store.compare(domain, list(versions), directions=dict(directions)).to_dict())
 
     def series(self, domain: str, metric: str) -> tuple[list[tuple[int, float]], list[str]]:
         """``(version, value)`` of ``metric`` for the newest versions that recorded it, oldest

@@ -100,13 +100,15 @@ WRITES = ("put", "put_if_absent", "compare_and_swap", "delete", "put_file", "sta
 
 
 class RequestCounter:
-    """Counts the storage primitives a store calls (every call of each, by any thread): what a
-    remote backend sends as requests. A listing counts one request per 1,000 keys it yields (a
-    page), and ``local_path`` of an object counts as its download."""
+    """Counts the storage primitives a store calls (every call of each, by any thread; a primitive
+    that a backend implements with another counts once): what a remote backend sends as requests.
+    A listing counts one request per 1,000 keys it yields (a page), and ``local_path`` of an
+    object counts as its download."""
 
     def __init__(self, store: ModelStore):
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._inside = threading.local()
         storage = store.storage
         for name in (*READS, *WRITES, "local_path"):
             setattr(storage, name, self._wrap(name, getattr(storage, name)))
@@ -127,8 +129,13 @@ class RequestCounter:
 
     def _wrap(self, name, method):
         def counted(*args, **kwargs):
-            result = method(*args, **kwargs)
-            if name != "local_path" or result is not None:
+            depth = getattr(self._inside, "depth", 0)
+            self._inside.depth = depth + 1
+            try:
+                result = method(*args, **kwargs)
+            finally:
+                self._inside.depth = depth
+            if depth == 0 and (name != "local_path" or result is not None):
                 self._add(name)
             return result
 

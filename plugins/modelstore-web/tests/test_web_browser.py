@@ -117,12 +117,25 @@ def test_compare_selected_versions(page, server, demo, screenshots):
     page.check("input[name=v][value='5']")
     page.click("button:text('compare selected')")
     assert re.search(r"/d/churn/compare\?v=5&v=2$", page.url), page.url
+    headers = page.eval_on_selector_all("#compare thead th", "cells => cells.map(c => c.innerText.trim())")
+    assert headers == ["", "v5", "v2"]
+    # the metrics rows: each version's value, the best one marked (higher AUC, lower log loss)
+    auc = page.eval_on_selector_all("#compare tr[data-key=auc] td", "cells => cells.map(c => [c.innerText.trim(), c.className])")
+    best = max((5, 2), key=demo.auc.get)
+    for (text, cls), n in zip(auc, (5, 2), strict=True):
+        assert text.rstrip(" ★") == f"{demo.auc[n]:.6g}"
+        assert ("best" in cls) == (n == best) and text.endswith("★") == (n == best)
+    assert "↓" in page.inner_text("#compare tr[data-key=log_loss] th")
+    # every row store.compare has is there, apart from those the same in every version of a folded section
     table = demo.store.compare("churn", [5, 2]).to_dict()
-    text = page.inner_text("main")
-    for n in (2, 5):
-        assert f"{demo.auc[n]:.6g}" in text
-    assert table  # the page renders what store.compare says
+    shown = page.eval_on_selector_all("#compare tr[data-key]", "rows => rows.map(r => r.dataset.section + '.' + r.dataset.key)")
+    differing = [f"{s}.{r['key']}" for s, rows in table["sections"].items() for r in rows if r["differs"]]
+    assert set(differing) <= set(shown) and "states.states" in shown
     page.screenshot(path=screenshots / "compare.png", full_page=True)
+
+    page.click("text=show all")
+    every = [f"{s}.{r['key']}" for s, rows in table["sections"].items() for r in rows]
+    assert page.eval_on_selector_all("#compare tr[data-key]", "rows => rows.map(r => r.dataset.section + '.' + r.dataset.key)") == every
 
 
 def test_plot_draws_every_point(page, server, demo, screenshots):
