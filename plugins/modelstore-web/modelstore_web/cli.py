@@ -87,5 +87,7 @@ def serve(cmdline: CommandLine, host: str, port: int, cache_seconds: float, allo
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False)
     try:
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: uvicorn has shut down cleanly and passes the signal on; stopping is the normal way out
     finally:
         sock.close()
