@@ -58,7 +58,7 @@ def build_demo(root: Path) -> Demo:
     from sklearn.model_selection import train_test_split
     from sklearn.tree import DecisionTreeClassifier
 
-    X, y = make_classification(n_samples=400, n_features=6, n_informative=3, flip_y=0.15, random_state=0)
+    X, y = make_classification(n_samples=400, n_features=6, n_informative=3, flip_y=0.05, class_sep=0.7, random_state=0)
     X = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.4, random_state=0)
 
