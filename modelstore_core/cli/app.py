@@ -19,10 +19,13 @@ def plugin_commands(group: click.Group) -> dict[str, click.Command]:
     that raises or returns something else than commands is reported (a warning) without hiding
     the others; a name ``group`` already has, or that a plugin called earlier took, is skipped likewise."""
     plugins = get_plugins()
+    impls = plugins.hook.modelstore_cli_commands.get_hookimpls()
     found: dict[str, click.Command] = {}
-    for impl in reversed(plugins.hook.modelstore_cli_commands.get_hookimpls()):  # call order: pluggy's precedence
+    for impl in reversed(impls):  # call order: pluggy's precedence
+        # Through pluggy (traced with MODELSTORE_TRACE), one plugin at a time.
+        only = plugins.manager.subset_hook_caller("modelstore_cli_commands", [i.plugin for i in impls if i is not impl])
         try:
-            commands = list(impl.function() or ())
+            commands = [command for result in only() for command in result or ()]
         except Exception as exc:  # noqa: BLE001 - reported, a broken plugin must not hide the others
             warnings.warn(
                 f"plugin {impl.plugin_name!r}: modelstore_cli_commands raised {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2
