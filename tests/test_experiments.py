@@ -313,9 +313,12 @@ def test_markers_are_written_where_they_apply(arrays):
     assert 'modelstore-core==0.1.0 ; sys_platform == "win32"' in arrays.environment("m").requirements_txt().splitlines()
 
 
-def test_load_never_warns_about_a_patch_release(arrays):
+@pytest.mark.parametrize("recorded", ["patch", "local build", "no patch number"])
+def test_load_never_warns_about_a_patch_release(arrays, recorded):
     arrays.upload("m", model=np.arange(3.0))
-    _set_version(arrays, "numpy", _patch_of(np.__version__))
+    major_minor = ".".join(np.__version__.split(".")[:2])
+    version = {"patch": _patch_of(np.__version__), "local build": np.__version__ + "+cpu", "no patch number": major_minor}[recorded]
+    _set_version(arrays, "numpy", version)
     _set_version(arrays, "modelstore-core", "0.0.1")  # not what the flavor reads its files with
     edit_record(arrays, "m", 1, lambda doc: doc["runtime"].__setitem__("python", platform.python_version() + "1"))  # a patch
     with warnings.catch_warnings():

@@ -1,0 +1,39 @@
+"""The README's "Experiment to production" walkthrough, run as it is written: its Python block in a
+fresh interpreter, then each command of its shell block, in one directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+SCRIPT = Path(sys.executable).parent / "modelstore"
+
+
+def block(kind: str) -> str:
+    """The fenced block right after ``<!-- walkthrough:KIND -->`` in the README."""
+    match = re.search(rf"<!-- walkthrough:{kind} -->\s*```\w*\n(.*?)```", README.read_text(), re.S)
+    assert match, f"README.md has no walkthrough:{kind} block"
+    return match.group(1)
+
+
+def test_the_readme_walkthrough_runs(tmp_path):
+    env = {**os.environ, "MODELSTORE_URL": str(tmp_path / "models"), "MODELSTORE_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("MODELSTORE_DISABLE_PLUGINS", None)
+    python = subprocess.run([sys.executable, "-c", block("python")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert python.returncode == 0, python.stderr
+    assert "scikit-learn==" in python.stdout and "skops==" in python.stdout  # the requirements it printed
+    assert "warning" not in python.stderr.lower()
+
+    commands = [line for line in block("shell").splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert commands
+    for line in commands:
+        args = shlex.split(line, comments=True)
+        assert args[0] == "modelstore", line
+        result = subprocess.run([str(SCRIPT), *args[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"{line}\n{result.stderr}"
+        assert result.stdout or "--check" in args, line  # --check prints nothing when nothing differs
