@@ -24,13 +24,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .errors import DomainNotFoundError, UsageError
 from .names import check_name
-from .protocol import read
+from .protocol import keys, read
+from .protocol.cas import read_document
 from .protocol.summary import SummaryEntry, domain_entries
 from .storage import Storage
 
@@ -300,19 +302,25 @@ def search(storage: Storage, domain: str | None, query: Query, *, states: bool =
         domains = read.list_domains(storage)
 
     def one(name: str) -> list[Hit]:
-        try:
-            listed = read.list_versions(storage, name)
-        except DomainNotFoundError:
-            if domain is not None:
-                raise
-            return []  # deleted meanwhile
-        found: list[str] = []
-        entries = domain_entries(storage, name, listed, found)
-        problems.extend(found)
-        by_version: dict[int, list[str]] = {}
-        if with_states:
-            for state, entry in sorted(read.read_states(storage, name).items()):
-                by_version.setdefault(entry.version, []).append(state)
+        # The first segment (versions 1 to 1,000) and the states are read while the listing runs.
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(read_document, storage, keys.summary_key(name, 1))
+            states_read = pool.submit(read.read_states, storage, name) if with_states else None
+            try:
+                listed = read.list_versions(storage, name)
+            except DomainNotFoundError:
+                if domain is not None:
+                    raise
+                return []  # deleted meanwhile
+            found: list[str] = []
+            # Without filters or sort keys, only the newest `limit` versions can be shown (`ls -n 20`).
+            newest = {n for n, _ in listed[: query.limit]} if query.limit and not (query.filters or query.sort) else None
+            entries = domain_entries(storage, name, listed, found, {1: first.result()}, newest)
+            problems.extend(found)
+            by_version: dict[int, list[str]] = {}
+            if states_read is not None:
+                for state, entry in sorted(states_read.result().items()):
+                    by_version.setdefault(entry.version, []).append(state)
         hits = []
         for n in sorted(entries, reverse=True):
             states_of = by_version.get(n, []) if with_states else None
@@ -323,8 +331,6 @@ def search(storage: Storage, domain: str | None, query: Query, *, states: bool =
     if len(domains) < 2:
         results = [one(name) for name in domains]
     else:
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(min(read.READ_WORKERS, len(domains))) as pool:
             results = list(pool.map(one, domains))
     hits = [hit for part in results for hit in part]  # by domain, newest first

@@ -6,7 +6,10 @@ versions, and entries under ``domains/`` that are not domains. With ``repair``:
 
 * a corrupted object is deleted, so that uploading the same bytes again stores them afresh (every
   version that names them is whole again; until then they report the file missing);
-* a state pointing at a deleted version is removed.
+* a state pointing at a deleted version is removed;
+* a summary segment (:mod:`.protocol.summary`) that differs from the records is rebuilt from them
+  (``bad-summary``: unreadable, or an entry that disagrees with its record; a summary that only lags
+  is no problem, ``find`` reads past it).
 
 With ``signatures``, every signature document of a checked version is checked against the key it
 names (``bad-signature`` when either of its signatures does not hold over the current record and
@@ -37,7 +40,7 @@ class Problem:
     domain: str
     version: int | None
     file: str | None
-    #: "missing", "corrupted", "corrupt-record", "dangling-state", "stray", "bad-signature" or "untrusted"
+    #: "missing", "corrupted", "corrupt-record", "dangling-state", "stray", "bad-summary", "bad-signature" or "untrusted"
     problem: str
     detail: str = ""
     #: what ``repair`` did about it ("" when nothing)
@@ -102,6 +105,7 @@ def verify_store(
     if version is None:
         for d in domains:
             _verify_states(storage, d, report, repair)
+            _verify_summary(storage, d, [r for r in records if r.domain == d], report, repair)
     return report
 
 
@@ -154,6 +158,13 @@ def _verify_states(storage: Storage, domain: str, report: VerifyReport, repair: 
             commit.remove_state_if(storage, domain, name, entry.version)
             problem.repaired = f"removed state {name!r}"
         report.problems.append(problem)
+
+
+def _verify_summary(storage: Storage, domain: str, records: list[VersionRecord], report: VerifyReport, repair: bool) -> None:
+    from .protocol.summary import check_summary
+
+    for version, detail, repaired in check_summary(storage, domain, records, repair=repair):
+        report.problems.append(Problem(domain, version, None, "bad-summary", detail, repaired))
 
 
 def _verify_signatures(storage: Storage, records: list[VersionRecord], report: VerifyReport, policy: TrustPolicy | None) -> None:

@@ -3,6 +3,7 @@ never changes what it returns (the records are the truth)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -217,12 +218,12 @@ def test_an_upload_killed_after_its_commit_point_is_found(churn, model_file):
 def forge(store, domain: str, change) -> None:
     """Rewrite a segment's entries with ``change(entries as JSON)``, checksum recomputed (a careful forger)."""
     key = keys.summary_key(domain, 1)
-    doc = json.loads(store.storage.read(key)[0])
-    change(doc["entries"])
-    from modelstore_core.protocol.summary import _checksum
-
-    doc["sha256"] = _checksum(doc["entries"])
-    store.storage.put(key, __import__("io").BytesIO(json.dumps(doc).encode()))
+    head, _, body = store.storage.read(key)[0].partition(b"\n")
+    header, entries = json.loads(head), json.loads(body)
+    change(entries)
+    body = json.dumps(entries).encode()
+    header["sha256"] = hashlib.sha256(body).hexdigest()
+    put(store, key, json.dumps(header).encode() + b"\n" + body)
 
 
 def put(store, key: str, data: bytes) -> None:
@@ -248,12 +249,10 @@ def test_a_damaged_summary_gives_the_records_answer_and_is_rebuilt(churn, damage
     assert expected == [6, 2, 5, 1]
     key = keys.summary_key("churn", 1)
     good = store.storage.read(key)[0]
-    doc = json.loads(good)
     if damage == "junk":
         put(store, key, b"\x00\xff{not json")
     elif damage == "edited value":  # by hand: the checksum no longer matches
-        doc["entries"][2]["metrics"]["auc"] = 0.999
-        put(store, key, json.dumps(doc).encode())
+        put(store, key, good.replace(b'"auc":0.87', b'"auc":0.97'))
     elif damage == "wrong domain":
         put(store, key, segment_document("fraud", 1, segment(store, "churn")))
     elif damage == "wrong segment":
@@ -330,3 +329,26 @@ def test_segments_split_at_a_thousand_versions(store, model_file):
     assert numbers(store, "wide", "metrics.auc>0.8") == [1003]
     assert sorted(segment(store, "wide", 1)) == [1, 998, 999, 1000]
     assert sorted(segment(store, "wide", 1001)) == [1001, 1002, 1003]
+    # Without filters or sort, a limit needs only the newest versions: the segment of the others is not read.
+    put(store, keys.summary_key("wide", 1), b"junk")
+    problems: list[str] = []
+    assert numbers(store, "wide", limit=2, problems=problems) == [1003, 1002] and problems == []
+    assert numbers(store, "wide", "flavor=files", limit=2, problems=problems) == [1003, 1002] and len(problems) == 1
+
+
+def test_verify_finds_a_forged_summary_that_find_would_trust_and_repair_rebuilds_it(churn):
+    """A forger who keeps the checksum and the record sizes right fools ``find`` (as one who rewrites
+    records would); ``verify`` reads every record anyway and compares."""
+    store = churn
+    key = keys.summary_key("churn", 1)
+    good = store.storage.read(key)[0]
+    forge(store, "churn", lambda entries: entries[2]["metrics"].update(auc=0.999))  # version 3
+    assert 3 in numbers(store, "churn", "metrics.auc>0.99")  # find trusts what it cannot tell from a record
+    report = store.verify()
+    assert [(p.domain, p.version, p.problem, p.repaired) for p in report.problems] == [("churn", 3, "bad-summary", "")]
+    assert "does not match its record" in report.problems[0].detail
+    put(store, keys.summary_key("churn", 1001), b"junk")  # a segment of no version, unreadable
+    repaired = store.verify(repair=True)
+    assert [(p.version, p.repaired) for p in repaired.problems] == [(3, "rebuilt from the records"), (None, "rebuilt from the records")]
+    assert store.storage.read(key)[0] == good and store.storage.stat(keys.summary_key("churn", 1001)) is None
+    assert store.verify().ok and numbers(store, "churn", "metrics.auc>0.99") == []

@@ -20,6 +20,10 @@ trusted on its own:
 * repaired by the query that found it lagging (one conditional write per segment; a lost race is
   left for the next query). Each problem found is reported, none is fatal.
 
+Records are immutable today; an operation that ever rewrites one (mutable tags) must call
+:func:`add_entry` with the new record's size after writing it, or the next query takes the changed
+record for damage and rebuilds the whole segment (correct, but reported as a problem).
+
 The checksum catches damage and hand edits, not a forger (whoever can rewrite the summary can
 rewrite the records too): ``find`` returns candidates, and what ``load`` uses is always the record.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,16 +41,16 @@ from typing import Any
 
 from ..errors import CorruptRecordError, ModelStoreError
 from ..metrics import metric_problem, param_problem
-from ..storage import ObjectInfo, Storage
+from ..storage import ObjectInfo, Storage, Token
 from . import keys
 from .cas import cas_update, read_document, write_document
 from .read import read_records
-from .records import MAX_VERSION, VersionRecord, _Fields, _kind, load_json
+from .records import MAX_VERSION, VersionRecord, _Fields, _kind, dumps, load_json
 
 #: The summary segment format written by this release; a newer one is rebuilt, not read.
 SUMMARY_SCHEMA = 1
 #: A git commit as entries keep it: hex, at most a SHA-256 object name.
-_MAX_COMMIT = 64
+_COMMIT = re.compile(r"[0-9a-fA-F]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ class SummaryEntry:
 
 
 def _is_commit(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= _MAX_COMMIT and all(c in "0123456789abcdefABCDEF" for c in value)
+    return isinstance(value, str) and _COMMIT.fullmatch(value) is not None
 
 
 def _tag_problem(name: str, value: Any) -> str | None:
@@ -158,21 +163,46 @@ def _values(f: _Fields, name: str, problem_of: Callable[[str, Any], str | None])
 # --- segments ------------------------------------------------------------------------------------
 
 
-def _checksum(entries: list[dict[str, Any]]) -> str:
-    canonical = json.dumps(entries, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _compact(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def segment_document(domain: str, first: int, entries: dict[int, SummaryEntry]) -> bytes:
-    items = [entries[n].to_json() for n in sorted(entries)]
-    document = {"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "entries": items, "sha256": _checksum(items)}
-    # Compact, unlike records: a segment of 1,000 entries is read by every query of its domain.
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """Two lines: a header naming the segment, with the sha256 of the second, the entries (compact
+    JSON: every query of the domain reads them). The checksum is over bytes, so checking it costs
+    no re-encoding."""
+    return _document(domain, first, _compact([entries[n].to_json() for n in sorted(entries)]), max(entries, default=0))
+
+
+def _document(domain: str, first: int, items: bytes, last: int) -> bytes:
+    header = {"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "last": last, "sha256": hashlib.sha256(items).hexdigest()}
+    return _compact(header) + b"\n" + items
+
+
+def _appended(data: bytes, domain: str, first: int, entry: SummaryEntry) -> bytes | None:
+    """``data`` with ``entry`` appended, when it is a sound segment whose entries all precede it (an
+    upload's usual case), without decoding them: an upload then costs the same at any size. ``None``
+    otherwise (the caller decodes it). Readers validate every entry anyway."""
+    head, _, body = data.partition(b"\n")
+    try:
+        header = json.loads(head)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(header, dict) or header.get("sha256") != hashlib.sha256(body).hexdigest():
+        return None
+    last = header.get("last")
+    if (header.get("schema"), header.get("domain"), header.get("first")) != (SUMMARY_SCHEMA, domain, first):
+        return None
+    if type(last) is not int or last >= entry.version or body[:1] != b"[" or body[-1:] != b"]":
+        return None
+    item = _compact(entry.to_json())
+    return _document(domain, first, body[:-1] + (b"," if body != b"[]" else b"") + item + b"]", entry.version)
 
 
 def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, SummaryEntry]:
     """The entries of the segment read from ``key`` (versions ``first`` to ``first + SPAN - 1`` of ``domain``)."""
-    top = _Fields(load_json(data, key), key)
+    head, newline, body = data.partition(b"\n")
+    top = _Fields(load_json(head, key), key)
     schema = top.get("schema", int)
     if schema != SUMMARY_SCHEMA:
         raise top.fail("schema", f"is {schema}, not {SUMMARY_SCHEMA}")
@@ -180,9 +210,12 @@ def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, S
         raise top.fail("domain", f"is {top.obj['domain'][:60]!r} but the summary is stored under domain {domain!r}")
     if top.integer("first", 1, MAX_VERSION) != first:
         raise top.fail("first", f"is {top.obj['first']} but the segment is stored as the one from version {first}")
-    items = top.get("entries", list)
-    if top.get("sha256", str) != _checksum(items):
+    if top.get("sha256", str) != hashlib.sha256(body).hexdigest():
         raise top.fail("sha256", "does not match its entries (edited or damaged)")
+    last = top.integer("last", 0, MAX_VERSION)
+    items = load_json(body, key)
+    if not isinstance(items, list):
+        raise CorruptRecordError(key, "entries", f"is a {_kind(items)}, not a list")
     entries: dict[int, SummaryEntry] = {}
     for i, item in enumerate(items):
         entry = SummaryEntry.parse(item, key, f"entries[{i}].")
@@ -193,30 +226,34 @@ def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, S
         if entry.version in entries:
             raise CorruptRecordError(key, f"entries[{i}].version", f"is {entry.version} a second time")
         entries[entry.version] = entry
+    if last != max(entries, default=0):
+        raise top.fail("last", f"is {last}, but the newest entry is of version {max(entries, default=0)}")
     return entries
+
+
+def _entries_or_none(data: bytes | None, key: str, domain: str, first: int) -> dict[int, SummaryEntry]:
+    """A segment's entries for a writer; none when it is absent or unreadable (the next query reads
+    the records it lacks and rebuilds it)."""
+    if data is None:
+        return {}
+    try:
+        return parse_segment(data, key, domain, first)
+    except CorruptRecordError:
+        return {}
 
 
 def _update_segment(
     storage: Storage, domain: str, version: int, change: Callable[[dict[int, SummaryEntry]], dict[int, SummaryEntry] | None]
 ) -> None:
-    """Apply ``change`` to the segment holding ``version`` (compare-and-swap, retried). An unreadable
-    segment counts as empty: the next query reads the records it lacks and rebuilds it."""
+    """Apply ``change`` to the entries of the segment holding ``version`` (compare-and-swap, retried)."""
     first = keys.summary_first(version)
     key = keys.summary_key(domain, first)
-
-    def parse(data: bytes | None) -> dict[int, SummaryEntry]:
-        if data is None:
-            return {}
-        try:
-            return parse_segment(data, key, domain, first)
-        except CorruptRecordError:
-            return {}
 
     cas_update(
         storage,
         key,
         lambda entries: change(dict(entries)),
-        parse=parse,
+        parse=lambda data: _entries_or_none(data, key, domain, first),
         encode=lambda entries: segment_document(domain, first, entries),
         what=f"the summary of {domain!r}",
     )
@@ -226,8 +263,16 @@ def add_entry(storage: Storage, record: VersionRecord, record_bytes: int) -> boo
     """Add a just-committed version to its domain's summary. Best effort: ``False`` when it could not
     (the summary then lags, and the next query reads the record and repairs it)."""
     entry = SummaryEntry.of(record, record_bytes)
+    domain, first = record.domain, keys.summary_first(record.version)
+    key = keys.summary_key(domain, first)
+
+    def add(data: bytes | None) -> bytes:
+        if data is not None and (appended := _appended(data, domain, first, entry)) is not None:
+            return appended
+        return segment_document(domain, first, {**_entries_or_none(data, key, domain, first), entry.version: entry})
+
     try:
-        _update_segment(storage, record.domain, record.version, lambda entries: {**entries, entry.version: entry})
+        cas_update(storage, key, add, parse=lambda data: data, encode=lambda data: data, what=f"the summary of {domain!r}")
     except (ModelStoreError, OSError):
         return False
     return True
@@ -254,19 +299,31 @@ def delete_summary(storage: Storage, domain: str) -> None:
 # --- reading, against the listing ----------------------------------------------------------------
 
 
-def domain_entries(storage: Storage, domain: str, listed: list[tuple[int, ObjectInfo]], problems: list[str]) -> dict[int, SummaryEntry]:
-    """The entry of every listed version of ``domain`` whose record is valid, from the summary where
-    it holds, from the record where it does not; segments found lagging or damaged are repaired.
-    Each problem (a damaged segment, a corrupt record) is appended to ``problems``."""
+def domain_entries(
+    storage: Storage,
+    domain: str,
+    listed: list[tuple[int, ObjectInfo]],
+    problems: list[str],
+    read_already: dict[int, tuple[bytes | None, Token]] | None = None,
+    wanted: set[int] | None = None,
+) -> dict[int, SummaryEntry]:
+    """The entry of every listed version of ``domain`` (of those in ``wanted`` only, when given) whose
+    record is valid: from the summary where it holds, from the record where it does not; segments
+    found lagging or damaged are repaired. Each problem (a damaged segment, a corrupt record) is
+    appended to ``problems``. ``read_already``: segments read while the listing ran (first version
+    -> bytes and token)."""
     by_segment: dict[int, dict[int, ObjectInfo]] = {}
     for n, info in listed:
         by_segment.setdefault(keys.summary_first(n), {})[n] = info
     newest = max((n for n, _ in listed), default=0)
+    firsts = sorted({keys.summary_first(n) for n, _ in listed if wanted is None or n in wanted})
 
     def one(first: int) -> dict[int, SummaryEntry]:
-        return _segment_entries(storage, domain, first, by_segment[first], newest, problems)
+        segment = by_segment[first]
+        want = set(segment) if wanted is None else wanted & set(segment)
+        known = (read_already or {}).get(first)
+        return _segment_entries(storage, domain, first, segment, want, newest, problems, known)
 
-    firsts = sorted(by_segment)
     if len(firsts) < 2:
         parts = [one(first) for first in firsts]
     else:
@@ -280,10 +337,19 @@ def domain_entries(storage: Storage, domain: str, listed: list[tuple[int, Object
 
 
 def _segment_entries(
-    storage: Storage, domain: str, first: int, listed: dict[int, ObjectInfo], newest: int, problems: list[str]
+    storage: Storage,
+    domain: str,
+    first: int,
+    listed: dict[int, ObjectInfo],
+    wanted: set[int],
+    newest: int,
+    problems: list[str],
+    known: tuple[bytes | None, Token] | None,
 ) -> dict[int, SummaryEntry]:
+    """The entries of the ``wanted`` versions among ``listed`` (this segment's versions in the
+    listing; ``newest``: the domain's newest listed version), and the segment repaired if needed."""
     key = keys.summary_key(domain, first)
-    data, token = read_document(storage, key)
+    data, token = known if known is not None else read_document(storage, key)
     stored: dict[int, SummaryEntry] = {}
     rebuild = False
     if data is not None:
@@ -292,22 +358,22 @@ def _segment_entries(
         except CorruptRecordError as exc:
             problems.append(f"{exc.key}: {exc.field + ' ' if exc.field else ''}{exc.problem}; rebuilt from the version records")
             rebuild = True
-    usable = {n: e for n, e in stored.items() if n in listed and e.record_bytes == listed[n].size}
-    found = _entries_from_records(storage, domain, sorted(n for n in listed if n not in usable), listed, problems)
+    usable = {n: stored[n] for n in wanted if n in stored and stored[n].record_bytes == listed[n].size}
+    found = _entries_from_records(storage, domain, sorted(wanted - set(usable)), listed, problems)
     if any(n in stored and _without_size(stored[n]) != _without_size(e) for n, e in found.items()):
         # The summary disagrees with a record read anyway: none of its entries is trusted.
         problems.append(f"{key}: an entry does not match its version record; rebuilt from the version records")
-        found.update(_entries_from_records(storage, domain, sorted(n for n in usable if n not in found), listed, problems))
+        found.update(_entries_from_records(storage, domain, sorted(set(usable) - set(found)), listed, problems))
         usable, rebuild = {}, True
-    entries = {**usable, **found}
     if found or rebuild or any(n not in listed and n <= newest for n in stored):
-        # Entries of versions newer than the listing may have been added since it was taken: kept.
-        kept = {n: e for n, e in stored.items() if n not in listed and n > newest and not rebuild}
+        # Kept: entries of listed versions not wanted now (each is checked when used), and of versions
+        # newer than the listing (added since it was taken). Dropped: those of deleted versions.
+        kept = {} if rebuild else {n: e for n, e in stored.items() if n in listed or n > newest}
         try:
-            write_document(storage, key, segment_document(domain, first, {**kept, **entries}), token)
+            write_document(storage, key, segment_document(domain, first, {**kept, **found}), token)
         except (ModelStoreError, OSError):
             pass  # a cache: read-only credentials or a lost race leave it to the next query
-    return entries
+    return {**usable, **found}
 
 
 def _without_size(entry: SummaryEntry) -> dict[str, Any]:
@@ -324,4 +390,62 @@ def _entries_from_records(
     return {r.version: SummaryEntry.of(r, listed[r.version].size or 0) for r in records}
 
 
-__all__ = ["SummaryEntry", "add_entry", "delete_summary", "domain_entries", "parse_segment", "remove_entry", "segment_document"]
+# --- verify ----------------------------------------------------------------------------------------
+
+
+def check_summary(storage: Storage, domain: str, records: list[VersionRecord], *, repair: bool) -> list[tuple[int | None, str, str]]:
+    """Compare every summary segment of ``domain`` with its valid ``records`` (all of them, read by
+    ``verify``): ``(version or None, problem, what repair did)`` for each segment that cannot be read
+    and each entry that disagrees with its record (a forged or damaged summary that ``find`` would
+    trust). A summary that lags or keeps entries of deleted versions is no problem (``find`` reads
+    past it); ``repair`` rewrites every segment that differs from the records in any way."""
+    expected: dict[int, dict[int, SummaryEntry]] = {}
+    for record in records:
+        entry = SummaryEntry.of(record, len(dumps(record.document)))
+        expected.setdefault(keys.summary_first(record.version), {})[record.version] = entry
+    prefix = keys.summary_prefix(domain)
+    stored_firsts = set()
+    for info in storage.list(prefix):
+        stem = info.key[len(prefix) :].removesuffix(".json")
+        if len(stem) == keys.VERSION_DIGITS and stem.isdigit() and keys.summary_first(int(stem) or 1) == int(stem):
+            stored_firsts.add(int(stem))
+    found: list[tuple[int | None, str, str]] = []
+    for first in sorted(stored_firsts | set(expected)):
+        key = keys.summary_key(domain, first)
+        data, token = read_document(storage, key)
+        want = expected.get(first, {})
+        problems: list[tuple[int | None, str]] = []
+        stored: dict[int, SummaryEntry] = {}
+        if data is not None:
+            try:
+                stored = parse_segment(data, key, domain, first)
+            except CorruptRecordError as exc:
+                problems.append((None, f"{exc.key}: {exc.field + ' ' if exc.field else ''}{exc.problem}"))
+        problems += [
+            (n, f"{key}: the entry of version {n} does not match its record")
+            for n, entry in sorted(stored.items())
+            if n in want and _without_size(entry) != _without_size(want[n])
+        ]
+        differs = data is None or problems or stored != want
+        done = ""
+        if repair and differs and (want or data is not None):
+            if want:
+                written = write_document(storage, key, segment_document(domain, first, want), token)
+            else:
+                storage.delete(key)
+                written = True
+            done = "rebuilt from the records" if written else "changed meanwhile: run verify --repair again"
+        found += [(n, problem, done) for n, problem in problems]
+    return found
+
+
+__all__ = [
+    "SummaryEntry",
+    "add_entry",
+    "check_summary",
+    "delete_summary",
+    "domain_entries",
+    "parse_segment",
+    "remove_entry",
+    "segment_document",
+]

@@ -187,6 +187,36 @@ class TamperContract(StoreFixtures):
         assert store.load("d", version=1)[0].read_bytes() == model_file.read_bytes()  # healed by the same bytes
         assert store.verify().ok
 
+    # --- the summary ------------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("damage", ["junk", "another domain", "forged entry", "entry of a deleted version"])
+    def test_a_damaged_summary_never_changes_what_find_returns(self, store, model_file, damage):
+        from ..protocol.summary import SummaryEntry, parse_segment, segment_document
+
+        for auc in (0.8, 0.95, 0.9):
+            store.upload("d", files=[model_file], metrics={"auc": auc})
+        key = keys.summary_key("d", 1)
+        entries = parse_segment(store.storage.read(key)[0], key, "d", 1)
+        expected = [2, 3]
+        if damage == "junk":
+            put(store, key, b"\x00\xff{[")
+        elif damage == "another domain":
+            put(store, key, segment_document("e", 1, entries))
+        elif damage == "forged entry":  # a valid segment whose entry of version 1 lies (its record size too)
+            forged = SummaryEntry(**{**entries[1].__dict__, "metrics": {"auc": 0.99}, "record_bytes": 1})
+            put(store, key, segment_document("d", 1, {**entries, 1: forged}))
+        else:  # a delete that lost its summary update
+            store.storage.delete(keys.version_key("d", 2))
+            expected = [3]
+        problems: list[str] = []
+        found = store.find("d", "metrics.auc>=0.9", "-metrics.auc", problems=problems)
+        assert [v.version for v in found] == expected
+        assert [v.metrics for v in found] == [v.summary.metrics for v in found]  # what find said is what the record says
+        assert (problems == []) == (damage == "entry of a deleted version"), problems
+        assert all(key in p for p in problems)
+        assert [v.version for v in store.find("d", "metrics.auc>=0.9", "-metrics.auc", problems=problems)] == expected  # repaired
+        assert store.verify().ok
+
     # --- entries modelstore never writes -------------------------------------------------------
 
     def test_stray_entries_and_garbage_markers_do_not_break_the_store(self, store, model_file):

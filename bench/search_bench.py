@@ -1,0 +1,190 @@
+"""``find`` on moto's S3 server on 127.0.0.1: requests and time, each next to reading every record
+(what ``ls`` did before the summary) in the same run.
+
+    pip install -e . -e 'plugins/modelstore-s3[test]'
+    python bench/search_bench.py [--versions 1000] [--domains 100] [--per-domain 10] [--repeat 5]
+
+- one domain of ``--versions`` versions: a filtered, sorted query (``metrics.auc>0.9``,
+  ``tags.team=risk``, sorted by ``-metrics.auc``), and the same with ``state=production``;
+  target <= 3 requests and <= 0.2 s at 1,000 versions;
+- ``--domains`` domains of ``--per-domain`` versions each, the same query across all of them;
+  target <= 1 + 1 per domain requests;
+- the first query after the versions were committed without their summary entries (a store
+  written before the summary existed, or every upload's summary update lost): it reads every
+  record once and writes the summary;
+- what the summary adds to an upload.
+
+Versions are committed the way the core commits them (claim, then record with create-if-absent),
+concurrently, each with its own metrics and tags; only the first of each domain is a real upload.
+Requests are every attempt, counted through botocore's before-send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import _common
+from s3_bench import TESTS, prepare, server
+
+sys.path.insert(0, str(TESTS))
+from s3_requests import RequestLog  # noqa: E402 - beside the S3 plugin's tests
+
+WHERE = ["metrics.auc>0.9", "tags.team=risk"]
+SORT = "-metrics.auc"
+
+
+def commit_versions(store, domain: str, n: int, rng: random.Random, directory: Path) -> None:
+    """Versions 1..n of ``domain``: version 1 uploaded, the others committed copies with their own metrics."""
+    from modelstore_core.protocol import commit
+
+    model = directory / "model.bin"
+    if not model.exists():
+        model.write_bytes(os.urandom(10_000))
+    first = store.upload(domain, files=[model], tags={"team": "risk"}, metrics={"auc": 0.5}, params={"lr": 0.1}).metadata
+    base = {k: v for k, v in first.items() if k not in ("version", "created")}
+
+    def one(version: int) -> None:
+        draft = {
+            **base,
+            "tags": {"team": rng.choice(["risk", "ops", "growth"])},
+            "metrics": {"auc": round(rng.uniform(0.5, 1.0), 4), "rmse": round(rng.uniform(1, 5), 3)},
+            "params": {"lr": rng.choice([0.01, 0.03, 0.1, 0.3])},
+        }
+        if version == 2:  # the one in production: a hit of every query
+            draft.update(tags={"team": "risk"}, metrics={"auc": 0.95})
+        record, _ = commit.create_record(store.storage, domain, draft, first=version)
+        assert record.version == version
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(2, n + 1)))
+    commit.advance_latest(store.storage, domain, n)
+    store.set_state(domain, 2, "production")
+
+
+def baseline(store, domain: str | None, state: bool = False) -> list[tuple[str, int]]:
+    """The same query by reading every record: a listing per domain, then every record, concurrently."""
+    domains = [domain] if domain else store.list_domains()
+    versions = [v for d in domains for v in store.list_versions(d)]
+    states = {d: store.states(d) for d in domains} if state else {}
+    records = store.fetch_metadata(versions)
+    hits = [
+        v for v in records
+        if v.metrics.get("auc", 0) > 0.9 and v.tags.get("team") == "risk"
+        and (not state or states[v.domain].get("production") == v.version)
+    ]  # fmt: skip
+    hits.sort(key=lambda v: -v.metrics["auc"])
+    return [(v.domain, v.version) for v in hits]
+
+
+def measure(make_store, fn, repeat: int) -> tuple[int, str, float, object]:
+    """Requests (and their kinds) of one call of ``fn(store)`` on a fresh store, then the median time of ``repeat`` more."""
+    store = make_store()
+    log = RequestLog(store.storage)
+    with log.measure() as calls:
+        result = fn(store)
+    seconds = _common.median_time(lambda: fn(store), repeat)
+    store.close()
+    return len(calls), _common.tally(op for op, _, _ in calls), seconds, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--versions", type=int, default=1000)
+    parser.add_argument("--domains", type=int, default=100)
+    parser.add_argument("--per-domain", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    rng = random.Random(13)
+
+    with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
+        work = Path(tmp)
+        with server(work) as running:
+            prepare(running.endpoint)
+            from modelstore_core import ModelStore
+
+            def opener(url: str):
+                return lambda: ModelStore(url, cache_dir=work / "cache")
+
+            one_url, many_url = f"s3://{_common.BUCKET}/one", f"s3://{_common.BUCKET}/many"
+            seed = ModelStore(one_url, cache_dir=work / "cache")
+            commit_versions(seed, "churn", args.versions, rng, work)
+            seed.close()
+            seed = ModelStore(many_url, cache_dir=work / "cache")
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda i: commit_versions(seed, f"d{i:03d}", args.per_domain, rng, work), range(args.domains)))
+            seed.close()
+
+            def find(domain, state=False):
+                where = [*WHERE, "state=production"] if state else WHERE
+                return lambda s: [(v.domain, v.version) for v in s.find(domain, where, SORT)]
+
+            rows = []
+            # The first query of each store finds the summary lagging and rebuilds it: measured once.
+            for label, url, domain in (
+                ("one domain, first query (rebuilds)", one_url, "churn"),
+                ("all domains, first query (rebuilds)", many_url, None),
+            ):
+                store = opener(url)()
+                log = RequestLog(store.storage)
+                start = time.perf_counter()
+                with log.measure() as calls:
+                    find(domain)(store)
+                rows.append((label, len(calls), _common.tally(op for op, _, _ in calls), time.perf_counter() - start, "", None))
+                store.close()
+            from modelstore_core.protocol import read
+
+            listing = lambda s: read.list_versions(s.storage, "churn")  # noqa: E731 - what every query of the domain pays
+            n, kinds, seconds, _ = measure(opener(one_url), listing, args.repeat)
+            rows.append((f"1 domain of {args.versions}: its listing alone", n, kinds, seconds, "", None))
+            cases = [
+                (f"1 domain of {args.versions}: find", one_url, find("churn"), lambda s: baseline(s, "churn"), "<= 3, <= 0.2 s"),
+                (
+                    f"1 domain of {args.versions}: find + state",
+                    one_url,
+                    find("churn", True),
+                    lambda s: baseline(s, "churn", True),
+                    "<= 3, <= 0.2 s",
+                ),
+                (
+                    f"{args.domains} domains of {args.per_domain}: find",
+                    many_url,
+                    find(None),
+                    lambda s: baseline(s, None),
+                    f"<= {1 + args.domains}",
+                ),
+                (f"{args.domains} domains: find + state", many_url, find(None, True), lambda s: baseline(s, None, True), ""),
+            ]
+            for label, url, fn, base, target in cases:
+                n, kinds, seconds, result = measure(opener(url), fn, args.repeat)
+                bn, bkinds, bseconds, expected = measure(opener(url), base, max(1, args.repeat // 5))
+                assert result == expected, (label, result[:5], expected[:5])
+                rows.append((label, n, kinds, seconds, target, (bn, bseconds, len(result))))
+
+            store = opener(one_url)()
+            model = work / "new.bin"
+            model.write_bytes(os.urandom(10_000))
+            log = RequestLog(store.storage)
+            with log.measure() as calls:
+                store.upload("churn", files=[model], metrics={"auc": 0.99})
+            summary_calls = [c for c in calls if "/summary/" in c[2]]
+            store.close()
+
+    print(f"\nfind on moto's S3 server (127.0.0.1), median of {args.repeat}; baseline: list, then read every record")
+    print(f"{'query':<42}{'requests':>9}{'seconds':>9}   {'baseline req':>12}{'seconds':>9}{'hits':>6}   {'target':<16}calls")
+    for label, n, kinds, seconds, target, base in rows:
+        b = f"{base[0]:>12}{base[1]:>9.3f}{base[2]:>6}" if base else f"{'':>12}{'':>9}{'':>6}"
+        print(f"{label:<42}{n:>9}{seconds:>9.3f}   {b}   {target:<16}{kinds}")
+    kinds = _common.tally(op for op, _, _ in summary_calls)
+    print(f"\nan upload: {len(calls)} requests, {len(summary_calls)} of them for the summary ({kinds})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
