@@ -8,7 +8,7 @@ import hashlib
 import re
 
 import pytest
-from conftest import HOSTILE, HOSTILE_PARAM
+from web_helpers import HOSTILE, HOSTILE_PARAM
 
 
 def rows(page, table: str) -> list[list[str]]:

@@ -12,9 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import RequestCounter
 from modelstore_web.app import CONTENT_SECURITY_POLICY
 from modelstore_web.reader import DOMAINS_PER_PAGE
+from web_helpers import RequestCounter
 
 from modelstore_core import ModelStore
 
