@@ -22,10 +22,9 @@ from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -70,11 +69,18 @@ METRIC_COLUMNS = 8
 
 
 class ReadOnly:
-    """ASGI middleware: GET and HEAD only (405 otherwise, before any route), no websockets, and the
-    security headers on every response."""
+    """ASGI middleware, before any route: GET and HEAD only (405 otherwise), no websockets, a
+    ``Host`` header naming one of ``allowed_hosts`` (400 otherwise; ``"*"`` allows any), and the
+    security headers on every response.
 
-    def __init__(self, app):
+    The host check is this middleware's own, not Starlette's ``TrustedHostMiddleware``, which
+    cannot read an IPv6 literal (``[::1]:8000``).
+    """
+
+    def __init__(self, app, allowed_hosts: list[str]):
         self.app = app
+        self.any_host = "*" in allowed_hosts
+        self.allowed_hosts = {h.lower().strip("[]") for h in allowed_hosts}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
@@ -93,9 +99,20 @@ class ReadOnly:
 
         if scope["method"] not in ("GET", "HEAD"):
             response = PlainTextResponse("This is a read-only view: GET and HEAD only.\n", 405, headers={"Allow": "GET, HEAD"})
-            await response(scope, receive, send_with_headers)
+        elif not self.any_host and host_name(Headers(scope=scope).get("host", "")) not in self.allowed_hosts:
+            response = PlainTextResponse("Invalid host header: open this view through the address it was started on.\n", 400)
+        else:
+            await self.app(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send_with_headers)
+        await response(scope, receive, send_with_headers)
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header, without its port: ``[::1]:8000`` -> ``::1``, ``localhost:80`` -> ``localhost``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 # --- URLs and formatting ---------------------------------------------------------------------
@@ -310,9 +327,9 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
         Route("/d/{domain}/v/{version:int}/file", file_by_path, name="file-by-path"),
         Mount("/static", StaticFiles(packages=[("modelstore_web", "static")]), name="static"),
     ]
-    hosts = allowed_hosts if allowed_hosts is not None else ["127.0.0.1", "localhost"]
+    hosts = allowed_hosts if allowed_hosts is not None else ["127.0.0.1", "localhost", "::1"]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(ReadOnly), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[Middleware(ReadOnly, allowed_hosts=hosts)],
         exception_handlers={ModelStoreError: store_error, HTTPException: http_error},
     )

@@ -78,7 +78,7 @@ def serve(cmdline: CommandLine, host: str, port: int, cache_seconds: float, allo
     store = cmdline.store()
     if warning := exposure_warning(host):
         click.echo(f"warning: {warning}", err=True)
-    hosts = list(allowed_hosts) or (["127.0.0.1", "localhost", host.strip("[]")] if is_loopback(host) else ["*"])
+    hosts = list(allowed_hosts) or (["127.0.0.1", "localhost", "::1", host] if is_loopback(host) else ["*"])
     sock = listen(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if ":" in host else host

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from modelstore_web.app import CONTENT_SECURITY_POLICY
+from modelstore_web.app import CONTENT_SECURITY_POLICY, host_name
 from modelstore_web.reader import DOMAINS_PER_PAGE
 from web_helpers import RequestCounter
 
@@ -58,8 +58,27 @@ def test_nothing_but_get_and_head(server, counted, method):
 def test_a_foreign_host_header_is_refused(server):
     """A web page cannot reach the server through a DNS name of its own pointing at 127.0.0.1."""
     port = server.url.rsplit(":", 1)[1]
-    assert fetch(server.url + "/", headers={"Host": "attacker.example"})[0] == 400
-    assert fetch(server.url + "/", headers={"Host": f"localhost:{port}"})[0] == 200
+    for host in ("attacker.example", f"attacker.example:{port}", f"127.0.0.1.attacker.example:{port}", "", "[::2]"):
+        status, headers, _ = fetch(server.url + "/", headers={"Host": host})
+        assert status == 400, host
+        assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST", "127.0.0.1", f"[::1]:{port}"):
+        assert fetch(server.url + "/", headers={"Host": host})[0] == 200, host
+
+
+@pytest.mark.parametrize(
+    "header, host",
+    [
+        ("localhost:8000", "localhost"),
+        ("[::1]:8000", "::1"),
+        ("[::1]", "::1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("::1", "::1"),
+        ("Example.COM", "example.com"),
+    ],
+)
+def test_host_names_are_read_from_the_header(header, host):
+    assert host_name(header) == host
 
 
 def test_storage_requests_per_page_are_bounded_and_nothing_is_written(server, counted, demo):
