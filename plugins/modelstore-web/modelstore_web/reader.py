@@ -14,11 +14,13 @@ a domain's versions           ``find`` (one domain: one listing and one summary 
 a version                     its record + ``states.json``
 compare                       ``compare`` (a record per version, at most 10) + ``states.json``
 plot                          as a domain's versions, at most 200 points
-a file                        its record (cached) + the object, unless the verified cache has it
+a file                        its record (cached) + the version's objects not in the verified cache
 ============================  ===========================================================
 
+``states.json`` costs a listing more when the domain has no states (is the domain there at all?).
+
 Results (and not-found answers) are kept ``ttl`` seconds, so reloading a page or following its
-links costs nothing more; a version changes only through its tags and states, which show up after
+links costs nothing more; new versions, moved states and deletions show up after
 at most ``ttl`` seconds.
 """
 
