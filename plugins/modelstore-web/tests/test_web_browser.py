@@ -16,6 +16,12 @@ def rows(page, table: str) -> list[list[str]]:
     return page.eval_on_selector_all(f"{table} tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))")
 
 
+def follow(page, selector: str) -> None:
+    """Click what ``selector`` names and wait until the page it leads to has loaded."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def column(page, table: str, name: str) -> list[str]:
     headers = page.eval_on_selector_all(f"{table} thead th", "cells => cells.map(c => c.innerText.trim())")
     i = headers.index(name)
@@ -31,11 +37,11 @@ def test_domains_page_links_to_each_domain_and_its_latest_version(page, server, 
     assert "production → 3" in states and "staging → 5" in states
     page.screenshot(path=screenshots / "domains.png", full_page=True)
 
-    page.click("#domains a:text-is('churn')")
+    follow(page, "#domains a:text-is('churn')")
     assert page.url == server.url + "/d/churn"
     assert page.inner_text("h1").startswith("churn")
     page.go_back()
-    page.click("#domains tbody tr:first-child td:nth-child(2) a")  # the latest version
+    follow(page, "#domains tbody tr:first-child td:nth-child(2) a")  # the latest version
     assert page.url == server.url + "/d/churn/v/5"
 
 
@@ -51,7 +57,7 @@ def test_versions_page_shows_every_version_newest_first(page, server, demo, scre
     assert column(page, "#versions", "git")[0].startswith(commit[:10])
     page.screenshot(path=screenshots / "versions.png", full_page=True)
 
-    page.click("#versions a:text-is('3')")
+    follow(page, "#versions a:text-is('3')")
     assert page.url == server.url + "/d/churn/v/3"
 
 
@@ -68,6 +74,9 @@ def test_version_page_shows_the_record(page, server, demo, screenshots):
     for column_name in v.signature["inputs"]:
         assert column_name["name"] in signature
     assert "python" in page.inner_text("table.kv:has(caption:text-matches('environment'))")
+    requirements = page.inner_text("#requirements")
+    assert f"scikit-learn=={v.metadata['dependencies']['scikit-learn']}" in requirements
+    assert [(r[0], r[3]) for r in rows(page, "#data")] == [(name, d["sha256"]) for name, d in v.data.items()]
     page.screenshot(path=screenshots / "version.png", full_page=True)
 
 
@@ -90,14 +99,14 @@ def test_filters_and_sort_from_the_form(page, server, demo):
     threshold = sorted(demo.auc.values())[2]  # the two best are above it
     page.fill("input[name=where][aria-label='new filter']", f"metrics.auc>{threshold}")
     page.fill("input[name=sort]", "metrics.auc")
-    page.click("button:text('apply')")
+    follow(page, "button:text('apply')")
     expected = sorted((n for n, auc in demo.auc.items() if auc > threshold), key=lambda n: demo.auc[n])
     assert column(page, "#versions", "version") == [str(n) for n in expected]
     assert "where=metrics.auc" in page.url and "sort=metrics.auc" in page.url
 
     # a second filter, added to the first
     page.fill("input[name=where][aria-label='new filter']", "tags.team=risk")
-    page.click("button:text('apply')")
+    follow(page, "button:text('apply')")
     both = [n for n in expected if demo.team[n] == "risk"]
     assert column(page, "#versions", "version") == [str(n) for n in both]
     assert page.input_value("input[name=where][aria-label=filter] >> nth=0") == f"metrics.auc>{threshold}"
@@ -115,7 +124,7 @@ def test_compare_selected_versions(page, server, demo, screenshots):
     page.goto(server.url + "/d/churn")
     page.check("input[name=v][value='2']")
     page.check("input[name=v][value='5']")
-    page.click("button:text('compare selected')")
+    follow(page, "button:text('compare selected')")
     assert re.search(r"/d/churn/compare\?v=5&v=2$", page.url), page.url
     headers = page.eval_on_selector_all("#compare thead th", "cells => cells.map(c => c.innerText.trim())")
     assert headers == ["", "v5", "v2"]
@@ -133,14 +142,14 @@ def test_compare_selected_versions(page, server, demo, screenshots):
     assert set(differing) <= set(shown) and "states.states" in shown
     page.screenshot(path=screenshots / "compare.png", full_page=True)
 
-    page.click("text=show all")
+    follow(page, "text=show all")
     every = [f"{s}.{r['key']}" for s, rows in table["sections"].items() for r in rows]
     assert page.eval_on_selector_all("#compare tr[data-key]", "rows => rows.map(r => r.dataset.section + '.' + r.dataset.key)") == every
 
 
 def test_plot_draws_every_point(page, server, demo, screenshots):
     page.goto(server.url + "/d/churn")
-    page.click(".plots >> text=auc")
+    follow(page, ".plots >> text=auc")
     assert page.url == server.url + "/d/churn/plot?metric=auc"
     circles = page.eval_on_selector_all("svg#plot circle", "cs => cs.map(c => [+c.getAttribute('cx'), +c.getAttribute('cy')])")
     assert len(circles) == len(demo.auc)
@@ -154,7 +163,7 @@ def test_plot_draws_every_point(page, server, demo, screenshots):
     assert box["width"] > 300 and box["height"] > 100  # drawn, with the packaged stylesheet applied
     page.screenshot(path=screenshots / "plot.png", full_page=True)
 
-    page.click("svg#plot a >> nth=0")  # each point links to its version
+    follow(page, "svg#plot a >> nth=0")  # each point links to its version
     assert page.url == server.url + "/d/churn/v/1"
 
 

@@ -53,7 +53,8 @@ def build_demo(root: Path) -> Demo:
         tags = {"team": "risk" if i % 2 else "growth"}
         if i == 2:
             tags["note"] = HOSTILE
-        v = store.upload("churn", model=model, tags=tags, metrics=metrics, params={"comment": HOSTILE_PARAM})
+        data = {"train": X_train, "test": X_test} if i >= 4 else {"train": X_train}  # fingerprints: shape, dtypes, sha256
+        v = store.upload("churn", model=model, tags=tags, metrics=metrics, params={"comment": HOSTILE_PARAM}, data=data)
         assert v.version == i
         auc[i], team[i] = metrics["auc"], tags["team"]
     store.set_state("churn", 3, "production")
