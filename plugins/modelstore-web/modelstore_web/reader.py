@@ -32,12 +32,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cachetools import TTLCache
 
 from modelstore_core import ModelStore, ModelStoreError, NotFoundError, UsageError, Version
-from modelstore_core.protocol.summary import SummaryEntry
+
+if TYPE_CHECKING:
+    from modelstore_core.protocol.summary import SummaryEntry
 
 #: Domains on one page of the domains list.
 DOMAINS_PER_PAGE = 50
