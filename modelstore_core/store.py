@@ -113,7 +113,7 @@ class ModelStore:
             options["timeout"] = float(timeout)
         self.storage = open_storage(url if url is not None else default_url(), self.plugins, options)
         self.cache = Cache(Path(cache_dir) if cache_dir is not None else None)
-        self._environment_warned: set[tuple[str, int]] = set()
+        self._environment_checks: dict[tuple, EnvironmentCheck] = {}  # by (domain, version, created)
 
     def _before_writing(self) -> None:
         """Prove once that the server's conditional writes hold (:mod:`.protocol.probe`)."""
@@ -232,6 +232,7 @@ class ModelStore:
             from .fingerprint import fingerprints
 
             recorded["data"] = fingerprints(data)
+        _check_recordable(recorded)
         from .upload import RawFiles, upload
 
         if files is not None:
@@ -521,29 +522,34 @@ class ModelStore:
         return check_environment(self.info(domain, version, state=state).record)
 
     def _check_load_environment(self, record, strict: bool) -> None:
-        """Warn once per version, in one line, when what matters to load it differs here; raise with ``strict``."""
+        """Warn once per version, in one line, when what matters to load it differs here; raise with ``strict``.
+
+        Checked once per version and store object (records never change; a version number reused
+        after ``delete_domain`` has another creation time)."""
         from .environment import EnvironmentWarning, check_environment
         from .upload import RAW_FILES
 
         if record.flavor.name == RAW_FILES:
             return  # files as they are: no framework reads them
-        check = check_environment(record, only_key=True)
+        seen = (record.domain, record.version, record.created)
+        check = self._environment_checks.get(seen)
+        first = check is None
+        if first:
+            check = self._environment_checks[seen] = check_environment(record, only_key=True)
         if check.ok:
             return
         if strict:
             raise EnvironmentMismatchError(record.domain, record.version, check.mattering)
-        if (record.domain, record.version) in self._environment_warned:
-            return
-        self._environment_warned.add((record.domain, record.version))
-        import warnings
+        if first:
+            import warnings
 
-        shown = "; ".join(str(d) for d in check.mattering)
-        warnings.warn(
-            f"version {record.version} of {record.domain!r} was stored with another environment: {shown}"
-            f" (`modelstore env {record.domain} {record.version}` prints its requirements)",
-            EnvironmentWarning,
-            stacklevel=3,
-        )
+            shown = "; ".join(str(d) for d in check.mattering)
+            warnings.warn(
+                f"version {record.version} of {record.domain!r} was stored with another environment: {shown}"
+                f" (`modelstore env {record.domain} {record.version}` prints its requirements)",
+                EnvironmentWarning,
+                stacklevel=3,
+            )
 
     def load(
         self,
@@ -645,6 +651,20 @@ class ModelStore:
 
     def _version(self, domain: str, n: int) -> Version:
         return Version(domain, n, fetch=lambda: read.read_record(self.storage, domain, n))
+
+
+def _check_recordable(recorded: dict[str, Any]) -> None:
+    """What an example or a dataset gave is within the record's limits (100,000 columns, names of
+    1,024 characters...), else :class:`UsageError` before anything is written."""
+    from .protocol.records import parse_dataset, parse_signature
+
+    try:
+        if recorded.get("signature"):
+            parse_signature(recorded["signature"], "input_example")
+        for name, entry in (recorded.get("data") or {}).items():
+            parse_dataset(name, entry, "data")
+    except CorruptRecordError as exc:
+        raise UsageError(f"{exc.field} {exc.problem}: it cannot be recorded") from None
 
 
 __all__ = ["ModelStore"]

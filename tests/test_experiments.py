@@ -139,6 +139,8 @@ def test_a_version_without_a_signature_says_how_to_record_one(store, model):
 def test_an_unsupported_example_is_refused_before_anything_is_written(store, model):
     with pytest.raises(UsageError, match="pass a pandas DataFrame"):
         store.upload("churn", files=[model], input_example=[[1, 2, 3]])
+    with pytest.raises(UsageError, match=r"signature.inputs\[0\].name is 2000 characters long"):
+        store.upload("churn", files=[model], input_example=pd.DataFrame({"x" * 2000: [1]}))
     assert store.list_domains() == []
 
 
