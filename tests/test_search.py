@@ -141,8 +141,15 @@ def test_sorts_put_missing_values_last_either_way(churn):
     assert numbers(store, "churn", "tags.team=risk", "-metrics.auc", 1) == [6]
 
 
-def test_across_domains(churn):
+@pytest.mark.parametrize("flat", [True, False], ids=["one-listing", "domain-by-domain"])
+def test_across_domains(churn, flat, monkeypatch):
+    """A small store is listed at once; a bigger one (here: more than one key) domain by domain."""
+    import modelstore_core.search
+
+    if not flat:
+        monkeypatch.setattr(modelstore_core.search, "FLAT_LISTING_KEYS", 1)
     store = churn
+    put(store, "domains/not a domain!/versions/0000000001.json", b"{}")  # a stray: never read
     assert found(store, where="metrics.auc>0.9", sort="-metrics.auc") == [
         ("churn", 6), ("fraud", 1), ("churn", 2), ("churn", 5), ("churn", 1)
     ]  # fmt: skip

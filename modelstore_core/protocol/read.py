@@ -57,6 +57,26 @@ def list_versions(storage: Storage, domain: str) -> list[tuple[int, ObjectInfo]]
     return sorted(found, key=lambda item: item[0], reverse=True)
 
 
+def every_version(storage: Storage, max_keys: int) -> dict[str, list[tuple[int, ObjectInfo]]] | None:
+    """Every domain and its committed versions (newest first) from one listing of all of
+    ``domains/``, or ``None`` when that holds more than ``max_keys`` keys (then list domain by
+    domain: a small store costs a page or two instead of one listing per domain)."""
+    found: dict[str, list[tuple[int, ObjectInfo]]] = {}
+    for i, info in enumerate(storage.list(keys.DOMAINS)):
+        if i >= max_keys:
+            return None
+        name, slash, rest = info.key[len(keys.DOMAINS) :].partition("/")
+        if not slash:
+            continue  # an object beside the domains, not a domain
+        if name not in found:
+            if not _valid_name(name):
+                continue
+            found[name] = []
+        if rest.startswith("versions/") and (n := keys.version_from_key(info.key)):  # as list_versions reads them
+            found[name].append((n, info))
+    return {name: sorted(versions, key=lambda item: item[0], reverse=True) for name, versions in sorted(found.items())}
+
+
 def versions_if_any(storage: Storage, domain: str) -> list[tuple[int, ObjectInfo]]:
     """:func:`list_versions`, empty for a domain deleted meanwhile (for walks over a whole store)."""
     try:

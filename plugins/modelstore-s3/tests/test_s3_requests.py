@@ -113,3 +113,23 @@ def test_find_reads_a_listing_and_the_summary_not_the_records(counted):
     assert [v.version for v in found] == [N, *range(N - 1, 7, -1), *range(6, 0, -1)]
     assert len(calls) <= 2 * math.ceil(N / 1000) + 1, calls
     assert {path.rsplit("/", 2)[-2] for op, _, path in calls if op == "GetObject"} <= {"summary", "d"}, calls  # no record
+
+
+def test_find_over_every_domain_of_a_small_store(s3_url, tmp_path):
+    """20 domains: one listing of them all, then one summary read per domain (no listing per domain)."""
+    from modelstore_core.protocol import commit
+
+    store = ModelStore(s3_url, cache_dir=tmp_path / "cache")
+    model = tmp_path / "m.bin"
+    model.write_bytes(os.urandom(1000))
+    first = store.upload("d00", files=[model], metrics={"auc": 0.0}).metadata
+    for i in range(1, 20):
+        draft = {k: v for k, v in first.items() if k not in ("version", "created")}
+        commit.create_record(store.storage, f"d{i:02d}", {**draft, "domain": f"d{i:02d}", "metrics": {"auc": i / 20}})
+    store.find()  # the records were committed without summary entries: this query writes them
+    log = RequestLog(store.storage)
+    with log.measure() as calls:
+        found = store.find(where="metrics.auc>0.5", sort="-metrics.auc")
+    assert [v.domain for v in found] == [f"d{i:02d}" for i in range(19, 10, -1)]
+    assert len(calls) <= 1 + 20, calls
+    store.close()
