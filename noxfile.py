@@ -46,6 +46,15 @@ def core_only(session: nox.Session) -> None:
     session.run("pytest", "tests/core_only", *session.posargs)
 
 
+def checkout_plugins_for_tests(plugin: str) -> list[str]:
+    """Other plugins of this checkout that ``plugin``'s tests use (``[tool.modelstore] test-plugins``
+    in its pyproject.toml): no package index serves them yet, so they are installed from here."""
+    import tomllib  # Python 3.11+, which nox runs on here
+
+    config = tomllib.loads((ROOT / "plugins" / plugin / "pyproject.toml").read_text())
+    return config.get("tool", {}).get("modelstore", {}).get("test-plugins", [])
+
+
 @nox.session
 def interop(session: nox.Session) -> None:
     """Between backends: copies and mirrors between every pair of local, S3 (moto) and GCS
@@ -66,6 +75,8 @@ def interop(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
 def plugin(session: nox.Session, plugin: str) -> None:
-    """One plugin in its own venv: the core, the plugin with its ``test`` extra, nothing else."""
-    install(session, "-e", ".[test]", "-e", f"plugins/{plugin}[test]")
+    """One plugin in its own venv: the core, the plugin with its ``test`` extra (and the checkout's
+    plugins its tests name), nothing else."""
+    others = [arg for name in checkout_plugins_for_tests(plugin) for arg in ("-e", f"plugins/{name}")]
+    install(session, "-e", ".[test]", "-e", f"plugins/{plugin}[test]", *others)
     session.run("pytest", f"plugins/{plugin}/tests", *session.posargs)

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from .flavor import Flavor
     from .storage import Storage
 
@@ -122,4 +124,19 @@ def modelstore_collect_metadata(model: Any, flavor: Flavor, domain: str) -> dict
     :param flavor: the :class:`~modelstore_core.flavor.Flavor` the serializer returned.
     :param domain: the domain the version is uploaded to.
     :return: a dict to merge into the metadata, or ``None``.
+    """
+
+
+# --- command line ----------------------------------------------------------------
+
+
+@hookspec
+def modelstore_cli_commands() -> list[click.Command]:
+    """Commands this plugin adds to the ``modelstore`` command line. Every implementation is called.
+
+    Called only when the command line needs a command it does not have itself (and for ``--help``),
+    so import click and the command's own dependencies inside the implementation. A name the core
+    already uses, or one another plugin registered first, is skipped with a warning.
+
+    :return: a list of :class:`click.Command` (or groups).
     """

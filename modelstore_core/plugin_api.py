@@ -6,13 +6,15 @@ return, the storage base classes, the errors to raise, and small helpers.
     from modelstore_core.plugin_api import Flavor, hookimpl, comes_from
 
 Standard library only besides the core: importing this module never imports an ML framework.
+The helpers for ``modelstore_cli_commands`` (``common_options``, ``pass_cmdline``, ``CommandLine``,
+``CLIError``, ``human_size``) are imported on first use, so that loading plugins never imports click.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bucket import BucketURL, Endpoint, backend_options, scrub, split_userinfo
 from .errors import (
@@ -33,8 +35,32 @@ from .protocol.keys import TOP_LEVEL
 from .signature import columns_signature, tensors_signature
 from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
 
+if TYPE_CHECKING:
+    from .cli.app import common_options
+    from .cli.context import CLIError, CommandLine, human_size, pass_cmdline
+
+#: Command-line helpers for ``modelstore_cli_commands``, by the module that defines them (PEP 562: loaded on first use).
+_CLI_HELPERS = {
+    "CLIError": "modelstore_core.cli.context",
+    "CommandLine": "modelstore_core.cli.context",
+    "common_options": "modelstore_core.cli.app",
+    "human_size": "modelstore_core.cli.context",
+    "pass_cmdline": "modelstore_core.cli.context",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLI_HELPERS:
+        import importlib
+
+        return getattr(importlib.import_module(_CLI_HELPERS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CHUNK_SIZE",
+    "CLIError",
+    "CommandLine",
     "TOP_LEVEL",
     "Advance",
     "BucketURL",
@@ -57,9 +83,12 @@ __all__ = [
     "backend_options",
     "columns_signature",
     "comes_from",
+    "common_options",
     "hookimpl",
+    "human_size",
     "json_value",
     "model_file",
+    "pass_cmdline",
     "qualified_name",
     "scrub",
     "split_userinfo",

@@ -23,7 +23,7 @@ DEFAULT_PLUGINS = (
     "modelstore_core.default_plugins.git",
 )
 
-#: Where a flavor, a model's top-level module or a URL scheme is known to come from, so errors can
+#: Where a flavor, a model's top-level module, a URL scheme or a command is known to come from, so errors can
 #: say what to install before the plugin exists on this machine. Used for error hints only: which
 #: plugin handles a model is decided by the plugins themselves (and ``tryfirst``/``trylast``).
 KNOWN_PLUGINS = {
@@ -48,6 +48,7 @@ KNOWN_PLUGINS = {
         "gcs": "modelstore-gcs",
         **dict.fromkeys(("azure", "az", "abfs", "abfss", "wasb", "wasbs"), "modelstore-azure"),
     },
+    "command": {"serve": "modelstore-web"},
 }
 
 

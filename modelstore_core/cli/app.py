@@ -9,7 +9,42 @@ from collections.abc import Callable
 
 import click
 
+from ..errors import install_hint
+from ..plugins import KNOWN_PLUGINS, get_plugins
 from .context import CLIError, CommandLine, describe_error
+
+
+def plugin_commands(group: click.Group) -> dict[str, click.Command]:
+    """The commands plugins add, by name. Each plugin's implementation is called on its own, so one
+    that raises or returns something else than commands is reported (a warning) without hiding
+    the others; a name ``group`` already has, or that a plugin called earlier took, is skipped likewise."""
+    plugins = get_plugins()
+    impls = plugins.hook.modelstore_cli_commands.get_hookimpls()
+    found: dict[str, click.Command] = {}
+    for impl in reversed(impls):  # call order: pluggy's precedence
+        # Through pluggy (traced with MODELSTORE_TRACE), one plugin at a time.
+        only = plugins.manager.subset_hook_caller("modelstore_cli_commands", [i.plugin for i in impls if i is not impl])
+        try:
+            commands = [command for result in only() for command in result or ()]
+        except Exception as exc:  # noqa: BLE001 - reported, a broken plugin must not hide the others
+            warnings.warn(
+                f"plugin {impl.plugin_name!r}: modelstore_cli_commands raised {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2
+            )
+            continue
+        for command in commands:
+            if not isinstance(command, click.Command) or not command.name:
+                warnings.warn(
+                    f"plugin {impl.plugin_name!r}: modelstore_cli_commands returned {command!r}, not a named click command",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            elif command.name in group.commands or command.name in found:
+                warnings.warn(
+                    f"plugin {impl.plugin_name!r}: command {command.name!r} is taken; its own is ignored", RuntimeWarning, stacklevel=2
+                )
+            else:
+                found[command.name] = command
+    return found
 
 
 def _set(attr: str) -> Callable:
@@ -46,7 +81,21 @@ def common_options(f: Callable) -> Callable:
 
 
 class ModelStoreGroup(click.Group):
-    """Turns every error into one line on stderr and a non-zero exit (a traceback only with ``--debug``)."""
+    """Turns every error into one line on stderr and a non-zero exit (a traceback only with ``--debug``),
+    and adds the commands of plugins (``modelstore_cli_commands``), looked up only for a name the core
+    does not have, and for ``--help``."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *plugin_commands(self)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        command = plugin_commands(self).get(cmd_name)
+        if command is None and (distribution := KNOWN_PLUGINS["command"].get(cmd_name)):
+            ctx.fail(f"`modelstore {cmd_name}` comes with the {distribution} plugin: {install_hint(distribution)}")
+        return command
 
     def invoke(self, ctx: click.Context):
         cmdline = ctx.ensure_object(CommandLine)

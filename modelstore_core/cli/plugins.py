@@ -15,15 +15,16 @@ from .context import CommandLine, escape, pass_cmdline
 _BUILTINS = {name.rsplit(".", 1)[1] for name in DEFAULT_PLUGINS}
 
 
-def _provided(plugins: Plugins, plugin: object, hook: str) -> tuple[list[str], str | None]:
-    """What ``plugin``'s own implementation of a no-argument listing hook returns (and its error, if it raised)."""
+def _provided(plugins: Plugins, plugin: object, hook: str, label=str) -> tuple[list[str], str | None]:
+    """What ``plugin``'s own implementation of a no-argument listing hook returns, each item shown
+    as ``label(item)`` (and its error, if it raised)."""
     caller = getattr(plugins.hook, hook)
     found: list[str] = []
     for impl in caller.get_hookimpls():
         if impl.plugin is not plugin:
             continue
         try:
-            found.extend(str(x) for x in impl.function() or ())
+            found.extend(label(x) for x in impl.function() or ())
         except Exception as exc:  # noqa: BLE001 - reported, a broken plugin must not hide the others
             return found, f"{hook} raised {type(exc).__name__}: {exc}"
     return sorted(found), None
@@ -46,6 +47,8 @@ def describe_plugins(plugins: Plugins) -> dict[str, Any]:
         errors += [err] if err else []
         flavors, err = _provided(plugins, plugin, "modelstore_flavors")
         errors += [err] if err else []
+        commands, err = _provided(plugins, plugin, "modelstore_cli_commands", lambda c: str(getattr(c, "name", None) or c))
+        errors += [err] if err else []
         described.append(
             {
                 "name": name,
@@ -56,6 +59,7 @@ def describe_plugins(plugins: Plugins) -> dict[str, Any]:
                 "hooks": hooks,
                 "schemes": schemes,
                 "flavors": flavors,
+                "commands": commands,
                 "errors": errors,
             }
         )
@@ -73,11 +77,11 @@ def describe_plugins(plugins: Plugins) -> dict[str, Any]:
 @common_options
 @pass_cmdline
 def plugins_command(cmdline: CommandLine) -> None:
-    """Installed plugins: distribution and version, hooks implemented, URL schemes and flavors
-    provided; plugins that failed to import, with their error.
+    """Installed plugins: distribution and version, hooks implemented, URL schemes, flavors and
+    commands provided; plugins that failed to import, with their error.
 
     \b
-    Piped columns: plugin, distribution, version, hooks, schemes, flavors
+    Piped columns: plugin, distribution, version, hooks, schemes, flavors, commands
     (failures go to stderr as `warning:` lines).
     """
     with warnings.catch_warnings():
@@ -89,7 +93,7 @@ def plugins_command(cmdline: CommandLine) -> None:
         return
     if cmdline.mode == "plain":
         cmdline.emit_rows(
-            [[p["name"], p["distribution"], p["version"], p["hooks"], p["schemes"], p["flavors"]] for p in report["plugins"]]
+            [[p["name"], p["distribution"], p["version"], p["hooks"], p["schemes"], p["flavors"], p["commands"]] for p in report["plugins"]]
         )
         for failure in report["failures"]:
             click.echo(f"warning: {failure['error']}", err=True)
@@ -114,6 +118,8 @@ def plugins_command(cmdline: CommandLine) -> None:
             provides.append(escape("schemes: " + ", ".join(f"{s}://" for s in p["schemes"])))
         if p["flavors"]:
             provides.append(escape("flavors: " + ", ".join(p["flavors"])))
+        if p["commands"]:
+            provides.append(escape("commands: " + ", ".join(p["commands"])))
         provides += [f"[red]{escape(e)}[/]" for e in p["errors"]]
         hooks = "\n".join(h.removeprefix("modelstore_") for h in p["hooks"])
         table.add_row(escape(p["name"]), dist, escape(hooks), "\n".join(provides))

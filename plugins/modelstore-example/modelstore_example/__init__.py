@@ -5,7 +5,8 @@ It implements every modelstore hook:
 * a flavor, ``example``: stores :class:`~modelstore_example.model.TinyLinearModel` as one JSON
   file and loads it back (``modelstore_serialize``, ``modelstore_deserialize``, ``modelstore_flavors``);
 * a metadata collector that records the model's hyperparameters (``modelstore_collect_metadata``);
-* a storage backend for ``memory://`` URLs (``modelstore_store``, ``modelstore_schemes``).
+* a storage backend for ``memory://`` URLs (``modelstore_store``, ``modelstore_schemes``);
+* a command, ``modelstore example-fit DOMAIN`` (``modelstore_cli_commands``).
 
 This module holds only hook implementations; the code they call lives beside it.
 """
@@ -99,3 +100,13 @@ def modelstore_store(url: str, scheme: str):
 @hookimpl
 def modelstore_schemes() -> list[str]:
     return ["memory"]
+
+
+# --- command line --------------------------------------------------------------------
+
+
+@hookimpl
+def modelstore_cli_commands() -> list:
+    from .cli import example_fit  # click and the command load only when the command line asks
+
+    return [example_fit]

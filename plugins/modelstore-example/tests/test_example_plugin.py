@@ -128,11 +128,31 @@ def test_cli_lists_the_plugin_with_its_hooks():
     assert example["distribution"] == "modelstore-example" and example["version"] == "0.1.0"
     assert example["builtin"] is False
     assert example["hooks"] == [
-        "modelstore_collect_metadata", "modelstore_deserialize", "modelstore_flavors",
-        "modelstore_schemes", "modelstore_serialize", "modelstore_store",
+        "modelstore_cli_commands",
+        "modelstore_collect_metadata",
+        "modelstore_deserialize",
+        "modelstore_flavors",
+        "modelstore_schemes",
+        "modelstore_serialize",
+        "modelstore_store",
     ]
     assert example["schemes"] == ["memory"] and example["flavors"] == ["example"]
     assert report["failures"] == []
+
+
+def test_cli_runs_the_plugins_command(tmp_path):
+    """modelstore_cli_commands: `modelstore example-fit` is listed in the help and stores a version
+    in the store the shared options name."""
+    env = {"MODELSTORE_CACHE_DIR": str(tmp_path / "cli-cache")}
+    assert "example-fit" in modelstore("--help", env=env).stdout
+    result = modelstore("example-fit", "demo", "--l2", "0.5", "--store", str(tmp_path / "store"), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"domain": "demo", "version": 1}
+    model = ModelStore(tmp_path / "store").load("demo")
+    assert model.get_params() == {"l2": 0.5, "fit_intercept": True}
+    assert model.predict([[1.0, 1.0]]) == TinyLinearModel(l2=0.5).fit(
+        [[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]], [1.0, 2.0, 5.0, 6.5]
+    ).predict([[1.0, 1.0]])
 
 
 def test_cli_info_and_diff_show_the_hyperparameters(store, tmp_path):
