@@ -33,6 +33,7 @@ KNOWN_PLUGINS = {
         "torch": "modelstore-torch",
         "keras": "modelstore-keras",
         "catboost": "modelstore-catboost",
+        "transformers": "modelstore-transformers",
     },
     "module": {
         "sklearn": "modelstore-sklearn",
@@ -41,6 +42,7 @@ KNOWN_PLUGINS = {
         "keras": "modelstore-keras",
         "tf_keras": "modelstore-keras",
         "catboost": "modelstore-catboost",
+        "transformers": "modelstore-transformers",
     },
     "scheme": {"s3": "modelstore-s3", "gs": "modelstore-gcs", "gcs": "modelstore-gcs"},
 }
