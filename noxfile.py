@@ -8,9 +8,11 @@ costs little. ``nox -R`` reuses them for the inner loop.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nox
+import tomllib  # Python 3.11+: nox runs on the developer's interpreter
 
 nox.options.default_venv_backend = "uv|venv"  # venv + pip where uv is not installed
 nox.options.reuse_existing_virtualenvs = False
@@ -46,9 +48,26 @@ def core_only(session: nox.Session) -> None:
     session.run("pytest", "tests/core_only", *session.posargs)
 
 
+def local_dependencies(plugin: str) -> list[str]:
+    """``-e plugins/<name>`` for each plugin of this repository that ``plugin`` depends on (no index
+    serves them yet), recursively: modelstore-lightning needs modelstore-torch."""
+    found: list[str] = []
+    pending = [plugin]
+    while pending:
+        project = tomllib.loads((ROOT / "plugins" / pending.pop() / "pyproject.toml").read_text())["project"]
+        for requirement in project.get("dependencies", []):
+            name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
+            if name not in found and name != plugin and (ROOT / "plugins" / name / "pyproject.toml").is_file():
+                found.append(name)
+                pending.append(name)
+    return [arg for name in sorted(found) for arg in ("-e", f"plugins/{name}")]
+
+
 @nox.session
 @nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
 def plugin(session: nox.Session, plugin: str) -> None:
-    """One plugin in its own venv: the core, the plugin with its ``test`` extra, nothing else."""
-    install(session, "-e", ".[test]", "-e", f"plugins/{plugin}[test]")
+    """One plugin in its own venv: the core, the plugin with its ``test`` extra, nothing else.
+
+    Plugins of this repository that it depends on are installed from ``plugins/`` too."""
+    install(session, "-e", ".[test]", "-e", f"plugins/{plugin}[test]", *local_dependencies(plugin))
     session.run("pytest", f"plugins/{plugin}/tests", *session.posargs)

@@ -34,6 +34,7 @@ KNOWN_PLUGINS = {
         "keras": "modelstore-keras",
         "catboost": "modelstore-catboost",
         "transformers": "modelstore-transformers",
+        "lightning": "modelstore-lightning",
     },
     "module": {
         "sklearn": "modelstore-sklearn",
@@ -43,6 +44,8 @@ KNOWN_PLUGINS = {
         "tf_keras": "modelstore-keras",
         "catboost": "modelstore-catboost",
         "transformers": "modelstore-transformers",
+        "pytorch_lightning": "modelstore-lightning",
+        "lightning": "modelstore-lightning",
     },
     "scheme": {"s3": "modelstore-s3", "gs": "modelstore-gcs", "gcs": "modelstore-gcs"},
 }
