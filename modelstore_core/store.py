@@ -177,15 +177,20 @@ class ModelStore:
         model: Any = None,
         *,
         files: list[str | os.PathLike] | None = None,
+        models: dict[str, Any] | None = None,
+        part_options: dict[str, dict[str, Any]] | None = None,
         extras: list[str | os.PathLike] | None = None,
         tags: dict[str, str] | None = None,
         progress: ProgressCallback | None = None,
         **options: Any,
     ) -> Version:
-        """Store ``model`` (or raw ``files``) as the next version of ``domain``.
+        """Store ``model`` (or raw ``files``, or several ``models``) as the next version of ``domain``.
 
         :param model: a model object that an installed plugin serializes.
         :param files: instead of ``model``: files or directories to store as they are.
+        :param models: instead of ``model``: several models, ``{"encoder": enc, "classifier": clf}``,
+            each serialized by its own plugin into the folder of its name, in one version
+            (:mod:`~modelstore_core.parts`); ``part_options={"encoder": {...}}`` adds options for one part.
         :param extras: more files stored beside the model, under ``extras/``.
         :param tags: labels recorded with the version: strings, booleans or finite numbers (kept as given).
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are stored.
@@ -198,15 +203,26 @@ class ModelStore:
         """
         check_name(domain, "domain name")
         tags = check_tags(tags)
-        if (model is None) == (files is None):
-            given = "both model= and files=" if model is not None else "neither model= nor files="
-            raise UsageError(f"upload() got {given}: pass a model (upload(domain, model=clf)) or raw files (upload(domain, files=[...]))")
+        given = [name for name, value in (("model=", model), ("files=", files), ("models=", models)) if value is not None]
+        if len(given) != 1:
+            got = " and ".join(given) if given else "neither model= nor files= nor models="
+            got = "both " + got if len(given) == 2 else "all of " + got if given else got
+            raise UsageError(
+                f"upload() got {got}: pass a model (upload(domain, model=clf)), raw files (upload(domain, files=[...]))"
+                " or several models (upload(domain, models={'encoder': enc, 'classifier': clf}))"
+            )
+        if part_options is not None and models is None:
+            raise UsageError("part_options= goes with models=: it gives options to some of the parts")
         from .upload import RawFiles, upload
 
         if files is not None:
             if isinstance(files, (str, os.PathLike)):
                 files = [files]
             model = RawFiles([Path(f) for f in files])
+        if models is not None:
+            from .parts import Parts
+
+            model = Parts(models, part_options)
         private_key = self._private_key()  # a bad key fails here, before anything is written
         after_commit = None
         if private_key is not None:
@@ -375,17 +391,23 @@ class ModelStore:
         *,
         state: str | None = None,
         trust: bool = False,
+        part: str | None = None,
+        part_options: dict[str, dict[str, Any]] | None = None,
         progress: ProgressCallback | None = None,
         **options: Any,
     ) -> Any:
         """Load a version back into memory (latest by default).
 
         Every file is verified against its sha256 before the owning plugin deserializes it.
-        Raw-file versions load as a list of local paths.
+        Raw-file versions load as a list of local paths; versions of several models (``upload(d,
+        models={...})``) as ``{name: model}``, or one model with ``part="classifier"``.
 
         :param trust: allow formats that can execute code when loaded (pickle). Only for
             artifacts from a source you trust.
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are fetched and verified.
+        :param part: of a version of several models, the one to load.
+        :param part_options: of a version of several models, options for some parts' plugins
+            (``{"encoder": {"model": Net}}``), beside ``options``, which go to every part.
         :param options: passed to the deserializing plugin.
         :raises UntrustedSignatureError: a trust policy is set and the version is not signed by the
             trusted keys it requires (checked before any file is fetched).
@@ -393,9 +415,21 @@ class ModelStore:
         from .upload import RAW_FILES
 
         record = self.info(domain, version, state=state).record
+        if record.parts:
+            from .parts import check_part_options
+
+            check_part_options(part_options, [p.name for p in record.parts])  # before anything is fetched
+        elif part is not None or part_options is not None:
+            raise UsageError(
+                f"version {record.version} of {record.domain!r} holds one model, not parts: load it without part=/part_options="
+            )
         self._check_trust(record)
         directory = self.cache.materialize(self.storage, record, progress)
         model_files = [f.path for f in record.model_files]
+        if record.parts:
+            from .parts import load_parts
+
+            return load_parts(self.plugins, record, directory, part, {**options, "trust": trust}, part_options)
         if record.flavor.name == RAW_FILES:
             return [directory / name for name in model_files]
         result = self.plugins.hook.modelstore_deserialize(

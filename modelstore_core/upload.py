@@ -73,8 +73,15 @@ def upload(
 
     ``after_commit(record)`` runs once the record exists (see :func:`~.protocol.commit.commit_version`).
     """
+    from .parts import Parts
+
     with _scratch(storage) as tmp:
-        flavor = model.flavor() if isinstance(model, RawFiles) else serialize(plugins, model, Path(tmp), options)
+        if isinstance(model, RawFiles):
+            flavor = model.flavor()
+        elif isinstance(model, Parts):
+            flavor = model.serialize(plugins, Path(tmp), options)
+        else:
+            flavor = serialize(plugins, model, Path(tmp), options)
         flavor.plugin_version = distribution_version(flavor.plugin)
         sources = collect_files(flavor, Path(tmp), extras)
         commit.checkpoint("serialized")
@@ -91,8 +98,10 @@ def upload(
                 "files": [{"path": src.name, "size": st.size, "sha256": st.sha256} for src, st in zip(sources, staged, strict=True)],
                 "tags": tags,
             }
-            raw = isinstance(model, RawFiles)
-            draft = merge(collect_metadata(plugins, None if raw else model, flavor, domain), draft)  # core keys win
+            if isinstance(model, Parts):
+                draft["parts"] = model.metadata(plugins, domain)
+            single = None if isinstance(model, (RawFiles, Parts)) else model
+            draft = merge(collect_metadata(plugins, single, flavor, domain), draft)  # core keys win
 
             def sources_unchanged(placed: dict[str, bool]) -> None:
                 for source, st in zip(sources, staged, strict=True):

@@ -9,7 +9,7 @@ import json
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import REGRESSOR
+from lightning_models import REGRESSOR
 
 from modelstore_core import ModelStoreError
 from modelstore_core.testing.flavors import assert_deterministic_across_processes
@@ -107,3 +107,29 @@ def test_a_module_without_hyperparameters_is_built_with_no_arguments(store, fres
 
 def test_same_module_gives_the_same_bytes_in_another_process(tmp_path):
     assert_deterministic_across_processes(tmp_path, REGRESSOR, {"reg": "regressor"})
+
+
+def test_a_torch_module_and_a_lightning_module_in_one_version(store, fresh, regressor_code):
+    """Several models in one version, each stored by its own plugin (modelstore-torch and this one)."""
+    Regressor, head = regressor_code["Regressor"], regressor_code["regressor"]
+    torch.manual_seed(3)
+    encoder = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Tanh()).eval()
+    v = store.upload("pair", models={"encoder": encoder, "head": head})
+    assert {name: f.name for name, f in v.parts.items()} == {"encoder": "torch", "head": "lightning"}
+    assert sorted(f.path for f in v.files) == ["encoder/model.safetensors", "head/hparams.json", "head/model.safetensors"]
+    assert v.metadata["parts"]["head"]["model"]["hyperparameters"]["width"] == 6
+    assert v.metadata["parts"]["encoder"]["model"]["framework"] == "torch"
+    assert v.metadata["dependencies"]["pytorch-lightning"] == pl.__version__
+
+    loaded = fresh().load(
+        "pair",
+        part_options={
+            "encoder": {"model": lambda: torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Tanh())},
+            "head": {"model": Regressor},
+        },
+    )
+    assert list(loaded) == ["encoder", "head"]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded["head"].eval()(loaded["encoder"](X)), head.eval()(encoder(X)), rtol=0, atol=0)
+    only = fresh().load("pair", part="head", model=Regressor)
+    torch.testing.assert_close(outputs(only), outputs(head), rtol=0, atol=0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TEXTS
+from tiny_transformers import TEXTS
 
 from modelstore_core.testing.flavors import FlavorContract
 

@@ -8,7 +8,7 @@ import importlib.metadata
 import pytest
 import torch
 import transformers
-from conftest import TEXTS, TINY
+from tiny_transformers import TEXTS, TINY
 
 from modelstore_core import ModelStoreError
 from modelstore_core.testing.flavors import assert_deterministic_across_processes
@@ -100,3 +100,13 @@ def test_models_with_custom_code_are_refused_at_upload(store, tiny):
     with pytest.raises(TypeError, match="custom code"):
         store.upload("remote", model=model)
     assert store.list_domains() == []
+
+
+def test_a_model_and_its_tokenizer_in_one_version(store, fresh, tiny):
+    """Several models in one version: the model and the tokenizer, each in its own folder."""
+    v = store.upload("pair", models={"model": tiny["model"], "tokenizer": tiny["tokenizer"]})
+    assert {f.path.split("/")[0] for f in v.files} == {"model", "tokenizer"}
+    assert v.parts["model"].options["kind"] == "model" and v.parts["tokenizer"].options["kind"] == "tokenizer"
+    loaded = fresh().load("pair")
+    torch.testing.assert_close(logits(loaded["model"], loaded["tokenizer"]), logits(tiny["model"], tiny["tokenizer"]), rtol=0, atol=0)
+    assert fresh().load("pair", part="tokenizer")("the cat")["input_ids"] == tiny["tokenizer"]("the cat")["input_ids"]

@@ -12,7 +12,7 @@ import struct
 
 import pytest
 import torch
-from conftest import TEXTS
+from tiny_transformers import TEXTS
 
 from modelstore_core import CorruptArtifactError, CorruptRecordError, ModelStore
 from modelstore_core.protocol import keys
