@@ -33,6 +33,14 @@ from .protocol.records import PARTS, VersionRecord
 VERSION_WIDE = ("runtime", "git")
 
 
+def check_load(record: VersionRecord, part: str | None, part_options: Any) -> dict[str, dict[str, Any]]:
+    """``part`` and ``part_options`` of a load, against the version's parts; ``part_options`` checked."""
+    names = [p.name for p in record.parts]
+    if part is not None and part not in names:
+        raise UsageError(f"version {record.version} of {record.domain!r} has no part {part!r}; its parts are {', '.join(names)}")
+    return check_part_options(part_options, names)
+
+
 def check_part_options(part_options: Any, names: list[str]) -> dict[str, dict[str, Any]]:
     """``part_options``: a dict of part name to a dict of options for that part's plugin."""
     if part_options is None:
@@ -108,10 +116,7 @@ def load_parts(
 ) -> Any:
     """``{name: model}`` of a ``parts`` version (or the model of ``part``), each loaded by its own
     plugin from its own folder. ``options`` go to every part, ``part_options[name]`` to one."""
-    names = [p.name for p in record.parts]
-    extra = check_part_options(part_options, names)
-    if part is not None and part not in names:
-        raise UsageError(f"version {record.version} of {record.domain!r} has no part {part!r}; its parts are {', '.join(names)}")
+    extra = check_load(record, part, part_options)
     loaded = {}
     for p in record.parts:
         if part is not None and p.name != part:

@@ -416,9 +416,9 @@ class ModelStore:
 
         record = self.info(domain, version, state=state).record
         if record.parts:
-            from .parts import check_part_options
+            from .parts import check_load
 
-            check_part_options(part_options, [p.name for p in record.parts])  # before anything is fetched
+            check_load(record, part, part_options)  # before anything is fetched
         elif part is not None or part_options is not None:
             raise UsageError(
                 f"version {record.version} of {record.domain!r} holds one model, not parts: load it without part=/part_options="
