@@ -256,8 +256,8 @@ def _load_model(directory: Path, files: list[str], folder: str, recorded: dict[s
             raise CorruptRecordError("the version record", "flavor.options.auto_class", problem)
     try:
         model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelStoreError(f"transformers could not load the model of this version ({type(exc).__name__}: {str(exc)[:300]})") from exc
+    except BaseException as exc:
+        raise _failed("the model", exc) from exc
     if target is None and qualified_name(model) != model_class:
         raise CorruptArtifactError(
             f"{folder}/config.json" if folder else "config.json",
@@ -275,9 +275,21 @@ def _load_tokenizer(directory: Path, files: list[str], folder: str):
     checks.check_folder(path, names, prefix=folder and folder + "/")
     try:
         return transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
-        problem = f"{type(exc).__name__}: {str(exc)[:300]}"
-        raise ModelStoreError(f"transformers could not load the tokenizer of this version ({problem})") from exc
+    except BaseException as exc:
+        raise _failed("the tokenizer", exc) from exc
+
+
+def _failed(what: str, exc: BaseException) -> BaseException:
+    """What transformers (or the Rust ``tokenizers``/``safetensors`` crates under it) raised while
+    reading files that passed :mod:`.checks`, as a :class:`ModelStoreError`; an interrupt as it is.
+    (A Rust panic surfaces as ``pyo3_runtime.PanicException``, a ``BaseException``.)"""
+    if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+        return exc
+    return ModelStoreError(
+        f"transformers could not load {what} of this version ({type(exc).__name__}: {' '.join(str(exc).split())[:300]});"
+        " its files passed modelstore's checks but not the framework's: it was written by something other than"
+        " modelstore-transformers, or for another transformers release"
+    )
 
 
 # --- metadata -------------------------------------------------------------------------------------

@@ -7,9 +7,8 @@ safetensors file to compiled code. So, before any transformers call, every file 
 must be one that ``save_pretrained`` writes without pickle or code, and:
 
 - no pickle-based weights (``.bin``, ``.pt``, ``.ckpt``, ...) and no Python file;
-- JSON files are at most :data:`MAX_JSON` bytes (``tokenizer.json``, read by the ``tokenizers``
-  crate, :data:`MAX_TOKENIZER_JSON`), hold one JSON object (no repeated keys, no ``NaN``), and
-  none names custom code (``auto_map``);
+- JSON files are at most :data:`MAX_JSON` bytes (``tokenizer.json`` :data:`MAX_TOKENIZER_JSON`),
+  hold one JSON object (no repeated keys, no ``NaN``), and none names custom code (``auto_map``);
 - a shard index (``*.safetensors.index.json``) maps tensors to ``.safetensors`` files of the same
   folder only;
 - every ``.safetensors`` header passes the reference reader's checks (the ``safetensors`` crate:
@@ -32,7 +31,8 @@ ALLOWED_SUFFIXES = (".json", ".safetensors", ".txt", ".model", ".jinja")
 #: transformers can convert through pickle-loading code paths).
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".h5", ".msgpack", ".npy", ".npz")
 MAX_JSON = 16 * 1024 * 1024
-MAX_TOKENIZER_JSON = 512 * 1024 * 1024
+#: the largest tokenizers ship ~35 MB of tokenizer.json; transformers parses it with ``json`` (memory ~10x)
+MAX_TOKENIZER_JSON = 128 * 1024 * 1024
 INDEX_SUFFIX = ".safetensors.index.json"
 
 
@@ -41,7 +41,7 @@ def check_folder(folder: Path, names: list[str], *, required: str | None = None,
 
     :param required: a file the folder must hold (``config.json`` for a model).
     :param prefix: the folder's place in the version (``"model/"``), for error messages.
-    :return: the parsed JSON objects of the JSON files (``tokenizer.json`` excepted), by name.
+    :return: the parsed JSON objects of the JSON files, by name.
     """
     for name in names:
         _check_name(name, prefix + name)
@@ -51,10 +51,7 @@ def check_folder(folder: Path, names: list[str], *, required: str | None = None,
     for name in names:
         path = folder / name
         if name.endswith(".json"):
-            if name == "tokenizer.json":  # parsed by the tokenizers crate, size-checked here
-                _check_size(path, prefix + name, MAX_TOKENIZER_JSON)
-                continue
-            doc = parsed[name] = _json_object(path, prefix + name)
+            doc = parsed[name] = _json_object(path, prefix + name, MAX_TOKENIZER_JSON if name == "tokenizer.json" else MAX_JSON)
             if "auto_map" in doc:
                 raise CorruptArtifactError(
                     prefix + name,
@@ -93,8 +90,8 @@ def _check_size(path: Path, label: str, limit: int) -> int:
     return size
 
 
-def _json_object(path: Path, label: str) -> dict[str, Any]:
-    _check_size(path, label, MAX_JSON)
+def _json_object(path: Path, label: str, limit: int) -> dict[str, Any]:
+    _check_size(path, label, limit)
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out = dict(items)

@@ -12,9 +12,10 @@ import struct
 
 import pytest
 import torch
+from modelstore_transformers import checks
 from tiny_transformers import TEXTS
 
-from modelstore_core import CorruptArtifactError, CorruptRecordError, ModelStore
+from modelstore_core import CorruptArtifactError, CorruptRecordError, ModelStore, ModelStoreError
 from modelstore_core.protocol import keys
 from modelstore_core.testing.flavors import run_python_json
 from modelstore_core.testing.tamper_contract import edit_record, put
@@ -146,6 +147,24 @@ def test_a_tokenizer_config_naming_custom_code_is_refused(store, fresh, tiny, tm
     with pytest.raises(CorruptArtifactError, match="auto_map") as err:
         fresh().load("tok")
     assert err.value.file == "tokenizer_config.json"
+
+
+@pytest.mark.parametrize(
+    "damage,error,check",
+    [
+        pytest.param(lambda d: b"{nope", CorruptArtifactError, "tokenizer.json is not a valid model file", id="not-json"),
+        pytest.param(lambda d: b" " * 2**20 + d, CorruptArtifactError, "over the 1048576 byte limit", id="too-big"),  # limit lowered below
+        pytest.param(_json_edit(lambda t: t["model"]["vocab"].update({"[UNK]": 2**62})), ModelStoreError, "expected u32", id="id-overflow"),
+        pytest.param(_json_edit(lambda t: t["model"].update(type="Nope")), ModelStoreError, "could not load the tok", id="unknown-model"),
+    ],
+)  # fmt: skip
+def test_a_damaged_tokenizer_json_fails_typed(store, fresh, tiny, tmp_path, monkeypatch, damage, error, check):
+    """What the checks cannot know (the tokenizers crate's own rules) still comes back as a ModelStoreError."""
+    monkeypatch.setattr(checks, "MAX_TOKENIZER_JSON", 2**20)  # 128 MiB in use: a test file that size would only slow CI
+    store.upload("tok", model=tiny["tokenizer"])
+    set_file(store, "tok", 1, "tokenizer.json", damage(read(store, "tok", 1, "tokenizer.json", tmp_path)))
+    with pytest.raises(error, match=check):
+        fresh().load("tok")
 
 
 @pytest.mark.parametrize("shard", ["../../../../other.safetensors", "/etc/passwd", "missing.safetensors", 7])
