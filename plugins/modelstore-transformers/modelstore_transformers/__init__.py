@@ -255,7 +255,10 @@ def _load_model(directory: Path, files: list[str], folder: str, recorded: dict[s
             problem = f"is {str(name)[:60]!r}, not a transformers auto model class"
             raise CorruptRecordError("the version record", "flavor.options.auto_class", problem)
     try:
+        _check_model_size(cls, path, names, folder)
         model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
+    except CorruptArtifactError:
+        raise
     except BaseException as exc:
         raise _failed("the model", exc) from exc
     if target is None and qualified_name(model) != model_class:
@@ -264,6 +267,36 @@ def _load_model(directory: Path, files: list[str], folder: str, recorded: dict[s
             f"makes {cls.__name__} build a {qualified_name(model)}, but the record says {model_class}",
         )
     return model.to(device) if device is not None else model
+
+
+#: how much more memory than its weights files the model a config describes may take (new heads,
+#: buffers, tied weights stored once)
+SIZE_FACTOR, SIZE_SLACK = 2, 64 * 1024 * 1024
+
+
+def _check_model_size(cls: Any, path: Path, names: list[str], folder: str) -> None:
+    """Refuse a config that describes a far larger model than the weights stored beside it.
+
+    transformers builds the model the config describes and initialises whatever the weights do not
+    hold: a config.json edited to ``hidden_size=8192, num_hidden_layers=24`` next to a 20 KB
+    model.safetensors would allocate 72 GiB. The model is built first on the meta device (no
+    memory), and its size compared with the weights files'.
+    """
+    import torch
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
+    build = getattr(cls, "from_config", None) or cls._from_config
+    with torch.device("meta"):
+        skeleton = build(config)
+    needed = sum(t.numel() * t.element_size() for t in [*skeleton.parameters(), *skeleton.buffers()])
+    stored = sum((path / name).stat().st_size for name in names if name.endswith(".safetensors"))
+    if needed > SIZE_FACTOR * stored + SIZE_SLACK:
+        raise CorruptArtifactError(
+            f"{folder}/config.json" if folder else "config.json",
+            f"describes a model of {needed} bytes, but the version's weights hold {stored} bytes:"
+            " loading it would allocate what the weights do not hold",
+        )
 
 
 def _load_tokenizer(directory: Path, files: list[str], folder: str):

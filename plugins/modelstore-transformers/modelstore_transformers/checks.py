@@ -9,6 +9,8 @@ must be one that ``save_pretrained`` writes without pickle or code, and:
 - no pickle-based weights (``.bin``, ``.pt``, ``.ckpt``, ...) and no Python file;
 - JSON files are at most :data:`MAX_JSON` bytes (``tokenizer.json`` :data:`MAX_TOKENIZER_JSON`),
   hold one JSON object (no repeated keys, no ``NaN``), and none names custom code (``auto_map``);
+  ``config.json``'s ``num_labels`` and layer counts (transformers builds that many objects before
+  reading a weight) are at most :data:`MAX_LABELS` and :data:`MAX_LAYERS`;
 - a shard index (``*.safetensors.index.json``) maps tensors to ``.safetensors`` files of the same
   folder only;
 - every ``.safetensors`` header passes the reference reader's checks (the ``safetensors`` crate:
@@ -34,6 +36,11 @@ MAX_JSON = 16 * 1024 * 1024
 #: the largest tokenizers ship ~35 MB of tokenizer.json; transformers parses it with ``json`` (memory ~10x)
 MAX_TOKENIZER_JSON = 128 * 1024 * 1024
 INDEX_SUFFIX = ".safetensors.index.json"
+MAX_LABELS = 1_000_000
+#: config keys that count layers (the deepest published models have ~130; each layer is built before any weight is read)
+LAYER_COUNTS = ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
+                "num_encoder_layers", "num_decoder_layers")  # fmt: skip
+MAX_LAYERS = 1024
 
 
 def check_folder(folder: Path, names: list[str], *, required: str | None = None, prefix: str = "") -> dict[str, dict[str, Any]]:
@@ -59,6 +66,8 @@ def check_folder(folder: Path, names: list[str], *, required: str | None = None,
                     " store; modelstore-transformers never runs code from a store (trust_remote_code is never set)."
                     " Review the files (store.download) and load them yourself if you trust them",
                 )
+    if "config.json" in parsed:
+        _check_counts(parsed["config.json"], prefix + "config.json", "")
     for name, doc in parsed.items():
         if name.endswith(INDEX_SUFFIX):
             _check_index(prefix + name, doc, names)
@@ -66,6 +75,18 @@ def check_folder(folder: Path, names: list[str], *, required: str | None = None,
         if name.endswith(".safetensors"):
             check_safetensors(folder / name, prefix + name)
     return parsed
+
+
+def _check_counts(config: dict[str, Any], label: str, where: str) -> None:
+    """Counts that make transformers build that many objects before any weight is read: a dict of
+    ``num_labels`` labels, ``num_hidden_layers`` modules (in nested configs too: ``text_config``...)."""
+    for key, value in config.items():
+        if isinstance(value, dict):
+            _check_counts(value, label, f"{where}{key}.")
+            continue
+        limit = MAX_LABELS if key == "num_labels" else MAX_LAYERS if key in LAYER_COUNTS else None
+        if limit is not None and value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit):
+            raise CorruptArtifactError(label, f"has {where}{key} {str(value)[:40]}, not an integer in 0..{limit}")
 
 
 def _check_name(name: str, label: str) -> None:

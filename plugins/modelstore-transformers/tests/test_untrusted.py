@@ -94,6 +94,17 @@ DAMAGED_FILES = [
     pytest.param("config.json", lambda d: d[:-2] + b',"x": NaN}', "NaN", id="config-nan"),
     pytest.param("config.json", lambda d: d + b" " * (16 * 2**20), "over the 16777216 byte limit", id="config-too-big"),
     pytest.param("config.json", _json_edit(lambda c: c.update(model_type="gpt2")), "but the record says", id="config-other-model"),
+    pytest.param("config.json", _json_edit(lambda c: c.update(num_labels=10**10)), "num_labels", id="config-labels"),
+    pytest.param("config.json", _json_edit(lambda c: c.update(num_hidden_layers=10**8)), "num_hidden_layers", id="config-layers"),
+    pytest.param(
+        "config.json", _json_edit(lambda c: c.update(text_config={"num_layers": 2000})), r"text_config\.num_layers", id="nested-layers"
+    ),  # fmt: skip
+    pytest.param(
+        "config.json",
+        _json_edit(lambda c: c.update(hidden_size=8192, intermediate_size=32768, num_hidden_layers=24, num_attention_heads=64)),
+        "describes a model of",
+        id="config-huge-model",
+    ),  # fmt: skip
     pytest.param("model.safetensors", lambda d: struct.pack("<Q", 2**63) + d[8:], "header too large", id="huge-header"),
     pytest.param("model.safetensors", lambda d: d[:-4], "not valid safetensors", id="truncated-weights"),
     pytest.param("model.safetensors", _safetensors_edit(_overlap), "not valid safetensors", id="overlapping-tensors"),
@@ -207,19 +218,23 @@ def test_a_pipeline_record_is_checked(store, fresh, tiny):
 
 
 def test_damaged_weights_fail_typed_in_a_child_process(store, uploaded, tmp_path):
-    """The crash check: a child process loads each damaged file; it must exit normally with the typed error."""
+    """The crash check: a child process loads each damaged file; it must exit normally with the typed
+    error (no segfault in compiled code, no allocation that gets it killed)."""
     data = read(store, "m", 1, "model.safetensors", tmp_path)
     damaged = [struct.pack("<Q", 2**63) + data[8:], _safetensors_edit(_overlap)(data), data[:8] + b"{" * (len(data) - 8)]
     for i, bad in enumerate(damaged):
         store.upload("m", model=uploaded)
         set_file(store, "m", 3 + i, "model.safetensors", bad)
+    huge = _json_edit(lambda c: c.update(hidden_size=16384, intermediate_size=65536, num_hidden_layers=48, num_attention_heads=128))
+    store.upload("m", model=uploaded)  # version 6: a config describing ~600 GiB beside 20 KB of weights
+    set_file(store, "m", 6, "config.json", huge(read(store, "m", 6, "config.json", tmp_path)))
     out = run_python_json(
         """
         import json, sys
         from modelstore_core import ModelStore, ModelStoreError
         store = ModelStore(sys.argv[1] + "/store", cache_dir=sys.argv[1] + "/cache-child")
         results = []
-        for version in (3, 4, 5):
+        for version in (3, 4, 5, 6):
             try:
                 store.load("m", version=version)
                 results.append("loaded")
@@ -230,4 +245,5 @@ def test_damaged_weights_fail_typed_in_a_child_process(store, uploaded, tmp_path
         tmp_path,
         args=[tmp_path],
     )
-    assert all(r.startswith("CorruptArtifactError: model.safetensors") for r in out), out
+    assert all(r.startswith("CorruptArtifactError: model.safetensors") for r in out[:3]), out
+    assert out[3].startswith("CorruptArtifactError: config.json") and "describes a model of" in out[3], out
