@@ -96,11 +96,12 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
             f" load(..., model={short}), to build it from the stored hyperparameters, or an instance (model={short}(...));"
             " as_state_dict=True gives the weights alone"
         )
-    if isinstance(target, type):
-        target = _build(target, read_hparams(model_file(directory, files, recorded.get("hparams", HPARAMS), option="hparams")),
-                        recorded.get("skipped_hparams"), options.get("hparams") or {}, flavor)  # fmt: skip
     weights = Flavor(name=modelstore_torch.FLAVOR, format="safetensors", plugin=modelstore_torch.PLUGIN,
                      model_class=flavor.model_class, options=_torch_options(recorded))  # fmt: skip
+    if isinstance(target, type):
+        hparams = read_hparams(model_file(directory, files, recorded.get("hparams", HPARAMS), option="hparams"))
+        stored = model_file(directory, files, weights.options.get("weights"), option="weights").stat().st_size
+        target = _build(target, hparams, recorded.get("skipped_hparams"), options.get("hparams") or {}, flavor, stored)
     return modelstore_torch.modelstore_deserialize(flavor=weights, directory=directory, files=files, options={**options, "model": target})
 
 
@@ -177,7 +178,14 @@ def read_hparams(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _build(cls: type, stored: dict[str, Any], skipped: Any, given: dict[str, Any], flavor: Flavor) -> Any:
+#: how much more memory than its weights file the module built from the hyperparameters may take
+SIZE_FACTOR, SIZE_SLACK = 2, 64 * 1024 * 1024
+
+
+def _build(cls: type, stored: dict[str, Any], skipped: Any, given: dict[str, Any], flavor: Flavor, weights_size: int) -> Any:
+    """``cls(**hyperparameters)``, once a skeleton built on the meta device (no memory) shows it is
+    not far larger than the stored weights: the hyperparameters come from the store, and
+    ``width=10**9`` in hparams.json would otherwise allocate gigabytes before a weight is read."""
     skipped = [s for s in skipped if isinstance(s, str)] if isinstance(skipped, list) else []
     missing = [name for name in skipped if name not in given]
     if missing:
@@ -186,8 +194,20 @@ def _build(cls: type, stored: dict[str, Any], skipped: Any, given: dict[str, Any
             f" load(..., model={cls.__name__}, hparams={{{', '.join(f'{m!r}: ...' for m in missing)}}}),"
             f" or an instance, model={cls.__name__}(...)"
         )
+    import torch
+
     kwargs = {**stored, **given}
     try:
+        with torch.device("meta"):
+            skeleton = cls(**kwargs)
+        needed = sum(t.numel() * t.element_size() for t in [*skeleton.parameters(), *skeleton.buffers()])
+        del skeleton
+        if needed > SIZE_FACTOR * weights_size + SIZE_SLACK:
+            raise CorruptArtifactError(
+                HPARAMS,
+                f"makes {cls.__name__}(**hparams) a module of {needed} bytes, but the stored weights hold {weights_size} bytes;"
+                f" pass an instance (model={cls.__name__}(...)) if these hyperparameters are really yours",
+            )
         return cls(**kwargs)
     except TypeError as exc:
         raise ModelStoreError(

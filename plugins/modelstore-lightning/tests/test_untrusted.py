@@ -9,6 +9,7 @@ import struct
 
 import pytest
 import torch
+from lightning_models import REGRESSOR
 
 from modelstore_core import CorruptArtifactError, CorruptRecordError, ModelStore
 from modelstore_core.protocol import keys
@@ -41,6 +42,7 @@ def uploaded(store, regressor_code):
         pytest.param(b'{"width": 6, "width": 600000000}', "repeats a key", id="duplicate-key"),
         pytest.param(b'{"lr": NaN}', "NaN", id="nan"),
         pytest.param(b'{"width": 6}' + b" " * (4 * 2**20), "over the 4194304 byte limit", id="too-big"),
+        pytest.param(b'{"width": 1000000000, "activation": "relu"}', "a module of 20000000060 bytes", id="huge-module"),
     ],
 )
 def test_a_damaged_hparams_json_is_refused_before_the_module_is_built(store, fresh, uploaded, data, check):
@@ -72,28 +74,35 @@ def test_the_record_cannot_reach_a_pickle_or_another_weights_file(store, fresh, 
 
 
 def test_damaged_weights_fail_typed_in_a_child_process(store, uploaded, tmp_path):
-    """The crash check: a child process loads each damaged weights file; it must exit normally with the typed error."""
+    """The crash check: a child process loads each damaged version; it must exit normally with the typed
+    error (no segfault in compiled code, no allocation that gets it killed)."""
     Regressor, model = uploaded
     data = (store.download("reg", version=1, to=tmp_path / "dl") / "model.safetensors").read_bytes()
     damaged = [struct.pack("<Q", 2**63) + data[8:], data[:-4], data[:8] + b"[" * (len(data) - 8)]
     for i, bad in enumerate(damaged):
         store.upload("reg", model=model)
         set_file(store, "reg", 3 + i, "model.safetensors", bad)
+    store.upload("reg", model=model)  # version 6: hyperparameters that make a 24 GB module
+    set_file(store, "reg", 6, "hparams.json", b'{"width": 2000000000, "activation": "relu"}')
     out = run_python_json(
         """
         import json, sys
         from modelstore_core import ModelStore, ModelStoreError
         store = ModelStore(sys.argv[1] + "/store", cache_dir=sys.argv[1] + "/cache-child")
+        scope = {}
+        exec(sys.argv[2], scope)  # the Regressor class, as the tests define it
+        Regressor = scope["Regressor"]
         results = []
-        for version in (3, 4, 5):
+        for version in (3, 4, 5, 6):
             try:
-                store.load("reg", version=version, as_state_dict=True)
+                store.load("reg", version=version, **({"model": Regressor} if version == 6 else {"as_state_dict": True}))
                 results.append("loaded")
             except ModelStoreError as exc:
                 results.append(type(exc).__name__ + ": " + str(exc))
         print(json.dumps(results))
         """,
         tmp_path,
-        args=[tmp_path],
+        args=[tmp_path, REGRESSOR.split("\ndef fit")[0]],
     )
-    assert len(out) == 3 and all(r.startswith("FormatError: model.safetensors") for r in out), out
+    assert all(r.startswith("FormatError: model.safetensors") for r in out[:3]), out
+    assert out[3].startswith("CorruptArtifactError: hparams.json") and "a module of" in out[3], out
