@@ -8,9 +8,11 @@ costs little. ``nox -R`` reuses them for the inner loop.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nox
+import tomllib  # Python 3.11+: nox runs on the developer's interpreter
 
 nox.options.default_venv_backend = "uv|venv"  # venv + pip where uv is not installed
 nox.options.reuse_existing_virtualenvs = False
@@ -46,6 +48,21 @@ def core_only(session: nox.Session) -> None:
     session.run("pytest", "tests/core_only", *session.posargs)
 
 
+def local_dependencies(plugin: str) -> list[str]:
+    """``-e plugins/<name>`` for each plugin of this repository that ``plugin`` depends on (no index
+    serves them yet), recursively: modelstore-lightning needs modelstore-torch."""
+    found: list[str] = []
+    pending = [plugin]
+    while pending:
+        project = tomllib.loads((ROOT / "plugins" / pending.pop() / "pyproject.toml").read_text())["project"]
+        for requirement in project.get("dependencies", []):
+            name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
+            if name not in found and name != plugin and (ROOT / "plugins" / name / "pyproject.toml").is_file():
+                found.append(name)
+                pending.append(name)
+    return [arg for name in sorted(found) for arg in ("-e", f"plugins/{name}")]
+
+
 def checkout_plugins_for_tests(plugin: str) -> list[str]:
     """Other plugins of this checkout that ``plugin``'s tests use (``[tool.modelstore] test-plugins``
     in its pyproject.toml): no package index serves them yet, so they are installed from here."""
@@ -65,7 +82,8 @@ def interop(session: nox.Session) -> None:
     script is also called ``modelstore`` and would replace ours in the venv; the tests import it
     from there ($MODELSTORE_LEGACY_PATH).
     """
-    plugins = [arg for p in ("modelstore-s3", "modelstore-gcs", "modelstore-sklearn", "modelstore-xgboost") for arg in ("-e", f"plugins/{p}[test]")]
+    needed = ("modelstore-s3", "modelstore-gcs", "modelstore-sklearn", "modelstore-xgboost")
+    plugins = [arg for p in needed for arg in ("-e", f"plugins/{p}[test]")]
     install(session, "-e", ".[test]", *plugins)
     legacy = Path(session.create_tmp()) / "legacy-modelstore"
     session.install("--target", str(legacy), "modelstore==0.0.82")
@@ -75,8 +93,8 @@ def interop(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
 def plugin(session: nox.Session, plugin: str) -> None:
-    """One plugin in its own venv: the core, the plugin with its ``test`` extra (and the checkout's
-    plugins its tests name), nothing else."""
+    """One plugin in its own venv: the core, the plugin with its ``test`` extra, nothing else but
+    the plugins of this checkout it depends on, or its tests use (no index serves them yet)."""
     others = [arg for name in checkout_plugins_for_tests(plugin) for arg in ("-e", f"plugins/{name}")]
-    install(session, "-e", ".[test]", "-e", f"plugins/{plugin}[test]", *others)
+    install(session, "-e", ".[test]", "-e", f"plugins/{plugin}[test]", *local_dependencies(plugin), *others)
     session.run("pytest", f"plugins/{plugin}/tests", *session.posargs)

@@ -33,6 +33,8 @@ KNOWN_PLUGINS = {
         "torch": "modelstore-torch",
         "keras": "modelstore-keras",
         "catboost": "modelstore-catboost",
+        "transformers": "modelstore-transformers",
+        "lightning": "modelstore-lightning",
     },
     "module": {
         "sklearn": "modelstore-sklearn",
@@ -41,6 +43,9 @@ KNOWN_PLUGINS = {
         "keras": "modelstore-keras",
         "tf_keras": "modelstore-keras",
         "catboost": "modelstore-catboost",
+        "transformers": "modelstore-transformers",
+        "pytorch_lightning": "modelstore-lightning",
+        "lightning": "modelstore-lightning",
     },
     "scheme": {
         "s3": "modelstore-s3",

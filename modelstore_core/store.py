@@ -36,8 +36,8 @@ if TYPE_CHECKING:  # imported where used: `import modelstore_core` + a listing s
     from .compare import Comparison
     from .environment import Environment, EnvironmentCheck
     from .gc import GCReport
-    from .signature import InputCheck
     from .replicate import CopyReport
+    from .signature import InputCheck
     from .signing import SignatureInfo, TrustPolicy
     from .verify import VerifyReport
 
@@ -207,6 +207,8 @@ class ModelStore:
         model: Any = None,
         *,
         files: list[str | os.PathLike] | None = None,
+        models: dict[str, Any] | None = None,
+        part_options: dict[str, dict[str, Any]] | None = None,
         extras: list[str | os.PathLike] | None = None,
         tags: dict[str, str] | None = None,
         metrics: dict[str, float] | None = None,
@@ -216,10 +218,13 @@ class ModelStore:
         progress: ProgressCallback | None = None,
         **options: Any,
     ) -> Version:
-        """Store ``model`` (or raw ``files``) as the next version of ``domain``.
+        """Store ``model`` (or raw ``files``, or several ``models``) as the next version of ``domain``.
 
         :param model: a model object that an installed plugin serializes.
         :param files: instead of ``model``: files or directories to store as they are.
+        :param models: instead of ``model``: several models, ``{"encoder": enc, "classifier": clf}``,
+            each serialized by its own plugin into the folder of its name, in one version
+            (:mod:`~modelstore_core.parts`); ``part_options={"encoder": {...}}`` adds options for one part.
         :param extras: more files stored beside the model, under ``extras/``.
         :param tags: labels recorded with the version: strings, booleans or finite numbers (kept as given).
         :param metrics: how good the version is (``{"auc": 0.91, "rmse": 3.2}``): finite numbers only
@@ -245,9 +250,16 @@ class ModelStore:
         check_name(domain, "domain name")
         tags = check_tags(tags)
         recorded = {"metrics": check_metrics(metrics), "params": check_params(params)}
-        if (model is None) == (files is None):
-            given = "both model= and files=" if model is not None else "neither model= nor files="
-            raise UsageError(f"upload() got {given}: pass a model (upload(domain, model=clf)) or raw files (upload(domain, files=[...]))")
+        given = [name for name, value in (("model=", model), ("files=", files), ("models=", models)) if value is not None]
+        if len(given) != 1:
+            got = " and ".join(given) if given else "neither model= nor files= nor models="
+            got = "both " + got if len(given) == 2 else "all of " + got if given else got
+            raise UsageError(
+                f"upload() got {got}: pass a model (upload(domain, model=clf)), raw files (upload(domain, files=[...]))"
+                " or several models (upload(domain, models={'encoder': enc, 'classifier': clf}))"
+            )
+        if part_options is not None and models is None:
+            raise UsageError("part_options= goes with models=: it gives options to some of the parts")
         if input_example is not None:
             from .signature import signature_from_example
 
@@ -263,6 +275,10 @@ class ModelStore:
             if isinstance(files, (str, os.PathLike)):
                 files = [files]
             model = RawFiles([Path(f) for f in files])
+        if models is not None:
+            from .parts import Parts
+
+            model = Parts(models, part_options)
         return self._upload(domain, model, extras, tags, options, progress, recorded)
 
     def _upload(
@@ -712,13 +728,16 @@ class ModelStore:
         state: str | None = None,
         trust: bool = False,
         strict_environment: bool = False,
+        part: str | None = None,
+        part_options: dict[str, dict[str, Any]] | None = None,
         progress: ProgressCallback | None = None,
         **options: Any,
     ) -> Any:
         """Load a version back into memory (latest by default).
 
         Every file is verified against its sha256 before the owning plugin deserializes it.
-        Raw-file versions load as a list of local paths.
+        Raw-file versions load as a list of local paths; versions of several models (``upload(d,
+        models={...})``) as ``{name: model}``, or one model with ``part="classifier"``.
 
         :param trust: allow formats that can execute code when loaded (pickle). Only for
             artifacts from a source you trust.
@@ -727,6 +746,9 @@ class ModelStore:
             Python's major.minor or the major.minor of the flavor's framework or serializer differs
             from the version's; patch releases never count (:mod:`modelstore_core.environment`).
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are fetched and verified.
+        :param part: of a version of several models, the one to load.
+        :param part_options: of a version of several models, options for some parts' plugins
+            (``{"encoder": {"model": Net}}``), beside ``options``, which go to every part.
         :param options: passed to the deserializing plugin.
         :raises UntrustedSignatureError: a trust policy is set and the version is not signed by the
             trusted keys it requires (checked before any file is fetched).
@@ -734,6 +756,14 @@ class ModelStore:
         from .upload import RAW_FILES
 
         record = self.info(domain, version, state=state).record
+        if record.parts:
+            from .parts import check_load
+
+            check_load(record, part, part_options)  # before anything is fetched
+        elif part is not None or part_options is not None:
+            raise UsageError(
+                f"version {record.version} of {record.domain!r} holds one model, not parts: load it without part=/part_options="
+            )
         self._check_trust(record)
         self._check_load_environment(record, strict_environment)
         if not (record.flavor.safe or trust):
@@ -745,6 +775,10 @@ class ModelStore:
                 )
         directory = self._offline_view(record, progress) if self.offline else self.cache.materialize(self.storage, record, progress)
         model_files = [f.path for f in record.model_files]
+        if record.parts:
+            from .parts import load_parts
+
+            return load_parts(self.plugins, record, directory, part, {**options, "trust": trust}, part_options)
         if record.flavor.name == RAW_FILES:
             return [directory / name for name in model_files]
         result = self.plugins.hook.modelstore_deserialize(

@@ -81,9 +81,16 @@ def upload(
     :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own description of the
     version) goes into the record over what the plugins collect; the core's keys still win.
     """
+    from .parts import Parts
+
     recorded = dict(recorded or {})
     with _scratch(storage) as tmp:
-        flavor = model.flavor() if isinstance(model, RawFiles) else serialize(plugins, model, Path(tmp), options)
+        if isinstance(model, RawFiles):
+            flavor = model.flavor()
+        elif isinstance(model, Parts):
+            flavor = model.serialize(plugins, Path(tmp), options)
+        else:
+            flavor = serialize(plugins, model, Path(tmp), options)
         flavor.plugin_version = distribution_version(flavor.plugin)
         sources = collect_files(flavor, Path(tmp), extras)
         commit.checkpoint("serialized")
@@ -100,8 +107,10 @@ def upload(
                 "files": [{"path": src.name, "size": st.size, "sha256": st.sha256} for src, st in zip(sources, staged, strict=True)],
                 "tags": tags,
             }
-            raw = isinstance(model, RawFiles)
-            collected = collect_metadata(plugins, None if raw else model, flavor, domain)
+            if isinstance(model, Parts):
+                draft["parts"] = model.metadata(plugins, domain)
+            single = None if isinstance(model, (RawFiles, Parts)) else model
+            collected = collect_metadata(plugins, single, flavor, domain)
             draft = merge(merge(collected, jsonable(metadata or {})), draft)  # core keys win
             recorded["params"] = {**flavor_params(draft), **recorded.get("params", {})}
             if recorded.get("signature"):  # the example's, keeping what the flavor knew (categorical columns...)

@@ -56,6 +56,12 @@ class Version:
         return self.record.flavor
 
     @property
+    def parts(self) -> dict[str, Flavor]:
+        """Of a version of several models (``upload(d, models={...})``): each part's flavor, by name,
+        in upload order; ``{}`` for other versions."""
+        return {part.name: part.flavor for part in self.record.parts}
+
+    @property
     def files(self) -> tuple[FileEntry, ...]:
         return self.record.files
 

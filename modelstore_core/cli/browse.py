@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..errors import ModelStoreError, NotFoundError
-from ..protocol.records import CORE_KEYS
+from ..protocol.records import CORE_KEYS, PARTS
 from ..version import Version
 from .app import cli, common_options
 from .context import CommandLine, escape, human_size, human_time, iso, pass_cmdline, plural
@@ -132,7 +132,7 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
                 *([escape(r["domain"])] if across else []),
                 str(r["version"]),
                 human_time(r["created"]),
-                escape(r["flavor"]),
+                escape(r["flavor"] + (f" ({', '.join(f'{n}: {f}' for n, f in r['parts'].items())})" if r["parts"] else "")),
                 human_size(r["size"]),
                 f"[green]{escape(', '.join(r['states']))}[/]",
                 git_label(r["git_commit"], r["git_dirty"]),
@@ -290,6 +290,14 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
     )
     if flavor.get("model_class"):
         grid.add_row("class", escape(flavor["model_class"]))
+    for part in flavor["options"]["parts"] if flavor["name"] == PARTS else ():
+        of = part["flavor"]
+        grid.add_row(
+            f"part {escape(part['name'])}",
+            f"{escape(of['name'])} [dim](format {escape(of.get('format'))}, by {escape(of.get('plugin') or '')})[/]"
+            + (f" {escape(of['model_class'])}" if of.get("model_class") else "")
+            + ("" if of.get("safe", True) else "  [red]unsafe: loads only with trust=True[/]"),
+        )
     grid.add_row("size", f"{human_size(sum(f['size'] for f in files))} in {plural(len(files), 'file')}")
     grid.add_row("states", f"[green]{escape(', '.join(states))}[/]" if states else "[dim]none[/]")
     tags = record.get("tags") or {}

@@ -40,6 +40,10 @@ CORE_KEYS = (
     "data",
 )
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: The core's flavor of a version that holds several models, each in its own folder (:mod:`modelstore_core.parts`).
+PARTS = "parts"
+#: Flavors a part cannot have: parts do not nest, and raw files are not a model.
+NOT_A_PART = (PARTS, "files")
 
 
 def dumps(obj: Any) -> bytes:
@@ -178,6 +182,8 @@ class VersionRecord:
     signature: dict[str, Any] | None = None
     #: fingerprints of the datasets it was trained/evaluated on: name -> {kind, shape, dtypes, sha256...}
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the models of a ``parts`` version, in upload order (empty for other versions)
+    parts: tuple[Part, ...] = ()
 
     @property
     def model_files(self) -> list[FileEntry]:
@@ -200,6 +206,7 @@ class VersionRecord:
         created = datetime.fromisoformat(top.time("created"))
         flavor = parse_flavor(top.get("flavor", dict), key)
         files = parse_files(top.get("files", list), key)
+        parts = parse_parts(flavor, files, key) if flavor.name == PARTS else ()
         tags = top.get("tags", dict, required=False, default={})
         for name, value in tags.items():
             # Looser than at upload (another tool may have written newlines or escapes: the CLI
@@ -214,7 +221,7 @@ class VersionRecord:
         data = top.get("data", dict, required=False, default={})
         for name, entry in data.items():
             parse_dataset(name, entry, key)
-        return cls(domain, version, created, flavor, files, dict(tags), doc, metrics, params, signature, dict(data))
+        return cls(domain, version, created, flavor, files, dict(tags), doc, metrics, params, signature, dict(data), parts)
 
 
 def _entries(top: _Fields, section: str, problem_of) -> dict[str, Any]:
@@ -226,8 +233,8 @@ def _entries(top: _Fields, section: str, problem_of) -> dict[str, Any]:
     return dict(entries)
 
 
-def parse_flavor(obj: dict[str, Any], key: str) -> Flavor:
-    f = _Fields(obj, key, "flavor.")
+def parse_flavor(obj: dict[str, Any], key: str, prefix: str = "flavor.") -> Flavor:
+    f = _Fields(obj, key, prefix)
     return Flavor(
         name=f.name("name", "flavor name"),
         format=f.get("format", str),
@@ -237,6 +244,45 @@ def parse_flavor(obj: dict[str, Any], key: str) -> Flavor:
         safe=f.get("safe", bool, required=False, default=True),
         options=f.get("options", dict, required=False, default={}),
     )
+
+
+@dataclass(frozen=True)
+class Part:
+    """One model of a ``parts`` version: its name (the folder of its files) and its flavor."""
+
+    name: str
+    flavor: Flavor
+
+
+def parse_parts(flavor: Flavor, files: tuple[FileEntry, ...], key: str) -> tuple[Part, ...]:
+    """The parts ``flavor.options.parts`` lists (``[{"name", "flavor"}]``): each name a plain
+    folder name (a domain name's rules, not ``extras``), once; each flavor valid and not itself
+    ``parts`` or raw files; ``flavor.safe`` true only if every part is safe. Every model file
+    must lie in the folder of a part, and every part must have a file there."""
+    items = flavor.options.get("parts")
+    if not isinstance(items, list) or not items:
+        raise CorruptRecordError(key, "flavor.options.parts", f"is a {_kind(items)}, not a non-empty list of parts")
+    parts: list[Part] = []
+    for i, item in enumerate(items):
+        f = _Fields(item, key, f"flavor.options.parts[{i}].")
+        name = f.name("name", "part name")
+        if name == "extras" or name in [p.name for p in parts]:
+            raise f.fail("name", f"is {name!r}, " + ("the folder of extras" if name == "extras" else "which names two parts"))
+        part_flavor = parse_flavor(f.get("flavor", dict), key, f"flavor.options.parts[{i}].flavor.")
+        if part_flavor.name in NOT_A_PART:
+            raise f.fail("flavor.name", f"is {part_flavor.name!r}, which a part cannot be")
+        parts.append(Part(name, part_flavor))
+    if flavor.safe and not all(p.flavor.safe for p in parts):
+        raise CorruptRecordError(key, "flavor.safe", "is true, but a part is not safe")
+    names = {p.name for p in parts}
+    for i, entry in enumerate(files):
+        folder, sep, _ = entry.path.partition("/")
+        if not entry.is_extra and (not sep or folder not in names):
+            raise CorruptRecordError(key, f"files[{i}].path", f"is {entry.path[:80]!r}, outside the folder of every part {sorted(names)}")
+    for part in parts:
+        if not any(entry.path.startswith(part.name + "/") for entry in files):
+            raise CorruptRecordError(key, "files", f"hold no file of part {part.name!r}")
+    return tuple(parts)
 
 
 def parse_files(items: list[Any], key: str) -> tuple[FileEntry, ...]:
