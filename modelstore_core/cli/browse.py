@@ -150,6 +150,7 @@ def hit_row(hit) -> dict[str, Any]:
         "version": e.version,
         "created": e.created_text,
         "flavor": e.flavor,
+        "parts": e.parts,
         "format": e.format,
         "files": e.files,
         "size": e.size,

@@ -40,12 +40,13 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..errors import CorruptRecordError, ModelStoreError
 from ..metrics import metric_problem, param_problem
+from ..names import tag_problem
 from ..storage import ObjectInfo, Storage, Token
 from . import keys
 from .cas import cas_update, read_document, write_document
@@ -76,6 +77,8 @@ class SummaryEntry:
     #: the size of the record object it was made from: a listing that shows another size means the
     #: record changed since, and the entry is not used
     record_bytes: int
+    #: a ``parts`` version's models: part name -> flavor name (empty for other versions)
+    parts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, record: VersionRecord, record_bytes: int) -> SummaryEntry:
@@ -96,6 +99,7 @@ class SummaryEntry:
             git_commit=commit.lower() if _is_commit(commit) else None,
             git_dirty=dirty if isinstance(dirty, bool) else None,
             record_bytes=record_bytes,
+            parts={part.name: part.flavor.name for part in record.parts},
         )
 
     @property
@@ -115,6 +119,7 @@ class SummaryEntry:
             "params": self.params,
             "git": {"commit": self.git_commit, "dirty": self.git_dirty},
             "record_bytes": self.record_bytes,
+            **({"parts": self.parts} if self.parts else {}),
         }
 
     @classmethod
@@ -140,7 +145,17 @@ class SummaryEntry:
             git_commit=commit,
             git_dirty=git.get("dirty", bool, required=False),
             record_bytes=f.integer("record_bytes", 0, 2**63 - 1),
+            parts=_parts(f),
         )
+
+
+def _parts(f: _Fields) -> dict[str, str]:
+    parts = f.get("parts", dict, required=False, default={})
+    for name, flavor in parts.items():
+        # a part name follows the domain-name rules, as a tag name does; its flavor is a plain string
+        if problem := tag_problem(name, flavor) or (None if isinstance(flavor, str) else "is not a flavor name"):
+            raise f.fail(f"parts.{name[:40]}", problem)
+    return dict(parts)
 
 
 def _is_commit(value: Any) -> bool:
