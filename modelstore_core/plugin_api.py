@@ -26,8 +26,9 @@ from .errors import (
     UntrustedArtifactError,
 )
 from .flavor import Flavor, qualified_name
-from .hashing import CHUNK_SIZE, HashingWriter
+from .hashing import CHUNK_SIZE, HashingWriter, VerifyingReader
 from .hookspecs import hookimpl
+from .materialize import VersionFiles
 from .progress import Advance
 from .protocol.keys import TOP_LEVEL
 from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
@@ -53,6 +54,8 @@ __all__ = [
     "StorageError",
     "Token",
     "UntrustedArtifactError",
+    "VerifyingReader",
+    "VersionFiles",
     "backend_options",
     "comes_from",
     "hookimpl",

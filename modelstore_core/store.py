@@ -19,7 +19,7 @@ from .errors import (
     UsageError,
     VersionNotFoundError,
 )
-from .materialize import Cache, write_files
+from .materialize import Cache, VersionFiles, write_files
 from .names import check_name, check_tags, check_version
 from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
 from .progress import ProgressCallback
@@ -319,8 +319,13 @@ class ModelStore:
         if repair:
             self._before_writing()
         return verify_store(
-            self.storage, domain, version, repair=repair, progress=progress,
-            signatures=signatures, policy=self.trust_policy if signatures else None,
+            self.storage,
+            domain,
+            version,
+            repair=repair,
+            progress=progress,
+            signatures=signatures,
+            policy=self.trust_policy if signatures else None,
         )
 
     # --- reading ------------------------------------------------------------------------
@@ -394,13 +399,12 @@ class ModelStore:
 
         record = self.info(domain, version, state=state).record
         self._check_trust(record)
-        directory = self.cache.materialize(self.storage, record, progress)
+        view = self.cache.materialize(self.storage, record, progress)
         model_files = [f.path for f in record.model_files]
         if record.flavor.name == RAW_FILES:
-            return [directory / name for name in model_files]
-        result = self.plugins.hook.modelstore_deserialize(
-            flavor=record.flavor, directory=directory, files=model_files, options={**options, "trust": trust}
-        )
+            view.verify_rest()
+            return [view.directory / name for name in model_files]
+        result = _deserialize(self.plugins, record, view, model_files, {**options, "trust": trust})
         if result is None:
             raise MissingPluginError(record.flavor.name, record.flavor.plugin or KNOWN_PLUGINS["flavor"].get(record.flavor.name))
         return result
@@ -462,6 +466,32 @@ class ModelStore:
 
     def _version(self, domain: str, n: int) -> Version:
         return Version(domain, n, fetch=lambda: read.read_record(self.storage, domain, n))
+
+
+def _deserialize(plugins: Plugins, record, view: VersionFiles, model_files: list[str], options: dict[str, Any]) -> Any:
+    """Ask the flavor plugins to rebuild the version from its files; every file is verified
+    before anything is returned.
+
+    Deserializers that take ``verified`` are asked first, with files not hashed yet: they read
+    them through ``verified.open`` (verified in that same pass) or ``verified.path``. The others
+    run only once every file was hashed. A file no deserializer read is hashed before returning.
+    """
+    caller = plugins.hook.modelstore_deserialize
+    streaming = {impl.plugin for impl in caller.get_hookimpls() if "verified" in impl.argnames}
+    others = [impl.plugin for impl in caller.get_hookimpls() if impl.plugin not in streaming]
+    kwargs = {"flavor": record.flavor, "directory": view.directory, "files": model_files, "options": options, "verified": view}
+    if streaming and view.pending:
+        try:
+            result = plugins.manager.subset_hook_caller("modelstore_deserialize", others)(**kwargs)
+        except BaseException:
+            view.check_after_failure()  # a damaged file is the real cause: IntegrityError names it
+            raise
+        view.verify_rest()
+        if result is not None:
+            return result
+        return plugins.manager.subset_hook_caller("modelstore_deserialize", list(streaming))(**kwargs)
+    view.verify_rest()  # no deserializer verifies as it reads, or nothing is left to verify
+    return caller(**kwargs)
 
 
 __all__ = ["ModelStore"]
