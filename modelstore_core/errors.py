@@ -125,11 +125,10 @@ class UntrustedArtifactError(ModelStoreError):
 class IntegrityError(ModelStoreError):
     """A stored file's bytes do not match the sha256 recorded for it."""
 
-    def __init__(self, name: str, expected: str, actual: str):
+    def __init__(self, name: str, expected: str, actual: str, problem: str | None = None):
         self.file, self.expected, self.actual = name, expected, actual
-        super().__init__(
-            f"file {name!r} is corrupted: sha256 {actual[:12]}… does not match the recorded {expected[:12]}…"
-        )
+        problem = problem or f"sha256 {actual[:12]}… does not match the recorded {expected[:12]}…"
+        super().__init__(f"file {name!r} is corrupted: {problem}")
 
 
 class CorruptRecordError(ModelStoreError):
@@ -213,9 +212,7 @@ class TargetExistsError(ModelStoreError, FileExistsError):
     def __init__(self, target: str, existing: list[str]):
         self.target, self.existing = target, existing
         shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
-        super().__init__(
-            f"{target} already holds {shown}; choose an empty directory or pass overwrite=True (`--force`) to replace them"
-        )
+        super().__init__(f"{target} already holds {shown}; choose an empty directory or pass overwrite=True (`--force`) to replace them")
 
 
 class UnsafeServerError(StorageError):

@@ -167,7 +167,7 @@ class VerifyingReader:
             #: the file's state when opened: what a proof of this verification records
             self.opened = os.fstat(self._file.fileno())
             if self.opened.st_size != size:
-                raise IntegrityError(name, sha256, f"(size {self.opened.st_size}, recorded {size})")
+                raise IntegrityError(name, sha256, "", f"it holds {self.opened.st_size} bytes where the record says {size}")
         except BaseException:
             self._file.close()
             raise
@@ -227,7 +227,7 @@ class VerifyingReader:
             if self.verified:
                 return
         if self._file.read(1):  # grew since it was opened
-            raise IntegrityError(self.name, self.expected, "(the file grew while it was read)")
+            raise IntegrityError(self.name, self.expected, "", "it grew while it was read")
         actual = self.expected if self._hash is None else self._hash.hexdigest()
         if actual != self.expected:
             raise IntegrityError(self.name, self.expected, actual)
@@ -253,7 +253,7 @@ class VerifyingReader:
             done += n
         self.position += done
         if done < len(view) and self.position < self.size:  # shrank since it was opened
-            raise IntegrityError(self.name, self.expected, f"(the file ended at byte {self.position} of {self.size})")
+            raise IntegrityError(self.name, self.expected, "", f"it ended at byte {self.position} of {self.size} while it was read")
         return done
 
     def _read_hashing(self, view: memoryview) -> int:
