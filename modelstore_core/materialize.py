@@ -231,6 +231,7 @@ class VersionFiles:
         self.directory, self.record = directory, record
         self._entries = {entry.path: entry for entry in record.files}
         self._proven = dict(proven)
+        self._saved = dict(proven)  # what the view's proof file holds already
         self._readers: list[VerifyingReader] = []
         self._counter = counter
         self._lock = threading.Lock()
@@ -310,6 +311,9 @@ class VersionFiles:
         self._collect()
         with self._lock:
             proven = dict(self._proven)
+        if proven == self._saved:
+            return
+        self._saved = proven
         try:
             _write_proof(self.directory, self.record, proven)
         except OSError:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    CorruptArtifactError,
     CorruptRecordError,
     DanglingStateError,
     DomainNotFoundError,
     MissingPluginError,
+    ModelStoreError,
     TargetExistsError,
     UnknownSchemeError,
     UnsafeServerError,
@@ -333,10 +335,20 @@ class ModelStore:
     def list_domains(self) -> list[str]:
         return read.list_domains(self.storage)
 
-    def list_versions(self, domain: str) -> list[Version]:
-        """All versions of ``domain``, newest first; metadata is fetched when first accessed."""
+    def list_versions(self, domain: str, limit: int | None = None) -> list[Version]:
+        """All versions of ``domain``, newest first; metadata is fetched when first accessed.
+
+        :param limit: only the ``limit`` newest, found from the latest without listing the whole
+            domain (a listing from just below it; on a local store, one ``stat`` per version).
+        """
         check_name(domain, "domain name")
-        return [self._version(domain, n) for n, _ in read.list_versions(self.storage, domain)]
+        if limit is None:
+            found = read.list_versions(self.storage, domain)
+        else:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise UsageError(f"limit must be a positive number of versions, not {limit!r}")
+            found = read.newest_versions(self.storage, domain, limit)
+        return [self._version(domain, n) for n, _ in found]
 
     def latest(self, domain: str) -> Version:
         check_name(domain, "domain name")
@@ -483,8 +495,9 @@ def _deserialize(plugins: Plugins, record, view: VersionFiles, model_files: list
     if streaming and view.pending:
         try:
             result = plugins.manager.subset_hook_caller("modelstore_deserialize", others)(**kwargs)
-        except BaseException:
-            view.check_after_failure()  # a damaged file is the real cause: IntegrityError names it
+        except Exception as exc:
+            if isinstance(exc, CorruptArtifactError) or not isinstance(exc, (ModelStoreError, TypeError)):
+                view.check_after_failure()  # a damaged file may be the real cause: IntegrityError names it
             raise
         view.verify_rest()
         if result is not None:

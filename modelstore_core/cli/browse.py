@@ -78,7 +78,7 @@ def ls(cmdline: CommandLine, domain: str | None, limit: int | None) -> None:
     if domain is None:
         list_domains(cmdline, store)
         return
-    versions = store.list_versions(domain)[:limit]
+    versions = store.list_versions(domain, limit=limit)
     by_version = states_by_version(store.states(domain))
     rows = [version_summary(r, by_version.get(r["version"], [])) for r in fetch_records(store, versions, cmdline)]
     if cmdline.mode == "json":
