@@ -357,6 +357,7 @@ def test_a_local_latest_reads_single_keys_not_the_whole_domain(store, tmp_path, 
     monkeypatch.setattr(type(store.storage), "list", lambda self, prefix, **kw: listed.append(prefix) or real(self, prefix, **kw))
     assert store.latest("d").version == 30
     assert [v.version for v in store.list_versions("d", limit=3)] == [30, 29, 28]
+    assert store.states("d") == {}  # the domain exists: its hint says so
     assert listed == []
 
 

@@ -21,6 +21,10 @@ READ_WORKERS = 16
 
 
 def domain_exists(storage: Storage, domain: str) -> bool:
+    """Whether anything is stored under the domain's prefix: its latest hint (one ``stat``, which
+    every domain with a version has), else the first key of a listing."""
+    if storage.stat(keys.latest_key(domain)) is not None:
+        return True
     return next(iter(storage.list(keys.domain_prefix(domain))), None) is not None
 
 
