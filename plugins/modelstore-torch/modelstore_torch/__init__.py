@@ -289,7 +289,7 @@ def _weight_files(recorded: dict[str, Any], files: list[str]) -> list[str]:
     else:
         raise CorruptRecordError("the version record", "flavor.options.shards", "is not a list of distinct file names")
     for name in names:
-        model_file(Path("."), files, name, option=option)
+        model_file(Path("."), files, name, option=option)  # only the check: the file is read through ``verified``
     return names
 
 
