@@ -153,9 +153,10 @@ class UntrustedArtifactError(ModelStoreError):
 class IntegrityError(ModelStoreError):
     """A stored file's bytes do not match the sha256 recorded for it."""
 
-    def __init__(self, name: str, expected: str, actual: str):
+    def __init__(self, name: str, expected: str, actual: str, problem: str | None = None):
         self.file, self.expected, self.actual = name, expected, actual
-        super().__init__(f"file {name!r} is corrupted: sha256 {actual[:12]}… does not match the recorded {expected[:12]}…")
+        problem = problem or f"sha256 {actual[:12]}… does not match the recorded {expected[:12]}…"
+        super().__init__(f"file {name!r} is corrupted: {problem}")
 
 
 class CorruptRecordError(ModelStoreError):

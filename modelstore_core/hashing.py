@@ -143,6 +143,146 @@ class HashingWriter:
             self.sha256 = self._hash.hexdigest()
 
 
+class VerifyingReader:
+    """A stored file opened for one front-to-back read that verifies it on the way: every byte
+    read is hashed, and reaching the end raises :class:`IntegrityError` unless the file holds
+    exactly the recorded bytes. A file of the wrong size is refused when it is opened.
+
+    What a deserializer parses from it is unverified until :meth:`finish` returns (or a read hits
+    the end): build what you like from the bytes, but return nothing before that. Reads must be
+    sequential (no ``seek``); :meth:`skip` reads past bytes a parser does not need (hashing them).
+
+    ``readinto`` of a large buffer (a tensor's memory) reads it in pieces while a second thread
+    hashes the piece before (file I/O and sha256 release the GIL); the buffer is fully hashed
+    when the call returns, so the caller may reuse it. ``progress(n)`` is called as bytes are read.
+    """
+
+    #: Pieces of one ``readinto`` hashed on the second thread while the next is read.
+    PIECE = 4 * CHUNK_SIZE
+
+    def __init__(self, path: Path, sha256: str, size: int, name: str, progress: Advance | None = None, *, proven: list | None = None):
+        self.path, self.name, self.expected, self.size = Path(path), name, sha256, size
+        self._file = open(self.path, "rb", buffering=0)
+        try:
+            #: the file's state when opened: what a proof of this verification records
+            self.opened = os.fstat(self._file.fileno())
+            if self.opened.st_size != size:
+                raise IntegrityError(name, sha256, "", f"it holds {self.opened.st_size} bytes where the record says {size}")
+        except BaseException:
+            self._file.close()
+            raise
+        st = self.opened
+        #: ``proven``: the file's (device, inode, size, mtime, ctime) when it was last verified; if it
+        #: still has that state, its bytes are those verified and are not hashed again
+        self._hash = None if proven == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns] else hashlib.sha256()
+        self._progress = progress
+        self._hasher = None
+        self.position = 0
+        #: set once every byte was read and matched the recorded sha256
+        self.verified = False
+
+    @property
+    def hashing(self) -> bool:
+        """Whether the bytes are hashed as they are read (``False``: proven unchanged since verified)."""
+        return self._hash is not None
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes (fewer only at the end of the file)."""
+        buffer = bytearray(max(0, min(n, self.size - self.position)))
+        got = self.readinto(buffer)
+        del buffer[got:]
+        return bytes(buffer)
+
+    def readinto(self, buffer) -> int:
+        """Fill ``buffer`` (as far as the file goes); returns the bytes read. At the end of the file
+        the hash is checked: :class:`IntegrityError` if it does not match."""
+        view = memoryview(buffer).cast("B")
+        if self._hash is None or len(view) <= self.PIECE:
+            done = self._fill(view)
+            if self._hash is not None:
+                self._hash.update(view[:done])
+        else:
+            done = self._read_hashing(view)
+        self._advance(done)
+        if done < len(view) or self.position == self.size:
+            self.finish()
+        return done
+
+    def skip(self, n: int) -> None:
+        """Read (and hash) the next ``n`` bytes without keeping them."""
+        scratch = bytearray(min(n, self.PIECE))
+        while n > 0:
+            got = self.readinto(memoryview(scratch)[: min(n, len(scratch))])
+            if not got:
+                return
+            n -= got
+
+    def finish(self) -> None:
+        """Read and hash whatever is left; :class:`IntegrityError` unless the file held the recorded bytes."""
+        if self.verified:
+            return
+        rest = self.size - self.position
+        if rest > 0:
+            self.skip(rest)
+            if self.verified:
+                return
+        if self._file.read(1):  # grew since it was opened
+            raise IntegrityError(self.name, self.expected, "", "it grew while it was read")
+        actual = self.expected if self._hash is None else self._hash.hexdigest()
+        if actual != self.expected:
+            raise IntegrityError(self.name, self.expected, actual)
+        self.verified = True
+
+    def close(self) -> None:
+        self._file.close()
+        if self._hasher is not None:
+            self._hasher.shutdown()
+
+    def __enter__(self) -> VerifyingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _fill(self, view: memoryview) -> int:
+        done = 0
+        while done < len(view):
+            n = self._file.readinto(view[done:])
+            if not n:
+                break
+            done += n
+        self.position += done
+        if done < len(view) and self.position < self.size:  # shrank since it was opened
+            raise IntegrityError(self.name, self.expected, "", f"it ended at byte {self.position} of {self.size} while it was read")
+        return done
+
+    def _read_hashing(self, view: memoryview) -> int:
+        if self._hasher is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._hasher = ThreadPoolExecutor(1)
+        pending = None
+        done = 0
+        try:
+            while done < len(view):
+                piece = view[done : done + self.PIECE]
+                got = self._fill(piece)
+                if pending is not None:
+                    pending.result()
+                pending = self._hasher.submit(self._hash.update, piece[:got])
+                done += got
+                if got < len(piece):
+                    break
+        finally:
+            if pending is not None:
+                pending.result()
+        return done
+
+    def _advance(self, n: int) -> None:
+        if self._progress is not None and n:
+            self._progress(n)
+
+
 def verify_file(path: Path, expected: str, name: str) -> None:
     """Raise :class:`IntegrityError` naming ``name`` unless ``path`` hashes to ``expected``."""
     actual, _ = hash_file(path)

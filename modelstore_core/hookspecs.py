@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import click
 
     from .flavor import Flavor
+    from .materialize import VersionFiles
     from .storage import Storage
 
 hookspec = pluggy.HookspecMarker("modelstore")
@@ -80,10 +81,16 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -
 
 
 @hookspec(firstresult=True)
-def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]) -> Any:
+def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
     """Rebuild the object stored with ``flavor``. Stops at first non-None result.
 
-    Called only after every file's sha256 was verified.
+    An implementation without a ``verified`` argument is called only after every file's sha256
+    was verified. One that takes ``verified`` is called first, possibly before: it must read the
+    files only through ``verified.open(name)`` (a reader that hashes as it reads and raises
+    :class:`~modelstore_core.errors.IntegrityError` at the end of the file, so the bytes are
+    verified in the pass that parses them) or ``verified.path(name)`` (a verified path, for
+    libraries that need a file), and return nothing built from a file it has not read to the end.
+    The core verifies every file the implementation did not before ``load`` returns.
 
     :param flavor: the :class:`~modelstore_core.flavor.Flavor` the serializer returned, as recorded
         (``name``, ``format``, ``plugin``, ``plugin_version``, ``model_class``, ``safe``, ``options``;
@@ -93,6 +100,8 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
     :param options: keyword options the caller passed to ``load``. ``options["trust"]`` is ``True``
         only if the caller explicitly trusts the artifact; never execute code from an artifact
         (pickle) without it: raise :class:`~modelstore_core.errors.UntrustedArtifactError` instead.
+    :param verified: the version's files (:class:`~modelstore_core.materialize.VersionFiles`):
+        ``open(name)``, ``path(name)``; a name read from the record is checked against the version's files.
     :return: the loaded object.
     """
 

@@ -1,6 +1,9 @@
 """Local, verified files of a version, for ``load`` and ``download``.
 
-Every file is checked against its recorded sha256 before anyone reads it. Files from a remote
+Every file is checked against its recorded sha256 before anything built from it is returned.
+A deserializer that reads through the core (:class:`VersionFiles`, ``verified=`` of
+``modelstore_deserialize``) verifies a local store's object in the pass that parses it; for any
+other, every file is hashed before it runs. Files from a remote
 store pass through a content-addressed cache (``<cache>/objects``), so a file that is already
 there, whichever version it came with, is never downloaded again. A load's view of a version
 (``<cache>/versions/...``) holds hard links, never copies, where the file system allows: to the
@@ -11,6 +14,7 @@ A view remembers, per file, the ``(device, inode, size, mtime, ctime)`` it had w
 verified. A later load trusts a file whose state is unchanged instead of hashing it again: any
 write to the file, or a ``chmod``, moves its ctime, which an unprivileged process cannot set back.
 (A user who can write the cache can of course replace it: the cache is theirs.)
+A file the view does not prove is hashed before use, or verified as it is read.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
+from typing import Any
 
 from .errors import ConflictError, CorruptRecordError, IntegrityError
-from .hashing import check_hash, copy_file_hashed, hash_file, verify_file
+from .hashing import VerifyingReader, check_hash, copy_file_hashed, hash_file, verify_file
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import keys
 from .protocol.records import FileEntry, VersionRecord
@@ -112,14 +118,15 @@ class Cache:
         the cached objects), to be verified as it is copied; ``None`` if any is missing."""
         view = self.intact_view(storage, record)
         if view is not None:
-            return {f.path: view / f.path for f in record.files}
+            return {f.path: view.directory / f.path for f in record.files}
         found = {f.path: self.object_path(f.sha256) for f in record.files}
         return found if all(path.is_file() for path in found.values()) else None
 
-    def intact_view(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> Path | None:
-        """The version's cache view if it is complete and its files hold the recorded bytes; no storage access."""
+    def intact_view(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> VersionFiles | None:
+        """The version's cache view if it is complete and its files hold the recorded bytes (or are a
+        local store's objects, verified as they are read); no storage access."""
         view = self.version_dir(storage, record.domain, record.version)
-        return view if self._intact(view, record, progress) else None
+        return self._intact(storage, view, record, Progress(progress, record.size))
 
     def object_path(self, sha256: str) -> Path:
         return self.root / "objects" / "sha256" / sha256[:2] / sha256
@@ -146,8 +153,13 @@ class Cache:
             tmp.unlink(missing_ok=True)
         return path
 
-    def materialize(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> Path:
-        """The version's files under their stored names in the cache, verified. Reused by later loads.
+    def materialize(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> VersionFiles:
+        """The version's files under their stored names in the cache. Reused by later loads.
+
+        Files that are not yet proven (a local store's objects, just linked) are left for the
+        caller to verify: :meth:`VersionFiles.verify_rest` hashes them, or a deserializer verifies
+        them as it reads them (:meth:`VersionFiles.open`). Remote objects are verified as they
+        enter the cache.
 
         Safe for concurrent processes: a view is built privately and renamed into place whole; a
         loader that finds a complete, intact view (its own or another's) uses it and never deletes
@@ -156,51 +168,63 @@ class Cache:
         to name.
         """
         target = self.version_dir(storage, record.domain, record.version)
-        if self._intact(target, record, progress):
-            return target
+        counter = Progress(progress, record.size)
+        found = self._intact(storage, target, record, counter)
+        if found is not None:
+            return found
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = self._tmp_name(target)
         try:
-            write_files(storage, record.files, staging, self, progress, link=True)
-            _write_proof(staging, record)
+            states = write_files(storage, record.files, staging, self, link=True, counter=counter)
+            _write_proof(staging, record, states)
             for _ in range(3):
                 try:
                     os.rename(staging, target)  # atomic; fails if another view is already there
-                    return target
+                    break
                 except OSError:
-                    if self._intact(target, record, None):
-                        return target  # a concurrent loader's finished view: use it, discard ours
+                    found = self._intact(storage, target, record, None)
+                    if found is not None:
+                        return found  # a concurrent loader's finished view: use it, discard ours
                     self._move_aside(target)  # damaged or edited: never rebuilt in place
-            raise ConflictError(f"the cache view {target} kept being replaced by other processes; load again")
+            else:
+                raise ConflictError(f"the cache view {target} kept being replaced by other processes; load again")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        proven = {name: state for name, state in states.items() if state is not None}
+        return VersionFiles(target, record, proven, counter)
 
-    def _intact(self, view: Path, record: VersionRecord, progress: ProgressCallback | None) -> bool:
-        """Whether ``view`` is a finished view whose files all hold the recorded bytes: proven by an
-        unchanged file state, else hashed (and the proof renewed)."""
+    def _intact(self, storage: Storage, view: Path, record: VersionRecord, counter: Progress | None) -> VersionFiles | None:
+        """``view`` as :class:`VersionFiles` if it is a finished view whose files all hold the recorded
+        bytes: proven by an unchanged file state, or (a local store's object, linked) left to be
+        verified as it is read; anything else is hashed (and the proof renewed). ``None`` otherwise."""
         try:
             found = json.loads((view / COMPLETE).read_text())
             proof = found.get("verified")
         except (OSError, ValueError, AttributeError, RecursionError):
-            return False
+            return None
         proof = proof if isinstance(proof, dict) else {}
-        counter = Progress(progress, record.size)
+        counter = counter or Progress(None, record.size)
+        proven: dict[str, list] = {}
         hashed = "record" not in found  # a proof from an older release: renewed with the record
         try:
             for entry in record.files:
-                file = counter.file(entry.size)
                 path = view / entry.path
-                if proof.get(entry.path) == [*_file_state(path), entry.sha256]:
-                    file.finish()
-                    continue
-                actual, _ = hash_file(path, file)
-                check_hash(actual, entry.sha256, entry.path)
-                hashed = True
+                state = _file_state(path)
+                if proof.get(entry.path) == [*state, entry.sha256]:
+                    counter.file(entry.size).finish()
+                    proven[entry.path] = proof[entry.path]
+                elif _is_store_object(storage, entry, state):
+                    pass  # the store's own object: verified by whoever reads it
+                else:
+                    actual, _ = hash_file(path, counter.file(entry.size))
+                    check_hash(actual, entry.sha256, entry.path)
+                    proven[entry.path] = [*state, entry.sha256]
+                    hashed = True
         except (OSError, IntegrityError):
-            return False
+            return None
         if hashed:
-            _write_proof(view, record)
-        return True
+            _write_proof(view, record, proven)
+        return VersionFiles(view, record, proven, counter)
 
     def _move_aside(self, view: Path) -> None:
         aside = view.with_name(f".{view.name}.{os.urandom(8).hex()}.damaged")
@@ -217,9 +241,15 @@ def _file_state(path: Path) -> list[int]:
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
-def _write_proof(view: Path, record: VersionRecord) -> None:
-    """Record the state of each file of ``view``, just verified (written atomically)."""
-    proof = {entry.path: [*_file_state(view / entry.path), entry.sha256] for entry in record.files}
+def _write_proof(view: Path, record: VersionRecord, states: dict[str, list | None]) -> None:
+    """Record the state each file of ``view`` had when it was verified (``None``: not verified),
+    keeping what another process proved meanwhile for files this one did not (written atomically)."""
+    try:
+        old = json.loads((view / COMPLETE).read_text()).get("verified")
+    except (OSError, ValueError, AttributeError):
+        old = None
+    proof = {k: v for k, v in old.items() if k in {f.path for f in record.files}} if isinstance(old, dict) else {}
+    proof.update({name: state for name, state in states.items() if state is not None})
     # The record rides along, so that an offline load can use the view without asking the store.
     write_json(view / COMPLETE, {"files": [f.path for f in record.files], "verified": proof, "record": record.document})
 
@@ -235,6 +265,127 @@ def write_json(path: Path, doc) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _is_store_object(storage: Storage, entry: FileEntry, state: list[int]) -> bool:
+    """Whether a view's file (``state``: from :func:`_file_state`) is a local store's object itself, linked."""
+    local = storage.local_path(keys.object_key(entry.sha256))
+    if local is None:
+        return False
+    try:
+        st = os.stat(local, follow_symlinks=False)
+    except OSError:
+        return False
+    return [st.st_dev, st.st_ino] == state[:2] and st.st_size == entry.size
+
+
+class VersionFiles:
+    """The files of one version, as a load sees them (what ``verified=`` of
+    ``modelstore_deserialize`` receives): under :attr:`directory`, each either proven (verified
+    before and unchanged since) or still to be verified.
+
+    A deserializer reads a file with :meth:`open` (verified as it is read: one pass over the
+    bytes) or takes a verified path with :meth:`path` (for formats read by a library that needs a
+    file). The core verifies whatever was not read this way before the load returns.
+    """
+
+    def __init__(self, directory: Path, record: VersionRecord, proven: dict[str, list], counter: Progress):
+        self.directory, self.record = directory, record
+        self._entries = {entry.path: entry for entry in record.files}
+        self._proven = dict(proven)
+        self._saved = dict(proven)  # what the view's proof file holds already
+        self._readers: list[VerifyingReader] = []
+        self._counter = counter
+        self._lock = threading.Lock()
+
+    @property
+    def pending(self) -> list[str]:
+        """Stored names of the files not verified yet."""
+        with self._lock:
+            return [name for name in self._entries if name not in self._proven]
+
+    def _entry(self, name: Any) -> FileEntry:
+        entry = self._entries.get(name) if isinstance(name, str) else None
+        if entry is None:
+            problem = f"names {str(name)[:80]!r}, which is not one of the version's files"
+            raise CorruptRecordError("the version record", "flavor.options", problem)
+        return entry
+
+    def open(self, name: str) -> VerifyingReader:
+        """A :class:`~modelstore_core.hashing.VerifyingReader` over the stored file ``name``: read it
+        front to back; its last read (or ``finish()``) raises :class:`IntegrityError` if the bytes
+        are not the recorded ones. ``name`` must be one of the version's files (a name read from
+        the record is checked here: :class:`CorruptRecordError` otherwise)."""
+        entry = self._entry(name)
+        with self._lock:
+            proven = self._proven.get(name)
+        progress = None if proven else self._counter.file(entry.size)
+        reader = VerifyingReader(self.directory / name, entry.sha256, entry.size, name, progress, proven=proven and proven[:5])
+        if reader.hashing:  # not proven, or changed since it was
+            with self._lock:
+                self._proven.pop(name, None)
+                self._readers.append(reader)
+        return reader
+
+    def path(self, name: str) -> Path:
+        """The stored file ``name``, verified (hashed now unless proven): for libraries that read files."""
+        entry = self._entry(name)
+        self._verify([entry])
+        return self.directory / name
+
+    def verify_rest(self) -> None:
+        """Verify every file not verified yet (several at once) and record the proof; raises
+        :class:`IntegrityError` for a damaged one."""
+        self._collect()
+        pending = [self._entries[name] for name in self.pending]
+        try:
+            self._verify(pending)
+        finally:
+            self.save_proof()
+
+    def _verify(self, entries: list[FileEntry]) -> None:
+        def verify(entry: FileEntry) -> None:
+            with self._lock:
+                if entry.path in self._proven:
+                    return
+            path = self.directory / entry.path
+            state = _file_state(path)
+            actual, _ = hash_file(path, self._counter.file(entry.size))
+            check_hash(actual, entry.sha256, entry.path)
+            if _file_state(path) == state:
+                with self._lock:
+                    self._proven[entry.path] = [*state, entry.sha256]
+
+        _in_parallel(verify, entries)
+
+    def _collect(self) -> None:
+        """Take the proof of every reader that read its file to the end and found it intact."""
+        with self._lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            st = reader.opened
+            if reader.verified and _file_state(reader.path) == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
+                with self._lock:
+                    self._proven[reader.name] = [*_file_state(reader.path), reader.expected]
+
+    def save_proof(self) -> None:
+        """Remember what this load verified, so the next one need not hash it again."""
+        self._collect()
+        with self._lock:
+            proven = dict(self._proven)
+        if proven == self._saved:
+            return
+        self._saved = proven
+        try:
+            _write_proof(self.directory, self.record, proven)
+        except OSError:
+            pass  # a proof is an optimisation: the next load verifies again
+
+    def check_after_failure(self) -> None:
+        """After a deserializer failed: raise :class:`IntegrityError` if a file it had not verified
+        yet is damaged (the real cause of a parse error), else return (and the caller re-raises)."""
+        self._collect()
+        self._verify([self._entries[name] for name in self.pending])
+
+
 #: Files of one version verified at once (sha256 and file I/O release the GIL).
 PARALLEL_FILES = 4
 
@@ -247,28 +398,38 @@ def write_files(
     progress: ProgressCallback | None = None,
     *,
     link: bool = False,
-) -> None:
-    """Write verified ``entries`` into ``directory`` (created), several files at once.
+    counter: Progress | None = None,
+) -> dict[str, list | None]:
+    """Write ``entries`` into ``directory`` (created), several files at once; returns each file's
+    state as verified (:func:`_file_state` and sha256), ``None`` for one left unverified.
 
     With ``link``, files are hard links where the file system allows (a load's cache view): to a
-    local store's own object after hashing it, or to the cached object of a remote store. Without
-    it (a download), every file is a real copy, hashed as it is written.
+    local store's own object (left unverified: the load verifies it as it reads it), or to the
+    cached object of a remote store (verified as it entered the cache). Without it (a download),
+    every file is a real copy, hashed as it is written.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    counter = Progress(progress, sum(entry.size for entry in entries))
-    jobs = [(entry, counter.file(entry.size)) for entry in entries]
+    counter = counter or Progress(progress, sum(entry.size for entry in entries))
     for entry in entries:
         (directory / entry.path).parent.mkdir(parents=True, exist_ok=True)
+    states: dict[str, list | None] = {}
 
-    def write(job: tuple[FileEntry, FileProgress]) -> None:
-        entry, file = job
+    def write(entry: FileEntry) -> None:
         dest = directory / entry.path
         local = storage.local_path(keys.object_key(entry.sha256))
         if local is not None:
-            if not (link and _link_verified(local, dest, entry, file)):
-                # One pass that copies and hashes.
-                check_hash(copy_file_hashed(local, dest, progress=file)[0], entry.sha256, entry.path, partial=dest)
+            if link:
+                try:
+                    os.link(local, dest)
+                    states[entry.path] = None  # the store's object itself: verified as it is read
+                    return
+                except OSError:
+                    pass
+            file = counter.file(entry.size)
+            # One pass that copies and hashes.
+            check_hash(copy_file_hashed(local, dest, progress=file)[0], entry.sha256, entry.path, partial=dest)
         else:
+            file = counter.file(entry.size)
             cached = cache.fetch_object(storage, entry, file)
             try:
                 if not link:
@@ -277,15 +438,10 @@ def write_files(
             except OSError:
                 shutil.copyfile(cached, dest)
         file.finish()
+        states[entry.path] = [*_file_state(dest), entry.sha256]
 
-    if len(jobs) < 2:
-        for job in jobs:
-            write(job)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(min(PARALLEL_FILES, len(jobs))) as pool:
-        list(pool.map(write, jobs))
+    _in_parallel(write, list(entries))
+    return states
 
 
 def copy_verified(sources: dict[str, Path], entries: tuple[FileEntry, ...], directory: Path) -> None:
@@ -297,18 +453,13 @@ def copy_verified(sources: dict[str, Path], entries: tuple[FileEntry, ...], dire
         check_hash(copy_file_hashed(sources[entry.path], dest)[0], entry.sha256, entry.path, partial=dest)
 
 
-def _link_verified(source: Path, dest: Path, entry: FileEntry, progress: FileProgress) -> bool:
-    """Hash a local store's object and hard-link it to ``dest``; ``False`` (nothing done) where the
-    file system cannot link. Raises :class:`IntegrityError` if the object is damaged."""
-    before = os.stat(source)
-    actual, _ = hash_file(source, progress)
-    check_hash(actual, entry.sha256, entry.path)
-    try:
-        os.link(source, dest)
-    except OSError:
-        return False
-    after = os.stat(dest)
-    if (after.st_ino, after.st_size, after.st_mtime_ns) != (before.st_ino, before.st_size, before.st_mtime_ns):
-        dest.unlink()  # rewritten while it was hashed: hash it again through a copy
-        return False
-    return True
+def _in_parallel(fn, items: list) -> None:
+    """``fn(item)`` for every item, up to ``PARALLEL_FILES`` at once (sha256 and file I/O release the GIL)."""
+    if len(items) < 2:
+        for item in items:
+            fn(item)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(PARALLEL_FILES, len(items))) as pool:
+        list(pool.map(fn, items))

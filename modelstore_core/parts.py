@@ -20,7 +20,7 @@ folder and files, as if the part were a version of its own.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidNameError, MissingPluginError, UsageError
 from .flavor import Flavor
@@ -28,6 +28,9 @@ from .metadata import jsonable
 from .names import check_name
 from .plugins import KNOWN_PLUGINS, Plugins, distribution_version
 from .protocol.records import PARTS, VersionRecord
+
+if TYPE_CHECKING:
+    from .materialize import VersionFiles
 
 #: Metadata recorded once per version, not per part.
 VERSION_WIDE = ("runtime", "git")
@@ -109,14 +112,19 @@ class Parts:
 def load_parts(
     plugins: Plugins,
     record: VersionRecord,
-    directory: Path,
+    view: VersionFiles,
     part: str | None,
     options: dict[str, Any],
     part_options: Any,
 ) -> Any:
     """``{name: model}`` of a ``parts`` version (or the model of ``part``), each loaded by its own
-    plugin from its own folder. ``options`` go to every part, ``part_options[name]`` to one."""
+    plugin from its own folder. ``options`` go to every part, ``part_options[name]`` to one.
+
+    Every file is verified first (one pass each); each plugin then reads its part's files through
+    ``verified`` (names relative to the part's folder), which serves them without hashing again.
+    """
     extra = check_load(record, part, part_options)
+    view.verify_rest()
     loaded = {}
     for p in record.parts:
         if part is not None and p.name != part:
@@ -124,9 +132,29 @@ def load_parts(
         prefix = p.name + "/"
         files = [f.path[len(prefix) :] for f in record.model_files if f.path.startswith(prefix)]
         result = plugins.hook.modelstore_deserialize(
-            flavor=p.flavor, directory=directory / p.name, files=files, options={**options, **extra.get(p.name, {})}
+            flavor=p.flavor,
+            directory=view.directory / p.name,
+            files=files,
+            options={**options, **extra.get(p.name, {})},
+            verified=PartFiles(view, p.name),
         )
         if result is None:
             raise MissingPluginError(p.flavor.name, p.flavor.plugin or KNOWN_PLUGINS["flavor"].get(p.flavor.name))
         loaded[p.name] = result
     return loaded[part] if part is not None else loaded
+
+
+class PartFiles:
+    """One part's files of a version's :class:`~modelstore_core.materialize.VersionFiles`, named
+    relative to the part's folder (what its plugin's ``verified=`` receives). A name that leaves
+    the folder (``../other/x``) is no file of the version and is refused there."""
+
+    def __init__(self, view: VersionFiles, part: str):
+        self._view, self._prefix = view, part + "/"
+        self.directory = view.directory / part
+
+    def open(self, name: str):
+        return self._view.open(self._prefix + name if isinstance(name, str) else name)
+
+    def path(self, name: str) -> Path:
+        return self._view.path(self._prefix + name if isinstance(name, str) else name)

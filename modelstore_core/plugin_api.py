@@ -28,8 +28,9 @@ from .errors import (
     UntrustedArtifactError,
 )
 from .flavor import Flavor, qualified_name
-from .hashing import CHUNK_SIZE, HashingWriter
+from .hashing import CHUNK_SIZE, HashingWriter, VerifyingReader
 from .hookspecs import hookimpl
+from .materialize import VersionFiles
 from .progress import Advance
 from .protocol.keys import TOP_LEVEL
 from .signature import columns_signature, tensors_signature
@@ -80,6 +81,8 @@ __all__ = [
     "StorageError",
     "Token",
     "UntrustedArtifactError",
+    "VerifyingReader",
+    "VersionFiles",
     "backend_options",
     "columns_signature",
     "comes_from",

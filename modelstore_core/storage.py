@@ -113,6 +113,12 @@ class Storage(abc.ABC):
     #: (:mod:`modelstore_core.protocol.probe`) and refuses to write if they do not.
     conditional_writes_need_proof: bool = False
 
+    #: True when ``list(prefix, start_after=key)`` costs in proportion to what it yields (object
+    #: stores list from a key on the server); False when it costs a scan of everything under the
+    #: prefix (a directory has no order to start from). Where it is False, ``latest`` and the
+    #: newest versions of a domain are found by :meth:`stat` of single keys instead of a listing.
+    lists_from_a_key: bool = True
+
     # --- required primitives -------------------------------------------------
 
     @abc.abstractmethod

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    CorruptArtifactError,
     CorruptRecordError,
     DanglingStateError,
     DomainNotFoundError,
@@ -16,6 +17,7 @@ from .errors import (
     InputMismatchError,
     KeyNotFoundError,
     MissingPluginError,
+    ModelStoreError,
     StorageError,
     TargetExistsError,
     UnknownSchemeError,
@@ -24,7 +26,7 @@ from .errors import (
     UsageError,
     VersionNotFoundError,
 )
-from .materialize import Cache, copy_verified, write_files
+from .materialize import Cache, VersionFiles, copy_verified, write_files
 from .names import check_name, check_tags, check_version
 from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
 from .progress import ProgressCallback
@@ -478,10 +480,20 @@ class ModelStore:
     def list_domains(self) -> list[str]:
         return read.list_domains(self.storage)
 
-    def list_versions(self, domain: str) -> list[Version]:
-        """All versions of ``domain``, newest first; metadata is fetched when first accessed."""
+    def list_versions(self, domain: str, limit: int | None = None) -> list[Version]:
+        """All versions of ``domain``, newest first; metadata is fetched when first accessed.
+
+        :param limit: only the ``limit`` newest, found from the latest without listing the whole
+            domain (a listing from just below it; on a local store, one ``stat`` per version).
+        """
         check_name(domain, "domain name")
-        return [self._version(domain, n) for n, _ in read.list_versions(self.storage, domain)]
+        if limit is None:
+            found = read.list_versions(self.storage, domain)
+        else:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise UsageError(f"limit must be a positive number of versions, not {limit!r}")
+            found = read.newest_versions(self.storage, domain, limit)
+        return [self._version(domain, n) for n, _ in found]
 
     def latest(self, domain: str) -> Version:
         check_name(domain, "domain name")
@@ -658,7 +670,6 @@ class ModelStore:
         :return: a :class:`~modelstore_core.compare.Comparison` (``.to_dict()`` is plain JSON).
         """
         from .compare import check_directions, compare_records
-        from .errors import ModelStoreError
 
         check_name(domain, "domain name")
         directions = check_directions(directions)
@@ -773,17 +784,16 @@ class ModelStore:
                     " loaded, e.g. pickles imported from the original modelstore); pass trust=True to load()"
                     " only if you trust whoever could write to this store"
                 )
-        directory = self._offline_view(record, progress) if self.offline else self.cache.materialize(self.storage, record, progress)
+        view = self._offline_view(record, progress) if self.offline else self.cache.materialize(self.storage, record, progress)
         model_files = [f.path for f in record.model_files]
         if record.parts:
             from .parts import load_parts
 
-            return load_parts(self.plugins, record, directory, part, {**options, "trust": trust}, part_options)
+            return load_parts(self.plugins, record, view, part, {**options, "trust": trust}, part_options)
         if record.flavor.name == RAW_FILES:
-            return [directory / name for name in model_files]
-        result = self.plugins.hook.modelstore_deserialize(
-            flavor=record.flavor, directory=directory, files=model_files, options={**options, "trust": trust}
-        )
+            view.verify_rest()
+            return [view.directory / name for name in model_files]
+        result = _deserialize(self.plugins, record, view, model_files, {**options, "trust": trust})
         if result is None:
             raise MissingPluginError(record.flavor.name, record.flavor.plugin or KNOWN_PLUGINS["flavor"].get(record.flavor.name))
         return result
@@ -884,6 +894,33 @@ def _check_recordable(recorded: dict[str, Any]) -> None:
             parse_dataset(name, entry, "data")
     except CorruptRecordError as exc:
         raise UsageError(f"{exc.field} {exc.problem}: it cannot be recorded") from None
+
+
+def _deserialize(plugins: Plugins, record, view: VersionFiles, model_files: list[str], options: dict[str, Any]) -> Any:
+    """Ask the flavor plugins to rebuild the version from its files; every file is verified
+    before anything is returned.
+
+    Deserializers that take ``verified`` are asked first, with files not hashed yet: they read
+    them through ``verified.open`` (verified in that same pass) or ``verified.path``. The others
+    run only once every file was hashed. A file no deserializer read is hashed before returning.
+    """
+    caller = plugins.hook.modelstore_deserialize
+    streaming = {impl.plugin for impl in caller.get_hookimpls() if "verified" in impl.argnames}
+    others = [impl.plugin for impl in caller.get_hookimpls() if impl.plugin not in streaming]
+    kwargs = {"flavor": record.flavor, "directory": view.directory, "files": model_files, "options": options, "verified": view}
+    if streaming and view.pending:
+        try:
+            result = plugins.manager.subset_hook_caller("modelstore_deserialize", others)(**kwargs)
+        except Exception as exc:
+            if isinstance(exc, CorruptArtifactError) or not isinstance(exc, (ModelStoreError, TypeError)):
+                view.check_after_failure()  # a damaged file may be the real cause: IntegrityError names it
+            raise
+        view.verify_rest()
+        if result is not None:
+            return result
+        return plugins.manager.subset_hook_caller("modelstore_deserialize", list(streaming))(**kwargs)
+    view.verify_rest()  # no deserializer verifies as it reads, or nothing is left to verify
+    return caller(**kwargs)
 
 
 __all__ = ["ModelStore"]

@@ -311,3 +311,70 @@ def test_a_repeated_load_trusts_an_unchanged_view_and_rehashes_a_touched_one(sto
     os.utime(paths[0])  # any change of state, even without new bytes, costs a hash again
     fresh_store.load("d")
     assert hashed == ["a.bin"]
+
+
+@pytest.fixture(params=[False, True], ids=["stat-probes", "listing-from-a-key"])
+def history(request, store, tmp_path):
+    """40 versions of "d" (8 and 9 deleted), on the local store as it is (single keys probed) and
+    as a store whose listings start at a key (the object-store path)."""
+    from modelstore_core.testing.history import build_history
+
+    store.storage.lists_from_a_key = request.param
+    build_history(store, "d", 40, tmp_path)
+    for n in (8, 9):
+        store.delete("d", n)
+    return store
+
+
+def set_hint(store, version: int) -> None:
+    store.storage.delete(keys.latest_key("d"))
+    store.storage.put_if_absent(keys.latest_key("d"), f'{{"version": {version}}}'.encode())
+
+
+def test_latest_from_a_right_lagging_or_leading_hint(history, tmp_path):
+    assert history.latest("d").version == 40
+    for hint in (40, 35, 1, 500):
+        set_hint(history, hint)
+        assert history.latest("d").version == 40
+    history.delete("d", 40)
+    assert history.latest("d").version == 39
+    # A claim whose upload failed (no record), then a committed version above it, hint behind both.
+    history.storage.put_if_absent(keys.claim_key("d", 41), b"{}")
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"m")
+    set_hint(history, 39)
+    assert history.upload("d", files=[model]).version == 42
+    set_hint(history, 39)
+    assert history.latest("d").version == 42
+
+
+def test_a_local_latest_reads_single_keys_not_the_whole_domain(store, tmp_path, monkeypatch):
+    from modelstore_core.testing.history import build_history
+
+    build_history(store, "d", 30, tmp_path)
+    listed = []
+    real = type(store.storage).list
+    monkeypatch.setattr(type(store.storage), "list", lambda self, prefix, **kw: listed.append(prefix) or real(self, prefix, **kw))
+    assert store.latest("d").version == 30
+    assert [v.version for v in store.list_versions("d", limit=3)] == [30, 29, 28]
+    assert store.states("d") == {}  # the domain exists: its hint says so
+    assert listed == []
+
+
+@pytest.mark.parametrize("limit", [1, 3, 31, 38, 39, 1000])
+def test_the_newest_versions_page_from_the_end(history, limit):
+    everything = [v.version for v in history.list_versions("d")]
+    assert everything == [n for n in range(40, 0, -1) if n not in (8, 9)]
+    assert [v.version for v in history.list_versions("d", limit=limit)] == everything[:limit]
+    set_hint(history, 2)  # far behind: still right
+    assert [v.version for v in history.list_versions("d", limit=limit)] == everything[:limit]
+
+
+def test_list_versions_limit_is_checked(store, tmp_path):
+    from modelstore_core.errors import DomainNotFoundError, UsageError
+
+    with pytest.raises(DomainNotFoundError):
+        store.list_versions("nope", limit=3)
+    for bad in (0, -1, True, "3"):
+        with pytest.raises(UsageError, match="limit"):
+            store.list_versions("d", limit=bad)

@@ -59,6 +59,8 @@ def modelstore_schemes():
 class LocalStorage(Storage):
     """A store in a local directory. Nothing is written until the first upload."""
 
+    lists_from_a_key = False  # a listing scans and sorts the whole directory
+
     def __init__(self, root: str | os.PathLike, *, fsync: bool = True, timeout: float | None = None):
         # ``timeout`` is accepted like every backend's; a local filesystem call has no deadline to set.
         self.root = Path(root).absolute()

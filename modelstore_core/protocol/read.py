@@ -1,8 +1,10 @@
 """The read path: domains, versions, the latest one, records and states, over the storage primitives.
 
-Request costs (the same on every backend): ``latest`` is one read of the hint plus one listing
-that starts at the hint; ``list_versions`` is one listing (a page per 1,000 versions); ``states``
-is one read. No operation reads every version record.
+Request costs: ``latest`` is one read of the hint plus one listing that starts at the hint (on a
+backend that cannot list from a key cheaply, the local one: a few ``stat`` calls from the hint);
+``list_versions`` is one listing (a page per 1,000 versions), and the ``limit`` newest are one
+listing from just below the latest (or ``limit`` ``stat`` calls); ``states`` is one read. No
+operation reads every version record.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ READ_WORKERS = 16
 
 
 def domain_exists(storage: Storage, domain: str) -> bool:
+    """Whether anything is stored under the domain's prefix: its latest hint (one ``stat``, which
+    every domain with a version has), else the first key of a listing."""
+    if storage.stat(keys.latest_key(domain)) is not None:
+        return True
     return next(iter(storage.list(keys.domain_prefix(domain))), None) is not None
 
 
@@ -91,9 +97,18 @@ def read_latest_hint(storage: Storage, domain: str) -> tuple[int, bytes | None, 
     return parse_latest_hint(data) or 0, data, token
 
 
+#: Single keys a backend without cheap listings from a key (``Storage.lists_from_a_key``) probes
+#: before it falls back to listing the whole domain (a hint far behind, many deleted versions).
+MAX_PROBES = 64
+
+
 def latest(storage: Storage, domain: str) -> tuple[int, ObjectInfo]:
     """The newest committed version: read the hint, then list from it (it may lag, never lead)."""
     hint, _, _ = read_latest_hint(storage, domain)
+    if not storage.lists_from_a_key:
+        found = _latest_by_probing(storage, domain, hint)
+        if found is not None:
+            return found
     start = keys.version_key(domain, hint)[: -len(".json")] if hint else None  # sorts just before the hint's key
     newest = None
     for info in storage.list(keys.versions_prefix(domain), start_after=start):
@@ -107,6 +122,58 @@ def latest(storage: Storage, domain: str) -> tuple[int, ObjectInfo]:
     if newest is None:
         raise not_found(storage, domain)
     return newest
+
+
+def _latest_by_probing(storage: Storage, domain: str, hint: int) -> tuple[int, ObjectInfo] | None:
+    """The newest version from the hint by ``stat`` of single keys, or ``None`` (list instead).
+
+    A version number is claimed (``claims/<n>``) before its record is written, claims are never
+    removed while the domain lives, and an uploader claims the lowest free number above the hint
+    it read (or above the last claim): so the claims above the hint are consecutive, and every
+    version newer than the hint has one of them. The newest version is the highest of those (or
+    the hint's own) whose record exists. A missing record (the hint's version deleted, claims
+    whose uploads failed) or a long run of claims falls back to a listing.
+    """
+    if hint < 1:
+        return None
+    top = hint
+    while storage.stat(keys.claim_key(domain, top + 1)) is not None:
+        top += 1
+        if top - hint > MAX_PROBES:
+            return None
+    for n in range(top, max(hint - 1, 0), -1):
+        info = storage.stat(keys.version_key(domain, n))
+        if info is not None:
+            return n, info
+    return None
+
+
+def newest_versions(storage: Storage, domain: str, limit: int) -> list[tuple[int, ObjectInfo]]:
+    """The ``limit`` newest committed versions, newest first, without listing the whole domain:
+    from the latest, a listing that starts just below it (widened while deleted versions leave it
+    short), or on a backend without cheap listings from a key, ``stat`` of each number downwards."""
+    try:
+        top, info = latest(storage, domain)
+    except VersionNotFoundError:
+        return []
+    if not storage.lists_from_a_key:
+        found = [(top, info)]
+        for n in range(top - 1, max(top - limit - MAX_PROBES, 0), -1):
+            if len(found) >= limit:
+                return found
+            if (info := storage.stat(keys.version_key(domain, n))) is not None:
+                found.append((n, info))
+        if len(found) >= limit or top - limit - MAX_PROBES <= 0:
+            return found
+        return list_versions(storage, domain)[:limit]
+    window = limit
+    while top - window > 0:
+        listing = storage.list(keys.versions_prefix(domain), start_after=keys.version_key(domain, top - window))
+        found = [(n, info) for info in listing if (n := keys.version_from_key(info.key))]
+        if len(found) >= limit:
+            return sorted(found, key=lambda item: item[0], reverse=True)[:limit]
+        window *= 8
+    return list_versions(storage, domain)[:limit]
 
 
 def read_record(storage: Storage, domain: str, version: int) -> VersionRecord:

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, hookimpl
+from modelstore_core.plugin_api import Flavor, VersionFiles, hookimpl
 
 FLAVOR = "example"
 MODEL_MODULE = "modelstore_example.model"
@@ -53,12 +53,16 @@ def modelstore_serialize(model: Any, directory: Path) -> Flavor | None:
 
 
 @hookimpl
-def modelstore_deserialize(flavor: Flavor, directory: Path) -> Any:
+def modelstore_deserialize(flavor: Flavor, verified: VersionFiles) -> Any:
     if flavor.name != FLAVOR:
         return None
     from .model import TinyLinearModel  # the framework is imported only to load our own flavor
 
-    state = json.loads((directory / flavor.options["file"]).read_text(encoding="utf-8"))
+    # Read through the core: the file is hashed as it is read (the read that reaches its end raises
+    # IntegrityError unless it holds the recorded bytes), in one pass, and a name read from the
+    # record is checked against the version's files.
+    with verified.open(flavor.options["file"]) as f:
+        state = json.loads(f.read(f.size).decode("utf-8"))
     model = TinyLinearModel(**state["params"])
     model.weights, model.intercept = state["weights"], state["intercept"]
     return model

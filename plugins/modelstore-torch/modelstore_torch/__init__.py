@@ -5,7 +5,10 @@ Upload:
 - an ``nn.Module``: its ``state_dict()`` as ``model.safetensors``; with ``pickle_module=True``
   also ``torch.save(module)`` as ``module.pt`` (a pickle, read only with ``trust=True``);
 - a ``dict``/``OrderedDict`` of ``str -> Tensor`` (a state dict) or a single ``Tensor``:
-  ``model.safetensors``.
+  ``model.safetensors``;
+- weights over ``shard_size`` bytes (an upload option; default :data:`SHARD_SIZE`) as shards of
+  about equal size, ``model-00001-of-0000N.safetensors``, written and hashed several at once,
+  with Hugging Face's ``model.safetensors.index.json`` beside them.
 
 Load (``ModelStore.load`` options):
 
@@ -17,13 +20,17 @@ Load (``ModelStore.load`` options):
 - ``as_state_dict=True``: the stored state dict of a module, without any module.
 
 Shared tensors (tied weights) are stored once and come back shared. Files are written and read
-one tensor at a time, so an upload or a load holds about one copy of the weights.
+one tensor at a time, so an upload or a load holds about one copy of the weights. A load reads
+each file once, through the core's verifying reader (sha256 checked at its end, before anything is
+returned), shards several at once.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any
@@ -46,6 +53,9 @@ WEIGHTS = "model.safetensors"
 PICKLE = "module.pt"
 META_KEY = "modelstore_torch"  # our key in the safetensors __metadata__ (besides "format": "pt")
 LOAD_CHUNK = 64 * 1024 * 1024  # bytes of tensors handed to load_state_dict at once
+#: Default ``shard_size``: weights above it are stored as shards of about equal size (a 400 MB
+#: model as two), so that several cores write, hash and verify them at once.
+SHARD_SIZE = 256 * 1024 * 1024
 
 
 # --- recognising models without importing torch -------------------------------------------
@@ -126,13 +136,23 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
             f"the state dict of this {qualified_name(model)} holds non-tensor entries ({', '.join(map(repr, bad[:5]))}),"
             " which safetensors cannot store; store them separately (e.g. as extras=)"
         )
+    shard_size = options.get("shard_size", SHARD_SIZE)
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size must be a positive number of bytes, not {shard_size!r}")
     stored, aliases = _aliases(tensors)
     extra = {"order": list(tensors), "aliases": aliases}
     metadata = {"format": "pt", META_KEY: json.dumps(extra, separators=(",", ":"), sort_keys=True)}
-    # Hashed as it is written: the core stores the file without reading it again.
-    digests = {WEIGHTS: weights.write(directory / WEIGHTS, ((name, tensors[name]) for name in stored), metadata)}
-
-    files = {WEIGHTS: {"format": "safetensors", "safe": True}}
+    pairs = [(name, tensors[name]) for name in stored]
+    # Hashed as they are written: the core stores the files without reading them again.
+    if sum(t.numel() * t.element_size() for _, t in pairs) > shard_size:
+        digests = weights.write_sharded(directory, pairs, metadata, shard_size)
+        files = {name: {"format": "safetensors", "safe": True} for name in digests}
+        files[weights.INDEX] = {"format": "json", "safe": True}
+        layout = {"weights": None, "shards": list(digests), "index": weights.INDEX}
+    else:
+        digests = {WEIGHTS: weights.write(directory / WEIGHTS, pairs, metadata)}
+        files = {WEIGHTS: {"format": "safetensors", "safe": True}}
+        layout = {"weights": WEIGHTS}
     if pickle_module:
         torch.save(model, directory / PICKLE)
         files[PICKLE] = {"format": "torch-pickle", "safe": False}
@@ -150,7 +170,7 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
         options={
             "kind": kind,
             "container": "OrderedDict" if isinstance(model, OrderedDict) or kind == "module" else "dict",
-            "weights": WEIGHTS,
+            **layout,
             "pickle": PICKLE if pickle_module else None,
             "files": files,
         },
@@ -158,29 +178,25 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
 
 
 @hookimpl
-def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]):
+def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified):
     if flavor.name != FLAVOR:
         return None
     import torch
-
-    from . import weights
 
     recorded = flavor.options
     kind = recorded.get("kind", "module")
     device = options.get("device")
     target = options.get("model")
-    # The record names the files: only the version's verified model files may be read.
-    path = model_file(directory, files, recorded.get("weights", WEIGHTS), option="weights")
 
     if target is not None:
         if kind == "tensor":
             raise TypeError("this version stores a single tensor; load it without model=")
         module = _instantiate(target, flavor)
-        with weights.Reader(path) as reader:
+        with _Weights(verified, _weight_files(recorded, files)) as stored:
             if _on_meta(module):  # a skeleton built under torch.device("meta"): the weights are allocated once
-                _assign_into(module, reader, device, strict=options.get("strict", True))
+                _assign_into(module, stored, device, strict=options.get("strict", True))
                 return module
-            _load_into(module, reader, strict=options.get("strict", True))
+            _load_into(module, stored, strict=options.get("strict", True))
         return module.to(device) if device is not None else module
 
     if kind == "module" and not options.get("as_state_dict"):
@@ -195,19 +211,19 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
                 " arbitrary code: do that only for artifacts from a source you trust"
             )
         if pickle_name:
-            pickle_path = model_file(directory, files, pickle_name, option="pickle")
-            return torch.load(pickle_path, map_location=device or "cpu", weights_only=False)
+            model_file(verified.directory, files, pickle_name, option="pickle")
+            return torch.load(verified.path(pickle_name), map_location=device or "cpu", weights_only=False)
         raise ModelStoreError(
             f"this version holds only the weights of a {cls}: pass load(..., model={short}(...)) or a factory"
             f" (model=lambda: {short}(...)) to load them into a module, or as_state_dict=True for the state dict"
             " (upload with pickle_module=True to also store the whole module, loadable with trust=True)"
         )
 
-    with weights.Reader(path) as reader:
-        loaded = _read_dict(reader, device, ordered=recorded.get("container") == "OrderedDict")
+    with _Weights(verified, _weight_files(recorded, files)) as stored:
+        loaded = _read_dict(stored, device, ordered=recorded.get("container") == "OrderedDict")
     if kind == "tensor":
         if list(loaded) != ["tensor"]:
-            problem = f"says 'tensor', but {path.name} holds {len(loaded)} tensors"
+            problem = f"says 'tensor', but the weights hold {len(loaded)} tensors"
             raise CorruptRecordError("the version record", "flavor.options.kind", problem)
         return loaded["tensor"]
     return loaded
@@ -261,7 +277,83 @@ def _instantiate(target: Any, flavor: Flavor):
     return module
 
 
-def _file_extra(reader) -> dict[str, Any]:
+def _weight_files(recorded: dict[str, Any], files: list[str]) -> list[str]:
+    """The safetensors files the record names (``options.shards``, else ``options.weights``): each
+    must be one of the version's verified model files (the record is untrusted)."""
+    shards = recorded.get("shards")
+    if shards is None:
+        names = [recorded.get("weights", WEIGHTS)]
+        option = "weights"
+    elif isinstance(shards, list) and shards and len(set(map(str, shards))) == len(shards):
+        names, option = shards, "shards"
+    else:
+        raise CorruptRecordError("the version record", "flavor.options.shards", "is not a list of distinct file names")
+    for name in names:
+        model_file(Path("."), files, name, option=option)  # only the check: the file is read through ``verified``
+    return names
+
+
+class _Weights:
+    """The version's safetensors files (one, or the shards), open through the core's verifying
+    reader, headers parsed and checked together: every tensor name in one file only."""
+
+    def __init__(self, verified, names: list[str]):
+        from . import weights
+
+        self.readers: list[Any] = []
+        try:
+            for name in names:
+                self.readers.append(weights.Reader(verified.open(name)))
+        except BaseException:
+            self.close()
+            raise
+        self.where: dict[str, Any] = {}
+        for reader in self.readers:
+            for key in reader.keys():
+                if key in self.where:
+                    raise CorruptArtifactError(reader.name, f"tensor {key[:80]!r} is also stored in {self.where[key].name}")
+                self.where[key] = reader
+        self.extra = _file_extra(self.readers[0], set(self.where))
+
+    def keys(self) -> list[str]:
+        return [key for reader in self.readers for key in reader.keys()]
+
+    def each(self, work) -> None:
+        """``work(reader)`` for every file, several at once, each read to its end (and so verified)."""
+        failed = threading.Event()
+
+        def run(reader) -> None:
+            if failed.is_set():
+                return
+            try:
+                work(reader, failed)
+                reader.finish()
+            except BaseException:
+                failed.set()
+                raise
+
+        if len(self.readers) == 1:
+            run(self.readers[0])
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(len(self.readers), os.cpu_count() or 1)) as pool:
+            futures = [pool.submit(run, reader) for reader in self.readers]
+        for future in futures:
+            future.result()
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.close()
+
+    def __enter__(self) -> _Weights:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _file_extra(reader, stored: set[str]) -> dict[str, Any]:
     """This plugin's ``__metadata__`` entry: ``order`` (every state-dict name once) and ``aliases``
     (a shared tensor's other names -> its stored name). Absent from files other writers made."""
     raw = reader.metadata.get(META_KEY)
@@ -269,7 +361,7 @@ def _file_extra(reader) -> dict[str, Any]:
         return {}
 
     def bad(problem: str) -> CorruptArtifactError:
-        return CorruptArtifactError(reader.path.name, f"__metadata__[{META_KEY!r}] {problem}")
+        return CorruptArtifactError(reader.name, f"__metadata__[{META_KEY!r}] {problem}")
 
     try:
         extra = json.loads(raw)
@@ -278,7 +370,6 @@ def _file_extra(reader) -> dict[str, Any]:
     if not isinstance(extra, dict):
         raise bad("is not a JSON object")
     order, aliases = extra.get("order", []), extra.get("aliases", {})
-    stored = set(reader.keys())
     if not isinstance(aliases, dict) or not all(isinstance(v, str) and v in stored for v in aliases.values()):
         raise bad("has aliases that do not name stored tensors")
     if stored & set(aliases):
@@ -288,15 +379,21 @@ def _file_extra(reader) -> dict[str, Any]:
     return {"order": order, "aliases": aliases}
 
 
-def _read_dict(reader, device: Any, ordered: bool) -> dict[str, Any]:
-    extra = _file_extra(reader)
-    aliases: dict[str, str] = extra.get("aliases", {})
-    tensors = {}
-    for name in reader.keys():
-        tensor = reader.read(name)
-        tensors[name] = tensor.to(device) if device is not None else tensor
-    order = [n for n in extra.get("order", []) if n in tensors or n in aliases]
-    order += [n for n in reader.keys() if n not in set(order)]
+def _read_dict(stored: _Weights, device: Any, ordered: bool) -> dict[str, Any]:
+    aliases: dict[str, str] = stored.extra.get("aliases", {})
+    tensors: dict[str, Any] = {}
+
+    def read(reader, failed) -> None:
+        for name in reader.keys():
+            if failed.is_set():
+                return
+            tensor = reader.read(name)
+            tensors[name] = tensor.to(device) if device is not None else tensor
+
+    stored.each(read)
+    keys = stored.keys()
+    order = [n for n in stored.extra.get("order", []) if n in tensors or n in aliases]
+    order += [n for n in keys if n not in set(order)]
     out = OrderedDict() if ordered else {}
     for name in order:
         out[name] = tensors[name] if name in tensors else tensors[aliases[name]]
@@ -321,11 +418,11 @@ def _on_meta(module) -> bool:
     return bool(meta)
 
 
-def _assign_into(module, reader, device: Any, strict: bool) -> None:
+def _assign_into(module, stored: _Weights, device: Any, strict: bool) -> None:
     """Assign the stored tensors to a meta skeleton (``load_state_dict(assign=True)``), on ``device``
     (CPU by default): each tensor is allocated once, by the read."""
     expected = module.state_dict(keep_vars=True)
-    state = _read_dict(reader, device, ordered=False)
+    state = _read_dict(stored, device, ordered=False)
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if strict and (missing or unexpected):
@@ -341,19 +438,19 @@ def _assign_into(module, reader, device: Any, strict: bool) -> None:
     module.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False, assign=True)
 
 
-def _load_into(module, reader, strict: bool) -> None:
-    """Load the file's tensors into ``module``, holding at most a bounded chunk of extra tensors.
+def _load_into(module, stored: _Weights, strict: bool) -> None:
+    """Load the files' tensors into ``module``, holding at most a bounded chunk of extra tensors per file.
 
     Tensors of plain modules (no ``_load_from_state_dict`` override, no state-dict hooks) that
     match in dtype and shape are read straight into the parameter's memory; the others go
     through ``module.load_state_dict(chunk, strict=False)`` a chunk at a time, so custom
-    loading logic and dtype casts behave as with torch.
+    loading logic and dtype casts behave as with torch. Shards are read several at once.
     """
     import torch
 
-    aliases: dict[str, str] = _file_extra(reader).get("aliases", {})
+    aliases: dict[str, str] = stored.extra.get("aliases", {})
     expected = module.state_dict(keep_vars=True)
-    present = set(reader.keys()) | set(aliases)
+    present = set(stored.where) | set(aliases)
     missing = sorted(set(expected) - present)
     unexpected = sorted(present - set(expected))
     if strict and (missing or unexpected):
@@ -366,20 +463,29 @@ def _load_into(module, reader, strict: bool) -> None:
     for alias, name in aliases.items():
         names_for.setdefault(name, []).append(alias)
     in_place = _in_place_targets(module, expected)
+    filled: set[int] = set()  # tied parameters: read once
+    lock = threading.Lock()
 
-    chunk: dict[str, Any] = {}
-    size = 0
-    with torch.no_grad():
+    def apply(chunk: dict[str, Any]) -> None:
+        with lock, torch.no_grad():
+            module.load_state_dict(chunk, strict=False)
+
+    def load(reader, failed) -> None:
+        chunk: dict[str, Any] = {}
+        size = 0
         for name in reader.keys():
+            if failed.is_set():
+                return
             wanted = [n for n in [name, *names_for.get(name, [])] if n in expected]
             slow = []
-            filled: set[int] = set()
             for n in wanted:
                 target = in_place.get(n)
                 if target is not None and reader.fits(name, target):
-                    if target.data_ptr() not in filled:  # tied parameters: read once
-                        reader.readinto(name, target)
+                    with lock:
+                        first = target.data_ptr() not in filled
                         filled.add(target.data_ptr())
+                    if first:
+                        reader.readinto(name, target)
                 else:
                     slow.append(n)
             if not slow:
@@ -390,10 +496,12 @@ def _load_into(module, reader, strict: bool) -> None:
             size += reader.nbytes(name)
             del tensor
             if size >= LOAD_CHUNK:
-                module.load_state_dict(chunk, strict=False)
+                apply(chunk)
                 chunk, size = {}, 0
-    if chunk:
-        module.load_state_dict(chunk, strict=False)
+        if chunk:
+            apply(chunk)
+
+    stored.each(load)
 
 
 def _in_place_targets(module, expected: dict[str, Any]) -> dict[str, Any]:

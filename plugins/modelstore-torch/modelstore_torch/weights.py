@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import struct
 import sys
 from collections.abc import Iterable
@@ -58,7 +59,6 @@ RANK = {name: i for i, name in enumerate(DTYPES)}
 
 MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
 MAX_ELEMENTS = 2**63 - 1  # torch sizes and strides are int64
-CHUNK = 64 * 1024 * 1024  # bytes per write()/readinto() call
 
 
 class FormatError(CorruptArtifactError, ValueError):
@@ -150,13 +150,102 @@ def write(path: Path, tensors: Iterable[tuple[str, torch.Tensor]], metadata: dic
     return f.sha256
 
 
-class Reader:
-    """An open safetensors file: its header, and tensors read one at a time without ``mmap``."""
+def shard_name(i: int, n: int) -> str:
+    """The Hugging Face name of shard ``i`` (from 1) of ``n``: ``model-00001-of-00003.safetensors``."""
+    return f"model-{i:05d}-of-{n:05d}.safetensors"
+
+
+#: The Hugging Face index beside the shards: ``{"metadata": {"total_size": n}, "weight_map": {tensor: shard}}``.
+INDEX = "model.safetensors.index.json"
+
+
+def plan_shards(tensors: list[tuple[str, torch.Tensor]], shard_size: int) -> list[list[tuple[str, torch.Tensor]]]:
+    """Split ``(name, tensor)`` pairs into shards of about equal size, none over ``shard_size`` bytes
+    unless one tensor is (it then has a shard of its own); in the order a single file would hold
+    them, so the same tensors always make the same shards (deduplicated re-uploads)."""
+    entries = [(name, dtype_name(t.dtype), list(t.shape), t.numel() * t.element_size()) for name, t in tensors]
+    _, layout = header_bytes(entries, None)
+    by_name = dict(tensors)
+    total = sum(entry[3] for entry in entries)
+    count = max(1, -(-total // shard_size))
+    target = total / count
+    shards: list[list[tuple[str, torch.Tensor]]] = [[]]
+    size = 0
+    for name, begin, end in layout:
+        nbytes = end - begin
+        if shards[-1] and (size + nbytes > shard_size or size >= target):
+            shards.append([])
+            size = 0
+        shards[-1].append((name, by_name[name]))
+        size += nbytes
+    return shards
+
+
+def write_sharded(directory: Path, tensors: list[tuple[str, torch.Tensor]], metadata: dict[str, str], shard_size: int) -> dict[str, str]:
+    """Write the tensors as one ``model.safetensors``-style file per shard (several at once: each
+    is written and hashed on its own threads) and the index; returns ``{shard file: sha256}``."""
+    shards = plan_shards(tensors, shard_size)
+    names = [shard_name(i + 1, len(shards)) for i in range(len(shards))]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(len(shards), os.cpu_count() or 1)) as pool:
+        digests = list(pool.map(lambda job: write(directory / job[0], job[1], metadata), zip(names, shards, strict=True)))
+    index = {
+        "metadata": {"total_size": sum(t.numel() * t.element_size() for _, t in tensors)},
+        "weight_map": {name: file for file, shard in zip(names, shards, strict=True) for name, _ in shard},
+    }
+    (directory / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return dict(zip(names, digests, strict=True))
+
+
+class _File:
+    """A plain local file, as a :class:`Reader` source (random access)."""
 
     def __init__(self, path: Path):
+        self.path, self.name = path, path.name
+        self._file = open(path, "rb", buffering=0)
+        self.size = os.fstat(self._file.fileno()).st_size
+        self.position = 0
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view):
+            n = self._file.readinto(view[done:])
+            if not n:
+                break
+            done += n
+        self.position += done
+        return done
+
+    def skip(self, n: int) -> None:
+        self.seek(self.position + n)
+
+    def seek(self, position: int) -> None:
+        self._file.seek(position)
+        self.position = position
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Reader:
+    """An open safetensors file: its header, and tensors read one at a time without ``mmap``.
+
+    ``source`` is a path, or a stream the core verifies as it is read
+    (``VersionFiles.open``: ``readinto``, ``skip``, ``finish``, ``size``, ``name``, read front to
+    back). From such a stream, tensors must be read in file order (:meth:`keys`); those skipped
+    are read past, and :meth:`finish` reads the rest and raises ``IntegrityError`` unless every
+    byte was the recorded one.
+    """
+
+    def __init__(self, source: Path | Any):
         _check_little_endian()
-        self.path = Path(path)
-        self._file = open(self.path, "rb", buffering=0)
+        self._file = _File(Path(source)) if isinstance(source, (str, os.PathLike)) else source
+        self.name = self._file.name
         try:
             self.metadata, self.entries, self._data_start = self._parse()
         except BaseException:
@@ -164,19 +253,28 @@ class Reader:
             raise
 
     def _parse(self) -> tuple[dict[str, str], dict[str, dict[str, Any]], int]:
-        size = self.path.stat().st_size
-        head = self._file.read(8)
+        size = self._file.size
+        head = self._read_exactly(8)
         if len(head) != 8:
-            raise FormatError(self.path.name, "too short to hold a safetensors header length")
+            raise FormatError(self.name, "too short to hold a safetensors header length")
         (n,) = struct.unpack("<Q", head)
         if n > MAX_HEADER:
-            raise FormatError(self.path.name, f"header length {n} is over the {MAX_HEADER} byte limit")
+            raise FormatError(self.name, f"header length {n} is over the {MAX_HEADER} byte limit")
         if 8 + n > size:
-            raise FormatError(self.path.name, f"header length {n} runs past the end of the {size} byte file")
-        header = _header(self.path.name, self._file.read(n))
-        entries = validate(self.path.name, header, size - 8 - n)
+            raise FormatError(self.name, f"header length {n} runs past the end of the {size} byte file")
+        header = _header(self.name, self._read_exactly(n))
+        entries = validate(self.name, header, size - 8 - n)
         metadata = header.get("__metadata__", {})
         return metadata, entries, 8 + n
+
+    def _read_exactly(self, n: int) -> bytes:
+        buffer = bytearray(n)
+        got = self._file.readinto(buffer)
+        return bytes(buffer[:got])
+
+    def finish(self) -> None:
+        """Read past whatever is left (a verifying source checks the file's sha256 there)."""
+        self._file.finish()
 
     def close(self) -> None:
         self._file.close()
@@ -222,14 +320,15 @@ class Reader:
         begin, end = self.entries[name]["data_offsets"]
         if end == begin:
             return
-        self._file.seek(self._data_start + begin)
+        position = self._data_start + begin
+        if position != self._file.position:
+            if position > self._file.position:
+                self._file.skip(position - self._file.position)
+            else:
+                self._file.seek(position)  # only a plain file: a verifying stream is read front to back
         view = _buffer(tensor)
-        done = 0
-        while done < len(view):
-            n = self._file.readinto(view[done : done + CHUNK])
-            if not n:
-                raise FormatError(self.path.name, f"it ended inside tensor {name[:80]!r}")
-            done += n
+        if self._file.readinto(view) != len(view):
+            raise FormatError(self.name, f"it ended inside tensor {name[:80]!r}")
 
 
 # --- validation -------------------------------------------------------------------------------

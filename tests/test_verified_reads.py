@@ -1,0 +1,228 @@
+"""Loads verify in the pass that reads: the core's VerifyingReader, and deserializers that take
+``verified`` (files of a local store are linked unhashed and checked as the plugin reads them)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from modelstore_core import ModelStore
+from modelstore_core.errors import CorruptArtifactError, IntegrityError
+from modelstore_core.hashing import VerifyingReader
+from modelstore_core.plugin_api import Flavor, hookimpl
+from modelstore_core.plugins import get_plugins
+from modelstore_core.protocol import keys
+
+BIG = 9 * 1024 * 1024 + 123  # more than two of the reader's threaded pieces
+
+
+def big_file(path: Path, size: int = BIG) -> tuple[Path, str]:
+    path.write_bytes(os.urandom(size))
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def flip_last_byte(path: Path) -> None:
+    os.chmod(path, 0o644)  # a store's objects are read-only; their owner can still change them
+    with open(path, "r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 1]))
+
+
+# --- the reader ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("piece", [1 << 20, BIG])  # small reads hashed inline; one big readinto, hashed on a thread
+def test_the_reader_verifies_at_the_end_of_the_file(tmp_path, piece):
+    path, sha = big_file(tmp_path / "w.bin")
+    with VerifyingReader(path, sha, BIG, "w.bin") as reader:
+        out = bytearray(BIG)
+        view = memoryview(out)
+        done = 0
+        while done < BIG:
+            done += reader.readinto(view[done : done + piece])
+        assert reader.verified
+    assert bytes(out) == path.read_bytes()
+
+
+@pytest.mark.parametrize("piece", [1 << 20, BIG])
+def test_a_corrupted_last_byte_raises_on_the_read_that_reaches_it(tmp_path, piece):
+    path, sha = big_file(tmp_path / "w.bin")
+    flip_last_byte(path)
+    with VerifyingReader(path, sha, BIG, "w.bin") as reader:
+        buffer = memoryview(bytearray(BIG))
+        done = 0
+        with pytest.raises(IntegrityError, match="'w.bin' is corrupted"):
+            while done < BIG:
+                done += reader.readinto(buffer[done : done + piece])
+        assert not reader.verified
+        if piece < BIG:
+            assert done == BIG - (BIG % piece)  # every read before the last one returned
+
+
+def test_finish_reads_the_rest_and_checks_it(tmp_path):
+    path, sha = big_file(tmp_path / "w.bin")
+    flip_last_byte(path)
+    with VerifyingReader(path, sha, BIG, "w.bin") as reader:
+        assert len(reader.read(100)) == 100
+        with pytest.raises(IntegrityError):
+            reader.finish()
+
+
+def test_a_truncated_file_is_refused_when_opened(tmp_path):
+    path, sha = big_file(tmp_path / "w.bin")
+    with open(path, "r+b") as f:
+        f.truncate(BIG - 1)
+    with pytest.raises(IntegrityError, match=f"holds {BIG - 1} bytes where the record says {BIG}"):
+        VerifyingReader(path, sha, BIG, "w.bin")
+
+
+def test_a_file_truncated_while_it_is_read_raises(tmp_path):
+    path, sha = big_file(tmp_path / "w.bin")
+    with VerifyingReader(path, sha, BIG, "w.bin") as reader:
+        reader.read(1000)
+        with open(path, "r+b") as f:
+            f.truncate(5000)
+        with pytest.raises(IntegrityError, match="ended at byte 5000"):
+            reader.skip(BIG)
+
+
+def test_a_proven_file_is_not_hashed_again_until_it_changes(tmp_path):
+    path, sha = big_file(tmp_path / "w.bin", 1000)
+    st = os.stat(path)
+    state = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    with VerifyingReader(path, sha, 1000, "w.bin", proven=state) as reader:
+        assert not reader.hashing
+        reader.finish()
+    os.chmod(path, 0o600)  # moves the ctime: the proof no longer holds
+    with VerifyingReader(path, sha, 1000, "w.bin", proven=state) as reader:
+        assert reader.hashing
+
+
+# --- through the store: a deserializer that reads through the core ---------------------------
+
+
+class Blob:
+    def __init__(self, data: bytes):
+        self.data = data
+
+
+class StreamingBlobs:
+    """A throwaway flavor plugin whose deserializer verifies as it reads (takes ``verified``)."""
+
+    def __init__(self):
+        self.hashing: list[bool] = []  # per load: whether the read was hashed
+        self.read_nothing = False
+
+    @hookimpl
+    def modelstore_serialize(self, model, directory, options):
+        if not isinstance(model, Blob):
+            return None
+        (directory / "blob.bin").write_bytes(b"BLOB" + model.data)
+        return Flavor(name="blob", format="blob", plugin="test-blobs", options={"file": "blob.bin"})
+
+    @hookimpl
+    def modelstore_deserialize(self, flavor, verified):
+        if flavor.name != "blob":
+            return None
+        if self.read_nothing:
+            return Blob(b"")  # the core verifies what was not read before load returns
+        with verified.open(flavor.options["file"]) as f:
+            self.hashing.append(f.hashing)
+            if f.read(4) != b"BLOB":
+                raise CorruptArtifactError("blob.bin", "it does not start with BLOB")
+            data = bytearray(f.size - 4)
+            f.readinto(data)  # reaches the end: raises IntegrityError if the bytes are not the recorded ones
+        return Blob(bytes(data))
+
+    @hookimpl
+    def modelstore_flavors(self):
+        return ["blob"]
+
+
+@pytest.fixture
+def blobs():
+    manager = get_plugins().manager
+    plugin = StreamingBlobs()
+    manager.register(plugin, name="test-blobs")
+    yield plugin
+    manager.unregister(name="test-blobs")
+
+
+def stored_object(store: ModelStore, version) -> Path:
+    return store.storage.local_path(keys.object_key(version.files[0].sha256))
+
+
+def test_a_streaming_deserializer_verifies_once_and_later_loads_trust_the_proof(blobs, tmp_path):
+    data = os.urandom(BIG)
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    v = store.upload("d", model=Blob(data))
+    assert store.load("d").data == data
+    assert store.load("d").data == data
+    assert ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache").load("d").data == data
+    assert blobs.hashing == [True, False, False]  # hashed by the first load's read only
+    view = store.cache.version_dir(store.storage, "d", v.version)
+    assert os.stat(view / "blob.bin").st_ino == os.stat(stored_object(store, v)).st_ino  # linked: no copy
+
+
+def test_a_corrupted_byte_at_the_end_raises_and_nothing_is_returned(blobs, tmp_path):
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    v = store.upload("d", model=Blob(os.urandom(BIG)))
+    flip_last_byte(stored_object(store, v))
+    with pytest.raises(IntegrityError, match="blob.bin"):
+        store.load("d")
+    assert blobs.hashing == [True]  # the deserializer ran, and its read found the damage
+    with pytest.raises(IntegrityError):  # no proof was recorded: the next load checks again
+        store.load("d")
+
+
+def test_a_damaged_file_is_named_when_the_parser_fails_first(blobs, tmp_path):
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    v = store.upload("d", model=Blob(b"x" * 100))
+    obj = stored_object(store, v)
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"JUNK" + b"x" * 100)  # the parser refuses it before reaching the end
+    with pytest.raises(IntegrityError, match="blob.bin"):
+        store.load("d")
+
+
+def test_a_truncated_object_raises_before_the_deserializer_reads(blobs, tmp_path):
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    v = store.upload("d", model=Blob(os.urandom(1000)))
+    obj = stored_object(store, v)
+    os.chmod(obj, 0o644)
+    with open(obj, "r+b") as f:
+        f.truncate(500)
+    with pytest.raises(IntegrityError, match="blob.bin"):
+        store.load("d")
+    assert blobs.hashing == []
+
+
+def test_files_a_deserializer_did_not_read_are_verified_before_load_returns(blobs, tmp_path):
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    extra = tmp_path / "notes.txt"
+    extra.write_bytes(b"notes")
+    v = store.upload("d", model=Blob(b"data"), extras=[extra])
+    blobs.read_nothing = True
+    assert store.load("d").data == b""
+    flip_last_byte(store.storage.local_path(keys.object_key(v.files[1].sha256)))  # the extras file
+    fresh = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache2")
+    with pytest.raises(IntegrityError, match="notes.txt"):
+        fresh.load("d")
+
+
+def test_verified_refuses_names_outside_the_version(blobs, tmp_path):
+    from modelstore_core.errors import CorruptRecordError
+
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    v = store.upload("d", model=Blob(b"data"))
+    view = store.cache.materialize(store.storage, v.record)
+    for name in ("../x", "/etc/passwd", "other.bin", 3):
+        with pytest.raises(CorruptRecordError, match="not one of the version's files"):
+            view.open(name)
+        with pytest.raises(CorruptRecordError):
+            view.path(name)
