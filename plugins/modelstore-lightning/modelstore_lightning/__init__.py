@@ -84,7 +84,7 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
 
 
 @hookimpl
-def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]):
+def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified):
     if flavor.name != FLAVOR:
         return None
     recorded = flavor.options
@@ -99,10 +99,13 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
     weights = Flavor(name=modelstore_torch.FLAVOR, format="safetensors", plugin=modelstore_torch.PLUGIN,
                      model_class=flavor.model_class, options=_torch_options(recorded))  # fmt: skip
     if isinstance(target, type):
-        hparams = read_hparams(model_file(directory, files, recorded.get("hparams", HPARAMS), option="hparams"))
-        stored = model_file(directory, files, weights.options.get("weights"), option="weights").stat().st_size
+        name = recorded.get("hparams", HPARAMS)
+        model_file(verified.directory, files, name, option="hparams")  # a recorded name is checked first
+        hparams = read_hparams(verified.path(name))  # verified before it is parsed
+        # the weights' size bounds the module built from untrusted hparams (one file or shards)
+        stored = sum((verified.directory / f).stat().st_size for f in files if f.endswith(".safetensors"))
         target = _build(target, hparams, recorded.get("skipped_hparams"), options.get("hparams") or {}, flavor, stored)
-    return modelstore_torch.modelstore_deserialize(flavor=weights, directory=directory, files=files, options={**options, "model": target})
+    return modelstore_torch.modelstore_deserialize(flavor=weights, files=files, options={**options, "model": target}, verified=verified)
 
 
 @hookimpl

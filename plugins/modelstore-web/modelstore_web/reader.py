@@ -203,7 +203,7 @@ class StoreReader:
         if policy is not None:  # the same rule as store.download: refused unless signed as required
             policy.check(self.store.storage, v.record)
         view = self.store.cache.materialize(self.store.storage, v.record)
-        return entry, view / entry.path
+        return entry, view.path(entry.path)  # verified (hashed unless proven since it last was)
 
 
 def _map(function: Callable[[str], T], items: list[str]) -> list[T]:
