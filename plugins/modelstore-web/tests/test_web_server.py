@@ -162,7 +162,8 @@ def test_download_by_index_or_recorded_path_only(small_store, serve):
 
 def test_a_corrupted_object_is_refused(small_store, serve):
     server = serve(small_store)
-    entry = next(f for f in small_store.info("m", 1).files if f.path == "weights/w.bin")
+    files = small_store.info("m", 1).files
+    index, entry = next((i, f) for i, f in enumerate(files) if f.path == "weights/w.bin")
     assert fetch(server.url + "/d/m/v/1/file?path=weights/w.bin")[0] == 200  # the cache view holds it now
 
     obj = object_path(small_store, entry.sha256)
@@ -176,8 +177,11 @@ def test_a_corrupted_object_is_refused(small_store, serve):
     assert headers["content-type"].startswith("text/html")
     assert b"weights/w.bin" in body and b"sha256" in body  # says which file failed, and why
     assert bytes(data[:1000]) not in body
-    # and nothing of it comes through the other route either
-    assert fetch(server.url + "/d/m/v/1/files/1")[0] == 502
+    # and nothing of it comes through the other route either, while the version's other files,
+    # intact, still download (each file is verified on its own)
+    assert fetch(server.url + f"/d/m/v/1/files/{index}")[0] == 502
+    intact = next(i for i, f in enumerate(files) if f.sha256 != entry.sha256)
+    assert fetch(server.url + f"/d/m/v/1/files/{intact}")[0] == 200
 
 
 # --- records someone edited -----------------------------------------------------------------
