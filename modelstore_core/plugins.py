@@ -35,6 +35,7 @@ KNOWN_PLUGINS = {
         "catboost": "modelstore-catboost",
         "transformers": "modelstore-transformers",
         "lightning": "modelstore-lightning",
+        "lightgbm": "modelstore-lightgbm",
     },
     "module": {
         "sklearn": "modelstore-sklearn",
@@ -46,6 +47,7 @@ KNOWN_PLUGINS = {
         "transformers": "modelstore-transformers",
         "pytorch_lightning": "modelstore-lightning",
         "lightning": "modelstore-lightning",
+        "lightgbm": "modelstore-lightgbm",
     },
     "scheme": {
         "s3": "modelstore-s3",
