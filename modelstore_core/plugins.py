@@ -36,6 +36,7 @@ KNOWN_PLUGINS = {
         "transformers": "modelstore-transformers",
         "lightning": "modelstore-lightning",
         "lightgbm": "modelstore-lightgbm",
+        "onnx": "modelstore-onnx",
     },
     "module": {
         "sklearn": "modelstore-sklearn",
@@ -48,6 +49,7 @@ KNOWN_PLUGINS = {
         "pytorch_lightning": "modelstore-lightning",
         "lightning": "modelstore-lightning",
         "lightgbm": "modelstore-lightgbm",
+        "onnx": "modelstore-onnx",
     },
     "scheme": {
         "s3": "modelstore-s3",
