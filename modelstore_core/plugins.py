@@ -37,6 +37,7 @@ KNOWN_PLUGINS = {
         "lightning": "modelstore-lightning",
         "lightgbm": "modelstore-lightgbm",
         "onnx": "modelstore-onnx",
+        "statsmodels": "modelstore-statsmodels",
     },
     "module": {
         "sklearn": "modelstore-sklearn",
@@ -50,6 +51,7 @@ KNOWN_PLUGINS = {
         "lightning": "modelstore-lightning",
         "lightgbm": "modelstore-lightgbm",
         "onnx": "modelstore-onnx",
+        "statsmodels": "modelstore-statsmodels",
     },
     "scheme": {
         "s3": "modelstore-s3",
