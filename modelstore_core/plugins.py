@@ -38,6 +38,7 @@ KNOWN_PLUGINS = {
         "lightgbm": "modelstore-lightgbm",
         "onnx": "modelstore-onnx",
         "statsmodels": "modelstore-statsmodels",
+        "prophet": "modelstore-prophet",
     },
     "module": {
         "sklearn": "modelstore-sklearn",
@@ -52,6 +53,7 @@ KNOWN_PLUGINS = {
         "lightgbm": "modelstore-lightgbm",
         "onnx": "modelstore-onnx",
         "statsmodels": "modelstore-statsmodels",
+        "prophet": "modelstore-prophet",
     },
     "scheme": {
         "s3": "modelstore-s3",
