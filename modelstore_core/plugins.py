@@ -35,6 +35,10 @@ KNOWN_PLUGINS = {
         "catboost": "modelstore-catboost",
         "transformers": "modelstore-transformers",
         "lightning": "modelstore-lightning",
+        "lightgbm": "modelstore-lightgbm",
+        "onnx": "modelstore-onnx",
+        "statsmodels": "modelstore-statsmodels",
+        "prophet": "modelstore-prophet",
     },
     "module": {
         "sklearn": "modelstore-sklearn",
@@ -46,6 +50,10 @@ KNOWN_PLUGINS = {
         "transformers": "modelstore-transformers",
         "pytorch_lightning": "modelstore-lightning",
         "lightning": "modelstore-lightning",
+        "lightgbm": "modelstore-lightgbm",
+        "onnx": "modelstore-onnx",
+        "statsmodels": "modelstore-statsmodels",
+        "prophet": "modelstore-prophet",
     },
     "scheme": {
         "s3": "modelstore-s3",

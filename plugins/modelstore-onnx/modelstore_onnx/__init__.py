@@ -1,0 +1,57 @@
+"""modelstore plugin for ONNX: the ``onnx`` flavor.
+
+An ``onnx.ModelProto`` (from skl2onnx, ``torch.onnx``, tf2onnx or built by hand) is written as
+``model.onnx``, with its large tensors in ``model.onnx.data`` beside it when the model is over
+protobuf's 2 GB or ``upload(..., external_data=True)``. ``load`` returns a ``ModelProto``, or with
+``session=True`` an ``onnxruntime.InferenceSession``; ``onnx.checker`` runs first, and tensor data
+is read only from the version's own files. ONNX is data: no version needs ``trust=True``.
+
+Nothing here imports onnx until an ONNX model is actually handled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelstore_core.plugin_api import Flavor, comes_from, hookimpl
+
+FLAVOR = "onnx"
+PLUGIN = "modelstore-onnx"
+
+
+def handles(model: Any) -> bool:
+    """Whether ``model``'s class comes from onnx (decided from module names, without importing it)."""
+    return comes_from(model, "onnx")
+
+
+@hookimpl
+def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor | None:
+    if not handles(model):
+        return None
+    from ._persist import serialize
+
+    return serialize(model, directory, options)
+
+
+@hookimpl
+def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]) -> Any:
+    if flavor.name != FLAVOR:
+        return None
+    from ._persist import deserialize
+
+    return deserialize(flavor, directory, files, options)
+
+
+@hookimpl
+def modelstore_flavors() -> list[str]:
+    return [FLAVOR]
+
+
+@hookimpl
+def modelstore_collect_metadata(model: Any, flavor: Flavor) -> dict[str, Any] | None:
+    if flavor.name != FLAVOR or model is None:
+        return None
+    from ._metadata import describe
+
+    return {"model": describe(model)}

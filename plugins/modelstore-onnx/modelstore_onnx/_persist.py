@@ -1,0 +1,241 @@
+"""Writing and reading ONNX models: ``model.onnx``, and ``model.onnx.data`` for external tensors.
+
+Imported only when an ONNX model (or an ``onnx`` flavor version) is handled.
+
+On load, in this order: the protobuf is parsed (``DecodeError`` becomes ``CorruptArtifactError``);
+every tensor stored outside the protobuf (``data_location: EXTERNAL``, in the graph, its subgraphs
+and the model's functions) must name one of the version's verified model files, by its stored
+name, with an ``offset``/``length`` inside that file and a ``length`` equal to what its type and
+shape need; ``onnx.checker`` checks the model; only then is external data read, and only from
+those files. onnx's own loader already refuses ``..`` and absolute paths, but would read any other
+file in the directory (an extra, say), and trusts ``length``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from modelstore_core.plugin_api import CorruptArtifactError, CorruptRecordError, Flavor, ModelStoreError, model_file, qualified_name
+
+from . import FLAVOR, PLUGIN
+
+FILE = "model.onnx"
+DATA_FILE = "model.onnx.data"
+#: protobuf cannot serialize a message of 2 GiB or more: larger models keep their tensors outside.
+PROTOBUF_LIMIT = (1 << 31) - 1
+#: Tensors at least this large go to the data file when external data is used (onnx's default).
+EXTERNAL_THRESHOLD = 1024
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+    import onnx
+
+    if not isinstance(model, onnx.ModelProto):
+        raise ModelStoreError(
+            f"modelstore-onnx stores onnx.ModelProto models; {qualified_name(model)} is not one: "
+            "wrap a graph with onnx.helper.make_model(graph), or store files with upload(domain, files=[...])"
+        )
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in all_tensors(model)):
+        raise ModelStoreError(
+            "this ModelProto refers to tensor data in files it has not loaded (onnx.load(path, load_external_data=False)); "
+            "load it with onnx.load(path) so that its weights are stored with it"
+        )
+    external = options.get("external_data")
+    if external is None:
+        external = model.ByteSize() > PROTOBUF_LIMIT
+    domains = [op.domain for op in model.opset_import]
+    if external or domains != sorted(domains):
+        # A copy: save_model moves the tensors of the model it is given out to the data file, and
+        # the opsets are sorted (converters list them in set order, which changes with the hash
+        # seed: skl2onnx). Their order has no meaning; sorted, the same model gives the same bytes.
+        model = _copy(model)
+        model.opset_import.sort(key=lambda op: op.domain)
+    if external:
+        onnx.save_model(
+            model,
+            str(directory / FILE),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=DATA_FILE,
+            size_threshold=EXTERNAL_THRESHOLD,
+            convert_attribute=True,
+        )
+    else:
+        (directory / FILE).write_bytes(model.SerializeToString(deterministic=True))
+    files = [FILE] + ([DATA_FILE] if (directory / DATA_FILE).exists() else [])
+    return Flavor(
+        name=FLAVOR,
+        format="onnx",
+        plugin=PLUGIN,
+        model_class=qualified_name(model),
+        safe=True,
+        dependencies=["onnx"],
+        options={"file": FILE, "data_files": files[1:]},
+    )
+
+
+def _copy(model: Any) -> Any:
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    return copy
+
+
+def deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]) -> Any:
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    path = model_file(directory, files, flavor.options.get("file"), option="file")
+    if path.name != FILE:  # the data file is a model file too, but never the model
+        raise CorruptRecordError("the version record", "flavor.options.file", f"is {path.name!r}, but an onnx version stores {FILE!r}")
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(path.read_bytes())
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise CorruptArtifactError(path.name, f"it is not an ONNX protobuf ({str(exc)[:200]})") from None
+    external = check_external_data(model, directory, files, path.name)
+    try:
+        check(model, external)
+    except (onnx.checker.ValidationError, ValueError) as exc:
+        raise CorruptArtifactError(path.name, f"onnx.checker refused it: {str(exc).strip().splitlines()[0][:300]}") from None
+    for tensor, location, offset, length in external:
+        with open(directory / location, "rb") as f:
+            f.seek(offset)
+            tensor.raw_data = f.read(length)
+        tensor.ClearField("data_location")  # DEFAULT, as the model was before it was saved
+        del tensor.external_data[:]
+    if options.get("session"):
+        return inference_session(model, path, options.get("providers"))
+    return model
+
+
+def check(model: Any, external: list) -> None:
+    """``onnx.checker`` on the model, its external tensors not yet read.
+
+    The checker wants an external tensor's file beside the model, a regular file with one link;
+    the version's files are hard links in the cache (and were checked by
+    :func:`check_external_data`). So a model with external tensors is checked as a copy, in a
+    private directory, whose external tensors all point at one empty stand-in file.
+    """
+    import onnx
+
+    if not external:
+        onnx.checker.check_model(model)
+        return
+    skeleton = onnx.ModelProto()
+    skeleton.CopyFrom(model)  # small: external data is not loaded yet
+    for tensor in all_tensors(skeleton):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            del tensor.external_data[:]
+            tensor.external_data.add(key="location", value="stand-in")
+    with tempfile.TemporaryDirectory(prefix="modelstore-onnx-") as tmp:
+        (Path(tmp) / "stand-in").write_bytes(b"")
+        (Path(tmp) / FILE).write_bytes(skeleton.SerializeToString())
+        onnx.checker.check_model(str(Path(tmp) / FILE))
+
+
+def all_tensors(model: Any) -> list[Any]:
+    """Every TensorProto of the model: initializers (sparse ones too) and tensor attributes, in
+    the graph, every subgraph, and the model's functions."""
+    tensors: list[Any] = []
+
+    def nodes(node_list) -> None:
+        for node in node_list:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    tensors.append(attr.t)
+                tensors.extend(attr.tensors)
+                if attr.HasField("sparse_tensor"):
+                    tensors.extend((attr.sparse_tensor.values, attr.sparse_tensor.indices))
+                for sparse in attr.sparse_tensors:
+                    tensors.extend((sparse.values, sparse.indices))
+                if attr.HasField("g"):
+                    graph(attr.g)
+                for g in attr.graphs:
+                    graph(g)
+
+    def graph(g) -> None:
+        tensors.extend(g.initializer)
+        for sparse in g.sparse_initializer:
+            tensors.extend((sparse.values, sparse.indices))
+        nodes(g.node)
+
+    graph(model.graph)
+    for function in model.functions:
+        nodes(function.node)
+    return tensors
+
+
+def check_external_data(model: Any, directory: Path, files: list[str], file: str) -> list[tuple[Any, str, int, int]]:
+    """Every external tensor reads a byte range of one of ``files`` that fits its type and shape.
+    Returns ``(tensor, file, offset, length)`` for each."""
+    import onnx
+
+    found = []
+    for tensor in all_tensors(model):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        where = f"tensor {tensor.name[:60]!r}"
+        entries: dict[str, str] = {}
+        for entry in tensor.external_data:
+            if entry.key in entries:
+                raise CorruptArtifactError(file, f"{where} repeats its external data key {entry.key[:20]!r}")
+            entries[entry.key] = entry.value
+        location = entries.get("location")
+        if location not in files:
+            raise CorruptArtifactError(
+                file, f"{where} reads its data from {str(location)[:80]!r}, which is not one of the version's model files {files}"
+            )
+        size = (directory / location).stat().st_size
+        for key in ("offset", "length"):
+            if key in entries and not _DIGITS.fullmatch(entries[key]):
+                raise CorruptArtifactError(file, f"{where} has external data {key} {entries[key][:30]!r}, not a byte count")
+        offset = int(entries.get("offset", "0"))
+        length = int(entries.get("length", str(max(size - offset, 0))))
+        if offset + length > size:
+            raise CorruptArtifactError(file, f"{where} reads bytes {offset} to {offset + length} of {location}, which has {size}")
+        expected = _byte_size(tensor)
+        if expected is not None and length != expected:
+            raise CorruptArtifactError(file, f"{where} has {length} bytes of external data, but its type and shape need {expected}")
+        found.append((tensor, location, offset, length))
+    return found
+
+
+#: Bytes per element of the fixed-size tensor types (TensorProto.DataType values); the packed
+#: sub-byte types and strings are left out (only their byte range is checked).
+ITEMSIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2, 17: 1, 18: 1, 19: 1, 20: 1}
+
+
+def _byte_size(tensor: Any) -> int | None:
+    """Bytes of a fixed-size tensor's data (``None`` where the type is not one of :data:`ITEMSIZE`)."""
+    if any(d < 0 for d in tensor.dims):
+        return -1  # matches no length: a negative dimension is never valid
+    itemsize = ITEMSIZE.get(tensor.data_type)
+    return None if itemsize is None else math.prod(tensor.dims) * itemsize
+
+
+def inference_session(model: Any, path: Path, providers: Any) -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ModelStoreError(
+            f"load(..., session=True) needs onnxruntime, which is not installed: `pip install {PLUGIN}[onnxruntime]`"
+        ) from exc
+    providers = providers or ["CPUExecutionProvider"]
+    try:
+        if model.ByteSize() > PROTOBUF_LIMIT:
+            # Too big to hand over in memory: onnxruntime reads the checked files itself, beside the model.
+            return onnxruntime.InferenceSession(str(path), providers=providers)
+        return onnxruntime.InferenceSession(model.SerializeToString(), providers=providers)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors (Fail, InvalidGraph, NotImplemented...)
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelStoreError(
+            f"onnxruntime {onnxruntime.__version__} cannot run this model ({reason}); "
+            "load it without session=True to get the ModelProto, or upgrade onnxruntime"
+        ) from exc
