@@ -1,7 +1,7 @@
 """Run every nox session, several at a time: the README's test command.
 
 nox runs sessions one after another; most of ours wait on a server, an install or an import for
-a good part of their time, so running them side by side (one job per core by default) shortens the
+a good part of their time, so running them side by side (one more job than cores by default) shortens the
 whole run without changing any session. Each session writes its output to
 ``.nox/logs/<session>.log``; a failed session's log is printed in full at the end.
 
@@ -41,7 +41,10 @@ def run(session: str) -> tuple[str, int, float, Path]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2, help="sessions at once (default: one per core)")
+    # One more than the cores: a session spends part of its time waiting on a server or an install
+    # (measured on 2 cores: 19 sessions in 6 min 44 s two at a time, 5 min 38 s three at a time).
+    jobs = (os.cpu_count() or 1) + 1
+    parser.add_argument("-j", "--jobs", type=int, default=jobs, help=f"sessions at once (default: cores + 1 = {jobs})")
     parser.add_argument("--record", action="store_true", help=f"write this run's durations to {DURATIONS.name}")
     parser.add_argument("names", nargs="*", help="sessions to run (default: all)")
     args = parser.parse_args()
