@@ -1,4 +1,4 @@
-"""Run every nox session, several at a time: the README's test command.
+"""Run every nox session, several at a time (what `.ci/run`, the README's test command, runs).
 
 nox runs sessions one after another; most of ours wait on a server, an install or an import for
 a good part of their time, so running them side by side (one more job than cores by default) shortens the
