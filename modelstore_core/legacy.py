@@ -274,51 +274,173 @@ def legacy_flavor(library: str, class_name: str | None, directory: Path, names: 
     """The flavor a legacy model maps to, and the note that says how it loads (``names`` is
     updated in place if a file is stored under another name).
 
-    Only formats this project's plugins read as they are map to a plugin: a legacy scikit-learn
-    model (``model.joblib``, a pickle) to the sklearn flavor's pickle format, and a legacy
-    xgboost model whose ``model.xgboost`` is UBJSON (what xgboost >= 2.1 writes for an unknown
-    extension) to the xgboost flavor, stored as ``model.ubj`` (the name that format is read
-    from). Everything else is imported as raw files (``load`` returns their paths); files that
-    hold pickles mark the version unsafe, so that it loads only with ``trust=True``.
+    Only formats this project's plugins read as they are map to a plugin (see :data:`MAPPERS`);
+    the files are not loaded here, and each plugin checks them as it checks its own at load.
+    Everything else is imported as raw files (``load`` returns their paths); files that hold
+    pickles mark the version unsafe, so that it loads only with ``trust=True``.
     """
     model_files = [n for n in names if not n.startswith("extras/")]
-    xgb_file = directory / "model.xgboost"
-    if library == "xgboost" and class_name in XGBOOST_CLASSES and "model.xgboost" in model_files and "model.ubj" not in names:
-        if _is_ubjson(xgb_file):
-            xgb_file.rename(directory / "model.ubj")
-            names[names.index("model.xgboost")] = "model.ubj"
-            flavor = Flavor(
-                name="xgboost",
-                format="ubjson",
-                plugin="modelstore-xgboost",
-                model_class=f"xgboost.{class_name}",
-                options={"file": "model.ubj", "class": class_name, "imported_from": "modelstore 0.0.x"},
-            )
-            note = (
-                "model.xgboost (UBJSON) stored as model.ubj, loaded by modelstore-xgboost; scikit-learn API"
-                " parameters other than those xgboost saves with the trees keep their defaults (the legacy"
-                " ones are in metadata['legacy']['parameters'])"
-            )
-            return flavor, note
-    if library == "sklearn" and "model.joblib" in model_files:
-        flavor = Flavor(
-            name="sklearn",
-            format="pickle",
-            plugin="modelstore-sklearn",
-            model_class=class_name,
-            safe=False,
-            options={"file": "model.joblib", "imported_from": "modelstore 0.0.x"},
-        )
-        return flavor, "a joblib pickle, loaded by modelstore-sklearn only with load(..., trust=True)"
+    mapper = MAPPERS.get(library)
+    mapped = mapper(class_name, directory, names, model_files) if mapper is not None else None
+    if mapped is not None:
+        return mapped
     pickles = [n for n in model_files if _is_pickle(directory / n)]
     flavor = Flavor(name=RAW_FILES, format=RAW_FILES, plugin="modelstore-core", model_class=class_name, safe=not pickles)
     note = (
         f"imported as raw files ({', '.join(model_files)}): no plugin here reads the legacy {library} format"
         " as it is; load() returns the paths"
     )
+    if library == "transformers":
+        note += (
+            " (the legacy transformers/ folder holds the model, its tokenizer and config together, which"
+            " modelstore-transformers does not store as one version: load the model from that folder with"
+            " from_pretrained(..., use_safetensors=True) and upload it again)"
+        )
     if pickles:
         note += f"; {', '.join(pickles)} hold pickles, so it loads only with trust=True"
     return flavor, note
+
+
+#: ``options["imported_from"]`` of a mapped version: the version's files are the legacy library's.
+IMPORTED_FROM = "modelstore 0.0.x"
+_Mapped = tuple[Flavor, str] | None
+
+
+def _rename(directory: Path, names: list[str], old: str, new: str) -> None:
+    (directory / old).rename(directory / new)
+    names[names.index(old)] = new
+
+
+def _map_sklearn(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """``model.joblib`` (a pickle) -> the sklearn flavor's pickle format."""
+    if "model.joblib" not in model_files:
+        return None
+    flavor = Flavor(
+        name="sklearn",
+        format="pickle",
+        plugin="modelstore-sklearn",
+        model_class=class_name,
+        safe=False,
+        options={"file": "model.joblib", "imported_from": IMPORTED_FROM},
+    )
+    return flavor, "a joblib pickle, loaded by modelstore-sklearn only with load(..., trust=True)"
+
+
+def _map_xgboost(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """``model.xgboost`` in UBJSON (what xgboost >= 2.1 writes for an extension it does not know)
+    -> the xgboost flavor, stored as ``model.ubj`` (the name that format is read from)."""
+    if class_name not in XGBOOST_CLASSES or "model.xgboost" not in model_files or "model.ubj" in names:
+        return None
+    if not _is_ubjson(directory / "model.xgboost"):
+        return None  # xgboost's older binary format: no plugin here reads it
+    _rename(directory, names, "model.xgboost", "model.ubj")
+    flavor = Flavor(
+        name="xgboost",
+        format="ubjson",
+        plugin="modelstore-xgboost",
+        model_class=f"xgboost.{class_name}",
+        options={"file": "model.ubj", "class": class_name, "imported_from": IMPORTED_FROM},
+    )
+    note = (
+        "model.xgboost (UBJSON) stored as model.ubj, loaded by modelstore-xgboost; scikit-learn API"
+        " parameters other than those xgboost saves with the trees keep their defaults (the legacy"
+        " ones are in metadata['legacy']['parameters'])"
+    )
+    return flavor, note
+
+
+def _map_lightgbm(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """A legacy ``lightgbm.Booster`` (the only class the legacy manager stores): ``model.txt``,
+    LightGBM's text model format, -> the lightgbm flavor as modelstore-lightgbm records a Booster.
+    ``best_iteration`` is -1 (every tree in the file), what LightGBM gives a booster read from
+    text; the legacy library wrote the trees up to the booster's best iteration. Its
+    ``model.json`` (``dump_model()``, for reading) is kept beside it."""
+    if class_name != "Booster" or "model.txt" not in model_files:
+        return None
+    flavor = Flavor(
+        name="lightgbm",
+        format="text",
+        plugin="modelstore-lightgbm",
+        model_class="lightgbm.basic.Booster",
+        options={"file": "model.txt", "class": "Booster", "best_iteration": -1, "imported_from": IMPORTED_FROM},
+    )
+    return flavor, "model.txt (LightGBM's text format), loaded by modelstore-lightgbm as a Booster after its checks"
+
+
+def _map_onnx(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """``model.onnx`` (``ModelProto.SerializeToString()``, tensors inside) -> the onnx flavor."""
+    if class_name != "ModelProto" or "model.onnx" not in model_files or "model.onnx.data" in names:
+        return None
+    flavor = Flavor(
+        name="onnx",
+        format="onnx",
+        plugin="modelstore-onnx",
+        model_class="onnx.onnx_ml_pb2.ModelProto",
+        options={"file": "model.onnx", "data_files": [], "imported_from": IMPORTED_FROM},
+    )
+    return flavor, "model.onnx, loaded by modelstore-onnx (a ModelProto, or with session=True an InferenceSession) after onnx.checker"
+
+
+#: A legacy Prophet file larger than this is imported as raw files (it is decoded in memory).
+MAX_PROPHET_BYTES = 1 << 30
+
+
+def _map_prophet(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """``prophet_model.json`` -> the prophet flavor's ``model.json``. The legacy library wrote
+    ``json.dumps(model_to_json(model))``: a JSON string whose text is the model's JSON. That text
+    is stored; modelstore-prophet checks it at load as it checks its own."""
+    legacy_file = directory / "prophet_model.json"
+    if class_name != "Prophet" or "prophet_model.json" not in model_files or "model.json" in names:
+        return None
+    if legacy_file.stat().st_size > MAX_PROPHET_BYTES:
+        return None
+    try:
+        text = json.loads(legacy_file.read_bytes())
+    except (ValueError, RecursionError):
+        return None  # not what the legacy library writes: kept as it is, as raw files
+    if not isinstance(text, str):
+        return None
+    (directory / "model.json").write_text(text, encoding="utf-8")
+    legacy_file.unlink()
+    names[names.index("prophet_model.json")] = "model.json"
+    flavor = Flavor(
+        name="prophet",
+        format="json",
+        plugin="modelstore-prophet",
+        model_class="prophet.forecaster.Prophet",
+        options={"file": "model.json", "imported_from": IMPORTED_FROM},
+    )
+    note = "prophet_model.json (model_to_json, JSON-encoded once more) stored decoded as model.json, loaded by modelstore-prophet"
+    return flavor, note + " after its checks"
+
+
+def _map_statsmodels(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """``model.pkl`` (``results.save()``, a pickle) -> the statsmodels flavor, stored as
+    ``model.pickle`` as modelstore-statsmodels names it; unsafe, as every statsmodels version is."""
+    if "model.pkl" not in model_files or "model.pickle" in names:
+        return None
+    _rename(directory, names, "model.pkl", "model.pickle")
+    flavor = Flavor(
+        name="statsmodels",
+        format="pickle",
+        plugin="modelstore-statsmodels",
+        model_class=class_name,
+        safe=False,
+        options={"file": "model.pickle", "imported_from": IMPORTED_FROM},
+    )
+    note = "model.pkl (a statsmodels pickle) stored as model.pickle, loaded by modelstore-statsmodels"
+    return flavor, note + " only with load(..., trust=True)"
+
+
+#: legacy ``model_type.library`` -> what maps its models to a plugin's flavor (``None``: raw files).
+MAPPERS = {
+    "sklearn": _map_sklearn,
+    "xgboost": _map_xgboost,
+    "lightgbm": _map_lightgbm,
+    "onnx": _map_onnx,
+    "prophet": _map_prophet,
+    "statsmodels": _map_statsmodels,
+}
 
 
 #: The classes modelstore-xgboost rebuilds (its ``CLASSES``; the core imports no plugin).
