@@ -456,14 +456,22 @@ def _is_ubjson(path: Path) -> bool:
 
 
 def _is_pickle(path: Path) -> bool:
+    """Whether the file's name or first bytes say pickle: a pickle (protocol 2 to 5), or torch's
+    zip format (``torch.save`` since torch 1.6, ``pytorch_model.bin`` of transformers), whose
+    first member is the pickle ``<archive>/data.pkl``."""
     if path.name.lower().endswith(PICKLE_SUFFIXES):
         return True
     try:
         with open(path, "rb") as f:
-            head = f.read(2)
+            head = f.read(30 + 1024)
     except OSError:
         return False
-    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5  # pickle protocol 2..5
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return True
+    if len(head) >= 30 and head[:4] == b"PK\x03\x04":  # a zip's first local file header
+        name_length = int.from_bytes(head[26:28], "little")
+        return head[30 : 30 + name_length].endswith(b".pkl")
+    return False
 
 
 def extract_archive(archive: Path, directory: Path, key: str, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> list[str]:

@@ -5,7 +5,9 @@ legacy artifacts of each kind, built from the real ones, fail at load with the p
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +213,23 @@ def test_a_legacy_prophet_file_that_is_not_double_encoded_stays_raw_files(legacy
     report = import_legacy(ModelStore(root), target, domains=["prophet"])
     assert report.copied == ["prophet:1"] and target.info("prophet", 1).flavor.name == "files"
     assert any("raw files" in note for note in report.notes)
+
+
+def test_torch_zip_pickles_stay_raw_files_marked_unsafe(legacy_modelstore, tmp_path):
+    """``pytorch_model.bin`` as torch.save has written it since torch 1.6 (a zip whose first
+    member is the pickle ``<archive>/data.pkl``) is a pickle, whatever its suffix."""
+    weights = tmp_path / "pytorch_model.bin"
+    with zipfile.ZipFile(weights, "w") as z:
+        z.writestr("pytorch_model/data.pkl", pickle.dumps({"w": [1.0, 2.0]}, protocol=2))
+        z.writestr("pytorch_model/byteorder", "little")
+        z.writestr("pytorch_model/data/0", b"\0" * 8)
+    root = tmp_path / "legacy"
+    legacy = legacy_modelstore.ModelStore.from_file_system(root_directory=str(root), create_directory=True)
+    legacy.upload("bert", model=str(weights))
+    target = ModelStore(tmp_path / "new")
+    report = import_legacy(ModelStore(root), target)
+    v = target.info("bert", 1)
+    assert v.flavor.name == "files" and v.flavor.safe is False
+    assert any("pytorch_model.bin hold pickles" in note for note in report.notes), report.notes
+    with pytest.raises(UntrustedArtifactError):
+        target.load("bert", 1)
