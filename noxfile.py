@@ -85,10 +85,11 @@ def interop(session: nox.Session) -> None:
     """
     needed = ("modelstore-s3", "modelstore-gcs", "modelstore-sklearn", "modelstore-xgboost")
     plugins = [arg for p in needed for arg in ("-e", f"plugins/{p}[test]")]
-    # The legacy kinds the importer maps to these plugins: only their frameworks, not their test extras.
-    mapped = ("lightgbm", "onnx", "prophet", "statsmodels")
+    # The legacy kinds the importer maps to these plugins: only their frameworks, not their test
+    # extras (transformers' models need torch: the CPU build, by the constraints).
+    mapped = ("lightgbm", "onnx", "prophet", "statsmodels", "transformers")
     plugins += [arg for name in mapped for arg in ("-e", f"plugins/modelstore-{name}[{name}]")]
-    install(session, "-e", ".[test]", *plugins)
+    install(session, "-e", ".[test]", *plugins, "torch")
     legacy = Path(session.create_tmp()) / "legacy-modelstore"
     session.install("--target", str(legacy), "modelstore==0.0.82")
     session.run("pytest", "tests/interop", *session.posargs, env={"MODELSTORE_LEGACY_PATH": str(legacy)})

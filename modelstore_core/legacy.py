@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -292,9 +293,8 @@ def legacy_flavor(library: str, class_name: str | None, directory: Path, names: 
     )
     if library == "transformers":
         note += (
-            " (the legacy transformers/ folder holds the model, its tokenizer and config together, which"
-            " modelstore-transformers does not store as one version: load the model from that folder with"
-            " from_pretrained(..., use_safetensors=True) and upload it again)"
+            " (modelstore-transformers takes a legacy transformers/ folder that holds a model alone, with safetensors"
+            " weights and a config without custom code; this one holds more, or other, files)"
         )
     if pickles:
         note += f"; {', '.join(pickles)} hold pickles, so it loads only with trust=True"
@@ -432,6 +432,55 @@ def _map_statsmodels(class_name: str | None, directory: Path, names: list[str], 
     return flavor, note + " only with load(..., trust=True)"
 
 
+#: The files of a legacy ``transformers/`` folder of a model alone, as ``save_pretrained`` writes
+#: it with safetensors weights (no tokenizer, processor, pickled or TensorFlow weights).
+_TRANSFORMERS_FILES = re.compile(
+    r"config\.json|generation_config\.json|model(-[0-9]{5}-of-[0-9]{5})?\.safetensors|model\.safetensors\.index\.json"
+)
+MAX_CONFIG_BYTES = 16 << 20
+
+
+def _map_transformers(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """A legacy ``transformers/`` folder that holds a model alone, with safetensors weights and a
+    config that names no custom code -> the transformers flavor's ``model`` kind, its files moved
+    to the top as modelstore-transformers stores them. The legacy record names the class without
+    its module, so no auto class is recorded: it loads with ``load(..., model=TheClass)``."""
+    inside = [n for n in model_files if n.startswith("transformers/")]
+    others = [n for n in model_files if not n.startswith("transformers/")]
+    if not isinstance(class_name, str) or not class_name.isidentifier() or "transformers/config.json" not in inside:
+        return None
+    if not any(n.endswith(".safetensors") for n in inside) or others not in ([], ["model-info.json"]):
+        return None
+    if not all(_TRANSFORMERS_FILES.fullmatch(n[len("transformers/") :]) for n in inside):
+        return None  # a tokenizer or processor beside the model, pickled or TensorFlow weights
+    config = directory / "transformers" / "config.json"
+    if config.stat().st_size > MAX_CONFIG_BYTES:
+        return None
+    try:
+        doc = json.loads(config.read_bytes())
+    except (ValueError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict) or "auto_map" in doc:
+        return None  # not a config, or one that needs custom code: kept as it is
+    for name in inside:
+        top = name[len("transformers/") :]
+        (directory / name).rename(directory / top)
+        names[names.index(name)] = top
+    (directory / "transformers").rmdir()
+    flavor = Flavor(
+        name="transformers",
+        format="safetensors",
+        plugin="modelstore-transformers",
+        model_class=class_name,
+        options={"kind": "model", "auto_class": None, "imported_from": IMPORTED_FROM},
+    )
+    note = (
+        f"the transformers/ folder (safetensors weights) stored as modelstore-transformers stores a model; the legacy"
+        f" record names no module for {class_name}, so load it with load(..., model=transformers.{class_name})"
+    )
+    return flavor, note
+
+
 #: legacy ``model_type.library`` -> what maps its models to a plugin's flavor (``None``: raw files).
 MAPPERS = {
     "sklearn": _map_sklearn,
@@ -440,6 +489,7 @@ MAPPERS = {
     "onnx": _map_onnx,
     "prophet": _map_prophet,
     "statsmodels": _map_statsmodels,
+    "transformers": _map_transformers,
 }
 
 

@@ -16,7 +16,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from test_legacy_import import members, rewrite
 
-from modelstore_core import CorruptArtifactError, ModelStore, UntrustedArtifactError
+from modelstore_core import CorruptArtifactError, ModelStore, ModelStoreError, UntrustedArtifactError
 from modelstore_core.legacy import import_legacy
 
 lightgbm = pytest.importorskip("lightgbm", reason="needs modelstore-lightgbm[lightgbm] (the interop session installs it)")
@@ -233,3 +233,97 @@ def test_torch_zip_pickles_stay_raw_files_marked_unsafe(legacy_modelstore, tmp_p
     assert any("pytorch_model.bin hold pickles" in note for note in report.notes), report.notes
     with pytest.raises(UntrustedArtifactError):
         target.load("bert", 1)
+
+
+# --- transformers --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def transformers_by_legacy(legacy_modelstore, tmp_path_factory):
+    """A legacy store with a tiny BERT classifier alone (domain bert) and one with its tokenizer
+    (domain bert-tokenized), written by the legacy library (transformers 5: safetensors)."""
+    transformers = pytest.importorskip("transformers", reason="needs modelstore-transformers[transformers] and torch")
+    import torch
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, num_labels=3
+    )
+    model = transformers.BertForSequenceClassification(config).eval()
+    vocab = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghij"]))
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(vocab))
+    root = tmp_path_factory.mktemp("legacy-transformers") / "legacy"
+    legacy = legacy_modelstore.ModelStore.from_file_system(root_directory=str(root), create_directory=True)
+    ids = {
+        "bert": legacy.upload("bert", model=model)["model"]["model_id"],
+        "bert-tokenized": legacy.upload("bert-tokenized", model=model, tokenizer=tokenizer)["model"]["model_id"],
+    }
+    return root, ids, model, transformers
+
+
+def test_a_legacy_transformers_model_loads_through_its_plugin(transformers_by_legacy, tmp_path):
+    root, ids, model, transformers = transformers_by_legacy
+    import torch
+
+    target = ModelStore(tmp_path / "new")
+    report = import_legacy(ModelStore(root), target)
+    assert report.ok and sorted(report.copied) == ["bert-tokenized:1", "bert:1"], report.problems
+    v = target.info("bert", 1)
+    assert (v.flavor.name, v.flavor.format, v.flavor.plugin, v.flavor.safe) == (
+        "transformers",
+        "safetensors",
+        "modelstore-transformers",
+        True,
+    )
+    assert v.flavor.options == {"kind": "model", "auto_class": None, "imported_from": "modelstore 0.0.x"}
+    assert sorted(f.path for f in v.files) == ["config.json", "model-info.json", "model.safetensors"]
+    with pytest.raises(ModelStoreError, match="model=BertForSequenceClassification"):
+        target.load("bert", 1)  # the legacy record names no module: no auto class was recorded
+    loaded = target.load("bert", 1, model=transformers.BertForSequenceClassification)  # no trust needed
+    inputs = torch.tensor([[2, 5, 6, 7, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(inputs).logits, model(inputs).logits, rtol=0, atol=0)
+    # a tokenizer beside the model: no kind of modelstore-transformers holds both as the legacy folder does
+    both = target.info("bert-tokenized", 1)
+    assert both.flavor.name == "files" and both.flavor.safe is True
+    assert any(n.startswith("bert-tokenized:1") and "holds more, or other, files" in n for n in report.notes)
+    assert import_legacy(ModelStore(root), target).copied == []
+
+
+def test_a_tampered_legacy_transformers_model_fails_at_load(transformers_by_legacy, tmp_path):
+    root, ids, _, transformers = transformers_by_legacy
+    legacy = tmp_path / "legacy"
+    shutil.copytree(root, legacy)
+    [archive] = legacy.glob(f"operatorai-model-store/bert/*/{ids['bert']}/artifacts.tar.gz")
+    entries = []
+    for info, data in members(archive):
+        if info.name.endswith("model.safetensors"):
+            data = data[:-64]  # the header's offsets run past the end of the file
+            info.size = len(data)
+        entries.append((info, data))
+    rewrite(archive, entries)
+    target = ModelStore(tmp_path / "new")
+    report = import_legacy(ModelStore(legacy), target, domains=["bert"])
+    assert report.copied == ["bert:1"] and target.info("bert", 1).flavor.name == "transformers"
+    with pytest.raises(CorruptArtifactError, match="model.safetensors"):
+        target.load("bert", 1, model=transformers.BertForSequenceClassification)
+
+
+def test_a_legacy_transformers_config_with_custom_code_stays_raw_files(transformers_by_legacy, tmp_path):
+    root, ids, _, _ = transformers_by_legacy
+    legacy = tmp_path / "legacy"
+    shutil.copytree(root, legacy)
+    [archive] = legacy.glob(f"operatorai-model-store/bert/*/{ids['bert']}/artifacts.tar.gz")
+    entries = []
+    for info, data in members(archive):
+        if info.name.endswith("config.json"):
+            doc = json.loads(data)
+            doc["auto_map"] = {"AutoModel": "evil.EvilModel"}
+            data = json.dumps(doc).encode()
+            info.size = len(data)
+        entries.append((info, data))
+    rewrite(archive, entries)
+    target = ModelStore(tmp_path / "new")
+    import_legacy(ModelStore(legacy), target, domains=["bert"])
+    assert target.info("bert", 1).flavor.name == "files"
