@@ -13,6 +13,10 @@ listing per domain. Everything in it is untrusted: metadata is type-checked, arc
 extracted member by member (regular files only, names that are valid file names here, no
 links, capped in count and size) and a model that breaks a rule is reported and left out.
 
+A legacy model whose files a plugin here reads as they are becomes that plugin's flavor
+(:func:`legacy_flavor`, :data:`MAPPERS`); the plugin checks the files at load as it checks its
+own. Any other is imported as raw files.
+
 Each legacy model becomes the next version of its domain, oldest first, with the legacy id,
 creation time and the rest of the legacy metadata under ``metadata["legacy"]``. A re-run skips
 every model whose legacy id a version of the domain already records. A legacy state that names
@@ -400,7 +404,11 @@ def _map_prophet(class_name: str | None, directory: Path, names: list[str], mode
         return None  # not what the legacy library writes: kept as it is, as raw files
     if not isinstance(text, str):
         return None
-    (directory / "model.json").write_text(text, encoding="utf-8")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): not what model_to_json writes
+        return None
+    (directory / "model.json").write_bytes(data)
     legacy_file.unlink()
     names[names.index("prophet_model.json")] = "model.json"
     flavor = Flavor(

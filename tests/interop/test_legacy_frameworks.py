@@ -199,15 +199,15 @@ def test_a_tampered_legacy_artifact_fails_at_load_with_the_plugins_error(legacy_
         target.load(kind, 1, trust=kind == "statsmodels")
 
 
-def test_a_legacy_prophet_file_that_is_not_double_encoded_stays_raw_files(legacy_root, tmp_path):
+@pytest.mark.parametrize("data", [b"{not json", b'"\\ud800"'], ids=["not JSON", "a lone surrogate"])
+def test_a_legacy_prophet_file_that_does_not_decode_stays_raw_files(legacy_root, tmp_path, data):
     root, ids, _ = legacy_root
     [archive] = root.glob(f"operatorai-model-store/prophet/*/{ids['prophet']}/artifacts.tar.gz")
     entries = []
-    for info, data in members(archive):
+    for info, content in members(archive):
         if info.name.lstrip("./") == "prophet_model.json":
-            data = b"{not json"
-            info.size = len(data)
-        entries.append((info, data))
+            content, info.size = data, len(data)
+        entries.append((info, content))
     rewrite(archive, entries)
     target = ModelStore(tmp_path / "new")
     report = import_legacy(ModelStore(root), target, domains=["prophet"])
