@@ -75,7 +75,8 @@ def checkout_plugins_for_tests(plugin: str) -> list[str]:
 @nox.session
 def interop(session: nox.Session) -> None:
     """Between backends: copies and mirrors between every pair of local, S3 (moto) and GCS
-    (fake-gcs-server), and imports of stores written by the original modelstore (0.0.82).
+    (fake-gcs-server), and imports of stores written by the original modelstore (0.0.82), its
+    models of each framework whose plugin the importer maps them to loaded back by that plugin.
 
     Needs both cloud plugins' test extras at once, so it is a session of its own rather than a
     plugin's. The legacy library goes into a directory of its own (``--target``): its console
@@ -84,7 +85,11 @@ def interop(session: nox.Session) -> None:
     """
     needed = ("modelstore-s3", "modelstore-gcs", "modelstore-sklearn", "modelstore-xgboost")
     plugins = [arg for p in needed for arg in ("-e", f"plugins/{p}[test]")]
-    install(session, "-e", ".[test]", *plugins)
+    # The legacy kinds the importer maps to these plugins: only their frameworks, not their test
+    # extras (transformers' models need torch: the CPU build, by the constraints).
+    mapped = ("lightgbm", "onnx", "prophet", "statsmodels", "transformers")
+    plugins += [arg for name in mapped for arg in ("-e", f"plugins/modelstore-{name}[{name}]")]
+    install(session, "-e", ".[test]", *plugins, "torch")
     legacy = Path(session.create_tmp()) / "legacy-modelstore"
     session.install("--target", str(legacy), "modelstore==0.0.82")
     session.run("pytest", "tests/interop", *session.posargs, env={"MODELSTORE_LEGACY_PATH": str(legacy)})

@@ -13,6 +13,10 @@ listing per domain. Everything in it is untrusted: metadata is type-checked, arc
 extracted member by member (regular files only, names that are valid file names here, no
 links, capped in count and size) and a model that breaks a rule is reported and left out.
 
+A legacy model whose files a plugin here reads as they are becomes that plugin's flavor
+(:func:`legacy_flavor`, :data:`MAPPERS`); the plugin checks the files at load as it checks its
+own. Any other is imported as raw files.
+
 Each legacy model becomes the next version of its domain, oldest first, with the legacy id,
 creation time and the rest of the legacy metadata under ``metadata["legacy"]``. A re-run skips
 every model whose legacy id a version of the domain already records. A legacy state that names
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -274,51 +279,226 @@ def legacy_flavor(library: str, class_name: str | None, directory: Path, names: 
     """The flavor a legacy model maps to, and the note that says how it loads (``names`` is
     updated in place if a file is stored under another name).
 
-    Only formats this project's plugins read as they are map to a plugin: a legacy scikit-learn
-    model (``model.joblib``, a pickle) to the sklearn flavor's pickle format, and a legacy
-    xgboost model whose ``model.xgboost`` is UBJSON (what xgboost >= 2.1 writes for an unknown
-    extension) to the xgboost flavor, stored as ``model.ubj`` (the name that format is read
-    from). Everything else is imported as raw files (``load`` returns their paths); files that
-    hold pickles mark the version unsafe, so that it loads only with ``trust=True``.
+    Only formats this project's plugins read as they are map to a plugin (see :data:`MAPPERS`);
+    the files are not loaded here, and each plugin checks them as it checks its own at load.
+    Everything else is imported as raw files (``load`` returns their paths); files that hold
+    pickles mark the version unsafe, so that it loads only with ``trust=True``.
     """
     model_files = [n for n in names if not n.startswith("extras/")]
-    xgb_file = directory / "model.xgboost"
-    if library == "xgboost" and class_name in XGBOOST_CLASSES and "model.xgboost" in model_files and "model.ubj" not in names:
-        if _is_ubjson(xgb_file):
-            xgb_file.rename(directory / "model.ubj")
-            names[names.index("model.xgboost")] = "model.ubj"
-            flavor = Flavor(
-                name="xgboost",
-                format="ubjson",
-                plugin="modelstore-xgboost",
-                model_class=f"xgboost.{class_name}",
-                options={"file": "model.ubj", "class": class_name, "imported_from": "modelstore 0.0.x"},
-            )
-            note = (
-                "model.xgboost (UBJSON) stored as model.ubj, loaded by modelstore-xgboost; scikit-learn API"
-                " parameters other than those xgboost saves with the trees keep their defaults (the legacy"
-                " ones are in metadata['legacy']['parameters'])"
-            )
-            return flavor, note
-    if library == "sklearn" and "model.joblib" in model_files:
-        flavor = Flavor(
-            name="sklearn",
-            format="pickle",
-            plugin="modelstore-sklearn",
-            model_class=class_name,
-            safe=False,
-            options={"file": "model.joblib", "imported_from": "modelstore 0.0.x"},
-        )
-        return flavor, "a joblib pickle, loaded by modelstore-sklearn only with load(..., trust=True)"
+    mapper = MAPPERS.get(library)
+    mapped = mapper(class_name, directory, names, model_files) if mapper is not None else None
+    if mapped is not None:
+        return mapped
     pickles = [n for n in model_files if _is_pickle(directory / n)]
     flavor = Flavor(name=RAW_FILES, format=RAW_FILES, plugin="modelstore-core", model_class=class_name, safe=not pickles)
     note = (
         f"imported as raw files ({', '.join(model_files)}): no plugin here reads the legacy {library} format"
         " as it is; load() returns the paths"
     )
+    if library == "transformers":
+        note += (
+            " (modelstore-transformers takes a legacy transformers/ folder that holds a model alone, with safetensors"
+            " weights and a config without custom code; this one holds more, or other, files)"
+        )
     if pickles:
         note += f"; {', '.join(pickles)} hold pickles, so it loads only with trust=True"
     return flavor, note
+
+
+#: ``options["imported_from"]`` of a mapped version: the version's files are the legacy library's.
+IMPORTED_FROM = "modelstore 0.0.x"
+_Mapped = tuple[Flavor, str] | None
+
+
+def _rename(directory: Path, names: list[str], old: str, new: str) -> None:
+    (directory / old).rename(directory / new)
+    names[names.index(old)] = new
+
+
+def _map_sklearn(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """``model.joblib`` (a pickle) -> the sklearn flavor's pickle format."""
+    if "model.joblib" not in model_files:
+        return None
+    flavor = Flavor(
+        name="sklearn",
+        format="pickle",
+        plugin="modelstore-sklearn",
+        model_class=class_name,
+        safe=False,
+        options={"file": "model.joblib", "imported_from": IMPORTED_FROM},
+    )
+    return flavor, "a joblib pickle, loaded by modelstore-sklearn only with load(..., trust=True)"
+
+
+def _map_xgboost(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """``model.xgboost`` in UBJSON (what xgboost >= 2.1 writes for an extension it does not know)
+    -> the xgboost flavor, stored as ``model.ubj`` (the name that format is read from)."""
+    if class_name not in XGBOOST_CLASSES or "model.xgboost" not in model_files or "model.ubj" in names:
+        return None
+    if not _is_ubjson(directory / "model.xgboost"):
+        return None  # xgboost's older binary format: no plugin here reads it
+    _rename(directory, names, "model.xgboost", "model.ubj")
+    flavor = Flavor(
+        name="xgboost",
+        format="ubjson",
+        plugin="modelstore-xgboost",
+        model_class=f"xgboost.{class_name}",
+        options={"file": "model.ubj", "class": class_name, "imported_from": IMPORTED_FROM},
+    )
+    note = (
+        "model.xgboost (UBJSON) stored as model.ubj, loaded by modelstore-xgboost; scikit-learn API"
+        " parameters other than those xgboost saves with the trees keep their defaults (the legacy"
+        " ones are in metadata['legacy']['parameters'])"
+    )
+    return flavor, note
+
+
+def _map_lightgbm(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """A legacy ``lightgbm.Booster`` (the only class the legacy manager stores): ``model.txt``,
+    LightGBM's text model format, -> the lightgbm flavor as modelstore-lightgbm records a Booster.
+    ``best_iteration`` is -1 (every tree in the file), what LightGBM gives a booster read from
+    text; the legacy library wrote the trees up to the booster's best iteration. Its
+    ``model.json`` (``dump_model()``, for reading) is kept beside it."""
+    if class_name != "Booster" or "model.txt" not in model_files:
+        return None
+    flavor = Flavor(
+        name="lightgbm",
+        format="text",
+        plugin="modelstore-lightgbm",
+        model_class="lightgbm.basic.Booster",
+        options={"file": "model.txt", "class": "Booster", "best_iteration": -1, "imported_from": IMPORTED_FROM},
+    )
+    return flavor, "model.txt (LightGBM's text format), loaded by modelstore-lightgbm as a Booster after its checks"
+
+
+def _map_onnx(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """``model.onnx`` (``ModelProto.SerializeToString()``, tensors inside) -> the onnx flavor."""
+    if class_name != "ModelProto" or "model.onnx" not in model_files or "model.onnx.data" in names:
+        return None
+    flavor = Flavor(
+        name="onnx",
+        format="onnx",
+        plugin="modelstore-onnx",
+        model_class="onnx.onnx_ml_pb2.ModelProto",
+        options={"file": "model.onnx", "data_files": [], "imported_from": IMPORTED_FROM},
+    )
+    return flavor, "model.onnx, loaded by modelstore-onnx (a ModelProto, or with session=True an InferenceSession) after onnx.checker"
+
+
+#: A legacy Prophet file larger than this is imported as raw files (it is decoded in memory).
+MAX_PROPHET_BYTES = 1 << 30
+
+
+def _map_prophet(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """``prophet_model.json`` -> the prophet flavor's ``model.json``. The legacy library wrote
+    ``json.dumps(model_to_json(model))``: a JSON string whose text is the model's JSON. That text
+    is stored; modelstore-prophet checks it at load as it checks its own."""
+    legacy_file = directory / "prophet_model.json"
+    if class_name != "Prophet" or "prophet_model.json" not in model_files or "model.json" in names:
+        return None
+    if legacy_file.stat().st_size > MAX_PROPHET_BYTES:
+        return None
+    try:
+        text = json.loads(legacy_file.read_bytes())
+    except (ValueError, RecursionError):
+        return None  # not what the legacy library writes: kept as it is, as raw files
+    if not isinstance(text, str):
+        return None
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): not what model_to_json writes
+        return None
+    (directory / "model.json").write_bytes(data)
+    legacy_file.unlink()
+    names[names.index("prophet_model.json")] = "model.json"
+    flavor = Flavor(
+        name="prophet",
+        format="json",
+        plugin="modelstore-prophet",
+        model_class="prophet.forecaster.Prophet",
+        options={"file": "model.json", "imported_from": IMPORTED_FROM},
+    )
+    note = "prophet_model.json (model_to_json, JSON-encoded once more) stored decoded as model.json, loaded by modelstore-prophet"
+    return flavor, note + " after its checks"
+
+
+def _map_statsmodels(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """``model.pkl`` (``results.save()``, a pickle) -> the statsmodels flavor, stored as
+    ``model.pickle`` as modelstore-statsmodels names it; unsafe, as every statsmodels version is."""
+    if "model.pkl" not in model_files or "model.pickle" in names:
+        return None
+    _rename(directory, names, "model.pkl", "model.pickle")
+    flavor = Flavor(
+        name="statsmodels",
+        format="pickle",
+        plugin="modelstore-statsmodels",
+        model_class=class_name,
+        safe=False,
+        options={"file": "model.pickle", "imported_from": IMPORTED_FROM},
+    )
+    note = "model.pkl (a statsmodels pickle) stored as model.pickle, loaded by modelstore-statsmodels"
+    return flavor, note + " only with load(..., trust=True)"
+
+
+#: The files of a legacy ``transformers/`` folder of a model alone, as ``save_pretrained`` writes
+#: it with safetensors weights (no tokenizer, processor, pickled or TensorFlow weights).
+_TRANSFORMERS_FILES = re.compile(
+    r"config\.json|generation_config\.json|model(-[0-9]{5}-of-[0-9]{5})?\.safetensors|model\.safetensors\.index\.json"
+)
+MAX_CONFIG_BYTES = 16 << 20
+
+
+def _map_transformers(class_name: str | None, directory: Path, names: list[str], model_files: list[str]) -> _Mapped:
+    """A legacy ``transformers/`` folder that holds a model alone, with safetensors weights and a
+    config that names no custom code -> the transformers flavor's ``model`` kind, its files moved
+    to the top as modelstore-transformers stores them. The legacy record names the class without
+    its module, so no auto class is recorded: it loads with ``load(..., model=TheClass)``."""
+    inside = [n for n in model_files if n.startswith("transformers/")]
+    others = [n for n in model_files if not n.startswith("transformers/")]
+    if not isinstance(class_name, str) or not class_name.isidentifier() or "transformers/config.json" not in inside:
+        return None
+    if not any(n.endswith(".safetensors") for n in inside) or others not in ([], ["model-info.json"]):
+        return None
+    if not all(_TRANSFORMERS_FILES.fullmatch(n[len("transformers/") :]) for n in inside):
+        return None  # a tokenizer or processor beside the model, pickled or TensorFlow weights
+    config = directory / "transformers" / "config.json"
+    if config.stat().st_size > MAX_CONFIG_BYTES:
+        return None
+    try:
+        doc = json.loads(config.read_bytes())
+    except (ValueError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict) or "auto_map" in doc:
+        return None  # not a config, or one that needs custom code: kept as it is
+    for name in inside:
+        top = name[len("transformers/") :]
+        (directory / name).rename(directory / top)
+        names[names.index(name)] = top
+    (directory / "transformers").rmdir()
+    flavor = Flavor(
+        name="transformers",
+        format="safetensors",
+        plugin="modelstore-transformers",
+        model_class=class_name,
+        options={"kind": "model", "auto_class": None, "imported_from": IMPORTED_FROM},
+    )
+    note = (
+        f"the transformers/ folder (safetensors weights) stored as modelstore-transformers stores a model; the legacy"
+        f" record names no module for {class_name}, so load it with load(..., model=transformers.{class_name})"
+    )
+    return flavor, note
+
+
+#: legacy ``model_type.library`` -> what maps its models to a plugin's flavor (``None``: raw files).
+MAPPERS = {
+    "sklearn": _map_sklearn,
+    "xgboost": _map_xgboost,
+    "lightgbm": _map_lightgbm,
+    "onnx": _map_onnx,
+    "prophet": _map_prophet,
+    "statsmodels": _map_statsmodels,
+    "transformers": _map_transformers,
+}
 
 
 #: The classes modelstore-xgboost rebuilds (its ``CLASSES``; the core imports no plugin).
@@ -334,14 +514,22 @@ def _is_ubjson(path: Path) -> bool:
 
 
 def _is_pickle(path: Path) -> bool:
+    """Whether the file's name or first bytes say pickle: a pickle (protocol 2 to 5), or torch's
+    zip format (``torch.save`` since torch 1.6, ``pytorch_model.bin`` of transformers), whose
+    first member is the pickle ``<archive>/data.pkl``."""
     if path.name.lower().endswith(PICKLE_SUFFIXES):
         return True
     try:
         with open(path, "rb") as f:
-            head = f.read(2)
+            head = f.read(30 + 1024)
     except OSError:
         return False
-    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5  # pickle protocol 2..5
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return True
+    if len(head) >= 30 and head[:4] == b"PK\x03\x04":  # a zip's first local file header
+        name_length = int.from_bytes(head[26:28], "little")
+        return head[30 : 30 + name_length].endswith(b".pkl")
+    return False
 
 
 def extract_archive(archive: Path, directory: Path, key: str, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> list[str]:
