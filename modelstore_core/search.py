@@ -311,22 +311,32 @@ def search(storage: Storage, domain: str | None, query: Query, *, states: bool =
     def one(name: str) -> list[Hit]:
         if flat is not None and not flat[name]:
             return []  # a domain without versions: nothing to read
+        # Without filters or sort keys, only the newest `limit` versions can be shown (`ls -n 20`):
+        # one domain then lists only those (from the latest hint), not the whole domain.
+        only_newest = bool(query.limit) and not (query.filters or query.sort)
         with ThreadPoolExecutor(2) as pool:
             # Domain by domain, the first segment (versions 1 to 1,000) is read while the listing runs;
             # the states, when needed, while the rest is read.
-            first = pool.submit(read_document, storage, keys.summary_key(name, 1)) if flat is None else None
+            first = pool.submit(read_document, storage, keys.summary_key(name, 1)) if flat is None and not only_newest else None
             states_read = pool.submit(read.read_states, storage, name) if with_states else None
             try:
-                listed = flat[name] if flat is not None else read.list_versions(storage, name)
+                if flat is not None:
+                    listed = flat[name]
+                elif only_newest:
+                    listed = read.newest_versions(storage, name, query.limit)
+                    if not listed and not read.domain_exists(storage, name):
+                        raise DomainNotFoundError(name)
+                else:
+                    listed = read.list_versions(storage, name)
             except DomainNotFoundError:
                 if domain is not None:
                     raise
                 return []  # deleted meanwhile
             found: list[str] = []
-            # Without filters or sort keys, only the newest `limit` versions can be shown (`ls -n 20`).
-            newest = {n for n, _ in listed[: query.limit]} if query.limit and not (query.filters or query.sort) else None
+            newest = {n for n, _ in listed[: query.limit]} if only_newest else None
+            listed_from = min((n for n, _ in listed), default=1) if only_newest and flat is None else 1
             read_already = {1: first.result()} if first is not None else None
-            entries = domain_entries(storage, name, listed, found, read_already, newest)
+            entries = domain_entries(storage, name, listed, found, read_already, newest, listed_from)
             problems.extend(found)
             by_version: dict[int, list[str]] = {}
             if states_read is not None:

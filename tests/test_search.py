@@ -359,3 +359,24 @@ def test_verify_finds_a_forged_summary_that_find_would_trust_and_repair_rebuilds
     assert [(p.version, p.repaired) for p in repaired.problems] == [(3, "rebuilt from the records"), (None, "rebuilt from the records")]
     assert store.storage.read(key)[0] == good and store.storage.stat(keys.summary_key("churn", 1001)) is None
     assert store.verify().ok and numbers(store, "churn", "metrics.auc>0.99") == []
+
+
+def test_newest_n_lists_only_the_newest_and_keeps_the_older_entries(store, tmp_path, monkeypatch):
+    """`ls DOMAIN -n N` (a limit, no filter or sort) pages from the latest hint instead of listing
+    the domain, and a listing that covers only the newest versions drops no older entry."""
+    from modelstore_core.testing.history import build_history
+
+    build_history(store, "d", 30, tmp_path)
+    assert numbers(store, "d") == list(range(30, 0, -1))  # a full query writes the summary
+    before = store.storage.read(keys.summary_key("d", 1))[0]
+    listed = []
+    real = type(store.storage).list
+    monkeypatch.setattr(type(store.storage), "list", lambda self, prefix, **kw: listed.append(prefix) or real(self, prefix, **kw))
+    assert numbers(store, "d", limit=5) == [30, 29, 28, 27, 26]
+    assert listed == []  # the local backend pages from the hint by stat
+    assert store.storage.read(keys.summary_key("d", 1))[0] == before
+    store.delete("d", 28)
+    assert numbers(store, "d", limit=5) == [30, 29, 27, 26, 25]
+    assert sorted(segment(store, "d")) == [n for n in range(1, 31) if n != 28]  # only the deleted one dropped
+    monkeypatch.undo()
+    assert numbers(store, "d") == [n for n in range(30, 0, -1) if n != 28]

@@ -326,12 +326,14 @@ def domain_entries(
     problems: list[str],
     read_already: dict[int, tuple[bytes | None, Token]] | None = None,
     wanted: set[int] | None = None,
+    listed_from: int = 1,
 ) -> dict[int, SummaryEntry]:
     """The entry of every listed version of ``domain`` (of those in ``wanted`` only, when given) whose
     record is valid: from the summary where it holds, from the record where it does not; segments
     found lagging or damaged are repaired. Each problem (a damaged segment, a corrupt record) is
     appended to ``problems``. ``read_already``: segments read while the listing ran (first version
-    -> bytes and token)."""
+    -> bytes and token). ``listed_from``: the lowest version number the listing covers (a listing
+    of the newest versions only, ``ls -n``): entries below it are neither used nor dropped."""
     by_segment: dict[int, dict[int, ObjectInfo]] = {}
     for n, info in listed:
         by_segment.setdefault(keys.summary_first(n), {})[n] = info
@@ -342,7 +344,7 @@ def domain_entries(
         segment = by_segment[first]
         want = set(segment) if wanted is None else wanted & set(segment)
         known = (read_already or {}).get(first)
-        return _segment_entries(storage, domain, first, segment, want, newest, problems, known)
+        return _segment_entries(storage, domain, first, segment, want, (listed_from, newest), problems, known)
 
     if len(firsts) < 2:
         parts = [one(first) for first in firsts]
@@ -362,12 +364,14 @@ def _segment_entries(
     first: int,
     listed: dict[int, ObjectInfo],
     wanted: set[int],
-    newest: int,
+    covered: tuple[int, int],
     problems: list[str],
     known: tuple[bytes | None, Token] | None,
 ) -> dict[int, SummaryEntry]:
     """The entries of the ``wanted`` versions among ``listed`` (this segment's versions in the
-    listing; ``newest``: the domain's newest listed version), and the segment repaired if needed."""
+    listing; ``covered``: the range of version numbers the listing covers, up to the domain's
+    newest listed version), and the segment repaired if needed."""
+    low, newest = covered
     key = keys.summary_key(domain, first)
     data, token = known if known is not None else read_document(storage, key)
     stored: dict[int, SummaryEntry] = {}
@@ -385,10 +389,11 @@ def _segment_entries(
         problems.append(f"{key}: an entry does not match its version record; rebuilt from the version records")
         found.update(_entries_from_records(storage, domain, sorted(set(usable) - set(found)), listed, problems))
         usable, rebuild = {}, True
-    if found or rebuild or any(n not in listed and n <= newest for n in stored):
-        # Kept: entries of listed versions not wanted now (each is checked when used), and of versions
-        # newer than the listing (added since it was taken). Dropped: those of deleted versions.
-        kept = {} if rebuild else {n: e for n, e in stored.items() if n in listed or n > newest}
+    if found or rebuild or any(n not in listed and low <= n <= newest for n in stored):
+        # Kept: entries of listed versions not wanted now (each is checked when used), of versions
+        # newer than the listing (added since it was taken) or below what it covers. Dropped: those
+        # of deleted versions.
+        kept = {} if rebuild else {n: e for n, e in stored.items() if n in listed or not low <= n <= newest}
         try:
             write_document(storage, key, segment_document(domain, first, {**kept, **found}), token)
         except (ModelStoreError, OSError):

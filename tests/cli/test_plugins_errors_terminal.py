@@ -88,7 +88,8 @@ def test_a_plugin_scheme_serves_the_store(cli, plugin_env, files):
 
 def test_errors_are_one_line_without_traceback(cli, files, tmp_path):
     assert "s3x://" in one_line_error(cli.run("--store", "s3x://nope", "ls", script=True))
-    assert "available schemes: file" in one_line_error(cli("ls", "--store", "s3x://nope"))
+    error = one_line_error(cli("ls", "--store", "s3x://nope"))
+    assert "available schemes: " in error and "file" in error.split("available schemes: ")[1]  # whatever else is installed
     assert "domain 'nope' does not exist" in one_line_error(cli.run("ls", "nope", script=True))
     assert "`modelstore ls` lists the domains" in one_line_error(cli("info", "nope"))
     assert "domain 'nope' does not exist" in one_line_error(cli("download", "nope", "-o", tmp_path / "o"))
