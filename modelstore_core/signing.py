@@ -164,8 +164,20 @@ def record_statement(record: VersionRecord) -> dict[str, Any]:
                 "options": flavor.options,
             },
             "manifest": {"sha256": digest, "files": len(record.files)},
+            # What find, compare and check_input act on: signed too, so an edited metric cannot make
+            # a version the winner. Only when present, so the statement of a version without them
+            # is the one earlier releases signed.
+            **{name: value for name, value in _claims(record).items() if value},
         },
     }
+
+
+#: Record fields beyond the files and flavor that the record envelope covers, by statement key.
+SIGNED_CLAIMS = ("metrics", "params", "signature", "data")
+
+
+def _claims(record: VersionRecord) -> dict[str, Any]:
+    return {"metrics": record.metrics, "params": record.params, "signature": record.signature, "data": record.data}
 
 
 def _canonical(obj: Any) -> bytes:
@@ -323,8 +335,8 @@ def _check(doc: SignatureDocument, record: VersionRecord, public_key) -> None:
     if statement != expected:
         got, want = statement.get("predicate"), expected["predicate"]
         if isinstance(got, dict) and statement.get("predicateType") == RECORD_PREDICATE:
-            for field in ("domain", "version", "flavor", "manifest"):
-                if got.get(field) != want[field]:
+            for field in ("domain", "version", "flavor", "manifest", *SIGNED_CLAIMS):
+                if got.get(field) != want.get(field):
                     raise ValueError(f"signed for another {'file list' if field == 'manifest' else field} than the record holds")
         raise ValueError("signed for another record")
     bundle = doc.bundle

@@ -190,12 +190,16 @@ def test_forged_version_with_consistent_objects_is_refused(tmp_path, alice, mode
         (lambda doc, sha: doc["flavor"].update(name="sklearn", plugin="modelstore-sklearn"), "flavor"),
         (lambda doc, sha: doc["files"][0].update(sha256=sha, size=len(b"swapped")), "file list"),
         (lambda doc, sha: doc["files"].append({"path": "extras/x", "size": len(b"swapped"), "sha256": sha}), "file list"),
+        (lambda doc, sha: doc["metrics"].update(auc=0.99), "metrics"),
+        (lambda doc, sha: doc.update(metrics={"auc": 0.91, "f1": 0.99}), "metrics"),
+        (lambda doc, sha: doc["params"].update(lr=0.5), "params"),
     ],
-    ids=["options", "unsafe", "flavor", "file-swapped", "file-added"],
+    ids=["options", "unsafe", "flavor", "file-swapped", "file-added", "metric-raised", "metric-added", "param"],
 )
 def test_record_edited_after_signing_is_refused(tmp_path, alice, model_dir, edit, what):
     w = writer(tmp_path, signer=alice[0])
-    upload(w, model_dir)
+    upload(w, model_dir, metrics={"auc": 0.91}, params={"lr": 0.1})
+    assert reader(tmp_path, alice[1], cache="cache-before").load("churn")  # signed with its metrics: trusted
     sha = object_bytes(w, b"swapped")
     edit_record(w, "churn", 1, lambda doc: edit(doc, sha))
     store = reader(tmp_path, alice[1])
