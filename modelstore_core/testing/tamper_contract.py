@@ -43,6 +43,27 @@ def edit_record(store: ModelStore, domain: str, version: int, edit) -> dict[str,
     return doc
 
 
+def damage_stored_file(store: ModelStore, version: Any, name: str, how: str) -> Path:
+    """Change, in place, the object that holds file ``name`` of ``version`` (a :class:`Version`) in a
+    local store, as the owner of its (read-only) object files can: ``how`` is ``"flip-last"`` (its
+    last byte changed: only the hash that reaches the end sees it) or ``"truncate"`` (its last byte
+    removed). Returns the object's path."""
+    [entry] = [f for f in version.files if f.path == name]
+    path = store.storage.local_path(keys.object_key(entry.sha256))
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        if how == "flip-last":
+            f.seek(-1, os.SEEK_END)
+            last = f.read(1)[0]
+            f.seek(-1, os.SEEK_END)
+            f.write(bytes([last ^ 1]))
+        elif how == "truncate":
+            f.truncate(entry.size - 1)
+        else:
+            raise ValueError(f"how={how!r}: 'flip-last' or 'truncate'")
+    return path
+
+
 def files_under(root: Path, name: str) -> list[Path]:
     return [p for p in root.rglob(name)]
 

@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import CorruptArtifactError, Flavor, ModelStoreError, model_file, qualified_name
+from modelstore_core.plugin_api import CorruptArtifactError, Flavor, ModelStoreError, VersionFiles, model_file, qualified_name
 
 from . import FLAVOR, PLUGIN
 
@@ -54,24 +54,28 @@ def serialize(model: Any, directory: Path) -> Flavor:
     )
 
 
-def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
+def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any:
+    """The model of a ``catboost`` version, read once through ``verified`` (hashed in the same
+    pass), its header checked, and loaded by catboost from memory."""
     import catboost
 
     options = flavor.options
-    name = options.get("class")
-    path = model_file(directory, files, options.get("file"), option="file")
+    name, file = options.get("class"), options.get("file")
+    model_file(verified.directory, files, file, option="file")  # only the check: the bytes come through ``verified``
     classes = known_classes()
     if name not in classes:
         raise ModelStoreError(
             f"this version holds a catboost {name!r}, which catboost {catboost.__version__} with this "
             f"modelstore-catboost cannot rebuild; upgrade them (`pip install -U {PLUGIN}[catboost]`)"
         )
-    check_header(path.read_bytes()[:8], path.stat().st_size, path.name)
+    with verified.open(file) as reader:
+        data = reader.read(reader.size)  # reaching the end raises IntegrityError unless these are the recorded bytes
+    check_header(data[:8], len(data), file)
     model = classes[name]()
     try:
-        model.load_model(str(path), format="cbm")
+        model.load_model(blob=data)  # catboost takes a blob as bytes only
     except catboost.CatBoostError as exc:
-        raise CorruptArtifactError(path.name, f"catboost refused it: {str(exc).splitlines()[0][:200]}") from exc
+        raise CorruptArtifactError(file, f"catboost refused it: {str(exc).splitlines()[0][:200]}") from exc
     return model
 
 

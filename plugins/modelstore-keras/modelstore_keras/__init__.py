@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, UntrustedArtifactError, comes_from, hookimpl, model_file, qualified_name
+from modelstore_core.plugin_api import Flavor, UntrustedArtifactError, VersionFiles, comes_from, hookimpl, model_file, qualified_name
 
 FLAVOR = "keras"
 PLUGIN = "modelstore-keras"
@@ -72,7 +72,7 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
 
 
 @hookimpl
-def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]):
+def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles):
     if flavor.name != FLAVOR:
         return None
     recorded = flavor.options
@@ -85,9 +85,12 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
         )
     from . import archive
 
-    # The record names the file: only the version's verified model files may be read, and only
-    # once the zip is known not to inflate beyond what a saved model can be.
-    path = model_file(directory, files, recorded.get("file", FILE), option="file")
+    # The record names the file: only the version's model files may be read, and only once the zip
+    # is known not to inflate beyond what a saved model can be. The zip checks and Keras need a
+    # file: ``verified.path`` hashes it first (or trusts the cache's proof that it is unchanged).
+    name = recorded.get("file", FILE)
+    model_file(verified.directory, files, name, option="file")
+    path = verified.path(name)
     archive.check(path)
     import keras
 

@@ -14,7 +14,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import CorruptArtifactError, CorruptRecordError, Flavor, ModelStoreError, model_file, qualified_name
+from modelstore_core.plugin_api import (
+    CorruptArtifactError,
+    CorruptRecordError,
+    Flavor,
+    ModelStoreError,
+    VersionFiles,
+    model_file,
+    qualified_name,
+)
 
 from . import FLAVOR, PLUGIN
 
@@ -79,13 +87,16 @@ def fitted_state(model: Any, name: str) -> dict[str, Any]:
     return state
 
 
-def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
+def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any:
+    """The model of a ``lightgbm`` version: its text model read once through ``verified`` (hashed
+    in the same pass), checked, and parsed by lightgbm from memory."""
     import lightgbm
 
     from ._validate import validate
 
     options = flavor.options
-    path = model_file(directory, files, options.get("file"), option="file")
+    file = options.get("file")
+    model_file(verified.directory, files, file, option="file")  # only the check: the bytes come through ``verified``
     name = options.get("class")
     classes = known_classes()
     if name not in classes:
@@ -97,12 +108,14 @@ def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
     if type(best_iteration) is not int or best_iteration < -1:
         problem = f"is {str(best_iteration)[:40]!r}, not an iteration"
         raise CorruptRecordError("the version record", "flavor.options.best_iteration", problem)
-    text = validate(path.read_bytes(), path.name)
+    with verified.open(file) as reader:
+        data = reader.read(reader.size)  # reaching the end raises IntegrityError unless these are the recorded bytes
+    text = validate(data, file)
     try:
         booster = lightgbm.Booster(model_str=text)
     except Exception as exc:  # noqa: BLE001 - LightGBMError, or the package's own JSON/parsing errors
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise CorruptArtifactError(path.name, f"lightgbm refused it: {reason}") from exc
+        raise CorruptArtifactError(file, f"lightgbm refused it: {reason}") from exc
     booster.best_iteration = best_iteration
     if name == "Booster":
         return booster

@@ -9,7 +9,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import CorruptArtifactError, CorruptRecordError, Flavor, ModelStoreError, model_file, qualified_name
+from modelstore_core.plugin_api import (
+    CorruptArtifactError,
+    CorruptRecordError,
+    Flavor,
+    ModelStoreError,
+    VersionFiles,
+    model_file,
+    qualified_name,
+)
 
 from . import FLAVOR, PLUGIN
 
@@ -57,16 +65,24 @@ def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
     )
 
 
-def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
+#: How each recorded format's document starts, as xgboost writes it. ``load_model`` of a buffer
+#: picks JSON or UBJSON from these bytes (not from the name): checked, so that the document
+#: validated in the recorded encoding is the document xgboost reads.
+MAGIC = {"json": b'{"', "ubjson": b"{L"}
+
+
+def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any:
+    """The model of an ``xgboost`` version, parsed from the bytes that ``verified`` hashes as they
+    are read: checked by :func:`._validate.validate`, then loaded from memory (one read)."""
     import xgboost
 
     from ._validate import validate
 
     options = flavor.options
     name, file = options.get("class"), options.get("file")
-    path = model_file(directory, files, file, option="file")
-    # xgboost picks its reader from the extension: the file must be the one this format writes,
-    # so that the document checked below is the document xgboost reads.
+    model_file(verified.directory, files, file, option="file")  # only the check: the bytes come through ``verified``
+    # The file must be the one this format writes, so that the document checked below is the
+    # document xgboost reads.
     expected = next((f for kind, f in FORMATS.values() if kind == flavor.format), None)
     if expected is None or file != expected:
         raise CorruptRecordError(
@@ -78,10 +94,15 @@ def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
             f"this version holds an xgboost {name!r}, which xgboost {xgboost.__version__} with this "
             f"modelstore-xgboost cannot rebuild; upgrade them (`pip install -U {PLUGIN}[xgboost]`, or `[xgboost-cpu]`)"
         )
-    validate(path.read_bytes(), flavor.format, file)
+    with verified.open(file) as reader:
+        data = bytearray(reader.size)
+        reader.readinto(data)  # reaching the end raises IntegrityError unless these are the recorded bytes
+    if not data.startswith(MAGIC[flavor.format]):
+        raise CorruptArtifactError(file, f"it does not start like an xgboost {flavor.format} document ({bytes(data[:2])!r})")
+    validate(data, flavor.format, file)
     model = classes[name]()
     try:
-        model.load_model(str(path))
+        model.load_model(data)
     except xgboost.core.XGBoostError as exc:  # a document that passed the checks but not xgboost's own
         raise CorruptArtifactError(file, f"xgboost refused it: {str(exc).splitlines()[0][:200]}") from exc
     if options.get("params"):

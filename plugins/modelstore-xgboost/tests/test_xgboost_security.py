@@ -232,6 +232,17 @@ def test_duplicate_keys_are_refused(tmp_path):
         open_store(tmp_path, cache="reader").load("m")
 
 
+@pytest.mark.parametrize(("fmt", "prefix"), [("json", b" "), ("json", b"\n"), ("ubj", b"N")])
+def test_a_document_that_does_not_start_as_xgboost_writes_it_is_refused(tmp_path, fmt, prefix):
+    """xgboost reads a model from memory in the encoding its first bytes suggest: a valid JSON
+    document after whitespace (or UBJSON after a no-op) is refused, not read as something else."""
+    store = open_store(tmp_path)
+    v = store.upload("m", model=booster(), format=fmt)
+    store_bytes(store, "m", v.version, prefix + bytes(booster().save_raw("ubj" if fmt == "ubj" else "json")))
+    with pytest.raises(CorruptArtifactError, match=f"model.{fmt}.*does not start like"):
+        open_store(tmp_path, cache="reader").load("m")
+
+
 def _saved_json(model) -> bytes:
     return bytes(model.save_raw("json"))
 
