@@ -293,11 +293,24 @@ class Hit:
         return self.entry.version
 
 
-def search(storage: Storage, domain: str | None, query: Query, *, states: bool = False, problems: list[str] | None = None) -> list[Hit]:
+def search(
+    storage: Storage,
+    domain: str | None,
+    query: Query,
+    *,
+    states: bool = False,
+    problems: list[str] | None = None,
+    from_latest: bool = False,
+) -> list[Hit]:
     """The versions of ``domain`` (every domain when ``None``) that match ``query``, in its order:
     by its sort keys, then domain, then newest first. ``states``: read every domain's states
     (otherwise only when a filter needs them). Problems found (a damaged summary, a corrupt record)
-    are appended to ``problems``; none stops the query."""
+    are appended to ``problems``; none stops the query.
+
+    ``from_latest`` (``ls DOMAIN -n N``): a query of one domain with a limit and no filter or sort
+    pages from the latest hint instead of listing the domain: a constant cost at any size, but a
+    few requests more than one listing for a domain of fewer than 1,000 versions (on S3: the hint,
+    a listing from it, a listing window, the segment; locally a ``stat`` per version shown)."""
     problems = problems if problems is not None else []
     with_states = states or query.needs_states
     flat = None
@@ -314,15 +327,16 @@ def search(storage: Storage, domain: str | None, query: Query, *, states: bool =
         # Without filters or sort keys, only the newest `limit` versions can be shown (`ls -n 20`):
         # one domain then lists only those (from the latest hint), not the whole domain.
         only_newest = bool(query.limit) and not (query.filters or query.sort)
+        page = from_latest and only_newest and flat is None
         with ThreadPoolExecutor(2) as pool:
             # Domain by domain, the first segment (versions 1 to 1,000) is read while the listing runs;
             # the states, when needed, while the rest is read.
-            first = pool.submit(read_document, storage, keys.summary_key(name, 1)) if flat is None and not only_newest else None
+            first = pool.submit(read_document, storage, keys.summary_key(name, 1)) if flat is None and not page else None
             states_read = pool.submit(read.read_states, storage, name) if with_states else None
             try:
                 if flat is not None:
                     listed = flat[name]
-                elif only_newest:
+                elif page:
                     listed = read.newest_versions(storage, name, query.limit)
                     if not listed and not read.domain_exists(storage, name):
                         raise DomainNotFoundError(name)
@@ -334,7 +348,7 @@ def search(storage: Storage, domain: str | None, query: Query, *, states: bool =
                 return []  # deleted meanwhile
             found: list[str] = []
             newest = {n for n, _ in listed[: query.limit]} if only_newest else None
-            listed_from = min((n for n, _ in listed), default=1) if only_newest and flat is None else 1
+            listed_from = min((n for n, _ in listed), default=1) if page else 1
             read_already = {1: first.result()} if first is not None else None
             entries = domain_entries(storage, name, listed, found, read_already, newest, listed_from)
             problems.extend(found)

@@ -84,7 +84,7 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
         return
     query = Query.parse(where, sort, limit)  # a bad expression fails before any request
     problems: list[str] = []
-    hits = search(store.storage, domain, query, states=True, problems=problems)
+    hits = search(store.storage, domain, query, states=True, problems=problems, from_latest=True)
     for problem in problems:
         cmdline.note(f"[yellow]{escape(problem)}[/]")
     rows = [hit_row(hit) for hit in hits]
