@@ -2,10 +2,11 @@
 
 Imported only when an ONNX model (or an ``onnx`` flavor version) is handled.
 
-On load, in this order: the protobuf is parsed (``DecodeError`` becomes ``CorruptArtifactError``);
+On load, in this order: ``model.onnx`` is read once through the core's ``verified.open`` (hashed in
+the same pass: ``IntegrityError`` before anything is parsed) and the protobuf is parsed (``DecodeError`` becomes ``CorruptArtifactError``);
 every tensor stored outside the protobuf (``data_location: EXTERNAL``, in the graph, its subgraphs
-and the model's functions) must name one of the version's verified model files, by its stored
-name, with an ``offset``/``length`` inside that file and a ``length`` equal to what its type and
+and the model's functions) must name one of the version's model files, by its stored name
+(verified before its size is trusted), with an ``offset``/``length`` inside that file and a ``length`` equal to what its type and
 shape need; ``onnx.checker`` checks the model; only then is external data read, and only from
 those files. onnx's own loader already refuses ``..`` and absolute paths, but would read any other
 file in the directory (an extra, say), and trusts ``length``.
@@ -19,7 +20,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import CorruptArtifactError, CorruptRecordError, Flavor, ModelStoreError, model_file, qualified_name
+from modelstore_core.plugin_api import (
+    CorruptArtifactError,
+    CorruptRecordError,
+    Flavor,
+    ModelStoreError,
+    VersionFiles,
+    model_file,
+    qualified_name,
+)
 
 from . import FLAVOR, PLUGIN
 
@@ -87,31 +96,37 @@ def _copy(model: Any) -> Any:
     return copy
 
 
-def deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]) -> Any:
+def deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
+    """The model of an ``onnx`` version: ``model.onnx`` read once through ``verified`` (hashed in the
+    same pass) and parsed; its external tensors checked, then read from verified data files."""
     import onnx
     from google.protobuf.message import DecodeError
 
-    path = model_file(directory, files, flavor.options.get("file"), option="file")
-    if path.name != FILE:  # the data file is a model file too, but never the model
-        raise CorruptRecordError("the version record", "flavor.options.file", f"is {path.name!r}, but an onnx version stores {FILE!r}")
+    file = flavor.options.get("file")
+    model_file(verified.directory, files, file, option="file")  # only the check: the bytes come through ``verified``
+    if file != FILE:  # the data file is a model file too, but never the model
+        raise CorruptRecordError("the version record", "flavor.options.file", f"is {file!r}, but an onnx version stores {FILE!r}")
+    with verified.open(file) as reader:
+        data = reader.read(reader.size)  # reaching the end raises IntegrityError unless these are the recorded bytes
     model = onnx.ModelProto()
     try:
-        model.ParseFromString(path.read_bytes())
+        model.ParseFromString(data)
     except (DecodeError, ValueError, RuntimeError) as exc:
-        raise CorruptArtifactError(path.name, f"it is not an ONNX protobuf ({str(exc)[:200]})") from None
-    external = check_external_data(model, directory, files, path.name)
+        raise CorruptArtifactError(file, f"it is not an ONNX protobuf ({str(exc)[:200]})") from None
+    del data
+    external = check_external_data(model, verified, files, file)
     try:
         check(model, external)
     except (onnx.checker.ValidationError, ValueError) as exc:
-        raise CorruptArtifactError(path.name, f"onnx.checker refused it: {str(exc).strip().splitlines()[0][:300]}") from None
+        raise CorruptArtifactError(file, f"onnx.checker refused it: {str(exc).strip().splitlines()[0][:300]}") from None
     for tensor, location, offset, length in external:
-        with open(directory / location, "rb") as f:
+        with open(verified.path(location), "rb") as f:  # verified (once) by check_external_data
             f.seek(offset)
             tensor.raw_data = f.read(length)
         tensor.ClearField("data_location")  # DEFAULT, as the model was before it was saved
         del tensor.external_data[:]
     if options.get("session"):
-        return inference_session(model, path, options.get("providers"))
+        return inference_session(model, verified, options.get("providers"))
     return model
 
 
@@ -172,8 +187,9 @@ def all_tensors(model: Any) -> list[Any]:
     return tensors
 
 
-def check_external_data(model: Any, directory: Path, files: list[str], file: str) -> list[tuple[Any, str, int, int]]:
-    """Every external tensor reads a byte range of one of ``files`` that fits its type and shape.
+def check_external_data(model: Any, verified: VersionFiles, files: list[str], file: str) -> list[tuple[Any, str, int, int]]:
+    """Every external tensor reads a byte range of one of ``files`` that fits its type and shape
+    (each file named is verified, through ``verified.path``, before its size is trusted).
     Returns ``(tensor, file, offset, length)`` for each."""
     import onnx
 
@@ -192,7 +208,7 @@ def check_external_data(model: Any, directory: Path, files: list[str], file: str
             raise CorruptArtifactError(
                 file, f"{where} reads its data from {str(location)[:80]!r}, which is not one of the version's model files {files}"
             )
-        size = (directory / location).stat().st_size
+        size = verified.path(location).stat().st_size  # IntegrityError unless it holds the recorded bytes
         for key in ("offset", "length"):
             if key in entries and not _DIGITS.fullmatch(entries[key]):
                 raise CorruptArtifactError(file, f"{where} has external data {key} {entries[key][:30]!r}, not a byte count")
@@ -220,7 +236,7 @@ def _byte_size(tensor: Any) -> int | None:
     return None if itemsize is None else math.prod(tensor.dims) * itemsize
 
 
-def inference_session(model: Any, path: Path, providers: Any) -> Any:
+def inference_session(model: Any, verified: VersionFiles, providers: Any) -> Any:
     try:
         import onnxruntime
     except ImportError as exc:
@@ -231,7 +247,7 @@ def inference_session(model: Any, path: Path, providers: Any) -> Any:
     try:
         if model.ByteSize() > PROTOBUF_LIMIT:
             # Too big to hand over in memory: onnxruntime reads the checked files itself, beside the model.
-            return onnxruntime.InferenceSession(str(path), providers=providers)
+            return onnxruntime.InferenceSession(str(verified.path(FILE)), providers=providers)
         return onnxruntime.InferenceSession(model.SerializeToString(), providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors (Fail, InvalidGraph, NotImplemented...)
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, comes_from, hookimpl
+from modelstore_core.plugin_api import Flavor, VersionFiles, comes_from, hookimpl
 
 FLAVOR = "prophet"
 PLUGIN = "modelstore-prophet"
@@ -33,12 +33,12 @@ def modelstore_serialize(model: Any, directory: Path) -> Flavor | None:
 
 
 @hookimpl
-def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
+def modelstore_deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any:
     if flavor.name != FLAVOR:
         return None
     from ._persist import deserialize
 
-    return deserialize(flavor, directory, files)
+    return deserialize(flavor, files, verified)
 
 
 @hookimpl

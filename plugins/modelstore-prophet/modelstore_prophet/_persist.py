@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import CorruptArtifactError, Flavor, ModelStoreError, model_file, qualified_name
+from modelstore_core.plugin_api import CorruptArtifactError, Flavor, ModelStoreError, VersionFiles, model_file, qualified_name
 
 from . import FLAVOR, PLUGIN
 
@@ -38,14 +38,19 @@ def serialize(model: Any, directory: Path) -> Flavor:
     )
 
 
-def deserialize(flavor: Flavor, directory: Path, files: list[str]) -> Any:
+def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any:
+    """The model of a ``prophet`` version: its JSON read once through ``verified`` (hashed in the
+    same pass), checked, and rebuilt by ``model_from_json``."""
     from prophet.serialize import model_from_json
 
     from ._validate import validate
 
-    path = model_file(directory, files, flavor.options.get("file"), option="file")
-    text = validate(path.read_bytes(), path.name)
+    file = flavor.options.get("file")
+    model_file(verified.directory, files, file, option="file")  # only the check: the bytes come through ``verified``
+    with verified.open(file) as reader:
+        data = reader.read(reader.size)  # reaching the end raises IntegrityError unless these are the recorded bytes
+    text = validate(data, file)
     try:
         return model_from_json(text)
     except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:  # pandas refusing a frame or a date
-        raise CorruptArtifactError(path.name, f"prophet refused it: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        raise CorruptArtifactError(file, f"prophet refused it: {type(exc).__name__}: {str(exc)[:200]}") from exc

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, comes_from, hookimpl
+from modelstore_core.plugin_api import Flavor, VersionFiles, comes_from, hookimpl
 
 FLAVOR = "statsmodels"
 PLUGIN = "modelstore-statsmodels"
@@ -34,12 +34,12 @@ def modelstore_serialize(model: Any, directory: Path) -> Flavor | None:
 
 
 @hookimpl
-def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]) -> Any:
+def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
     if flavor.name != FLAVOR:
         return None
     from ._persist import deserialize
 
-    return deserialize(flavor, directory, files, options)
+    return deserialize(flavor, files, options, verified)
 
 
 @hookimpl

@@ -19,6 +19,7 @@ from modelstore_core.plugin_api import (
     Flavor,
     ModelStoreError,
     UntrustedArtifactError,
+    VersionFiles,
     model_file,
     qualified_name,
 )
@@ -76,8 +77,11 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-def deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]) -> Any:
-    path = model_file(directory, files, flavor.options.get("file"), option="file")
+def deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
+    """The results of a ``statsmodels`` version: with ``trust`` only (checked before any byte is
+    read), the pickle unpickled from a verified path (``verified.path``)."""
+    file = flavor.options.get("file")
+    model_file(verified.directory, files, file, option="file")  # only the check: the file comes through ``verified``
     if flavor.format != "pickle":
         raise CorruptRecordError("the version record", "flavor.format", f"is {flavor.format[:40]!r}; statsmodels versions are 'pickle'")
     if not options.get("trust"):
@@ -87,8 +91,9 @@ def deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict
         )
     from statsmodels.iolib.smpickle import load_pickle
 
+    path = verified.path(file)  # IntegrityError unless it holds the recorded bytes
     try:
         return load_pickle(str(path))
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError) as exc:
         # Garbage or a pickle of something else; what a hostile pickle runs is what trust=True allowed.
-        raise CorruptArtifactError(path.name, f"it does not unpickle ({type(exc).__name__}: {str(exc)[:200]})") from exc
+        raise CorruptArtifactError(file, f"it does not unpickle ({type(exc).__name__}: {str(exc)[:200]})") from exc

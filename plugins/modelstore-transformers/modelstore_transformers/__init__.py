@@ -12,7 +12,8 @@ Models whose config names custom code (``auto_map``) are refused: they need
 ``trust_remote_code``, which this plugin never sets.
 
 Load (``ModelStore.load`` options), from the version's files only (``local_files_only=True``),
-after :mod:`modelstore_transformers.checks` has checked them:
+each verified (the core's ``verified.path``) before any is read, after
+:mod:`modelstore_transformers.checks` has checked them:
 
 - models: the auto class recorded at upload (``AutoModelForSequenceClassification``...), or
   ``model=MyModelClass`` (a ``PreTrainedModel`` subclass) for classes no auto class maps;
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from modelstore_core.plugin_api import (
     CorruptRecordError,
     Flavor,
     ModelStoreError,
+    VersionFiles,
     comes_from,
     hookimpl,
     json_value,
@@ -107,7 +110,7 @@ def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
 
 
 @hookimpl
-def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]):
+def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles):
     if flavor.name != FLAVOR:
         return None
     recorded = flavor.options
@@ -119,9 +122,9 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
         raise TypeError("this version stores a tokenizer; load it without model=")
     device = options.get("device")
     if kind == "model":
-        return _load_model(directory, files, "", recorded, flavor.model_class, target, device)
+        return _load_model(verified, files, "", recorded, flavor.model_class, target, device)
     if kind == "tokenizer":
-        return _load_tokenizer(directory, files, "")
+        return _load_tokenizer(verified, files, "")
     import transformers
 
     outside = [f for f in files if f.split("/", 1)[0] not in PIPELINE_FOLDERS.values()]
@@ -130,8 +133,8 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
     task = recorded.get("task")
     if not isinstance(task, str) or task not in transformers.pipelines.get_supported_tasks():
         raise CorruptRecordError("the version record", "flavor.options.task", f"is {str(task)[:60]!r}, not a transformers pipeline task")
-    model = _load_model(directory, files, PIPELINE_FOLDERS["model"], recorded, recorded.get("model_class"), target, device)
-    tokenizer = _load_tokenizer(directory, files, PIPELINE_FOLDERS["tokenizer"]) if recorded.get("tokenizer") else None
+    model = _load_model(verified, files, PIPELINE_FOLDERS["model"], recorded, recorded.get("model_class"), target, device)
+    tokenizer = _load_tokenizer(verified, files, PIPELINE_FOLDERS["tokenizer"]) if recorded.get("tokenizer") else None
     return transformers.pipeline(task, model=model, tokenizer=tokenizer, device=device)
 
 
@@ -226,21 +229,25 @@ def _auto_model_class(name: Any) -> Any:
 # --- loading ------------------------------------------------------------------------------------
 
 
-def _part(directory: Path, files: list[str], folder: str) -> tuple[Path, list[str]]:
-    """The folder of one part of the version and its files' names relative to it."""
+def _part(verified: VersionFiles, files: list[str], folder: str) -> tuple[Path, list[str], Callable[[str], Path]]:
+    """The folder of one part of the version, its files' names relative to it, and the function
+    that verifies one of them (by that name) and returns its path (``verified.path``)."""
     if not folder:
-        return directory, list(files)
+        return verified.directory, list(files), verified.path
     prefix = folder + "/"
-    return directory / folder, [f[len(prefix) :] for f in files if f.startswith(prefix)]
+    names = [f[len(prefix) :] for f in files if f.startswith(prefix)]
+    return verified.directory / folder, names, lambda name: verified.path(prefix + name)
 
 
-def _load_model(directory: Path, files: list[str], folder: str, recorded: dict[str, Any], model_class: Any, target: Any, device: Any):
+def _load_model(
+    verified: VersionFiles, files: list[str], folder: str, recorded: dict[str, Any], model_class: Any, target: Any, device: Any
+):
     import transformers
 
     from . import checks
 
-    path, names = _part(directory, files, folder)
-    checks.check_folder(path, names, required="config.json", prefix=folder and folder + "/")
+    path, names, verify = _part(verified, files, folder)
+    checks.check_folder(path, names, required="config.json", prefix=folder and folder + "/", verify=verify)
     if target is not None:
         if not (isinstance(target, type) and issubclass(target, transformers.PreTrainedModel)):
             raise TypeError(f"model= must be a PreTrainedModel subclass (got {target!r}); the stored model is a {model_class}")
@@ -299,13 +306,13 @@ def _check_model_size(cls: Any, path: Path, names: list[str], folder: str) -> No
         )
 
 
-def _load_tokenizer(directory: Path, files: list[str], folder: str):
+def _load_tokenizer(verified: VersionFiles, files: list[str], folder: str):
     import transformers
 
     from . import checks
 
-    path, names = _part(directory, files, folder)
-    checks.check_folder(path, names, prefix=folder and folder + "/")
+    path, names, verify = _part(verified, files, folder)
+    checks.check_folder(path, names, prefix=folder and folder + "/", verify=verify)
     try:
         return transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except BaseException as exc:

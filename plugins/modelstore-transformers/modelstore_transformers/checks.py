@@ -4,7 +4,8 @@ A store is untrusted input: anyone who can write to the bucket can store files a
 sha256 agree. transformers would unpickle ``pytorch_model.bin``, import Python files a config's
 ``auto_map`` names (with ``trust_remote_code``), follow a shard index to any path, and hand a
 safetensors file to compiled code. So, before any transformers call, every file of the folder
-must be one that ``save_pretrained`` writes without pickle or code, and:
+must be one that ``save_pretrained`` writes without pickle or code, then (on load) every file is
+verified against its record (``verify``) before any byte of one is read, and:
 
 - no pickle-based weights (``.bin``, ``.pt``, ``.ckpt``, ...) and no Python file;
 - JSON files are at most :data:`MAX_JSON` bytes (``tokenizer.json`` :data:`MAX_TOKENIZER_JSON`),
@@ -22,6 +23,7 @@ Each failure raises :class:`CorruptArtifactError` naming the file and the check.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -43,20 +45,31 @@ LAYER_COUNTS = ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encod
 MAX_LAYERS = 1024
 
 
-def check_folder(folder: Path, names: list[str], *, required: str | None = None, prefix: str = "") -> dict[str, dict[str, Any]]:
+def check_folder(
+    folder: Path,
+    names: list[str],
+    *,
+    required: str | None = None,
+    prefix: str = "",
+    verify: Callable[[str], Path] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Check the files ``names`` (relative to ``folder``, flat) as described above.
 
     :param required: a file the folder must hold (``config.json`` for a model).
     :param prefix: the folder's place in the version (``"model/"``), for error messages.
+    :param verify: on load, the path of file ``name`` once verified (the core's ``verified.path``:
+        ``IntegrityError`` unless it holds the recorded bytes); every file is verified, after the
+        name checks and before any is read, so the checks and transformers read verified bytes.
     :return: the parsed JSON objects of the JSON files, by name.
     """
     for name in names:
         _check_name(name, prefix + name)
     if required is not None and required not in names:
         raise CorruptArtifactError(prefix + required, "is missing: save_pretrained always writes it")
+    paths = {name: verify(name) if verify is not None else folder / name for name in names}
     parsed: dict[str, dict[str, Any]] = {}
     for name in names:
-        path = folder / name
+        path = paths[name]
         if name.endswith(".json"):
             doc = parsed[name] = _json_object(path, prefix + name, MAX_TOKENIZER_JSON if name == "tokenizer.json" else MAX_JSON)
             if "auto_map" in doc:
@@ -73,7 +86,7 @@ def check_folder(folder: Path, names: list[str], *, required: str | None = None,
             _check_index(prefix + name, doc, names)
     for name in names:
         if name.endswith(".safetensors"):
-            check_safetensors(folder / name, prefix + name)
+            check_safetensors(paths[name], prefix + name)
     return parsed
 
 
