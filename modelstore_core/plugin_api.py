@@ -90,6 +90,9 @@ __all__ = [
     "hookimpl",
     "human_size",
     "json_value",
+    "restored_params",
+    "restored_value",
+    "stored_params",
     "model_file",
     "pass_cmdline",
     "qualified_name",
@@ -127,6 +130,59 @@ def comes_from(model: Any, *packages: str) -> bool:
     """Whether ``type(model)`` or one of its base classes is defined in one of ``packages``
     (top-level package names, such as ``"catboost"``), decided without importing anything."""
     return not set(packages).isdisjoint(top_level_modules(model))
+
+
+# --- estimator parameters -------------------------------------------------------------------------
+# ``get_params()`` of a scikit-learn-API estimator (xgboost, LightGBM...) kept in a flavor's options
+# and given back to the class when it is rebuilt. Unlike ``jsonable``, non-finite floats survive
+# (``{"float": "nan"}``: ``missing=nan`` changes predictions), and what JSON cannot hold (callables:
+# custom objectives, callbacks) is left out, so it keeps its default.
+
+_SKIP = object()
+
+
+def stored_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-representable ``params``, sorted by name; the others are left out."""
+    stored = {key: encoded for key, value in params.items() if (encoded := _encode_param(value)) is not _SKIP}
+    return dict(sorted(stored.items()))
+
+
+def _encode_param(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"float": repr(value)}  # nan, inf: not JSON
+    if (type(value).__module__ or "").split(".")[0] == "numpy" and hasattr(value, "tolist"):
+        return _encode_param(value.tolist())
+    if isinstance(value, (list, tuple)):
+        items = [_encode_param(v) for v in value]
+        return _SKIP if any(v is _SKIP for v in items) else items
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        items = {k: _encode_param(v) for k, v in value.items()}
+        return _SKIP if any(v is _SKIP for v in items.values()) else items
+    return _SKIP
+
+
+def restored_params(params: Any, field: str = "flavor.options.params") -> dict[str, Any]:
+    """Keyword arguments for the estimator's class from ``stored_params`` read back from a record
+    (untrusted): an object whose names are identifiers; :class:`CorruptRecordError` otherwise."""
+    if not isinstance(params, dict):
+        raise CorruptRecordError("the version record", field, f"is a {type(params).__name__}, not an object of parameters")
+    for key in params:
+        if not key.isidentifier():
+            raise CorruptRecordError("the version record", field, f"has a parameter named {key[:40]!r}")
+    return {key: restored_value(value) for key, value in params.items()}
+
+
+def restored_value(value: Any) -> Any:
+    """A value of :func:`stored_params` as it was (``{"float": "nan"}`` -> ``nan``)."""
+    if isinstance(value, dict):
+        if set(value) == {"float"} and value["float"] in ("nan", "inf", "-inf"):
+            return float(value["float"])
+        return {k: restored_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [restored_value(v) for v in value]
+    return value
 
 
 def json_value(value: Any) -> Any:

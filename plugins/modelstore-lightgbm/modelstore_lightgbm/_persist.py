@@ -10,7 +10,6 @@ in the version (``flavor.options``) as JSON and set back on load, so predictions
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,9 @@ from modelstore_core.plugin_api import (
     VersionFiles,
     model_file,
     qualified_name,
+    restored_params,
+    restored_value,
+    stored_params,
 )
 
 from . import FLAVOR, PLUGIN
@@ -73,7 +75,7 @@ def fitted_state(model: Any, name: str) -> dict[str, Any]:
     state: dict[str, Any] = {
         "n_features_in": int(model.n_features_in_),
         "fitted_with_feature_names": bool(model._fitted_with_feature_names),
-        "best_score": _encode(model.best_score_),
+        "best_score": stored_params(model.best_score_),
         "objective": model._objective if isinstance(model._objective, str) else None,
     }
     if name == "LGBMClassifier":
@@ -132,7 +134,7 @@ def rebuild_estimator(cls: type, name: str, booster: Any, options: dict[str, Any
     state = options.get("fitted")
     if not isinstance(params, dict) or not isinstance(state, dict):
         raise CorruptRecordError("the version record", "flavor.options", "lacks the estimator's params and fitted state")
-    model = cls(**restored_params(params))
+    model = cls(**checked_params(params))
     n_in = state.get("n_features_in")
     if type(n_in) is not int or n_in != booster.num_feature():
         problem = f"is {str(n_in)[:20]!r}, not the model's {booster.num_feature()} features"
@@ -145,7 +147,7 @@ def rebuild_estimator(cls: type, name: str, booster: Any, options: dict[str, Any
     model._n_features_in = n_in
     model._fitted_with_feature_names = state.get("fitted_with_feature_names") is True
     model._best_iteration = booster.best_iteration
-    model._best_score = _decode(best_score)
+    model._best_score = restored_value(best_score)
     booster.best_score = model._best_score
     objective = state.get("objective")
     if objective is not None:
@@ -189,50 +191,10 @@ def _restore_classes(model: Any, classes: Any, booster: Any) -> None:
 # keep their defaults; a non-finite float is {"float": "nan"}.
 
 
-def stored_params(params: dict[str, Any]) -> dict[str, Any]:
-    stored = {}
-    for key, value in params.items():
-        encoded = _encode(value)
-        if encoded is not _SKIP:
-            stored[key] = encoded
-    return dict(sorted(stored.items()))
-
-
-_SKIP = object()
-
-
-def _encode(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, str, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"float": repr(value)}
-    if (type(value).__module__ or "").split(".")[0] == "numpy" and hasattr(value, "tolist"):
-        return _encode(value.tolist())
-    if isinstance(value, (list, tuple)):
-        items = [_encode(v) for v in value]
-        return _SKIP if any(v is _SKIP for v in items) else items
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        items = {k: _encode(v) for k, v in value.items()}
-        return _SKIP if any(v is _SKIP for v in items.values()) else items
-    return _SKIP
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"float"} and value["float"] in ("nan", "inf", "-inf"):
-            return float(value["float"])
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
-def restored_params(params: dict[str, Any]) -> dict[str, Any]:
-    restored = {}
-    for key, value in params.items():
-        if not key.isidentifier():
-            raise CorruptRecordError("the version record", "flavor.options.params", f"has a parameter named {key[:40]!r}")
+def checked_params(params: Any) -> dict[str, Any]:
+    """:func:`restored_params`, and thread counts LightGBM can take (n_jobs=100000 crashes it)."""
+    restored = restored_params(params)
+    for key, value in restored.items():
         if key in THREAD_PARAMS and not (type(value) is int and abs(value) <= MAX_THREADS or value is None):
             raise CorruptRecordError("the version record", f"flavor.options.params.{key}", f"is {str(value)[:40]!r}, not a thread count")
-        restored[key] = _decode(value)
     return restored

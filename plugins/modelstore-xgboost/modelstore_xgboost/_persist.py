@@ -5,7 +5,6 @@ Imported only when an xgboost model (or an ``xgboost`` flavor version) is handle
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,8 @@ from modelstore_core.plugin_api import (
     VersionFiles,
     model_file,
     qualified_name,
+    restored_params,
+    stored_params,
 )
 
 from . import FLAVOR, PLUGIN
@@ -61,7 +62,7 @@ def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
         model_class=qualified_name(model),
         safe=True,
         dependencies=list(DISTRIBUTIONS),
-        options={"file": file, "class": name, **({"params": stored_params(model)} if name != "Booster" else {})},
+        options={"file": file, "class": name, **({"params": stored_params(model.get_params())} if name != "Booster" else {})},
     )
 
 
@@ -115,44 +116,3 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
 # parameters (``missing``, ``n_estimators``...), and ``missing`` changes what ``predict`` computes.
 # The JSON-representable ones are recorded and set back; callables (custom objectives, metrics,
 # callbacks) cannot be, and keep their defaults.
-
-
-def stored_params(model: Any) -> dict[str, Any]:
-    stored = {}
-    for key, value in model.get_params().items():
-        encoded = _encode(value)
-        if encoded is not _SKIP:
-            stored[key] = encoded
-    return dict(sorted(stored.items()))
-
-
-_SKIP = object()
-
-
-def _encode(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, str, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"float": repr(value)}  # nan, inf: not JSON
-    if (type(value).__module__ or "").split(".")[0] == "numpy" and hasattr(value, "tolist"):
-        return _encode(value.tolist())
-    if isinstance(value, (list, tuple)):
-        items = [_encode(v) for v in value]
-        return _SKIP if any(v is _SKIP for v in items) else items
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        items = {k: _encode(v) for k, v in value.items()}
-        return _SKIP if any(v is _SKIP for v in items.values()) else items
-    return _SKIP
-
-
-def restored_params(params: dict[str, Any]) -> dict[str, Any]:
-    def decode(value: Any) -> Any:
-        if isinstance(value, dict):
-            if set(value) == {"float"}:
-                return float(value["float"])
-            return {k: decode(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [decode(v) for v in value]
-        return value
-
-    return {key: decode(value) for key, value in params.items()}
