@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import click
 
+from ..compare import FOLDED, cell_text
 from .app import cli, common_options
 from .browse import version_option
 from .context import CommandLine, escape, human_size, pass_cmdline
-
-#: Sections whose identical rows are hidden on a terminal unless --all is given.
-FOLDED = ("params", "dependencies", "data", "flavor")
-
-
-def show(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ", ".join(show(v) for v in value)
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 @cli.command()
@@ -56,7 +43,7 @@ def compare(
         rows = []
         for section, entries in result["sections"].items():
             for row in entries:
-                rows.append([section, row["key"], *(show(v) for v in row["values"]), row.get("best", [])])
+                rows.append([section, row["key"], *(cell_text(v) for v in row["values"]), row.get("best", [])])
         cmdline.emit_rows(rows)
         return
 
@@ -76,7 +63,7 @@ def compare(
         for row in shown:
             cells = []
             for version, value in zip(comparison.versions, row["values"], strict=True):
-                text = human_size(value) if section == "size" and row["key"] == "bytes" else show(value)
+                text = human_size(value) if section == "size" and row["key"] == "bytes" else cell_text(value)
                 if section == "git" and row["key"] == "commit" and value:
                     text = value[:10]
                 if section == "data" and row["key"].endswith(".sha256") and value:
@@ -98,7 +85,11 @@ def compare(
 @click.argument("domain")
 @version_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["requirements", "json"]), default="requirements", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["requirements", "json"]),
+    default="requirements",
+    show_default=True,
     help="A requirements file for `pip install -r`, or JSON.",
 )
 @click.option("--check", is_flag=True, help="What differs here instead; exit status 1 when something that matters does.")

@@ -42,7 +42,7 @@ from modelstore_core import (
     UntrustedSignatureError,
     UsageError,
 )
-from modelstore_core.cli.experiments import FOLDED, show
+from modelstore_core.compare import FOLDED, cell_text
 from modelstore_core.environment import environment
 from modelstore_core.plugin_api import human_size
 from modelstore_core.protocol.records import CORE_KEYS
@@ -171,7 +171,7 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def templates() -> Environment:
     env = Environment(loader=PackageLoader("modelstore_web", "templates"), autoescape=True, undefined=StrictUndefined)
-    env.filters.update(size=human_size, utc=utc, number=number, json=as_json, show=show)
+    env.filters.update(size=human_size, utc=utc, number=number, json=as_json, show=cell_text)
     env.globals.update(domain_url=domain_url, version_url=version_url, file_url=file_url, compare_url=compare_url, plot_url=plot_url)
     return env
 
