@@ -110,9 +110,7 @@ def check_directions(directions: Any) -> dict[str, str]:
     return dict(directions)
 
 
-def compare_records(
-    records: list[VersionRecord], states: dict[str, int], directions: dict[str, str] | None = None
-) -> Comparison:
+def compare_records(records: list[VersionRecord], states: dict[str, int], directions: dict[str, str] | None = None) -> Comparison:
     """Build the comparison of ``records`` (in the order given); ``states`` maps state names to versions."""
     directions = check_directions(directions)
     versions = [r.version for r in records]

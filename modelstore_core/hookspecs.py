@@ -23,8 +23,8 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from .cache import VersionFiles
     from .flavor import Flavor
-    from .materialize import VersionFiles
     from .storage import Storage
 
 hookspec = pluggy.HookspecMarker("modelstore")
@@ -100,7 +100,7 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
     :param options: keyword options the caller passed to ``load``. ``options["trust"]`` is ``True``
         only if the caller explicitly trusts the artifact; never execute code from an artifact
         (pickle) without it: raise :class:`~modelstore_core.errors.UntrustedArtifactError` instead.
-    :param verified: the version's files (:class:`~modelstore_core.materialize.VersionFiles`):
+    :param verified: the version's files (:class:`~modelstore_core.cache.VersionFiles`):
         ``open(name)``, ``path(name)``; a name read from the record is checked against the version's files.
     :return: the loaded object.
     """

@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidNameError, KeyNotFoundError, ModelStoreError
-from .flavor import Flavor
+from .flavor import RAW_FILES, Flavor
 from .names import check_file_path, check_name, check_tags
 from .progress import Progress, ProgressCallback
 from .protocol import read
 from .replicate import CopyReport
-from .upload import RAW_FILES, RawFiles
+from .upload import RawFiles
 
 if TYPE_CHECKING:
     from .store import ModelStore
@@ -242,7 +242,7 @@ def _import_model(source, target, domain: str, model: _LegacyModel, report: Impo
         extra_paths = sorted((files / "extras").iterdir()) if extras else None
         try:
             tags = check_tags({"legacy_id": model.model_id})
-            v = target._upload(domain, files_of, extra_paths, tags, {}, None, metadata=metadata)
+            v = target.uploader.upload(domain, files_of, extra_paths, tags, metadata=metadata)
         except InvalidNameError as exc:  # files that could not be loaded back side by side, an odd id
             raise LegacyStoreError(str(exc)) from None
     report.copied.append(f"{domain}:{v.version}")

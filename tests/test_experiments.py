@@ -199,7 +199,7 @@ def test_the_core_imports_no_framework_until_one_is_passed(tmp_path):
     code = """
 import sys
 from modelstore_core import ModelStore
-import modelstore_core.signature, modelstore_core.fingerprint, modelstore_core.compare, modelstore_core.environment
+import modelstore_core.input_signature, modelstore_core.fingerprint, modelstore_core.compare, modelstore_core.environment
 import modelstore_core.cli.commands
 store = ModelStore(sys.argv[1])
 (f := __import__("pathlib").Path(sys.argv[1]).parent / "m.bin").write_bytes(b"x")

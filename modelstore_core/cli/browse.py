@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from ..errors import ModelStoreError, NotFoundError
-from ..protocol.records import CORE_KEYS, PARTS
+from ..flavor import PARTS
+from ..protocol.records import CORE_KEYS
 from ..version import Version
 from .app import cli, common_options
 from .context import CommandLine, escape, human_size, human_time, iso, pass_cmdline, plural

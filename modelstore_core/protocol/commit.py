@@ -20,18 +20,37 @@ crash after it leaves a complete version (readers trust neither the hint nor the
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConflictError, CorruptRecordError, DomainNotFoundError, StateNotFoundError, StorageError, VersionNotFoundError
+from ..errors import (
+    ConflictError,
+    CorruptRecordError,
+    DomainNotFoundError,
+    KeyNotFoundError,
+    StateNotFoundError,
+    StorageError,
+    VersionNotFoundError,
+)
 from ..liveness import HOST
 from ..progress import FileProgress
 from ..storage import StagedFile, Storage, Token
 from . import keys, summary
 from .cas import cas_update
 from .read import domain_exists, latest, list_versions, not_found, read_latest_hint
-from .records import StateEntry, UploadMarker, VersionRecord, dumps, now_utc, parse_latest_hint, parse_states, states_document
+from .records import (
+    SignatureDocument,
+    StateEntry,
+    UploadMarker,
+    VersionRecord,
+    dumps,
+    now_utc,
+    parse_latest_hint,
+    parse_states,
+    states_document,
+)
 
 
 def checkpoint(name: str) -> None:
@@ -322,3 +341,27 @@ def delete_signatures(storage: Storage, domain: str, version: int | None = None)
     for key in found:
         storage.delete(key)
     return found
+
+
+# --- signatures ----------------------------------------------------------------------------------
+
+
+def put_signature(storage: Storage, doc: SignatureDocument, replaces: Callable[[SignatureDocument], bool]) -> SignatureDocument:
+    """Store a signature document beside its version (create-if-absent); returns the document kept.
+
+    A document already under its key id is kept unless ``replaces(existing)`` (it does not hold for
+    the record: left by a deleted domain whose numbers were reused, or forged) or it cannot be read,
+    so signing twice is a no-op.
+    """
+    key = keys.signature_key(doc.domain, doc.version, doc.keyid)
+    data = dumps(doc.to_json())
+    if storage.put_if_absent(key, data):
+        return doc
+    try:
+        existing = SignatureDocument.parse(storage.read(key)[0], key, doc.domain, doc.version, doc.keyid)
+    except (CorruptRecordError, KeyNotFoundError):
+        existing = None
+    if existing is not None and not replaces(existing):
+        return existing
+    storage.put(key, io.BytesIO(data))
+    return doc

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import CorruptRecordError, InvalidNameError
-from ..flavor import Flavor
+from ..flavor import PARTS, RAW_FILES, Flavor
 from ..metrics import metric_problem, param_problem
 from ..names import check_file_path, check_name, check_paths_round_trip
 from .keys import MAX_VERSION, is_keyid
@@ -40,10 +40,8 @@ CORE_KEYS = (
     "data",
 )
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-#: The core's flavor of a version that holds several models, each in its own folder (:mod:`modelstore_core.parts`).
-PARTS = "parts"
 #: Flavors a part cannot have: parts do not nest, and raw files are not a model.
-NOT_A_PART = (PARTS, "files")
+NOT_A_PART = (PARTS, RAW_FILES)
 
 
 def dumps(obj: Any) -> bytes:
@@ -178,7 +176,7 @@ class VersionRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     #: the settings that made it: name -> string, finite number, boolean or None
     params: dict[str, Any] = field(default_factory=dict)
-    #: what the model expects as input (:mod:`modelstore_core.signature`), when known
+    #: what the model expects as input (:mod:`modelstore_core.input_signature`), when known
     signature: dict[str, Any] | None = None
     #: fingerprints of the datasets it was trained/evaluated on: name -> {kind, shape, dtypes, sha256...}
     data: dict[str, dict[str, Any]] = field(default_factory=dict)

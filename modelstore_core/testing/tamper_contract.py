@@ -143,8 +143,18 @@ class TamperContract(StoreFixtures):
 
     @pytest.mark.parametrize(
         "hint",
-        [b'{"version": 1e20}', b'{"version": 9999999999}', b'{"version": -5}', b'{"version": Infinity}', b'{"version": NaN}',
-         b'{"version": "2"}', b'{"version": true}', b"[]", b"garbage", b""],
+        [
+            b'{"version": 1e20}',
+            b'{"version": 9999999999}',
+            b'{"version": -5}',
+            b'{"version": Infinity}',
+            b'{"version": NaN}',
+            b'{"version": "2"}',
+            b'{"version": true}',
+            b"[]",
+            b"garbage",
+            b"",
+        ],
     )
     def test_a_bad_latest_hint_never_loses_an_upload(self, store, model_file, hint):
         store.upload("d", files=[model_file])

@@ -44,7 +44,7 @@ from modelstore_core import (
 )
 from modelstore_core.compare import FOLDED, cell_text
 from modelstore_core.environment import environment
-from modelstore_core.plugin_api import human_size
+from modelstore_core.cli import human_size
 from modelstore_core.protocol.records import CORE_KEYS
 
 from . import plot

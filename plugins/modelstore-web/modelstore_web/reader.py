@@ -202,7 +202,7 @@ class StoreReader:
         policy = self.store.trust_policy
         if policy is not None:  # the same rule as store.download: refused unless signed as required
             policy.check(self.store.storage, v.record)
-        view = self.store.cache.materialize(self.store.storage, v.record)
+        view = self.store.cache.view(self.store.storage, v.record)
         return entry, view.path(entry.path)  # verified (hashed unless proven since it last was)
 
 
