@@ -33,7 +33,7 @@ from typing import Any
 
 from .errors import CorruptRecordError, KeyNotFoundError, SigningUnavailableError, UntrustedSignatureError, UsageError, VersionNotFoundError
 from .protocol import commit, keys
-from .protocol.records import SignatureDocument, VersionRecord, now_utc
+from .protocol.records import SignatureDocument, VersionRecord, dumps, now_utc
 from .storage import Storage
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -239,7 +239,12 @@ def sign_record(record: VersionRecord, private_key) -> SignatureDocument:
 def write_signature(storage: Storage, record: VersionRecord, private_key) -> SignatureDocument:
     """Sign ``record`` and store the document (:func:`~.protocol.commit.put_signature`)."""
     doc = sign_record(record, private_key)
-    return commit.put_signature(storage, doc, lambda existing: not check_signature(existing, record, private_key.public_key()))
+    public = private_key.public_key()
+    # A document that holds for this record is kept (signing twice is a no-op); one that does not (left
+    # by a deleted domain whose numbers were reused, or forged) can never be valid for it: replaced.
+    if commit.put_signature(storage, doc, dumps(doc.to_json()), lambda old: old is None or bool(check_signature(old, record, public))):
+        return doc
+    return read_signature(storage, record.domain, record.version, doc.keyid)
 
 
 def sign_version(storage: Storage, record: VersionRecord, private_key, policy: TrustPolicy | None) -> SignatureInfo:
