@@ -1,13 +1,16 @@
-"""Meta-tests that keep the plugin docs and the hooks honest (as datasette does).
+"""Meta-tests that keep the hook docs and the hooks honest (as datasette does).
 
-Every hookspec in ``modelstore_core/hookspecs.py`` must appear in ``docs/plugins.md`` as a heading
-with its exact signature, with every argument described and its call semantics stated; the
-example plugin must implement every hook; and the tests must call every hook.
+The hookspec docstrings in ``modelstore_core/hookspecs.py`` are the one place where the hooks'
+semantics are written: each must describe every argument, the return value and how the hook is
+called; ``docs/hooks.md`` must be what ``docs/_render_hooks.py`` renders from them today; the
+plugin author's guide, ``docs/plugins.md``, must show an implementation of every hook; the example
+plugin must implement every hook; and the tests must call every hook.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -18,7 +21,9 @@ import pytest
 from modelstore_core import hookspecs
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs" / "plugins.md"
+GUIDE = REPO / "docs" / "plugins.md"
+REFERENCE = REPO / "docs" / "hooks.md"
+RENDERER = REPO / "docs" / "_render_hooks.py"
 EXAMPLE = REPO / "plugins" / "modelstore-example"
 
 
@@ -30,22 +35,19 @@ def spec_nodes() -> dict[str, ast.FunctionDef]:
 SPECS = spec_nodes()
 
 
-def signature(node: ast.FunctionDef) -> str:
-    return f"{node.name}({ast.unparse(node.args)}) -> {ast.unparse(node.returns)}"
-
-
-def sections() -> dict[str, str]:
-    """``### `...` `` heading text -> the section's body, for the hook reference."""
-    text = DOCS.read_text()
-    parts = re.split(r"^### `([^`]+)`\n", text, flags=re.M)
-    found = {}
-    for heading, body in zip(parts[1::2], parts[2::2], strict=True):
-        found[heading] = body.split("\n## ", 1)[0]
-    return found
-
-
 def spec_options(name: str) -> dict:
     return getattr(hookspecs, name).modelstore_spec
+
+
+def renderer():
+    spec = importlib.util.spec_from_file_location("_render_hooks", RENDERER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def guide_code_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", GUIDE.read_text(), flags=re.S)
 
 
 def test_the_specs_are_found():
@@ -56,37 +58,61 @@ def test_the_specs_are_found():
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
-def test_hook_is_documented_with_its_exact_signature(name):
-    sig = signature(SPECS[name])
-    documented = sections()
-    assert sig in documented, f"docs/plugins.md needs a heading: ### `{sig}`"
-    body = documented[sig]
+def test_hookspec_docstring_documents_the_hook(name):
+    doc = ast.get_docstring(SPECS[name])
+    assert doc, f"{name} has no docstring"
     for arg in SPECS[name].args.args:
-        assert re.search(rf"^- `{arg.arg}` \(", body, flags=re.M), f"{name}: argument {arg.arg!r} is not described"
-    assert "Returns" in body, f"{name}: the return value is not described"
-    assert "```python" in body and f"def {name}(" in body, f"{name}: no example implementation"
+        assert re.search(rf"^:param {arg.arg}: \S", doc, flags=re.M), f"{name}: argument {arg.arg!r} is not described (:param {arg.arg}:)"
+    assert re.search(r"^:return: \S", doc, flags=re.M), f"{name}: the return value is not described (:return:)"
     if spec_options(name).get("firstresult"):
-        assert "**First result**" in body, f"{name} stops at the first non-None result: say so"
+        assert "Stops at first non-None result" in doc, f"{name} stops at the first non-None result: say so"
     else:
-        assert "very implementation is called" in body, f"{name} calls every implementation: say so"
+        assert "Every implementation is called" in doc, f"{name} calls every implementation: say so"
 
 
-def test_docs_document_no_hook_that_does_not_exist():
-    headings = [h for h in sections() if h.startswith("modelstore_")]
-    assert sorted(h.split("(", 1)[0] for h in headings) == sorted(SPECS)
+def test_the_hook_reference_is_rendered_from_the_hookspecs():
+    text = REFERENCE.read_text()
+    assert text == renderer().render(), "docs/hooks.md is out of date: run `python docs/_render_hooks.py`"
+    headings = re.findall(r"^### (\w+)$", text, flags=re.M)
+    assert sorted(headings) == sorted(SPECS)
+    for name, node in SPECS.items():
+        assert f"def {name}({ast.unparse(node.args)}) -> {ast.unparse(node.returns)}" in text
 
 
-def test_python_examples_in_the_docs_compile():
-    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.S)
-    assert len(blocks) >= len(SPECS)
+def test_the_renderer_check_fails_on_a_stale_reference(tmp_path, monkeypatch):
+    module = renderer()
+    stale = tmp_path / "hooks.md"
+    stale.write_text(module.render().replace("Every implementation is called", "Called"))
+    monkeypatch.setattr(module, "HOOKS_MD", stale)
+    assert module.main(["--check"]) == 1
+    assert module.main([]) == 0 and module.main(["--check"]) == 0  # rewritten
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_the_guide_shows_an_implementation_of_every_hook(name):
+    assert any(f"def {name}(" in block for block in guide_code_blocks()), f"docs/plugins.md has no example of {name}"
+
+
+def test_the_guide_does_not_repeat_the_hook_reference():
+    # Hook semantics live in the hookspec docstrings; the guide links to their rendering.
+    text = GUIDE.read_text()
+    assert "(hooks.md)" in text
+    for name, node in SPECS.items():
+        signature = f"{name}({ast.unparse(node.args)}) -> {ast.unparse(node.returns)}"
+        assert signature not in text, f"docs/plugins.md repeats the signature of {name}: link to hooks.md"
+
+
+def test_python_examples_in_the_guide_compile():
+    blocks = guide_code_blocks()
+    assert len(blocks) >= len(SPECS) - 2  # some blocks show two hooks
     for block in blocks:
-        compile(block, str(DOCS), "exec")
+        compile(block, str(GUIDE), "exec")
 
 
 def test_the_conformance_kit_named_in_the_docs_exists():
     from modelstore_core import testing
 
-    text = DOCS.read_text()
+    text = GUIDE.read_text()
     for name in re.findall(r"from modelstore_core\.testing import ([\w, ]+)", text):
         for cls in name.split(","):
             assert hasattr(testing, cls.strip()), f"docs import {cls.strip()} from modelstore_core.testing"

@@ -1,5 +1,5 @@
-"""The README's "Experiment to production" walkthrough, run as it is written: its Python block in a
-fresh interpreter, then each command of its shell block, in one directory."""
+"""The "Experiment to production" walkthrough of docs/experiments.md, run as it is written: its Python
+block in a fresh interpreter, then each command of its shell block, in one directory."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+WALKTHROUGH = Path(__file__).resolve().parents[3] / "docs" / "experiments.md"
 SCRIPT = Path(sys.executable).parent / "modelstore"
 
 
 def block(kind: str) -> str:
-    """The fenced block right after ``<!-- walkthrough:KIND -->`` in the README."""
-    match = re.search(rf"<!-- walkthrough:{kind} -->\s*```\w*\n(.*?)```", README.read_text(), re.S)
-    assert match, f"README.md has no walkthrough:{kind} block"
+    """The fenced block right after ``<!-- walkthrough:KIND -->`` in docs/experiments.md."""
+    match = re.search(rf"<!-- walkthrough:{kind} -->\s*```\w*\n(.*?)```", WALKTHROUGH.read_text(), re.S)
+    assert match, f"docs/experiments.md has no walkthrough:{kind} block"
     return match.group(1)
 
 
-def test_the_readme_walkthrough_runs(tmp_path):
+def test_the_walkthrough_runs(tmp_path):
     env = {**os.environ, "MODELSTORE_URL": str(tmp_path / "models"), "MODELSTORE_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("MODELSTORE_DISABLE_PLUGINS", None)
     python = subprocess.run([sys.executable, "-c", block("python")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
