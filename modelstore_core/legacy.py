@@ -242,7 +242,7 @@ def _import_model(source, target, domain: str, model: _LegacyModel, report: Impo
         extra_paths = sorted((files / "extras").iterdir()) if extras else None
         try:
             tags = check_tags({"legacy_id": model.model_id})
-            v = target.uploader.upload(domain, files_of, extra_paths, tags, metadata=metadata)
+            v = target.uploader.upload(domain, files_of, extra_paths, {"tags": tags}, metadata=metadata)
         except InvalidNameError as exc:  # files that could not be loaded back side by side, an odd id
             raise LegacyStoreError(str(exc)) from None
     report.copied.append(f"{domain}:{v.version}")

@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import CorruptRecordError, KeyNotFoundError, SigningUnavailableError, UntrustedSignatureError, UsageError, VersionNotFoundError
+from .fields import FIELDS
 from .protocol import commit, keys
 from .protocol.records import SignatureDocument, VersionRecord, dumps, now_utc
 from .storage import Storage
@@ -173,11 +174,11 @@ def record_statement(record: VersionRecord) -> dict[str, Any]:
 
 
 #: Record fields beyond the files and flavor that the record envelope covers, by statement key.
-SIGNED_CLAIMS = ("metrics", "params", "signature", "data")
+SIGNED_CLAIMS = tuple(f.name for f in FIELDS if f.signed)
 
 
 def _claims(record: VersionRecord) -> dict[str, Any]:
-    return {"metrics": record.metrics, "params": record.params, "signature": record.signature, "data": record.data}
+    return {name: record.values[name] for name in SIGNED_CLAIMS}
 
 
 def _canonical(obj: Any) -> bytes:

@@ -24,15 +24,16 @@ from .errors import (
     UsageError,
     VersionNotFoundError,
 )
+from .fields import recorded_fields
 from .input_signature import InputCheck, check_input
 from .load import Loader
-from .names import check_name, check_tags, check_version
+from .names import check_name, check_version
 from .offline import OfflineStorage, offline_from_env
 from .plugins import get_plugins, open_storage
 from .progress import ProgressCallback
 from .protocol import commit, read
 from .protocol.probe import ensure_conditional_writes
-from .upload import Uploader, recorded_fields, what_to_store
+from .upload import Uploader, what_to_store
 from .version import Version
 
 if TYPE_CHECKING:
@@ -217,10 +218,10 @@ class ModelStore:
             new to the store (0 when every file was already there).
         """
         check_name(domain, "domain name")
-        tags = check_tags(tags)
-        recorded = recorded_fields(metrics, params, data, input_example)
+        given = {"tags": tags, "metrics": metrics, "params": params, "data": data, "input_example": input_example}
+        recorded = recorded_fields(given)
         what = what_to_store(model, files, models, part_options)
-        return self.uploader.upload(domain, what, extras, tags, options, progress, recorded)
+        return self.uploader.upload(domain, what, extras, recorded, options, progress)
 
     def set_state(self, domain: str, version: int, state: str) -> None:
         """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed."""

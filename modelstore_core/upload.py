@@ -1,6 +1,6 @@
 """An upload, from a model object (or raw files) to a committed version: the twin of :mod:`.load`.
 
-1. **check** the arguments (:func:`what_to_store`, :func:`recorded_fields`), before anything is written;
+1. **check** the arguments (:func:`what_to_store`, :func:`~.fields.recorded_fields`), before anything is written;
 2. **serialize** the model into a private temporary directory (a flavor plugin), or take the raw
    files as they are (:class:`RawFiles`), or each of several models into its folder (:class:`~.parts.Parts`);
 3. **stage** every file: hash it (the local backend copies it into its ``.tmp/`` in the same pass);
@@ -23,18 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CorruptRecordError, InvalidNameError, SourceChangedError, UsageError
-from .fingerprint import fingerprints
+from .fields import draft_fields
 from .flavor import RAW_FILES, Flavor
 from .hashing import file_signature
-from .input_signature import merge_signatures, signature_from_example
 from .jsonvalues import json_value, merge
-from .metrics import check_metrics, check_params, flavor_params
 from .names import check_file_path, check_paths_round_trip
 from .parts import Parts
 from .plugins import Plugins, collect_metadata, serialize
 from .progress import Progress, ProgressCallback
 from .protocol import commit, keys
-from .protocol.records import SCHEMA, VersionRecord, check_sha256, now_utc, parse_dataset, parse_signature
+from .protocol.records import SCHEMA, VersionRecord, now_utc
+from .protocol.validate import check_sha256
 from .storage import StagedFile, Storage
 from .version import Version
 
@@ -81,14 +80,13 @@ class Uploader:
         domain: str,
         model: Any,
         extras: list[str | os.PathLike] | None = None,
-        tags: dict[str, Any] | None = None,
+        recorded: dict[str, Any] | None = None,
         options: dict[str, Any] | None = None,
         progress: ProgressCallback | None = None,
-        recorded: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Version:
         """Serialize, stage, record and commit ``model`` (checked by :func:`what_to_store`) as the next
-        version of ``domain``; ``recorded`` are the checked fields (:func:`recorded_fields`),
+        version of ``domain``; ``recorded`` are the checked fields (:func:`~.fields.recorded_fields`),
         ``metadata`` goes into the record (an import's)."""
         private_key = self._signer()  # a bad key fails here, before anything is written
         after_commit = None
@@ -100,7 +98,7 @@ class Uploader:
 
         self._before_writing()
         record, written = upload(
-            self.storage, self.plugins, domain, model, extras, tags or {}, options or {}, progress, after_commit, recorded, metadata
+            self.storage, self.plugins, domain, model, extras, recorded or {}, options or {}, progress, after_commit, metadata
         )
         version = Version(domain, record.version, record)
         version.bytes_written = written
@@ -127,46 +125,27 @@ def what_to_store(model: Any, files: Any, models: Any, part_options: Any) -> Any
     return model
 
 
-def recorded_fields(metrics: Any, params: Any, data: Any, input_example: Any) -> dict[str, Any]:
-    """The metrics, params, data fingerprints and input signature an upload records, checked
-    (:class:`UsageError` before anything is written)."""
-    recorded = {"metrics": check_metrics(metrics), "params": check_params(params)}
-    if input_example is not None:
-        recorded["signature"] = signature_from_example(input_example)
-    if data is not None:
-        recorded["data"] = fingerprints(data)
-    try:  # within the record's limits (100,000 columns, names of 1,024 characters...)
-        if recorded.get("signature"):
-            parse_signature(recorded["signature"], "input_example")
-        for name, entry in (recorded.get("data") or {}).items():
-            parse_dataset(name, entry, "data")
-    except CorruptRecordError as exc:
-        raise UsageError(f"{exc.field} {exc.problem}: it cannot be recorded") from None
-    return recorded
-
-
 def upload(
     storage: Storage,
     plugins: Plugins,
     domain: str,
     model: Any,
     extras: list[str | os.PathLike] | None,
-    tags: dict[str, Any],
+    recorded: dict[str, Any],
     options: dict[str, Any],
     progress: ProgressCallback | None = None,
     after_commit: Callable[[VersionRecord], None] | None = None,
-    recorded: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> tuple[VersionRecord, int]:
     """Serialize, stage and commit; returns the committed record and the artifact bytes written.
 
-    ``recorded`` holds the checked ``metrics``, ``params``, ``signature`` (an input example's) and
-    ``data`` the caller passed (params are added over the flavor's hyperparameters, the example's
-    signature replaces the flavor's). ``after_commit(record)`` runs once the record exists (see
-    :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own description of the
-    version) goes into the record over what the plugins collect; the core's keys still win.
+    ``recorded`` holds the checked fields the caller passed (tags, metrics, params...), combined
+    with what the flavor plugin recorded (:func:`~.fields.draft_fields`: params over its
+    hyperparameters, an example's signature over its own). ``after_commit(record)`` runs once the
+    record exists (see :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own
+    description of the version) goes into the record over what the plugins collect; the core's
+    keys still win.
     """
-    recorded = dict(recorded or {})
     with _scratch(storage) as tmp:
         if isinstance(model, RawFiles):
             flavor = model.flavor()
@@ -187,17 +166,13 @@ def upload(
                 "domain": domain,
                 "flavor": json_value(flavor.to_json()),
                 "files": [{"path": src.name, "size": st.size, "sha256": st.sha256} for src, st in zip(sources, staged, strict=True)],
-                "tags": tags,
             }
             if isinstance(model, Parts):
                 draft["parts"] = model.metadata(plugins, domain)
             single = None if isinstance(model, (RawFiles, Parts)) else model
             collected = collect_metadata(plugins, single, flavor, domain)
             draft = merge(merge(collected, json_value(metadata or {})), draft)  # core keys win
-            recorded["params"] = {**flavor_params(draft), **recorded.get("params", {})}
-            if recorded.get("signature"):  # the example's, keeping what the flavor knew (categorical columns...)
-                recorded["signature"] = merge_signatures(recorded["signature"], draft.get("signature"))
-            draft.update({name: value for name, value in recorded.items() if value})
+            draft.update(draft_fields(recorded, draft))
             check_draft(draft, domain)
 
             def sources_unchanged(placed: dict[str, bool]) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .fields import FIELDS
 from .flavor import Flavor
 from .protocol.records import FileEntry, VersionRecord
 
@@ -66,30 +67,6 @@ class Version:
         return self.record.files
 
     @property
-    def tags(self) -> dict[str, Any]:
-        return self.record.tags
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        """How good the version is, as recorded at upload: name -> number."""
-        return self.record.metrics
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The settings that made it (by default the flavor's hyperparameters): name -> JSON scalar."""
-        return self.record.params
-
-    @property
-    def signature(self) -> dict[str, Any] | None:
-        """What the model expects as input (``{"format", "source", "inputs": [...]}``), when it was recorded."""
-        return self.record.signature
-
-    @property
-    def data(self) -> dict[str, dict[str, Any]]:
-        """Fingerprints of the datasets recorded at upload: name -> ``{"kind", "shape", "dtypes", "sha256", ...}``."""
-        return self.record.data
-
-    @property
     def size(self) -> int:
         """Total bytes of the version's files."""
         return self.record.size
@@ -107,3 +84,7 @@ class Version:
 
     def __repr__(self) -> str:
         return f"Version(domain={self.domain!r}, version={self.version})"
+
+
+for _field in FIELDS:  # v.tags, v.metrics, v.params...: one attribute per declared field, read from the record
+    setattr(Version, _field.name, property(lambda self, name=_field.name: self.record.values[name], doc=_field.doc))

@@ -227,7 +227,7 @@ def test_compare_marks_the_best_value_of_each_metric(store, model):
     doc = c.to_dict()
     json.dumps(doc, allow_nan=False)
     shown = [s for s in doc["sections"] if s != "git"]  # git: when the tests run inside a repository
-    assert shown == ["metrics", "params", "tags", "states", "size", "flavor", "dependencies", "data"]
+    assert shown == ["tags", "metrics", "params", "states", "size", "flavor", "dependencies", "data"]  # record fields in FIELDS order
     assert c.row("metrics", "lift").values == [None, 2.0, 1.5]
     assert c.row("params", "lr").values == [None, 0.1, 0.2] and c.row("params", "lr").differs
     assert c.row("states", "states").values == [[], [], ["production"]]
