@@ -14,7 +14,6 @@ scorers) turns a lower-is-better name into a higher-is-better one. ``directions`
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -204,17 +203,3 @@ def _scalar(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value)):
         return value
     return str(value)[:200]
-
-
-#: Sections whose rows a table shows only where the versions differ, unless asked for all rows
-#: (``modelstore compare --all``, the web view's compare page).
-FOLDED = ("params", "dependencies", "data", "flavor")
-
-
-def cell_text(value: Any) -> str:
-    """A comparison value as one table cell: ``None`` empty, lists joined, the rest as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ", ".join(cell_text(v) for v in value)
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

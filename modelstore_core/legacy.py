@@ -535,10 +535,11 @@ def _is_pickle(path: Path) -> bool:
 def extract_archive(archive: Path, directory: Path, key: str, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> list[str]:
     """Extract the regular files of a legacy ``artifacts.tar.gz`` into ``directory``; their names.
 
-    Refused (:class:`LegacyStoreError`, nothing kept): a link, device or other special member, a
-    name that is not a valid stored file name here (absolute, ``..``, hidden parts), a name twice,
-    more than ``max_files`` members, more than ``max_bytes`` once extracted, or a member whose
-    bytes do not match its declared size.
+    Each member passes :func:`tarfile.data_filter` (PEP 706: no absolute names, ``..``, links out,
+    devices or special modes), then this store's own rules. Refused (:class:`LegacyStoreError`,
+    nothing kept): a link, device or other special member, a name that is not a valid stored file
+    name here (hidden parts...), a name twice, more than ``max_files`` members, more than
+    ``max_bytes`` once extracted, or a member whose bytes do not match its declared size.
     """
     directory.mkdir(parents=True)
     inside = os.path.realpath(directory)
@@ -550,6 +551,10 @@ def extract_archive(archive: Path, directory: Path, key: str, *, max_files: int 
                 if count > max_files:
                     raise LegacyStoreError(f"{key} holds more than {max_files} members")
                 name = member.name[2:] if member.name.startswith("./") else member.name
+                try:
+                    tarfile.data_filter(member, str(directory))
+                except tarfile.FilterError as exc:
+                    raise LegacyStoreError(f"{key}: member {name[:100]!r} is refused: {str(exc)[:150]}") from None
                 if member.isdir():
                     continue
                 if not member.isreg():

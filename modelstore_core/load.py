@@ -248,6 +248,15 @@ class Loader:
         view = self.view(record, progress)
         return deserialize(self.plugins, record, view, {**(options or {}), "trust": trust}, part, part_options)
 
+    def file_path(self, domain: str, version: int | Version | None = None, *, state: str | None = None, path: str) -> Path:
+        """Resolve, read, check trust, view; the verified path of one file of the version (a
+        :class:`Version` already read is not read again)."""
+        record = version.record if isinstance(version, Version) else self.info(domain, version, state).record
+        self.check_trust(record)
+        if not any(f.path == path for f in record.files):
+            raise UsageError(f"version {record.version} of {record.domain!r} has no file {str(path)[:200]!r}")
+        return self.view(record).path(path)
+
     def download(
         self,
         domain: str,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cache import Cache
-from .environment import Environment, EnvironmentCheck, check_environment, environment
+from .environment import Environment, EnvironmentCheck, check_environment
 from .errors import (
     CorruptRecordError,
     DomainNotFoundError,
@@ -532,7 +532,7 @@ class ModelStore:
         """The environment a version (latest by default) was stored in: Python, platform and the
         distributions it needs, pinned as recorded; ``.requirements_txt()`` is a file for
         ``pip install -r`` (``modelstore env``)."""
-        return environment(self.info(domain, version, state=state).record)
+        return self.info(domain, version, state=state).environment
 
     def check_environment(self, domain: str, version: int | None = None, *, state: str | None = None) -> EnvironmentCheck:
         """What differs between this environment and the one a version was stored in: Python and
@@ -604,6 +604,13 @@ class ModelStore:
         before anything is written.
         """
         return self.loader.download(domain, version, state=state, to=to, overwrite=overwrite, progress=progress)
+
+    def file_path(self, domain: str, version: int | Version | None = None, *, path: str, state: str | None = None) -> Path:
+        """The verified local path (in the per-user cache) of the version's file ``path`` (its stored
+        name, e.g. ``"model.onnx"`` or ``"extras/vocab.txt"``), to read one file without loading the
+        model or copying the version (a :class:`Version` from ``info`` is not read again). Checked like a load: the trust policy, then the file's bytes
+        (hashed unless proven since they last were). Do not modify the file."""
+        return self.loader.file_path(domain, version, state=state, path=path)
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .environment import Environment, environment
 from .fields import FIELDS
 from .flavor import Flavor
-from .protocol.records import FileEntry, VersionRecord
+from .protocol.records import CORE_KEYS, FileEntry, VersionRecord
 
 if TYPE_CHECKING:
     from .protocol.summary import SummaryEntry
@@ -70,6 +71,16 @@ class Version:
     def size(self) -> int:
         """Total bytes of the version's files."""
         return self.record.size
+
+    @property
+    def plugin_metadata(self) -> dict[str, Any]:
+        """What plugins recorded beside the core's keys (``model``: the flavor's description...), as stored."""
+        return {key: value for key, value in self.record.document.items() if key not in CORE_KEYS}
+
+    @property
+    def environment(self) -> Environment:
+        """The environment it was stored in (``.requirements_txt()``: ``modelstore env``)."""
+        return environment(self.record)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):

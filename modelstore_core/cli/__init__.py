@@ -26,9 +26,10 @@ Every command takes ``--store URL`` (default ``$MODELSTORE_URL``, else the per-u
 
 from __future__ import annotations
 
+from ..display import human_size
 from . import commands  # noqa: F401 - registers the commands on `cli`
 from .app import cli, common_options, main
-from .context import CLIError, CommandLine, human_size, pass_cmdline
+from .context import CLIError, CommandLine, pass_cmdline
 
 #: What a plugin's commands (``modelstore_cli_commands``) use: the shared options, the run's
 #: :class:`CommandLine` (its store, how to print), the one-line error, and size formatting.

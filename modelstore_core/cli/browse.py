@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..display import flatten, human_size
 from ..errors import ModelStoreError, NotFoundError
 from ..fields import FIELDS
 from ..flavor import PARTS
@@ -14,7 +15,7 @@ from ..protocol.records import CORE_KEYS
 from ..protocol.summary import SEARCHED
 from ..version import Version
 from .app import cli, common_options
-from .context import CommandLine, escape, human_size, human_time, iso, pass_cmdline, plural
+from .context import CommandLine, escape, human_time, iso, pass_cmdline, plural
 
 #: Domains are listed with this many concurrent requests.
 FETCH_WORKERS = 16
@@ -253,19 +254,6 @@ def print_signatures(cmdline: CommandLine, store, domain: str, version: int | No
             valid = "[green]yes[/]" if r["valid"] else f"[red]no: {escape(r['problem'])}[/]"
             table.add_row(escape(r["keyid"]), human_time(r["signed"]) if r["signed"] else "", valid, "yes" if r["trusted"] else "no")
         cmdline.console.print(table)
-
-
-def flatten(value: Any, prefix: str = "", *, keep_empty: bool = True) -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and other values are leaves.
-
-    An empty dict is a leaf too, unless ``keep_empty`` is false (then it has no leaves).
-    """
-    if isinstance(value, dict) and (value or not keep_empty):
-        out: dict[str, Any] = {}
-        for key, sub in value.items():
-            out.update(flatten(sub, f"{prefix}.{key}" if prefix else str(key), keep_empty=keep_empty))
-        return out
-    return {prefix: value}
 
 
 def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]) -> None:

@@ -8,11 +8,12 @@ from typing import Any
 
 import click
 
+from ..display import flatten, human_size
 from ..fields import FIELDS
 from ..protocol.records import CORE_KEYS
 from .app import cli, common_options
-from .browse import fetch_records, flatten
-from .context import CommandLine, escape, human_size, pass_cmdline
+from .browse import fetch_records
+from .context import CommandLine, escape, pass_cmdline
 
 #: Sections in the order they are shown: the flavor, the record fields shown as tables, what the
 #: version was made with; then plugin keys (``model``...), then the fields shown inline (tags).

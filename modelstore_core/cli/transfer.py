@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
+from ..display import human_size
 from ..fields import FIELDS
 from .app import cli, common_options
 from .browse import version_option
-from .context import CommandLine, escape, human_size, pass_cmdline, plural
+from .context import CommandLine, escape, pass_cmdline, plural
 from .progress import progress
 
 
