@@ -608,8 +608,9 @@ class ModelStore:
     def file_path(self, domain: str, version: int | Version | None = None, *, path: str, state: str | None = None) -> Path:
         """The verified local path (in the per-user cache) of the version's file ``path`` (its stored
         name, e.g. ``"model.onnx"`` or ``"extras/vocab.txt"``), to read one file without loading the
-        model or copying the version (a :class:`Version` from ``info`` is not read again). Checked like a load: the trust policy, then the file's bytes
-        (hashed unless proven since they last were). Do not modify the file."""
+        model or copying the version (a :class:`Version` from ``info`` is not read again). Checked
+        like a load: the trust policy, then the file's bytes (hashed unless proven since they last
+        were). Do not modify the file."""
         return self.loader.file_path(domain, version, state=state, path=path)
 
     # --- helpers ------------------------------------------------------------------------
