@@ -183,7 +183,7 @@ class Timings:
 
         from modelstore_core import ModelStore
         from modelstore_core.hashing import hash_file
-        from modelstore_core.materialize import Cache
+        from modelstore_core.cache import Cache
 
         store = ModelStore(store_dir)
         part = self.root / f"part-{i}"
@@ -201,7 +201,7 @@ class Timings:
         record = store.info("bench").record
         cache = Cache(self.root / f"cache2-{i}")
         box["view"] = None
-        self.record("  load: core links the files into the cache", timed(lambda: box.update(view=cache.materialize(store.storage, record))))
+        self.record("  load: core links the files into the cache", timed(lambda: box.update(view=cache.view(store.storage, record))))
         fresh = Big(self.args.layers)
         view = box["view"]
         self.record(

@@ -1,7 +1,8 @@
 """Several versions of a domain side by side: :meth:`ModelStore.compare` and ``modelstore compare``.
 
-One row per metric, param, tag, state, size, flavor field, dependency, git field and data
-fingerprint field, grouped by section, with each version's value (``None`` where it has none).
+One row per metric, param, tag (each record field of :data:`~modelstore_core.fields.FIELDS`
+compared), state, size, flavor field, dependency, git field and data fingerprint field, grouped
+by section, with each version's value (``None`` where it has none).
 Each metric row names its direction (``higher`` or ``lower`` is better) when it is known, and the
 versions holding the best value.
 
@@ -13,13 +14,13 @@ scorers) turns a lower-is-better name into a higher-is-better one. ``directions`
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
+from .fields import FIELDS
 from .protocol.records import VersionRecord
 
 #: Words of metric names whose higher values are better.
@@ -33,8 +34,17 @@ LOWER = frozenset(
     " deviance mad medae huber hinge nll crossentropy".split()
 )
 DIRECTIONS = ("higher", "lower")
-#: The sections of a comparison, in the order they are shown.
-SECTIONS = ("metrics", "params", "tags", "states", "size", "flavor", "dependencies", "git", "data")
+#: The sections of a comparison, in the order they are shown: the record fields compared key by
+#: key (metrics, params, tags), the version's own sections, then the fields compared per dataset.
+SECTIONS = (
+    *(f.name for f in FIELDS if f.compare in ("metric", "pairs")),
+    "states",
+    "size",
+    "flavor",
+    "dependencies",
+    "git",
+    *(f.name for f in FIELDS if f.compare == "datasets"),
+)
 
 
 def metric_direction(name: str) -> str | None:
@@ -110,9 +120,7 @@ def check_directions(directions: Any) -> dict[str, str]:
     return dict(directions)
 
 
-def compare_records(
-    records: list[VersionRecord], states: dict[str, int], directions: dict[str, str] | None = None
-) -> Comparison:
+def compare_records(records: list[VersionRecord], states: dict[str, int], directions: dict[str, str] | None = None) -> Comparison:
     """Build the comparison of ``records`` (in the order given); ``states`` maps state names to versions."""
     directions = check_directions(directions)
     versions = [r.version for r in records]
@@ -123,15 +131,18 @@ def compare_records(
             return
         sections.setdefault(section, []).append(Row(key, values, **extra))
 
-    for name in _keys(r.metrics for r in records):
-        values = [r.metrics.get(name) for r in records]
-        direction = directions.get(name) or metric_direction(name)
-        recorded = [r.document["metrics"][name] if name in r.metrics else None for r in records]  # an int stays an int
-        add("metrics", name, recorded, direction=direction, best=_best(values, direction))
-    for name in _keys(r.params for r in records):
-        add("params", name, [r.params.get(name) for r in records])
-    for name in _keys(r.tags for r in records):
-        add("tags", name, [r.tags.get(name) for r in records])
+    for f in FIELDS:
+        values = [r.values[f.name] or {} for r in records]
+        if f.compare == "metric":
+            for name in _keys(values):
+                direction = directions.get(name) or metric_direction(name)
+                recorded = [
+                    r.document[f.name][name] if name in v else None for r, v in zip(records, values, strict=True)
+                ]  # an int stays an int
+                add(f.name, name, recorded, direction=direction, best=_best([v.get(name) for v in values], direction))
+        elif f.compare == "pairs":
+            for name in _keys(values):
+                add(f.name, name, [v.get(name) for v in values])
     by_version: dict[int, list[str]] = {}
     for state, version in sorted(states.items()):
         by_version.setdefault(version, []).append(state)
@@ -153,9 +164,12 @@ def compare_records(
         add("dependencies", name, [_scalar(_section(r, "dependencies").get(name)) for r in records])
     for key in ("commit", "dirty", "branch"):
         add("git", key, [_scalar(_section(r, "git").get(key)) for r in records])
-    for name in _keys(r.data for r in records):
-        for key in ("kind", "sha256", "shape", "columns", "bytes"):
-            add("data", f"{name}.{key}", [(r.data.get(name) or {}).get(key) for r in records])
+    for f in FIELDS:
+        if f.compare == "datasets":
+            values = [r.values[f.name] or {} for r in records]
+            for name in _keys(values):
+                for key in ("kind", "sha256", "shape", "columns", "bytes"):
+                    add(f.name, f"{name}.{key}", [(v.get(name) or {}).get(key) for v in values])
     return Comparison(records[0].domain if records else "", versions, {s: sections[s] for s in SECTIONS if s in sections})
 
 
@@ -189,17 +203,3 @@ def _scalar(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value)):
         return value
     return str(value)[:200]
-
-
-#: Sections whose rows a table shows only where the versions differ, unless asked for all rows
-#: (``modelstore compare --all``, the web view's compare page).
-FOLDED = ("params", "dependencies", "data", "flavor")
-
-
-def cell_text(value: Any) -> str:
-    """A comparison value as one table cell: ``None`` empty, lists joined, the rest as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ", ".join(cell_text(v) for v in value)
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

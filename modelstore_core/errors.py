@@ -66,7 +66,7 @@ class UsageError(ModelStoreError, ValueError):
 class InputMismatchError(ModelStoreError, ValueError):
     """An input does not match the signature recorded with a version (``check_input(..., strict=True)``).
 
-    ``problems`` are the :class:`~modelstore_core.signature.InputProblem` values found.
+    ``problems`` are the :class:`~modelstore_core.input_signature.InputProblem` values found.
     """
 
     def __init__(self, domain: str, version: int, problems: list):
@@ -265,3 +265,21 @@ class ConflictError(ModelStoreError):
 
 class SourceChangedError(ModelStoreError):
     """A file changed while it was being uploaded; nothing was committed."""
+
+
+# --- offline ---------------------------------------------------------------
+
+
+class OfflineError(ModelStoreError):
+    """The store is opened offline (``MODELSTORE_OFFLINE=1``, ``offline=True``) and this operation needs it."""
+
+
+class NotCachedError(OfflineError, LookupError):
+    """Offline, a name (latest, a state) or a version this machine has not loaded before."""
+
+
+# --- importing ---------------------------------------------------------------
+
+
+class LegacyStoreError(ModelStoreError):
+    """A legacy model that cannot be imported as it is (reported per model by the import)."""

@@ -27,8 +27,8 @@ from typing import Any
 
 from .errors import InvalidNameError, UsageError
 from .hashing import hash_file
+from .input_signature import dtype_name, frame_columns, is_array, is_dataframe
 from .names import check_name
-from .signature import dtype_name, frame_columns, is_array, is_dataframe
 
 #: A directory fingerprint covers at most this many files.
 MAX_FILES = 100_000

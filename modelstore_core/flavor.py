@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import CorruptRecordError
+
+#: The core's flavor of raw files (``upload(d, files=[...])``): stored as they are, loaded back as paths.
+RAW_FILES = "files"
+#: The core's flavor of a version that holds several models, each in its own folder (:mod:`modelstore_core.parts`).
+PARTS = "parts"
+
 
 @dataclass
 class Flavor:
@@ -60,3 +67,32 @@ def qualified_name(obj: Any) -> str:
     """``module.Class`` of an object's type."""
     cls = type(obj)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def top_level_modules(model: Any) -> list[str]:
+    """The top-level package of the module that defines each class of ``type(model).__mro__``,
+    most-derived first (``["xgboost", "xgboost", "sklearn", "builtins"]`` for an ``XGBClassifier``).
+
+    Decided from names only: nothing is imported.
+    """
+    return [(getattr(cls, "__module__", None) or "").split(".")[0] for cls in type(model).__mro__]
+
+
+def comes_from(model: Any, *packages: str) -> bool:
+    """Whether ``type(model)`` or one of its base classes is defined in one of ``packages``
+    (top-level package names, such as ``"catboost"``), decided without importing anything."""
+    return not set(packages).isdisjoint(top_level_modules(model))
+
+
+def model_file(directory: Path, files: list[str], name: Any, *, option: str = "file") -> Path:
+    """The verified model file ``name`` (a flavor option, read from a record that anyone with write
+    access to the store could have edited) inside ``directory``.
+
+    Only the files the core verified and handed to ``modelstore_deserialize`` may be read: any
+    other name (another path, ``../x``, an absolute path, a non-string) is a
+    :class:`CorruptRecordError` naming the option.
+    """
+    if not isinstance(name, str) or name not in files:
+        problem = f"names {str(name)[:80]!r}, which is not one of the version's model files {files}"
+        raise CorruptRecordError("the version record", f"flavor.options.{option}", problem)
+    return directory / name

@@ -36,8 +36,8 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from .cache import VersionFiles
     from .flavor import Flavor
-    from .materialize import VersionFiles
     from .storage import Storage
 
 hookspec = pluggy.HookspecMarker("modelstore")

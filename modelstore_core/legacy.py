@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidNameError, KeyNotFoundError, ModelStoreError
-from .flavor import Flavor
+from .flavor import RAW_FILES, Flavor
 from .names import check_file_path, check_name, check_tags
 from .progress import Progress, ProgressCallback
 from .protocol import read
 from .replicate import CopyReport
-from .upload import RAW_FILES, RawFiles
+from .upload import RawFiles
 
 if TYPE_CHECKING:
     from .store import ModelStore
@@ -242,7 +242,7 @@ def _import_model(source, target, domain: str, model: _LegacyModel, report: Impo
         extra_paths = sorted((files / "extras").iterdir()) if extras else None
         try:
             tags = check_tags({"legacy_id": model.model_id})
-            v = target._upload(domain, files_of, extra_paths, tags, {}, None, metadata=metadata)
+            v = target.uploader.upload(domain, files_of, extra_paths, {"tags": tags}, metadata=metadata)
         except InvalidNameError as exc:  # files that could not be loaded back side by side, an odd id
             raise LegacyStoreError(str(exc)) from None
     report.copied.append(f"{domain}:{v.version}")
@@ -535,10 +535,11 @@ def _is_pickle(path: Path) -> bool:
 def extract_archive(archive: Path, directory: Path, key: str, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> list[str]:
     """Extract the regular files of a legacy ``artifacts.tar.gz`` into ``directory``; their names.
 
-    Refused (:class:`LegacyStoreError`, nothing kept): a link, device or other special member, a
-    name that is not a valid stored file name here (absolute, ``..``, hidden parts), a name twice,
-    more than ``max_files`` members, more than ``max_bytes`` once extracted, or a member whose
-    bytes do not match its declared size.
+    Each member passes :func:`tarfile.data_filter` (PEP 706: no absolute names, ``..``, links out,
+    devices or special modes), then this store's own rules. Refused (:class:`LegacyStoreError`,
+    nothing kept): a link, device or other special member, a name that is not a valid stored file
+    name here (hidden parts...), a name twice, more than ``max_files`` members, more than
+    ``max_bytes`` once extracted, or a member whose bytes do not match its declared size.
     """
     directory.mkdir(parents=True)
     inside = os.path.realpath(directory)
@@ -550,6 +551,10 @@ def extract_archive(archive: Path, directory: Path, key: str, *, max_files: int 
                 if count > max_files:
                     raise LegacyStoreError(f"{key} holds more than {max_files} members")
                 name = member.name[2:] if member.name.startswith("./") else member.name
+                try:
+                    tarfile.data_filter(member, str(directory))
+                except tarfile.FilterError as exc:
+                    raise LegacyStoreError(f"{key}: member {name[:100]!r} is refused: {str(exc)[:150]}") from None
                 if member.isdir():
                     continue
                 if not member.isreg():

@@ -22,6 +22,7 @@ import math
 from typing import Any
 
 from .errors import InvalidNameError, UsageError
+from .jsonvalues import is_float_marker
 from .names import check_name
 
 #: At most this many metrics or params in one version (a record stays small enough to list fast).
@@ -138,6 +139,8 @@ def flavor_params(metadata: dict[str, Any]) -> dict[str, Any]:
     def walk(value: Any, name: str) -> None:
         if len(out) >= MAX_ENTRIES:
             return
+        if is_float_marker(value):
+            value = value["float"]  # a non-finite setting: "nan", "inf", "-inf", as a param string
         if isinstance(value, dict) and value.keys() == {"class", "params"} and name:
             walk(value["class"], name)
             value = value["params"]

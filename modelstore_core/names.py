@@ -48,8 +48,7 @@ def check_file_path(path: str) -> str:
     parts = path.split("/") if isinstance(path, str) else [""]
     if not path or len(path) > 1024 or any(not _COMPONENT.fullmatch(p) or ".." in p for p in parts):
         raise InvalidNameError(
-            f"invalid file name {path!r}: use letters, digits and '._-+=@, ' in '/'-separated parts,"
-            " no hidden files, no '..'"
+            f"invalid file name {path!r}: use letters, digits and '._-+=@, ' in '/'-separated parts, no hidden files, no '..'"
         )
     return path
 
@@ -66,9 +65,7 @@ def check_paths_round_trip(paths: list[str]) -> None:
         parts = path.split("/")
         for i in range(1, len(parts)):
             if "/".join(parts[:i]) in seen:
-                raise InvalidNameError(
-                    f"{'/'.join(parts[:i])!r} is both a file and the directory of {path!r}; rename one of them"
-                )
+                raise InvalidNameError(f"{'/'.join(parts[:i])!r} is both a file and the directory of {path!r}; rename one of them")
 
 
 def tag_problem(name: Any, value: Any) -> str | None:

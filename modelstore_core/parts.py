@@ -12,9 +12,9 @@ options list each part's name and flavor in upload order (so a signature covers 
 
 The top-level ``parts`` key holds what the metadata plugins recorded for each part (runtime and
 git are the version's, recorded once). :func:`~modelstore_core.protocol.records.parse_parts`
-validates the flavor's list when the record is read. ``load`` returns ``{name: model}`` in
+validates the flavor's list when the record is read. ``load`` (:mod:`modelstore_core.load`) returns ``{name: model}`` in
 upload order, or one model with ``part="classifier"``; each part's plugin sees only its own
-folder and files, as if the part were a version of its own.
+folder and files (:class:`PartFiles`), as if the part were a version of its own.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidNameError, MissingPluginError, UsageError
-from .flavor import Flavor
-from .metadata import jsonable
+from .errors import InvalidNameError, UsageError
+from .flavor import PARTS, Flavor
+from .jsonvalues import json_value
 from .names import check_name
-from .plugins import KNOWN_PLUGINS, Plugins, distribution_version
-from .protocol.records import PARTS, VersionRecord
+from .plugins import Plugins, collect_metadata, serialize
+from .protocol.records import VersionRecord
 
 if TYPE_CHECKING:
-    from .materialize import VersionFiles
+    from .cache import VersionFiles
 
 #: Metadata recorded once per version, not per part.
 VERSION_WIDE = ("runtime", "git")
@@ -74,13 +74,10 @@ class Parts:
 
     def serialize(self, plugins: Plugins, directory: Path, options: dict[str, Any]) -> Flavor:
         """Each model by its own plugin into ``directory / name``; the ``parts`` flavor of them all."""
-        from .upload import serialize
-
         for name, model in self.models.items():
             folder = directory / name
             folder.mkdir()
             flavor = serialize(plugins, model, folder, {**options, **self.part_options.get(name, {})})
-            flavor.plugin_version = distribution_version(flavor.plugin)
             self.flavors[name] = flavor
         files: dict[str, Path] = {}
         if any(f.files for f in self.flavors.values()):  # a serializer named existing files: name every file
@@ -95,13 +92,11 @@ class Parts:
             dependencies=sorted({d for f in self.flavors.values() for d in f.dependencies}),
             files=files,
             digests={} if files else {f"{name}/{path}": d for name, f in self.flavors.items() for path, d in f.digests.items()},
-            options={"parts": [{"name": name, "flavor": jsonable(f.to_json())} for name, f in self.flavors.items()]},
+            options={"parts": [{"name": name, "flavor": json_value(f.to_json())} for name, f in self.flavors.items()]},
         )
 
     def metadata(self, plugins: Plugins, domain: str) -> dict[str, Any]:
         """What the metadata plugins record for each part, without what is the same for the whole version."""
-        from .upload import collect_metadata
-
         out = {}
         for name, model in self.models.items():
             found = collect_metadata(plugins, model, self.flavors[name], domain)
@@ -109,49 +104,24 @@ class Parts:
         return out
 
 
-def load_parts(
-    plugins: Plugins,
-    record: VersionRecord,
-    view: VersionFiles,
-    part: str | None,
-    options: dict[str, Any],
-    part_options: Any,
-) -> Any:
-    """``{name: model}`` of a ``parts`` version (or the model of ``part``), each loaded by its own
-    plugin from its own folder. ``options`` go to every part, ``part_options[name]`` to one.
-
-    Every file is verified first (one pass each); each plugin then reads its part's files through
-    ``verified`` (names relative to the part's folder), which serves them without hashing again.
-    """
-    extra = check_load(record, part, part_options)
-    view.verify_rest()
-    loaded = {}
-    for p in record.parts:
-        if part is not None and p.name != part:
-            continue
-        prefix = p.name + "/"
-        files = [f.path[len(prefix) :] for f in record.model_files if f.path.startswith(prefix)]
-        result = plugins.hook.modelstore_deserialize(
-            flavor=p.flavor,
-            directory=view.directory / p.name,
-            files=files,
-            options={**options, **extra.get(p.name, {})},
-            verified=PartFiles(view, p.name),
-        )
-        if result is None:
-            raise MissingPluginError(p.flavor.name, p.flavor.plugin or KNOWN_PLUGINS["flavor"].get(p.flavor.name))
-        loaded[p.name] = result
-    return loaded[part] if part is not None else loaded
-
-
 class PartFiles:
-    """One part's files of a version's :class:`~modelstore_core.materialize.VersionFiles`, named
+    """One part's files of a version's :class:`~modelstore_core.cache.VersionFiles`, named
     relative to the part's folder (what its plugin's ``verified=`` receives). A name that leaves
     the folder (``../other/x``) is no file of the version and is refused there."""
 
     def __init__(self, view: VersionFiles, part: str):
         self._view, self._prefix = view, part + "/"
         self.directory = view.directory / part
+
+    @property
+    def pending(self) -> list[str]:
+        return [name[len(self._prefix) :] for name in self._view.pending if name.startswith(self._prefix)]
+
+    def verify_rest(self) -> None:
+        self._view.verify_rest()
+
+    def check_after_failure(self) -> None:
+        self._view.check_after_failure()
 
     def open(self, name: str):
         return self._view.open(self._prefix + name if isinstance(name, str) else name)

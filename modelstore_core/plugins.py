@@ -1,19 +1,29 @@
-"""The plugin manager: builtin plugins and the ``modelstore`` entry-point group, loaded on first use."""
+"""The plugin manager (builtin plugins and the ``modelstore`` entry-point group, loaded on first
+use) and the helpers that call its hooks: :func:`open_storage`, :func:`serialize`,
+:func:`collect_metadata` and :func:`deserializers`."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
-from .errors import PluginLoadError
+from .errors import MissingPluginError, PluginLoadError, UnknownSchemeError, UnsupportedModelError
+from .flavor import RAW_FILES, Flavor, qualified_name, top_level_modules
+from .jsonvalues import json_value, merge
+
+if TYPE_CHECKING:
+    from .storage import Storage
 
 #: Builtin plugins, registered through the same hooks as third-party ones (like pytest's).
 DEFAULT_PLUGINS = (
@@ -149,3 +159,62 @@ def distribution_version(name: str) -> str | None:
         return version(name)
     except PackageNotFoundError:
         return None
+
+
+# --- calling the hooks --------------------------------------------------------------------------
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
+
+
+def open_storage(plugins: Plugins, url: str | os.PathLike, options: dict[str, Any] | None = None) -> Storage:
+    """Ask the ``modelstore_store`` hooks for the backend that handles ``url``'s scheme."""
+    url = os.fspath(url)
+    match = _SCHEME.match(url)
+    scheme = match.group(1).lower() if match else "file"
+    storage = plugins.hook.modelstore_store(url=url, scheme=scheme, options=dict(options or {}))
+    if storage is None:
+        schemes = sorted({s for found in plugins.hook.modelstore_schemes() for s in found or ()})
+        raise UnknownSchemeError(url, scheme, schemes, KNOWN_PLUGINS["scheme"].get(scheme))
+    return storage
+
+
+def serialize(plugins: Plugins, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+    """Ask the flavor plugins to write ``model`` into ``directory``; :class:`UnsupportedModelError` if none does."""
+    flavor = plugins.hook.modelstore_serialize(model=model, directory=directory, options=options)
+    if flavor is None:
+        flavors = [RAW_FILES, *(f for names in plugins.hook.modelstore_flavors() for f in names or ())]
+        # Most-derived class first: a Keras model on the torch backend is also an nn.Module.
+        hint = next((KNOWN_PLUGINS["module"][m] for m in top_level_modules(model) if m in KNOWN_PLUGINS["module"]), None)
+        raise UnsupportedModelError(qualified_name(model), flavors, hint)
+    if not isinstance(flavor, Flavor):
+        raise TypeError(f"a modelstore_serialize hook returned {type(flavor).__name__}, not Flavor")
+    flavor.plugin_version = distribution_version(flavor.plugin)
+    return flavor
+
+
+def collect_metadata(plugins: Plugins, model: Any, flavor: Flavor, domain: str) -> dict[str, Any]:
+    """Every plugin's contribution, as JSON, merged (builtins first, so third-party plugins can refine them)."""
+    merged: dict[str, Any] = {}
+    for extra in reversed(plugins.hook.modelstore_collect_metadata(model=model, flavor=flavor, domain=domain)):
+        if extra:
+            merge(merged, json_value(extra))
+    return merged
+
+
+def deserializers(plugins: Plugins) -> tuple[Any, Any]:
+    """The ``modelstore_deserialize`` callers of the plugins that read through ``verified`` (called
+    before the files are hashed) and of the others (called only once every file is), each ``None``
+    when there is no such plugin."""
+    impls = plugins.hook.modelstore_deserialize.get_hookimpls()
+    streaming = [impl.plugin for impl in impls if "verified" in impl.argnames]
+    others = [impl.plugin for impl in impls if "verified" not in impl.argnames]
+
+    def caller(chosen: list) -> Any:
+        return plugins.manager.subset_hook_caller("modelstore_deserialize", [i.plugin for i in impls if i.plugin not in chosen])
+
+    return (caller(streaming) if streaming else None), (caller(others) if others else None)
+
+
+def missing_plugin(flavor: Flavor) -> MissingPluginError:
+    """The error for a flavor no installed plugin loads, naming the plugin to install."""
+    return MissingPluginError(flavor.name, flavor.plugin or KNOWN_PLUGINS["flavor"].get(flavor.name))

@@ -22,9 +22,6 @@ more: their record, a ``stat`` per object, and the transfers.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import shutil
 import tempfile
 import threading
@@ -43,13 +40,12 @@ from .errors import (
     VersionNotFoundError,
 )
 from .hashing import check_hash, file_signature
-from .liveness import HOST
 from .names import check_name
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import commit, keys
 from .protocol.cas import read_document
 from .protocol.read import domains_and_strays
-from .protocol.records import SignatureDocument, StateEntry, UploadMarker, VersionRecord, dumps, now_utc, parse_states
+from .protocol.records import SignatureDocument, StateEntry, VersionRecord, parse_states
 from .storage import ObjectInfo, Storage
 
 #: Objects of one version moved at once (remote transfers wait on the network, not the CPU).
@@ -282,7 +278,7 @@ class Copier:
             data = self._source_record(plan, n)
             if data is None:
                 return
-            if not self._our_claim(domain, n, data):
+            if not commit.claimed_for(self.dst, domain, n, data):
                 self.report.conflicts.append(
                     Conflict(domain, n, "the number is taken in the destination (an upload in progress there, or a version deleted there)")
                 )
@@ -307,15 +303,6 @@ class Copier:
             return None
         plan.records[n] = data
         return data
-
-    def _our_claim(self, domain: str, n: int, record: bytes) -> bool:
-        """Whether the destination's claim on ``n`` was made by a copy of this very record."""
-        try:
-            data = self.dst.read(keys.claim_key(domain, n))[0]
-            doc = json.loads(data)
-        except (KeyNotFoundError, ValueError, RecursionError):
-            return False
-        return isinstance(doc, dict) and doc.get("copy_of") == hashlib.sha256(record).hexdigest()
 
     # --- copying ---
 
@@ -344,10 +331,7 @@ class Copier:
     def _copy_version(self, plan: _DomainPlan, n: int, counter: Progress) -> None:
         domain, record, data = plan.domain, plan.parsed[n], plan.records[n]
         self.writing()
-        marker = keys.upload_key(os.urandom(16).hex())
-        objects = tuple(sorted({f.sha256 for f in record.files}))
-        self.dst.put_if_absent(marker, dumps(UploadMarker(domain, now_utc(), HOST, os.getpid(), objects).to_json()))
-        try:
+        with commit.upload_in_progress(self.dst, domain, tuple(sorted({f.sha256 for f in record.files}))):
             commit.checkpoint("copy-marker-written")
             try:
                 self._copy_objects(record, counter)
@@ -356,21 +340,13 @@ class Copier:
                 self.report.problems.append(f"{domain}:{n}: not copied: {what}; `modelstore verify` on the source says more")
                 return
             commit.checkpoint("copy-objects-stored")
-            claim = dumps({"claimed": now_utc(), "host": HOST, "pid": os.getpid(), "copy_of": hashlib.sha256(data).hexdigest()})
-            if not self.dst.put_if_absent(keys.claim_key(domain, n), claim) and not self._our_claim(domain, n, data):
-                self.report.conflicts.append(Conflict(domain, n, "the number was taken in the destination while copying"))
+            conflict = commit.commit_copy(self.dst, domain, n, data)
+            if conflict is not None:
+                self.report.conflicts.append(Conflict(domain, n, conflict))
                 return
-            commit.checkpoint("copy-claimed")
-            if not self.dst.put_if_absent(keys.version_key(domain, n), data):
-                if self.dst.read(keys.version_key(domain, n))[0] != data:
-                    self.report.conflicts.append(Conflict(domain, n, "a different version appeared in the destination while copying"))
-                    return
-            commit.checkpoint("copy-committed")
             plan.copied.append(n)
             self.report.copied.append(f"{domain}:{n}")
             self._copy_signatures(domain, n, sorted(plan.src.signatures.get(n, ())))
-        finally:
-            self.dst.delete(marker)
 
     def _copy_objects(self, record: VersionRecord, counter: Progress) -> None:
         first: dict[str, tuple] = {}
@@ -440,18 +416,15 @@ class Copier:
             key = keys.signature_key(domain, n, keyid)
             try:
                 data = self.src.read(key)[0]
-                SignatureDocument.parse(data, key, domain, n, keyid)
+                doc = SignatureDocument.parse(data, key, domain, n, keyid)
             except KeyNotFoundError:
                 continue
             except CorruptRecordError as exc:
                 self.report.problems.append(f"{domain}:{n}: signature not copied: {exc}")
                 continue
             self.writing()
-            if not self.dst.put_if_absent(key, data):
-                theirs, token = read_document(self.dst, key)
-                if theirs == data or (theirs is not None and not self.dst.compare_and_swap(key, data, token)):
-                    continue
-            self.report.signatures += 1
+            if commit.put_signature(self.dst, doc, data, replaces=lambda existing: True):
+                self.report.signatures += 1
 
     def _copy_states(self, plan: _DomainPlan) -> None:
         domain = plan.domain

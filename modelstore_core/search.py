@@ -32,6 +32,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .errors import DomainNotFoundError, UsageError
+from .fields import FIELDS as RECORD_FIELDS
 from .names import check_name
 from .protocol import keys, read
 from .protocol.cas import read_document
@@ -51,8 +52,8 @@ FIELDS = {
     "git.commit": "commit",
     "git.dirty": "boolean",
 }
-#: Fields with a name after the dot, and the kind of value each holds.
-NAMED = {"tags": "scalar", "metrics": "number", "params": "scalar"}
+#: Fields with a name after the dot (the searched record fields), and the kind of value each holds.
+NAMED = {f.name: f.search for f in RECORD_FIELDS if f.search}
 _ORDER = ("=", "!=", ">", ">=", "<", "<=")
 _KIND_OPERATORS = {
     "number": _ORDER,
@@ -219,7 +220,7 @@ def field_value(entry: SummaryEntry, name: str) -> Any:
         return entry.git_dirty if entry.git_dirty is not None else _MISSING
     section, dot, rest = name.partition(".")
     if dot:
-        value = getattr(entry, section).get(rest)
+        value = entry.values[section].get(rest)
         return _MISSING if value is None else value
     return getattr(entry, name)
 

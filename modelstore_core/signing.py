@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import CorruptRecordError, KeyNotFoundError, SigningUnavailableError, UntrustedSignatureError, UsageError
-from .protocol import keys
+from .errors import CorruptRecordError, KeyNotFoundError, SigningUnavailableError, UntrustedSignatureError, UsageError, VersionNotFoundError
+from .fields import FIELDS
+from .protocol import commit, keys
 from .protocol.records import SignatureDocument, VersionRecord, dumps, now_utc
 from .storage import Storage
 
@@ -173,11 +174,11 @@ def record_statement(record: VersionRecord) -> dict[str, Any]:
 
 
 #: Record fields beyond the files and flavor that the record envelope covers, by statement key.
-SIGNED_CLAIMS = ("metrics", "params", "signature", "data")
+SIGNED_CLAIMS = tuple(f.name for f in FIELDS if f.signed)
 
 
 def _claims(record: VersionRecord) -> dict[str, Any]:
-    return {"metrics": record.metrics, "params": record.params, "signature": record.signature, "data": record.data}
+    return {name: record.values[name] for name in SIGNED_CLAIMS}
 
 
 def _canonical(obj: Any) -> bytes:
@@ -237,27 +238,24 @@ def sign_record(record: VersionRecord, private_key) -> SignatureDocument:
 
 
 def write_signature(storage: Storage, record: VersionRecord, private_key) -> SignatureDocument:
-    """Sign ``record`` and store the document (create-if-absent).
-
-    A document already under this key id that holds for this record is kept (signing twice is a
-    no-op). One that does not (left by a deleted domain whose numbers were reused, or forged) can
-    never be valid for this record, so it is replaced.
-    """
+    """Sign ``record`` and store the document (:func:`~.protocol.commit.put_signature`)."""
     doc = sign_record(record, private_key)
-    key = keys.signature_key(record.domain, record.version, doc.keyid)
-    data = dumps(doc.to_json())
-    if storage.put_if_absent(key, data):
+    public = private_key.public_key()
+    # A document that holds for this record is kept (signing twice is a no-op); one that does not (left
+    # by a deleted domain whose numbers were reused, or forged) can never be valid for it: replaced.
+    if commit.put_signature(storage, doc, dumps(doc.to_json()), lambda old: old is None or bool(check_signature(old, record, public))):
         return doc
-    try:
-        existing = read_signature(storage, record.domain, record.version, doc.keyid)
-    except (CorruptRecordError, KeyNotFoundError):
-        existing = None
-    if existing is not None and not check_signature(existing, record, private_key.public_key()):
-        return existing
-    import io
+    return read_signature(storage, record.domain, record.version, doc.keyid)
 
-    storage.put(key, io.BytesIO(data))
-    return doc
+
+def sign_version(storage: Storage, record: VersionRecord, private_key, policy: TrustPolicy | None) -> SignatureInfo:
+    """Sign the committed version ``record`` (``ModelStore.sign``); :class:`VersionNotFoundError`
+    if it was deleted meanwhile (its new signature is deleted too)."""
+    doc = write_signature(storage, record, private_key)
+    if storage.stat(keys.version_key(record.domain, record.version)) is None:  # deleted meanwhile
+        commit.delete_signatures(storage, record.domain, record.version)
+        raise VersionNotFoundError(record.domain, record.version)
+    return SignatureInfo(doc.keyid, doc.signed, True, "", policy is not None and doc.keyid in policy.keys, json.dumps(doc.bundle))
 
 
 # --- checking --------------------------------------------------------------------------------------

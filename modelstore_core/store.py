@@ -1,49 +1,47 @@
-"""The :class:`ModelStore` API."""
+"""The :class:`ModelStore` API: a thin facade over the upload path (:mod:`.upload`), the load
+path (:mod:`.load`), the version protocol (:mod:`.protocol`) and the features built on them.
+
+Each method checks and resolves its arguments and hands over. Modules of features that an upload
+or a load does not need (search, compare, copy, gc, verify, signing) are imported when first used,
+so that ``import modelstore_core`` and a load in a fresh process stay fast.
+"""
 
 from __future__ import annotations
 
 import os
-import re
-import shutil
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cache import Cache
+from .environment import Environment, EnvironmentCheck, check_environment
 from .errors import (
-    CorruptArtifactError,
     CorruptRecordError,
-    DanglingStateError,
     DomainNotFoundError,
-    EnvironmentMismatchError,
     InputMismatchError,
-    KeyNotFoundError,
-    MissingPluginError,
     ModelStoreError,
-    StorageError,
-    TargetExistsError,
-    UnknownSchemeError,
     UnsafeServerError,
-    UntrustedArtifactError,
     UsageError,
     VersionNotFoundError,
 )
-from .materialize import Cache, VersionFiles, copy_verified, write_files
-from .names import check_name, check_tags, check_version
-from .plugins import KNOWN_PLUGINS, Plugins, get_plugins
+from .fields import recorded_fields
+from .input_signature import InputCheck, check_input
+from .load import Loader
+from .names import check_name, check_version
+from .offline import OfflineStorage, offline_from_env
+from .plugins import get_plugins, open_storage
 from .progress import ProgressCallback
-from .protocol import commit, keys, read
-from .storage import Storage
+from .protocol import commit, read
+from .protocol.probe import ensure_conditional_writes
+from .upload import Uploader, what_to_store
 from .version import Version
 
-if TYPE_CHECKING:  # imported where used: `import modelstore_core` + a listing stays fast
+if TYPE_CHECKING:
     from .compare import Comparison
-    from .environment import Environment, EnvironmentCheck
     from .gc import GCReport
     from .replicate import CopyReport
-    from .signature import InputCheck
     from .signing import SignatureInfo, TrustPolicy
     from .verify import VerifyReport
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 
 
 def default_url() -> str:
@@ -53,18 +51,6 @@ def default_url() -> str:
     import platformdirs
 
     return str(Path(platformdirs.user_data_dir("modelstore")) / "store")
-
-
-def open_storage(url: str | os.PathLike, plugins: Plugins, options: dict[str, Any] | None = None) -> Storage:
-    """Ask the ``modelstore_store`` hooks for the backend that handles ``url``'s scheme."""
-    url = os.fspath(url)
-    match = _SCHEME.match(url)
-    scheme = match.group(1).lower() if match else "file"
-    storage = plugins.hook.modelstore_store(url=url, scheme=scheme, options=dict(options or {}))
-    if storage is None:
-        schemes = sorted({s for found in plugins.hook.modelstore_schemes() for s in found or ()})
-        raise UnknownSchemeError(url, scheme, schemes, KNOWN_PLUGINS["scheme"].get(scheme))
-    return storage
 
 
 class ModelStore:
@@ -124,29 +110,24 @@ class ModelStore:
             if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
                 raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
             options["timeout"] = float(timeout)
-        self.storage = open_storage(url if url is not None else default_url(), self.plugins, options)
+        self.storage = open_storage(self.plugins, url if url is not None else default_url(), options)
         self.cache = Cache(Path(cache_dir) if cache_dir is not None else None)
-        self._environment_checks: dict[tuple, EnvironmentCheck] = {}  # by (domain, version, created)
-        from .offline import OfflineStorage, offline_from_env
-
         self.offline = offline_from_env() if offline is None else bool(offline)
         if self.offline:  # nothing may reach the backend: it is only kept for its URL
             self.storage.close()
             self.storage = OfflineStorage(self.storage.url)
+        self.uploader = Uploader(self.storage, self.plugins, signer=self._private_key, before_writing=self._before_writing)
+        self.loader = Loader(self.storage, self.plugins, self.cache, offline=self.offline, policy=lambda: self.trust_policy)
 
     def _before_writing(self) -> None:
         """Prove once that the server's conditional writes hold (:mod:`.protocol.probe`)."""
         if self._writes_checked:
             return
-        from .protocol.probe import ensure_conditional_writes
-
         verdict = ensure_conditional_writes(self.storage, self.cache.root)
         if not verdict.ok:
             error = UnsafeServerError(self.storage.url, verdict.missing)
             if not self.single_writer:
                 raise error
-            import warnings
-
             warnings.warn(
                 f"{error.url}: conditional writes are not honoured; writing anyway (single_writer=True)", RuntimeWarning, stacklevel=3
             )
@@ -154,12 +135,12 @@ class ModelStore:
 
     def _private_key(self, key: Any = None):
         """The signing key: ``key`` if given, else the store's signer (loaded once); ``None`` when neither."""
+        if key is None and self._signer_source is None:
+            return None
         from .signing import load_private_key, resolve_key_path
 
         if key is not None:
             return load_private_key(resolve_key_path(key) if isinstance(key, str) else key)
-        if self._signer_source is None:
-            return None
         if self._signer_key is None:
             source = self._signer_source
             self._signer_key = load_private_key(resolve_key_path(source) if isinstance(source, str) else source)
@@ -173,17 +154,6 @@ class ModelStore:
 
             self._policy = policy_from(self._trust_source, self.require)
         return self._policy  # type: ignore[return-value]
-
-    def _check_trust(self, record) -> None:
-        if self.trust_policy is not None:
-            if self.offline:
-                from .offline import OfflineError, offline_hint
-
-                raise OfflineError(
-                    f"{offline_hint(self.url)}, and a trust policy is set: signatures live in the store and cannot"
-                    " be checked offline; load online, or open the store with trusted_keys=[] to load without the policy"
-                )
-            self.trust_policy.check(self.storage, record)
 
     @property
     def url(self) -> str:
@@ -247,64 +217,11 @@ class ModelStore:
         :return: the committed :class:`Version`; ``bytes_written`` says how many artifact bytes were
             new to the store (0 when every file was already there).
         """
-        from .metrics import check_metrics, check_params
-
         check_name(domain, "domain name")
-        tags = check_tags(tags)
-        recorded = {"metrics": check_metrics(metrics), "params": check_params(params)}
-        given = [name for name, value in (("model=", model), ("files=", files), ("models=", models)) if value is not None]
-        if len(given) != 1:
-            got = " and ".join(given) if given else "neither model= nor files= nor models="
-            got = "both " + got if len(given) == 2 else "all of " + got if given else got
-            raise UsageError(
-                f"upload() got {got}: pass a model (upload(domain, model=clf)), raw files (upload(domain, files=[...]))"
-                " or several models (upload(domain, models={'encoder': enc, 'classifier': clf}))"
-            )
-        if part_options is not None and models is None:
-            raise UsageError("part_options= goes with models=: it gives options to some of the parts")
-        if input_example is not None:
-            from .signature import signature_from_example
-
-            recorded["signature"] = signature_from_example(input_example)
-        if data is not None:
-            from .fingerprint import fingerprints
-
-            recorded["data"] = fingerprints(data)
-        _check_recordable(recorded)
-        from .upload import RawFiles
-
-        if files is not None:
-            if isinstance(files, (str, os.PathLike)):
-                files = [files]
-            model = RawFiles([Path(f) for f in files])
-        if models is not None:
-            from .parts import Parts
-
-            model = Parts(models, part_options)
-        return self._upload(domain, model, extras, tags, options, progress, recorded)
-
-    def _upload(
-        self, domain, model, extras, tags, options, progress, recorded=None, metadata: dict[str, Any] | None = None
-    ) -> Version:
-        """:meth:`upload` past its argument checks; ``recorded`` are the checked metrics, params, signature
-        and data; ``metadata`` goes into the record (an import's)."""
-        from .upload import upload
-
-        private_key = self._private_key()  # a bad key fails here, before anything is written
-        after_commit = None
-        if private_key is not None:
-            from .signing import write_signature
-
-            def after_commit(record) -> None:
-                write_signature(self.storage, record, private_key)
-
-        self._before_writing()
-        record, written = upload(
-            self.storage, self.plugins, domain, model, extras, tags, options, progress, after_commit, recorded, metadata
-        )
-        version = Version(domain, record.version, record)
-        version.bytes_written = written
-        return version
+        given = {"tags": tags, "metrics": metrics, "params": params, "data": data, "input_example": input_example}
+        recorded = recorded_fields(given)
+        what = what_to_store(model, files, models, part_options)
+        return self.uploader.upload(domain, what, extras, recorded, options, progress)
 
     def set_state(self, domain: str, version: int, state: str) -> None:
         """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed."""
@@ -387,8 +304,13 @@ class ModelStore:
         target = other if isinstance(other, ModelStore) else ModelStore(other)
         state_filter = [check_name(name, "state name") for name in states] if states else None
         copier = Copier(
-            self.storage, target.storage, states=True, delete=delete, trust_listing=True,
-            progress=progress, before_writing=target._before_writing,
+            self.storage,
+            target.storage,
+            states=True,
+            delete=delete,
+            trust_listing=True,
+            progress=progress,
+            before_writing=target._before_writing,
         )
         return copier.run(None, state_filter=state_filter)
 
@@ -399,7 +321,7 @@ class ModelStore:
 
         Signs the record as it is now: check it first (``verify``) if the store may have been tampered with.
         """
-        from .signing import SignatureInfo, write_signature
+        from .signing import sign_version
 
         private_key = self._private_key(key)
         if private_key is None:
@@ -409,14 +331,7 @@ class ModelStore:
             )
         record = self.info(domain, version, state=state).record
         self._before_writing()
-        doc = write_signature(self.storage, record, private_key)
-        if self.storage.stat(keys.version_key(record.domain, record.version)) is None:  # deleted meanwhile
-            commit.delete_signatures(self.storage, record.domain, record.version)
-            raise VersionNotFoundError(record.domain, record.version)
-        policy = self.trust_policy
-        import json
-
-        return SignatureInfo(doc.keyid, doc.signed, True, "", policy is not None and doc.keyid in policy.keys, json.dumps(doc.bundle))
+        return sign_version(self.storage, record, private_key, self.trust_policy)
 
     def signatures(self, domain: str, version: int | None = None, *, state: str | None = None) -> list[SignatureInfo]:
         """Who signed a version (latest by default): each signature document, checked against the key it
@@ -493,12 +408,10 @@ class ModelStore:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise UsageError(f"limit must be a positive number of versions, not {limit!r}")
             found = read.newest_versions(self.storage, domain, limit)
-        return [self._version(domain, n) for n, _ in found]
+        return [self.loader.version(domain, n) for n, _ in found]
 
     def latest(self, domain: str) -> Version:
-        check_name(domain, "domain name")
-        n, _ = read.latest(self.storage, domain)
-        return self._version(domain, n)
+        return self.loader.latest(domain)
 
     def find(
         self,
@@ -539,13 +452,11 @@ class ModelStore:
         if problems is not None:
             problems.extend(found)
         else:
-            import warnings
-
             for problem in found:
                 warnings.warn(problem, RuntimeWarning, stacklevel=2)
         versions = []
         for hit in hits:
-            v = self._version(hit.domain, hit.version)
+            v = self.loader.version(hit.domain, hit.version)
             v.summary = hit.entry
             versions.append(v)
         return versions
@@ -564,77 +475,11 @@ class ModelStore:
         Online, which version ``latest`` or ``state`` named is remembered on this machine for
         offline loads; offline, it is answered from that memory and the cache alone.
         """
-        if self.offline:
-            return self._offline_version(domain, version, state)
-        try:
-            v = self.resolve(domain, version, state)
-            try:
-                v.record  # noqa: B018 - fetch now, raising here if it is gone
-            except VersionNotFoundError:
-                if state is not None:
-                    raise DanglingStateError(v.domain, state, v.version) from None
-                raise
-        except StorageError as exc:
-            advice = None if isinstance(exc, (KeyNotFoundError, UnsafeServerError)) else self._offline_advice(domain, version, state)
-            if advice is None:
-                raise
-            raise StorageError(f"{exc}; {advice}") from exc
-        if version is None:
-            self.cache.seen_names(self.url).remember(v.domain, state, v.version)
-        return v
-
-    def _offline_version(self, domain: str, version: int | None, state: str | None) -> Version:
-        """What this machine last saw of ``domain``/``version``/``state`` (no request)."""
-        from .offline import NotCachedError, StaleWarning, offline_hint
-
-        check_name(domain, "domain name")
-        if version is not None and state is not None:
-            raise UsageError(f"got version={version!r} and state={state!r}: a version is named by one of them, not both")
-        if version is None:
-            what = "latest" if state is None else f"state {check_name(state, 'state name')!r}"
-            seen = self.cache.seen_names(self.url).lookup(domain, state)
-            if seen is None:
-                raise NotCachedError(
-                    f"{offline_hint(self.url)}, and {what} of {domain!r} was never resolved on this machine:"
-                    " load it once with the store reachable, or name a cached version"
-                )
-            version, when = seen
-            import warnings
-
-            warnings.warn(
-                f"offline: {what} of {domain!r} is version {version} as this machine last saw it ({when});"
-                " the store was not asked and may have moved on since",
-                StaleWarning,
-                stacklevel=3,
-            )
-        record = self.cache.cached_record(self.storage, domain, check_version(version))
-        if record is None:
-            raise NotCachedError(
-                f"{offline_hint(self.url)}, and version {version} of {domain!r} is not in this machine's cache:"
-                " load it once with the store reachable"
-            )
-        return Version(domain, version, record)
-
-    def _offline_advice(self, domain: str, version: int | None, state: str | None) -> str | None:
-        """For an error reaching the store: how to load this request offline, if this machine can."""
-        seen = (version, "") if version is not None else self.cache.seen_names(self.url).lookup(domain, state)
-        if seen is not None and self.cache.cached_record(self.storage, domain, seen[0]) is not None:
-            return (
-                f"this machine has version {seen[0]} of {domain!r} cached: load it without the store with"
-                " MODELSTORE_OFFLINE=1 (ModelStore(url, offline=True)); the answer may be stale"
-            )
-        return None
+        return self.loader.info(domain, version, state)
 
     def resolve(self, domain: str, version: int | None = None, state: str | None = None) -> Version:
         """Which version ``version``/``state``/latest names (metadata not yet fetched)."""
-        check_name(domain, "domain name")
-        if version is not None and state is not None:
-            raise UsageError(f"got version={version!r} and state={state!r}: a version is named by one of them, not both")
-        if state is not None:
-            version = read.state_version(self.storage, domain, check_name(state, "state name"))
-        if version is None:
-            return self.latest(domain)
-        return self._version(domain, check_version(version))
+        return self.loader.resolve(domain, version, state)
 
     def check_input(
         self, domain: str, data: Any, version: int | None = None, *, state: str | None = None, strict: bool = False
@@ -644,11 +489,9 @@ class ModelStore:
         column order, dtypes and shapes. Only ``data``'s names, dtypes and shape are read.
 
         :param strict: raise :class:`InputMismatchError` listing the problems instead of returning them.
-        :return: an :class:`~modelstore_core.signature.InputCheck` (``.ok``, ``.problems``).
+        :return: an :class:`~modelstore_core.input_signature.InputCheck` (``.ok``, ``.problems``).
         :raises UsageError: the version records no input signature.
         """
-        from .signature import InputCheck, check_input
-
         v = self.info(domain, version, state=state)
         if v.signature is None:
             raise UsageError(
@@ -675,7 +518,7 @@ class ModelStore:
         directions = check_directions(directions)
         if isinstance(versions, (int, str)) or not versions:
             raise UsageError("compare() takes a list of version numbers, e.g. compare('churn', [3, 5, 7])")
-        wanted = [self._version(domain, check_version(int(v) if isinstance(v, Version) else v)) for v in versions]
+        wanted = [self.loader.version(domain, check_version(int(v) if isinstance(v, Version) else v)) for v in versions]
         errors: list[ModelStoreError] = []
         found = {v.version: v for v in self.fetch_metadata(wanted, errors)}
         if errors:
@@ -689,47 +532,13 @@ class ModelStore:
         """The environment a version (latest by default) was stored in: Python, platform and the
         distributions it needs, pinned as recorded; ``.requirements_txt()`` is a file for
         ``pip install -r`` (``modelstore env``)."""
-        from .environment import environment
-
-        return environment(self.info(domain, version, state=state).record)
+        return self.info(domain, version, state=state).environment
 
     def check_environment(self, domain: str, version: int | None = None, *, state: str | None = None) -> EnvironmentCheck:
         """What differs between this environment and the one a version was stored in: Python and
         every recorded distribution, each marked whether it ``matters`` (Python's major.minor, or
         the major.minor of the flavor's framework and serializer: what ``load`` warns about)."""
-        from .environment import check_environment
-
         return check_environment(self.info(domain, version, state=state).record)
-
-    def _check_load_environment(self, record, strict: bool) -> None:
-        """Warn once per version, in one line, when what matters to load it differs here; raise with ``strict``.
-
-        Checked once per version and store object (records never change; a version number reused
-        after ``delete_domain`` has another creation time)."""
-        from .environment import EnvironmentWarning, check_environment
-        from .upload import RAW_FILES
-
-        if record.flavor.name == RAW_FILES:
-            return  # files as they are: no framework reads them
-        seen = (record.domain, record.version, record.created)
-        check = self._environment_checks.get(seen)
-        first = check is None
-        if first:
-            check = self._environment_checks[seen] = check_environment(record, only_key=True)
-        if check.ok:
-            return
-        if strict:
-            raise EnvironmentMismatchError(record.domain, record.version, check.mattering)
-        if first:
-            import warnings
-
-            shown = "; ".join(str(d) for d in check.mattering)
-            warnings.warn(
-                f"version {record.version} of {record.domain!r} was stored with another environment: {shown}"
-                f" (`modelstore env {record.domain} {record.version}` prints its requirements)",
-                EnvironmentWarning,
-                stacklevel=3,
-            )
 
     def load(
         self,
@@ -764,39 +573,17 @@ class ModelStore:
         :raises UntrustedSignatureError: a trust policy is set and the version is not signed by the
             trusted keys it requires (checked before any file is fetched).
         """
-        from .upload import RAW_FILES
-
-        record = self.info(domain, version, state=state).record
-        if record.parts:
-            from .parts import check_load
-
-            check_load(record, part, part_options)  # before anything is fetched
-        elif part is not None or part_options is not None:
-            raise UsageError(
-                f"version {record.version} of {record.domain!r} holds one model, not parts: load it without part=/part_options="
-            )
-        self._check_trust(record)
-        self._check_load_environment(record, strict_environment)
-        if not (record.flavor.safe or trust):
-            if record.flavor.name == RAW_FILES:  # files no plugin vouches for (an import of pickles)
-                raise UntrustedArtifactError(
-                    f"version {record.version} of {record.domain!r} is marked unsafe (its files can run code when"
-                    " loaded, e.g. pickles imported from the original modelstore); pass trust=True to load()"
-                    " only if you trust whoever could write to this store"
-                )
-        view = self._offline_view(record, progress) if self.offline else self.cache.materialize(self.storage, record, progress)
-        model_files = [f.path for f in record.model_files]
-        if record.parts:
-            from .parts import load_parts
-
-            return load_parts(self.plugins, record, view, part, {**options, "trust": trust}, part_options)
-        if record.flavor.name == RAW_FILES:
-            view.verify_rest()
-            return [view.directory / name for name in model_files]
-        result = _deserialize(self.plugins, record, view, model_files, {**options, "trust": trust})
-        if result is None:
-            raise MissingPluginError(record.flavor.name, record.flavor.plugin or KNOWN_PLUGINS["flavor"].get(record.flavor.name))
-        return result
+        return self.loader.load(
+            domain,
+            version,
+            state=state,
+            trust=trust,
+            strict_environment=strict_environment,
+            part=part,
+            part_options=part_options,
+            progress=progress,
+            options=options,
+        )
 
     def download(
         self,
@@ -816,53 +603,15 @@ class ModelStore:
         trust policy, a version not signed as it requires raises :class:`UntrustedSignatureError`
         before anything is written.
         """
-        v = self.info(domain, version, state=state)
-        self._check_trust(v.record)
-        cached = self._offline_files(v.record) if self.offline else None
-        target = Path(to) if to is not None else Path.cwd() / f"{v.domain}-{v.version}"
-        if not overwrite:
-            existing = [f.path for f in v.files if os.path.lexists(target / f.path)]
-            if existing:
-                raise TargetExistsError(str(target), existing)
-        target.mkdir(parents=True, exist_ok=True)
-        staging = target / f".modelstore-{os.urandom(16).hex()}.part"
-        try:
-            if cached is not None:
-                copy_verified(cached, v.files, staging)
-            else:
-                write_files(self.storage, v.files, staging, self.cache, progress)
-                self.cache.remember_record(self.storage, v.record)
-            inside = os.path.realpath(target)
-            for entry in v.files:
-                dest = target / entry.path
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                # A directory of the target may be a link (the caller's own): never write through it.
-                if os.path.commonpath([inside, os.path.realpath(dest.parent)]) != inside:
-                    raise UsageError(f"{dest.parent} leads outside {target} (a symbolic link); download into a directory without links")
-                os.replace(staging / entry.path, dest)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
+        return self.loader.download(domain, version, state=state, to=to, overwrite=overwrite, progress=progress)
 
-    def _offline_view(self, record, progress: ProgressCallback | None):
-        view = self.cache.intact_view(self.storage, record, progress)
-        if view is None:
-            raise self._not_cached(record)
-        return view
-
-    def _offline_files(self, record) -> dict[str, Path]:
-        found = self.cache.cached_files(self.storage, record)
-        if found is None:
-            raise self._not_cached(record)
-        return found
-
-    def _not_cached(self, record):
-        from .offline import NotCachedError, offline_hint
-
-        return NotCachedError(
-            f"{offline_hint(self.url)}, and the cached files of version {record.version} of {record.domain!r}"
-            " are missing or changed: load it once with the store reachable"
-        )
+    def file_path(self, domain: str, version: int | Version | None = None, *, path: str, state: str | None = None) -> Path:
+        """The verified local path (in the per-user cache) of the version's file ``path`` (its stored
+        name, e.g. ``"model.onnx"`` or ``"extras/vocab.txt"``), to read one file without loading the
+        model or copying the version (a :class:`Version` from ``info`` is not read again). Checked
+        like a load: the trust policy, then the file's bytes (hashed unless proven since they last
+        were). Do not modify the file."""
+        return self.loader.file_path(domain, version, state=state, path=path)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -877,50 +626,6 @@ class ModelStore:
             if v._record is None and (v.domain, v.version) in fetched:
                 v._record = fetched[(v.domain, v.version)]
         return [v for v in items if v._record is not None]
-
-    def _version(self, domain: str, n: int) -> Version:
-        return Version(domain, n, fetch=lambda: read.read_record(self.storage, domain, n))
-
-
-def _check_recordable(recorded: dict[str, Any]) -> None:
-    """What an example or a dataset gave is within the record's limits (100,000 columns, names of
-    1,024 characters...), else :class:`UsageError` before anything is written."""
-    from .protocol.records import parse_dataset, parse_signature
-
-    try:
-        if recorded.get("signature"):
-            parse_signature(recorded["signature"], "input_example")
-        for name, entry in (recorded.get("data") or {}).items():
-            parse_dataset(name, entry, "data")
-    except CorruptRecordError as exc:
-        raise UsageError(f"{exc.field} {exc.problem}: it cannot be recorded") from None
-
-
-def _deserialize(plugins: Plugins, record, view: VersionFiles, model_files: list[str], options: dict[str, Any]) -> Any:
-    """Ask the flavor plugins to rebuild the version from its files; every file is verified
-    before anything is returned.
-
-    Deserializers that take ``verified`` are asked first, with files not hashed yet: they read
-    them through ``verified.open`` (verified in that same pass) or ``verified.path``. The others
-    run only once every file was hashed. A file no deserializer read is hashed before returning.
-    """
-    caller = plugins.hook.modelstore_deserialize
-    streaming = {impl.plugin for impl in caller.get_hookimpls() if "verified" in impl.argnames}
-    others = [impl.plugin for impl in caller.get_hookimpls() if impl.plugin not in streaming]
-    kwargs = {"flavor": record.flavor, "directory": view.directory, "files": model_files, "options": options, "verified": view}
-    if streaming and view.pending:
-        try:
-            result = plugins.manager.subset_hook_caller("modelstore_deserialize", others)(**kwargs)
-        except Exception as exc:
-            if isinstance(exc, CorruptArtifactError) or not isinstance(exc, (ModelStoreError, TypeError)):
-                view.check_after_failure()  # a damaged file may be the real cause: IntegrityError names it
-            raise
-        view.verify_rest()
-        if result is not None:
-            return result
-        return plugins.manager.subset_hook_caller("modelstore_deserialize", list(streaming))(**kwargs)
-    view.verify_rest()  # no deserializer verifies as it reads, or nothing is left to verify
-    return caller(**kwargs)
 
 
 __all__ = ["ModelStore"]

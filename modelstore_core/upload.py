@@ -1,10 +1,14 @@
-"""An upload, from a model object (or raw files) to staged files and the draft of its version record.
+"""An upload, from a model object (or raw files) to a committed version: the twin of :mod:`.load`.
 
-1. serialize the model into a private temporary directory (a flavor plugin), or take the raw files
-   as they are;
-2. stage every file: hash it (the local backend copies it into its ``.tmp/`` in the same pass);
-3. hand the files and the draft record to :func:`~modelstore_core.protocol.commit.commit_version`,
-   which stores and commits them; a file that changed meanwhile abandons the upload there.
+1. **check** the arguments (:func:`what_to_store`, :func:`~.fields.recorded_fields`), before anything is written;
+2. **serialize** the model into a private temporary directory (a flavor plugin), or take the raw
+   files as they are (:class:`RawFiles`), or each of several models into its folder (:class:`~.parts.Parts`);
+3. **stage** every file: hash it (the local backend copies it into its ``.tmp/`` in the same pass);
+4. **record**: the draft of the version record (flavor, files, tags, the plugins' metadata and
+   the recorded fields), checked against the record rules;
+5. **commit**: hand the files and the draft to :func:`~modelstore_core.protocol.commit.commit_version`,
+   which stores and commits them (a file that changed meanwhile abandons the upload there) and,
+   with a signer, signs the version before the latest hint moves.
 """
 
 from __future__ import annotations
@@ -18,21 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CorruptRecordError, InvalidNameError, SourceChangedError, UnsupportedModelError
-from .flavor import Flavor, qualified_name
+from .errors import CorruptRecordError, InvalidNameError, SourceChangedError, UsageError
+from .fields import draft_fields
+from .flavor import RAW_FILES, Flavor
 from .hashing import file_signature
-from .metadata import jsonable, merge
-from .metrics import flavor_params
+from .jsonvalues import json_value, merge
 from .names import check_file_path, check_paths_round_trip
-from .plugins import KNOWN_PLUGINS, Plugins, distribution_version
+from .parts import Parts
+from .plugins import Plugins, collect_metadata, serialize
 from .progress import Progress, ProgressCallback
 from .protocol import commit, keys
-from .protocol.records import SCHEMA, VersionRecord, check_sha256, now_utc
-from .signature import merge_signatures
+from .protocol.records import SCHEMA, VersionRecord, now_utc
+from .protocol.validate import check_sha256
 from .storage import StagedFile, Storage
-
-#: The core's own flavor: files stored as they are, loaded back as a list of local paths.
-RAW_FILES = "files"
+from .version import Version
 
 
 @dataclass
@@ -60,30 +63,89 @@ class RawFiles:
         return Flavor(name=RAW_FILES, format=RAW_FILES, plugin="modelstore-core", files=dict(named))
 
 
+class Uploader:
+    """The upload path of one store.
+
+    :param signer: returns the private key that signs every upload (``None``: unsigned); called
+        before anything is written, so a bad key fails first.
+    :param before_writing: called before the first write (the proof that conditional writes hold).
+    """
+
+    def __init__(self, storage: Storage, plugins: Plugins, *, signer: Callable[[], Any], before_writing: Callable[[], None]):
+        self.storage, self.plugins = storage, plugins
+        self._signer, self._before_writing = signer, before_writing
+
+    def upload(
+        self,
+        domain: str,
+        model: Any,
+        extras: list[str | os.PathLike] | None = None,
+        recorded: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        progress: ProgressCallback | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Version:
+        """Serialize, stage, record and commit ``model`` (checked by :func:`what_to_store`) as the next
+        version of ``domain``; ``recorded`` are the checked fields (:func:`~.fields.recorded_fields`),
+        ``metadata`` goes into the record (an import's)."""
+        private_key = self._signer()  # a bad key fails here, before anything is written
+        after_commit = None
+        if private_key is not None:
+            from .signing import write_signature
+
+            def after_commit(record: VersionRecord) -> None:
+                write_signature(self.storage, record, private_key)
+
+        self._before_writing()
+        record, written = upload(
+            self.storage, self.plugins, domain, model, extras, recorded or {}, options or {}, progress, after_commit, metadata
+        )
+        version = Version(domain, record.version, record)
+        version.bytes_written = written
+        return version
+
+
+def what_to_store(model: Any, files: Any, models: Any, part_options: Any) -> Any:
+    """The one thing an upload stores: ``model``, the :class:`RawFiles` of ``files``, or the
+    :class:`~.parts.Parts` of ``models``; :class:`UsageError` unless exactly one is given."""
+    given = [name for name, value in (("model=", model), ("files=", files), ("models=", models)) if value is not None]
+    if len(given) != 1:
+        got = " and ".join(given) if given else "neither model= nor files= nor models="
+        got = "both " + got if len(given) == 2 else "all of " + got if given else got
+        raise UsageError(
+            f"upload() got {got}: pass a model (upload(domain, model=clf)), raw files (upload(domain, files=[...]))"
+            " or several models (upload(domain, models={'encoder': enc, 'classifier': clf}))"
+        )
+    if part_options is not None and models is None:
+        raise UsageError("part_options= goes with models=: it gives options to some of the parts")
+    if files is not None:
+        return RawFiles([Path(f) for f in ([files] if isinstance(files, (str, os.PathLike)) else files)])
+    if models is not None:
+        return Parts(models, part_options)
+    return model
+
+
 def upload(
     storage: Storage,
     plugins: Plugins,
     domain: str,
     model: Any,
     extras: list[str | os.PathLike] | None,
-    tags: dict[str, Any],
+    recorded: dict[str, Any],
     options: dict[str, Any],
     progress: ProgressCallback | None = None,
     after_commit: Callable[[VersionRecord], None] | None = None,
-    recorded: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> tuple[VersionRecord, int]:
     """Serialize, stage and commit; returns the committed record and the artifact bytes written.
 
-    ``recorded`` holds the checked ``metrics``, ``params``, ``signature`` (an input example's) and
-    ``data`` the caller passed (params are added over the flavor's hyperparameters, the example's
-    signature replaces the flavor's). ``after_commit(record)`` runs once the record exists (see
-    :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own description of the
-    version) goes into the record over what the plugins collect; the core's keys still win.
+    ``recorded`` holds the checked fields the caller passed (tags, metrics, params...), combined
+    with what the flavor plugin recorded (:func:`~.fields.draft_fields`: params over its
+    hyperparameters, an example's signature over its own). ``after_commit(record)`` runs once the
+    record exists (see :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own
+    description of the version) goes into the record over what the plugins collect; the core's
+    keys still win.
     """
-    from .parts import Parts
-
-    recorded = dict(recorded or {})
     with _scratch(storage) as tmp:
         if isinstance(model, RawFiles):
             flavor = model.flavor()
@@ -91,7 +153,6 @@ def upload(
             flavor = model.serialize(plugins, Path(tmp), options)
         else:
             flavor = serialize(plugins, model, Path(tmp), options)
-        flavor.plugin_version = distribution_version(flavor.plugin)
         sources = collect_files(flavor, Path(tmp), extras)
         commit.checkpoint("serialized")
         staged: list[StagedFile] = []
@@ -103,19 +164,15 @@ def upload(
             draft = {
                 "schema": SCHEMA,
                 "domain": domain,
-                "flavor": jsonable(flavor.to_json()),
+                "flavor": json_value(flavor.to_json()),
                 "files": [{"path": src.name, "size": st.size, "sha256": st.sha256} for src, st in zip(sources, staged, strict=True)],
-                "tags": tags,
             }
             if isinstance(model, Parts):
                 draft["parts"] = model.metadata(plugins, domain)
             single = None if isinstance(model, (RawFiles, Parts)) else model
             collected = collect_metadata(plugins, single, flavor, domain)
-            draft = merge(merge(collected, jsonable(metadata or {})), draft)  # core keys win
-            recorded["params"] = {**flavor_params(draft), **recorded.get("params", {})}
-            if recorded.get("signature"):  # the example's, keeping what the flavor knew (categorical columns...)
-                recorded["signature"] = merge_signatures(recorded["signature"], draft.get("signature"))
-            draft.update({name: value for name, value in recorded.items() if value})
+            draft = merge(merge(collected, json_value(metadata or {})), draft)  # core keys win
+            draft.update(draft_fields(recorded, draft))
             check_draft(draft, domain)
 
             def sources_unchanged(placed: dict[str, bool]) -> None:
@@ -177,30 +234,6 @@ def stage_files(storage: Storage, sources: list[SourceFile], files: list) -> lis
             st.discard()
         raise error
     return staged
-
-
-def serialize(plugins: Plugins, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
-    """Ask the flavor plugins to write ``model`` into ``directory``."""
-    from .plugin_api import top_level_modules
-
-    flavor = plugins.hook.modelstore_serialize(model=model, directory=directory, options=options)
-    if flavor is None:
-        flavors = [RAW_FILES, *(f for names in plugins.hook.modelstore_flavors() for f in names or ())]
-        # Most-derived class first: a Keras model on the torch backend is also an nn.Module.
-        hint = next((KNOWN_PLUGINS["module"][m] for m in top_level_modules(model) if m in KNOWN_PLUGINS["module"]), None)
-        raise UnsupportedModelError(qualified_name(model), flavors, hint)
-    if not isinstance(flavor, Flavor):
-        raise TypeError(f"a modelstore_serialize hook returned {type(flavor).__name__}, not Flavor")
-    return flavor
-
-
-def collect_metadata(plugins: Plugins, model: Any, flavor: Flavor, domain: str) -> dict[str, Any]:
-    """Every plugin's contribution, merged (builtins first, so third-party plugins can refine them)."""
-    merged: dict[str, Any] = {}
-    for extra in reversed(plugins.hook.modelstore_collect_metadata(model=model, flavor=flavor, domain=domain)):
-        if extra:
-            merge(merged, jsonable(extra))
-    return merged
 
 
 def check_draft(draft: dict[str, Any], domain: str) -> None:

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .environment import Environment, environment
+from .fields import FIELDS
 from .flavor import Flavor
-from .protocol.records import FileEntry, VersionRecord
+from .protocol.records import CORE_KEYS, FileEntry, VersionRecord
 
 if TYPE_CHECKING:
     from .protocol.summary import SummaryEntry
@@ -66,33 +68,19 @@ class Version:
         return self.record.files
 
     @property
-    def tags(self) -> dict[str, Any]:
-        return self.record.tags
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        """How good the version is, as recorded at upload: name -> number."""
-        return self.record.metrics
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The settings that made it (by default the flavor's hyperparameters): name -> JSON scalar."""
-        return self.record.params
-
-    @property
-    def signature(self) -> dict[str, Any] | None:
-        """What the model expects as input (``{"format", "source", "inputs": [...]}``), when it was recorded."""
-        return self.record.signature
-
-    @property
-    def data(self) -> dict[str, dict[str, Any]]:
-        """Fingerprints of the datasets recorded at upload: name -> ``{"kind", "shape", "dtypes", "sha256", ...}``."""
-        return self.record.data
-
-    @property
     def size(self) -> int:
         """Total bytes of the version's files."""
         return self.record.size
+
+    @property
+    def plugin_metadata(self) -> dict[str, Any]:
+        """What plugins recorded beside the core's keys (``model``: the flavor's description...), as stored."""
+        return {key: value for key, value in self.record.document.items() if key not in CORE_KEYS}
+
+    @property
+    def environment(self) -> Environment:
+        """The environment it was stored in (``.requirements_txt()``: ``modelstore env``)."""
+        return environment(self.record)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
@@ -107,3 +95,7 @@ class Version:
 
     def __repr__(self) -> str:
         return f"Version(domain={self.domain!r}, version={self.version})"
+
+
+for _field in FIELDS:  # v.tags, v.metrics, v.params...: one attribute per declared field, read from the record
+    setattr(Version, _field.name, property(lambda self, name=_field.name: self.record.values[name], doc=_field.doc))

@@ -199,7 +199,7 @@ def test_the_core_imports_no_framework_until_one_is_passed(tmp_path):
     code = """
 import sys
 from modelstore_core import ModelStore
-import modelstore_core.signature, modelstore_core.fingerprint, modelstore_core.compare, modelstore_core.environment
+import modelstore_core.input_signature, modelstore_core.fingerprint, modelstore_core.compare, modelstore_core.environment
 import modelstore_core.cli.commands
 store = ModelStore(sys.argv[1])
 (f := __import__("pathlib").Path(sys.argv[1]).parent / "m.bin").write_bytes(b"x")
@@ -227,7 +227,7 @@ def test_compare_marks_the_best_value_of_each_metric(store, model):
     doc = c.to_dict()
     json.dumps(doc, allow_nan=False)
     shown = [s for s in doc["sections"] if s != "git"]  # git: when the tests run inside a repository
-    assert shown == ["metrics", "params", "tags", "states", "size", "flavor", "dependencies", "data"]
+    assert shown == ["tags", "metrics", "params", "states", "size", "flavor", "dependencies", "data"]  # record fields in FIELDS order
     assert c.row("metrics", "lift").values == [None, 2.0, 1.5]
     assert c.row("params", "lr").values == [None, 0.1, 0.2] and c.row("params", "lr").differs
     assert c.row("states", "states").values == [[], [], ["production"]]

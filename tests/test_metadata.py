@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -15,7 +16,7 @@ import pytest
 from modelstore_core import ModelStore
 from modelstore_core.default_plugins.git import git_info, strip_credentials
 from modelstore_core.hookspecs import hookimpl
-from modelstore_core.metadata import jsonable
+from modelstore_core.jsonvalues import json_value, restored_value
 from modelstore_core.plugins import get_plugins
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git executable")
@@ -101,16 +102,18 @@ def test_upload_records_git_runtime_dependencies(repo, tmp_path, monkeypatch):
     assert str(tmp_path) not in raw and "s3cr3t" not in raw  # no local paths, no credentials
 
 
-def test_jsonable_converts_numpy_and_odd_values(tmp_path):
+def test_json_value_converts_numpy_and_odd_values(tmp_path):
     value = {
         "i": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True), "arr": np.arange(3), "nan": float("nan"),
         "path": tmp_path / "x" / "model.bin", "set": {2, 1}, "tuple": (1, "a"), "bytes": b"\x01", "type": int,
         1: "int key", "obj": object(),
     }
-    out = jsonable(value)
+    out = json_value(value)
     json.dumps(out, allow_nan=False)
     assert out["i"] == 3 and out["f"] == 0.5 and out["b"] is True and out["arr"] == [0, 1, 2]
-    assert out["nan"] is None and out["path"] == "model.bin" and out["set"] == [1, 2] and out["1"] == "int key"
+    # One policy for every value written into a record: a non-finite float keeps its value as a marker.
+    assert out["nan"] == {"float": "nan"} and math.isnan(restored_value(out)["nan"])
+    assert out["path"] == "model.bin" and out["set"] == [1, 2] and out["1"] == "int key"
     assert out["type"] == "builtins.int" and out["obj"].startswith("<object")
 
 

@@ -8,7 +8,8 @@ import warnings
 import pytest
 
 from modelstore_core import ModelStore
-from modelstore_core.offline import NotCachedError, OfflineError, StaleWarning
+from modelstore_core.errors import NotCachedError, OfflineError
+from modelstore_core.offline import StaleWarning
 
 
 @pytest.fixture

@@ -294,7 +294,7 @@ def test_tags_keep_their_types_and_refuse_what_cannot_round_trip(store, tmp_path
 
 
 def test_a_repeated_load_trusts_an_unchanged_view_and_rehashes_a_touched_one(store, tmp_path, monkeypatch):
-    from modelstore_core import materialize
+    from modelstore_core import cache as materialize
 
     files = []
     for name in ("a.bin", "b.bin"):

@@ -220,7 +220,7 @@ def test_verified_refuses_names_outside_the_version(blobs, tmp_path):
 
     store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
     v = store.upload("d", model=Blob(b"data"))
-    view = store.cache.materialize(store.storage, v.record)
+    view = store.cache.view(store.storage, v.record)
     for name in ("../x", "/etc/passwd", "other.bin", 3):
         with pytest.raises(CorruptRecordError, match="not one of the version's files"):
             view.open(name)

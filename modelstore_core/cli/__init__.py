@@ -26,7 +26,11 @@ Every command takes ``--store URL`` (default ``$MODELSTORE_URL``, else the per-u
 
 from __future__ import annotations
 
+from ..display import human_size
 from . import commands  # noqa: F401 - registers the commands on `cli`
-from .app import cli, main
+from .app import cli, common_options, main
+from .context import CLIError, CommandLine, pass_cmdline
 
-__all__ = ["cli", "main"]
+#: What a plugin's commands (``modelstore_cli_commands``) use: the shared options, the run's
+#: :class:`CommandLine` (its store, how to print), the one-line error, and size formatting.
+__all__ = ["CLIError", "CommandLine", "cli", "common_options", "human_size", "main", "pass_cmdline"]

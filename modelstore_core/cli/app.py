@@ -67,9 +67,7 @@ def common_options(f: Callable) -> Callable:
         help="Give up on a storage operation after this long, retries included (remote stores).",
     )(f)
     f = click.option("--debug", is_flag=True, expose_value=False, callback=_set("debug"), help="Show tracebacks.")(f)
-    f = click.option(
-        "--json", "json_", is_flag=True, expose_value=False, callback=_set("json"), help="Print JSON (for scripts)."
-    )(f)
+    f = click.option("--json", "json_", is_flag=True, expose_value=False, callback=_set("json"), help="Print JSON (for scripts).")(f)
     f = click.option(
         "--store",
         metavar="URL",

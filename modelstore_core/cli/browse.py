@@ -7,11 +7,15 @@ from typing import Any
 
 import click
 
+from ..display import flatten, human_size
 from ..errors import ModelStoreError, NotFoundError
-from ..protocol.records import CORE_KEYS, PARTS
+from ..fields import FIELDS
+from ..flavor import PARTS
+from ..protocol.records import CORE_KEYS
+from ..protocol.summary import SEARCHED
 from ..version import Version
 from .app import cli, common_options
-from .context import CommandLine, escape, human_size, human_time, iso, pass_cmdline, plural
+from .context import CommandLine, escape, human_time, iso, pass_cmdline, plural
 
 #: Domains are listed with this many concurrent requests.
 FETCH_WORKERS = 16
@@ -100,7 +104,7 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
         cmdline.emit_rows(
             [
                 [*([r["domain"]] if across else []), r["version"], r["created"], r["flavor"], r["size"], r["states"],
-                 r["git_commit"], r["git_dirty"], r["tags"], r["metrics"], r["params"]]
+                 r["git_commit"], r["git_dirty"], *(r[f.name] for f in SEARCHED)]
                 for r in rows
             ]
         )  # fmt: skip
@@ -157,9 +161,7 @@ def hit_row(hit) -> dict[str, Any]:
         "states": hit.states or [],
         "git_commit": e.git_commit,
         "git_dirty": e.git_dirty,
-        "tags": e.tags,
-        "metrics": e.metrics,
-        "params": e.params,
+        **e.values,
     }
 
 
@@ -254,19 +256,6 @@ def print_signatures(cmdline: CommandLine, store, domain: str, version: int | No
         cmdline.console.print(table)
 
 
-def flatten(value: Any, prefix: str = "", *, keep_empty: bool = True) -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and other values are leaves.
-
-    An empty dict is a leaf too, unless ``keep_empty`` is false (then it has no leaves).
-    """
-    if isinstance(value, dict) and (value or not keep_empty):
-        out: dict[str, Any] = {}
-        for key, sub in value.items():
-            out.update(flatten(sub, f"{prefix}.{key}" if prefix else str(key), keep_empty=keep_empty))
-        return out
-    return {prefix: value}
-
-
 def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]) -> None:
     import json
 
@@ -301,8 +290,10 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         )
     grid.add_row("size", f"{human_size(sum(f['size'] for f in files))} in {plural(len(files), 'file')}")
     grid.add_row("states", f"[green]{escape(', '.join(states))}[/]" if states else "[dim]none[/]")
-    tags = record.get("tags") or {}
-    grid.add_row("tags", escape(", ".join(f"{k}={v}" for k, v in tags.items())) if tags else "[dim]none[/]")
+    for f in FIELDS:
+        if f.show == "inline":
+            values = record.get(f.name) or {}
+            grid.add_row(f.name, escape(", ".join(f"{k}={v}" for k, v in values.items())) if values else "[dim]none[/]")
     if git:
         details = ", ".join(x for x in (git.get("branch"), "dirty" if git.get("dirty") else None, git.get("remote")) if x)
         grid.add_row("git", f"{escape(git.get('commit') or '')} [dim]{escape(details)}[/]")
@@ -321,28 +312,10 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         table.add_row(escape(f["path"]), human_size(f["size"]), f["sha256"][:16] + "…")
     cmdline.console.print(table)
 
-    for section in ("metrics", "params"):
-        values = record.get(section) or {}
-        if values:
-            table = Table(title=section, title_justify="left", header_style="bold")
-            table.add_column("name", style="cyan")
-            table.add_column("value")
-            for name, value in sorted(values.items()):
-                table.add_row(escape(name), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
-            cmdline.console.print(table)
-
-    print_signature(cmdline, record.get("signature"))
-    data = record.get("data") or {}
-    if data:
-        table = Table(title="data", title_justify="left", header_style="bold")
-        for column in ("dataset", "kind", "shape", "columns", "sha256"):
-            table.add_column(column)
-        for name, entry in sorted(data.items()):
-            shape = "×".join(str(d) for d in entry.get("shape") or []) or human_size(entry.get("bytes"))
-            columns = entry.get("columns") or []
-            shown = ", ".join(columns[:8]) + (f" … ({len(columns)})" if len(columns) > 8 else "")
-            table.add_row(escape(name), escape(entry["kind"]), escape(shape), escape(shown), entry["sha256"][:16] + "…")
-        cmdline.console.print(table)
+    for f in FIELDS:
+        value = record.get(f.name)
+        if value and f.show in SHOW:
+            SHOW[f.show](cmdline, f.name, value)
 
     dependencies = record.get("dependencies") or {}
     if dependencies:
@@ -363,13 +336,25 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         cmdline.console.print(table)
 
 
-def print_signature(cmdline: CommandLine, signature: dict[str, Any] | None) -> None:
-    """The input signature (``modelstore info``): one row per column or tensor."""
-    if not signature:
-        return
+def print_pairs(cmdline: CommandLine, title: str, values: dict[str, Any]) -> None:
+    """A name/value table (metrics, params)."""
+    import json
+
     from rich.table import Table
 
-    title = f"input signature [dim]({escape(signature['format'])}, from {escape(signature['source'])})[/]"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("name", style="cyan")
+    table.add_column("value")
+    for name, value in sorted(values.items()):
+        table.add_row(escape(name), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+    cmdline.console.print(table)
+
+
+def print_signature(cmdline: CommandLine, title: str, signature: dict[str, Any]) -> None:
+    """The input signature (``modelstore info``): one row per column or tensor."""
+    from rich.table import Table
+
+    title = f"input {title} [dim]({escape(signature['format'])}, from {escape(signature['source'])})[/]"
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in ("input", "dtype", "shape", "feature type"):
         table.add_column(column)
@@ -384,6 +369,26 @@ def print_signature(cmdline: CommandLine, signature: dict[str, Any] | None) -> N
     cmdline.console.print(table)
     if len(signature["inputs"]) > MAX_SIGNATURE_ROWS:
         cmdline.note(f"[dim]… and {len(signature['inputs']) - MAX_SIGNATURE_ROWS} more inputs (`modelstore info --json` lists them)[/]")
+
+
+def print_datasets(cmdline: CommandLine, title: str, data: dict[str, Any]) -> None:
+    """Data fingerprints: one row per dataset."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in ("dataset", "kind", "shape", "columns", "sha256"):
+        table.add_column(column)
+    for name, entry in sorted(data.items()):
+        shape = "×".join(str(d) for d in entry.get("shape") or []) or human_size(entry.get("bytes"))
+        columns = entry.get("columns") or []
+        shown = ", ".join(columns[:8]) + (f" … ({len(columns)})" if len(columns) > 8 else "")
+        table.add_row(escape(name), escape(entry["kind"]), escape(shape), escape(shown), entry["sha256"][:16] + "…")
+    cmdline.console.print(table)
+
+
+#: How ``info`` shows a record field, by its declared ``show`` (:mod:`modelstore_core.fields`;
+#: ``inline`` fields are a line of the version's grid).
+SHOW = {"pairs": print_pairs, "signature": print_signature, "datasets": print_datasets}
 
 
 #: Inputs of a signature shown on a terminal (a wide table has thousands of columns).

@@ -129,17 +129,6 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError  # pragma: no cover
-
-
 def human_time(iso: str | datetime | None) -> str:
     """Local time, to the second, for terminals (JSON and plain output keep ISO 8601 UTC)."""
     if iso is None:

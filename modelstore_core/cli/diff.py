@@ -8,13 +8,17 @@ from typing import Any
 
 import click
 
+from ..display import flatten, human_size
+from ..fields import FIELDS
 from ..protocol.records import CORE_KEYS
 from .app import cli, common_options
-from .browse import fetch_records, flatten
-from .context import CommandLine, escape, human_size, pass_cmdline
+from .browse import fetch_records
+from .context import CommandLine, escape, pass_cmdline
 
-#: Sections in the order they are shown; plugin keys (``model``...) go before tags.
-LEADING = ("flavor", "metrics", "params", "dependencies", "environment", "git", "runtime", "signature", "data")
+#: Sections in the order they are shown: the flavor, the record fields shown as tables, what the
+#: version was made with; then plugin keys (``model``...), then the fields shown inline (tags).
+LEADING = ("flavor", *(f.name for f in FIELDS if f.show != "inline"), "dependencies", "environment", "git", "runtime")
+TRAILING = tuple(f.name for f in FIELDS if f.show == "inline")
 
 
 def diff_files(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,7 +69,7 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """
     plugin_keys = sorted((old.keys() | new.keys()) - set(CORE_KEYS))
     sections: dict[str, list[dict[str, Any]]] = {}
-    for section in (*LEADING, *plugin_keys, "tags"):
+    for section in (*LEADING, *plugin_keys, *TRAILING):
         changes = diff_values(section, old.get(section), new.get(section))
         if changes:
             sections[section] = changes

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..compare import FOLDED, cell_text
+from ..display import FOLDED, human_size, value_text
 from .app import cli, common_options
 from .browse import version_option
-from .context import CommandLine, escape, human_size, pass_cmdline
+from .context import CommandLine, escape, pass_cmdline
 
 
 @cli.command()
@@ -43,7 +43,7 @@ def compare(
         rows = []
         for section, entries in result["sections"].items():
             for row in entries:
-                rows.append([section, row["key"], *(cell_text(v) for v in row["values"]), row.get("best", [])])
+                rows.append([section, row["key"], *(value_text(v) for v in row["values"]), row.get("best", [])])
         cmdline.emit_rows(rows)
         return
 
@@ -63,7 +63,7 @@ def compare(
         for row in shown:
             cells = []
             for version, value in zip(comparison.versions, row["values"], strict=True):
-                text = human_size(value) if section == "size" and row["key"] == "bytes" else cell_text(value)
+                text = human_size(value) if section == "size" and row["key"] == "bytes" else value_text(value)
                 if section == "git" and row["key"] == "commit" and value:
                     text = value[:10]
                 if section == "data" and row["key"].endswith(".sha256") and value:

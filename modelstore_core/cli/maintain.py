@@ -7,8 +7,9 @@ from dataclasses import asdict
 
 import click
 
+from ..display import human_size
 from .app import cli, common_options
-from .context import CLIError, CommandLine, escape, human_size, pass_cmdline, plural
+from .context import CLIError, CommandLine, escape, pass_cmdline, plural
 from .progress import progress
 
 
@@ -61,7 +62,8 @@ def delete(cmdline: CommandLine, domain: str, version: int | None, whole_domain:
 @click.argument("version", required=False, type=click.IntRange(min=1))
 @click.option("--repair", is_flag=True, help="Delete corrupted objects and states left on deleted versions.")
 @click.option(
-    "--signatures", is_flag=True,
+    "--signatures",
+    is_flag=True,
     help="Also check every signature (and, with $MODELSTORE_TRUSTED_KEYS, the trust policy); show who signed each version.",
 )
 @common_options
@@ -122,7 +124,11 @@ def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair
 @cli.command()
 @click.option("--apply", "--yes", "apply", is_flag=True, help="Delete (the default only shows what would go).")
 @click.option(
-    "--grace", type=click.FloatRange(min=0), default=3600.0, show_default=True, metavar="SECONDS",
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    metavar="SECONDS",
     help="Spare uploads from other machines younger than this.",
 )
 @common_options
@@ -169,7 +175,7 @@ def cache() -> None:
 @pass_cmdline
 def cache_info(cmdline: CommandLine) -> None:
     """Where the cache is and how much it holds. Piped: path, files, bytes."""
-    from ..materialize import Cache
+    from ..cache import Cache
 
     local = Cache()
     files, size = local.usage()
@@ -187,7 +193,7 @@ def cache_info(cmdline: CommandLine) -> None:
 @pass_cmdline
 def cache_clear(cmdline: CommandLine, yes: bool) -> None:
     """Delete every cached file; later loads download (or copy) and verify them again."""
-    from ..materialize import Cache
+    from ..cache import Cache
 
     local = Cache()
     if not yes:

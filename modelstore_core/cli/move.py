@@ -7,8 +7,9 @@ from dataclasses import asdict
 
 import click
 
+from ..display import human_size
 from .app import cli, common_options
-from .context import CommandLine, escape, human_size, pass_cmdline, plural
+from .context import CommandLine, escape, pass_cmdline, plural
 from .progress import progress
 
 

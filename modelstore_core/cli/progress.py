@@ -35,8 +35,14 @@ def progress(cmdline, description: str, total: int | None) -> Iterator[ProgressC
         TransferSpeedColumn,
     )
 
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn()]
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=cmdline.err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
 

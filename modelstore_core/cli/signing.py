@@ -69,7 +69,8 @@ def keys_ls(cmdline: CommandLine) -> None:
 @click.argument("domain")
 @version_option
 @click.option(
-    "--key", metavar="PATH|NAME",
+    "--key",
+    metavar="PATH|NAME",
     help="Private key: a PEM file, or a key made by `modelstore keys create` (default: $MODELSTORE_SIGNING_KEY).",
 )
 @common_options

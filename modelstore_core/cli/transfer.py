@@ -7,44 +7,43 @@ from pathlib import Path
 
 import click
 
+from ..display import human_size
+from ..fields import FIELDS
 from .app import cli, common_options
 from .browse import version_option
-from .context import CommandLine, escape, human_size, pass_cmdline, plural
+from .context import CommandLine, escape, pass_cmdline, plural
 from .progress import progress
 
 
-def parse_tags(values: tuple[str, ...]) -> dict[str, str]:
-    tags = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--tag")
-        tags[key] = val
-    return tags
-
-
-def parse_metrics(values: tuple[str, ...]) -> dict[str, float]:
-    """``--metric auc=0.91``: numbers (``int`` when written as one); the store checks names and finiteness."""
-    metrics: dict[str, float] = {}
+def parse_pairs(values: tuple[str, ...], kind: str, option: str) -> dict[str, object]:
+    """``--metric auc=0.91``, ``--param lr=0.1``, ``--tag team=risk``: ``NAME=VALUE`` pairs whose
+    values are of ``kind`` (:class:`~modelstore_core.fields.RecordField`'s ``option_values``):
+    ``number`` (``int`` when written as one), ``scalar`` (a number, ``true``/``false``, ``null``,
+    else the text), ``text`` (as it is). The store checks names and values."""
+    pairs: dict[str, object] = {}
+    literals = {"true": True, "false": False, "null": None}
     for value in values:
         key, sep, text = value.partition("=")
-        number = _number(text.strip())
-        if not sep or not key or number is None:
-            raise click.BadParameter(f"{value!r} is not NAME=NUMBER", param_hint="--metric")
-        metrics[key] = number
-    return metrics
+        if kind == "number":
+            parsed = _number(text.strip())
+            if not sep or not key or parsed is None:
+                raise click.BadParameter(f"{value!r} is not NAME=NUMBER", param_hint=option)
+        elif not sep or not key:
+            raise click.BadParameter(f"{value!r} is not {'KEY' if kind == 'text' else 'NAME'}=VALUE", param_hint=option)
+        elif kind == "scalar":
+            parsed = literals[text] if text in literals else text if (number := _number(text)) is None else number
+        else:
+            parsed = text
+        pairs[key] = parsed
+    return pairs
 
 
-def parse_params(values: tuple[str, ...]) -> dict[str, object]:
-    """``--param lr=0.1``: a number, ``true``/``false``, ``null``, else the text as it is."""
-    params: dict[str, object] = {}
-    for value in values:
-        key, sep, text = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not NAME=VALUE", param_hint="--param")
-        literals = {"true": True, "false": False, "null": None}
-        params[key] = literals[text] if text in literals else text if (number := _number(text)) is None else number
-    return params
+def field_options(command):
+    """An option for each record field that ``modelstore upload`` takes (:data:`~modelstore_core.fields.FIELDS`)."""
+    for f in reversed([f for f in FIELDS if f.option]):
+        metavar = "NAME=NUMBER" if f.option_values == "number" else "KEY=VALUE" if f.option_values == "text" else "NAME=VALUE"
+        command = click.option(f.option, f.name, multiple=True, metavar=metavar, help=f.option_help)(command)
+    return command
 
 
 def _number(text: str) -> int | float | None:
@@ -70,7 +69,6 @@ def total_size(paths: list[Path]) -> int:
 @cli.command()
 @click.argument("domain")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Label the version (repeatable).")
 @click.option(
     "--extra",
     "extras",
@@ -79,19 +77,10 @@ def total_size(paths: list[Path]) -> int:
     metavar="FILE",
     help="Store FILE (or a directory) beside the model, under extras/ (repeatable).",
 )
-@click.option("--metric", "metrics", multiple=True, metavar="NAME=NUMBER", help="Record how good the version is (repeatable).")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Record a setting that made it (repeatable).")
+@field_options
 @common_options
 @pass_cmdline
-def upload(
-    cmdline: CommandLine,
-    domain: str,
-    files: tuple[Path, ...],
-    tags: tuple[str, ...],
-    extras: tuple[Path, ...],
-    metrics: tuple[str, ...],
-    params: tuple[str, ...],
-) -> None:
+def upload(cmdline: CommandLine, domain: str, files: tuple[Path, ...], extras: tuple[Path, ...], **given: tuple[str, ...]) -> None:
     """Store FILES (files or directories, as they are) as the next version of DOMAIN.
 
     `--metric auc=0.91` records a metric (a finite number), `--param lr=0.1` a param (a
@@ -100,14 +89,11 @@ def upload(
     Prints the new version; when piped, stdout holds only its number:
     `v=$(modelstore upload churn model.onnx)`.
     """
-    tag_dict = parse_tags(tags)
-    metric_dict, param_dict = parse_metrics(metrics), parse_params(params)
+    recorded = {f.argument: parse_pairs(given[f.name], f.option_values, f.option) for f in FIELDS if f.option and given.get(f.name)}
     size = total_size([*files, *extras])
     store = cmdline.store()
     with progress(cmdline, f"Uploading {domain}", size) as callback:
-        v = store.upload(
-            domain, files=list(files), extras=list(extras), tags=tag_dict, metrics=metric_dict, params=param_dict, progress=callback
-        )
+        v = store.upload(domain, files=list(files), extras=list(extras), progress=callback, **recorded)
 
     if cmdline.mode == "json":
         cmdline.emit_json(v.metadata)

@@ -59,4 +59,3 @@ def cas_update(
             return new
         time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
     raise ConflictError(f"{what} kept changing under concurrent writers; try again")
-

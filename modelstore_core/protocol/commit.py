@@ -16,26 +16,62 @@ and on the local backend already copied); :func:`commit_version` then:
 
 A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`` reclaims; a
 crash after it leaves a complete version (readers trust neither the hint nor the summary blindly).
+
+A copy from another store (:mod:`modelstore_core.replicate`) commits the same way under the
+source's number (:func:`commit_copy`); signatures are written by :func:`put_signature`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ConflictError, CorruptRecordError, DomainNotFoundError, StateNotFoundError, StorageError, VersionNotFoundError
+from ..errors import (
+    ConflictError,
+    CorruptRecordError,
+    DomainNotFoundError,
+    KeyNotFoundError,
+    StateNotFoundError,
+    StorageError,
+    VersionNotFoundError,
+)
 from ..liveness import HOST
 from ..progress import FileProgress
 from ..storage import StagedFile, Storage, Token
 from . import keys, summary
 from .cas import cas_update
 from .read import domain_exists, latest, list_versions, not_found, read_latest_hint
-from .records import StateEntry, UploadMarker, VersionRecord, dumps, now_utc, parse_latest_hint, parse_states, states_document
+from .records import (
+    SignatureDocument,
+    StateEntry,
+    UploadMarker,
+    VersionRecord,
+    dumps,
+    now_utc,
+    parse_latest_hint,
+    parse_states,
+    states_document,
+)
 
 
 def checkpoint(name: str) -> None:
     """No-op marker of each step; crash tests replace it to kill the process at a named point."""
+
+
+@contextmanager
+def upload_in_progress(storage: Storage, domain: str, objects: tuple[str, ...]) -> Iterator[str]:
+    """An upload marker (``uploads/<id>.json``) listing ``objects`` (sha256) for as long as the block
+    runs, so that ``gc`` leaves them alone while they are stored and referenced; its key."""
+    marker = keys.upload_key(os.urandom(16).hex())
+    storage.put_if_absent(marker, dumps(UploadMarker(domain, now_utc(), HOST, os.getpid(), objects).to_json()))
+    try:
+        yield marker
+    finally:
+        storage.delete(marker)
 
 
 def commit_version(
@@ -55,10 +91,7 @@ def commit_version(
     record exists, before the latest hint moves (it signs the version). Returns the committed record and the
     bytes of objects that were new to the store.
     """
-    marker = keys.upload_key(os.urandom(16).hex())
-    objects = tuple(sorted({st.sha256 for st in staged}))
-    storage.put_if_absent(marker, dumps(UploadMarker(domain, now_utc(), HOST, os.getpid(), objects).to_json()))
-    try:
+    with upload_in_progress(storage, domain, tuple(sorted({st.sha256 for st in staged}))):
         checkpoint("marker-written")
         placed = place_objects(staged, progress)
         checkpoint("objects-stored")
@@ -72,10 +105,48 @@ def commit_version(
         checkpoint("summarized")
         advance_latest(storage, domain, record.version, hint, repair=parse_latest_hint(hint[0]))
         checkpoint("latest-updated")
-    finally:
-        storage.delete(marker)
     sizes = {st.sha256: st.size for st in staged}
     return record, sum(sizes[sha] for sha, wrote in placed.items() if wrote)
+
+
+def commit_copy(storage: Storage, domain: str, version: int, data: bytes) -> str | None:
+    """Commit ``data``, a version record copied byte for byte from another store (its objects stored
+    already, under an upload marker), as version ``version`` of ``domain``: claim the number for
+    this record, create the record (the commit point), add it to the summary. The latest hint is
+    the caller's to move (once per domain).
+
+    Returns ``None`` once the version is there (committed now, or by an earlier run of the same
+    copy: a claim names the sha256 of the record it is for, so a rerun takes its own claim up
+    again), else why it was not: the number is someone else's.
+    """
+    if not storage.put_if_absent(keys.claim_key(domain, version), claim_document(copy_of=data)) and not claimed_for(
+        storage, domain, version, data
+    ):
+        return "the number was taken in the destination while copying"
+    checkpoint("copy-claimed")
+    key = keys.version_key(domain, version)
+    if not storage.put_if_absent(key, data) and storage.read(key)[0] != data:
+        return "a different version appeared in the destination while copying"
+    checkpoint("copy-committed")
+    summary.add_entry(storage, VersionRecord.parse(data, key, domain, version), len(data))
+    return None
+
+
+def claim_document(copy_of: bytes | None = None) -> bytes:
+    """What a claim of a version number holds: when and by whom, and for a copy the sha256 of its record."""
+    doc: dict[str, Any] = {"claimed": now_utc(), "host": HOST, "pid": os.getpid()}
+    if copy_of is not None:
+        doc["copy_of"] = hashlib.sha256(copy_of).hexdigest()
+    return dumps(doc)
+
+
+def claimed_for(storage: Storage, domain: str, version: int, record: bytes) -> bool:
+    """Whether the claim on ``version`` was made by a copy of this very record (:func:`commit_copy`)."""
+    try:
+        doc = json.loads(storage.read(keys.claim_key(domain, version))[0])
+    except (KeyNotFoundError, ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and doc.get("copy_of") == hashlib.sha256(record).hexdigest()
 
 
 def place_objects(staged: list[StagedFile], progress: list[FileProgress]) -> dict[str, bool]:
@@ -119,7 +190,7 @@ def _is_number(name: str) -> bool:
 
 def claim_version(storage: Storage, domain: str, start: int) -> int:
     """Claim the lowest free version number from ``start`` (create-if-absent of ``claims/<n>``)."""
-    claim = dumps({"claimed": now_utc(), "host": HOST, "pid": os.getpid()})
+    claim = claim_document()
     version, listed = max(start, 1), False
     for attempt in range(10_000):
         if version > keys.MAX_VERSION:
@@ -322,3 +393,32 @@ def delete_signatures(storage: Storage, domain: str, version: int | None = None)
     for key in found:
         storage.delete(key)
     return found
+
+
+# --- signatures ----------------------------------------------------------------------------------
+
+
+def put_signature(storage: Storage, doc: SignatureDocument, data: bytes, replaces: Callable[[SignatureDocument | None], bool]) -> bool:
+    """Store ``data``, the bytes of signature document ``doc``, beside its version; whether it was written.
+
+    A document already under its key id is replaced only if ``replaces(existing)`` (``None``: it
+    cannot be read): signing twice, or copying a signature that is there, writes nothing.
+    """
+    key = keys.signature_key(doc.domain, doc.version, doc.keyid)
+
+    def parse(found: bytes | None) -> tuple[bytes | None, SignatureDocument | None]:
+        if found is None:
+            return None, None
+        try:
+            return found, SignatureDocument.parse(found, key, doc.domain, doc.version, doc.keyid)
+        except CorruptRecordError:
+            return found, None
+
+    def change(current: tuple[bytes | None, SignatureDocument | None]) -> tuple[bytes, None] | None:
+        found, existing = current
+        if found is not None and (found == data or not replaces(existing)):
+            return None
+        return data, None
+
+    written = cas_update(storage, key, change, parse=parse, encode=lambda new: new[0], what=f"the signature {key}")
+    return written[0] == data and written[1] is None

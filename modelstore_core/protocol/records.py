@@ -9,41 +9,23 @@ of the core trusts what these parsers return.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import CorruptRecordError, InvalidNameError
-from ..flavor import Flavor
-from ..metrics import metric_problem, param_problem
+from ..fields import FIELDS
+from ..flavor import PARTS, RAW_FILES, Flavor
 from ..names import check_file_path, check_name, check_paths_round_trip
 from .keys import MAX_VERSION, is_keyid
+from .validate import Fields, check_sha256, kind_of, load_json
 
 #: The version record format written by this release; older ones load, newer ones are refused.
 SCHEMA = 1
 #: Top-level keys of a version record that the core writes; every other one comes from a plugin.
-CORE_KEYS = (
-    "schema",
-    "domain",
-    "version",
-    "created",
-    "flavor",
-    "files",
-    "tags",
-    "dependencies",
-    "git",
-    "runtime",
-    "metrics",
-    "params",
-    "signature",
-    "data",
-)
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-#: The core's flavor of a version that holds several models, each in its own folder (:mod:`modelstore_core.parts`).
-PARTS = "parts"
+CORE_KEYS = ("schema", "domain", "version", "created", "flavor", "files", "dependencies", "git", "runtime", *(f.name for f in FIELDS))
 #: Flavors a part cannot have: parts do not nest, and raw files are not a model.
-NOT_A_PART = (PARTS, "files")
+NOT_A_PART = (PARTS, RAW_FILES)
 
 
 def dumps(obj: Any) -> bytes:
@@ -56,76 +38,7 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-# --- reading helpers -------------------------------------------------------------------------
-
-
-def load_json(data: bytes, key: str) -> Any:
-    """The JSON document in ``data``, or :class:`CorruptRecordError`.
-
-    ``NaN``/``Infinity`` are accepted (older records may hold them in plugin metadata); every field
-    the core acts on is type-checked, so they can never stand for a number the core uses.
-    """
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise CorruptRecordError(key, None, f"is not valid JSON ({' '.join(str(exc).split())[:80]})") from None
-
-
-class _Fields:
-    """Typed access to one JSON object's fields, each failure naming the key and the field."""
-
-    def __init__(self, obj: Any, key: str, prefix: str = ""):
-        if not isinstance(obj, dict):
-            raise CorruptRecordError(key, prefix.rstrip(".") or None, f"is a {_kind(obj)}, not an object")
-        self.obj, self.key, self.prefix = obj, key, prefix
-
-    def fail(self, name: str, problem: str) -> CorruptRecordError:
-        return CorruptRecordError(self.key, self.prefix + name, problem)
-
-    def get(self, name: str, *types: type, required: bool = True, default: Any = None) -> Any:
-        if name not in self.obj:
-            if required:
-                raise self.fail(name, "is missing")
-            return default
-        value = self.obj[name]
-        if value is None and not required:
-            return default
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            want = " or ".join(t.__name__ for t in types)
-            raise self.fail(name, f"is a {_kind(value)}, not a {want}")
-        return value
-
-    def integer(self, name: str, low: int, high: int) -> int:
-        value = self.get(name, int)
-        if not low <= value <= high:
-            raise self.fail(name, f"is {value}, outside {low}..{high}")
-        return value
-
-    def time(self, name: str) -> str:
-        value = self.get(name, str)
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise self.fail(name, f"is not an ISO 8601 time: {value[:40]!r}") from None
-        if parsed.tzinfo is None:
-            raise self.fail(name, "has no time zone")
-        return value
-
-    def name(self, name: str, what: str) -> str:
-        value = self.get(name, str)
-        try:
-            return check_name(value, what)
-        except InvalidNameError as exc:
-            raise self.fail(name, str(exc)) from None
-
-
-def _kind(value: Any) -> str:
-    return {dict: "object", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
-        type(value), "null" if value is None else type(value).__name__
-    )
-
-
-def _check_identity(top: _Fields, newest_schema: int, domain: str, version: int, what: str) -> None:
+def _check_identity(top: Fields, newest_schema: int, domain: str, version: int, what: str) -> None:
     """A document's schema is one this release reads, and it names the domain and version its key does."""
     schema = top.get("schema", int)
     if schema > newest_schema:
@@ -134,10 +47,6 @@ def _check_identity(top: _Fields, newest_schema: int, domain: str, version: int,
         raise top.fail("domain", f"is {top.obj['domain'][:60]!r} but the {what} is stored under domain {domain!r}")
     if top.integer("version", 1, MAX_VERSION) != version:
         raise top.fail("version", f"is {top.obj['version']} but the {what} is stored under version {version}")
-
-
-def check_sha256(value: str) -> bool:
-    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
 # --- the version record ------------------------------------------------------------------------
@@ -164,7 +73,9 @@ class VersionRecord:
     """A committed version: ``domains/<domain>/versions/<n>.json``.
 
     ``document`` is the whole record as stored (plugin metadata, dependencies, git, runtime
-    included); the typed fields are the parts the core acts on, validated.
+    included); the typed fields are the parts the core acts on, validated. Each field of
+    :data:`~modelstore_core.fields.FIELDS` (``tags``, ``metrics``, ``params``, ``signature``,
+    ``data``...) is an attribute too, read from ``values``.
     """
 
     domain: str
@@ -172,16 +83,9 @@ class VersionRecord:
     created: datetime
     flavor: Flavor
     files: tuple[FileEntry, ...]
-    tags: dict[str, Any]
     document: dict[str, Any] = field(repr=False, compare=False)
-    #: how good the version is: name -> finite number (:mod:`modelstore_core.metrics`)
-    metrics: dict[str, float] = field(default_factory=dict)
-    #: the settings that made it: name -> string, finite number, boolean or None
-    params: dict[str, Any] = field(default_factory=dict)
-    #: what the model expects as input (:mod:`modelstore_core.signature`), when known
-    signature: dict[str, Any] | None = None
-    #: fingerprints of the datasets it was trained/evaluated on: name -> {kind, shape, dtypes, sha256...}
-    data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the value of each field of :data:`~modelstore_core.fields.FIELDS`, validated, by name
+    values: dict[str, Any] = field(default_factory=dict, repr=False)
     #: the models of a ``parts`` version, in upload order (empty for other versions)
     parts: tuple[Part, ...] = ()
 
@@ -201,40 +105,22 @@ class VersionRecord:
 
     @classmethod
     def from_document(cls, doc: Any, key: str, domain: str, version: int) -> VersionRecord:
-        top = _Fields(doc, key)
+        top = Fields(doc, key)
         _check_identity(top, SCHEMA, domain, version, "record")
         created = datetime.fromisoformat(top.time("created"))
         flavor = parse_flavor(top.get("flavor", dict), key)
         files = parse_files(top.get("files", list), key)
         parts = parse_parts(flavor, files, key) if flavor.name == PARTS else ()
-        tags = top.get("tags", dict, required=False, default={})
-        for name, value in tags.items():
-            # Looser than at upload (another tool may have written newlines or escapes: the CLI
-            # escapes what it prints), but a tag is always a scalar.
-            if isinstance(value, (dict, list)) or value is None:
-                raise CorruptRecordError(key, f"tags.{name[:40]}", f"is a {_kind(value)}, not a string, number or boolean")
-        metrics = {name: float(value) for name, value in _entries(top, "metrics", metric_problem).items()}
-        params = _entries(top, "params", param_problem)
-        signature = top.get("signature", dict, required=False)
-        if signature is not None:
-            parse_signature(signature, key)
-        data = top.get("data", dict, required=False, default={})
-        for name, entry in data.items():
-            parse_dataset(name, entry, key)
-        return cls(domain, version, created, flavor, files, dict(tags), doc, metrics, params, signature, dict(data), parts)
+        values = {f.name: f.read(doc, key) for f in FIELDS}
+        return cls(domain, version, created, flavor, files, doc, values, parts)
 
 
-def _entries(top: _Fields, section: str, problem_of) -> dict[str, Any]:
-    """``metrics``/``params``: an object of names to values that ``problem_of`` accepts."""
-    entries = top.get(section, dict, required=False, default={})
-    for name, value in entries.items():
-        if problem := problem_of(name, value):
-            raise CorruptRecordError(top.key, f"{section}.{name[:40]}", problem)
-    return dict(entries)
+for _field in FIELDS:  # record.metrics, record.params...: one attribute per declared field
+    setattr(VersionRecord, _field.name, property(lambda self, name=_field.name: self.values[name], doc=_field.doc))
 
 
 def parse_flavor(obj: dict[str, Any], key: str, prefix: str = "flavor.") -> Flavor:
-    f = _Fields(obj, key, prefix)
+    f = Fields(obj, key, prefix)
     return Flavor(
         name=f.name("name", "flavor name"),
         format=f.get("format", str),
@@ -261,10 +147,10 @@ def parse_parts(flavor: Flavor, files: tuple[FileEntry, ...], key: str) -> tuple
     must lie in the folder of a part, and every part must have a file there."""
     items = flavor.options.get("parts")
     if not isinstance(items, list) or not items:
-        raise CorruptRecordError(key, "flavor.options.parts", f"is a {_kind(items)}, not a non-empty list of parts")
+        raise CorruptRecordError(key, "flavor.options.parts", f"is a {kind_of(items)}, not a non-empty list of parts")
     parts: list[Part] = []
     for i, item in enumerate(items):
-        f = _Fields(item, key, f"flavor.options.parts[{i}].")
+        f = Fields(item, key, f"flavor.options.parts[{i}].")
         name = f.name("name", "part name")
         if name == "extras" or name in [p.name for p in parts]:
             raise f.fail("name", f"is {name!r}, " + ("the folder of extras" if name == "extras" else "which names two parts"))
@@ -290,7 +176,7 @@ def parse_files(items: list[Any], key: str) -> tuple[FileEntry, ...]:
         raise CorruptRecordError(key, "files", "is empty: a version has at least one file")
     entries = []
     for i, item in enumerate(items):
-        f = _Fields(item, key, f"files[{i}].")
+        f = Fields(item, key, f"files[{i}].")
         path = f.get("path", str)
         try:
             check_file_path(path)
@@ -305,72 +191,6 @@ def parse_files(items: list[Any], key: str) -> tuple[FileEntry, ...]:
     except InvalidNameError as exc:
         raise CorruptRecordError(key, "files", str(exc)) from None
     return tuple(entries)
-
-
-# --- input signature and data fingerprints -------------------------------------------------------
-
-#: Formats of an input signature: named columns of a table, or arrays/tensors (one, or a dict of them).
-SIGNATURE_FORMATS = ("columns", "tensors")
-#: Kinds of data a fingerprint describes.
-DATASET_KINDS = ("dataframe", "array", "tensor", "file", "directory")
-#: At most this many inputs (columns) in a signature, and this many characters in a name or dtype.
-MAX_INPUTS = 100_000
-MAX_TEXT = 1024
-
-
-def _text(f: _Fields, name: str, *, required: bool = False) -> str | None:
-    value = f.get(name, str, required=required)
-    if value is not None and len(value) > MAX_TEXT:
-        raise f.fail(name, f"is {len(value)} characters long, more than {MAX_TEXT}")
-    return value
-
-
-def _shape(f: _Fields, name: str) -> list[int | None] | None:
-    """A shape: a list of sizes, each a non-negative integer or null (any size: the batch dimension)."""
-    shape = f.get(name, list, required=False)
-    if shape is not None and (len(shape) > 64 or not all(d is None or (type(d) is int and 0 <= d < 2**63) for d in shape)):
-        raise f.fail(name, "is not a list of at most 64 sizes (non-negative integers or null)")
-    return shape
-
-
-def parse_signature(obj: dict[str, Any], key: str) -> None:
-    """``signature``: ``{"format": "columns"|"tensors", "source": str, "inputs": [{name, dtype, shape,
-    feature_type}...]}``: names, dtypes and shapes only, never data."""
-    f = _Fields(obj, key, "signature.")
-    if f.get("format", str) not in SIGNATURE_FORMATS:
-        raise f.fail("format", f"is {obj['format'][:40]!r}, not one of {', '.join(SIGNATURE_FORMATS)}")
-    _text(f, "source", required=True)
-    inputs = f.get("inputs", list)
-    if len(inputs) > MAX_INPUTS:
-        raise f.fail("inputs", f"lists {len(inputs)} inputs, more than {MAX_INPUTS}")
-    for i, item in enumerate(inputs):
-        entry = _Fields(item, key, f"signature.inputs[{i}].")
-        _text(entry, "name")
-        _text(entry, "dtype")
-        _text(entry, "feature_type")
-        _shape(entry, "shape")
-
-
-def parse_dataset(name: Any, obj: Any, key: str) -> None:
-    """``data.<name>``: ``{"kind", "sha256", "shape", "columns", "dtypes", "bytes", "files"}`` (a fingerprint)."""
-    try:
-        check_name(name, "dataset name")
-    except InvalidNameError as exc:
-        raise CorruptRecordError(key, f"data.{str(name)[:40]}", str(exc)) from None
-    f = _Fields(obj, key, f"data.{name}.")
-    if f.get("kind", str) not in DATASET_KINDS:
-        raise f.fail("kind", f"is {obj['kind'][:40]!r}, not one of {', '.join(DATASET_KINDS)}")
-    if not check_sha256(f.get("sha256", str)):
-        raise f.fail("sha256", "is not 64 lower-case hex digits")
-    _shape(f, "shape")
-    _text(f, "name")
-    for listed in ("columns", "dtypes"):
-        values = f.get(listed, list, required=False) or []
-        if len(values) > MAX_INPUTS or not all(isinstance(v, str) and len(v) <= MAX_TEXT for v in values):
-            raise f.fail(listed, f"is not a list of at most {MAX_INPUTS} strings")
-    for count in ("bytes", "files"):
-        if count in obj and obj[count] is not None:
-            f.integer(count, 0, 2**63 - 1)
 
 
 # --- the latest hint, states, markers ---------------------------------------------------------------
@@ -406,10 +226,10 @@ def parse_states(data: bytes | None, key: str) -> dict[str, StateEntry]:
     """``states.json``: ``{"states": {name: {"version": n, "updated": iso}}}`` (``{}`` when absent)."""
     if data is None:
         return {}
-    top = _Fields(load_json(data, key), key)
+    top = Fields(load_json(data, key), key)
     states = {}
     for name, entry in top.get("states", dict).items():
-        f = _Fields(entry, key, f"states.{name[:40]}.")
+        f = Fields(entry, key, f"states.{name[:40]}.")
         try:
             check_name(name, "state name")
         except InvalidNameError as exc:
@@ -437,7 +257,7 @@ class UploadMarker:
 
     @classmethod
     def parse(cls, data: bytes, key: str) -> UploadMarker:
-        f = _Fields(load_json(data, key), key)
+        f = Fields(load_json(data, key), key)
         objects = f.get("objects", list)
         if not all(check_sha256(o) for o in objects):
             raise f.fail("objects", "holds something that is not a sha256")
@@ -485,7 +305,7 @@ class SignatureDocument:
     @classmethod
     def parse(cls, data: bytes, key: str, domain: str, version: int, keyid: str) -> SignatureDocument:
         """Validate the document read from ``key``, which must name ``domain``/``version``/``keyid``."""
-        top = _Fields(load_json(data, key), key)
+        top = Fields(load_json(data, key), key)
         _check_identity(top, SIGNATURE_SCHEMA, domain, version, "signature")
         found = top.get("keyid", str)
         if not is_keyid(found) or found != keyid:

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,13 +44,14 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import CorruptRecordError, ModelStoreError
-from ..metrics import metric_problem, param_problem
+from ..fields import FIELDS
 from ..names import tag_problem
 from ..storage import ObjectInfo, Storage, Token
 from . import keys
 from .cas import cas_update, read_document, write_document
 from .read import read_records
-from .records import MAX_VERSION, VersionRecord, _Fields, _kind, dumps, load_json
+from .records import MAX_VERSION, VersionRecord, dumps
+from .validate import Fields, kind_of, load_json
 
 #: The summary segment format written by this release; a newer one is rebuilt, not read.
 SUMMARY_SCHEMA = 1
@@ -59,9 +59,15 @@ SUMMARY_SCHEMA = 1
 _COMMIT = re.compile(r"[0-9a-fA-F]{1,64}")
 
 
+#: The fields a summary entry keeps: those ``find`` filters and sorts on.
+SEARCHED = tuple(f for f in FIELDS if f.search)
+
+
 @dataclass(frozen=True)
 class SummaryEntry:
-    """What ``find`` knows of one version without reading its record."""
+    """What ``find`` knows of one version without reading its record. Each searched field of
+    :data:`~modelstore_core.fields.FIELDS` (``tags``, ``metrics``, ``params``) is an attribute too,
+    read from ``values``."""
 
     version: int
     created: datetime
@@ -69,9 +75,8 @@ class SummaryEntry:
     format: str
     files: int
     size: int
-    tags: dict[str, Any]
-    metrics: dict[str, float | int]
-    params: dict[str, Any]
+    #: the value of each searched field, by name
+    values: dict[str, dict[str, Any]]
     git_commit: str | None
     git_dirty: bool | None
     #: the size of the record object it was made from: a listing that shows another size means the
@@ -93,9 +98,7 @@ class SummaryEntry:
             format=record.flavor.format,
             files=len(record.files),
             size=record.size,
-            tags=dict(record.tags),
-            metrics=dict(record.metrics),
-            params=dict(record.params),
+            values={f.name: dict(record.values[f.name]) for f in SEARCHED},
             git_commit=commit.lower() if _is_commit(commit) else None,
             git_dirty=dirty if isinstance(dirty, bool) else None,
             record_bytes=record_bytes,
@@ -114,9 +117,7 @@ class SummaryEntry:
             "format": self.format,
             "files": self.files,
             "size": self.size,
-            "tags": self.tags,
-            "metrics": self.metrics,
-            "params": self.params,
+            **self.values,
             "git": {"commit": self.git_commit, "dirty": self.git_dirty},
             "record_bytes": self.record_bytes,
             **({"parts": self.parts} if self.parts else {}),
@@ -124,11 +125,15 @@ class SummaryEntry:
 
     @classmethod
     def parse(cls, obj: Any, key: str, where: str) -> SummaryEntry:
-        f = _Fields(obj, key, where)
-        tags = _values(f, "tags", _tag_problem)
-        metrics = _values(f, "metrics", metric_problem)
-        params = _values(f, "params", param_problem)
-        git = _Fields(f.get("git", dict), key, f"{where}git.")
+        f = Fields(obj, key, where)
+        values = {}
+        for searched in SEARCHED:  # as in a record, and always there (possibly empty)
+            f.get(searched.name, dict)
+            try:
+                values[searched.name] = searched.parse(obj[searched.name], key)
+            except CorruptRecordError as exc:
+                raise f.fail(exc.field or searched.name, exc.problem) from None
+        git = Fields(f.get("git", dict), key, f"{where}git.")
         commit = git.get("commit", str, required=False)
         if commit is not None and (not _is_commit(commit) or commit != commit.lower()):
             raise git.fail("commit", f"is not a lower-case hex commit: {commit[:70]!r}")
@@ -139,9 +144,7 @@ class SummaryEntry:
             format=f.get("format", str),
             files=f.integer("files", 1, 2**31),
             size=f.integer("size", 0, 2**63 - 1),
-            tags=tags,
-            metrics=metrics,
-            params=params,
+            values=values,
             git_commit=commit,
             git_dirty=git.get("dirty", bool, required=False),
             record_bytes=f.integer("record_bytes", 0, 2**63 - 1),
@@ -149,7 +152,11 @@ class SummaryEntry:
         )
 
 
-def _parts(f: _Fields) -> dict[str, str]:
+for _field in SEARCHED:  # entry.tags, entry.metrics, entry.params
+    setattr(SummaryEntry, _field.name, property(lambda self, name=_field.name: self.values[name], doc=_field.doc))
+
+
+def _parts(f: Fields) -> dict[str, str]:
     parts = f.get("parts", dict, required=False, default={})
     for name, flavor in parts.items():
         # a part name follows the domain-name rules, as a tag name does; its flavor is a plain string
@@ -160,24 +167,6 @@ def _parts(f: _Fields) -> dict[str, str]:
 
 def _is_commit(value: Any) -> bool:
     return isinstance(value, str) and _COMMIT.fullmatch(value) is not None
-
-
-def _tag_problem(name: str, value: Any) -> str | None:
-    """A tag as a record may hold it (:meth:`VersionRecord.from_document`): any scalar."""
-    if isinstance(value, (dict, list)) or value is None:
-        return f"is a {_kind(value)}, not a string, number or boolean"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"is {value}, not a finite number"
-    return None
-
-
-def _values(f: _Fields, name: str, problem_of: Callable[[str, Any], str | None]) -> dict[str, Any]:
-    """``tags``/``metrics``/``params`` of an entry: names to values that ``problem_of`` accepts, as in a record."""
-    found = f.get(name, dict)
-    for item, value in found.items():
-        if problem := problem_of(item, value):
-            raise f.fail(f"{name}.{item[:40]}", problem)
-    return dict(found)
 
 
 # --- segments ------------------------------------------------------------------------------------
@@ -222,7 +211,7 @@ def _appended(data: bytes, domain: str, first: int, entry: SummaryEntry) -> byte
 def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, SummaryEntry]:
     """The entries of the segment read from ``key`` (versions ``first`` to ``first + SPAN - 1`` of ``domain``)."""
     head, newline, body = data.partition(b"\n")
-    top = _Fields(load_json(head, key), key)
+    top = Fields(load_json(head, key), key)
     schema = top.get("schema", int)
     if schema != SUMMARY_SCHEMA:
         raise top.fail("schema", f"is {schema}, not {SUMMARY_SCHEMA}")
@@ -235,7 +224,7 @@ def parse_segment(data: bytes, key: str, domain: str, first: int) -> dict[int, S
     last = top.integer("last", 0, MAX_VERSION)
     items = load_json(body, key)
     if not isinstance(items, list):
-        raise CorruptRecordError(key, "entries", f"is a {_kind(items)}, not a list")
+        raise CorruptRecordError(key, "entries", f"is a {kind_of(items)}, not a list")
     entries: dict[int, SummaryEntry] = {}
     for i, item in enumerate(items):
         entry = SummaryEntry.parse(item, key, f"entries[{i}].")

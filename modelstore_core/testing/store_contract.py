@@ -174,8 +174,18 @@ class StoreContract(StoreFixtures):
         for i in range(self.writers):
             f = tmp_path / f"model-{i}.bin"
             f.write_bytes(f"model {i}".encode() * 1000)
-            cmd = [sys.executable, "-m", "modelstore_core.testing.worker", store_url, "race", str(f),
-                   "--options", json.dumps(store_options), "--start-file", str(start)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "modelstore_core.testing.worker",
+                store_url,
+                "race",
+                str(f),
+                "--options",
+                json.dumps(store_options),
+                "--start-file",
+                str(start),
+            ]
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         start.touch()
         outputs = [p.communicate(timeout=180) for p in procs]

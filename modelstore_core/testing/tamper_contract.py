@@ -143,8 +143,18 @@ class TamperContract(StoreFixtures):
 
     @pytest.mark.parametrize(
         "hint",
-        [b'{"version": 1e20}', b'{"version": 9999999999}', b'{"version": -5}', b'{"version": Infinity}', b'{"version": NaN}',
-         b'{"version": "2"}', b'{"version": true}', b"[]", b"garbage", b""],
+        [
+            b'{"version": 1e20}',
+            b'{"version": 9999999999}',
+            b'{"version": -5}',
+            b'{"version": Infinity}',
+            b'{"version": NaN}',
+            b'{"version": "2"}',
+            b'{"version": true}',
+            b"[]",
+            b"garbage",
+            b"",
+        ],
     )
     def test_a_bad_latest_hint_never_loses_an_upload(self, store, model_file, hint):
         store.upload("d", files=[model_file])
@@ -224,7 +234,8 @@ class TamperContract(StoreFixtures):
         elif damage == "another domain":
             put(store, key, segment_document("e", 1, entries))
         elif damage == "forged entry":  # a valid segment whose entry of version 1 lies (its record size too)
-            forged = SummaryEntry(**{**entries[1].__dict__, "metrics": {"auc": 0.99}, "record_bytes": 1})
+            values = {**entries[1].values, "metrics": {"auc": 0.99}}
+            forged = SummaryEntry(**{**entries[1].__dict__, "values": values, "record_bytes": 1})
             put(store, key, segment_document("d", 1, {**entries, 1: forged}))
         else:  # a delete that lost its summary update
             store.storage.delete(keys.version_key("d", 2))

@@ -33,12 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     from modelstore_core.protocol import commit
 
     if args.crash_at:
+
         def crash(step: str) -> None:
             if step == args.crash_at:
                 os.kill(os.getpid(), signal.SIGKILL)
 
         commit.checkpoint = crash
     if args.pause_at:
+
         def pause(step: str) -> None:
             if step == args.pause_at:
                 open(args.paused_file, "w").close()

@@ -10,7 +10,8 @@ from cli_helpers import fake_distribution, one_line_error
 HELLO = '''
 import click
 
-from modelstore_core.plugin_api import CLIError, common_options, hookimpl, pass_cmdline
+from modelstore_core.cli import CLIError, common_options, pass_cmdline
+from modelstore_core.plugin_api import hookimpl
 
 
 @click.command("hello")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modelstore_core.plugin_api import CommandLine, common_options, pass_cmdline
+from modelstore_core.cli import CommandLine, common_options, pass_cmdline
 
 from .model import TinyLinearModel
 

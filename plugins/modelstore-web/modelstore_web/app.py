@@ -42,10 +42,8 @@ from modelstore_core import (
     UntrustedSignatureError,
     UsageError,
 )
-from modelstore_core.compare import FOLDED, cell_text
-from modelstore_core.environment import environment
-from modelstore_core.plugin_api import human_size
-from modelstore_core.protocol.records import CORE_KEYS
+from modelstore_core.display import FOLDED, flatten, human_size, value_text
+from modelstore_core.fields import FIELDS
 
 from . import plot
 from .reader import DOMAINS_PER_PAGE, MAX_COMPARE, MAX_LIMIT, StoreReader
@@ -162,16 +160,9 @@ def as_json(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """``{"a": {"b": 1}}`` -> ``[("a.b", 1)]``: nested plugin metadata as rows."""
-    if isinstance(value, dict) and value:
-        return [row for key, sub in value.items() for row in flatten(sub, f"{prefix}.{key}" if prefix else str(key))]
-    return [(prefix, value)]
-
-
 def templates() -> Environment:
     env = Environment(loader=PackageLoader("modelstore_web", "templates"), autoescape=True, undefined=StrictUndefined)
-    env.filters.update(size=human_size, utc=utc, number=number, json=as_json, show=cell_text)
+    env.filters.update(size=human_size, utc=utc, number=number, json=as_json, show=value_text)
     env.globals.update(domain_url=domain_url, version_url=version_url, file_url=file_url, compare_url=compare_url, plot_url=plot_url)
     return env
 
@@ -246,11 +237,11 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
         v = reader.version(domain, n)
         states = sorted(name for name, at in reader.states(domain).items() if at == n)
         record = v.metadata
-        plugin_rows = [row for key in sorted(record) if key not in CORE_KEYS for row in flatten(record[key], key)]
+        plugin_rows = [row for key, value in sorted(v.plugin_metadata.items()) for row in flatten(value, key).items()]
         # Sections the core records but does not validate (any JSON): shown only when they are objects.
         git, runtime, dependencies = (record.get(k) if isinstance(record.get(k), dict) else {} for k in ("git", "runtime", "dependencies"))
         try:  # `modelstore env`, from the record already read
-            requirements, requirements_problem = environment(v.record).requirements_txt(), None
+            requirements, requirements_problem = v.environment.requirements_txt(), None
         except ModelStoreError as exc:
             requirements, requirements_problem = None, str(exc)
         return page(
@@ -265,6 +256,7 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
             requirements=requirements,
             requirements_problem=requirements_problem,
             plugin_rows=plugin_rows,
+            fields=FIELDS,
         )
 
     def compare(request: Request) -> Response:

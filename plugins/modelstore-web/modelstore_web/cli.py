@@ -7,7 +7,7 @@ import socket
 
 import click
 
-from modelstore_core.plugin_api import CLIError, CommandLine, common_options, pass_cmdline
+from modelstore_core.cli import CLIError, CommandLine, common_options, pass_cmdline
 
 LOOPBACK_NAMES = ("localhost",)
 

@@ -199,11 +199,8 @@ class StoreReader:
             if not matches:
                 raise NotFoundError(f"{domain} version {version} has no file {str(path)[:200]!r}")
             entry = matches[0]
-        policy = self.store.trust_policy
-        if policy is not None:  # the same rule as store.download: refused unless signed as required
-            policy.check(self.store.storage, v.record)
-        view = self.store.cache.materialize(self.store.storage, v.record)
-        return entry, view.path(entry.path)  # verified (hashed unless proven since it last was)
+        # the same rules as store.download (the trust policy), verified (hashed unless proven since it last was)
+        return entry, self.store.file_path(domain, v, path=entry.path)
 
 
 def _map(function: Callable[[str], T], items: list[str]) -> list[T]:

@@ -48,7 +48,8 @@ def test_estimator_metadata(tmp_path):
     hp = info["hyperparameters"]
     assert hp["max_depth"] == 2 and type(hp["max_depth"]) is int
     assert hp["learning_rate"] == 0.25 and type(hp["learning_rate"]) is float
-    assert hp["missing"] == "nan" and hp["n_estimators"] == 4
+    assert hp["missing"] == {"float": "nan"} and hp["n_estimators"] == 4  # the core's one JSON policy: the value kept
+    assert open_store(tmp_path, cache="c3").info("m").params["missing"] == "nan"  # a param is a scalar: its text
     assert info["booster_config"]["learner"]["objective"]["name"] == "binary:logistic"
     json.dumps(record, allow_nan=False)  # strict JSON
 

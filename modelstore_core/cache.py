@@ -1,4 +1,4 @@
-"""Local, verified files of a version, for ``load`` and ``download``.
+"""The per-user cache: local, verified files of versions, for ``load`` and ``download``.
 
 Every file is checked against its recorded sha256 before anything built from it is returned.
 A deserializer that reads through the core (:class:`VersionFiles`, ``verified=`` of
@@ -15,6 +15,10 @@ verified. A later load trusts a file whose state is unchanged instead of hashing
 write to the file, or a ``chmod``, moves its ctime, which an unprivileged process cannot set back.
 (A user who can write the cache can of course replace it: the cache is theirs.)
 A file the view does not prove is hashed before use, or verified as it is read.
+
+The cache also keeps, for offline loads (:mod:`.offline`), the record of each version a load
+used (in its view's proof) or a download wrote (``<cache>/records``), and which version
+``latest`` and each state last resolved to (:class:`SeenNames`, ``<cache>/resolved``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import os
 import shutil
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +88,8 @@ class Cache:
     def version_dir(self, storage: Storage, domain: str, version: int) -> Path:
         return self.root / "versions" / self.store_id(storage.url) / domain / str(version)
 
-    def seen_names(self, url: str):
-        """Which versions ``latest`` and states of a store last resolved to here (:mod:`.offline`)."""
-        from .offline import SeenNames
-
+    def seen_names(self, url: str) -> SeenNames:
+        """Which versions ``latest`` and states of a store last resolved to here (for offline loads)."""
         return SeenNames(self.root / "resolved" / self.store_id(url))
 
     def _record_path(self, storage: Storage, domain: str, version: int) -> Path:
@@ -153,7 +156,7 @@ class Cache:
             tmp.unlink(missing_ok=True)
         return path
 
-    def materialize(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> VersionFiles:
+    def view(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> VersionFiles:
         """The version's files under their stored names in the cache. Reused by later loads.
 
         Files that are not yet proven (a local store's objects, just linked) are left for the
@@ -463,3 +466,46 @@ def _in_parallel(fn, items: list) -> None:
 
     with ThreadPoolExecutor(min(PARALLEL_FILES, len(items))) as pool:
         list(pool.map(fn, items))
+
+
+class SeenNames:
+    """Which version ``latest`` and each state of a domain last resolved to, per store, on this machine."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def _path(self, domain: str) -> Path:
+        return self.directory / f"{domain}.json"
+
+    def read(self, domain: str) -> dict:
+        try:
+            doc = json.loads(self._path(domain).read_text())
+        except (OSError, ValueError, RecursionError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def lookup(self, domain: str, state: str | None) -> tuple[int, str] | None:
+        """``(version, when seen)`` for ``latest`` (``state`` None) or ``state``; ``None`` if never seen."""
+        doc = self.read(domain)
+        entry = doc.get("latest") if state is None else (doc.get("states") or {}).get(state)
+        if not isinstance(entry, dict):
+            return None
+        version, seen = entry.get("version"), entry.get("seen")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1 or not isinstance(seen, str):
+            return None
+        return version, seen
+
+    def remember(self, domain: str, state: str | None, version: int) -> None:
+        """Record an online answer (best effort: a cache that cannot be written costs only offline loads)."""
+        doc = self.read(domain)
+        entry = {"version": version, "seen": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        if state is None:
+            doc["latest"] = entry
+        else:
+            states = doc.get("states") if isinstance(doc.get("states"), dict) else {}
+            states[state] = entry
+            doc["states"] = states
+        try:
+            write_json(self._path(domain), doc)
+        except OSError:
+            pass
