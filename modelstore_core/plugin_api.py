@@ -31,6 +31,7 @@ from .flavor import Flavor, qualified_name
 from .hashing import CHUNK_SIZE, HashingWriter, VerifyingReader
 from .hookspecs import hookimpl
 from .materialize import VersionFiles
+from .plugin_bases import FlavorPlugin, StoragePlugin
 from .progress import Advance
 from .protocol.keys import TOP_LEVEL
 from .signature import columns_signature, tensors_signature
@@ -70,6 +71,7 @@ __all__ = [
     "CountingReader",
     "Endpoint",
     "Flavor",
+    "FlavorPlugin",
     "HashingWriter",
     "IntegrityError",
     "InvalidNameError",
@@ -78,6 +80,7 @@ __all__ = [
     "ObjectInfo",
     "StagedFile",
     "Storage",
+    "StoragePlugin",
     "StorageError",
     "Token",
     "UntrustedArtifactError",
