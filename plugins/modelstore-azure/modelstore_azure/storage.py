@@ -77,6 +77,8 @@ from modelstore_core.plugin_api import (
     scrub,
 )
 
+from . import ACCOUNT_SCHEMES, CONTAINER_SCHEMES
+
 MB = 1 << 20
 
 #: ``ModelStore("azure://...", **options)``: accepted options and their defaults.
@@ -233,7 +235,7 @@ def parse_url(url: str) -> tuple[BucketURL, str | None, str | None]:
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme in ("abfs", "abfss", "wasb", "wasbs") and "@" in parts.netloc:
+    if scheme in ACCOUNT_SCHEMES and "@" in parts.netloc:
         container, _, host = parts.netloc.rpartition("@")
         if ":" in container or not container:
             raise InvalidNameError(f"{scheme}:// URLs take no credentials; use {CREDENTIALS_HINT}")
@@ -243,9 +245,9 @@ def parse_url(url: str) -> tuple[BucketURL, str | None, str | None]:
             raise InvalidNameError(f"a {scheme}:// store URL reads {scheme}://container@account.dfs.core.windows.net/prefix")
         where = BucketURL.parse(f"azure://{container}{parts.path}", ("azure",), service="Azure", credentials_hint=CREDENTIALS_HINT)
         return where, account, f"https://{account}.blob.{rest}"
-    if scheme in ("abfs", "abfss", "wasb", "wasbs"):
+    if scheme in ACCOUNT_SCHEMES:
         raise InvalidNameError(f"a {scheme}:// store URL reads {scheme}://container@account.dfs.core.windows.net/prefix")
-    where = BucketURL.parse(url, ("azure", "az"), service="Azure", credentials_hint=CREDENTIALS_HINT)
+    where = BucketURL.parse(url, CONTAINER_SCHEMES, service="Azure", credentials_hint=CREDENTIALS_HINT)
     return BucketURL("azure", where.bucket, where.prefix), None, None
 
 

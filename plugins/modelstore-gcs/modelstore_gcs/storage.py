@@ -52,6 +52,8 @@ from modelstore_core.plugin_api import (
     split_userinfo,
 )
 
+from . import GCSPlugin
+
 MB = 1 << 20
 
 #: ``ModelStore("gs://...", **options)``: accepted options and their defaults.
@@ -95,7 +97,7 @@ class GCSStorage(Storage):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> GCSStorage:
-        where = BucketURL.parse(url, ("gs", "gcs"), service="GCS", credentials_hint=CREDENTIALS_HINT)
+        where = BucketURL.parse(url, GCSPlugin.schemes, service="GCS", credentials_hint=CREDENTIALS_HINT)
         return cls(where.bucket, where.prefix, **options)
 
     def __init__(self, bucket: str, prefix: str = "", **options: Any):

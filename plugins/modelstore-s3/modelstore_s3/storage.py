@@ -57,6 +57,8 @@ from modelstore_core.plugin_api import (
     split_userinfo,
 )
 
+from . import S3Plugin
+
 MB = 1 << 20
 
 #: ``ModelStore("s3://...", **options)``: accepted options and their defaults.
@@ -197,7 +199,7 @@ class S3Storage(Storage):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> S3Storage:
-        where = BucketURL.parse(url, ("s3",), service="S3", credentials_hint=CREDENTIALS_HINT)
+        where = BucketURL.parse(url, S3Plugin.schemes, service="S3", credentials_hint=CREDENTIALS_HINT)
         return cls(where.bucket, where.prefix, **options)
 
     def __init__(self, bucket: str, prefix: str = "", **options: Any):
