@@ -25,7 +25,9 @@ from .errors import (
     KeyNotFoundError,
     ModelStoreError,
     StorageError,
+    UnsupportedModelError,
     UntrustedArtifactError,
+    UsageError,
 )
 from .flavor import Flavor, qualified_name
 from .hashing import CHUNK_SIZE, HashingWriter, VerifyingReader
@@ -83,7 +85,9 @@ __all__ = [
     "StoragePlugin",
     "StorageError",
     "Token",
+    "UnsupportedModelError",
     "UntrustedArtifactError",
+    "UsageError",
     "VerifyingReader",
     "VersionFiles",
     "backend_options",

@@ -32,7 +32,7 @@ from modelstore_core.plugin_api import (
     CorruptRecordError,
     Flavor,
     FlavorPlugin,
-    ModelStoreError,
+    UsageError,
     VersionFiles,
     comes_from,
     json_value,
@@ -93,7 +93,7 @@ class LightningPlugin(FlavorPlugin):
         target = options.get("model")
         short = (flavor.model_class or "MyModule").rsplit(".", 1)[-1]
         if target is None and not options.get("as_state_dict"):
-            raise ModelStoreError(
+            raise UsageError(
                 f"this version holds the weights and hyperparameters of a {flavor.model_class}: pass its class,"
                 f" load(..., model={short}), to build it from the stored hyperparameters, or an instance (model={short}(...));"
                 " as_state_dict=True gives the weights alone"
@@ -188,7 +188,7 @@ def _build(cls: type, stored: dict[str, Any], skipped: Any, given: dict[str, Any
     skipped = [s for s in skipped if isinstance(s, str)] if isinstance(skipped, list) else []
     missing = [name for name in skipped if name not in given]
     if missing:
-        raise ModelStoreError(
+        raise UsageError(
             f"the hyperparameters {missing} of this {flavor.model_class} could not be stored as JSON: pass them,"
             f" load(..., model={cls.__name__}, hparams={{{', '.join(f'{m!r}: ...' for m in missing)}}}),"
             f" or an instance, model={cls.__name__}(...)"
@@ -209,7 +209,7 @@ def _build(cls: type, stored: dict[str, Any], skipped: Any, given: dict[str, Any
             )
         return cls(**kwargs)
     except TypeError as exc:
-        raise ModelStoreError(
+        raise UsageError(
             f"{cls.__name__}(**hparams) failed with the stored hyperparameters {sorted(kwargs)} ({exc}):"
             f" pass an instance, model={cls.__name__}(...), or hparams={{...}} to adjust them"
         ) from exc

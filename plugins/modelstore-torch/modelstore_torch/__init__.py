@@ -40,8 +40,8 @@ from modelstore_core.plugin_api import (
     CorruptRecordError,
     Flavor,
     FlavorPlugin,
-    ModelStoreError,
     UntrustedArtifactError,
+    UsageError,
     comes_from,
     model_file,
     qualified_name,
@@ -214,7 +214,7 @@ class TorchPlugin(FlavorPlugin):
             if pickle_name:
                 model_file(verified.directory, files, pickle_name, option="pickle")
                 return torch.load(verified.path(pickle_name), map_location=device or "cpu", weights_only=False)
-            raise ModelStoreError(
+            raise UsageError(
                 f"this version holds only the weights of a {cls}: pass load(..., model={short}(...)) or a factory"
                 f" (model=lambda: {short}(...)) to load them into a module, or as_state_dict=True for the state dict"
                 " (upload with pickle_module=True to also store the whole module, loadable with trust=True)"
@@ -405,7 +405,7 @@ def _on_meta(module) -> bool:
     meta = [name for name, t in tensors if t.is_meta]
     if meta and len(meta) != len(tensors):
         real = [name for name, t in tensors if not t.is_meta]
-        raise ModelStoreError(
+        raise UsageError(
             f"this {type(module).__qualname__} is partly on the meta device ({_brief(meta)}) and partly not"
             f" ({_brief(real)}): build it entirely under `with torch.device('meta'):` (the stored weights are then"
             " assigned, allocated once) or entirely on a real device"
@@ -421,15 +421,13 @@ def _assign_into(module, stored: _Weights, device: Any, strict: bool) -> None:
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if strict and (missing or unexpected):
-        raise ModelStoreError(
+        raise UsageError(
             f"the stored weights do not match this {type(module).__qualname__}:"
             f" missing keys {_brief(missing)}, unexpected keys {_brief(unexpected)};"
             " pass strict=False to load the keys that match"
         )
     if missing:  # strict=False: what is not stored would stay on meta, unusable
-        raise ModelStoreError(
-            f"strict=False cannot leave {_brief(missing)} of a meta skeleton unallocated: build the module on a real device"
-        )
+        raise UsageError(f"strict=False cannot leave {_brief(missing)} of a meta skeleton unallocated: build the module on a real device")
     module.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False, assign=True)
 
 
@@ -449,7 +447,7 @@ def _load_into(module, stored: _Weights, strict: bool) -> None:
     missing = sorted(set(expected) - present)
     unexpected = sorted(present - set(expected))
     if strict and (missing or unexpected):
-        raise ModelStoreError(
+        raise UsageError(
             f"the stored weights do not match this {type(module).__qualname__}:"
             f" missing keys {_brief(missing)}, unexpected keys {_brief(unexpected)};"
             " pass strict=False to load the keys that match"

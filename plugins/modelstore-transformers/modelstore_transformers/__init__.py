@@ -36,6 +36,7 @@ from modelstore_core.plugin_api import (
     Flavor,
     FlavorPlugin,
     ModelStoreError,
+    UsageError,
     VersionFiles,
     comes_from,
     json_value,
@@ -254,7 +255,7 @@ def _load_model(
         name = recorded.get("auto_class")
         if name is None:
             short = str(model_class or "Model").rsplit(".", 1)[-1]
-            raise ModelStoreError(f"no transformers auto class builds a {model_class}: pass its class, load(..., model={short})")
+            raise UsageError(f"no transformers auto class builds a {model_class}: pass its class, load(..., model={short})")
         cls = _auto_model_class(name)
         if cls is None:
             problem = f"is {str(name)[:60]!r}, not a transformers auto model class"
