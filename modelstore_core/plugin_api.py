@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .bucket import BucketURL, Endpoint, backend_options, scrub, split_userinfo
+from .cloud_errors import CloudErrors, DeadlineExceeded
 from .errors import (
     CorruptArtifactError,
     CorruptRecordError,
@@ -68,9 +69,11 @@ __all__ = [
     "TOP_LEVEL",
     "Advance",
     "BucketURL",
+    "CloudErrors",
     "CorruptArtifactError",
     "CorruptRecordError",
     "CountingReader",
+    "DeadlineExceeded",
     "Endpoint",
     "Flavor",
     "FlavorPlugin",
