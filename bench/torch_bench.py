@@ -182,8 +182,8 @@ class Timings:
         import modelstore_torch
 
         from modelstore_core import ModelStore
-        from modelstore_core.hashing import hash_file
         from modelstore_core.cache import Cache
+        from modelstore_core.hashing import hash_file
 
         store = ModelStore(store_dir)
         part = self.root / f"part-{i}"

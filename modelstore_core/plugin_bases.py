@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from .cache import VersionFiles
     from .flavor import Flavor
-    from .materialize import VersionFiles
     from .storage import Storage
 
 #: The two forms of :meth:`FlavorPlugin.deserialize`: reading through ``verified`` (called first,
