@@ -93,7 +93,8 @@ class Cache:
         A load running at the same moment in another process may fail and need a retry.
         """
         freed = self.usage()
-        for part in ("versions", "objects", "records", "resolved"):  # the last two: offline answers
+        # records, resolved: offline answers; servers: probe verdicts an earlier version kept
+        for part in ("versions", "objects", "records", "resolved", "servers"):
             shutil.rmtree(self.root / part, ignore_errors=True)
         try:
             if os.stat(self.root).st_uid == _user():

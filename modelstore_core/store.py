@@ -123,7 +123,7 @@ class ModelStore:
         """Prove once that the server's conditional writes hold (:mod:`.protocol.probe`)."""
         if self._writes_checked:
             return
-        verdict = ensure_conditional_writes(self.storage, self.cache.root)
+        verdict = ensure_conditional_writes(self.storage)
         if not verdict.ok:
             error = UnsafeServerError(self.storage.url, verdict.missing)
             if not self.single_writer:
