@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import ConflictError, CorruptRecordError, IntegrityError, UnsafeCacheError
+from .errors import ConflictError, CorruptRecordError, IntegrityError, UnsafeCacheError, UsageError
 from .hashing import VerifyingReader, check_hash, copy_file_hashed, hash_file, verify_file
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import keys
@@ -56,6 +56,9 @@ COMPLETE = ".modelstore-complete.json"
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 #: The mode of the files it keeps (cached objects, the copies in views): nothing edits them.
 READ_ONLY = 0o400
+#: What the cache keeps under its root (records, resolved: offline answers; servers: probe verdicts
+#: an earlier version kept). ``clear`` removes these, and refuses a directory that holds anything else.
+PARTS = ("versions", "objects", "records", "resolved", "servers")
 
 
 def default_cache_dir() -> Path:
@@ -88,13 +91,24 @@ class Cache:
 
     def clear(self) -> tuple[int, int]:
         """Delete everything cached (later loads fetch and verify again); returns what was freed.
-        A cache root of this user's that others could write is made private (0700).
+        A cache root of this user's that others could write is made private (0700). A directory that
+        holds anything but the cache's own parts is not a cache (a mistyped ``$MODELSTORE_CACHE_DIR``,
+        a store's root): :class:`UsageError`, nothing deleted.
 
         A load running at the same moment in another process may fail and need a retry.
         """
+        try:
+            others = sorted(name for name in os.listdir(self.root) if name not in PARTS)
+        except FileNotFoundError:
+            return 0, 0
+        if others:
+            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            raise UsageError(
+                f"{self.root} is not a modelstore cache: it holds {shown} besides the cache's own directories;"
+                " nothing was deleted. Check $MODELSTORE_CACHE_DIR (ModelStore(cache_dir=...))"
+            )
         freed = self.usage()
-        # records, resolved: offline answers; servers: probe verdicts an earlier version kept
-        for part in ("versions", "objects", "records", "resolved", "servers"):
+        for part in PARTS:
             shutil.rmtree(self.root / part, ignore_errors=True)
         try:
             if os.stat(self.root).st_uid == _user():
