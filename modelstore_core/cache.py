@@ -13,8 +13,19 @@ costs no disk space. A download is always a real copy (the caller may edit it).
 A view remembers, per file, the ``(device, inode, size, mtime, ctime)`` it had when it was last
 verified. A later load trusts a file whose state is unchanged instead of hashing it again: any
 write to the file, or a ``chmod``, moves its ctime, which an unprivileged process cannot set back.
-(A user who can write the cache can of course replace it: the cache is theirs.)
 A file the view does not prove is hashed before use, or verified as it is read.
+
+That trust needs the cache to be its user's alone: whoever can write a directory on the way to a
+proof could plant a view and a proof to match. The cache creates its directories 0700 and its
+files 0600 (proofs, records) or 0400 (cached objects, copies in views), and before it trusts a
+view, a record or a memory it checks that the cache root and every directory down to it belong to
+this user and are writable by no one else (:class:`UnsafeCacheError` otherwise; a proof or record
+file that fails the check is ignored, and what it vouched for is verified again). A view's hard link
+to a local store's object is that object itself: its owner and mode are the store's (often
+readable by all who can read the store; the cache never changes them), and its owner can rewrite
+it. So only objects of this user are linked; another user's are copied (hashed as they are
+copied), which costs disk space but leaves no file in the cache that someone else can change.
+(On Windows, which has no such modes, the profile directory's permissions are the protection.)
 
 The cache also keeps, for offline loads (:mod:`.offline`), the record of each version a load
 used (in its view's proof) or a download wrote (``<cache>/records``), and which version
@@ -27,12 +38,13 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import ConflictError, CorruptRecordError, IntegrityError
+from .errors import ConflictError, CorruptRecordError, IntegrityError, UnsafeCacheError, UsageError
 from .hashing import VerifyingReader, check_hash, copy_file_hashed, hash_file, verify_file
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import keys
@@ -40,6 +52,13 @@ from .protocol.records import FileEntry, VersionRecord
 from .storage import Storage
 
 COMPLETE = ".modelstore-complete.json"
+#: The mode of every directory the cache creates, and of the files it writes: its user's alone.
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+#: The mode of the files it keeps (cached objects, the copies in views): nothing edits them.
+READ_ONLY = 0o400
+#: What the cache keeps under its root (records, resolved: offline answers; servers: probe verdicts
+#: an earlier version kept). ``clear`` removes these, and refuses a directory that holds anything else.
+PARTS = ("versions", "objects", "records", "resolved", "servers")
 
 
 def default_cache_dir() -> Path:
@@ -72,13 +91,57 @@ class Cache:
 
     def clear(self) -> tuple[int, int]:
         """Delete everything cached (later loads fetch and verify again); returns what was freed.
+        A cache root of this user's that others could write is made private (0700). A directory that
+        holds anything but the cache's own parts is not a cache (a mistyped ``$MODELSTORE_CACHE_DIR``,
+        a store's root): :class:`UsageError`, nothing deleted.
 
         A load running at the same moment in another process may fail and need a retry.
         """
+        try:
+            others = sorted(name for name in os.listdir(self.root) if name not in PARTS)
+        except FileNotFoundError:
+            return 0, 0
+        if others:
+            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            raise UsageError(
+                f"{self.root} is not a modelstore cache: it holds {shown} besides the cache's own directories;"
+                " nothing was deleted. Check $MODELSTORE_CACHE_DIR (ModelStore(cache_dir=...))"
+            )
         freed = self.usage()
-        for part in ("versions", "objects", "records", "resolved"):  # the last two: offline answers
+        for part in PARTS:
             shutil.rmtree(self.root / part, ignore_errors=True)
+        try:
+            if os.stat(self.root).st_uid == _user():
+                os.chmod(self.root, PRIVATE_DIR)
+        except OSError:
+            pass
         return freed
+
+    def checked(self, path: Path) -> Path:
+        """``path`` (in the cache), once the cache root and every directory from it down to ``path``
+        that exists are this user's alone; :class:`UnsafeCacheError` otherwise."""
+        parts = path.relative_to(self.root).parts
+        for depth in range(len(parts) + 1):
+            here = self.root.joinpath(*parts[:depth])
+            try:
+                st = os.stat(here)
+            except (FileNotFoundError, NotADirectoryError):
+                break  # nothing there to trust yet
+            if problem := _not_private(st):
+                raise UnsafeCacheError(str(here), problem)
+        return path
+
+    def make_dirs(self, path: Path) -> Path:
+        """Create the directory ``path`` (in the cache) and those above it up to the cache root, each
+        private (0700), and check them (:meth:`checked`)."""
+        self.root.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        parts = path.relative_to(self.root).parts
+        for depth in range(1, len(parts) + 1):
+            try:
+                self.root.joinpath(*parts[:depth]).mkdir(mode=PRIVATE_DIR)
+            except FileExistsError:
+                pass
+        return self.checked(path)
 
     @staticmethod
     def store_id(url: str) -> str:
@@ -90,7 +153,7 @@ class Cache:
 
     def seen_names(self, url: str) -> SeenNames:
         """Which versions ``latest`` and states of a store last resolved to here (for offline loads)."""
-        return SeenNames(self.root / "resolved" / self.store_id(url))
+        return SeenNames(self, self.checked(self.root / "resolved" / self.store_id(url)))
 
     def _record_path(self, storage: Storage, domain: str, version: int) -> Path:
         return self.root / "records" / self.store_id(storage.url) / domain / f"{version}.json"
@@ -98,8 +161,10 @@ class Cache:
     def remember_record(self, storage: Storage, record: VersionRecord) -> None:
         """Keep the record of a downloaded version, for offline downloads from the cached objects
         (a loaded version keeps it in its view's proof). Best effort."""
+        path = self._record_path(storage, record.domain, record.version)
         try:
-            write_json(self._record_path(storage, record.domain, record.version), record.document)
+            self.make_dirs(path.parent)
+            write_json(path, record.document)
         except OSError:
             pass
 
@@ -107,12 +172,13 @@ class Cache:
         """The record this machine kept of a version it loaded (in the proof of its cache view) or
         downloaded; ``None`` when there is no usable one. Validated like any record; whether the
         files are there and intact is checked where they are used."""
-        view = self.version_dir(storage, domain, version)
-        for path, field in ((view / COMPLETE, "record"), (self._record_path(storage, domain, version), None)):
+        view = self.checked(self.version_dir(storage, domain, version))
+        kept = self.checked(self._record_path(storage, domain, version).parent) / f"{version}.json"
+        for path, field in ((view / COMPLETE, "record"), (kept, None)):
+            doc = read_private_json(path)
             try:
-                doc = json.loads(path.read_text())
                 return VersionRecord.from_document(doc.get(field) if field else doc, str(path), domain, version)
-            except (OSError, ValueError, AttributeError, RecursionError, CorruptRecordError):
+            except (ValueError, AttributeError, RecursionError, CorruptRecordError):
                 continue
         return None
 
@@ -122,13 +188,13 @@ class Cache:
         view = self.intact_view(storage, record)
         if view is not None:
             return {f.path: view.directory / f.path for f in record.files}
-        found = {f.path: self.object_path(f.sha256) for f in record.files}
+        found = {f.path: self.checked(self.object_path(f.sha256)) for f in record.files}
         return found if all(path.is_file() for path in found.values()) else None
 
     def intact_view(self, storage: Storage, record: VersionRecord, progress: ProgressCallback | None = None) -> VersionFiles | None:
         """The version's cache view if it is complete and its files hold the recorded bytes (or are a
         local store's objects, verified as they are read); no storage access."""
-        view = self.version_dir(storage, record.domain, record.version)
+        view = self.checked(self.version_dir(storage, record.domain, record.version))
         return self._intact(storage, view, record, Progress(progress, record.size))
 
     def object_path(self, sha256: str) -> Path:
@@ -140,17 +206,18 @@ class Cache:
     def fetch_object(self, storage: Storage, entry: FileEntry, progress: FileProgress) -> Path:
         """The cached copy of a remote object, downloaded and verified if missing or damaged."""
         path = self.object_path(entry.sha256)
+        self.make_dirs(path.parent)
         if path.is_file():
             actual, _ = hash_file(path, progress)
             if actual == entry.sha256:
                 return path
             path.unlink(missing_ok=True)  # damaged: fetch it again
             progress.reported = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp_name(path)
         try:
             storage.get_file(keys.object_key(entry.sha256), tmp, progress=progress)
             verify_file(tmp, entry.sha256, entry.path)
+            os.chmod(tmp, READ_ONLY)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -170,14 +237,15 @@ class Cache:
         The view's path comes from the requested domain and version, which the record was checked
         to name.
         """
-        target = self.version_dir(storage, record.domain, record.version)
+        target = self.checked(self.version_dir(storage, record.domain, record.version))
         counter = Progress(progress, record.size)
         found = self._intact(storage, target, record, counter)
         if found is not None:
             return found
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self.make_dirs(target.parent)
         staging = self._tmp_name(target)
         try:
+            staging.mkdir(mode=PRIVATE_DIR)
             states = write_files(storage, record.files, staging, self, link=True, counter=counter)
             _write_proof(staging, record, states)
             for _ in range(3):
@@ -199,12 +267,12 @@ class Cache:
     def _intact(self, storage: Storage, view: Path, record: VersionRecord, counter: Progress | None) -> VersionFiles | None:
         """``view`` as :class:`VersionFiles` if it is a finished view whose files all hold the recorded
         bytes: proven by an unchanged file state, or (a local store's object, linked) left to be
-        verified as it is read; anything else is hashed (and the proof renewed). ``None`` otherwise."""
-        try:
-            found = json.loads((view / COMPLETE).read_text())
-            proof = found.get("verified")
-        except (OSError, ValueError, AttributeError, RecursionError):
+        verified as it is read; anything else is hashed (and the proof renewed). ``None`` otherwise,
+        or when the proof file is not this user's alone. ``view`` was :meth:`checked`."""
+        found = read_private_json(view / COMPLETE)
+        if not isinstance(found, dict):
             return None
+        proof = found.get("verified")
         proof = proof if isinstance(proof, dict) else {}
         counter = counter or Progress(None, record.size)
         proven: dict[str, list] = {}
@@ -238,6 +306,36 @@ class Cache:
         shutil.rmtree(aside, ignore_errors=True)
 
 
+def _user() -> int | None:
+    """This process's effective uid (``None`` on Windows)."""
+    return os.geteuid() if hasattr(os, "geteuid") else None
+
+
+def _not_private(st: os.stat_result) -> str | None:
+    """Why a cache directory or file (``st``: its stat) is not this user's alone; ``None`` if it is."""
+    user = _user()
+    if user is None:
+        return None  # Windows: the per-user profile directory's permissions protect it
+    if st.st_uid != user:
+        return f"belongs to another user (uid {st.st_uid}, not {user})"
+    if st.st_mode & 0o022:
+        return f"can be written by {'every user' if st.st_mode & 0o002 else 'its group'} (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def read_private_json(path: Path) -> Any:
+    """The JSON document in the cache file ``path``; ``None`` if it is missing, unreadable, not a
+    regular file or not this user's alone (what it vouched for is then verified again)."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or _not_private(st):
+                return None
+            return json.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
 def _file_state(path: Path) -> list[int]:
     """What changes whenever a file's bytes or mode change: device, inode, size, mtime, ctime."""
     st = os.stat(path, follow_symlinks=False)
@@ -247,10 +345,8 @@ def _file_state(path: Path) -> list[int]:
 def _write_proof(view: Path, record: VersionRecord, states: dict[str, list | None]) -> None:
     """Record the state each file of ``view`` had when it was verified (``None``: not verified),
     keeping what another process proved meanwhile for files this one did not (written atomically)."""
-    try:
-        old = json.loads((view / COMPLETE).read_text()).get("verified")
-    except (OSError, ValueError, AttributeError):
-        old = None
+    found = read_private_json(view / COMPLETE)
+    old = found.get("verified") if isinstance(found, dict) else None
     proof = {k: v for k, v in old.items() if k in {f.path for f in record.files}} if isinstance(old, dict) else {}
     proof.update({name: state for name, state in states.items() if state is not None})
     # The record rides along, so that an offline load can use the view without asking the store.
@@ -258,11 +354,12 @@ def _write_proof(view: Path, record: VersionRecord, states: dict[str, list | Non
 
 
 def write_json(path: Path, doc) -> None:
-    """Replace the cache file ``path`` with ``doc`` as JSON, atomically (a reader sees the old or the new)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace the cache file ``path`` (its directory exists) with ``doc`` as JSON, private (0600) and
+    atomically (a reader sees the old or the new)."""
     tmp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.part")
     try:
-        tmp.write_text(json.dumps(doc))
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE), "w") as f:
+            f.write(json.dumps(doc))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -407,21 +504,24 @@ def write_files(
     state as verified (:func:`_file_state` and sha256), ``None`` for one left unverified.
 
     With ``link``, files are hard links where the file system allows (a load's cache view): to a
-    local store's own object (left unverified: the load verifies it as it reads it), or to the
-    cached object of a remote store (verified as it entered the cache). Without it (a download),
-    every file is a real copy, hashed as it is written.
+    local store's own object if this user owns it (left unverified: the load verifies it as it reads
+    it), or to the cached object of a remote store (verified as it entered the cache); a copy made
+    for the cache instead is read-only. Without it (a download), every file is a real copy, hashed
+    as it is written.
     """
     directory.mkdir(parents=True, exist_ok=True)
     counter = counter or Progress(progress, sum(entry.size for entry in entries))
+    mode = PRIVATE_DIR if link else 0o777  # (less the umask)
     for entry in entries:
-        (directory / entry.path).parent.mkdir(parents=True, exist_ok=True)
+        for parent in reversed(Path(entry.path).parents[:-1]):
+            (directory / parent).mkdir(mode=mode, exist_ok=True)
     states: dict[str, list | None] = {}
 
     def write(entry: FileEntry) -> None:
-        dest = directory / entry.path
+        dest, linked = directory / entry.path, False
         local = storage.local_path(keys.object_key(entry.sha256))
         if local is not None:
-            if link:
+            if link and _owned(local):
                 try:
                     os.link(local, dest)
                     states[entry.path] = None  # the store's object itself: verified as it is read
@@ -438,13 +538,24 @@ def write_files(
                 if not link:
                     raise OSError  # a download is a real copy
                 os.link(cached, dest)  # verified just now
+                linked = True
             except OSError:
                 shutil.copyfile(cached, dest)
         file.finish()
+        if link and not linked:  # the cache's own copy
+            os.chmod(dest, READ_ONLY)
         states[entry.path] = [*_file_state(dest), entry.sha256]
 
     _in_parallel(write, list(entries))
     return states
+
+
+def _owned(path: Path) -> bool:
+    """Whether this user owns ``path`` (so only they can change it)."""
+    try:
+        return _user() in (None, os.stat(path).st_uid)
+    except OSError:
+        return False
 
 
 def copy_verified(sources: dict[str, Path], entries: tuple[FileEntry, ...], directory: Path) -> None:
@@ -469,19 +580,17 @@ def _in_parallel(fn, items: list) -> None:
 
 
 class SeenNames:
-    """Which version ``latest`` and each state of a domain last resolved to, per store, on this machine."""
+    """Which version ``latest`` and each state of a domain last resolved to, per store, on this machine
+    (``directory``, in ``cache``: :meth:`Cache.checked`)."""
 
-    def __init__(self, directory: Path):
-        self.directory = directory
+    def __init__(self, cache: Cache, directory: Path):
+        self.cache, self.directory = cache, directory
 
     def _path(self, domain: str) -> Path:
         return self.directory / f"{domain}.json"
 
     def read(self, domain: str) -> dict:
-        try:
-            doc = json.loads(self._path(domain).read_text())
-        except (OSError, ValueError, RecursionError):
-            return {}
+        doc = read_private_json(self.cache.checked(self._path(domain).parent) / self._path(domain).name)
         return doc if isinstance(doc, dict) else {}
 
     def lookup(self, domain: str, state: str | None) -> tuple[int, str] | None:
@@ -506,6 +615,6 @@ class SeenNames:
             states[state] = entry
             doc["states"] = states
         try:
-            write_json(self._path(domain), doc)
+            write_json(self.cache.make_dirs(self._path(domain).parent) / self._path(domain).name, doc)
         except OSError:
             pass

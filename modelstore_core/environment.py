@@ -1,4 +1,4 @@
-"""The environment a version was stored in: a requirements file to rebuild it, and what differs here.
+r"""The environment a version was stored in: a requirements file to rebuild it, and what differs here.
 
 Each version records the installed versions of what its flavor needs (``dependencies``, by the
 builtin dependencies collector), which of them the flavor reads and writes its files with
@@ -13,8 +13,13 @@ What matters when loading, and so warns (or, with ``strict_environment=True``, r
   frameworks keep their formats across them.
 
 Every other difference is listed by :meth:`ModelStore.check_environment` but never warned about.
-The record is untrusted: a name, version or marker that could smuggle anything else into a
-requirements file (a newline, an option such as ``--index-url``) is a :class:`CorruptRecordError`.
+The record is untrusted, and a requirements file is read by pip, which takes more than PEP 508
+from a line: options from its first word that starts with ``-`` (``--index-url``,
+``--config-settings``), a comment from ``#``, variables from ``${...}``, a continuation from a
+trailing ``\``. So each dependency is parsed with ``packaging`` (a PEP 508 name, a PEP 440
+version, a PEP 508 marker, printed as ``packaging`` prints it) and a marker must also keep to plain
+words (no ``#``, ``$``, ``\``, ``;``, ``:``, ``/``, no word starting with ``-``). Anything else is
+a :class:`CorruptRecordError` naming the field; nothing but what parsed is printed.
 """
 
 from __future__ import annotations
@@ -28,9 +33,8 @@ from .errors import CorruptRecordError
 from .protocol import keys
 from .protocol.records import VersionRecord
 
-_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?")
-_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]{0,99}")
-_MARKER = re.compile(r"[A-Za-z0-9_ .'\"<>=!~(),*-]{1,500}")
+#: What a printed marker may hold: PEP 508's operators, quotes and parentheses, and plain words.
+_MARKER_TEXT = re.compile(r"[A-Za-z0-9_ .'\"<>=!~(),*+-]{1,500}")
 _RELEASE = re.compile(r"v?(\d+)(?:\.(\d+))?")
 _PYTHON = re.compile(r"\d+\.\d+(?:\.\d+)?[A-Za-z0-9.+]{0,20}")
 
@@ -152,16 +156,7 @@ def environment(record: VersionRecord) -> Environment:
     if not isinstance(markers, dict) or not isinstance(key_names, list):
         raise CorruptRecordError(key, "environment", "is not {key: [names], markers: {name: marker}}")
     canonical_keys = {_canonical(n) for n in key_names if isinstance(n, str)}
-    requirements = []
-    for name, version in dependencies.items():
-        if not _NAME.fullmatch(name):
-            raise CorruptRecordError(key, f"dependencies.{name[:40]}", "is not a distribution name")
-        if not isinstance(version, str) or not _VERSION.fullmatch(version):
-            raise CorruptRecordError(key, f"dependencies.{name}", f"is not a version: {str(version)[:40]!r}")
-        marker = markers.get(name) or ""
-        if not isinstance(marker, str) or (marker and not _MARKER.fullmatch(marker)):
-            raise CorruptRecordError(key, f"environment.markers.{name}", f"is not an environment marker: {str(marker)[:60]!r}")
-        requirements.append(Requirement(name, version, marker, _canonical(name) in canonical_keys))
+    requirements = [_requirement(key, name, version, markers.get(name), canonical_keys) for name, version in dependencies.items()]
     runtime = doc.get("runtime") if isinstance(doc.get("runtime"), dict) else {}
     python = runtime.get("python")
     if python is not None and (not isinstance(python, str) or not _PYTHON.fullmatch(python)):
@@ -203,13 +198,44 @@ def check_environment(record: VersionRecord, *, only_key: bool = False) -> Envir
     return check
 
 
+def _requirement(key: str, name: str, version: Any, marker: Any, canonical_keys: set[str]) -> Requirement:
+    """One recorded dependency, parsed with ``packaging`` (see the module docstring); ``key`` is the record's."""
+    from packaging.markers import InvalidMarker, Marker
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement as Parsed
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        if Parsed(name).name != name:
+            raise InvalidRequirement(name)
+    except InvalidRequirement:
+        raise CorruptRecordError(key, f"dependencies.{name[:40]!r}", "is not a distribution name") from None
+    try:
+        if not isinstance(version, str) or len(version) > 100 or version != version.strip():
+            raise InvalidVersion(version)
+        Version(version)
+    except InvalidVersion:
+        raise CorruptRecordError(key, f"dependencies.{name}", f"is not a version: {str(version)[:40]!r}") from None
+    printed = ""
+    if marker:
+        try:
+            printed = str(Marker(marker)) if isinstance(marker, str) else ""
+        except InvalidMarker:
+            pass
+        if not _MARKER_TEXT.fullmatch(printed) or any(word.startswith("-") for word in printed.split(" ")):
+            raise CorruptRecordError(key, f"environment.markers.{name}", f"is not a plain PEP 508 marker: {str(marker)[:60]!r}")
+    return Requirement(name, version, printed, _canonical(name) in canonical_keys)
+
+
 def _major_minor(version: str) -> tuple[int, int] | str:
     match = _RELEASE.match(version)
     return (int(match.group(1)), int(match.group(2) or 0)) if match else version
 
 
 def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(name)
 
 
 def _plain(value: Any) -> str | None:
@@ -220,14 +246,7 @@ def _plain(value: Any) -> str | None:
 
 
 def _applies(marker: str) -> bool:
-    """Whether a requirement's marker holds here (``packaging`` when installed; else assume it does)."""
-    if not marker:
-        return True
-    try:
-        from packaging.markers import Marker
-    except ImportError:
-        return True
-    try:
-        return Marker(marker).evaluate()
-    except Exception:  # noqa: BLE001 - a marker this packaging cannot read: count it as applying
-        return True
+    """Whether a requirement's marker (parsed already) holds here."""
+    from packaging.markers import Marker
+
+    return not marker or Marker(marker).evaluate()

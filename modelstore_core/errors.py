@@ -259,6 +259,19 @@ class UnsafeServerError(StorageError):
         )
 
 
+class UnsafeCacheError(ModelStoreError):
+    """A directory of the per-user cache that a load would trust is not its user's alone: another user
+    could plant files with forged proofs in it. Nothing was read from it."""
+
+    def __init__(self, path: str, problem: str):
+        self.path, self.problem = path, problem
+        super().__init__(
+            f"the cache directory {path} {problem}, so another user could plant files that a load would trust;"
+            " nothing was read from the cache. `modelstore cache clear` empties the cache and makes it yours alone"
+            " (if you own it); otherwise set $MODELSTORE_CACHE_DIR (ModelStore(cache_dir=...)) to a directory of your own"
+        )
+
+
 class ConflictError(ModelStoreError):
     """A concurrent writer kept winning a compare-and-swap; the operation was not applied."""
 

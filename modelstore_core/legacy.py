@@ -26,8 +26,11 @@ here names one version) and is reported.
 
 from __future__ import annotations
 
+import ast
+import io
 import json
 import os
+import pickletools
 import re
 import shutil
 import tarfile
@@ -514,22 +517,108 @@ def _is_ubjson(path: Path) -> bool:
 
 
 def _is_pickle(path: Path) -> bool:
-    """Whether the file's name or first bytes say pickle: a pickle (protocol 2 to 5), or torch's
-    zip format (``torch.save`` since torch 1.6, ``pytorch_model.bin`` of transformers), whose
-    first member is the pickle ``<archive>/data.pkl``."""
+    """Whether loading the file can unpickle: by its name, or by its content (read, never loaded):
+    a pickle of any protocol (:func:`_pickle_at_start`); torch's zip format (``torch.save`` since
+    torch 1.6, ``pytorch_model.bin`` of transformers), whose first member is the pickle
+    ``<archive>/data.pkl``; a ``.npy`` file of an array with objects (numpy pickles them); or a
+    compressed stream, as ``joblib.dump(..., compress=...)`` writes (zlib, gzip, bz2, xz, lzma),
+    that holds a pickle. An lz4 frame (joblib's other compressor) counts as one unread."""
     if path.name.lower().endswith(PICKLE_SUFFIXES):
         return True
     try:
         with open(path, "rb") as f:
-            head = f.read(30 + 1024)
+            head = f.read(PICKLE_WINDOW + 1)
     except OSError:
         return False
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return True
     if len(head) >= 30 and head[:4] == b"PK\x03\x04":  # a zip's first local file header
         name_length = int.from_bytes(head[26:28], "little")
         return head[30 : 30 + name_length].endswith(b".pkl")
-    return False
+    if head.startswith(NPY_MAGIC):
+        return _npy_holds_objects(head)
+    if head.startswith(LZ4_MAGIC):
+        return True
+    inflated = _inflated_start(path, head)
+    if inflated is not None:
+        return _pickle_at_start(*inflated)
+    return _pickle_at_start(head[:PICKLE_WINDOW], len(head) <= PICKLE_WINDOW)
+
+
+#: How much of a file (or of a compressed file's content) is read to tell a pickle.
+PICKLE_WINDOW = 64 << 10
+NPY_MAGIC = b"\x93NUMPY"
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
+
+
+def _pickle_at_start(head: bytes, whole: bool) -> bool:
+    """Whether ``head``, a file's first bytes (``whole``: all of them), is a pickle. Protocols 2 to 5
+    say so in their first two bytes; any protocol's opcodes (0 and 1 have no header) are checked
+    with :func:`pickletools.dis`, which reads them and simulates the stack without building
+    anything: a pickle parses to its STOP, or (a longer file) to the end of ``head`` after a few
+    opcodes."""
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return True
+    stream, listing = io.BytesIO(head), io.StringIO()
+    try:
+        pickletools.dis(stream, out=listing)
+        return True
+    except Exception:  # noqa: BLE001 - whatever the parser makes of arbitrary bytes: not a pickle, unless cut short
+        return not whole and stream.tell() >= len(head) and listing.getvalue().count("\n") >= 3
+
+
+def _npy_holds_objects(head: bytes) -> bool:
+    """Whether a ``.npy`` file (``head``: its start) holds Python objects: its header's ``descr`` has
+    the object kind ``O`` (numpy pickles such arrays). A header that does not parse counts as one."""
+    major = head[6] if len(head) > 6 else 0
+    size_bytes = 2 if major == 1 else 4
+    start = 8 + size_bytes
+    length = int.from_bytes(head[8:start], "little")
+    try:
+        header = ast.literal_eval(head[start : start + length].decode("utf-8" if major >= 3 else "latin-1"))
+        return _has_objects(header["descr"])
+    except Exception:  # noqa: BLE001 - a header numpy would not read either: assume the worst
+        return True
+
+
+def _has_objects(descr: Any) -> bool:
+    """Whether a numpy ``descr`` (a type string, or a list of ``(name, descr[, shape])``) has the kind ``O``."""
+    if isinstance(descr, str):
+        return descr.lstrip("<>|=").startswith("O")
+    if isinstance(descr, list):
+        return any(_has_objects(field[1]) if isinstance(field, tuple) and len(field) >= 2 else True for field in descr)
+    return True
+
+
+def _inflated_start(path: Path, head: bytes) -> tuple[bytes, bool] | None:
+    """The first :data:`PICKLE_WINDOW` bytes of a compressed file's content and whether that is all of
+    it, for the compressors joblib writes (told by their magic numbers); ``None`` for any other
+    file, or one that does not decompress (then it is judged as it is)."""
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    if head.startswith(b"\x1f\x8b"):
+        opener = gzip.open
+    elif head.startswith(b"BZh"):
+        opener = bz2.open
+    elif head.startswith(b"\xfd7zXZ\x00") or head.startswith(b"\x5d\x00\x00"):
+        opener = lzma.open
+    elif len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:  # a zlib stream's header
+        opener = None
+    else:
+        return None
+    try:
+        if opener is not None:
+            with opener(path, "rb") as f:
+                data = f.read(PICKLE_WINDOW + 1)
+            whole = len(data) <= PICKLE_WINDOW
+        else:
+            inflater = zlib.decompressobj()
+            data = inflater.decompress(head, PICKLE_WINDOW + 1)
+            whole = inflater.eof and len(data) <= PICKLE_WINDOW
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError):
+        return None
+    return data[:PICKLE_WINDOW], whole
 
 
 def extract_archive(archive: Path, directory: Path, key: str, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> list[str]:

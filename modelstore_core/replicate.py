@@ -169,12 +169,14 @@ class Copier:
         *,
         states: bool = True,
         delete: bool = False,
+        allow_empty_source: bool = False,
         trust_listing: bool = False,
         progress: ProgressCallback | None = None,
         before_writing: Callable[[], None] | None = None,
     ):
         self.src, self.dst = src, dst
         self.copy_states, self.delete, self.trust_listing = states, delete, trust_listing
+        self.allow_empty_source = allow_empty_source
         self.progress = progress
         self._before_writing = before_writing
         self._writing = False
@@ -191,11 +193,24 @@ class Copier:
 
     def run(self, selection: list[Selector] | None = None, state_filter: list[str] | None = None) -> CopyReport:
         """Copy ``selection`` (every domain when ``None``); with ``state_filter``, only the versions
-        those states name (and those states)."""
+        those states name (and those states).
+
+        Refuses (:class:`UsageError`, before any write) a source that does not exist, and with
+        ``delete`` a source with no domains while the destination has some, unless
+        ``allow_empty_source``: a typo in the source's path or prefix must not empty the destination.
+        """
+        if not self.src.exists():
+            raise UsageError(f"the source store {self.src.url} does not exist (a typo in its path?); nothing was copied or deleted")
         src_domains = domains_and_strays(self.src)[0]
         if selection is None:
             selection = [Selector(d) for d in src_domains]
             whole_store = True
+            if self.delete and not src_domains and not self.allow_empty_source and (doomed := domains_and_strays(self.dst)[0]):
+                raise UsageError(
+                    f"the source store {self.src.url} holds no domains, so mirroring it with delete would delete all"
+                    f" {len(doomed)} domains of {self.dst.url}; nothing was deleted. Check the source's URL (a typo in a"
+                    " path or prefix looks like this); if it is meant to be empty, pass allow_empty_source=True (--allow-empty-source)"
+                )
         else:
             whole_store = False
             missing = sorted({s.domain for s in selection} - set(src_domains))

@@ -233,6 +233,12 @@ class Storage(abc.ABC):
         """The object's path on a local filesystem, if it has one (lets reads skip a copy)."""
         return None
 
+    def exists(self) -> bool:
+        """Whether the store's location is there at all (a local store's directory), so that a typo in
+        a source's path is refused rather than read as an empty store. An object store's prefix
+        always is (an empty one is an empty store; a missing bucket fails the first request)."""
+        return True
+
     def cleanup(self, older_than: float, dry_run: bool = False) -> list[str]:
         """Remove backend-specific leftovers of interrupted writes older than ``older_than``
         (a UNIX timestamp): temporary files, unfinished multipart uploads. Returns what it removed."""

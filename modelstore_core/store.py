@@ -123,7 +123,7 @@ class ModelStore:
         """Prove once that the server's conditional writes hold (:mod:`.protocol.probe`)."""
         if self._writes_checked:
             return
-        verdict = ensure_conditional_writes(self.storage, self.cache.root)
+        verdict = ensure_conditional_writes(self.storage)
         if not verdict.ok:
             error = UnsafeServerError(self.storage.url, verdict.missing)
             if not self.single_writer:
@@ -289,11 +289,15 @@ class ModelStore:
         *,
         states: list[str] | None = None,
         delete: bool = False,
+        allow_empty_source: bool = False,
         progress: ProgressCallback | None = None,
     ) -> CopyReport:
         """Bring ``other``, a read-only copy of this store, in step: new versions, states where they
         point now, and with ``delete`` the removal of versions, states and domains this store no
         longer has. With ``states`` (e.g. ``["production"]``) only the versions those states name.
+
+        This store must exist, and with ``delete`` hold at least one domain unless
+        ``allow_empty_source`` (emptying ``other``): otherwise :class:`UsageError`, nothing deleted.
 
         A run with nothing new costs listings and a read of each domain's states on each side, and
         transfers nothing: a version the destination lists with a record of the source's size is
@@ -308,6 +312,7 @@ class ModelStore:
             target.storage,
             states=True,
             delete=delete,
+            allow_empty_source=allow_empty_source,
             trust_listing=True,
             progress=progress,
             before_writing=target._before_writing,

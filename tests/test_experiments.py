@@ -291,6 +291,10 @@ def test_env_pins_what_the_version_was_stored_with(arrays):
         ("name", "--extra-index-url=https://evil.example"),
         ("name", "numpy\nevil"),
         ("marker", 'sys_platform == "linux"\nevil==1'),
+        ("marker", "python_version>'3' --config-settings=--build-option=--evil"),  # pip reads the option
+        ("marker", 'python_version > "3 --config-settings=a=b"'),  # PEP 508 all right, but pip splits at " -"
+        ("marker", 'python_version > "${HOME}"'),  # pip expands variables
+        ("marker", 'python_version > "3" # a comment'),
     ],
 )
 def test_a_record_cannot_smuggle_lines_into_a_requirements_file(arrays, field, value):
@@ -307,6 +311,37 @@ def test_a_record_cannot_smuggle_lines_into_a_requirements_file(arrays, field, v
     edit_record(arrays, "m", 1, edit)
     with pytest.raises(CorruptRecordError, match="dependencies|markers"):
         arrays.environment("m")
+
+
+PIP_READS = """
+import json, sys
+from pip._internal.network.session import PipSession
+from pip._internal.req.req_file import parse_requirements
+print(json.dumps([[r.requirement, r.options] for r in parse_requirements(sys.argv[1], session=PipSession())]))
+"""
+
+
+def pip_reads(path) -> list[list]:
+    """What pip's own requirements-file parser takes from ``path``: [requirement, per-line options] for each requirement."""
+    found = subprocess.run([sys.executable, "-c", PIP_READS, str(path)], capture_output=True, text=True, check=True)
+    return json.loads(found.stdout)
+
+
+def test_pip_reads_nothing_but_pinned_requirements_from_env(arrays, tmp_path):
+    arrays.upload("m", model=np.arange(3.0))
+    marker = "python_version >= '3' and (sys_platform != 'win32' or platform_machine == 'x86_64')"
+    edit_record(arrays, "m", 1, lambda doc: doc["environment"]["markers"].__setitem__("modelstore-core", marker))
+    path = tmp_path / "requirements.txt"
+    path.write_text(arrays.environment("m").requirements_txt())
+    requirements = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    assert pip_reads(path) == [[line, {}] for line in requirements]  # every line one requirement, no option
+    assert 'modelstore-core==0.1.0 ; python_version >= "3" and (sys_platform != "win32" or platform_machine == "x86_64")' in requirements
+    dry_run = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--quiet", "-r", str(path)]
+    installed = subprocess.run(dry_run, capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr  # what this environment has: nothing to fetch
+    # The probe sees what the old output let through: the marker's tail as a pip option.
+    path.write_text("numpy==2.0 ; python_version>'3' --config-settings=--build-option=--evil\n")
+    assert pip_reads(path) == [["numpy==2.0 ; python_version>'3'", {"config_settings": {"--build-option": "--evil"}}]]
 
 
 def test_markers_are_written_where_they_apply(arrays):

@@ -192,7 +192,8 @@ def cache_info(cmdline: CommandLine) -> None:
 @common_options
 @pass_cmdline
 def cache_clear(cmdline: CommandLine, yes: bool) -> None:
-    """Delete every cached file; later loads download (or copy) and verify them again."""
+    """Delete every cached file (later loads download, or copy, and verify them again) and make the cache
+    directory yours alone (0700), if you own it."""
     from ..cache import Cache
 
     local = Cache()

@@ -84,15 +84,19 @@ def copy(cmdline: CommandLine, src: str, dst: str, selection: tuple[str, ...], n
 @click.argument("dst")
 @click.option("--state", "states", multiple=True, metavar="STATE", help="Only the versions this state names (repeatable).")
 @click.option("--delete", is_flag=True, help="Also remove from DST the versions, states and domains SRC no longer has.")
+@click.option("--allow-empty-source", is_flag=True, help="With --delete, mirror a SRC with no domains (empties DST).")
 @common_options
 @pass_cmdline
-def mirror(cmdline: CommandLine, src: str, dst: str, states: tuple[str, ...], delete: bool) -> None:
+def mirror(cmdline: CommandLine, src: str, dst: str, states: tuple[str, ...], delete: bool, allow_empty_source: bool) -> None:
     """Bring DST, a read-only copy of SRC, in step (for cron or CI): new versions, moved states and,
-    with --delete, removals. A run with nothing new only lists and transfers nothing."""
+    with --delete, removals. A run with nothing new only lists and transfers nothing. A SRC that
+    does not exist is refused, and with --delete one with no domains (unless --allow-empty-source)."""
     source, target = _open(cmdline, src), _open(cmdline, dst)
     try:
         with progress(cmdline, "Mirroring", None) as callback:
-            report = source.mirror_to(target, states=list(states) or None, delete=delete, progress=callback)
+            report = source.mirror_to(
+                target, states=list(states) or None, delete=delete, allow_empty_source=allow_empty_source, progress=callback
+            )
     finally:
         source.close()
         target.close()

@@ -355,6 +355,9 @@ class LocalStorage(Storage):
                     continue  # a FIFO or socket: not an object
                 yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
 
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
         return path if path.is_file() and not path.is_symlink() else None

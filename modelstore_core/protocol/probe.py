@@ -11,26 +11,24 @@ backend that depends on them (``Storage.conditional_writes_need_proof``) is test
 2. compare-and-swap with the token just read succeeds; a second one with that now-stale token
    must fail and leave the second content.
 
-The verdict is kept per server (:meth:`Storage.capability_id`) for the process, and a success for
-a week in the cache directory, so a store costs the seven probe requests once.
+The verdict is kept per server (:meth:`Storage.capability_id`) for the process, and only for the
+process: it vouches for the server process that gave it, and another one may answer on the same
+endpoint tomorrow (a test server replaced by one that ignores the headers). So each process that
+writes pays the seven small requests once per server (a few milliseconds against a local server,
+seven round trips against a remote one); nothing is remembered on disk, where a verdict could
+outlive its server or be planted.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
-import time
 from dataclasses import dataclass
-from hashlib import sha256
-from pathlib import Path
 
 from ..errors import KeyNotFoundError, UnsafeServerError
 from ..storage import Storage
 
 PROBES = "probes/"
-#: How long a success is trusted from the cache directory before the server is probed again.
-REMEMBER_SUCCESS = 7 * 24 * 3600.0
 
 _verdicts: dict[str, Verdict] = {}
 _lock = threading.Lock()
@@ -70,54 +68,18 @@ def probe(storage: Storage) -> Verdict:
     return Verdict(tuple(missing))
 
 
-def ensure_conditional_writes(storage: Storage, cache_root: Path | None) -> Verdict:
-    """The verdict for ``storage``'s server: remembered, or probed now."""
+def ensure_conditional_writes(storage: Storage) -> Verdict:
+    """The verdict for ``storage``'s server: this process's, or probed now."""
     if not storage.conditional_writes_need_proof:
         return Verdict(())
     ident = storage.capability_id()
     with _lock:
-        if ident in _verdicts:
-            return _verdicts[ident]
-        record = _record_path(cache_root, ident)
-        if _remembered(record, ident):
-            verdict = Verdict(())
-        else:
-            verdict = probe(storage)
-            if verdict.ok:
-                _remember(record, ident)
-        _verdicts[ident] = verdict
-        return verdict
+        if ident not in _verdicts:
+            _verdicts[ident] = probe(storage)
+        return _verdicts[ident]
 
 
 def forget_verdicts() -> None:
-    """Forget what this process learnt (tests; a server that was fixed while the process runs)."""
+    """Forget what this process learnt (tests: as a new process would; a server that was fixed while the process runs)."""
     with _lock:
         _verdicts.clear()
-
-
-def _record_path(cache_root: Path | None, ident: str) -> Path | None:
-    if cache_root is None:
-        return None
-    return cache_root / "servers" / f"{sha256(ident.encode()).hexdigest()[:32]}.json"
-
-
-def _remembered(record: Path | None, ident: str) -> bool:
-    if record is None:
-        return False
-    try:
-        doc = json.loads(record.read_text())
-        return doc.get("server") == ident and time.time() - float(doc["checked"]) < REMEMBER_SUCCESS
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def _remember(record: Path | None, ident: str) -> None:
-    if record is None:
-        return
-    try:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record.with_name(f".{record.name}.{os.urandom(8).hex()}")
-        tmp.write_text(json.dumps({"server": ident, "conditional_writes": True, "checked": time.time()}))
-        os.replace(tmp, record)
-    except OSError:
-        pass  # only a cache: probing again next time is the cost

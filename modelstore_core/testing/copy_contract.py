@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from ..errors import UsageError
 from ..protocol import keys
 
 #: Steps of a copy at which a killed copy must leave the target consistent and resumable.
@@ -221,6 +222,18 @@ class CopyContract:
         assert target.states("churn") == {"production": 3} and target.list_domains() == ["churn"]
         quiet = source.mirror_to(target, delete=True)
         assert quiet.copied == quiet.deleted == quiet.states == [] and quiet.objects == 0
+
+    def test_a_mirror_from_an_empty_source_deletes_nothing_unless_told(self, source, target, files):
+        """A typo in the source's path or prefix reads as an empty store: ``delete`` must not empty the target."""
+        source.upload("old", files=[files[1]])
+        source.delete_domain("old")  # an empty store that exists (a local one's directory is there)
+        target.upload("churn", files=[files[0]])
+        with pytest.raises(UsageError, match="holds no domains, so mirroring it with delete would delete all 1 domains"):
+            source.mirror_to(target, delete=True)
+        assert target.list_domains() == ["churn"]
+        assert source.mirror_to(target).ok  # without delete: nothing to do, nothing refused
+        report = source.mirror_to(target, delete=True, allow_empty_source=True)
+        assert report.deleted == ["churn"] and target.list_domains() == []
 
     def test_mirror_of_one_state(self, source, target, files):
         for f in files:

@@ -144,3 +144,9 @@ def test_env_prints_a_requirements_file(cli, files):
     edit_record(ModelStore(cli.root), "churn", 2, lambda doc: doc["dependencies"].update({"evil": "1\n--index-url http://x"}))
     refused = cli("env", "churn", "2")
     assert refused.returncode == 1 and "dependencies.evil" in refused.stderr and "--index-url" not in refused.stdout
+
+    evil = "python_version>'3' --config-settings=--build-option=--evil"
+    edit_record(ModelStore(cli.root), "churn", 1, lambda doc: doc["environment"]["markers"].update({"modelstore-core": evil}))
+    refused = cli("env", "churn", "1")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "environment.markers.modelstore-core is not a plain PEP 508 marker" in refused.stderr

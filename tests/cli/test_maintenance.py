@@ -153,3 +153,12 @@ def test_cache_info_and_clear(cli, files):
     assert cli("cache", "info").lines[0][1:] == ["0", "0"]
     [loaded] = cache.load("churn")  # fetched and verified again
     assert loaded.read_bytes() == files["model.bin"].read_bytes()
+
+
+def test_cache_clear_refuses_a_directory_that_is_not_a_cache(cli, files):
+    """$MODELSTORE_CACHE_DIR set to the store (objects/ there too) or a project directory: nothing is deleted."""
+    api(cli).upload("churn", files=[files["model.bin"]])
+    for directory in (cli.root, cli.tmp):
+        result = cli("cache", "clear", "--yes", env={"MODELSTORE_CACHE_DIR": str(directory)})
+        assert result.returncode == 1 and f"{directory} is not a modelstore cache" in result.stderr
+    assert api(cli).verify().ok and api(cli).load("churn")[0].read_bytes() == files["model.bin"].read_bytes()

@@ -29,7 +29,8 @@ def test_cli_copy_conflict_exits_1(cli, files, tmp_path):
     assert "incomplete" in result.stderr
 
 
-def test_cli_copy_of_a_missing_domain_is_an_error(cli, tmp_path):
+def test_cli_copy_of_a_missing_domain_is_an_error(cli, files, tmp_path):
+    cli("--store", str(tmp_path / "a"), "upload", "churn", str(files["model.bin"]))
     result = cli("copy", str(tmp_path / "a"), str(tmp_path / "b"), "nope")
     assert result.returncode == 1 and "domain 'nope' does not exist" in result.stderr
 
@@ -44,3 +45,24 @@ def test_cli_download_offline(cli, files, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "warning: offline: latest of 'churn' is version 1" in result.stderr
     assert (tmp_path / "again" / "model.bin").read_bytes() == files["model.bin"].read_bytes()
+
+
+def test_cli_mirror_refuses_a_missing_or_empty_source_before_deleting(cli, files, tmp_path):
+    """`modelstore mirror ./srcc ./dst --delete` (a typo for ./src) must not empty ./dst."""
+    source, target = tmp_path / "src", tmp_path / "dst"
+    cli("--store", str(source), "upload", "churn", str(files["model.bin"]))
+    assert cli("mirror", str(source), str(target)).returncode == 0
+    for args in (["mirror", str(tmp_path / "srcc"), str(target), "--delete"], ["copy", str(tmp_path / "srcc"), str(target)]):
+        result = cli(*args)
+        assert result.returncode == 1 and f"the source store {(tmp_path / 'srcc').as_uri()} does not exist" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = cli("mirror", str(tmp_path / "empty"), str(target), "--delete")
+    assert result.returncode == 1 and "holds no domains" in result.stderr and "--allow-empty-source" in result.stderr
+    assert domains(cli, target) == ["churn"]
+    result = cli("mirror", str(tmp_path / "empty"), str(target), "--delete", "--allow-empty-source")
+    assert result.returncode == 0 and "deleted\tchurn" in result.stdout
+    assert domains(cli, target) == []
+
+
+def domains(cli, store) -> list[str]:
+    return [line.split("\t")[0] for line in cli("--store", str(store), "ls").stdout.splitlines()]

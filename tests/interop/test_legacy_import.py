@@ -129,6 +129,38 @@ def test_the_legacy_root_is_required(legacy_local, tmp_path):
         import_legacy(ModelStore(root / "operatorai-model-store"), ModelStore(tmp_path / "new"))
 
 
+def test_pickles_are_marked_by_content_whatever_their_names(legacy_modelstore, tmp_path):
+    """Files uploaded to the legacy library as models, named so that no suffix gives them away: the
+    pickles among them (protocols 0 and 1, joblib's zlib-compressed dump, a .npy of objects) make
+    their versions unsafe; the others stay safe."""
+    import joblib
+
+    made = tmp_path / "made"
+    made.mkdir()
+    files = {
+        "protocol0": ("weights.bin", lambda path: path.write_bytes(pickle.dumps(fit(1.0), protocol=0))),
+        "protocol1": ("weights.dat", lambda path: path.write_bytes(pickle.dumps({"w": [1.0, 2.0]}, protocol=1))),
+        "joblib": ("model.z3", lambda path: joblib.dump(fit(0.5), path, compress=3)),
+        "objects": ("arrays.npy", lambda path: np.save(path, np.array([{"w": 1.0}, None], dtype=object), allow_pickle=True)),
+        "floats": ("floats.npy", lambda path: np.save(path, np.arange(5.0))),
+        "compressed text": ("rules.gz", lambda path: path.write_bytes(gzip.compress(b"amount > 1000"))),
+    }
+    root = tmp_path / "legacy"
+    legacy = legacy_modelstore.ModelStore.from_file_system(root_directory=str(root), create_directory=True)
+    ids = {}
+    for kind, (name, make) in files.items():
+        make(made / name)
+        ids[kind] = legacy.upload("hidden", model=str(made / name))["model"]["model_id"]
+    assert (made / "model.z3").read_bytes()[:1] == b"\x78"  # joblib's zlib stream
+    target = ModelStore(tmp_path / "new")
+    assert import_legacy(ModelStore(root), target).ok
+    imported = by_legacy_id(target, "hidden")
+    safe = {kind: imported[ids[kind]].flavor.safe for kind in files}
+    assert safe == {"protocol0": False, "protocol1": False, "joblib": False, "objects": False, "floats": True, "compressed text": True}
+    with pytest.raises(UntrustedArtifactError, match="marked unsafe"):
+        target.load("hidden", imported[ids["joblib"]].version)
+
+
 # --- hostile archives, made from a real one ---------------------------------------------------------
 
 

@@ -24,7 +24,8 @@ import uuid
 import pytest
 from conftest import BUCKET
 from modelstore_s3.storage import S3Storage
-from s3_compat_servers import LocalBucket, S3rver, Unavailable
+from s3_compat_servers import S3RVER_CREDENTIALS, LocalBucket, S3rver, Unavailable
+from s3_servers import MotoServer
 
 from modelstore_core import ModelStore, UnsafeServerError
 from modelstore_core.protocol.probe import forget_verdicts
@@ -154,3 +155,33 @@ def test_a_server_ignoring_conditional_writes_is_refused_before_anything_is_writ
     with pytest.warns(RuntimeWarning, match="conditional writes are not honoured"):
         v = single.upload("d", files=[model])
     assert single.load("d", version=v.version)[0].read_bytes() == b"weights"
+
+
+def test_a_verdict_does_not_outlive_the_server_that_gave_it(tmp_path):
+    """moto passes the probe; then s3rver, which ignores conditional writes, answers on the same port.
+    A new process must not take moto's verdict for s3rver's: it probes again and refuses to write."""
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+    moto = MotoServer(tmp_path / "moto.log")
+    s3rver = S3rver(tmp_path / "s3rver-data", COMPAT_BUCKET, tmp_path / "s3rver.log")
+    s3rver.port = moto.port
+    options = {
+        "endpoint_url": f"http://{S3RVER_CREDENTIALS[0]}:{S3RVER_CREDENTIALS[1]}@127.0.0.1:{moto.port}",  # moto takes any key pair
+        "region": "us-east-1",
+        "request_checksum_calculation": "when_required",
+        "timeout": 10,
+        "cache_dir": tmp_path / "cache",
+    }
+    url = f"s3://{COMPAT_BUCKET}/{uuid.uuid4().hex}"
+    forget_verdicts()
+    with moto:
+        storage = S3Storage(COMPAT_BUCKET, "", **{k: v for k, v in options.items() if k != "cache_dir"})
+        storage.client.create_bucket(Bucket=COMPAT_BUCKET)
+        storage.close()
+        assert ModelStore(url, **options).upload("d", files=[model]).version == 1  # the probe passed
+    forget_verdicts()  # as a new process would
+    with s3rver:
+        with pytest.raises(UnsafeServerError) as err:
+            ModelStore(url, **options).upload("d", files=[model])
+    assert err.value.missing == ("create-if-absent", "compare-and-swap")
+    forget_verdicts()

@@ -14,7 +14,7 @@ from conftest import BUCKET
 from s3_requests import RequestLog
 from s3_servers import MotoServer
 
-from modelstore_core import ModelStore, StorageError
+from modelstore_core import ModelStore, StorageError, UsageError
 from modelstore_core.offline import StaleWarning
 
 DOMAINS = 3
@@ -99,3 +99,15 @@ def test_offline_load_with_the_server_stopped(moto_server, own_server, tmp_path)
     assert path.read_bytes() == model.read_bytes() and time.monotonic() - start < 1  # no request waited on
     target = offline.download("churn", 1, to=tmp_path / "out")
     assert (target / "model.bin").read_bytes() == model.read_bytes()
+
+
+def test_a_mirror_with_delete_from_an_empty_prefix_is_refused(two_stores, tmp_path):
+    """A typo in the source's prefix lists nothing, like an empty store: the target keeps its domains."""
+    empty, target = two_stores
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+    target.upload("churn", files=[model])
+    with pytest.raises(UsageError, match="holds no domains.*allow_empty_source=True"):
+        empty.mirror_to(target, delete=True)
+    assert target.list_domains() == ["churn"]
+    assert empty.mirror_to(target, delete=True, allow_empty_source=True).deleted == ["churn"]

@@ -14,8 +14,10 @@ may have filled:
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
+import re
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -97,20 +99,38 @@ class ReadOnly:
 
         if scope["method"] not in ("GET", "HEAD"):
             response = PlainTextResponse("This is a read-only view: GET and HEAD only.\n", 405, headers={"Allow": "GET, HEAD"})
-        elif not self.any_host and host_name(Headers(scope=scope).get("host", "")) not in self.allowed_hosts:
+        elif not self.any_host and not self._host_allowed(Headers(scope=scope).getlist("host")):
             response = PlainTextResponse("Invalid host header: open this view through the address it was started on.\n", 400)
         else:
             await self.app(scope, receive, send_with_headers)
             return
         await response(scope, receive, send_with_headers)
 
+    def _host_allowed(self, headers: list[str]) -> bool:
+        """Exactly one ``Host`` header, whose host is one of ``allowed_hosts``."""
+        return len(headers) == 1 and host_name(headers[0]) in self.allowed_hosts
 
-def host_name(header: str) -> str:
-    """The host of a ``Host`` header, without its port: ``[::1]:8000`` -> ``::1``, ``localhost:80`` -> ``localhost``."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1 : header.find("]")] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+#: A ``Host`` header as RFC 9110 and 3986 write it, ``host[:port]``, of the hosts a view can be
+#: reached by: a bracketed IPv6 address, or a name or IPv4 address of letters, digits, dots and
+#: dashes; then a numeric port. Nothing else (user info, a second address, a zone, a path) passes.
+_HOST_HEADER = re.compile(r"(?:\[([0-9a-f:.]+)\]|([a-z0-9.-]+))(?::[0-9]{1,5})?")
+
+
+def host_name(header: str) -> str | None:
+    """The host of a ``Host`` header, without its port (``[::1]:8000`` -> ``::1``, ``Localhost:80`` ->
+    ``localhost``); ``None`` unless the whole header is ``host[:port]`` (:data:`_HOST_HEADER`, the
+    brackets around a valid IPv6 address)."""
+    match = _HOST_HEADER.fullmatch(header.lower())
+    if match is None:
+        return None
+    if match[1] is not None:
+        try:
+            ipaddress.IPv6Address(match[1])
+        except ValueError:
+            return None
+        return match[1]
+    return match[2]
 
 
 # --- URLs and formatting ---------------------------------------------------------------------
