@@ -38,7 +38,7 @@ from .version import Version
 
 if TYPE_CHECKING:
     from .compare import Comparison
-    from .gc import GCReport
+    from .protocol.gc import GCReport
     from .replicate import CopyReport
     from .signing import SignatureInfo, TrustPolicy
     from .verify import VerifyReport
@@ -345,10 +345,15 @@ class ModelStore:
     def gc(self, *, grace: float = 3600.0, dry_run: bool = False) -> GCReport:
         """Remove what interrupted uploads and deleted versions left behind.
 
-        Never touches a committed version or an upload in progress (on another machine, one
-        younger than ``grace`` seconds).
+        Never touches a committed version or an upload in progress, on any machine: an upload keeps
+        a marker in the store fresh (every 60 seconds, ``$MODELSTORE_HEARTBEAT``), and one whose
+        marker the store shows unchanged for ``grace`` seconds (at least 5 heartbeats) has stopped.
+        Ages are the store's own timestamps, never a machine's clock
+        (:mod:`modelstore_core.protocol.gc`).
+
+        :raises UsageError: ``grace`` is shorter than 5 heartbeats.
         """
-        from .gc import collect_garbage
+        from .protocol.gc import collect_garbage
 
         return collect_garbage(self.storage, grace=grace, dry_run=dry_run)
 
@@ -608,8 +613,9 @@ class ModelStore:
     def file_path(self, domain: str, version: int | Version | None = None, *, path: str, state: str | None = None) -> Path:
         """The verified local path (in the per-user cache) of the version's file ``path`` (its stored
         name, e.g. ``"model.onnx"`` or ``"extras/vocab.txt"``), to read one file without loading the
-        model or copying the version (a :class:`Version` from ``info`` is not read again). Checked like a load: the trust policy, then the file's bytes
-        (hashed unless proven since they last were). Do not modify the file."""
+        model or copying the version (a :class:`Version` from ``info`` is not read again). Checked
+        like a load: the trust policy, then the file's bytes (hashed unless proven since they last
+        were). Do not modify the file."""
         return self.loader.file_path(domain, version, state=state, path=path)
 
     # --- helpers ------------------------------------------------------------------------
