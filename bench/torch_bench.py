@@ -182,8 +182,8 @@ class Timings:
         import modelstore_torch
 
         from modelstore_core import ModelStore
-        from modelstore_core.hashing import hash_file
         from modelstore_core.cache import Cache
+        from modelstore_core.hashing import hash_file
 
         store = ModelStore(store_dir)
         part = self.root / f"part-{i}"
@@ -191,7 +191,7 @@ class Timings:
         box = {}
         self.record(
             "  upload: plugin writes (and hashes) the weights",
-            timed(lambda: box.setdefault("flavor", modelstore_torch.modelstore_serialize(model=self.model, directory=part, options={}))),
+            timed(lambda: box.setdefault("flavor", modelstore_torch.plugin.serialize(self.model, part, {}))),
         )
         written = sorted(part.iterdir())
         print(f"    ({len(written)} files: {', '.join(p.name for p in written)})", file=sys.stderr)
@@ -206,11 +206,7 @@ class Timings:
         view = box["view"]
         self.record(
             "  load: plugin reads (and verifies) into the instance",
-            timed(
-                lambda: modelstore_torch.modelstore_deserialize(
-                    flavor=record.flavor, files=[f.path for f in record.model_files], options={"model": fresh}, verified=view
-                )
-            ),
+            timed(lambda: modelstore_torch.plugin.deserialize(record.flavor, [f.path for f in record.model_files], {"model": fresh}, view)),
         )
         torch.testing.assert_close(fresh(self.x), self.expected)
         shutil.rmtree(self.root / f"cache2-{i}")

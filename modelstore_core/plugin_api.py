@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .bucket import BucketURL, Endpoint, backend_options, scrub, split_userinfo
 from .cache import VersionFiles
+from .cloud_errors import CloudErrors, DeadlineExceeded
 from .errors import (
     CorruptArtifactError,
     CorruptRecordError,
@@ -33,6 +34,7 @@ from .hashing import CHUNK_SIZE, HashingWriter, VerifyingReader
 from .hookspecs import hookimpl
 from .input_signature import columns_signature, tensors_signature
 from .jsonvalues import json_value, restored_params, restored_value, stored_params
+from .plugin_bases import FlavorPlugin, StoragePlugin
 from .progress import Advance
 from .protocol.keys import TOP_LEVEL
 from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
@@ -42,11 +44,14 @@ __all__ = [
     "TOP_LEVEL",
     "Advance",
     "BucketURL",
+    "CloudErrors",
     "CorruptArtifactError",
     "CorruptRecordError",
     "CountingReader",
+    "DeadlineExceeded",
     "Endpoint",
     "Flavor",
+    "FlavorPlugin",
     "HashingWriter",
     "IntegrityError",
     "InvalidNameError",
@@ -55,6 +60,7 @@ __all__ = [
     "ObjectInfo",
     "StagedFile",
     "Storage",
+    "StoragePlugin",
     "StorageError",
     "Token",
     "UnsupportedModelError",

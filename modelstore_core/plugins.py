@@ -35,7 +35,9 @@ DEFAULT_PLUGINS = (
 
 #: Where a flavor, a model's top-level module, a URL scheme or a command is known to come from, so errors can
 #: say what to install before the plugin exists on this machine. Used for error hints only: which
-#: plugin handles a model is decided by the plugins themselves (and ``tryfirst``/``trylast``).
+#: plugin handles a model is decided by the plugins themselves (and ``tryfirst``/``trylast``). Each
+#: plugin declares these facts itself (``flavor``, ``modules``, ``schemes``, its commands);
+#: tests/test_known_plugins.py fails when this copy disagrees with them.
 KNOWN_PLUGINS = {
     "flavor": {
         "sklearn": "modelstore-sklearn",
@@ -57,6 +59,7 @@ KNOWN_PLUGINS = {
         "keras": "modelstore-keras",
         "tf_keras": "modelstore-keras",
         "catboost": "modelstore-catboost",
+        "_catboost": "modelstore-catboost",
         "transformers": "modelstore-transformers",
         "pytorch_lightning": "modelstore-lightning",
         "lightning": "modelstore-lightning",

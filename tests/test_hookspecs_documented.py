@@ -125,9 +125,9 @@ def test_the_example_plugin_implements_every_hook(monkeypatch):
 
     pm = pluggy.PluginManager("modelstore")
     pm.add_hookspecs(hookspecs)
-    pm.register(modelstore_example, name="example")  # validates argument names against the specs
+    pm.register(modelstore_example.plugin, name="example")  # validates argument names against the specs
     pm.check_pending()
-    assert sorted(caller.name for caller in pm.get_hookcallers(modelstore_example)) == sorted(SPECS)
+    assert sorted(caller.name for caller in pm.get_hookcallers(modelstore_example.plugin)) == sorted(SPECS)
 
 
 def test_every_hook_is_exercised_by_a_test(request, hook_calls, deselected):

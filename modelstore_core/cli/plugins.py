@@ -55,7 +55,7 @@ def describe_plugins(plugins: Plugins) -> dict[str, Any]:
                 "distribution": dist,
                 "version": version,
                 "builtin": builtin,
-                "module": getattr(plugin, "__name__", type(plugin).__qualname__),
+                "module": getattr(plugin, "__name__", None) or type(plugin).__module__,
                 "hooks": hooks,
                 "schemes": schemes,
                 "flavors": flavors,

@@ -15,7 +15,7 @@ from modelstore_core import ModelStore
 def plugin_env(tmp_path) -> dict:
     """The example plugin installed as pip lays out a distribution, plus one that fails to import."""
     site = tmp_path / "site"
-    fake_distribution(site, "modelstore-example", "modelstore_example")
+    fake_distribution(site, "modelstore-example", "modelstore_example:plugin")  # its pyproject.toml's entry point
     fake_distribution(site, "modelstore-broken", "modelstore_broken", "import modelstore_no_such_dependency\n", version="2.0")
     path = [str(site), str(REPO / "plugins" / "modelstore-example"), os.environ.get("PYTHONPATH", "")]
     return {"PYTHONPATH": os.pathsep.join(p for p in path if p)}

@@ -13,21 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelstore_core.plugin_api import hookimpl
+from modelstore_core.plugin_api import StoragePlugin
 
-#: ``azure://`` and ``az://`` (fsspec's) name container/prefix; the others container@account host/prefix.
-SCHEMES = ("azure", "az", "abfs", "abfss", "wasb", "wasbs")
-
-
-@hookimpl
-def modelstore_store(url: str, scheme: str, options: dict[str, Any]):
-    if scheme not in SCHEMES:
-        return None
-    from .storage import AzureStorage
-
-    return AzureStorage.from_url(url, **options)
+#: ``azure://container/prefix`` and fsspec's ``az://``
+CONTAINER_SCHEMES = ("azure", "az")
+#: Spark's and fsspec's ``abfs[s]://`` and ``wasb[s]://container@account.dfs.core.windows.net/prefix``
+ACCOUNT_SCHEMES = ("abfs", "abfss", "wasb", "wasbs")
 
 
-@hookimpl
-def modelstore_schemes():
-    return list(SCHEMES)
+class AzurePlugin(StoragePlugin):
+    schemes = CONTAINER_SCHEMES + ACCOUNT_SCHEMES
+
+    def open(self, url: str, scheme: str, options: dict[str, Any]):
+        from .storage import AzureStorage
+
+        return AzureStorage.from_url(url, **options)
+
+
+plugin = AzurePlugin()

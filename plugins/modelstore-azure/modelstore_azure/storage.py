@@ -44,7 +44,6 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -67,6 +66,7 @@ from azure.storage.blob import BlobBlock, BlobPrefix, BlobServiceClient, Exponen
 
 from modelstore_core.plugin_api import (
     BucketURL,
+    CloudErrors,
     InvalidNameError,
     KeyNotFoundError,
     ObjectInfo,
@@ -76,6 +76,8 @@ from modelstore_core.plugin_api import (
     backend_options,
     scrub,
 )
+
+from . import ACCOUNT_SCHEMES, CONTAINER_SCHEMES
 
 MB = 1 << 20
 
@@ -115,10 +117,6 @@ CREDENTIALS_HINT = (
 )
 
 
-class DeadlineExceeded(Exception):
-    """A request (with its retries) ran out of its ``timeout``; mapped to :class:`StorageError`."""
-
-
 class _DeadlineRetry(ExponentialRetry):
     """The SDK's storage retries (5xx, 408, connection errors, retried reads) with a deadline per request.
 
@@ -152,7 +150,7 @@ class _DeadlineRetry(ExponentialRetry):
         if time.monotonic() + settings["backoff"] < settings["deadline"]:
             return True
         if error is not None:
-            error.modelstore_deadline = True  # read by AzureStorage._error
+            error.modelstore_deadline = True  # read by ERRORS.timed_out
         return False
 
 
@@ -188,6 +186,37 @@ def _code(exc: BaseException) -> str:
     """The service's error code (``BlobAlreadyExists``), whether the SDK gives a string or its enum."""
     code = getattr(exc, "error_code", None)
     return str(getattr(code, "value", code) or "")
+
+
+def _refused(exc: BaseException) -> str | None:
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, ClientAuthenticationError) or status in (401, 403):
+        return _code(exc) or (str(status) if status else type(exc).__name__)
+    return None
+
+
+def _answer(exc: BaseException) -> str | None:
+    if not isinstance(exc, HttpResponseError):
+        return None
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{exc.status_code} {_code(exc)} {reason}"
+
+
+#: The SDK's exceptions as :class:`StorageError` (missing blobs are handled by the primitives), raised
+#: without the SDK's exception chained: its message can name a request URL with a SAS in it.
+ERRORS = CloudErrors(
+    service="Azure",
+    container="container",
+    refused_hint=f"({CREDENTIALS_HINT}) and the account's role assignments or SAS permissions",
+    endpoint_hint="endpoint=, the connection string's BlobEndpoint",
+    from_sdk=lambda exc: isinstance(exc, (AzureError, requests.RequestException)),
+    missing_container=lambda exc: _code(exc) == "ContainerNotFound",
+    refused=_refused,
+    timed_out=lambda exc: getattr(exc, "modelstore_deadline", False) or "timed out" in str(exc).lower(),
+    unreachable=lambda exc: isinstance(exc, (ServiceRequestError, ServiceResponseError)),
+    answer=_answer,
+    chain=False,
+)
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
@@ -233,7 +262,7 @@ def parse_url(url: str) -> tuple[BucketURL, str | None, str | None]:
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme in ("abfs", "abfss", "wasb", "wasbs") and "@" in parts.netloc:
+    if scheme in ACCOUNT_SCHEMES and "@" in parts.netloc:
         container, _, host = parts.netloc.rpartition("@")
         if ":" in container or not container:
             raise InvalidNameError(f"{scheme}:// URLs take no credentials; use {CREDENTIALS_HINT}")
@@ -243,9 +272,9 @@ def parse_url(url: str) -> tuple[BucketURL, str | None, str | None]:
             raise InvalidNameError(f"a {scheme}:// store URL reads {scheme}://container@account.dfs.core.windows.net/prefix")
         where = BucketURL.parse(f"azure://{container}{parts.path}", ("azure",), service="Azure", credentials_hint=CREDENTIALS_HINT)
         return where, account, f"https://{account}.blob.{rest}"
-    if scheme in ("abfs", "abfss", "wasb", "wasbs"):
+    if scheme in ACCOUNT_SCHEMES:
         raise InvalidNameError(f"a {scheme}:// store URL reads {scheme}://container@account.dfs.core.windows.net/prefix")
-    where = BucketURL.parse(url, ("azure", "az"), service="Azure", credentials_hint=CREDENTIALS_HINT)
+    where = BucketURL.parse(url, CONTAINER_SCHEMES, service="Azure", credentials_hint=CREDENTIALS_HINT)
     return BucketURL("azure", where.bucket, where.prefix), None, None
 
 
@@ -308,6 +337,7 @@ class AzureStorage(Storage):
         _scrub_logs.add(self)  # its secrets are all known now
         self.account = account
         self.endpoint = endpoint  # credential-free: userinfo and queries are refused
+        self._errors = ERRORS.bind(location=self.location, endpoint=endpoint, timeout=self.timeout, scrub=self._scrub)
         self.session = requests.Session()  # ours, sized for parallel blocks; every attempt goes through it
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(32, self.max_concurrency + 4))
         self.session.mount("http://", adapter)
@@ -430,46 +460,6 @@ class AzureStorage(Storage):
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._secrets)  # whole values only: a short value never garbles other words
-
-    def _error(self, exc: BaseException, action: str, key: str | None) -> StorageError:
-        where = self._where(key)
-        code = _code(exc)
-        status = getattr(exc, "status_code", None)
-        if code == "ContainerNotFound":
-            msg = f"Azure container {self.container_name!r} does not exist (endpoint {self.endpoint})"
-        elif isinstance(exc, ClientAuthenticationError) or status in (401, 403):
-            msg = (
-                f"Azure refused to {action} {where} ({code or status or type(exc).__name__}); check the credentials "
-                f"({CREDENTIALS_HINT}) and the account's role assignments or SAS permissions"
-            )
-        elif getattr(exc, "modelstore_deadline", False) or isinstance(exc, DeadlineExceeded) or "timed out" in str(exc).lower():
-            msg = (
-                f"Azure at {self.endpoint} did not answer in time to {action} {where} (timeout {self.timeout:g} s, "
-                f"retries included; {type(exc).__name__}); check that the endpoint is up and reachable (endpoint=, "
-                "the connection string's BlobEndpoint), or allow more time with --timeout SECONDS / ModelStore(url, timeout=SECONDS)"
-            )
-        elif isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-            msg = f"could not reach Azure at {self.endpoint} to {action} {where} (after retries): {type(exc).__name__}"
-        elif isinstance(exc, HttpResponseError):
-            reason = str(exc).splitlines()[0] if str(exc) else ""
-            msg = f"Azure could not {action} {where}: {status} {code} {reason}".rstrip()
-        else:
-            msg = f"Azure could not {action} {where}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return StorageError(self._scrub(msg))
-
-    @contextmanager
-    def _errors(self, action: str, key: str | None = None):
-        """SDK errors as :class:`StorageError` (missing blobs are handled by the callers), raised without
-        the SDK's exception chained: its message can name a request URL with a SAS in it."""
-        try:
-            yield
-        except (StorageError, KeyNotFoundError):
-            raise
-        except (AzureError, DeadlineExceeded, requests.RequestException) as exc:
-            error = self._error(exc, action, key)
-        else:
-            return
-        raise error from None  # the with statement's own exception would still be its context
 
     @staticmethod
     def _blob_missing(exc: ResourceNotFoundError) -> bool:

@@ -12,44 +12,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, VersionFiles, comes_from, hookimpl
+from modelstore_core.plugin_api import Flavor, FlavorPlugin, VersionFiles
 
 FLAVOR = "catboost"
 PLUGIN = "modelstore-catboost"
 
 
-def handles(model: Any) -> bool:
-    """Whether ``model``'s class comes from catboost (decided from module names, without importing it)."""
-    return comes_from(model, "catboost", "_catboost")
+class CatBoostPlugin(FlavorPlugin):
+    flavor = FLAVOR
+    modules = ("catboost", "_catboost")  # _catboost: the compiled module behind its classes
+
+    def serialize(self, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+        from ._persist import serialize
+
+        return serialize(model, directory)
+
+    def deserialize(self, flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
+        from ._persist import deserialize
+
+        return deserialize(flavor, files, verified)
+
+    def metadata(self, model: Any, flavor: Flavor) -> dict[str, Any]:
+        from ._metadata import describe, signature
+
+        return {"model": describe(model, flavor), "signature": signature(model)}
 
 
-@hookimpl
-def modelstore_serialize(model: Any, directory: Path) -> Flavor | None:
-    if not handles(model):
-        return None
-    from ._persist import serialize
-
-    return serialize(model, directory)
-
-
-@hookimpl
-def modelstore_deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any:
-    if flavor.name != FLAVOR:
-        return None
-    from ._persist import deserialize
-
-    return deserialize(flavor, files, verified)
-
-
-@hookimpl
-def modelstore_flavors() -> list[str]:
-    return [FLAVOR]
-
-
-@hookimpl
-def modelstore_collect_metadata(model: Any, flavor: Flavor) -> dict[str, Any] | None:
-    if flavor.name != FLAVOR or model is None:
-        return None
-    from ._metadata import describe, signature
-
-    return {"model": describe(model, flavor), "signature": signature(model)}
+plugin = CatBoostPlugin()

@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import CorruptArtifactError, Flavor, ModelStoreError, VersionFiles, model_file, qualified_name
+from modelstore_core.plugin_api import CorruptArtifactError, Flavor, ModelStoreError, UsageError, VersionFiles, model_file, qualified_name
 
 from . import FLAVOR, PLUGIN
 
@@ -35,13 +35,13 @@ def serialize(model: Any, directory: Path) -> Flavor:
     classes = known_classes()
     name = next((n for n, cls in classes.items() if type(model) is cls), None)
     if name is None:
-        raise ModelStoreError(
+        raise UsageError(
             f"modelstore-catboost stores {', '.join(CLASSES)} and loads them back as the same class; "
             f"{qualified_name(model)} is not one of them (a subclass could not be rebuilt): store the "
             "files of model.save_model(...) with upload(domain, files=[...])"
         )
     if not model.is_fitted():
-        raise ModelStoreError(f"this {qualified_name(model)} is not fitted: there is nothing to store yet")
+        raise UsageError(f"this {qualified_name(model)} is not fitted: there is nothing to store yet")
     model.save_model(str(directory / FILE), format="cbm")
     return Flavor(
         name=FLAVOR,

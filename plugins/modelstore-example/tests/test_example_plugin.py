@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import threshold_plugin
 from modelstore_example.model import TinyLinearModel
 from modelstore_example.storage import MemoryStorage
 
-from modelstore_core import ModelStore, UnsupportedModelError
+from modelstore_core import IntegrityError, ModelStore, UnsupportedModelError
+from modelstore_core.plugins import get_plugins
+from modelstore_core.protocol import keys
 from modelstore_core.testing import StorageContract, TamperContract
 from modelstore_core.testing.flavors import FlavorContract, assert_reupload_deduplicated
 
@@ -110,6 +113,42 @@ def test_memory_store_round_trip(fitted, tmp_path):
     other.set_state("demo", v.version, "production")
     assert other.states("demo") == {"production": v.version}
     assert other.verify().ok
+
+
+# --- a plugin written as functions --------------------------------------------------------
+
+
+@pytest.fixture
+def threshold():
+    """The function-style plugin, registered beside the example's for the test's duration."""
+    manager = get_plugins().manager
+    manager.register(threshold_plugin, name="threshold")
+    yield threshold_plugin
+    manager.unregister(name="threshold")
+
+
+def test_a_plugin_written_as_functions_works_beside_one_built_on_the_bases(threshold, store, fresh, fitted):
+    """Modules of @hookimpl functions, taking fewer arguments than the specs, keep working unchanged."""
+    v = store.upload("cut", model=threshold.Threshold(0.5))
+    assert v.metadata["flavor"]["name"] == "threshold" and v.metadata["model"] == {"hyperparameters": {"cut": 0.5}}
+    store.upload("demo", model=fitted)  # the class-based plugin still takes its own models
+    again = fresh()
+    assert again.load("cut").predict([0.2, 0.7]) == [False, True]
+    assert type(again.load("demo")) is TinyLinearModel
+    [impl] = [i for i in get_plugins().hook.modelstore_deserialize.get_hookimpls() if i.plugin is threshold]
+    assert impl.argnames == ("flavor", "directory", "files")  # no verified: called once the files are hashed
+
+
+def test_a_plugin_without_verified_is_not_asked_before_the_files_are_hashed(threshold, store, fresh, monkeypatch):
+    v = store.upload("cut", model=threshold.Threshold(0.5))
+    stored = store.storage.local_path(keys.object_key(v.files[0].sha256))
+    stored.chmod(0o644)  # a store's objects are read-only; their owner can still change them
+    stored.write_text(stored.read_text().replace("0.5", "9.5"))  # same size, other bytes
+    asked = []
+    monkeypatch.setattr(threshold, "Threshold", lambda cut: asked.append(cut))
+    with pytest.raises(IntegrityError, match="threshold.json"):
+        fresh().load("cut")
+    assert asked == []
 
 
 # --- through the command line -----------------------------------------------------------

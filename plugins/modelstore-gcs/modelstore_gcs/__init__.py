@@ -10,20 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelstore_core.plugin_api import hookimpl
-
-SCHEMES = ("gs", "gcs")
+from modelstore_core.plugin_api import StoragePlugin
 
 
-@hookimpl
-def modelstore_store(url: str, scheme: str, options: dict[str, Any]):
-    if scheme not in SCHEMES:
-        return None
-    from .storage import GCSStorage
+class GCSPlugin(StoragePlugin):
+    schemes = ("gs", "gcs")
 
-    return GCSStorage.from_url(url, **options)
+    def open(self, url: str, scheme: str, options: dict[str, Any]):
+        from .storage import GCSStorage
+
+        return GCSStorage.from_url(url, **options)
 
 
-@hookimpl
-def modelstore_schemes():
-    return list(SCHEMES)
+plugin = GCSPlugin()

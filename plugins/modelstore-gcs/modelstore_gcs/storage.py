@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -40,6 +39,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from modelstore_core.plugin_api import (
     CHUNK_SIZE,
     BucketURL,
+    CloudErrors,
     CountingReader,
     InvalidNameError,
     KeyNotFoundError,
@@ -51,6 +51,8 @@ from modelstore_core.plugin_api import (
     scrub,
     split_userinfo,
 )
+
+from . import GCSPlugin
 
 MB = 1 << 20
 
@@ -86,6 +88,43 @@ CREDENTIALS_HINT = (
 )
 
 
+_SDK_ERRORS = (
+    gexc.GoogleAPICallError,
+    gexc.RetryError,
+    auth_exceptions.GoogleAuthError,
+    requests.exceptions.RequestException,
+    ConnectionError,
+)
+
+
+def _from_sdk(exc: BaseException) -> bool:
+    # and google-cloud-storage's media layer (InvalidResponse, DataCorruption)
+    return isinstance(exc, _SDK_ERRORS) or (type(exc).__module__.startswith("google.") and not isinstance(exc, (TypeError, ValueError)))
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, (requests.exceptions.Timeout, TimeoutError)) or (
+        isinstance(exc, requests.exceptions.ConnectionError) and "timed out" in str(exc)
+    )
+
+
+#: The SDK's exceptions (google-api-core, google-auth, requests) as :class:`StorageError`; a missing
+#: object is handled by the primitives, so a ``NotFound`` that reaches here is the bucket's.
+ERRORS = CloudErrors(
+    service="GCS",
+    container="bucket",
+    refused_hint="(GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login) and the bucket's IAM",
+    endpoint_hint="STORAGE_EMULATOR_HOST, endpoint=",
+    from_sdk=_from_sdk,
+    missing_container=lambda exc: isinstance(exc, gexc.NotFound),
+    refused=lambda exc: type(exc).__name__ if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized, auth_exceptions.RefreshError)) else None,
+    timed_out=_timed_out,
+    unreachable=lambda exc: isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)),
+    answer=lambda exc: f"{exc.code} {exc.message}" if isinstance(exc, gexc.GoogleAPICallError) else None,
+    cause=lambda exc: exc.cause if isinstance(exc, gexc.RetryError) and exc.cause is not None else exc,
+)
+
+
 class GCSStorage(Storage):
     """A store under ``gs://bucket/prefix``. Nothing is written until the first upload."""
 
@@ -95,7 +134,7 @@ class GCSStorage(Storage):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> GCSStorage:
-        where = BucketURL.parse(url, ("gs", "gcs"), service="GCS", credentials_hint=CREDENTIALS_HINT)
+        where = BucketURL.parse(url, GCSPlugin.schemes, service="GCS", credentials_hint=CREDENTIALS_HINT)
         return cls(where.bucket, where.prefix, **options)
 
     def __init__(self, bucket: str, prefix: str = "", **options: Any):
@@ -164,6 +203,7 @@ class GCSStorage(Storage):
         except (auth_exceptions.GoogleAuthError, OSError, ValueError) as exc:
             raise StorageError(f"cannot configure the GCS client: {type(exc).__name__}") from None
         self.endpoint = self.client._connection.API_BASE_URL
+        self._errors = ERRORS.bind(location=self.location, endpoint=self.endpoint, timeout=self.retry_deadline, scrub=self._scrub)
         if not _otel_traces_enabled() and getattr(self.client, "_bucket_metadata_cache", None) is not None:
             # google-cloud-storage >= 3.17 fetches each bucket's metadata in a background request,
             # only to label OpenTelemetry spans; without tracing that request buys nothing.
@@ -195,51 +235,9 @@ class GCSStorage(Storage):
     def _where(self, key: str | None) -> str:
         return self.location.where(key)
 
-    def _error(self, exc: BaseException, action: str, key: str | None) -> StorageError:
-        where = self._where(key)
-        if isinstance(exc, gexc.RetryError) and exc.cause is not None:
-            exc = exc.cause
-        if isinstance(exc, gexc.NotFound):
-            msg = f"GCS bucket {self.bucket_name!r} does not exist (endpoint {self.endpoint})"
-        elif isinstance(exc, (gexc.Forbidden, gexc.Unauthorized, auth_exceptions.RefreshError)):
-            msg = (
-                f"GCS refused to {action} {where} ({type(exc).__name__}); check the credentials "
-                "(GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login) and the bucket's IAM"
-            )
-        elif isinstance(exc, gexc.GoogleAPICallError):
-            msg = f"GCS could not {action} {where}: {exc.code} {exc.message}"
-        elif isinstance(exc, (requests.exceptions.Timeout, TimeoutError)) or (
-            isinstance(exc, requests.exceptions.ConnectionError) and "timed out" in str(exc)
-        ):
-            msg = (
-                f"GCS at {self.endpoint} did not answer in time to {action} {where} (timeout {self.retry_deadline:g} s, "
-                f"retries included; {type(exc).__name__}); check that the endpoint is up and reachable "
-                "(STORAGE_EMULATOR_HOST, endpoint=), or allow more time with --timeout SECONDS / ModelStore(url, timeout=SECONDS)"
-            )
-        elif isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
-            msg = f"could not reach GCS at {self.endpoint} to {action} {where} (after retries): {type(exc).__name__}"
-        else:
-            msg = f"GCS could not {action} {where}: {type(exc).__name__}: {exc}"
-        return StorageError(self._scrub(msg))
-
     def _scrub(self, text: str) -> str:
         token = getattr(getattr(self, "client", None), "_credentials", None)
         return scrub(text, {*self._secrets, getattr(token, "token", None)})
-
-    @contextmanager
-    def _errors(self, action: str, key: str | None = None):
-        try:
-            yield
-        except StorageError:
-            raise
-        except (gexc.GoogleAPICallError, gexc.RetryError, auth_exceptions.GoogleAuthError,
-                requests.exceptions.RequestException, ConnectionError) as exc:
-            raise self._error(exc, action, key) from exc
-        except Exception as exc:
-            # google-cloud-storage's media layer (InvalidResponse, DataCorruption)
-            if type(exc).__module__.startswith("google.") and not isinstance(exc, (TypeError, ValueError)):
-                raise self._error(exc, action, key) from exc
-            raise
 
     # --- primitives -----------------------------------------------------------------
 

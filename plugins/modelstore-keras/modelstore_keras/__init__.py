@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, UntrustedArtifactError, VersionFiles, comes_from, hookimpl, model_file, qualified_name
+from modelstore_core.plugin_api import Flavor, FlavorPlugin, UntrustedArtifactError, VersionFiles, comes_from, model_file, qualified_name
 
 FLAVOR = "keras"
 PLUGIN = "modelstore-keras"
@@ -39,109 +39,110 @@ def _keras_model(model: Any) -> bool:
     return isinstance(model, keras.Model)
 
 
-# tryfirst: a Keras 3 model on the torch backend is also an ``nn.Module``, which modelstore-torch handles.
-@hookimpl(tryfirst=True)
-def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
-    if "tf_keras" in sys.modules and comes_from(model, "tf_keras"):
-        raise TypeError(
-            f"{qualified_name(model)} is a tf_keras (Keras 2) model; modelstore-keras stores Keras 3 models."
-            " Save it with model.save('model.keras') and upload(domain, files=['model.keras']), or move to Keras 3"
+def _tf_keras_model(model: Any) -> bool:
+    """Whether ``model`` comes from tf_keras (Keras 2), never importing it."""
+    return "tf_keras" in sys.modules and comes_from(model, "tf_keras")
+
+
+class KerasPlugin(FlavorPlugin):
+    flavor = FLAVOR
+    modules = ("keras", "tf_keras")
+    # tryfirst: a Keras 3 model on the torch backend is also an ``nn.Module``, which modelstore-torch handles.
+    tryfirst = True
+
+    def handles(self, model: Any) -> bool:
+        # a tf_keras (Keras 2) model too: serialize refuses it, saying what to do
+        return _tf_keras_model(model) or _keras_model(model)
+
+    def serialize(self, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+        if _tf_keras_model(model):
+            raise TypeError(
+                f"{qualified_name(model)} is a tf_keras (Keras 2) model; modelstore-keras stores Keras 3 models."
+                " Save it with model.save('model.keras') and upload(domain, files=['model.keras']), or move to Keras 3"
+            )
+        import keras
+
+        if int(keras.__version__.split(".")[0]) < 3:
+            raise TypeError(f"modelstore-keras needs Keras 3; keras {keras.__version__} is installed")
+
+        path = directory / FILE
+        model.save(path)
+        normalise(path)
+        lambdas = sorted({layer.name for layer in _layers(model) if _runs_python(layer)})
+        backend = keras.backend.backend()
+        return Flavor(
+            name=FLAVOR,
+            format="keras",
+            plugin=PLUGIN,
+            model_class=qualified_name(model),
+            # Lambda layers carry marshalled Python code that load_model runs while rebuilding the model.
+            safe=not lambdas,
+            dependencies=["keras", *([BACKEND_DISTRIBUTIONS[backend]] if backend in BACKEND_DISTRIBUTIONS else [])],
+            options={"file": FILE, "backend": backend, "lambda_layers": lambdas},
         )
-    if not _keras_model(model):
-        return None
-    import keras
 
-    if int(keras.__version__.split(".")[0]) < 3:
-        raise TypeError(f"modelstore-keras needs Keras 3; keras {keras.__version__} is installed")
-
-    path = directory / FILE
-    model.save(path)
-    normalise(path)
-    lambdas = sorted({layer.name for layer in _layers(model) if _runs_python(layer)})
-    backend = keras.backend.backend()
-    return Flavor(
-        name=FLAVOR,
-        format="keras",
-        plugin=PLUGIN,
-        model_class=qualified_name(model),
-        # Lambda layers carry marshalled Python code that load_model runs while rebuilding the model.
-        safe=not lambdas,
-        dependencies=["keras", *([BACKEND_DISTRIBUTIONS[backend]] if backend in BACKEND_DISTRIBUTIONS else [])],
-        options={"file": FILE, "backend": backend, "lambda_layers": lambdas},
-    )
-
-
-@hookimpl
-def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles):
-    if flavor.name != FLAVOR:
-        return None
-    recorded = flavor.options
-    trust = bool(options.get("trust"))
-    if not flavor.safe and not trust:
-        raise UntrustedArtifactError(
-            f"this {flavor.model_class} has Lambda layers ({', '.join(recorded.get('lambda_layers') or [])}) whose"
-            " Python code Keras runs while loading the model; pass trust=True (Keras' safe_mode=False) only for"
-            " artifacts from a source you trust, or replace the Lambda layers with registered custom layers"
-        )
-    from . import archive
-
-    # The record names the file: only the version's model files may be read, and only once the zip
-    # is known not to inflate beyond what a saved model can be. The zip checks and Keras need a
-    # file: ``verified.path`` hashes it first (or trusts the cache's proof that it is unchanged).
-    name = recorded.get("file", FILE)
-    model_file(verified.directory, files, name, option="file")
-    path = verified.path(name)
-    archive.check(path)
-    import keras
-
-    kwargs = {"safe_mode": not trust}
-    for name in ("custom_objects", "compile"):
-        if name in options:
-            kwargs[name] = options[name]
-    try:
-        return keras.saving.load_model(path, **kwargs)
-    except ValueError as exc:
-        if "safe_mode" in str(exc) and not trust:
+    def deserialize(self, flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
+        recorded = flavor.options
+        trust = bool(options.get("trust"))
+        if not flavor.safe and not trust:
             raise UntrustedArtifactError(
-                f"Keras refused to load this model in safe mode ({exc}); pass trust=True only for artifacts from a source you trust"
-            ) from exc
-        raise
+                f"this {flavor.model_class} has Lambda layers ({', '.join(recorded.get('lambda_layers') or [])}) whose"
+                " Python code Keras runs while loading the model; pass trust=True (Keras' safe_mode=False) only for"
+                " artifacts from a source you trust, or replace the Lambda layers with registered custom layers"
+            )
+        from . import archive
 
+        # The record names the file: only the version's model files may be read, and only once the zip
+        # is known not to inflate beyond what a saved model can be. The zip checks and Keras need a
+        # file: ``verified.path`` hashes it first (or trusts the cache's proof that it is unchanged).
+        name = recorded.get("file", FILE)
+        model_file(verified.directory, files, name, option="file")
+        path = verified.path(name)
+        archive.check(path)
+        import keras
 
-@hookimpl
-def modelstore_flavors():
-    return [FLAVOR]
-
-
-@hookimpl
-def modelstore_collect_metadata(model: Any, flavor: Flavor):
-    if flavor.name != FLAVOR or model is None:
-        return None
-    import keras
-
-    info: dict[str, Any] = {
-        "framework": "keras",
-        "framework_version": keras.__version__,
-        "backend": keras.backend.backend(),
-        "layers": len(model.layers),
-    }
-    if model.built:
-        info["parameters"] = int(model.count_params())
-        info["trainable_parameters"] = int(sum(int(_size(w)) for w in model.trainable_weights))
-    for key, attr in (("inputs", "inputs"), ("outputs", "outputs")):
+        kwargs = {"safe_mode": not trust}
+        for name in ("custom_objects", "compile"):
+            if name in options:
+                kwargs[name] = options[name]
         try:
-            tensors = getattr(model, attr)
-        except (AttributeError, ValueError):
-            continue
-        if tensors is not None:
-            info[key] = [list(t.shape) for t in keras.tree.flatten(tensors)]
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None:
-        info["optimizer"] = {"class": type(optimizer).__name__, "learning_rate": _float(getattr(optimizer, "learning_rate", None))}
-    loss = getattr(model, "loss", None)
-    if loss is not None:
-        info["loss"] = loss if isinstance(loss, str) else getattr(loss, "name", None) or type(loss).__name__
-    return {"model": info}
+            return keras.saving.load_model(path, **kwargs)
+        except ValueError as exc:
+            if "safe_mode" in str(exc) and not trust:
+                raise UntrustedArtifactError(
+                    f"Keras refused to load this model in safe mode ({exc}); pass trust=True only for artifacts from a source you trust"
+                ) from exc
+            raise
+
+    def metadata(self, model: Any, flavor: Flavor) -> dict[str, Any]:
+        import keras
+
+        info: dict[str, Any] = {
+            "framework": "keras",
+            "framework_version": keras.__version__,
+            "backend": keras.backend.backend(),
+            "layers": len(model.layers),
+        }
+        if model.built:
+            info["parameters"] = int(model.count_params())
+            info["trainable_parameters"] = int(sum(int(_size(w)) for w in model.trainable_weights))
+        for key, attr in (("inputs", "inputs"), ("outputs", "outputs")):
+            try:
+                tensors = getattr(model, attr)
+            except (AttributeError, ValueError):
+                continue
+            if tensors is not None:
+                info[key] = [list(t.shape) for t in keras.tree.flatten(tensors)]
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            info["optimizer"] = {"class": type(optimizer).__name__, "learning_rate": _float(getattr(optimizer, "learning_rate", None))}
+        loss = getattr(model, "loss", None)
+        if loss is not None:
+            info["loss"] = loss if isinstance(loss, str) else getattr(loss, "name", None) or type(loss).__name__
+        return {"model": info}
+
+
+plugin = KerasPlugin()
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from modelstore_core.plugin_api import (
     CorruptRecordError,
     Flavor,
     ModelStoreError,
+    UsageError,
     VersionFiles,
     model_file,
     qualified_name,
@@ -46,7 +47,7 @@ def serialize(model: Any, directory: Path) -> Flavor:
     classes = known_classes()
     name = next((n for n, cls in classes.items() if type(model) is cls), None)
     if name is None:
-        raise ModelStoreError(
+        raise UsageError(
             f"modelstore-lightgbm stores {', '.join(CLASSES)} and loads them back as the same class; "
             f"{qualified_name(model)} is not one of them (a subclass could not be rebuilt): store "
             "model.booster_, or the file of model.booster_.save_model(...) with upload(domain, files=[...])"
@@ -55,7 +56,7 @@ def serialize(model: Any, directory: Path) -> Flavor:
         booster, options = model, {}
     else:
         if not model.__sklearn_is_fitted__():
-            raise ModelStoreError(f"this {qualified_name(model)} is not fitted: there is nothing to store yet")
+            raise UsageError(f"this {qualified_name(model)} is not fitted: there is nothing to store yet")
         booster, options = model.booster_, {"params": stored_params(model.get_params()), "fitted": fitted_state(model, name)}
     # Every iteration (num_iteration=-1): model_to_string() would keep only up to best_iteration.
     (directory / FILE).write_text(booster.model_to_string(num_iteration=-1), encoding="utf-8")
@@ -81,7 +82,7 @@ def fitted_state(model: Any, name: str) -> dict[str, Any]:
     if name == "LGBMClassifier":
         classes = model.classes_.tolist()
         if not all(isinstance(c, (str, int, float, bool)) for c in classes):
-            raise ModelStoreError(
+            raise UsageError(
                 f"this LGBMClassifier's classes are {type(classes[0]).__name__} values, which cannot be recorded as JSON: "
                 "fit it with string or numeric labels, or store model.booster_"
             )

@@ -31,9 +31,10 @@ from modelstore_core.plugin_api import (
     CorruptArtifactError,
     CorruptRecordError,
     Flavor,
-    ModelStoreError,
+    FlavorPlugin,
+    UsageError,
+    VersionFiles,
     comes_from,
-    hookimpl,
     json_value,
     model_file,
     qualified_name,
@@ -60,78 +61,73 @@ def _package(model: Any) -> str | None:
 # --- hooks ------------------------------------------------------------------------------------
 
 
-# tryfirst: a LightningModule is also an ``nn.Module``, which modelstore-torch handles.
-@hookimpl(tryfirst=True)
-def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
-    package = _package(model)
-    if package is None:
-        return None
-    if options.get("pickle_module"):
-        raise TypeError("pickle_module=True is not supported for LightningModules: load them into model=YourModule instead")
-    weights = modelstore_torch.modelstore_serialize(model=model, directory=directory, options={})
-    hparams, skipped = split_hparams(getattr(model, "hparams", {}))
-    (directory / HPARAMS).write_text(json.dumps(hparams, sort_keys=True, allow_nan=False, ensure_ascii=False, indent=1) + "\n")
-    return Flavor(
-        name=FLAVOR,
-        format="safetensors",
-        plugin=PLUGIN,
-        model_class=qualified_name(model),
-        safe=True,  # weights and JSON: loading runs no code from the store
-        dependencies=[DISTRIBUTIONS[package], "torch"],
-        digests=weights.digests,
-        options={"hparams": HPARAMS, "skipped_hparams": skipped, "torch": weights.options},
-    )
+class LightningPlugin(FlavorPlugin):
+    flavor = FLAVOR
+    modules = tuple(MODULES)
+    # tryfirst: a LightningModule is also an ``nn.Module``, which modelstore-torch handles.
+    tryfirst = True
 
+    def handles(self, model: Any) -> bool:
+        return _package(model) is not None
 
-@hookimpl
-def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified):
-    if flavor.name != FLAVOR:
-        return None
-    recorded = flavor.options
-    target = options.get("model")
-    short = (flavor.model_class or "MyModule").rsplit(".", 1)[-1]
-    if target is None and not options.get("as_state_dict"):
-        raise ModelStoreError(
-            f"this version holds the weights and hyperparameters of a {flavor.model_class}: pass its class,"
-            f" load(..., model={short}), to build it from the stored hyperparameters, or an instance (model={short}(...));"
-            " as_state_dict=True gives the weights alone"
+    def serialize(self, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+        package = _package(model)
+        if options.get("pickle_module"):
+            raise TypeError("pickle_module=True is not supported for LightningModules: load them into model=YourModule instead")
+        weights = modelstore_torch.plugin.serialize(model, directory, {})
+        hparams, skipped = split_hparams(getattr(model, "hparams", {}))
+        (directory / HPARAMS).write_text(json.dumps(hparams, sort_keys=True, allow_nan=False, ensure_ascii=False, indent=1) + "\n")
+        return Flavor(
+            name=FLAVOR,
+            format="safetensors",
+            plugin=PLUGIN,
+            model_class=qualified_name(model),
+            safe=True,  # weights and JSON: loading runs no code from the store
+            dependencies=[DISTRIBUTIONS[package], "torch"],
+            digests=weights.digests,
+            options={"hparams": HPARAMS, "skipped_hparams": skipped, "torch": weights.options},
         )
-    weights = Flavor(name=modelstore_torch.FLAVOR, format="safetensors", plugin=modelstore_torch.PLUGIN,
-                     model_class=flavor.model_class, options=_torch_options(recorded))  # fmt: skip
-    if isinstance(target, type):
-        name = recorded.get("hparams", HPARAMS)
-        model_file(verified.directory, files, name, option="hparams")  # a recorded name is checked first
-        hparams = read_hparams(verified.path(name))  # verified before it is parsed
-        # the weights' size bounds the module built from untrusted hparams (one file or shards)
-        stored = sum((verified.directory / f).stat().st_size for f in files if f.endswith(".safetensors"))
-        target = _build(target, hparams, recorded.get("skipped_hparams"), options.get("hparams") or {}, flavor, stored)
-    return modelstore_torch.modelstore_deserialize(flavor=weights, files=files, options={**options, "model": target}, verified=verified)
+
+    def deserialize(self, flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
+        recorded = flavor.options
+        target = options.get("model")
+        short = (flavor.model_class or "MyModule").rsplit(".", 1)[-1]
+        if target is None and not options.get("as_state_dict"):
+            raise UsageError(
+                f"this version holds the weights and hyperparameters of a {flavor.model_class}: pass its class,"
+                f" load(..., model={short}), to build it from the stored hyperparameters, or an instance (model={short}(...));"
+                " as_state_dict=True gives the weights alone"
+            )
+        weights = Flavor(name=modelstore_torch.FLAVOR, format="safetensors", plugin=modelstore_torch.PLUGIN,
+                         model_class=flavor.model_class, options=_torch_options(recorded))  # fmt: skip
+        if isinstance(target, type):
+            name = recorded.get("hparams", HPARAMS)
+            model_file(verified.directory, files, name, option="hparams")  # a recorded name is checked first
+            hparams = read_hparams(verified.path(name))  # verified before it is parsed
+            # the weights' size bounds the module built from untrusted hparams (one file or shards)
+            stored = sum((verified.directory / f).stat().st_size for f in files if f.endswith(".safetensors"))
+            target = _build(target, hparams, recorded.get("skipped_hparams"), options.get("hparams") or {}, flavor, stored)
+        return modelstore_torch.plugin.deserialize(weights, files, {**options, "model": target}, verified)
+
+    def metadata(self, model: Any, flavor: Flavor) -> dict[str, Any]:
+        from importlib.metadata import version
+
+        package = _package(model)
+        torch_flavor = Flavor(
+            name=modelstore_torch.FLAVOR, format="safetensors", plugin=modelstore_torch.PLUGIN, options=flavor.options["torch"]
+        )
+        info = modelstore_torch.plugin.metadata(model, torch_flavor)["model"]
+        info.update(
+            framework="lightning",
+            framework_version=version(DISTRIBUTIONS[package]) if package else None,
+            torch_version=info.pop("framework_version"),
+            **{"class": qualified_name(model)},
+            hyperparameters=json_value(dict(getattr(model, "hparams", {}))),
+        )
+        return {"model": info}
 
 
-@hookimpl
-def modelstore_flavors():
-    return [FLAVOR]
-
-
-@hookimpl
-def modelstore_collect_metadata(model: Any, flavor: Flavor):
-    if flavor.name != FLAVOR or model is None:
-        return None
-    from importlib.metadata import version
-
-    package = _package(model)
-    torch_flavor = Flavor(
-        name=modelstore_torch.FLAVOR, format="safetensors", plugin=modelstore_torch.PLUGIN, options=flavor.options["torch"]
-    )
-    info = modelstore_torch.modelstore_collect_metadata(model=model, flavor=torch_flavor)["model"]
-    info.update(
-        framework="lightning",
-        framework_version=version(DISTRIBUTIONS[package]) if package else None,
-        torch_version=info.pop("framework_version"),
-        **{"class": qualified_name(model)},
-        hyperparameters=json_value(dict(getattr(model, "hparams", {}))),
-    )
-    return {"model": info}
+plugin = LightningPlugin()
 
 
 # --- hyperparameters ------------------------------------------------------------------------------
@@ -192,7 +188,7 @@ def _build(cls: type, stored: dict[str, Any], skipped: Any, given: dict[str, Any
     skipped = [s for s in skipped if isinstance(s, str)] if isinstance(skipped, list) else []
     missing = [name for name in skipped if name not in given]
     if missing:
-        raise ModelStoreError(
+        raise UsageError(
             f"the hyperparameters {missing} of this {flavor.model_class} could not be stored as JSON: pass them,"
             f" load(..., model={cls.__name__}, hparams={{{', '.join(f'{m!r}: ...' for m in missing)}}}),"
             f" or an instance, model={cls.__name__}(...)"
@@ -213,7 +209,7 @@ def _build(cls: type, stored: dict[str, Any], skipped: Any, given: dict[str, Any
             )
         return cls(**kwargs)
     except TypeError as exc:
-        raise ModelStoreError(
+        raise UsageError(
             f"{cls.__name__}(**hparams) failed with the stored hyperparameters {sorted(kwargs)} ({exc}):"
             f" pass an instance, model={cls.__name__}(...), or hparams={{...}} to adjust them"
         ) from exc

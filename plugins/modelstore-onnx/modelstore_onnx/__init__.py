@@ -14,44 +14,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, VersionFiles, comes_from, hookimpl
+from modelstore_core.plugin_api import Flavor, FlavorPlugin, VersionFiles
 
 FLAVOR = "onnx"
 PLUGIN = "modelstore-onnx"
 
 
-def handles(model: Any) -> bool:
-    """Whether ``model``'s class comes from onnx (decided from module names, without importing it)."""
-    return comes_from(model, "onnx")
+class ONNXPlugin(FlavorPlugin):
+    flavor = FLAVOR
+    modules = ("onnx",)
+
+    def serialize(self, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+        from ._persist import serialize
+
+        return serialize(model, directory, options)
+
+    def deserialize(self, flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
+        from ._persist import deserialize
+
+        return deserialize(flavor, files, options, verified)
+
+    def metadata(self, model: Any, flavor: Flavor) -> dict[str, Any]:
+        from ._metadata import describe
+
+        return {"model": describe(model)}
 
 
-@hookimpl
-def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor | None:
-    if not handles(model):
-        return None
-    from ._persist import serialize
-
-    return serialize(model, directory, options)
-
-
-@hookimpl
-def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
-    if flavor.name != FLAVOR:
-        return None
-    from ._persist import deserialize
-
-    return deserialize(flavor, files, options, verified)
-
-
-@hookimpl
-def modelstore_flavors() -> list[str]:
-    return [FLAVOR]
-
-
-@hookimpl
-def modelstore_collect_metadata(model: Any, flavor: Flavor) -> dict[str, Any] | None:
-    if flavor.name != FLAVOR or model is None:
-        return None
-    from ._metadata import describe
-
-    return {"model": describe(model)}
+plugin = ONNXPlugin()

@@ -25,6 +25,7 @@ from modelstore_core.plugin_api import (
     CorruptRecordError,
     Flavor,
     ModelStoreError,
+    UsageError,
     VersionFiles,
     model_file,
     qualified_name,
@@ -45,12 +46,12 @@ def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
     import onnx
 
     if not isinstance(model, onnx.ModelProto):
-        raise ModelStoreError(
+        raise UsageError(
             f"modelstore-onnx stores onnx.ModelProto models; {qualified_name(model)} is not one: "
             "wrap a graph with onnx.helper.make_model(graph), or store files with upload(domain, files=[...])"
         )
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in all_tensors(model)):
-        raise ModelStoreError(
+        raise UsageError(
             "this ModelProto refers to tensor data in files it has not loaded (onnx.load(path, load_external_data=False)); "
             "load it with onnx.load(path) so that its weights are stored with it"
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import CorruptArtifactError, Flavor, ModelStoreError, VersionFiles, model_file, qualified_name
+from modelstore_core.plugin_api import CorruptArtifactError, Flavor, UsageError, VersionFiles, model_file, qualified_name
 
 from . import FLAVOR, PLUGIN
 
@@ -20,12 +20,12 @@ def serialize(model: Any, directory: Path) -> Flavor:
     from prophet.serialize import model_to_json
 
     if type(model) is not Prophet:
-        raise ModelStoreError(
+        raise UsageError(
             f"modelstore-prophet stores prophet.Prophet models and loads them back as such; {qualified_name(model)} is not one "
             "(a subclass could not be rebuilt)"
         )
     if model.history is None:
-        raise ModelStoreError("this Prophet model is not fitted: there is nothing to store yet (call fit first)")
+        raise UsageError("this Prophet model is not fitted: there is nothing to store yet (call fit first)")
     (directory / FILE).write_text(model_to_json(model), encoding="utf-8")
     return Flavor(
         name=FLAVOR,

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelstore_core.plugin_api import hookimpl
+from modelstore_core.plugin_api import StoragePlugin
 
 
-@hookimpl
-def modelstore_store(url: str, scheme: str, options: dict[str, Any]):
-    if scheme != "s3":
-        return None
-    from .storage import S3Storage
+class S3Plugin(StoragePlugin):
+    schemes = ("s3",)
 
-    return S3Storage.from_url(url, **options)
+    def open(self, url: str, scheme: str, options: dict[str, Any]):
+        from .storage import S3Storage
+
+        return S3Storage.from_url(url, **options)
 
 
-@hookimpl
-def modelstore_schemes():
-    return ["s3"]
+plugin = S3Plugin()

@@ -29,7 +29,6 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -47,6 +46,8 @@ from modelstore_core.plugin_api import (
     CHUNK_SIZE,
     TOP_LEVEL,
     BucketURL,
+    CloudErrors,
+    DeadlineExceeded,
     KeyNotFoundError,
     ObjectInfo,
     Storage,
@@ -56,6 +57,8 @@ from modelstore_core.plugin_api import (
     scrub,
     split_userinfo,
 )
+
+from . import S3Plugin
 
 MB = 1 << 20
 
@@ -121,10 +124,6 @@ class _Progress(BaseSubscriber):
         self.advance(bytes_transferred)
 
 
-class DeadlineExceeded(Exception):
-    """A request (with its retries) ran out of its ``timeout``; mapped to :class:`StorageError`."""
-
-
 class _Deadline:
     """``timeout`` seconds for each request, retries included, on top of botocore's retry policy.
 
@@ -188,6 +187,55 @@ def _missing(exc: bexc.ClientError) -> bool:
     return _code(exc) in ("NoSuchKey", "404", "NotFound") or (_status(exc) == 404 and _code(exc) != "NoSuchBucket")
 
 
+def _refused(exc: BaseException) -> str | None:
+    if isinstance(exc, bexc.ClientError):
+        code, status = _code(exc), _status(exc)
+        if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+            return code or str(status)
+    return None
+
+
+def _answer(exc: BaseException) -> str | None:
+    if not isinstance(exc, bexc.ClientError):
+        return None
+    return f"{_code(exc) or _status(exc)} {exc.response.get('Error', {}).get('Message', '')}"
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The ClientError behind boto3's and s3transfer's wrappers (``S3UploadFailedError``, retries exhausted)."""
+    if isinstance(exc, Boto3Error) and isinstance(exc.__cause__, bexc.ClientError):
+        return exc.__cause__
+    if isinstance(exc, RetriesExceededError) and isinstance(exc.last_exception, BaseException):
+        return exc.last_exception
+    return exc
+
+
+#: botocore's, boto3's and s3transfer's exceptions as :class:`StorageError` (missing keys are handled by the primitives).
+ERRORS = CloudErrors(
+    service="S3",
+    container="bucket",
+    refused_hint="(AWS_PROFILE, AWS_ACCESS_KEY_ID...), the region and the bucket policy",
+    endpoint_hint="AWS_ENDPOINT_URL, endpoint_url=",
+    from_sdk=lambda exc: isinstance(
+        exc, (bexc.ClientError, bexc.BotoCoreError, Boto3Error, RetriesExceededError, S3DownloadFailedError, S3UploadFailedError)
+    ),
+    missing_container=lambda exc: isinstance(exc, bexc.ClientError) and _code(exc) == "NoSuchBucket",
+    refused=_refused,
+    no_credentials=lambda exc: (
+        "configure them with `aws configure`, AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role"
+        if isinstance(exc, bexc.NoCredentialsError)
+        else None
+    ),
+    timed_out=lambda exc: (
+        isinstance(exc, (bexc.ReadTimeoutError, bexc.ConnectTimeoutError))
+        or (isinstance(exc, urllib3.exceptions.HTTPError) and "timed out" in str(exc))
+    ),
+    unreachable=lambda exc: isinstance(exc, (bexc.EndpointConnectionError, bexc.ConnectionClosedError)),
+    answer=_answer,
+    cause=_cause,
+)
+
+
 class S3Storage(Storage):
     """A store under ``s3://bucket/prefix``. Nothing is written until the first upload."""
 
@@ -197,7 +245,7 @@ class S3Storage(Storage):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> S3Storage:
-        where = BucketURL.parse(url, ("s3",), service="S3", credentials_hint=CREDENTIALS_HINT)
+        where = BucketURL.parse(url, S3Plugin.schemes, service="S3", credentials_hint=CREDENTIALS_HINT)
         return cls(where.bucket, where.prefix, **options)
 
     def __init__(self, bucket: str, prefix: str = "", **options: Any):
@@ -252,6 +300,7 @@ class S3Storage(Storage):
             config["request_checksum_calculation"] = opts["request_checksum_calculation"]
         self.client = session.client("s3", endpoint_url=endpoint or None, config=Config(**config))
         self.endpoint = self.client.meta.endpoint_url  # credential-free
+        self._errors = ERRORS.bind(location=self.location, endpoint=self.endpoint, timeout=self.timeout, scrub=self._scrub)
         self._deadline = _Deadline(self.client, self.timeout)
         self.transfer_config = TransferConfig(
             multipart_threshold=int(opts["multipart_threshold"]),
@@ -279,57 +328,6 @@ class S3Storage(Storage):
         if creds is not None:
             secrets.update(s for s in (creds.access_key, creds.secret_key, creds.token) if s)
         return scrub(text, secrets)  # whole values only: a short key never garbles other words
-
-    def _error(self, exc: BaseException, action: str, key: str | None) -> StorageError:
-        where = self._where(key)
-        if isinstance(exc, bexc.ClientError):
-            code, status = _code(exc), _status(exc)
-            message = exc.response.get("Error", {}).get("Message", "")
-            if code == "NoSuchBucket":
-                msg = f"S3 bucket {self.bucket!r} does not exist (endpoint {self.endpoint})"
-            elif status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
-                msg = (
-                    f"S3 refused to {action} {where} ({code or status}); check the credentials "
-                    "(AWS_PROFILE, AWS_ACCESS_KEY_ID...), the region and the bucket policy"
-                )
-            else:
-                msg = f"S3 could not {action} {where}: {code or status} {message}".rstrip()
-        elif isinstance(exc, bexc.NoCredentialsError):
-            msg = (
-                f"no AWS credentials found to {action} {where}; configure them with `aws configure`, "
-                "AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role"
-            )
-        elif isinstance(exc, (DeadlineExceeded, bexc.ReadTimeoutError, bexc.ConnectTimeoutError)) or (
-            isinstance(exc, urllib3.exceptions.HTTPError) and "timed out" in str(exc)
-        ):
-            detail = str(exc) if isinstance(exc, DeadlineExceeded) else type(exc).__name__
-            msg = (
-                f"S3 at {self.endpoint} did not answer in time to {action} {where} (timeout {self.timeout:g} s, "
-                f"retries included; {detail}); check that the endpoint is up and reachable (AWS_ENDPOINT_URL, "
-                "endpoint_url=), or allow more time with --timeout SECONDS / ModelStore(url, timeout=SECONDS)"
-            )
-        elif isinstance(exc, (bexc.EndpointConnectionError, bexc.ConnectionClosedError)):
-            msg = f"could not reach S3 at {self.endpoint} to {action} {where} (after retries): {type(exc).__name__}"
-        else:
-            msg = f"S3 could not {action} {where}: {type(exc).__name__}: {exc}"
-        return StorageError(self._scrub(msg))
-
-    @contextmanager
-    def _errors(self, action: str, key: str | None = None):
-        """Turn boto errors into :class:`StorageError` (missing keys are handled by the callers)."""
-        try:
-            yield
-        except StorageError:
-            raise
-        except bexc.ClientError as exc:
-            raise self._error(exc, action, key) from exc
-        except DeadlineExceeded as exc:
-            raise self._error(exc, action, key) from exc
-        except (bexc.BotoCoreError, Boto3Error, RetriesExceededError, S3DownloadFailedError, S3UploadFailedError) as exc:
-            cause = exc.__cause__ if isinstance(exc, Boto3Error) and isinstance(exc.__cause__, bexc.ClientError) else exc
-            if isinstance(exc, RetriesExceededError) and isinstance(exc.last_exception, BaseException):
-                cause = exc.last_exception
-            raise self._error(cause, action, key) from exc
 
     def _get_object(self, key: str, **kwargs: Any) -> dict[str, Any]:
         try:

@@ -13,46 +13,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, VersionFiles, comes_from, hookimpl
+from modelstore_core.plugin_api import Flavor, FlavorPlugin, VersionFiles
 
 FLAVOR = "sklearn"
 PLUGIN = "modelstore-sklearn"
 
 
-def handles(model: Any) -> bool:
-    """Whether ``model``'s class or a base class comes from scikit-learn (decided from module names only)."""
-    return comes_from(model, "sklearn")
+class SklearnPlugin(FlavorPlugin):
+    flavor = FLAVOR
+    modules = ("sklearn",)
+    # trylast: a class from another framework that subclasses scikit-learn's base classes (xgboost's
+    # ``XGBClassifier``...) goes to that framework's own plugin when one is installed.
+    trylast = True
+
+    def serialize(self, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+        from ._persist import serialize
+
+        return serialize(model, directory, options)
+
+    def deserialize(self, flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
+        from ._persist import deserialize
+
+        return deserialize(flavor, files, options, verified)
+
+    def metadata(self, model: Any, flavor: Flavor) -> dict[str, Any]:
+        from ._metadata import describe, signature
+
+        return {"model": describe(model, flavor), "signature": signature(model)}
 
 
-# trylast: a class from another framework that subclasses scikit-learn's base classes (xgboost's
-# ``XGBClassifier``...) goes to that framework's own plugin when one is installed.
-@hookimpl(trylast=True)
-def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor | None:
-    if not handles(model):
-        return None
-    from ._persist import serialize
-
-    return serialize(model, directory, options)
-
-
-@hookimpl
-def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
-    if flavor.name != FLAVOR:
-        return None
-    from ._persist import deserialize
-
-    return deserialize(flavor, files, options, verified)
-
-
-@hookimpl
-def modelstore_flavors() -> list[str]:
-    return [FLAVOR]
-
-
-@hookimpl
-def modelstore_collect_metadata(model: Any, flavor: Flavor) -> dict[str, Any] | None:
-    if flavor.name != FLAVOR or model is None:
-        return None
-    from ._metadata import describe, signature
-
-    return {"model": describe(model, flavor), "signature": signature(model)}
+plugin = SklearnPlugin()

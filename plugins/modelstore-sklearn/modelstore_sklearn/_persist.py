@@ -17,6 +17,7 @@ from modelstore_core.plugin_api import (
     Flavor,
     ModelStoreError,
     UntrustedArtifactError,
+    UsageError,
     VersionFiles,
     model_file,
     qualified_name,
@@ -138,7 +139,7 @@ def serialize_pickle(model: Any, directory: Path, skops_error: BaseException) ->
     try:
         joblib.dump(model, directory / PICKLE_FILE)
     except Exception as exc:
-        raise ModelStoreError(
+        raise UsageError(
             f"cannot store this {qualified_name(model)}: skops cannot represent it ({reason}) and "
             f"pickling it failed too ({type(exc).__name__}: {exc}); store its files with "
             "upload(domain, files=[...]) instead"

@@ -177,12 +177,13 @@ def test_plugin_is_the_fallback_for_sklearn_api_classes(tmp_path):
     """xgboost's and catboost's sklearn-API classes subclass sklearn's BaseEstimator: this plugin's
     serializer runs last (``trylast``), so their own plugins store them when installed."""
     xgb_like = type("XGBClassifier", (BaseEstimator,), {"__module__": "xgboost.sklearn"})()
-    assert modelstore_sklearn.modelstore_serialize.modelstore_impl["trylast"] is True
-    assert modelstore_sklearn.handles(xgb_like) is True
-    assert modelstore_sklearn.modelstore_serialize(model={"not": "a model"}, directory=tmp_path, options={}) is None
-    assert modelstore_sklearn.handles(Custom()) is True  # a user's own estimator is scikit-learn's
-    assert modelstore_sklearn.handles(LogisticRegression()) is True
-    assert modelstore_sklearn.handles({"not": "a model"}) is False
+    plugin = modelstore_sklearn.plugin
+    assert plugin.modelstore_serialize.modelstore_impl["trylast"] is True
+    assert plugin.handles(xgb_like) is True
+    assert plugin.modelstore_serialize(model={"not": "a model"}, directory=tmp_path, options={}) is None
+    assert plugin.handles(Custom()) is True  # a user's own estimator is scikit-learn's
+    assert plugin.handles(LogisticRegression()) is True
+    assert plugin.handles({"not": "a model"}) is False
     assert list(tmp_path.iterdir()) == []
 
 

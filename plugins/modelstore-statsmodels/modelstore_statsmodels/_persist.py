@@ -17,8 +17,8 @@ from modelstore_core.plugin_api import (
     CorruptArtifactError,
     CorruptRecordError,
     Flavor,
-    ModelStoreError,
     UntrustedArtifactError,
+    UsageError,
     VersionFiles,
     model_file,
     qualified_name,
@@ -39,7 +39,7 @@ def serialize(model: Any, directory: Path) -> Flavor:
     from statsmodels.base.wrapper import ResultsWrapper
 
     if not isinstance(model, (ResultsWrapper, Results)):
-        raise ModelStoreError(
+        raise UsageError(
             f"modelstore-statsmodels stores fitted results (what model.fit() returns); {qualified_name(model)} is not one: "
             "fit it first and store the results"
         )

@@ -39,10 +39,10 @@ from modelstore_core.plugin_api import (
     CorruptArtifactError,
     CorruptRecordError,
     Flavor,
-    ModelStoreError,
+    FlavorPlugin,
     UntrustedArtifactError,
+    UsageError,
     comes_from,
-    hookimpl,
     model_file,
     qualified_name,
 )
@@ -116,150 +116,145 @@ def _aliases(tensors: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
 # --- hooks --------------------------------------------------------------------------------
 
 
-@hookimpl
-def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
-    kind = _kind(model)
-    if kind is None:
-        return None
-    import torch
+class TorchPlugin(FlavorPlugin):
+    flavor = FLAVOR
+    modules = ("torch",)
 
-    from . import weights
+    def handles(self, model: Any) -> bool:
+        """Modules (Keras' excepted), state dicts and tensors; see :func:`_kind`."""
+        return _kind(model) is not None
 
-    pickle_module = bool(options.get("pickle_module", False))
-    if pickle_module and kind != "module":
-        raise TypeError("pickle_module=True applies to nn.Module uploads only")
+    def serialize(self, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+        kind = _kind(model)
+        import torch
 
-    tensors = _state_dict(model, kind)
-    bad = [k for k, v in tensors.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise TypeError(
-            f"the state dict of this {qualified_name(model)} holds non-tensor entries ({', '.join(map(repr, bad[:5]))}),"
-            " which safetensors cannot store; store them separately (e.g. as extras=)"
-        )
-    shard_size = options.get("shard_size", SHARD_SIZE)
-    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
-        raise ValueError(f"shard_size must be a positive number of bytes, not {shard_size!r}")
-    stored, aliases = _aliases(tensors)
-    extra = {"order": list(tensors), "aliases": aliases}
-    metadata = {"format": "pt", META_KEY: json.dumps(extra, separators=(",", ":"), sort_keys=True)}
-    pairs = [(name, tensors[name]) for name in stored]
-    # Hashed as they are written: the core stores the files without reading them again.
-    if sum(t.numel() * t.element_size() for _, t in pairs) > shard_size:
-        digests = weights.write_sharded(directory, pairs, metadata, shard_size)
-        files = {name: {"format": "safetensors", "safe": True} for name in digests}
-        files[weights.INDEX] = {"format": "json", "safe": True}
-        layout = {"weights": None, "shards": list(digests), "index": weights.INDEX}
-    else:
-        digests = {WEIGHTS: weights.write(directory / WEIGHTS, pairs, metadata)}
-        files = {WEIGHTS: {"format": "safetensors", "safe": True}}
-        layout = {"weights": WEIGHTS}
-    if pickle_module:
-        torch.save(model, directory / PICKLE)
-        files[PICKLE] = {"format": "torch-pickle", "safe": False}
+        from . import weights
 
-    return Flavor(
-        name=FLAVOR,
-        format="safetensors",
-        plugin=PLUGIN,
-        model_class=qualified_name(model),
-        # The weights load without executing code (into a module the caller provides); only the
-        # optional pickle beside them needs trust=True, recorded per file below.
-        safe=True,
-        dependencies=["torch"],
-        digests=digests,
-        options={
-            "kind": kind,
-            "container": "OrderedDict" if isinstance(model, OrderedDict) or kind == "module" else "dict",
-            **layout,
-            "pickle": PICKLE if pickle_module else None,
-            "files": files,
-        },
-    )
+        pickle_module = bool(options.get("pickle_module", False))
+        if pickle_module and kind != "module":
+            raise TypeError("pickle_module=True applies to nn.Module uploads only")
 
-
-@hookimpl
-def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified):
-    if flavor.name != FLAVOR:
-        return None
-    import torch
-
-    recorded = flavor.options
-    kind = recorded.get("kind", "module")
-    device = options.get("device")
-    target = options.get("model")
-
-    if target is not None:
-        if kind == "tensor":
-            raise TypeError("this version stores a single tensor; load it without model=")
-        module = _instantiate(target, flavor)
-        with _Weights(verified, _weight_files(recorded, files)) as stored:
-            if _on_meta(module):  # a skeleton built under torch.device("meta"): the weights are allocated once
-                _assign_into(module, stored, device, strict=options.get("strict", True))
-                return module
-            _load_into(module, stored, strict=options.get("strict", True))
-        return module.to(device) if device is not None else module
-
-    if kind == "module" and not options.get("as_state_dict"):
-        pickle_name = recorded.get("pickle")
-        cls = flavor.model_class or "module"
-        short = cls.rsplit(".", 1)[-1]
-        if pickle_name and not options.get("trust"):
-            raise UntrustedArtifactError(
-                f"this version holds a {cls}: load its safetensors weights, without running any code from the store,"
-                f" into a module you build: load(..., model={short}(...)) or a factory, model=lambda: {short}(...);"
-                f" or pass trust=True to unpickle the module stored beside them ({pickle_name}), which can execute"
-                " arbitrary code: do that only for artifacts from a source you trust"
+        tensors = _state_dict(model, kind)
+        bad = [k for k, v in tensors.items() if not isinstance(v, torch.Tensor)]
+        if bad:
+            raise TypeError(
+                f"the state dict of this {qualified_name(model)} holds non-tensor entries ({', '.join(map(repr, bad[:5]))}),"
+                " which safetensors cannot store; store them separately (e.g. as extras=)"
             )
-        if pickle_name:
-            model_file(verified.directory, files, pickle_name, option="pickle")
-            return torch.load(verified.path(pickle_name), map_location=device or "cpu", weights_only=False)
-        raise ModelStoreError(
-            f"this version holds only the weights of a {cls}: pass load(..., model={short}(...)) or a factory"
-            f" (model=lambda: {short}(...)) to load them into a module, or as_state_dict=True for the state dict"
-            " (upload with pickle_module=True to also store the whole module, loadable with trust=True)"
+        shard_size = options.get("shard_size", SHARD_SIZE)
+        if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+            raise ValueError(f"shard_size must be a positive number of bytes, not {shard_size!r}")
+        stored, aliases = _aliases(tensors)
+        extra = {"order": list(tensors), "aliases": aliases}
+        metadata = {"format": "pt", META_KEY: json.dumps(extra, separators=(",", ":"), sort_keys=True)}
+        pairs = [(name, tensors[name]) for name in stored]
+        # Hashed as they are written: the core stores the files without reading them again.
+        if sum(t.numel() * t.element_size() for _, t in pairs) > shard_size:
+            digests = weights.write_sharded(directory, pairs, metadata, shard_size)
+            files = {name: {"format": "safetensors", "safe": True} for name in digests}
+            files[weights.INDEX] = {"format": "json", "safe": True}
+            layout = {"weights": None, "shards": list(digests), "index": weights.INDEX}
+        else:
+            digests = {WEIGHTS: weights.write(directory / WEIGHTS, pairs, metadata)}
+            files = {WEIGHTS: {"format": "safetensors", "safe": True}}
+            layout = {"weights": WEIGHTS}
+        if pickle_module:
+            torch.save(model, directory / PICKLE)
+            files[PICKLE] = {"format": "torch-pickle", "safe": False}
+
+        return Flavor(
+            name=FLAVOR,
+            format="safetensors",
+            plugin=PLUGIN,
+            model_class=qualified_name(model),
+            # The weights load without executing code (into a module the caller provides); only the
+            # optional pickle beside them needs trust=True, recorded per file below.
+            safe=True,
+            dependencies=["torch"],
+            digests=digests,
+            options={
+                "kind": kind,
+                "container": "OrderedDict" if isinstance(model, OrderedDict) or kind == "module" else "dict",
+                **layout,
+                "pickle": PICKLE if pickle_module else None,
+                "files": files,
+            },
         )
 
-    with _Weights(verified, _weight_files(recorded, files)) as stored:
-        loaded = _read_dict(stored, device, ordered=recorded.get("container") == "OrderedDict")
-    if kind == "tensor":
-        if list(loaded) != ["tensor"]:
-            problem = f"says 'tensor', but the weights hold {len(loaded)} tensors"
-            raise CorruptRecordError("the version record", "flavor.options.kind", problem)
-        return loaded["tensor"]
-    return loaded
+    def deserialize(self, flavor: Flavor, files: list[str], options: dict[str, Any], verified) -> Any:
+        import torch
+
+        recorded = flavor.options
+        kind = recorded.get("kind", "module")
+        device = options.get("device")
+        target = options.get("model")
+
+        if target is not None:
+            if kind == "tensor":
+                raise TypeError("this version stores a single tensor; load it without model=")
+            module = _instantiate(target, flavor)
+            with _Weights(verified, _weight_files(recorded, files)) as stored:
+                if _on_meta(module):  # a skeleton built under torch.device("meta"): the weights are allocated once
+                    _assign_into(module, stored, device, strict=options.get("strict", True))
+                    return module
+                _load_into(module, stored, strict=options.get("strict", True))
+            return module.to(device) if device is not None else module
+
+        if kind == "module" and not options.get("as_state_dict"):
+            pickle_name = recorded.get("pickle")
+            cls = flavor.model_class or "module"
+            short = cls.rsplit(".", 1)[-1]
+            if pickle_name and not options.get("trust"):
+                raise UntrustedArtifactError(
+                    f"this version holds a {cls}: load its safetensors weights, without running any code from the store,"
+                    f" into a module you build: load(..., model={short}(...)) or a factory, model=lambda: {short}(...);"
+                    f" or pass trust=True to unpickle the module stored beside them ({pickle_name}), which can execute"
+                    " arbitrary code: do that only for artifacts from a source you trust"
+                )
+            if pickle_name:
+                model_file(verified.directory, files, pickle_name, option="pickle")
+                return torch.load(verified.path(pickle_name), map_location=device or "cpu", weights_only=False)
+            raise UsageError(
+                f"this version holds only the weights of a {cls}: pass load(..., model={short}(...)) or a factory"
+                f" (model=lambda: {short}(...)) to load them into a module, or as_state_dict=True for the state dict"
+                " (upload with pickle_module=True to also store the whole module, loadable with trust=True)"
+            )
+
+        with _Weights(verified, _weight_files(recorded, files)) as stored:
+            loaded = _read_dict(stored, device, ordered=recorded.get("container") == "OrderedDict")
+        if kind == "tensor":
+            if list(loaded) != ["tensor"]:
+                problem = f"says 'tensor', but the weights hold {len(loaded)} tensors"
+                raise CorruptRecordError("the version record", "flavor.options.kind", problem)
+            return loaded["tensor"]
+        return loaded
+
+    def metadata(self, model: Any, flavor: Flavor) -> dict[str, Any]:
+        import torch
+
+        kind = flavor.options["kind"]
+        tensors = _state_dict(model, kind)
+        stored, aliases = _aliases(tensors)
+        dtypes = Counter(str(tensors[k].dtype).removeprefix("torch.") for k in stored)
+        info: dict[str, Any] = {
+            "framework": "torch",
+            "framework_version": torch.__version__,
+            "kind": kind,
+            "state_dict_keys": len(tensors),
+            "shared_tensors": len(aliases),
+            "tensor_bytes": sum(tensors[k].numel() * tensors[k].element_size() for k in stored),
+            "dtypes": dict(sorted(dtypes.items())),
+        }
+        if kind == "module":
+            params = list(model.parameters())  # shared parameters once
+            info["parameters"] = sum(p.numel() for p in params)
+            info["trainable_parameters"] = sum(p.numel() for p in params if p.requires_grad)
+            info["buffers"] = sum(b.numel() for b in model.buffers())
+            info["training"] = bool(model.training)
+        return {"model": info}
 
 
-@hookimpl
-def modelstore_flavors():
-    return [FLAVOR]
-
-
-@hookimpl
-def modelstore_collect_metadata(model: Any, flavor: Flavor):
-    if flavor.name != FLAVOR or model is None:
-        return None
-    import torch
-
-    kind = flavor.options["kind"]
-    tensors = _state_dict(model, kind)
-    stored, aliases = _aliases(tensors)
-    dtypes = Counter(str(tensors[k].dtype).removeprefix("torch.") for k in stored)
-    info: dict[str, Any] = {
-        "framework": "torch",
-        "framework_version": torch.__version__,
-        "kind": kind,
-        "state_dict_keys": len(tensors),
-        "shared_tensors": len(aliases),
-        "tensor_bytes": sum(tensors[k].numel() * tensors[k].element_size() for k in stored),
-        "dtypes": dict(sorted(dtypes.items())),
-    }
-    if kind == "module":
-        params = list(model.parameters())  # shared parameters once
-        info["parameters"] = sum(p.numel() for p in params)
-        info["trainable_parameters"] = sum(p.numel() for p in params if p.requires_grad)
-        info["buffers"] = sum(b.numel() for b in model.buffers())
-        info["training"] = bool(model.training)
-    return {"model": info}
+plugin = TorchPlugin()
 
 
 # --- loading helpers ------------------------------------------------------------------------
@@ -410,7 +405,7 @@ def _on_meta(module) -> bool:
     meta = [name for name, t in tensors if t.is_meta]
     if meta and len(meta) != len(tensors):
         real = [name for name, t in tensors if not t.is_meta]
-        raise ModelStoreError(
+        raise UsageError(
             f"this {type(module).__qualname__} is partly on the meta device ({_brief(meta)}) and partly not"
             f" ({_brief(real)}): build it entirely under `with torch.device('meta'):` (the stored weights are then"
             " assigned, allocated once) or entirely on a real device"
@@ -426,15 +421,13 @@ def _assign_into(module, stored: _Weights, device: Any, strict: bool) -> None:
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if strict and (missing or unexpected):
-        raise ModelStoreError(
+        raise UsageError(
             f"the stored weights do not match this {type(module).__qualname__}:"
             f" missing keys {_brief(missing)}, unexpected keys {_brief(unexpected)};"
             " pass strict=False to load the keys that match"
         )
     if missing:  # strict=False: what is not stored would stay on meta, unusable
-        raise ModelStoreError(
-            f"strict=False cannot leave {_brief(missing)} of a meta skeleton unallocated: build the module on a real device"
-        )
+        raise UsageError(f"strict=False cannot leave {_brief(missing)} of a meta skeleton unallocated: build the module on a real device")
     module.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False, assign=True)
 
 
@@ -454,7 +447,7 @@ def _load_into(module, stored: _Weights, strict: bool) -> None:
     missing = sorted(set(expected) - present)
     unexpected = sorted(present - set(expected))
     if strict and (missing or unexpected):
-        raise ModelStoreError(
+        raise UsageError(
             f"the stored weights do not match this {type(module).__qualname__}:"
             f" missing keys {_brief(missing)}, unexpected keys {_brief(unexpected)};"
             " pass strict=False to load the keys that match"

@@ -47,7 +47,7 @@ def test_keras_models_are_left_to_modelstore_keras(tmp_path):
         root = sys.argv[1]
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
         result = {"is_module": isinstance(model, torch.nn.Module)}
-        result["hook"] = modelstore_torch.modelstore_serialize(model=model, directory=None, options={})
+        result["hook"] = modelstore_torch.plugin.modelstore_serialize(model=model, directory=None, options={})
         try:
             ModelStore(root + "/store").upload("k", model=model)
         except UnsupportedModelError as e:

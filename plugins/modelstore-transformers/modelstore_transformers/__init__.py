@@ -34,10 +34,11 @@ from modelstore_core.plugin_api import (
     CorruptArtifactError,
     CorruptRecordError,
     Flavor,
+    FlavorPlugin,
     ModelStoreError,
+    UsageError,
     VersionFiles,
     comes_from,
-    hookimpl,
     json_value,
     qualified_name,
 )
@@ -73,94 +74,92 @@ def _kind(model: Any) -> str | None:
 # --- hooks ------------------------------------------------------------------------------------
 
 
-# tryfirst: a PreTrainedModel is also an ``nn.Module``, which modelstore-torch handles.
-@hookimpl(tryfirst=True)
-def modelstore_serialize(model: Any, directory: Path, options: dict[str, Any]):
-    kind = _kind(model)
-    if kind is None:
-        return None
-    recorded: dict[str, Any] = {"kind": kind}
-    if kind == "model":
-        recorded["auto_class"] = _save_model(model, directory)
-    elif kind == "tokenizer":
-        _save_tokenizer(model, directory)
-    else:
-        for part in PIPELINE_EXTRAS:
-            if getattr(model, part, None) is not None:
-                raise TypeError(
-                    f"this {type(model).__name__} has a {part}, which modelstore-transformers does not store yet;"
-                    f" store its parts separately (upload(domain, models={{'model': pipe.model, '{part}': pipe.{part}}}))"
-                    f" or its save_pretrained folder as files (upload(domain, files=[folder]))"
-                )
-        recorded["task"] = model.task
-        recorded["auto_class"] = _save_model(model.model, directory / PIPELINE_FOLDERS["model"])
-        recorded["model_class"] = qualified_name(model.model)
-        if model.tokenizer is not None:
-            _save_tokenizer(model.tokenizer, directory / PIPELINE_FOLDERS["tokenizer"])
-        recorded["tokenizer"] = model.tokenizer is not None
-    return Flavor(
-        name=FLAVOR,
-        format="safetensors",
-        plugin=PLUGIN,
-        model_class=qualified_name(model),
-        safe=True,  # safetensors and JSON only: loading runs no code from the store
-        dependencies=["transformers", *(["torch"] if kind != "tokenizer" else [])],
-        options=recorded,
-    )
+class TransformersPlugin(FlavorPlugin):
+    flavor = FLAVOR
+    modules = ("transformers",)
+    # tryfirst: a PreTrainedModel is also an ``nn.Module``, which modelstore-torch handles.
+    tryfirst = True
+
+    def handles(self, model: Any) -> bool:
+        """Models, tokenizers and pipelines; see :func:`_kind`."""
+        return _kind(model) is not None
+
+    def serialize(self, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
+        kind = _kind(model)
+        recorded: dict[str, Any] = {"kind": kind}
+        if kind == "model":
+            recorded["auto_class"] = _save_model(model, directory)
+        elif kind == "tokenizer":
+            _save_tokenizer(model, directory)
+        else:
+            for part in PIPELINE_EXTRAS:
+                if getattr(model, part, None) is not None:
+                    raise TypeError(
+                        f"this {type(model).__name__} has a {part}, which modelstore-transformers does not store yet;"
+                        f" store its parts separately (upload(domain, models={{'model': pipe.model, '{part}': pipe.{part}}}))"
+                        f" or its save_pretrained folder as files (upload(domain, files=[folder]))"
+                    )
+            recorded["task"] = model.task
+            recorded["auto_class"] = _save_model(model.model, directory / PIPELINE_FOLDERS["model"])
+            recorded["model_class"] = qualified_name(model.model)
+            if model.tokenizer is not None:
+                _save_tokenizer(model.tokenizer, directory / PIPELINE_FOLDERS["tokenizer"])
+            recorded["tokenizer"] = model.tokenizer is not None
+        return Flavor(
+            name=FLAVOR,
+            format="safetensors",
+            plugin=PLUGIN,
+            model_class=qualified_name(model),
+            safe=True,  # safetensors and JSON only: loading runs no code from the store
+            dependencies=["transformers", *(["torch"] if kind != "tokenizer" else [])],
+            options=recorded,
+        )
+
+    def deserialize(self, flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles) -> Any:
+        recorded = flavor.options
+        kind = recorded.get("kind")
+        if kind not in KINDS:
+            raise CorruptRecordError("the version record", "flavor.options.kind", f"is {str(kind)[:40]!r}, not one of {', '.join(KINDS)}")
+        target = options.get("model")
+        if target is not None and kind == "tokenizer":
+            raise TypeError("this version stores a tokenizer; load it without model=")
+        device = options.get("device")
+        if kind == "model":
+            return _load_model(verified, files, "", recorded, flavor.model_class, target, device)
+        if kind == "tokenizer":
+            return _load_tokenizer(verified, files, "")
+        import transformers
+
+        outside = [f for f in files if f.split("/", 1)[0] not in PIPELINE_FOLDERS.values()]
+        if outside:
+            problem = f"holds {outside[:3]} outside a pipeline's model/ and tokenizer/ folders"
+            raise CorruptRecordError("the version record", "files", problem)
+        task = recorded.get("task")
+        if not isinstance(task, str) or task not in transformers.pipelines.get_supported_tasks():
+            problem = f"is {str(task)[:60]!r}, not a transformers pipeline task"
+            raise CorruptRecordError("the version record", "flavor.options.task", problem)
+        model = _load_model(verified, files, PIPELINE_FOLDERS["model"], recorded, recorded.get("model_class"), target, device)
+        tokenizer = _load_tokenizer(verified, files, PIPELINE_FOLDERS["tokenizer"]) if recorded.get("tokenizer") else None
+        return transformers.pipeline(task, model=model, tokenizer=tokenizer, device=device)
+
+    def metadata(self, model: Any, flavor: Flavor) -> dict[str, Any]:
+        import transformers
+
+        kind = flavor.options["kind"]
+        info: dict[str, Any] = {"framework": "transformers", "framework_version": transformers.__version__, "kind": kind}
+        if kind == "model":
+            info.update(_model_info(model))
+        elif kind == "tokenizer":
+            info.update(_tokenizer_info(model))
+        else:
+            info["task"] = model.task
+            info.update(_model_info(model.model))
+            if model.tokenizer is not None:
+                info["tokenizer"] = _tokenizer_info(model.tokenizer)
+        return {"model": info}
 
 
-@hookimpl
-def modelstore_deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles):
-    if flavor.name != FLAVOR:
-        return None
-    recorded = flavor.options
-    kind = recorded.get("kind")
-    if kind not in KINDS:
-        raise CorruptRecordError("the version record", "flavor.options.kind", f"is {str(kind)[:40]!r}, not one of {', '.join(KINDS)}")
-    target = options.get("model")
-    if target is not None and kind == "tokenizer":
-        raise TypeError("this version stores a tokenizer; load it without model=")
-    device = options.get("device")
-    if kind == "model":
-        return _load_model(verified, files, "", recorded, flavor.model_class, target, device)
-    if kind == "tokenizer":
-        return _load_tokenizer(verified, files, "")
-    import transformers
-
-    outside = [f for f in files if f.split("/", 1)[0] not in PIPELINE_FOLDERS.values()]
-    if outside:
-        raise CorruptRecordError("the version record", "files", f"holds {outside[:3]} outside a pipeline's model/ and tokenizer/ folders")
-    task = recorded.get("task")
-    if not isinstance(task, str) or task not in transformers.pipelines.get_supported_tasks():
-        raise CorruptRecordError("the version record", "flavor.options.task", f"is {str(task)[:60]!r}, not a transformers pipeline task")
-    model = _load_model(verified, files, PIPELINE_FOLDERS["model"], recorded, recorded.get("model_class"), target, device)
-    tokenizer = _load_tokenizer(verified, files, PIPELINE_FOLDERS["tokenizer"]) if recorded.get("tokenizer") else None
-    return transformers.pipeline(task, model=model, tokenizer=tokenizer, device=device)
-
-
-@hookimpl
-def modelstore_flavors():
-    return [FLAVOR]
-
-
-@hookimpl
-def modelstore_collect_metadata(model: Any, flavor: Flavor):
-    if flavor.name != FLAVOR or model is None:
-        return None
-    import transformers
-
-    kind = flavor.options["kind"]
-    info: dict[str, Any] = {"framework": "transformers", "framework_version": transformers.__version__, "kind": kind}
-    if kind == "model":
-        info.update(_model_info(model))
-    elif kind == "tokenizer":
-        info.update(_tokenizer_info(model))
-    else:
-        info["task"] = model.task
-        info.update(_model_info(model.model))
-        if model.tokenizer is not None:
-            info["tokenizer"] = _tokenizer_info(model.tokenizer)
-    return {"model": info}
+plugin = TransformersPlugin()
 
 
 # --- saving -------------------------------------------------------------------------------------
@@ -256,7 +255,7 @@ def _load_model(
         name = recorded.get("auto_class")
         if name is None:
             short = str(model_class or "Model").rsplit(".", 1)[-1]
-            raise ModelStoreError(f"no transformers auto class builds a {model_class}: pass its class, load(..., model={short})")
+            raise UsageError(f"no transformers auto class builds a {model_class}: pass its class, load(..., model={short})")
         cls = _auto_model_class(name)
         if cls is None:
             problem = f"is {str(name)[:60]!r}, not a transformers auto model class"

@@ -13,6 +13,7 @@ from modelstore_core.plugin_api import (
     CorruptRecordError,
     Flavor,
     ModelStoreError,
+    UsageError,
     VersionFiles,
     model_file,
     qualified_name,
@@ -42,19 +43,19 @@ def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
     classes = known_classes()
     name = next((n for n, cls in classes.items() if type(model) is cls), None)
     if name is None:
-        raise ModelStoreError(
+        raise UsageError(
             f"modelstore-xgboost stores {', '.join(CLASSES)} and loads them back as the same class; "
             f"{qualified_name(model)} is not one of them (a subclass could not be rebuilt): store "
             "model.get_booster(), or the files of model.save_model(...) with upload(domain, files=[...])"
         )
     fmt = options.get("format", "ubj")
     if fmt not in FORMATS:
-        raise ModelStoreError(f"format={fmt!r} is not an xgboost format modelstore writes; use 'ubj' (default) or 'json'")
+        raise UsageError(f"format={fmt!r} is not an xgboost format modelstore writes; use 'ubj' (default) or 'json'")
     kind, file = FORMATS[fmt]
     try:
         model.save_model(str(directory / file))
     except Exception as exc:
-        raise ModelStoreError(f"xgboost could not save this {qualified_name(model)} (is it fitted?): {exc}") from exc
+        raise UsageError(f"xgboost could not save this {qualified_name(model)} (is it fitted?): {exc}") from exc
     return Flavor(
         name=FLAVOR,
         format=kind,
