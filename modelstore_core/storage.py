@@ -117,6 +117,10 @@ class Storage(abc.ABC):
     #: (:mod:`modelstore_core.protocol.probe`) and refuses to write if they do not.
     conditional_writes_need_proof: bool = False
 
+    #: Seconds of the modification times the backend reports (listings, ``stat``): object stores give
+    #: them to the second. Ages judged from them (``gc``) allow for it.
+    time_resolution: float = 1.0
+
     #: True when ``list(prefix, start_after=key)`` costs in proportion to what it yields (object
     #: stores list from a key on the server); False when it costs a scan of everything under the
     #: prefix (a directory has no order to start from). Where it is False, ``latest`` and the

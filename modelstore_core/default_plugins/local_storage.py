@@ -57,6 +57,8 @@ def modelstore_schemes():
 class LocalStorage(Storage):
     """A store in a local directory. Nothing is written until the first upload."""
 
+    time_resolution = 0.0  # mtimes to the nanosecond
+
     lists_from_a_key = False  # a listing scans and sorts the whole directory
 
     def __init__(self, root: str | os.PathLike, *, fsync: bool = True, timeout: float | None = None):

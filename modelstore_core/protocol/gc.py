@@ -150,7 +150,7 @@ def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = 
         now = run.now()
         uploads.read_again(now, listed)
         protected = frozenset(keys.object_key(sha) for sha in uploads.live)
-        cleaned = storage.cleanup(now.timestamp() - grace, dry_run=dry_run, protected=protected)
+        cleaned = storage.cleanup(now.timestamp() - lifetime(grace, 0.0, storage.time_resolution), dry_run=dry_run, protected=protected)
         report.temporary = [c for c in cleaned if not c.startswith("refused: ")]
         report.problems += [c.removeprefix("refused: ") for c in cleaned if c.startswith("refused: ")]
         for key in stale_runs(storage, now, grace):
@@ -192,7 +192,7 @@ class Uploads:
                 if age >= self.grace:
                     self.dead.append(info.key)
                 continue
-            if age >= lifetime(self.grace, marker.heartbeat):
+            if age >= lifetime(self.grace, marker.heartbeat, self.storage.time_resolution):
                 self.dead.append(info.key)
                 if marker.version is not None:
                     self.finished.add(info.key)
@@ -213,7 +213,7 @@ def stale_runs(storage: Storage, now: datetime, grace: float) -> list[str]:
     return [
         info.key
         for info in storage.list(keys.GC_RUNS)
-        if info.modified is not None and (now - info.modified).total_seconds() >= lifetime(grace, MAX_WINDOW)
+        if info.modified is not None and (now - info.modified).total_seconds() >= lifetime(grace, MAX_WINDOW, storage.time_resolution)
     ]
 
 

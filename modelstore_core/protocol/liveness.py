@@ -68,9 +68,10 @@ def check_grace(grace: float) -> float:
     return float(grace)
 
 
-def lifetime(grace: float, heartbeat: float) -> float:
-    """How long after its last heartbeat a marker recording ``heartbeat`` still counts as live."""
-    return max(grace, MISSED_HEARTBEATS * heartbeat)
+def lifetime(grace: float, heartbeat: float, resolution: float = 0.0) -> float:
+    """How long after its last heartbeat (as a store reporting times to ``resolution`` seconds shows
+    it) a marker recording ``heartbeat`` still counts as live."""
+    return max(grace, MISSED_HEARTBEATS * heartbeat) + 2 * resolution  # both times may be cut short
 
 
 def store_now(storage: Storage, key: str) -> datetime:

@@ -72,12 +72,12 @@ class LivenessContract(StoreFixtures):
         "pose",
         [
             [],
-            ["--as-pid", "4194000"],  # a pid of another PID namespace: no process of this machine
-            ["--as-host", "another-machine"],
-            ["--clock-offset", "-7200"],  # a clock two hours behind
-            ["--clock-offset", "7200"],
+            # a process of another PID namespace (a pid no process of this machine has), on another
+            # host, whose clock is two hours behind
+            ["--as-pid", "4194000", "--as-host", "another-machine", "--clock-offset", "-7200"],
+            ["--clock-offset", "7200"],  # a clock two hours ahead
         ],
-        ids=["this-process", "another-pid-namespace", "another-host", "clock-behind", "clock-ahead"],
+        ids=["this-process", "another-machine-clock-behind", "clock-ahead"],
     )
     def test_a_paused_upload_outlives_several_graces(self, store, store_url, store_options, store_env, tmp_path, pose):
         model = tmp_path / "model.bin"

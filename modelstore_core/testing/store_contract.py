@@ -27,7 +27,7 @@ CRASH_STEPS = ["serialized", "staged", "marker-written", "object-stored", "objec
 def collect_now(store, **kwargs):
     """``gc`` with the shortest grace, once that grace has passed since anything stopped: for tests
     that set a short ``$MODELSTORE_HEARTBEAT`` (the ``fast_heartbeat`` fixture)."""
-    time.sleep(minimum_grace() * 1.5)
+    time.sleep(minimum_grace() * 1.5 + 2 * store.storage.time_resolution)
     return store.gc(grace=minimum_grace(), **kwargs)
 
 
