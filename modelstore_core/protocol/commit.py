@@ -92,7 +92,7 @@ def upload_in_progress(storage: Storage, domain: str, objects: tuple[str, ...], 
     beat = Heartbeat() if own else heartbeat
     doc = UploadMarker(domain, now_utc(), HOST, os.getpid(), objects, beat.interval)
     data = dumps(doc.to_json())
-    storage.put(marker, io.BytesIO(data))
+    storage.put_if_absent(marker, data)  # a new, random key: one request on every backend
     written = time.monotonic()
     lock, beating = threading.Lock(), [True]
 
