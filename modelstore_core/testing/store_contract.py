@@ -27,7 +27,9 @@ CRASH_STEPS = ["serialized", "staged", "marker-written", "object-stored", "objec
 def collect_now(store, **kwargs):
     """``gc`` with the shortest grace, once that grace has passed since anything stopped: for tests
     that set a short ``$MODELSTORE_HEARTBEAT`` (the ``fast_heartbeat`` fixture)."""
-    time.sleep(minimum_grace() * 1.5 + 2 * store.storage.time_resolution)
+    # A marker lives max(grace, 5 heartbeats) + 2 resolutions by the store's times, which can read
+    # one resolution more or less than the real time between two of them.
+    time.sleep(minimum_grace() * 1.5 + 3 * store.storage.time_resolution)
     return store.gc(grace=minimum_grace(), **kwargs)
 
 
