@@ -346,10 +346,16 @@ class Copier:
     def _copy_version(self, plan: _DomainPlan, n: int, counter: Progress) -> None:
         domain, record, data = plan.domain, plan.parsed[n], plan.records[n]
         self.writing()
-        with commit.upload_in_progress(self.dst, domain, tuple(sorted({f.sha256 for f in record.files}))):
+        objects = tuple(sorted({f.sha256 for f in record.files}))
+        with commit.upload_in_progress(self.dst, domain, objects) as marker:
             commit.checkpoint("copy-marker-written")
             try:
                 self._copy_objects(record, counter)
+
+                def restore(missing: list[str]) -> None:  # deleted by a concurrent gc after they were found there
+                    self._copy_objects(record, Progress(None, 0), only=set(missing))
+
+                commit.ensure_objects(self.dst, marker, objects, restore)
             except (IntegrityError, SourceChangedError, KeyNotFoundError) as exc:  # a damaged, changing or missing source object
                 what = f"object {exc} is missing from the source" if isinstance(exc, KeyNotFoundError) else exc
                 self.report.problems.append(f"{domain}:{n}: not copied: {what}; `modelstore verify` on the source says more")
@@ -359,16 +365,18 @@ class Copier:
             if conflict is not None:
                 self.report.conflicts.append(Conflict(domain, n, conflict))
                 return
+            marker.version = n
             plan.copied.append(n)
             self.report.copied.append(f"{domain}:{n}")
             self._copy_signatures(domain, n, sorted(plan.src.signatures.get(n, ())))
 
-    def _copy_objects(self, record: VersionRecord, counter: Progress) -> None:
+    def _copy_objects(self, record: VersionRecord, counter: Progress, only: set[str] | None = None) -> None:
         first: dict[str, tuple] = {}
         for entry in record.files:
-            first.setdefault(entry.sha256, (entry, counter.file(entry.size)))
+            if only is None or entry.sha256 in only:
+                first.setdefault(entry.sha256, (entry, counter.file(entry.size)))
         for entry in record.files:
-            if first[entry.sha256][0] is not entry:
+            if entry.sha256 in first and first[entry.sha256][0] is not entry:
                 counter.file(entry.size).finish()  # the same bytes under two names: moved once
         jobs = list(first.values())
         scratch = self.dst.scratch_dir()

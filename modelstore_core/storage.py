@@ -99,7 +99,11 @@ class StagedFile:
         return True
 
     def discard(self) -> None:
-        """Drop what staging made, if it was not placed."""
+        """Drop what staging made (after it was placed, or if it will not be)."""
+
+    def keep_alive(self) -> None:
+        """Called on every heartbeat of the upload (:mod:`~modelstore_core.protocol.liveness`): keep
+        what staging made from looking abandoned to ``gc`` (default: nothing to keep)."""
 
 
 class Storage(abc.ABC):
@@ -112,6 +116,10 @@ class Storage(abc.ABC):
     #: conditional requests (object stores): the core then proves they hold before the first write
     #: (:mod:`modelstore_core.protocol.probe`) and refuses to write if they do not.
     conditional_writes_need_proof: bool = False
+
+    #: Seconds of the modification times the backend reports (listings, ``stat``): object stores give
+    #: them to the second. Ages judged from them (``gc``) allow for it.
+    time_resolution: float = 1.0
 
     #: True when ``list(prefix, start_after=key)`` costs in proportion to what it yields (object
     #: stores list from a key on the server); False when it costs a scan of everything under the
@@ -239,9 +247,20 @@ class Storage(abc.ABC):
         always is (an empty one is an empty store; a missing bucket fails the first request)."""
         return True
 
-    def cleanup(self, older_than: float, dry_run: bool = False) -> list[str]:
-        """Remove backend-specific leftovers of interrupted writes older than ``older_than``
-        (a UNIX timestamp): temporary files, unfinished multipart uploads. Returns what it removed."""
+    def refresh(self, key: str, data: bytes) -> None:
+        """Make the small document ``key`` (holding ``data``) look just written: its modification time
+        becomes the store's now (a heartbeat, :mod:`~modelstore_core.protocol.liveness`). Durability
+        does not matter. Default: write it again."""
+        import io
+
+        self.put(key, io.BytesIO(data))
+
+    def cleanup(self, older_than: float, dry_run: bool = False, protected: frozenset[str] = frozenset()) -> list[str]:
+        """Remove backend-specific leftovers of interrupted writes (temporary files, unfinished
+        multipart uploads) last written before ``older_than``, a UNIX timestamp by the store's own
+        clock (what it records as modification times: ``gc`` derives it from a document it just
+        wrote), never one of the keys in ``protected`` (objects that live uploads are writing).
+        Returns what it removed (with ``dry_run``, what it would remove)."""
         return []
 
     def capability_id(self) -> str:

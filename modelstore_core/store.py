@@ -38,7 +38,7 @@ from .version import Version
 
 if TYPE_CHECKING:
     from .compare import Comparison
-    from .gc import GCReport
+    from .protocol.gc import GCReport
     from .replicate import CopyReport
     from .signing import SignatureInfo, TrustPolicy
     from .verify import VerifyReport
@@ -350,10 +350,15 @@ class ModelStore:
     def gc(self, *, grace: float = 3600.0, dry_run: bool = False) -> GCReport:
         """Remove what interrupted uploads and deleted versions left behind.
 
-        Never touches a committed version or an upload in progress (on another machine, one
-        younger than ``grace`` seconds).
+        Never touches a committed version or an upload in progress, on any machine: an upload keeps
+        a marker in the store fresh (every 60 seconds, ``$MODELSTORE_HEARTBEAT``), and one whose
+        marker the store shows unchanged for ``grace`` seconds (at least 5 heartbeats) has stopped.
+        Ages are the store's own timestamps, never a machine's clock
+        (:mod:`modelstore_core.protocol.gc`).
+
+        :raises UsageError: ``grace`` is shorter than 5 heartbeats.
         """
-        from .gc import collect_garbage
+        from .protocol.gc import collect_garbage
 
         return collect_garbage(self.storage, grace=grace, dry_run=dry_run)
 

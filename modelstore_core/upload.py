@@ -32,6 +32,7 @@ from .parts import Parts
 from .plugins import Plugins, collect_metadata, serialize
 from .progress import Progress, ProgressCallback
 from .protocol import commit, keys
+from .protocol.liveness import Heartbeat
 from .protocol.records import SCHEMA, VersionRecord, now_utc
 from .protocol.validate import check_sha256
 from .storage import StagedFile, Storage
@@ -146,7 +147,7 @@ def upload(
     description of the version) goes into the record over what the plugins collect; the core's
     keys still win.
     """
-    with _scratch(storage) as tmp:
+    with Heartbeat() as heartbeat, _scratch(storage, heartbeat) as tmp:
         if isinstance(model, RawFiles):
             flavor = model.flavor()
         elif isinstance(model, Parts):
@@ -160,6 +161,7 @@ def upload(
         files = [counter.file(source.signature[0]) for source in sources]
         try:
             staged = stage_files(storage, sources, files)
+            heartbeat.add(lambda: [st.keep_alive() for st in staged])
             commit.checkpoint("staged")
             draft = {
                 "schema": SCHEMA,
@@ -182,7 +184,7 @@ def upload(
                             storage.delete(keys.object_key(st.sha256))  # its bytes may not match its name
                         raise SourceChangedError(f"{source.name} changed while it was being uploaded; nothing was committed")
 
-            return commit.commit_version(storage, domain, draft, staged, files, sources_unchanged, after_commit)
+            return commit.commit_version(storage, domain, draft, staged, files, sources_unchanged, after_commit, heartbeat)
         finally:
             for st in staged:
                 st.discard()
@@ -194,15 +196,17 @@ PARALLEL_FILES = 4
 
 
 @contextmanager
-def _scratch(storage: Storage) -> Iterator[str]:
+def _scratch(storage: Storage, heartbeat: Heartbeat) -> Iterator[str]:
     """The upload's private directory for the serializer: the backend's scratch directory (where
-    staging can take files without copying them), else a system temporary directory."""
+    staging can take files without copying them; touched on every heartbeat, so that ``gc`` sees
+    it in use), else a system temporary directory."""
     where = storage.scratch_dir()
     if where is None:
         with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
             yield tmp
         return
     where.mkdir()
+    heartbeat.add(lambda: os.utime(where))
     try:
         yield str(where)
     finally:

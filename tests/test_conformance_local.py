@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelstore_core.default_plugins.local_storage import LocalStorage
-from modelstore_core.testing import StorageContract, StoreContract, TamperContract
+from modelstore_core.testing import LivenessContract, StorageContract, StoreContract, TamperContract
 
 
 class TestLocalStorage(StorageContract):
@@ -27,6 +27,12 @@ class TestFileUrlStore(StoreContract):
 
 
 class TestLocalTamper(TamperContract):
+    @pytest.fixture
+    def store_url(self, tmp_path):
+        return str(tmp_path / "store")
+
+
+class TestLocalLiveness(LivenessContract):
     @pytest.fixture
     def store_url(self, tmp_path):
         return str(tmp_path / "store")

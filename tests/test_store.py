@@ -22,6 +22,7 @@ from modelstore_core import (
     VersionNotFoundError,
 )
 from modelstore_core.protocol import keys
+from modelstore_core.testing.store_contract import collect_now
 
 
 def worker(store_root, *args, **popen):
@@ -29,12 +30,12 @@ def worker(store_root, *args, **popen):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
-def test_kill_at_random_moments_of_a_large_upload(tmp_path):
+def test_kill_at_random_moments_of_a_large_upload(tmp_path, fast_heartbeat):
     """SIGKILL while a 64 MB file streams in: never a visible or broken version, always recoverable.
 
-    Each kill lands at a random moment after the worker's first partial file appears (its pid is in
-    the name), and the test checks it landed mid-upload: no version printed, none committed, and the
-    partial upload (a part file, a marker or an unreferenced object) left in the store."""
+    Each kill lands at a random moment after the worker's first partial file appears, and the test
+    checks it landed mid-upload: no version printed, none committed, and the partial upload (a part
+    file, a marker or an unreferenced object) left in the store."""
     root = tmp_path / "store"
     big = tmp_path / "big.bin"
     with open(big, "wb") as f:
@@ -47,10 +48,11 @@ def test_kill_at_random_moments_of_a_large_upload(tmp_path):
     rng = random.Random(1234)
     for i in range(5):
         start = tmp_path / f"start-{i}"
+        before = set((root / ".tmp").glob("*.part"))
         proc = worker(root, "d", big, "--start-file", start)
         start.touch()
         deadline = time.monotonic() + 60
-        while not any(f".{proc.pid}." in p.name for p in (root / ".tmp").glob("*.part")):
+        while not set((root / ".tmp").glob("*.part")) - before:
             assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
             time.sleep(0.001)
         time.sleep(rng.uniform(0, 0.05))  # a 64 MB upload takes ~0.25 s here from its first part file
@@ -59,11 +61,11 @@ def test_kill_at_random_moments_of_a_large_upload(tmp_path):
         assert (proc.returncode, out) == (-signal.SIGKILL, "")  # killed before it printed a version
 
         assert [v.version for v in store.list_versions("d")] == [1]  # nothing committed
-        partial = store.gc(grace=0, dry_run=True)
+        partial = collect_now(store, dry_run=True)
         assert partial.temporary or partial.markers or partial.objects  # what the killed upload left
         assert [p.read_bytes() for p in store.load("d", version=1)] == [b"v1"]
         assert store.verify().ok
-    store.gc(grace=0)
+    collect_now(store)
     assert store.verify().ok
     leftovers = [p for p in (root / ".tmp").iterdir()] if (root / ".tmp").exists() else []
     assert leftovers == []
@@ -72,7 +74,7 @@ def test_kill_at_random_moments_of_a_large_upload(tmp_path):
     assert store.upload("d", files=[big]).version == 2
 
 
-def test_gc_leaves_a_live_upload_alone(tmp_path):
+def test_gc_leaves_a_live_upload_alone(tmp_path, fast_heartbeat):
     root = tmp_path / "store"
     model = tmp_path / "m.bin"
     model.write_bytes(os.urandom(10_000))
@@ -84,28 +86,28 @@ def test_gc_leaves_a_live_upload_alone(tmp_path):
             assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
             time.sleep(0.01)
         store = ModelStore(root, cache_dir=tmp_path / "cache")
-        report = store.gc(grace=0)
+        report = collect_now(store)  # a grace passed: the upload's heartbeat kept its marker fresh
         assert report.empty
         assert len(list(store.storage.list(keys.OBJECTS))) == 1
     finally:
         proc.kill()
         proc.wait()
-    report = store.gc(grace=0)
+    report = collect_now(store)
     assert len(report.objects) == 1 and len(report.markers) == 1
     assert list(store.storage.list("")) == []
 
 
-def test_dry_run_gc_removes_nothing(tmp_path):
+def test_dry_run_gc_removes_nothing(tmp_path, fast_heartbeat):
     root = tmp_path / "store"
     model = tmp_path / "m.bin"
     model.write_bytes(b"abc")
     proc = worker(root, "d", model, "--crash-at", "objects-stored")
     proc.wait()
     store = ModelStore(root)
-    report = store.gc(grace=0, dry_run=True)
+    report = collect_now(store, dry_run=True)
     assert len(report.objects) == 1 and report.bytes == 3 and report.dry_run
     assert len(list(store.storage.list(keys.OBJECTS))) == 1
-    assert len(store.gc(grace=0).objects) == 1
+    assert len(collect_now(store).objects) == 1
     assert list(store.storage.list(keys.OBJECTS)) == []
 
 
@@ -226,7 +228,7 @@ def test_list_versions_defers_metadata(store, tmp_path):
     assert versions[0].tags == {"k": "v"} and versions[0]._record is not None
 
 
-def test_a_file_changed_during_upload_commits_nothing(store, tmp_path, monkeypatch):
+def test_a_file_changed_during_upload_commits_nothing(store, tmp_path, monkeypatch, fast_heartbeat):
     from modelstore_core import SourceChangedError
     from modelstore_core.protocol import commit
 
@@ -240,9 +242,9 @@ def test_a_file_changed_during_upload_commits_nothing(store, tmp_path, monkeypat
     monkeypatch.setattr(commit, "checkpoint", rewrite_after_staging)
     with pytest.raises(SourceChangedError, match="m.bin"):
         store.upload("d", files=[model])
-    monkeypatch.undo()
+    monkeypatch.setattr(commit, "checkpoint", lambda step: None)
     assert store.list_domains() == []
-    store.gc(grace=0)
+    collect_now(store)
     assert list(store.storage.list("")) == []
 
 
@@ -262,7 +264,7 @@ def test_delete_domain_removes_it_from_listings_and_starts_numbering_again(store
     assert list(store.storage.list(keys.domain_prefix("gone"))) == []
     assert store.upload("gone", files=[model]).version == 1
     assert store.load("kept")[0].read_bytes() == b"weights"
-    report = store.gc(grace=0)
+    report = store.gc()
     assert report.objects == [] and store.verify().ok  # the object is still used by "kept" and the new "gone"
 
 

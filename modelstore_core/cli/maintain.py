@@ -129,7 +129,7 @@ def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair
     default=3600.0,
     show_default=True,
     metavar="SECONDS",
-    help="Spare uploads from other machines younger than this.",
+    help="An upload whose marker the store shows unchanged this long has stopped (at least 5 heartbeats: 300 s by default).",
 )
 @common_options
 @pass_cmdline

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import io
 import os
 import shutil
 import stat as stat_module
@@ -29,12 +30,9 @@ from urllib.parse import unquote, urlsplit
 from ..errors import InvalidNameError, KeyNotFoundError, StorageError
 from ..hashing import CHUNK_SIZE, copy_file_hashed, hash_file
 from ..hookspecs import hookimpl
-from ..liveness import HOST, process_alive
 from ..progress import Advance
 from ..protocol.keys import TOP_LEVEL
 from ..storage import ObjectInfo, StagedFile, Storage, Token
-
-HOST_TAG = HOST.replace(".", "_")  # no dots: they separate the parts of temporary file names
 
 
 @hookimpl(trylast=True)
@@ -58,6 +56,8 @@ def modelstore_schemes():
 
 class LocalStorage(Storage):
     """A store in a local directory. Nothing is written until the first upload."""
+
+    time_resolution = 0.0  # mtimes to the nanosecond
 
     lists_from_a_key = False  # a listing scans and sorts the whole directory
 
@@ -109,7 +109,7 @@ class LocalStorage(Storage):
     def _tmp_path(self) -> Path:
         self._internal_dir(self._tmp)
         # pid and host in the name let cleanup() tell a live writer's file from a dead one's.
-        return self._tmp / f"{os.urandom(16).hex()}.{os.getpid()}.{HOST_TAG}.part"
+        return self._tmp / f"{os.urandom(16).hex()}.part"
 
     def _finish(self, fd_or_file) -> None:
         if self.fsync:
@@ -214,8 +214,8 @@ class LocalStorage(Storage):
     def scratch_dir(self) -> Path:
         if not self.root.exists():
             self._made_root = True  # an upload that fails leaves no store behind (drop_scratch)
-        # Named like .tmp's files, so that cleanup() can tell a live writer's from a dead one's.
-        return self._internal_dir(self._tmp) / f"{os.urandom(16).hex()}.{os.getpid()}.{HOST_TAG}.scratch"
+        # In .tmp, so that cleanup() removes it once its upload stops touching it (its heartbeat).
+        return self._internal_dir(self._tmp) / f"{os.urandom(16).hex()}.scratch"
 
     def drop_scratch(self, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
@@ -362,7 +362,15 @@ class LocalStorage(Storage):
         path = self._path(key)
         return path if path.is_file() and not path.is_symlink() else None
 
-    def cleanup(self, older_than: float, dry_run: bool = False) -> list[str]:
+    def refresh(self, key: str, data: bytes) -> None:
+        try:
+            os.utime(self._path(key))  # the mtime is all a heartbeat needs: no rewrite, no fsync
+        except FileNotFoundError:
+            self.put(key, io.BytesIO(data))
+
+    def cleanup(self, older_than: float, dry_run: bool = False, protected: frozenset[str] = frozenset()) -> list[str]:
+        """Remove what ``.tmp`` holds of writers that stopped before ``older_than`` (by mtime: an
+        upload's heartbeat touches its scratch directory and staged copies while it runs)."""
         removed = []
         for internal in (self._tmp, self._locks, *(self.root / top.rstrip("/") for top in TOP_LEVEL)):
             if internal.is_symlink():
@@ -374,19 +382,18 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             return removed
         for entry in entries:
-            alive = writer_alive(entry.name)
             try:
-                old = entry.stat(follow_symlinks=False).st_mtime < older_than
+                if entry.stat(follow_symlinks=False).st_mtime >= older_than:
+                    continue
             except FileNotFoundError:
                 continue  # its writer just finished
-            if alive is False or (alive is None and old):
-                removed.append(f".tmp/{entry.name}")
-                if dry_run:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)  # a dead upload's scratch directory
-                else:
-                    Path(entry.path).unlink(missing_ok=True)
+            removed.append(f".tmp/{entry.name}")
+            if dry_run:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)  # a dead upload's scratch directory
+            else:
+                Path(entry.path).unlink(missing_ok=True)
         return removed
 
 
@@ -419,16 +426,23 @@ class _LocalStagedFile(StagedFile):
     def place(self, key: str, progress: Advance | None = None) -> bool:
         final = self.storage._path(key)
         existed = final.is_file() and not final.is_symlink()
-        self.storage._place(self.path, final)
+        # A second name for the staged copy goes into place, so the copy stays until discard(): an
+        # upload that finds its object deleted by a concurrent gc places it again (ensure_objects).
+        placed = self.storage._tmp_path()
+        try:
+            os.link(self.path, placed)
+        except OSError:
+            placed = self.path  # no hard links here: the copy itself goes
+        self.storage._place(placed, final)
         return not existed
+
+    def keep_alive(self) -> None:
+        # Once placed, this is a second name of the object: touching it touches the object too (a
+        # cache view linked to it is hashed again at its next load; nothing else looks at the time).
+        try:
+            os.utime(self.path)
+        except FileNotFoundError:
+            pass
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
-
-
-def writer_alive(name: str) -> bool | None:
-    """Whether the process that named a temporary file ``<id>.<pid>.<host>.part`` is still running."""
-    parts = name.split(".")
-    if len(parts) < 4 or not parts[1].isdigit() or ".".join(parts[2:-1]) != HOST_TAG:
-        return None
-    return process_alive(HOST, int(parts[1]))

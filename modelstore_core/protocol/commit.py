@@ -4,15 +4,17 @@ An upload (:mod:`modelstore_core.upload`) serializes the model and stages its fi
 and on the local backend already copied); :func:`commit_version` then:
 
 1. writes ``uploads/<id>.json`` listing the objects it is about to store, so that
-   :func:`~modelstore_core.gc.collect_garbage` leaves them alone while it runs;
-2. places each object under its sha256 unless it already exists (deduplication);
+   :func:`~modelstore_core.gc.collect_garbage` leaves them alone (re-written every heartbeat while
+   the upload runs, and left for ``gc`` to remove a grace after it: :mod:`.liveness`);
+2. places each object under its sha256 unless it already exists (deduplication), then checks
+   that every one is there (:func:`ensure_objects`: a ``gc`` run may have deleted one it found);
 3. claims the next free version number with create-if-absent (``claims/<n>``): concurrent
    uploaders each get their own number, none is ever overwritten or reused;
 4. creates the version record ``versions/<n>.json``: the commit point. Before it the version is
    invisible; after it, complete; with a signer, its signature goes beside it right away
    (``signatures/<n>/<keyid>.json``; a reader with a trust policy refuses it until then);
 5. adds the version to the domain's summary (compare-and-swap; :mod:`.summary`), moves the
-   ``latest.json`` hint forward (compare-and-swap) and deletes the upload marker.
+   ``latest.json`` hint forward (compare-and-swap).
 
 A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`` reclaims; a
 crash after it leaves a complete version (readers trust neither the hint nor the summary blindly).
@@ -24,10 +26,14 @@ source's number (:func:`commit_copy`); signatures are written by :func:`put_sign
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import (
@@ -39,13 +45,14 @@ from ..errors import (
     StorageError,
     VersionNotFoundError,
 )
-from ..liveness import HOST
 from ..progress import FileProgress
 from ..storage import StagedFile, Storage, Token
 from . import keys, summary
 from .cas import cas_update
+from .liveness import HOST, Heartbeat
 from .read import domain_exists, latest, list_versions, not_found, read_latest_hint
 from .records import (
+    GCRunDocument,
     SignatureDocument,
     StateEntry,
     UploadMarker,
@@ -62,16 +69,85 @@ def checkpoint(name: str) -> None:
     """No-op marker of each step; crash tests replace it to kill the process at a named point."""
 
 
+@dataclass
+class Marker:
+    """An upload's marker, as :func:`upload_in_progress` wrote it."""
+
+    key: str
+    #: ``time.monotonic()`` once the store had it (the start of :func:`ensure_objects`'s wait)
+    written: float
+    #: set by the upload once its record exists: the marker then says which version it committed
+    version: int | None = None
+
+
 @contextmanager
-def upload_in_progress(storage: Storage, domain: str, objects: tuple[str, ...]) -> Iterator[str]:
-    """An upload marker (``uploads/<id>.json``) listing ``objects`` (sha256) for as long as the block
-    runs, so that ``gc`` leaves them alone while they are stored and referenced; its key."""
+def upload_in_progress(storage: Storage, domain: str, objects: tuple[str, ...], heartbeat: Heartbeat | None = None) -> Iterator[Marker]:
+    """An upload marker listing ``objects`` (sha256), written now and re-written on every beat of
+    ``heartbeat`` (one of its own when none is given) while the block runs, so that ``gc`` leaves
+    them alone (:mod:`.liveness`). When the block ends, the marker stays: naming the version the
+    upload committed (set ``marker.version``), so that a ``gc`` run that stalled meanwhile reads its
+    record; otherwise as it was, to die a grace after its last heartbeat. ``gc`` removes it then."""
     marker = keys.upload_key(os.urandom(16).hex())
-    storage.put_if_absent(marker, dumps(UploadMarker(domain, now_utc(), HOST, os.getpid(), objects).to_json()))
+    own = heartbeat is None
+    beat = Heartbeat() if own else heartbeat
+    doc = UploadMarker(domain, now_utc(), HOST, os.getpid(), objects, beat.interval)
+    data = dumps(doc.to_json())
+    storage.put_if_absent(marker, data)  # a new, random key: one request on every backend
+    written = time.monotonic()
+    lock, beating = threading.Lock(), [True]
+
+    def refresh() -> None:
+        with lock:
+            if beating[0]:
+                storage.refresh(marker, data)
+
+    beat.add(refresh)
+    handle = Marker(marker, written)
     try:
-        yield marker
+        with beat if own else nullcontext():
+            yield handle
     finally:
-        storage.delete(marker)
+        with lock:
+            beating[0] = False
+    if handle.version is not None:
+        storage.put(marker, io.BytesIO(dumps(replace(doc, version=handle.version).to_json())))
+
+
+def ensure_objects(storage: Storage, marker: Marker, objects: tuple[str, ...], restore: Callable[[list[str]], None]) -> None:
+    """Before the commit: check that every object of the version is in the store, and ``restore``
+    the missing ones (from the bytes the upload still holds).
+
+    A ``gc`` run deletes an object only while a listing of the upload markers, at most its
+    ``window`` seconds old, shows no marker protecting it (:func:`~modelstore_core.gc.collect_garbage`).
+    A run that listed the markers before this upload's marker existed may have deleted an object
+    this upload found in the store (deduplication) after it looked. Such a run's deletes happen
+    within ``window`` of that listing, so within ``window`` of this marker's write: with a run in
+    progress (``gc/``), this waits until then; without one, every run that could have deleted an
+    object has ended, and a ``stat`` sees what it deleted. Any run that starts later lists this
+    marker (live: kept fresh, and kept a grace after the upload). One listing and a ``stat`` per object.
+    """
+    runs = read_gc_runs(storage)
+    if runs:
+        wait = max(run.window for run in runs) - (time.monotonic() - marker.written)
+        if wait > 0:
+            time.sleep(wait)
+    missing = [sha for sha in objects if storage.stat(keys.object_key(sha)) is None]
+    if missing:
+        restore(missing)
+        checkpoint("objects-restored")
+
+
+def read_gc_runs(storage: Storage) -> list[GCRunDocument]:
+    """The ``gc`` runs in progress (a document that cannot be read counts, with a window of 5 seconds)."""
+    runs = []
+    for info in storage.list(keys.GC_RUNS):
+        try:
+            runs.append(GCRunDocument.parse(storage.read(info.key)[0], info.key))
+        except KeyNotFoundError:
+            continue  # ended meanwhile
+        except CorruptRecordError:
+            runs.append(GCRunDocument("", "", 5.0, 5.0, False))
+    return runs
 
 
 def commit_version(
@@ -82,21 +158,33 @@ def commit_version(
     progress: list[FileProgress],
     before_claim: Callable[[dict[str, bool]], None],
     after_commit: Callable[[VersionRecord], None] | None = None,
+    heartbeat: Heartbeat | None = None,
 ) -> tuple[VersionRecord, int]:
     """Store the staged files and commit ``draft`` (a record without version and time) as the next
     version of ``domain``.
 
     ``before_claim(placed)`` runs once the objects are stored (``placed``: sha256 -> whether this
     upload wrote it) and may raise to abandon the upload; ``after_commit(record)`` runs once the
-    record exists, before the latest hint moves (it signs the version). Returns the committed record and the
-    bytes of objects that were new to the store.
+    record exists, before the latest hint moves (it signs the version). ``heartbeat`` (the
+    upload's) keeps the marker fresh. Returns the committed record and the bytes of objects that
+    were new to the store.
     """
-    with upload_in_progress(storage, domain, tuple(sorted({st.sha256 for st in staged}))):
+    objects = tuple(sorted({st.sha256 for st in staged}))
+    with upload_in_progress(storage, domain, objects, heartbeat) as marker:
         checkpoint("marker-written")
         placed = place_objects(staged, progress)
         checkpoint("objects-stored")
         before_claim(placed)
+
+        def restore(missing: list[str]) -> None:
+            for st in staged:
+                if st.sha256 in missing:
+                    missing.remove(st.sha256)
+                    st.place(keys.object_key(st.sha256))
+
+        ensure_objects(storage, marker, objects, restore)  # before the record: it never names a missing object
         record, hint = create_record(storage, domain, draft)
+        marker.version = record.version
         checkpoint("committed")
         if after_commit is not None:
             after_commit(record)

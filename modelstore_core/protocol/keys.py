@@ -12,7 +12,9 @@
     domains/<domain>/summary/<first>.json    what ``find`` filters and sorts on, for versions <first> to
                                              <first>+999 (compare-and-swap; a cache of the records, which
                                              stay the truth: see :mod:`.summary`)
-    uploads/<id>.json                        an upload in progress: the objects it is writing
+    uploads/<id>.json                        an upload in progress, or one that ended less than a grace ago:
+                                             the objects it stores (re-written every heartbeat while it runs)
+    gc/<id>.json                             a gc run in progress (re-written every heartbeat)
     probes/<id>                              a short-lived key proving the server's conditional writes
 
 Version numbers are zero-padded to 10 digits so that key order is version order.
@@ -23,8 +25,9 @@ from __future__ import annotations
 OBJECTS = "objects/sha256/"
 DOMAINS = "domains/"
 UPLOADS = "uploads/"
+GC_RUNS = "gc/"
 #: The top-level prefixes the core writes below a store's root (backends may clean up only there).
-TOP_LEVEL = ("objects/", DOMAINS, UPLOADS, "probes/")
+TOP_LEVEL = ("objects/", DOMAINS, UPLOADS, GC_RUNS, "probes/")
 VERSION_DIGITS = 10
 #: The highest version number a key can hold.
 MAX_VERSION = 10**VERSION_DIGITS - 1
@@ -122,3 +125,7 @@ def version_from_key(key: str) -> int | None:
     if ext != "json" or len(stem) != VERSION_DIGITS or not stem.isdigit() or int(stem) < 1:
         return None
     return int(stem)
+
+
+def gc_run_key(run_id: str) -> str:
+    return f"{GC_RUNS}{run_id}.json"

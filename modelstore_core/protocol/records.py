@@ -244,16 +244,31 @@ def states_document(states: dict[str, StateEntry]) -> bytes:
 
 @dataclass(frozen=True)
 class UploadMarker:
-    """``uploads/<id>.json``: an upload in progress and the objects it is about to store."""
+    """``uploads/<id>.json``: an upload (or a copy) and the objects it stores. Its writer re-writes it
+    every ``heartbeat`` seconds while it runs (:mod:`.liveness`); ``started``, ``host`` and ``pid``
+    are for people reading it, never used to decide whether it is live."""
 
     domain: str
     started: str
     host: str
     pid: int
     objects: tuple[str, ...]
+    #: seconds between the writer's heartbeats (a marker from before heartbeats has none: 60)
+    heartbeat: float = 60.0
+    #: the version the upload committed, once it has: the marker then stays a grace (``gc`` reads that
+    #: version's record, in case it committed after gc listed the records), and is removed quietly
+    version: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"domain": self.domain, "started": self.started, "host": self.host, "pid": self.pid, "objects": list(self.objects)}
+        return {
+            "domain": self.domain,
+            "started": self.started,
+            "host": self.host,
+            "pid": self.pid,
+            "heartbeat": self.heartbeat,
+            "objects": list(self.objects),
+            **({"version": self.version} if self.version is not None else {}),
+        }
 
     @classmethod
     def parse(cls, data: bytes, key: str) -> UploadMarker:
@@ -261,7 +276,38 @@ class UploadMarker:
         objects = f.get("objects", list)
         if not all(check_sha256(o) for o in objects):
             raise f.fail("objects", "holds something that is not a sha256")
-        return cls(f.get("domain", str), f.time("started"), f.get("host", str), f.integer("pid", 0, 2**31), tuple(objects))
+        heartbeat = f.get("heartbeat", int, float, required=False, default=60.0)
+        if not 0 < heartbeat <= 86_400:
+            raise f.fail("heartbeat", f"is {heartbeat}, not a number of seconds between 0 and 86400")
+        domain, started, host, pid = f.get("domain", str), f.time("started"), f.get("host", str), f.integer("pid", 0, 2**31)
+        version = f.integer("version", 1, MAX_VERSION) if f.obj.get("version") is not None else None
+        return cls(domain, started, host, pid, tuple(objects), float(heartbeat), version)
+
+
+@dataclass(frozen=True)
+class GCRunDocument:
+    """``gc/<id>.json``: a ``gc`` run in progress (re-written every heartbeat, deleted when it ends).
+    An upload that finds one waits until ``window`` seconds after its own marker was written before
+    it checks that its objects are all there (:func:`~.commit.ensure_objects`): the run re-lists
+    upload markers at least that often while it deletes."""
+
+    started: str
+    host: str
+    heartbeat: float
+    window: float
+    dry_run: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"started": self.started, "host": self.host, "heartbeat": self.heartbeat, "window": self.window, "dry_run": self.dry_run}
+
+    @classmethod
+    def parse(cls, data: bytes, key: str) -> GCRunDocument:
+        f = Fields(load_json(data, key), key)
+        heartbeat, window = f.get("heartbeat", int, float), f.get("window", int, float)
+        for name, value in (("heartbeat", heartbeat), ("window", window)):
+            if not 0 < value <= 3600:
+                raise f.fail(name, f"is {value}, not a number of seconds between 0 and 3600")
+        return cls(f.time("started"), f.get("host", str), float(heartbeat), float(window), f.get("dry_run", bool))
 
 
 # --- signatures ------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ Subclass the two classes in your backend's test suite and provide the fixtures::
 pagination, create-if-absent and compare-and-swap under races, delete). ``StoreContract``
 checks the whole store on top: round trips, states, deletion, deduplication, corruption,
 concurrent uploads from several processes, and processes killed in the middle of an upload.
+``LivenessContract`` (same fixtures) checks that ``gc`` judges uploads by what the store records:
+paused uploads posing as other PID namespaces, hosts and clocks survive it, killed ones are
+collected after the grace, and no version loses an object under uploads, deletes and gc at once.
 Override ``store_env`` to pass environment variables (endpoints, credentials) to those processes,
 and ``store_options`` for ``ModelStore(url, **options)``.
 
@@ -50,6 +53,7 @@ _CONTRACTS = {
     "CopyContract": ".copy_contract",
     "FaultContract": ".fault_contract",
     "FlavorContract": ".flavors",
+    "LivenessContract": ".liveness_contract",
     "StorageContract": ".storage_contract",
     "StoreContract": ".store_contract",
     "TamperContract": ".tamper_contract",

@@ -13,6 +13,7 @@ from ..errors import StorageError, VersionNotFoundError
 from ..protocol import keys
 from ..store import ModelStore
 from .faults import ACTIONS, FaultProxy, every_nth
+from .store_contract import collect_now
 
 
 class FaultContract:
@@ -105,7 +106,7 @@ class FaultContract:
         assert set(proxy.faults()) == set(ACTIONS), proxy.faults()  # every kind of fault happened
         assert sum(proxy.faults().values()) >= self.min_faults, proxy.faults()
         assert direct.verify().ok
-        assert direct.gc(grace=0).empty  # nothing half-written was left behind
+        assert direct.gc().empty  # nothing half-written was left behind
 
     def test_lost_answer_to_the_commit_is_recognised(self, store_url, upstream_port, direct, tmp_path):
         """The version record's write takes effect but its answer is lost: the client retries, meets
@@ -128,7 +129,9 @@ class FaultContract:
         assert [v.version for v in direct.list_versions("d")] == [1]
         assert direct.load("d")[0].read_bytes() == model.read_bytes()
 
-    def test_upload_failing_at_the_commit_leaves_nothing_visible(self, store_url, upstream_port, store_env, direct, tmp_path):
+    def test_upload_failing_at_the_commit_leaves_nothing_visible(
+        self, store_url, upstream_port, store_env, direct, tmp_path, fast_heartbeat
+    ):
         """Every write of a version record fails (503 until retries run out): the upload, in another
         process, raises a StorageError, no version is listed, and gc reclaims the objects it stored."""
         model = tmp_path / "m.bin"
@@ -146,7 +149,7 @@ class FaultContract:
         with pytest.raises(VersionNotFoundError):
             direct.latest("d")
         assert len(list(direct.storage.list(keys.OBJECTS))) == 1  # stored, never committed
-        report = direct.gc(grace=0)
+        report = collect_now(direct)  # once a grace passed since the failed upload's last heartbeat
         assert len(report.objects) == 1
         assert list(direct.storage.list(keys.OBJECTS)) == [] and list(direct.storage.list(keys.UPLOADS)) == []
 

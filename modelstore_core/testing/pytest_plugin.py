@@ -6,8 +6,9 @@ Loaded by pytest wherever ``modelstore-core`` is installed, it
   check shows what was expected and what came back (pytest only rewrites test modules and the
   plugins it loads, not an installed library's modules);
 * provides the fixtures ``isolated`` (the per-user store and cache under ``tmp_path``, every
-  plugin enabled and rediscovered around the test), ``store`` (a store in ``tmp_path``) and
-  ``fresh`` (a factory of new ``ModelStore`` objects on that store, each with a cold cache).
+  plugin enabled and rediscovered around the test), ``store`` (a store in ``tmp_path``),
+  ``fresh`` (a factory of new ``ModelStore`` objects on that store, each with a cold cache) and
+  ``fast_heartbeat`` (heartbeats every 0.1 s, so that a ``gc`` grace passes quickly).
 
 ``isolated`` is used by every kit class; set ``modelstore_isolate = true`` in the pytest ini
 options to apply it to every test of a suite as well. Nothing changes for a suite that uses
@@ -21,7 +22,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 # The package itself is imported already (it holds this module); its kit modules are not, yet.
-_KIT_MODULES = ("copy_contract", "fault_contract", "faults", "flavors", "history", "storage_contract", "store_contract", "tamper_contract")
+_KIT_MODULES = (
+    "copy_contract", "fault_contract", "faults", "flavors", "history", "liveness_contract", "storage_contract", "store_contract",
+    "tamper_contract",
+)  # fmt: skip
 pytest.register_assert_rewrite(*(f"modelstore_core.testing.{name}" for name in _KIT_MODULES))
 
 
@@ -49,6 +53,14 @@ def isolated(tmp_path, monkeypatch) -> Iterator[None]:
 def _modelstore_isolate(request: pytest.FixtureRequest) -> None:
     if request.config.getini("modelstore_isolate"):
         request.getfixturevalue("isolated")
+
+
+@pytest.fixture
+def fast_heartbeat(monkeypatch) -> float:
+    """Uploads and ``gc`` in this test (and the processes it starts) beat every 0.1 s, so that the
+    shortest grace is half a second (:func:`modelstore_core.testing.liveness_contract.collect_now`)."""
+    monkeypatch.setenv("MODELSTORE_HEARTBEAT", "0.1")
+    return 0.1
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from ..errors import CorruptRecordError, DanglingStateError, IntegrityError
 from ..protocol import keys
 from ..protocol.records import parse_latest_hint
 from ..store import ModelStore
-from .store_contract import StoreFixtures
+from .store_contract import StoreFixtures, collect_now
 
 
 def put(store: ModelStore, key: str, data: bytes) -> None:
@@ -134,7 +134,7 @@ class TamperContract(StoreFixtures):
         report = store.verify()
         assert [(p.domain, p.version, p.problem) for p in report.problems] == [("d", 1, "corrupt-record")]
         assert report.versions == 1  # the readable one was still verified
-        gc = store.gc(grace=0)
+        gc = store.gc()
         assert keys.object_key(v1.files[0].sha256) not in gc.objects  # a damaged version is not made worse
         assert any(key in problem for problem in gc.problems)
         assert store.storage.stat(keys.object_key(v1.files[0].sha256)) is not None
@@ -251,7 +251,7 @@ class TamperContract(StoreFixtures):
 
     # --- entries modelstore never writes -------------------------------------------------------
 
-    def test_stray_entries_and_garbage_markers_do_not_break_the_store(self, store, model_file):
+    def test_stray_entries_and_garbage_markers_do_not_break_the_store(self, store, model_file, fast_heartbeat):
         store.upload("d", files=[model_file])
         put(store, "domains/not a domain!/versions/0000000001.json", b"{}")
         put(store, keys.upload_key("junk"), b"\x00\xff not a marker")
@@ -260,7 +260,7 @@ class TamperContract(StoreFixtures):
         assert [(p.domain, p.problem) for p in report.problems] == [("not a domain!", "stray")]
         kept = store.gc(grace=3600)
         assert kept.markers == [] and any("junk" in p for p in kept.problems)
-        removed = store.gc(grace=0)
+        removed = collect_now(store)
         assert removed.markers == [keys.upload_key("junk")]
         assert store.load("d")[0].read_bytes() == model_file.read_bytes()
 

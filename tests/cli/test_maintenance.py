@@ -61,7 +61,7 @@ def test_gc_is_a_dry_run_unless_applied(cli, files):
     assert "Would remove 1 unreferenced object" in dry.stderr and "--apply" in dry.stderr
     assert (cli.root / orphan).is_file()
 
-    applied = cli("gc", "--apply", "--grace", "0", "--json")
+    applied = cli("gc", "--apply", "--json")
     assert applied.returncode == 0, applied.stderr
     report = json.loads(applied.stdout)
     assert report["dry_run"] is False and report["objects"] == [orphan]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from modelstore_azure.storage import AzureStorage
 
-from modelstore_core.testing import StorageContract, StoreContract, TamperContract
+from modelstore_core.testing import LivenessContract, StorageContract, StoreContract, TamperContract
 
 MB = 1 << 20
 
@@ -36,6 +36,16 @@ class TestAzureStore(StoreContract):
 
 
 class TestAzureTamper(TamperContract):
+    @pytest.fixture
+    def store_url(self, az_url):
+        return az_url
+
+    @pytest.fixture
+    def store_env(self, azurite):
+        return dict(azurite.env)
+
+
+class TestAzureLiveness(LivenessContract):
     @pytest.fixture
     def store_url(self, az_url):
         return az_url

@@ -17,6 +17,7 @@ from conftest import CONTAINER
 from modelstore_core import ModelStore
 from modelstore_core.protocol import keys
 from modelstore_core.testing import FaultContract
+from modelstore_core.testing.store_contract import collect_now
 
 MB = 1 << 20
 SMALL_BLOCKS = {"single_put_size": MB, "block_size": MB}
@@ -51,7 +52,9 @@ class TestAzureFaults(FaultContract):
     def is_version_write(self, method, target, body):
         return method == "PUT" and "/versions/" in target
 
-    def test_writer_killed_mid_staged_upload_leaves_nothing_visible(self, store_url, upstream_port, store_env, direct, tmp_path, azurite):
+    def test_writer_killed_mid_staged_upload_leaves_nothing_visible(
+        self, store_url, upstream_port, store_env, direct, tmp_path, azurite, fast_heartbeat
+    ):
         """A writer dies while its staged upload is half sent: its uncommitted blocks are invisible (no
         listing or stat shows the object), gc removes its marker, and the next upload of the same
         file commits its own blocks and loads."""
@@ -79,7 +82,7 @@ class TestAzureFaults(FaultContract):
         object_key = uncommitted[0][len(prefix) :]
         assert list(direct.storage.list(keys.OBJECTS)) == [] and direct.storage.stat(object_key) is None
         assert direct.list_domains() == []
-        report = direct.gc(grace=0)
+        report = collect_now(direct)  # once a grace passed since the dead writer's last heartbeat
         assert report.objects == [] and list(direct.storage.list(keys.UPLOADS)) == []  # the dead writer's marker went
 
         with ModelStore(store_url, cache_dir=tmp_path / "again", **SMALL_BLOCKS) as store:

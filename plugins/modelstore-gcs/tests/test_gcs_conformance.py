@@ -1,11 +1,11 @@
-"""The storage conformance and tamper kits against fake-gcs-server."""
+"""The storage conformance, tamper and liveness kits against fake-gcs-server."""
 
 from __future__ import annotations
 
 import pytest
 from modelstore_gcs.storage import GCSStorage
 
-from modelstore_core.testing import StorageContract, StoreContract, TamperContract
+from modelstore_core.testing import LivenessContract, StorageContract, StoreContract, TamperContract
 
 
 class TestGCSStorage(StorageContract):
@@ -33,6 +33,16 @@ class TestGCSStore(StoreContract):
 
 
 class TestGCSTamper(TamperContract):
+    @pytest.fixture
+    def store_url(self, gs_url):
+        return gs_url
+
+    @pytest.fixture
+    def store_env(self, gcs_server):
+        return dict(gcs_server.env)
+
+
+class TestGCSLiveness(LivenessContract):
     @pytest.fixture
     def store_url(self, gs_url):
         return gs_url

@@ -94,8 +94,9 @@ def test_cache_is_shared_by_content_across_versions(counted, thousand):
 
 
 def test_upload_cost(gs_url, proxy, tmp_path):
-    """A new version of one small file: marker, object stat + upload, hint read, claim, record,
-    summary read + swap, hint read + swap, marker delete. A re-upload of the same file skips the object upload."""
+    """A new version of one small file: marker, object stat + upload, the check that it is still there
+    (a listing of gc runs, a stat), hint read, claim, record, summary read + swap, hint read + swap,
+    the marker marked finished. A re-upload of the same file skips the object upload."""
     store = ModelStore(gs_url, cache_dir=tmp_path / "cache", endpoint=proxy.endpoint)
     model = tmp_path / "m.bin"
     model.write_bytes(os.urandom(10_000))
@@ -108,6 +109,6 @@ def test_upload_cost(gs_url, proxy, tmp_path):
     first = list(proxy.log)
     del proxy.log[:]
     store.upload("d", files=[model])
-    assert len(first) <= 11, first
-    assert len(proxy.log) <= 10, proxy.log
+    assert len(first) <= 13, first
+    assert len(proxy.log) <= 12, proxy.log
     store.close()

@@ -484,8 +484,9 @@ class S3Storage(Storage):
 
     # --- leftovers ------------------------------------------------------------------------
 
-    def cleanup(self, older_than: float, dry_run: bool = False) -> list[str]:
-        """Abort this store's unfinished multipart uploads started before ``older_than``."""
+    def cleanup(self, older_than: float, dry_run: bool = False, protected: frozenset[str] = frozenset()) -> list[str]:
+        """Abort this store's unfinished multipart uploads started before ``older_than`` (by S3's
+        clock: ``Initiated``), unless a live upload is writing their key (``protected``)."""
         removed = []
         n = len(self.prefix)
         with self._errors("list the multipart uploads of"):
@@ -493,7 +494,7 @@ class S3Storage(Storage):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
                 for upload in page.get("Uploads", ()):
                     key = upload["Key"][n:]
-                    if not key.startswith(TOP_LEVEL) or upload["Initiated"].timestamp() >= older_than:
+                    if not key.startswith(TOP_LEVEL) or key in protected or upload["Initiated"].timestamp() >= older_than:
                         continue
                     removed.append(f"{key} (unfinished multipart upload {upload['UploadId'][:16]})")
                     if dry_run:

@@ -1,11 +1,11 @@
-"""The storage conformance and tamper kits against moto's S3 server."""
+"""The storage conformance, tamper and liveness kits against moto's S3 server."""
 
 from __future__ import annotations
 
 import pytest
 from modelstore_s3.storage import S3Storage
 
-from modelstore_core.testing import StorageContract, StoreContract, TamperContract
+from modelstore_core.testing import LivenessContract, StorageContract, StoreContract, TamperContract
 
 
 class TestS3Storage(StorageContract):
@@ -33,6 +33,16 @@ class TestS3Store(StoreContract):
 
 
 class TestS3Tamper(TamperContract):
+    @pytest.fixture
+    def store_url(self, s3_url):
+        return s3_url
+
+    @pytest.fixture
+    def store_env(self, moto_server):
+        return dict(moto_server.env)
+
+
+class TestS3Liveness(LivenessContract):
     @pytest.fixture
     def store_url(self, s3_url):
         return s3_url

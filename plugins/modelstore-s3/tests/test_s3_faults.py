@@ -15,6 +15,7 @@ from s3_servers import S3_ERRORS
 
 from modelstore_core.protocol import keys
 from modelstore_core.testing import FaultContract
+from modelstore_core.testing.store_contract import collect_now
 
 MB = 1 << 20
 SMALL_PARTS = {"multipart_threshold": 5 * MB, "multipart_chunksize": 5 * MB}  # S3's smallest part
@@ -50,7 +51,9 @@ class TestS3Faults(FaultContract):
     def is_version_write(self, method, target, body):
         return method == "PUT" and "/versions/" in target
 
-    def test_writer_killed_mid_multipart_upload_is_cleaned_by_gc(self, store_url, upstream_port, store_env, direct, tmp_path):
+    def test_writer_killed_mid_multipart_upload_is_cleaned_by_gc(
+        self, store_url, upstream_port, store_env, direct, tmp_path, fast_heartbeat
+    ):
         """A writer dies while its multipart upload is half sent: nothing is listed, and gc aborts the
         unfinished multipart upload (S3 would otherwise bill its parts forever)."""
         model = tmp_path / "big.bin"
@@ -63,7 +66,7 @@ class TestS3Faults(FaultContract):
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=10)
         client = boto3.client("s3")
-        bucket, prefix = store_url[len("s3://"):].split("/", 1)
+        bucket, prefix = store_url[len("s3://") :].split("/", 1)
         uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix + "/").get("Uploads", [])
         assert [u["Key"].split("/")[1] for u in uploads] == ["objects"]
         assert list(direct.storage.list(keys.OBJECTS)) == []
@@ -71,7 +74,7 @@ class TestS3Faults(FaultContract):
         # A young unfinished upload (from a live writer) is spared; then gc aborts it.
         initiated = uploads[0]["Initiated"].timestamp()
         assert direct.storage.cleanup(older_than=initiated) == []
-        report = direct.gc(grace=0)
+        report = collect_now(direct)  # once a grace passed since the dead writer's last heartbeat
         assert len(report.temporary) == 1 and "unfinished multipart upload" in report.temporary[0]
         assert client.list_multipart_uploads(Bucket=bucket, Prefix=prefix + "/").get("Uploads", []) == []
         assert list(direct.storage.list(keys.UPLOADS)) == []  # the dead writer's marker went too
