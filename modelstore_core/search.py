@@ -5,7 +5,8 @@ A query is a list of filters (``"metrics.auc>0.9"``, ``"tags.team=risk"``) and s
 per summary segment (1,000 versions each), one read of its states when a filter names a state, and
 a record read only for a version the summary lacks or holds wrongly (:mod:`.protocol.summary`).
 Over every domain of a small store (up to :data:`FLAT_LISTING_KEYS` keys under ``domains/``), one
-listing of them all replaces the listing of the domains and of each one's versions.
+listing of them all replaces the listing of the domains and of each one's versions. Under a trust
+policy only signed data is filtered and sorted on (:func:`search`'s ``trust``).
 
 Fields::
 

@@ -75,8 +75,11 @@ def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair
     wrong (piped columns: domain, version, file, problem). With --repair, a corrupted object is
     deleted (upload the same file again to restore it) and a state pointing at a deleted version
     is removed; corrupt records are only reported. With --signatures, a signature that does not
-    hold is a problem (bad-signature), and so is, given trusted keys, a version they did not sign
-    (untrusted); the signers of each version are listed (JSON: "signers").
+    hold is a problem (bad-signature), one made before signatures covered dependencies too
+    (partial-signature), and so is, given trusted keys, a version they did not sign (untrusted);
+    the signers of each version are listed (JSON: "signers"). Signed pointers are checked too:
+    latest or a state no trusted key vouches for (untrusted-pointer), one older than this machine
+    saw (rolled-back), one naming a version that is gone (missing-version).
     """
     store = cmdline.store()
     with progress(cmdline, "Verifying", None) as callback:

@@ -27,6 +27,11 @@ record for damage and rebuilds the whole segment (correct, but reported as a pro
 The checksum catches damage and hand edits, not a forger (whoever can rewrite the summary can
 rewrite the records too): ``find`` returns candidates, and what ``load`` uses is always the record;
 ``verify``, which reads every record anyway, compares each entry with it (:func:`check_summary`).
+Against a forger there are signatures: a signer signs each entry it writes (``signatures``, over
+:meth:`SummaryEntry.content`; :func:`add_entry`, :func:`sign_entry`), and a query under a trust
+policy uses only entries whose signatures hold for a trusted key, else the record and its
+signature documents (:mod:`modelstore_core.search`). Signatures survive a rebuild of their entry
+when it says the same.
 
 A segment is two lines: a header (schema, domain, first and last version, sha256 of the second
 line) and the entries as one compact JSON list, so that an upload appends its entry without
