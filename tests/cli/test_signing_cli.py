@@ -96,7 +96,8 @@ def test_ls_sort_and_state_rank_by_signed_data_under_trusted_keys(cli, files, tm
     trusting = {"MODELSTORE_TRUSTED_KEYS": public}
     assert [r[0] for r in cli("ls", "churn", "--sort", "-metrics.auc").lines][0] == "1"  # no policy: the summary as stored
     signed = cli("ls", "churn", "--sort", "-metrics.auc", "--json", env=trusting)
-    assert [(r["version"], r["metrics"]["auc"], r["states"]) for r in json.loads(signed.stdout)] == [(2, 0.95, []), (3, 0.9, []), (1, 0.8, [])]
+    ranked = [(r["version"], r["metrics"]["auc"], r["states"]) for r in json.loads(signed.stdout)]
+    assert ranked == [(2, 0.95, []), (3, 0.9, []), (1, 0.8, [])]
     assert "state 'production' points at version 1, but its signed statement names version 2" in signed.stderr
     assert cli("ls", "churn", "--where", "state=production", env=trusting).lines == []
     error = one_line_error(cli("download", "churn", "--state", "production", "-o", tmp_path / "out", env=trusting))
