@@ -73,7 +73,8 @@ class Cache:
         return len(seen), total
 
     def clear(self) -> tuple[int, int]:
-        """Delete everything cached (later loads fetch and verify again); returns what was freed.
+        """Delete everything cached (later loads fetch and verify again), and what this machine
+        remembers of latest, states and signed pointers; returns what was freed.
 
         A load running at the same moment in another process may fail and need a retry.
         """

@@ -195,7 +195,10 @@ def cache_info(cmdline: CommandLine) -> None:
 @common_options
 @pass_cmdline
 def cache_clear(cmdline: CommandLine, yes: bool) -> None:
-    """Delete every cached file; later loads download (or copy) and verify them again."""
+    """Delete every cached file; later loads download (or copy) and verify them again.
+
+    Also forgets what this machine saw: which versions latest and states named (for offline loads)
+    and, under a trust policy, the newest signed pointers (after a deliberate reset of a store)."""
     from ..cache import Cache
 
     local = Cache()
