@@ -380,6 +380,20 @@ class Signer:
         statement = pointer_statement(domain, state, record, serial, now_utc())
         return SignedPointer(self.keyid, self.public_pem, envelope(statement, self.private_key)).to_json()
 
+    @staticmethod
+    def holds(pointer: SignedPointer | None) -> bool:
+        """Whether ``pointer``'s signature holds for the key it names (sound, whoever signed it)."""
+        if pointer is None:
+            return False
+        try:
+            public = load_public_key(pointer.public_key)
+            if keyid(public) != pointer.keyid:
+                return False
+            verify_envelope(pointer.envelope, public, "statement")
+        except (ValueError, UsageError):
+            return False
+        return True
+
     def signed(self, domain: str, state: str | None, pointer: dict[str, Any]) -> None:
         """Remember a pointer this key wrote (once the write succeeded)."""
         if self.seen is not None:

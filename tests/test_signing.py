@@ -256,6 +256,7 @@ def test_second_signer_and_require_all(tmp_path, alice, bob, model_dir):
     assert reader(tmp_path, alice[1], bob[1]).load("churn")  # require="any"
     writer(tmp_path).sign("churn", 1, key=bob[0])  # a release manager adds a signature
     assert both.load("churn")
+    assert reader(tmp_path, alice[1], cache="alice-only").load("churn")  # latest still vouched for by alice's upload
     assert sorted(s.keyid for s in both.signatures("churn", 1) if s.valid and s.trusted) == sorted([alice[2], bob[2]])
     # Signing again with the same key changes nothing.
     writer(tmp_path).sign("churn", 1, key=bob[0])

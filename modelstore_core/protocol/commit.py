@@ -249,13 +249,15 @@ def _head(current: LatestDocument, domain: str) -> SignedPointer | None:
 
 def _move_head(storage: Storage, domain: str, current: LatestDocument, record: VersionRecord, signer: Signer) -> dict[str, Any] | None:
     """The signed head naming ``record`` (a version just committed or signed), or ``None`` to keep
-    the current one: when it names this version already, or a newer one that exists (a concurrent
-    upload's). A head is never moved back here: only a signed delete does that."""
+    the current one: when it names this version already, signed (by any key: the version may carry
+    several signers' signatures), or a newer version that exists (a concurrent upload's). A head is
+    never moved back here: only a signed delete does that."""
     head = _head(current, domain)
     named = head.claims().get("version") if head is not None else None
-    if type(named) is int and named >= record.version:
-        if named == record.version or storage.stat(keys.version_key(domain, named)) is not None:
-            return None
+    if named == record.version and signer.holds(head):
+        return None
+    if type(named) is int and named > record.version and storage.stat(keys.version_key(domain, named)) is not None:
+        return None
     return signer.sign_pointer(domain, None, record, head.serial() if head is not None else 0)
 
 
