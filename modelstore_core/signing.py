@@ -15,7 +15,7 @@ two signatures by the same ECDSA P-256 key:
   disk, so these fields cannot go into its manifest.
 
 A signer also signs, with the same key and the same DSSE envelope, the version's entry in the
-domain summary (what ``find`` reads instead of the record: :func:`entry_signature`) and the pointers
+domain summary (what ``find`` reads instead of the record: :meth:`Signer.sign_entry`) and the pointers
 it moves (latest, states: :func:`pointer_statement`, read by :mod:`modelstore_core.pointers`).
 
 A key id is the first :data:`~modelstore_core.protocol.keys.KEYID_HEX` hex digits of the sha256
@@ -68,6 +68,8 @@ MODEL_SIGNING_PREDICATE = "https://model_signing/signature/v1.0"
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 #: ``require=`` of a trust policy.
 REQUIRE = ("any", "all")
+#: Summary-entry signatures a trust policy remembers having checked (about 200 bytes each).
+VERIFIED_ENTRIES = 100_000
 
 
 def _crypto():
@@ -574,6 +576,8 @@ class TrustPolicy:
         for key in trusted:
             public = load_public_key(key)
             self.keys[keyid(public)] = public
+        #: (key id, signature) -> sha256 of the statement it was found to hold for (:meth:`entry_holds`)
+        self._verified: dict[tuple[str, str], bytes] = {}
 
     def check(self, storage: Storage, record: VersionRecord) -> list[str]:
         """The trusted key ids whose signatures hold for ``record``; :class:`UntrustedSignatureError`
@@ -616,24 +620,32 @@ class TrustPolicy:
         return valid, problems
 
     def entry_holds(self, domain: str, entry: SummaryEntry) -> bool:
-        """Whether ``entry``'s own signatures (:func:`entry_signature`) satisfy the policy: one ECDSA
-        check per trusted key needed, no request."""
+        """Whether ``entry``'s own signatures (:meth:`Signer.sign_entry`) satisfy the policy: no request,
+        one ECDSA check per trusted key needed the first time this policy sees a signature, and
+        after that only the statement rebuilt and hashed (a query repeated, the web view's pages)."""
         exceptions, hashes, _, ec = _crypto()
-        payload = None
-        valid = 0
+        payload = digest = None
+        valid: set[str] = set()
         for signature in entry.signatures:
-            public = self.keys.get(signature["keyid"])
-            if public is None:
+            signer, sig = signature["keyid"], signature["sig"]
+            public = self.keys.get(signer)
+            if public is None or signer in valid:
                 continue
-            payload = payload if payload is not None else pae(PAYLOAD_TYPE, entry_payload(domain, entry.content()))
-            try:
-                public.verify(base64.b64decode(signature["sig"]), payload, ec.ECDSA(hashes.SHA256()))
-            except (exceptions.InvalidSignature, ValueError):
-                continue
-            valid += 1
+            if payload is None:
+                payload = pae(PAYLOAD_TYPE, entry_payload(domain, entry.content()))
+                digest = hashlib.sha256(payload).digest()
+            if self._verified.get((signer, sig)) != digest:
+                try:
+                    public.verify(base64.b64decode(sig), payload, ec.ECDSA(hashes.SHA256()))
+                except (exceptions.InvalidSignature, ValueError):
+                    continue
+                if len(self._verified) >= VERIFIED_ENTRIES:
+                    self._verified.pop(next(iter(self._verified)))  # the oldest
+                self._verified[(signer, sig)] = digest
+            valid.add(signer)
             if self.require == "any":
                 return True
-        return valid == len(self.keys)
+        return len(valid) == len(self.keys)
 
 
 def policy_from(trusted_keys: Any, require: str) -> TrustPolicy | None:

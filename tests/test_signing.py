@@ -441,3 +441,25 @@ def test_a_signature_made_before_statement_v2_covers_what_it_covered(tmp_path, a
     w.sign("churn", 1, key=alice[0])  # replaces it with a v2 signature (and vouches for latest)
     [sig] = store.signatures("churn", 1)
     assert sig.valid and sig.uncovered == "" and store.verify(signatures=True).ok
+
+
+def test_find_under_require_all_needs_every_key_on_each_entry(tmp_path, alice, bob, model_dir):
+    from dataclasses import replace
+
+    from modelstore_core.protocol.summary import parse_segment, segment_document
+
+    w = writer(tmp_path, signer=alice[0])
+    upload(w, model_dir, metrics={"auc": 0.9})
+    upload(w, model_dir, metrics={"auc": 0.8})
+    w.sign("churn", 1, key=bob[0])  # the entry of version 1 carries both signatures now
+    both = reader(tmp_path, alice[1], bob[1], require="all")
+    problems: list[str] = []
+    assert [v.version for v in both.find("churn", problems=problems)] == [1]
+    assert problems == ["churn: left out 1 version(s) not signed by every trusted key: 2"]
+    key = keys.summary_key("churn", 1)
+    entries = parse_segment(w.storage.read(key)[0], key, "churn", 1)
+    assert sorted(s["keyid"] for s in entries[1].signatures) == sorted([alice[2], bob[2]])
+    # One key's signature listed twice is not two signers.
+    doubled = replace(entries[2], signatures=entries[2].signatures * 2)
+    put(w, key, segment_document("churn", 1, {**entries, 2: doubled}))
+    assert [v.version for v in reader(tmp_path, alice[1], bob[1], require="all", cache="c2").find("churn", problems=[])] == [1]
