@@ -12,7 +12,11 @@
 - the first query after the versions were committed without their summary entries (a store
   written before the summary existed, or every upload's summary update lost): it reads every
   record once and writes the summary;
-- what the summary adds to an upload.
+- what the summary adds to an upload;
+- under a trust policy (``--no-policy`` skips it): the same queries when every version and its
+  summary entry are signed (target: the requests of the query without a policy), when the entries
+  are not (a summary rebuilt by a copy: each version's record and signature are read instead),
+  and ``latest`` and a state resolved with and without a policy.
 
 Versions are committed the way the core commits them (claim, then record with create-if-absent),
 concurrently, each with its own metrics and tags; only the first of each domain is a real upload.
@@ -22,12 +26,14 @@ Requests are every attempt, counted through botocore's before-send.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import random
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import _common
@@ -94,12 +100,104 @@ def measure(make_store, fn, repeat: int) -> tuple[int, str, float, object]:
     return len(calls), _common.tally(op for op, _, _ in calls), seconds, result
 
 
+def cpu_time(store, fn, repeat: int) -> float:
+    """The median CPU seconds of this process (moto's server is another) of ``repeat`` calls of ``fn(store)``."""
+    fn(store)  # warm: imports, the trust policy's keys
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn(store)
+        times.append(time.process_time() - start)
+    store.close()
+    return sorted(times)[len(times) // 2]
+
+
+def sign_everything(store, domain: str, private_key) -> None:
+    """What a signer's uploads would have left: each version's signature, its summary entry signed,
+    the signed head on the newest, and production signed where it points."""
+    from modelstore_core.protocol import commit, keys
+    from modelstore_core.protocol.records import dumps
+    from modelstore_core.protocol.summary import SummaryEntry, segment_document
+    from modelstore_core.signing import Signer
+
+    signer = Signer(private_key)
+    records = [v.record for v in store.fetch_metadata(store.list_versions(domain))]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda r: signer.sign_version(store.storage, r), records))
+    segments: dict[int, dict] = {}
+    for r in records:
+        entry = SummaryEntry.of(r, len(dumps(r.document)))
+        segments.setdefault(keys.summary_first(r.version), {})[r.version] = entry.with_signature(signer.sign_entry(domain, entry))
+    for first, entries in segments.items():
+        store.storage.put(keys.summary_key(domain, first), io.BytesIO(segment_document(domain, first, entries)))
+    newest = max(records, key=lambda r: r.version)
+    commit.advance_latest(store.storage, domain, newest.version, signer=signer, record=newest)
+    commit.set_state(store.storage, domain, store.states(domain)["production"], "production", signer=signer)
+
+
+def policy_rows(work: Path, opener, plain_url: str, args, rng: random.Random) -> list[tuple]:
+    """The queries, latest and a state under a trust policy, next to the same without one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from modelstore_core import ModelStore
+    from modelstore_core.protocol import keys
+    from modelstore_core.protocol.summary import parse_segment, segment_document
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = work / "trusted.pub.pem"
+    public.write_bytes(private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    url = f"s3://{_common.BUCKET}/signed"
+    seed = ModelStore(url, cache_dir=work / "cache")
+    commit_versions(seed, "churn", args.versions, rng, work)
+    sign_everything(seed, "churn", private)
+
+    def trusting():
+        return ModelStore(url, cache_dir=work / f"cache-{rng.random()}", trusted_keys=[public])
+
+    def find(state=False):
+        where = [*WHERE, "state=production"] if state else WHERE
+        return lambda s: [(v.domain, v.version) for v in s.find("churn", where, SORT)]
+
+    rows = []
+    for label, fn in (
+        ("find", find()),
+        ("find + state", find(True)),
+        ("latest", lambda s: s.info("churn").version),
+        ("state", lambda s: s.info("churn", state="production").version),
+    ):
+        base_n, base_kinds, base_seconds, expected = measure(opener(url), fn, args.repeat)
+        n, kinds, seconds, result = measure(trusting, fn, args.repeat)
+        assert result == expected, (label, result, expected)
+        cpu, base_cpu = cpu_time(trusting(), fn, args.repeat), cpu_time(opener(url)(), fn, args.repeat)
+        note = f"no policy: {base_n} req, {base_seconds:.3f} s; CPU {cpu:.3f} s vs {base_cpu:.3f} s"
+        rows.append((f"policy, entries signed: {label}", n, kinds, seconds, note, None))
+    reader = trusting()
+    key = keys.summary_key("churn", 1)
+    entries = parse_segment(seed.storage.read(key)[0], key, "churn", 1)
+    start = time.process_time()
+    assert all(reader.trust_policy.entry_holds("churn", e) for e in entries.values())
+    rows.append((f"policy: {len(entries)} entry signatures checked (CPU)", 0, "", time.process_time() - start, "", None))
+    # The entries without their signatures (a summary rebuilt by a copy): records and signatures are read.
+    for first in range(1, args.versions + 1, keys.SUMMARY_SPAN):
+        key = keys.summary_key("churn", first)
+        entries = parse_segment(seed.storage.read(key)[0], key, "churn", first)
+        unsigned = {n: replace(e, signatures=()) for n, e in entries.items()}
+        seed.storage.put(key, io.BytesIO(segment_document("churn", first, unsigned)))
+    n, kinds, seconds, result = measure(trusting, find(), max(1, args.repeat // 5))
+    assert result == find()(opener(url)()), result
+    rows.append(("policy, entries unsigned: find", n, kinds, seconds, "", None))
+    seed.close()
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--versions", type=int, default=1000)
     parser.add_argument("--domains", type=int, default=100)
     parser.add_argument("--per-domain", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-policy", dest="policy", action="store_false", help="skip the trust-policy measurements")
     args = parser.parse_args()
     rng = random.Random(13)
 
@@ -166,6 +264,9 @@ def main() -> int:
                 bn, bkinds, bseconds, expected = measure(opener(url), base, max(1, args.repeat // 5))
                 assert result == expected, (label, result[:5], expected[:5])
                 rows.append((label, n, kinds, seconds, target, (bn, bseconds, len(result))))
+
+            if args.policy:
+                rows += policy_rows(work, opener, one_url, args, rng)
 
             store = opener(one_url)()
             model = work / "new.bin"

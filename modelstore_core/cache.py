@@ -29,7 +29,9 @@ copied), which costs disk space but leaves no file in the cache that someone els
 
 The cache also keeps, for offline loads (:mod:`.offline`), the record of each version a load
 used (in its view's proof) or a download wrote (``<cache>/records``), and which version
-``latest`` and each state last resolved to (:class:`SeenNames`, ``<cache>/resolved``).
+``latest`` and each state last resolved to (:class:`SeenNames`, ``<cache>/resolved``); and under
+a trust policy, the newest signed statement of each pointer seen (:class:`SeenPointers`,
+``<cache>/pointers``), so that an older one put back later is refused.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 READ_ONLY = 0o400
 #: What the cache keeps under its root (records, resolved: offline answers; servers: probe verdicts
 #: an earlier version kept). ``clear`` removes these, and refuses a directory that holds anything else.
-PARTS = ("versions", "objects", "records", "resolved", "servers")
+PARTS = ("versions", "objects", "records", "resolved", "pointers", "servers")
 
 
 def default_cache_dir() -> Path:
@@ -90,10 +92,11 @@ class Cache:
         return len(seen), total
 
     def clear(self) -> tuple[int, int]:
-        """Delete everything cached (later loads fetch and verify again); returns what was freed.
-        A cache root of this user's that others could write is made private (0700). A directory that
-        holds anything but the cache's own parts is not a cache (a mistyped ``$MODELSTORE_CACHE_DIR``,
-        a store's root): :class:`UsageError`, nothing deleted.
+        """Delete everything cached (later loads fetch and verify again), and what this machine
+        remembers of latest, states and signed pointers; returns what was freed. A cache root of this
+        user's that others could write is made private (0700). A directory that holds anything but
+        the cache's own parts is not a cache (a mistyped ``$MODELSTORE_CACHE_DIR``, a store's root):
+        :class:`UsageError`, nothing deleted.
 
         A load running at the same moment in another process may fail and need a retry.
         """
@@ -150,6 +153,10 @@ class Cache:
 
     def version_dir(self, storage: Storage, domain: str, version: int) -> Path:
         return self.root / "versions" / self.store_id(storage.url) / domain / str(version)
+
+    def seen_pointers(self, url: str) -> SeenPointers:
+        """The signed pointers of a store this machine has seen, for refusing rollbacks (:mod:`.pointers`)."""
+        return SeenPointers(self.root / "pointers" / self.store_id(url))
 
     def seen_names(self, url: str) -> SeenNames:
         """Which versions ``latest`` and states of a store last resolved to here (for offline loads)."""
@@ -618,3 +625,55 @@ class SeenNames:
             write_json(self.cache.make_dirs(self._path(domain).parent) / self._path(domain).name, doc)
         except OSError:
             pass
+
+
+class SeenPointers:
+    """The newest signed statement of ``latest`` and of each state of a domain that this machine
+    has seen (or signed), per store: ``{"latest": {"serial", "version", "seen"}, "states": {name: ...}}``
+    in ``<cache>/pointers/<store>/<domain>.json``. Only ever moves forward (a higher serial)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._lock = threading.Lock()
+
+    def _path(self, domain: str) -> Path:
+        return self.directory / f"{domain}.json"
+
+    def read(self, domain: str) -> dict:
+        try:
+            doc = json.loads(self._path(domain).read_text())
+        except (OSError, ValueError, RecursionError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def lookup(self, domain: str, state: str | None) -> tuple[int, int | None, str] | None:
+        """``(serial, version or None, when seen)`` of ``latest`` (``state`` None) or ``state``; ``None`` if never seen."""
+        doc = self.read(domain)
+        entry = doc.get("latest") if state is None else (doc.get("states") or {}).get(state)
+        if not isinstance(entry, dict):
+            return None
+        serial, version, seen = entry.get("serial"), entry.get("version"), entry.get("seen")
+        if type(serial) is not int or (version is not None and type(version) is not int) or not isinstance(seen, str):
+            return None
+        return serial, version, seen
+
+    def remember(self, domain: str, state: str | None, serial: int, version: int | None) -> None:
+        """Keep a statement seen, unless one with a higher serial is kept already. Best effort: a
+        cache that cannot be written only forgets, and a forgotten pointer is checked as a
+        first-time reader checks it."""
+        with self._lock:
+            known = self.lookup(domain, state)
+            if known is not None and known[0] >= serial:
+                return
+            doc = self.read(domain)
+            entry = {"serial": serial, "version": version, "seen": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            if state is None:
+                doc["latest"] = entry
+            else:
+                states = doc.get("states") if isinstance(doc.get("states"), dict) else {}
+                states[state] = entry
+                doc["states"] = states
+            try:
+                write_json(self._path(domain), doc)
+            except OSError:
+                pass

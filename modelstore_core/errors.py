@@ -223,6 +223,47 @@ class UntrustedSignatureError(ModelStoreError):
         )
 
 
+class UntrustedPointerError(UntrustedSignatureError):
+    """A trust policy is set and ``latest`` or a state of a domain is not vouched for: no statement
+    signed by a trusted key names the version it points at, or the one that does names a version
+    the store no longer holds, or another record; nothing was loaded.
+
+    ``pointer`` is ``"latest"`` or ``"state 'NAME'"``; ``version`` the version it named (``None``
+    when no signed statement says).
+    """
+
+    def __init__(self, domain: str, pointer: str, version: int | None, trusted: list[str], problem: str, advice: str):
+        self.domain, self.pointer, self.version, self.trusted, self.problem = domain, pointer, version, trusted, problem
+        self.require, self.found = "any", {}
+        ModelStoreError.__init__(self, f"{pointer} of {domain!r} {problem}; nothing was loaded. {advice}")
+
+
+class RollbackError(UntrustedPointerError):
+    """A trust policy is set and the signed statement of ``latest`` or a state is older than one this
+    machine has already seen (a lower serial number, or another version under the same one): someone
+    with write access to the store put back a statement that was superseded; nothing was loaded.
+
+    ``serial`` is the statement's, ``seen`` the ``(serial, version, when)`` this machine remembers.
+    """
+
+    def __init__(self, domain: str, pointer: str, version: int | None, serial: int, seen: tuple[int, int | None, str], trusted: list[str]):
+        self.serial, self.seen = serial, seen
+        named = "no version" if version is None else f"version {version}"
+        seen_named = "no version" if seen[1] is None else f"version {seen[1]}"
+        super().__init__(
+            domain,
+            pointer,
+            version,
+            trusted,
+            f"goes back: its signed statement is number {serial}, naming {named}, but this machine saw number {seen[0]},"
+            f" naming {seen_named}, on {seen[2]}; someone with write access to the store may have put back a superseded"
+            " statement (a rollback)",
+            "Check the store (`modelstore verify --signatures`) and load a version by number meanwhile; if the store was"
+            " deliberately reset (the domain deleted and made again, or restored from a backup), forget what this machine"
+            " saw with `modelstore cache clear`",
+        )
+
+
 class StorageError(ModelStoreError):
     """A storage backend failed in a way that retrying did not fix."""
 

@@ -41,7 +41,8 @@ class RecordField:
     :param keep_empty: written into every record, even empty (else only when it holds something).
     :param search: ``find`` filters and sorts on ``NAME.KEY``, values of this kind (``"number"``,
         ``"scalar"``); such a field is kept in the domain summary that ``find`` reads.
-    :param signed: covered by the record envelope of a signature.
+    :param signed: covered by the record envelope of a signature (its statement v2; the v1 statement of
+        earlier releases covered a frozen list, :data:`~modelstore_core.signing.V1_CLAIMS`).
     :param compare: how ``compare`` shows it: ``"metric"`` (a row per key, the best marked),
         ``"pairs"`` (a row per key), ``"datasets"`` (a row per dataset and property).
     :param show: how ``info`` and the web view show it: ``"inline"`` (one line), ``"pairs"`` (a
@@ -217,6 +218,7 @@ TAGS = RecordField(
     check=check_tags,
     keep_empty=True,
     search="scalar",
+    signed=True,
     compare="pairs",
     show="inline",
     option="--tag",

@@ -1,7 +1,8 @@
 """A load, from a name to the model object: the twin of :mod:`.upload`.
 
 1. **resolve** which version ``version``/``state``/latest names (offline: what this machine last
-   saw, :mod:`.offline`);
+   saw, :mod:`.offline`; under a trust policy, what a trusted key's signed statement says and this
+   machine has not seen superseded, :mod:`.pointers`);
 2. **record**: read it, validated (:mod:`.protocol.records`);
 3. **check** that it may be loaded here, before anything is fetched: the parts asked for, the
    trust policy's signatures, the environment it was stored in, ``trust=True`` for files that can
@@ -24,11 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import pointers
 from .cache import Cache, VersionFiles, copy_verified, write_files
 from .environment import EnvironmentCheck, EnvironmentWarning, check_environment
 from .errors import (
     CorruptArtifactError,
     DanglingStateError,
+    DomainNotFoundError,
     EnvironmentMismatchError,
     KeyNotFoundError,
     ModelStoreError,
@@ -38,6 +41,7 @@ from .errors import (
     TargetExistsError,
     UnsafeServerError,
     UntrustedArtifactError,
+    UntrustedSignatureError,
     UsageError,
     VersionNotFoundError,
 )
@@ -46,6 +50,7 @@ from .names import check_name, check_version
 from .offline import StaleWarning, offline_hint
 from .parts import PartFiles, check_load
 from .plugins import Plugins, deserializers, missing_plugin
+from .pointers import Pointer
 from .progress import ProgressCallback
 from .protocol import read
 from .protocol.records import VersionRecord
@@ -76,18 +81,45 @@ class Loader:
         return Version(domain, n, fetch=lambda: read.read_record(self.storage, domain, n))
 
     def latest(self, domain: str) -> Version:
-        n, _ = read.latest(self.storage, check_name(domain, "domain name"))
-        return self.version(domain, n)
+        return self.resolve(domain)
 
     def resolve(self, domain: str, version: int | None = None, state: str | None = None) -> Version:
         """Which version ``version``/``state``/latest names (its record not yet read)."""
+        return self._resolve(domain, version, state)[0]
+
+    def _resolve(self, domain: str, version: int | None, state: str | None) -> tuple[Version, Pointer | None]:
+        """The version named, and under a trust policy the signed statement of the pointer that named it."""
         check_name(domain, "domain name")
         _one_of(version, state)
         if state is not None:
-            version = read.state_version(self.storage, domain, check_name(state, "state name"))
-        if version is None:
-            return self.latest(domain)
-        return self.version(domain, check_version(version))
+            check_name(state, "state name")
+        if version is not None:
+            return self.version(domain, check_version(version)), None
+        policy = self._policy()
+        if policy is not None and not self.offline:
+            seen = self.cache.seen_pointers(self.storage.url)
+            if state is None:
+                pointer = pointers.trusted_latest(self.storage, domain, policy, seen)
+            else:
+                pointer = pointers.trusted_state(self.storage, domain, state, policy, seen)
+            return self.version(domain, pointer.version), pointer
+        if state is not None:
+            return self.version(domain, read.state_version(self.storage, domain, state)), None
+        n, _ = read.latest(self.storage, domain)
+        return self.version(domain, n), None
+
+    def states(self, domain: str, problems: list[str] | None = None) -> dict[str, int]:
+        """``{state: version}``; under a trust policy only the states a trusted key vouches for (why
+        each other one was left out goes to ``problems``)."""
+        check_name(domain, "domain name")
+        policy = self._policy()
+        if policy is not None:
+            found = pointers.trusted_states(self.storage, domain, policy, self.cache.seen_pointers(self.storage.url), problems or [])
+        else:
+            found = {name: s.version for name, s in read.read_states(self.storage, domain).items()}
+        if not found and not read.domain_exists(self.storage, domain):
+            raise DomainNotFoundError(domain)
+        return dict(sorted(found.items()))
 
     # --- 2. record ------------------------------------------------------------------------------
 
@@ -95,15 +127,19 @@ class Loader:
         """The version named, with its record read.
 
         Online, which version ``latest`` or ``state`` named is remembered on this machine for
-        offline loads; offline, it is answered from that memory and the cache alone.
+        offline loads; offline, it is answered from that memory and the cache alone. Under a trust
+        policy, the signed statement of ``latest`` or ``state`` must name this very record, and is
+        remembered as the newest seen (an older one is refused later: :mod:`.pointers`).
         """
         if self.offline:
             return self._offline_version(domain, version, state)
         try:
-            v = self.resolve(domain, version, state)
+            v, pointer = self._resolve(domain, version, state)
             try:
                 v.record  # noqa: B018 - read now, raising here if it is gone
             except VersionNotFoundError:
+                if pointer is not None:
+                    raise pointers.missing(pointer, self._policy()) from None
                 if state is not None:
                     raise DanglingStateError(v.domain, state, v.version) from None
                 raise
@@ -112,6 +148,14 @@ class Loader:
             if advice is None:
                 raise
             raise StorageError(f"{exc}; {advice}") from exc
+        if pointer is not None:
+            policy = self._policy()
+            try:
+                pointers.check_record(pointer, v.record, policy)
+            except UntrustedSignatureError:
+                policy.check(self.storage, v.record)  # a record edited since it was signed: its signatures say so more precisely
+                raise
+            pointers.remember(pointer, self.cache.seen_pointers(self.storage.url))
         if version is None:
             self.cache.seen_names(self.storage.url).remember(v.domain, state, v.version)
         return v

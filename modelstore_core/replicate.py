@@ -18,6 +18,11 @@ each side (versions, claims and signatures in one go) and a read of each side's 
 present on both sides costs two record reads (``copy`` compares them) or nothing when the listing
 shows records of equal size (``mirror``, :attr:`Plan.trust_listing`). Only versions to copy cost
 more: their record, a ``stat`` per object, and the transfers.
+
+Signed pointers (:mod:`.pointers`) go with what they name: a state's signed statement is copied
+with the state, and the source's signed head, when the destination holds the version it names
+and has no newer one (one more read on each side, only for a source whose listing shows a
+``latest.json`` that holds a signed head).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import commit, keys
 from .protocol.cas import read_document
 from .protocol.read import domains_and_strays
-from .protocol.records import SignatureDocument, StateEntry, VersionRecord, parse_states
+from .protocol.records import MAX_HINT_BYTES, LatestDocument, SignatureDocument, SignedPointer, StateEntry, VersionRecord, parse_states
 from .storage import ObjectInfo, Storage
 
 #: Objects of one version moved at once (remote transfers wait on the network, not the CPU).
@@ -125,6 +130,8 @@ class DomainListing:
     claims: set[int] = field(default_factory=set)
     signatures: dict[int, set[str]] = field(default_factory=dict)
     has_states: bool = False
+    #: ``latest.json`` holds a signed head (it is larger than a bare hint can be)
+    has_head: bool = False
 
     @classmethod
     def of(cls, storage: Storage, domain: str) -> DomainListing:
@@ -141,6 +148,8 @@ class DomainListing:
                 found.signatures.setdefault(sig[0], set()).add(sig[1])
             elif info.key == keys.states_key(domain):
                 found.has_states = True
+            elif info.key == keys.latest_key(domain):
+                found.has_head = (info.size or 0) > MAX_HINT_BYTES
         return found
 
     def states(self, storage: Storage, domain: str) -> dict[str, StateEntry]:
@@ -334,6 +343,7 @@ class Copier:
             commit.advance_latest(self.dst, domain, max(plan.copied))
         if self.copy_states:
             self._copy_states(plan)
+            self._copy_head(plan)
         if self.delete and plan.whole:
             for n in sorted(set(plan.dst.versions) - set(plan.src.versions)):
                 self.writing()
@@ -461,7 +471,7 @@ class Copier:
         removed = set()
         if self.delete:
             removed = {name for name in current if name not in plan.src_states and (plan.state_names is None or name in plan.state_names)}
-        changes = {name: e for name, e in desired.items() if name not in current or current[name].version != e.version}
+        changes = {name: e for name, e in desired.items() if name not in current or _differs(current[name], e)}
         if not changes and not removed:
             return
         self.writing()
@@ -469,11 +479,29 @@ class Copier:
         def change(states: dict[str, StateEntry]) -> dict[str, StateEntry] | None:
             new = {name: e for name, e in states.items() if name not in removed}
             new.update(changes)
-            return new if new != states else None
+            return new if new.keys() != states.keys() or any(_differs(states[n], e) for n, e in new.items()) else None
 
         commit.update_states(self.dst, domain, change, if_corrupt="replace")
         self.report.states += [f"{domain}@{name}={e.version}" for name, e in sorted(changes.items())]
         self.report.deleted += [f"{domain}@{name}" for name in sorted(removed)]
+
+    def _copy_head(self, plan: _DomainPlan) -> None:
+        """The source's signed head, when the destination holds what it names (see the module docstring)."""
+        if not plan.src.has_head:
+            return
+        signed = LatestDocument.parse(read_document(self.src, keys.latest_key(plan.domain))[0]).signed
+        try:
+            head = SignedPointer.parse(signed, keys.latest_key(plan.domain), "signed.") if signed is not None else None
+        except CorruptRecordError:
+            return
+        if head is None or head.claims().get("version") not in set(plan.present) | set(plan.copied):
+            return
+        self.writing()
+        commit.adopt_head(self.dst, plan.domain, head)
+
+
+def _differs(a: StateEntry, b: StateEntry) -> bool:
+    return a.version != b.version or a.signed != b.signed
 
 
 @dataclass

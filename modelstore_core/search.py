@@ -5,7 +5,8 @@ A query is a list of filters (``"metrics.auc>0.9"``, ``"tags.team=risk"``) and s
 per summary segment (1,000 versions each), one read of its states when a filter names a state, and
 a record read only for a version the summary lacks or holds wrongly (:mod:`.protocol.summary`).
 Over every domain of a small store (up to :data:`FLAT_LISTING_KEYS` keys under ``domains/``), one
-listing of them all replaces the listing of the domains and of each one's versions.
+listing of them all replaces the listing of the domains and of each one's versions. Under a trust
+policy only signed data is filtered and sorted on (:func:`search`'s ``trust``).
 
 Fields::
 
@@ -29,15 +30,21 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import DomainNotFoundError, UsageError
 from .fields import FIELDS as RECORD_FIELDS
 from .names import check_name
+from .pointers import trusted_states
 from .protocol import keys, read
 from .protocol.cas import read_document
 from .protocol.summary import SummaryEntry, domain_entries
 from .storage import Storage
+
+if TYPE_CHECKING:
+    from .cache import SeenPointers
+    from .signing import TrustPolicy
+    from .store import ModelStore
 
 OPERATORS = ("=", "!=", ">", ">=", "<", "<=", "~")
 #: Fields of their own, and the kind of value each holds.
@@ -294,6 +301,20 @@ class Hit:
         return self.entry.version
 
 
+@dataclass(frozen=True)
+class Trust:
+    """A trust policy for a query (:func:`search`), and this machine's memory of the signed pointers it saw."""
+
+    policy: TrustPolicy
+    seen: SeenPointers | None = None
+
+    @classmethod
+    def of(cls, store: ModelStore) -> Trust | None:
+        """The trust policy of ``store`` (``None`` without one), with its user's memory of pointers."""
+        policy = store.trust_policy
+        return None if policy is None else cls(policy, store.cache.seen_pointers(store.url))
+
+
 def search(
     storage: Storage,
     domain: str | None,
@@ -302,6 +323,7 @@ def search(
     states: bool = False,
     problems: list[str] | None = None,
     from_latest: bool = False,
+    trust: Trust | None = None,
 ) -> list[Hit]:
     """The versions of ``domain`` (every domain when ``None``) that match ``query``, in its order:
     by its sort keys, then domain, then newest first. ``states``: read every domain's states
@@ -333,7 +355,7 @@ def search(
             # Domain by domain, the first segment (versions 1 to 1,000) is read while the listing runs;
             # the states, when needed, while the rest is read.
             first = pool.submit(read_document, storage, keys.summary_key(name, 1)) if flat is None and not page else None
-            states_read = pool.submit(read.read_states, storage, name) if with_states else None
+            states_read = pool.submit(_states, storage, name, trust) if with_states else None
             try:
                 if flat is not None:
                     listed = flat[name]
@@ -352,11 +374,15 @@ def search(
             listed_from = min((n for n, _ in listed), default=1) if page else 1
             read_already = {1: first.result()} if first is not None else None
             entries = domain_entries(storage, name, listed, found, read_already, newest, listed_from)
-            problems.extend(found)
+            if trust is not None:
+                entries = _signed_entries(storage, name, entries, trust.policy, found)
             by_version: dict[int, list[str]] = {}
             if states_read is not None:
-                for state, entry in sorted(states_read.result().items()):
-                    by_version.setdefault(entry.version, []).append(state)
+                named, left_out = states_read.result()
+                found.extend(left_out)
+                for state, version in sorted(named.items()):
+                    by_version.setdefault(version, []).append(state)
+            problems.extend(found)
         hits = []
         for n in sorted(entries, reverse=True):
             states_of = by_version.get(n, []) if with_states else None
@@ -378,4 +404,39 @@ def search(
     return hits[: query.limit] if query.limit is not None else hits
 
 
-__all__ = ["FIELDS", "NAMED", "OPERATORS", "Filter", "Hit", "Query", "SortKey", "search"]
+def _states(storage: Storage, domain: str, trust: Trust | None) -> tuple[dict[str, int], list[str]]:
+    """The states of ``domain`` (``{name: version}``), under a trust policy those a trusted key
+    vouches for, and what was left out."""
+    if trust is None:
+        return {name: entry.version for name, entry in read.read_states(storage, domain).items()}, []
+    left_out: list[str] = []
+    return trusted_states(storage, domain, trust.policy, trust.seen, left_out), left_out
+
+
+def _signed_entries(
+    storage: Storage, domain: str, entries: dict[int, SummaryEntry], policy: TrustPolicy, problems: list[str]
+) -> dict[int, SummaryEntry]:
+    """The entries that signed data backs: those whose own signatures satisfy ``policy``, and for the
+    others the entry of the record, when the record's signatures do; the rest are left out."""
+    out = {n: e for n, e in entries.items() if policy.entry_holds(domain, e)}
+    unsigned = sorted(set(entries) - set(out))
+    if not unsigned:
+        return out
+    records, _ = read.read_records(storage, [(domain, n) for n in unsigned])  # a corrupt record was reported already
+    if len(records) < 2:
+        held = [policy.holds(storage, r) for r in records]
+    else:
+        with ThreadPoolExecutor(min(read.READ_WORKERS, len(records))) as pool:
+            held = list(pool.map(lambda r: policy.holds(storage, r), records))
+    for record, ok in zip(records, held, strict=True):
+        if ok:
+            out[record.version] = SummaryEntry.of(record, entries[record.version].record_bytes)
+    left_out = [n for n in unsigned if n not in out]
+    if left_out:
+        shown = ", ".join(map(str, left_out[:10])) + (f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
+        need = "every trusted key" if policy.require == "all" else "a trusted key"
+        problems.append(f"{domain}: left out {len(left_out)} version(s) not signed by {need}: {shown}")
+    return out
+
+
+__all__ = ["FIELDS", "NAMED", "OPERATORS", "Filter", "Hit", "Query", "SortKey", "Trust", "search"]

@@ -8,10 +8,15 @@ two signatures by the same ECDSA P-256 key:
   statement of the files and their sha256): what ``model_signing verify key`` checks against a
   downloaded version directory;
 * a DSSE envelope over an in-toto Statement v1 of the record fields that decide what runs and
-  what it is: domain, version, the flavor (name, format, plugin, model class, safe, options) and
-  the digest of the file manifest (:func:`manifest_digest`), which binds the two together. The
-  model-signing verifier compares its manifest with the files on disk, so these fields cannot go
-  into its manifest.
+  what it is (:func:`record_statement`): domain, version, the flavor (name, format, plugin, model
+  class, safe, options), the digest of the file manifest (:func:`manifest_digest`), which binds
+  the two together, and (statement v2) what ``find`` ranks by and the dependencies and environment
+  markers it was stored with. The model-signing verifier compares its manifest with the files on
+  disk, so these fields cannot go into its manifest.
+
+A signer also signs, with the same key and the same DSSE envelope, the version's entry in the
+domain summary (what ``find`` reads instead of the record: :meth:`Signer.sign_entry`) and the pointers
+it moves (latest, states: :func:`pointer_statement`, read by :mod:`modelstore_core.pointers`).
 
 A key id is the first :data:`~modelstore_core.protocol.keys.KEYID_HEX` hex digits of the sha256
 of the public key's DER SubjectPublicKeyInfo.
@@ -29,23 +34,42 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import CorruptRecordError, KeyNotFoundError, SigningUnavailableError, UntrustedSignatureError, UsageError, VersionNotFoundError
+from .errors import (
+    ConflictError,
+    CorruptRecordError,
+    KeyNotFoundError,
+    SigningUnavailableError,
+    UntrustedSignatureError,
+    UsageError,
+    VersionNotFoundError,
+)
 from .fields import FIELDS
-from .protocol import commit, keys
-from .protocol.records import SignatureDocument, VersionRecord, dumps, now_utc
+from .protocol import commit, keys, summary
+from .protocol.records import MAX_SERIAL, SignatureDocument, SignedPointer, VersionRecord, dumps, now_utc
 from .storage import Storage
+
+if TYPE_CHECKING:
+    from .cache import SeenPointers
+    from .protocol.summary import SummaryEntry
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-#: The predicate of the record envelope (modelstore's own).
-RECORD_PREDICATE = "https://modelstore.dev/signature/version-record/v1"
+#: The predicate of the record envelope (modelstore's own) that this release signs.
+RECORD_PREDICATE = "https://modelstore.dev/signature/version-record/v2"
+#: The predicate earlier releases signed: still checked, for what it covers (:data:`V1_CLAIMS`).
+RECORD_PREDICATE_V1 = "https://modelstore.dev/signature/version-record/v1"
+#: The predicates of a version's summary entry and of a pointer (latest, a state).
+ENTRY_PREDICATE = "https://modelstore.dev/signature/summary-entry/v1"
+POINTER_PREDICATE = "https://modelstore.dev/signature/pointer/v1"
 #: The predicate of model_signing's statement, and its bundle's media type.
 MODEL_SIGNING_PREDICATE = "https://model_signing/signature/v1.0"
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 #: ``require=`` of a trust policy.
 REQUIRE = ("any", "all")
+#: Summary-entry signatures a trust policy remembers having checked (about 200 bytes each).
+VERIFIED_ENTRIES = 100_000
 
 
 def _crypto():
@@ -145,40 +169,91 @@ def manifest_digest(record: VersionRecord) -> str:
     return hashlib.sha256(_canonical(manifest_resources(record))).hexdigest()
 
 
-def record_statement(record: VersionRecord) -> dict[str, Any]:
-    """The in-toto statement the record envelope signs."""
+def record_statement(record: VersionRecord, predicate_type: str = RECORD_PREDICATE) -> dict[str, Any]:
+    """The in-toto statement the record envelope signs (``predicate_type``: v2, or v1 as earlier
+    releases signed it, to check their signatures)."""
     flavor = record.flavor
     digest = manifest_digest(record)
+    v1 = predicate_type == RECORD_PREDICATE_V1
+    predicate: dict[str, Any] = {
+        "domain": record.domain,
+        "version": record.version,
+        "flavor": {
+            "name": flavor.name,
+            "format": flavor.format,
+            "plugin": flavor.plugin,
+            "model_class": flavor.model_class,
+            "safe": flavor.safe,
+            "options": flavor.options,
+        },
+        "manifest": {"sha256": digest, "files": len(record.files)}
+        if v1
+        else {"sha256": digest, "files": len(record.files), "size": record.size},
+        # What find, compare and check_input act on: signed too, so an edited metric cannot make
+        # a version the winner. Only when present, so the statement of a version without them
+        # is the one earlier releases signed.
+        **{name: record.values[name] for name in (V1_CLAIMS if v1 else SIGNED_CLAIMS) if record.values[name]},
+    }
+    if not v1:
+        doc = record.document
+        # The rest of what find ranks by (time, git), and what `modelstore env` turns into a
+        # requirements file and load warns by: the dependencies and their environment markers.
+        predicate.update(
+            created=doc["created"],
+            git=doc.get("git") or {},
+            dependencies=doc.get("dependencies") or {},
+            environment=doc.get("environment") or {},
+        )
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": f"{record.domain}/{record.version}", "digest": {"sha256": digest}}],
-        "predicateType": RECORD_PREDICATE,
-        "predicate": {
-            "domain": record.domain,
-            "version": record.version,
-            "flavor": {
-                "name": flavor.name,
-                "format": flavor.format,
-                "plugin": flavor.plugin,
-                "model_class": flavor.model_class,
-                "safe": flavor.safe,
-                "options": flavor.options,
-            },
-            "manifest": {"sha256": digest, "files": len(record.files)},
-            # What find, compare and check_input act on: signed too, so an edited metric cannot make
-            # a version the winner. Only when present, so the statement of a version without them
-            # is the one earlier releases signed.
-            **{name: value for name, value in _claims(record).items() if value},
-        },
+        "predicateType": predicate_type,
+        "predicate": predicate,
     }
 
 
 #: Record fields beyond the files and flavor that the record envelope covers, by statement key.
 SIGNED_CLAIMS = tuple(f.name for f in FIELDS if f.signed)
+#: Those the v1 statement of earlier releases covered, frozen as they were signed.
+V1_CLAIMS = ("metrics", "params", "signature", "data")
+#: What a v1 signature does not cover, as ``verify --signatures`` says it.
+V1_UNCOVERED = "dependencies, environment markers, tags, creation time, git and total size"
 
 
-def _claims(record: VersionRecord) -> dict[str, Any]:
-    return {name: record.values[name] for name in SIGNED_CLAIMS}
+def entry_payload(domain: str, content: dict[str, Any]) -> bytes:
+    """The statement a summary entry's signature is over: its ``content``
+    (:meth:`~.protocol.summary.SummaryEntry.content`, what ``find`` filters and sorts by)."""
+    return _canonical(
+        {
+            "_type": STATEMENT_TYPE,
+            "subject": [{"name": f"{domain}/{content['version']}", "digest": {"sha256": hashlib.sha256(_canonical(content)).hexdigest()}}],
+            "predicateType": ENTRY_PREDICATE,
+            "predicate": {"domain": domain, **content},
+        }
+    )
+
+
+def pointer_statement(domain: str, state: str | None, record: VersionRecord | None, serial: int, when: str) -> dict[str, Any]:
+    """The statement of a pointer: ``latest`` (``state`` None) or ``state`` of ``domain`` names the
+    version of ``record`` (``None``: no version, a removed state or a domain left without any), as
+    the ``serial``-th statement of that pointer, at ``when`` (the signer's clock, shown, never
+    compared). The record is named by its creation time and file manifest too, so that a statement
+    cannot be carried over to another record under the same number."""
+    digest = manifest_digest(record) if record is not None else hashlib.sha256(b"").hexdigest()
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": f"{domain}/{'latest' if state is None else 'states/' + state}", "digest": {"sha256": digest}}],
+        "predicateType": POINTER_PREDICATE,
+        "predicate": {
+            "domain": domain,
+            "pointer": "latest" if state is None else "state",
+            "state": state,
+            "version": record.version if record is not None else None,
+            "record": {"created": record.document["created"], "manifest": digest} if record is not None else None,
+            "serial": serial,
+            "signed": when,
+        },
+    }
 
 
 def _canonical(obj: Any) -> bytes:
@@ -213,15 +288,24 @@ def model_signing_bundle(record: VersionRecord, private_key) -> dict[str, Any]:
     return json.loads(signer.sign(payload).bundle.to_json())
 
 
-def record_envelope(record: VersionRecord, private_key) -> dict[str, Any]:
+def _sign_payload(payload: bytes, private_key) -> str:
+    """The base64 ECDSA P-256 signature of DSSE's encoding of ``payload``."""
     _, hashes, _, ec = _crypto()
-    payload = _canonical(record_statement(record))
-    sig = private_key.sign(pae(PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))
+    return base64.b64encode(private_key.sign(pae(PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))).decode()
+
+
+def envelope(statement: dict[str, Any], private_key) -> dict[str, Any]:
+    """A DSSE envelope of ``statement`` signed by ``private_key``."""
+    payload = _canonical(statement)
     return {
         "payloadType": PAYLOAD_TYPE,
         "payload": base64.b64encode(payload).decode(),
-        "signatures": [{"keyid": keyid(private_key.public_key()), "sig": base64.b64encode(sig).decode()}],
+        "signatures": [{"keyid": keyid(private_key.public_key()), "sig": _sign_payload(payload, private_key)}],
     }
+
+
+def record_envelope(record: VersionRecord, private_key) -> dict[str, Any]:
+    return envelope(record_statement(record), private_key)
 
 
 def sign_record(record: VersionRecord, private_key) -> SignatureDocument:
@@ -241,21 +325,82 @@ def write_signature(storage: Storage, record: VersionRecord, private_key) -> Sig
     """Sign ``record`` and store the document (:func:`~.protocol.commit.put_signature`)."""
     doc = sign_record(record, private_key)
     public = private_key.public_key()
-    # A document that holds for this record is kept (signing twice is a no-op); one that does not (left
-    # by a deleted domain whose numbers were reused, or forged) can never be valid for it: replaced.
-    if commit.put_signature(storage, doc, dumps(doc.to_json()), lambda old: old is None or bool(check_signature(old, record, public))):
+
+    # A document that holds for this record is kept (signing twice is a no-op), unless it was made
+    # before statement v2 (it covers less); one that does not hold (left by a deleted domain whose
+    # numbers were reused, or forged) can never be valid for it: replaced.
+    def replaces(old: SignatureDocument | None) -> bool:
+        return old is None or bool(check_signature(old, record, public)) or statement_type(old.envelope) != RECORD_PREDICATE
+
+    if commit.put_signature(storage, doc, dumps(doc.to_json()), replaces):
         return doc
     return read_signature(storage, record.domain, record.version, doc.keyid)
 
 
-def sign_version(storage: Storage, record: VersionRecord, private_key, policy: TrustPolicy | None) -> SignatureInfo:
-    """Sign the committed version ``record`` (``ModelStore.sign``); :class:`VersionNotFoundError`
-    if it was deleted meanwhile (its new signature is deleted too)."""
-    doc = write_signature(storage, record, private_key)
+def sign_version(storage: Storage, record: VersionRecord, signer: Signer, policy: TrustPolicy | None) -> SignatureInfo:
+    """Sign the committed version ``record`` (``ModelStore.sign``), its summary entry, and the head
+    when the version is newer than the one it names; :class:`VersionNotFoundError` if it was
+    deleted meanwhile (its new signature is deleted too)."""
+    doc = signer.sign_version(storage, record)
     if storage.stat(keys.version_key(record.domain, record.version)) is None:  # deleted meanwhile
         commit.delete_signatures(storage, record.domain, record.version)
         raise VersionNotFoundError(record.domain, record.version)
+    summary.sign_entry(storage, record, signer)
+    commit.advance_latest(storage, record.domain, record.version, signer=signer, record=record)
     return SignatureInfo(doc.keyid, doc.signed, True, "", policy is not None and doc.keyid in policy.keys, json.dumps(doc.bundle))
+
+
+class Signer:
+    """A private key and everything it signs in a store: versions (:func:`write_signature`), their
+    summary entries (:meth:`sign_entry`) and the pointers it moves (:meth:`sign_pointer`).
+
+    A pointer's serial goes past the one it replaces and past the last this machine signed or
+    saw for it (``seen``, the per-user memory of :class:`~modelstore_core.cache.SeenPointers`), so
+    that a statement written after one that an attacker removed still reads as newer.
+    """
+
+    def __init__(self, private_key, seen: SeenPointers | None = None):
+        self.private_key, self.seen = private_key, seen
+        public = private_key.public_key()
+        self.keyid, self.public_pem = keyid(public), public_pem(public)
+
+    def sign_version(self, storage: Storage, record: VersionRecord) -> SignatureDocument:
+        return write_signature(storage, record, self.private_key)
+
+    def sign_entry(self, domain: str, entry: SummaryEntry) -> dict[str, str]:
+        """``{"keyid", "sig"}``: this key's signature of a summary entry (:func:`entry_payload`)."""
+        return {"keyid": self.keyid, "sig": _sign_payload(entry_payload(domain, entry.content()), self.private_key)}
+
+    def sign_pointer(self, domain: str, state: str | None, record: VersionRecord | None, replaces: int) -> dict[str, Any]:
+        """A :class:`~.protocol.records.SignedPointer` (as stored) of ``latest`` (``state`` None) or
+        ``state`` naming ``record`` (``None``: nothing), with a serial past ``replaces`` and past
+        what this machine remembers."""
+        remembered = self.seen.lookup(domain, state) if self.seen is not None else None
+        serial = max(replaces, remembered[0] if remembered else 0) + 1
+        if serial > MAX_SERIAL:
+            raise ConflictError(f"the serial of {'latest' if state is None else 'state ' + repr(state)} of {domain!r} is exhausted")
+        statement = pointer_statement(domain, state, record, serial, now_utc())
+        return SignedPointer(self.keyid, self.public_pem, envelope(statement, self.private_key)).to_json()
+
+    @staticmethod
+    def holds(pointer: SignedPointer | None) -> bool:
+        """Whether ``pointer``'s signature holds for the key it names (sound, whoever signed it)."""
+        if pointer is None:
+            return False
+        try:
+            public = load_public_key(pointer.public_key)
+            if keyid(public) != pointer.keyid:
+                return False
+            verify_envelope(pointer.envelope, public, "statement")
+        except (ValueError, UsageError):
+            return False
+        return True
+
+    def signed(self, domain: str, state: str | None, pointer: dict[str, Any]) -> None:
+        """Remember a pointer this key wrote (once the write succeeded)."""
+        if self.seen is not None:
+            claims = SignedPointer(self.keyid, self.public_pem, pointer["envelope"]).claims()
+            self.seen.remember(domain, state, claims["serial"], claims["version"])
 
 
 # --- checking --------------------------------------------------------------------------------------
@@ -293,8 +438,9 @@ def _b64(value: Any, what: str) -> bytes:
         raise ValueError(f"{what} is not base64") from None
 
 
-def _verify_dsse(envelope: Any, public_key, what: str) -> Any:
-    """The decoded JSON payload of a DSSE envelope whose signature holds for ``public_key``."""
+def verify_envelope(envelope: Any, public_key, what: str) -> Any:
+    """The decoded JSON payload (an in-toto statement) of a DSSE envelope whose signature holds for
+    ``public_key``; :class:`ValueError` saying what is wrong otherwise."""
     exceptions, hashes, _, ec = _crypto()
     if not isinstance(envelope, dict) or envelope.get("payloadType") != PAYLOAD_TYPE:
         raise ValueError(f"the {what} is not a DSSE envelope of an in-toto statement")
@@ -328,19 +474,22 @@ def check_signature(doc: SignatureDocument, record: VersionRecord, public_key) -
 
 
 def _check(doc: SignatureDocument, record: VersionRecord, public_key) -> None:
-    statement = _verify_dsse(doc.envelope, public_key, "record envelope")
-    expected = record_statement(record)
+    statement = verify_envelope(doc.envelope, public_key, "record envelope")
+    predicate_type = statement.get("predicateType")
+    if predicate_type not in (RECORD_PREDICATE, RECORD_PREDICATE_V1):
+        raise ValueError("the record envelope is not a modelstore version-record statement")
+    expected = record_statement(record, predicate_type)
     if statement != expected:
         got, want = statement.get("predicate"), expected["predicate"]
-        if isinstance(got, dict) and statement.get("predicateType") == RECORD_PREDICATE:
-            for field in ("domain", "version", "flavor", "manifest", *SIGNED_CLAIMS):
+        if isinstance(got, dict):
+            for field in want:
                 if got.get(field) != want.get(field):
                     raise ValueError(f"signed for another {'file list' if field == 'manifest' else field} than the record holds")
         raise ValueError("signed for another record")
     bundle = doc.bundle
     if bundle.get("mediaType") != BUNDLE_MEDIA_TYPE:
         raise ValueError("the model-signing bundle has an unknown media type")
-    manifest = _verify_dsse(bundle.get("dsseEnvelope"), public_key, "model-signing bundle")
+    manifest = verify_envelope(bundle.get("dsseEnvelope"), public_key, "model-signing bundle")
     predicate = manifest.get("predicate")
     if manifest.get("predicateType") != MODEL_SIGNING_PREDICATE or not isinstance(predicate, dict):
         raise ValueError("the model-signing bundle is not a model_signing v1.0 statement")
@@ -380,6 +529,9 @@ class SignatureInfo:
     trusted: bool
     #: the model-signing bundle as JSON, for ``model_signing verify key --signature FILE``
     bundle: str = ""
+    #: what of the record a valid signature does not cover ("" when it covers everything this release
+    #: signs; a signature made before statement v2: :data:`V1_UNCOVERED`)
+    uncovered: str = ""
 
 
 def describe_signatures(storage: Storage, record: VersionRecord, policy: TrustPolicy | None) -> list[SignatureInfo]:
@@ -394,8 +546,18 @@ def describe_signatures(storage: Storage, record: VersionRecord, policy: TrustPo
             continue
         problem = check_own_key(doc, record)
         trusted = policy is not None and signer in policy.keys and not check_signature(doc, record, policy.keys[signer])
-        out.append(SignatureInfo(signer, doc.signed, not problem, problem, trusted, json.dumps(doc.bundle)))
+        uncovered = V1_UNCOVERED if not problem and statement_type(doc.envelope) == RECORD_PREDICATE_V1 else ""
+        out.append(SignatureInfo(signer, doc.signed, not problem, problem, trusted, json.dumps(doc.bundle), uncovered))
     return out
+
+
+def statement_type(envelope: dict[str, Any]) -> str | None:
+    """The predicate type an envelope's payload claims (its signature NOT checked: call it on a checked one)."""
+    try:
+        statement = json.loads(base64.b64decode(envelope.get("payload", ""), validate=True))
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return statement.get("predicateType") if isinstance(statement, dict) else None
 
 
 # --- the trust policy ------------------------------------------------------------------------------
@@ -414,10 +576,31 @@ class TrustPolicy:
         for key in trusted:
             public = load_public_key(key)
             self.keys[keyid(public)] = public
+        #: (key id, signature) -> sha256 of the statement it was found to hold for (:meth:`entry_holds`)
+        self._verified: dict[tuple[str, str], bytes] = {}
 
     def check(self, storage: Storage, record: VersionRecord) -> list[str]:
         """The trusted key ids whose signatures hold for ``record``; :class:`UntrustedSignatureError`
         unless they satisfy the policy. Reads one document per trusted key (a listing more on refusal)."""
+        valid, problems = self._signers(storage, record)
+        if self._satisfied(valid):
+            return valid
+        found = {s: "" for s in list_signers(storage, record.domain, record.version)}
+        found.update({s: "valid" for s in valid})
+        found.update(problems)
+        raise UntrustedSignatureError(record.domain, record.version, self.require, sorted(self.keys), found)
+
+    def holds(self, storage: Storage, record: VersionRecord) -> bool:
+        """Whether ``record`` is signed as the policy requires (what :meth:`check` checks, without the
+        listing that explains a refusal)."""
+        return self._satisfied(self._signers(storage, record)[0])
+
+    def _satisfied(self, valid: list[str]) -> bool:
+        return bool(valid) and (self.require == "any" or len(valid) == len(self.keys))
+
+    def _signers(self, storage: Storage, record: VersionRecord) -> tuple[list[str], dict[str, str]]:
+        """The trusted key ids whose signatures hold (stopping at the first under ``any``), and what
+        is wrong with the documents of the others."""
         valid, problems = [], {}
         for signer, public in self.keys.items():
             try:
@@ -433,13 +616,36 @@ class TrustPolicy:
             else:
                 valid.append(signer)
                 if self.require == "any":
-                    return valid
-        if valid and len(valid) == len(self.keys):
-            return valid
-        found = {s: "" for s in list_signers(storage, record.domain, record.version)}
-        found.update({s: "valid" for s in valid})
-        found.update(problems)
-        raise UntrustedSignatureError(record.domain, record.version, self.require, sorted(self.keys), found)
+                    break
+        return valid, problems
+
+    def entry_holds(self, domain: str, entry: SummaryEntry) -> bool:
+        """Whether ``entry``'s own signatures (:meth:`Signer.sign_entry`) satisfy the policy: no request,
+        one ECDSA check per trusted key needed the first time this policy sees a signature, and
+        after that only the statement rebuilt and hashed (a query repeated, the web view's pages)."""
+        exceptions, hashes, _, ec = _crypto()
+        payload = digest = None
+        valid: set[str] = set()
+        for signature in entry.signatures:
+            signer, sig = signature["keyid"], signature["sig"]
+            public = self.keys.get(signer)
+            if public is None or signer in valid:
+                continue
+            if payload is None:
+                payload = pae(PAYLOAD_TYPE, entry_payload(domain, entry.content()))
+                digest = hashlib.sha256(payload).digest()
+            if self._verified.get((signer, sig)) != digest:
+                try:
+                    public.verify(base64.b64decode(sig), payload, ec.ECDSA(hashes.SHA256()))
+                except (exceptions.InvalidSignature, ValueError):
+                    continue
+                if len(self._verified) >= VERIFIED_ENTRIES:
+                    self._verified.pop(next(iter(self._verified)))  # the oldest
+                self._verified[(signer, sig)] = digest
+            valid.add(signer)
+            if self.require == "any":
+                return True
+        return len(valid) == len(self.keys)
 
 
 def policy_from(trusted_keys: Any, require: str) -> TrustPolicy | None:

@@ -17,7 +17,6 @@ from .cache import Cache
 from .environment import Environment, EnvironmentCheck, check_environment
 from .errors import (
     CorruptRecordError,
-    DomainNotFoundError,
     InputMismatchError,
     ModelStoreError,
     UnsafeServerError,
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
     from .compare import Comparison
     from .protocol.gc import GCReport
     from .replicate import CopyReport
-    from .signing import SignatureInfo, TrustPolicy
+    from .signing import SignatureInfo, Signer, TrustPolicy
     from .verify import VerifyReport
 
 
@@ -116,7 +115,7 @@ class ModelStore:
         if self.offline:  # nothing may reach the backend: it is only kept for its URL
             self.storage.close()
             self.storage = OfflineStorage(self.storage.url)
-        self.uploader = Uploader(self.storage, self.plugins, signer=self._private_key, before_writing=self._before_writing)
+        self.uploader = Uploader(self.storage, self.plugins, signer=self._signer, before_writing=self._before_writing)
         self.loader = Loader(self.storage, self.plugins, self.cache, offline=self.offline, policy=lambda: self.trust_policy)
 
     def _before_writing(self) -> None:
@@ -145,6 +144,16 @@ class ModelStore:
             source = self._signer_source
             self._signer_key = load_private_key(resolve_key_path(source) if isinstance(source, str) else source)
         return self._signer_key
+
+    def _signer(self, key: Any = None) -> Signer | None:
+        """What signs this store's writes: ``key``'s, else the store's signer's (``None`` when neither),
+        with this machine's memory of the pointers it signed."""
+        private_key = self._private_key(key)
+        if private_key is None:
+            return None
+        from .signing import Signer
+
+        return Signer(private_key, self.cache.seen_pointers(self.storage.url))
 
     @property
     def trust_policy(self) -> TrustPolicy | None:
@@ -224,19 +233,23 @@ class ModelStore:
         return self.uploader.upload(domain, what, extras, recorded, options, progress)
 
     def set_state(self, domain: str, version: int, state: str) -> None:
-        """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed."""
+        """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed.
+        With a ``signer``, the state is signed (a reader with a trust policy takes only signed states)."""
         self._before_writing()
-        commit.set_state(self.storage, check_name(domain, "domain name"), check_version(version), check_name(state, "state name"))
+        signer = self._signer()
+        commit.set_state(self.storage, check_name(domain, "domain name"), check_version(version), check_name(state, "state name"), signer)
 
     def remove_state(self, domain: str, state: str) -> None:
+        """Remove ``state``; with a ``signer``, a signed removal stays in its place."""
         self._before_writing()
-        commit.remove_state(self.storage, check_name(domain, "domain name"), check_name(state, "state name"))
+        commit.remove_state(self.storage, check_name(domain, "domain name"), check_name(state, "state name"), self._signer())
 
     def delete(self, domain: str, version: int) -> None:
         """Remove a version: it leaves listings, ``latest`` falls back, states on it are cleared.
-        Its number is never reused; ``gc()`` reclaims files no other version uses."""
+        Its number is never reused; ``gc()`` reclaims files no other version uses. With a
+        ``signer``, the states removed and a signed ``latest`` that named it move by signed statements."""
         self._before_writing()
-        commit.delete_version(self.storage, check_name(domain, "domain name"), check_version(version))
+        commit.delete_version(self.storage, check_name(domain, "domain name"), check_version(version), self._signer())
 
     def delete_domain(self, domain: str) -> list[int]:
         """Delete every version of ``domain``, its states and its history: it leaves ``list_domains()``.
@@ -322,21 +335,22 @@ class ModelStore:
     def sign(self, domain: str, version: int | None = None, *, state: str | None = None, key: Any = None) -> SignatureInfo:
         """Sign an existing version (latest by default) with ``key`` (a private key's path, PEM text,
         the key object, or the name of a key made by ``modelstore keys create``), else the store's
-        ``signer``. Another signer's signatures stay: a version may carry several.
+        ``signer``. Another signer's signatures stay: a version may carry several. Its summary entry
+        is signed too, and the signed ``latest`` moves to it when it is newer than the one named.
 
         Signs the record as it is now: check it first (``verify``) if the store may have been tampered with.
         """
         from .signing import sign_version
 
-        private_key = self._private_key(key)
-        if private_key is None:
+        signer = self._signer(key)
+        if signer is None:
             raise UsageError(
                 "no signing key: pass key= (`modelstore sign --key PATH`), open the store with signer=,"
                 " or set $MODELSTORE_SIGNING_KEY (`modelstore keys create NAME` makes a key)"
             )
         record = self.info(domain, version, state=state).record
         self._before_writing()
-        return sign_version(self.storage, record, private_key, self.trust_policy)
+        return sign_version(self.storage, record, signer, self.trust_policy)
 
     def signatures(self, domain: str, version: int | None = None, *, state: str | None = None) -> list[SignatureInfo]:
         """Who signed a version (latest by default): each signature document, checked against the key it
@@ -377,8 +391,12 @@ class ModelStore:
         :param repair: delete corrupted objects (uploading the same file again restores them) and
             states that point at deleted versions. Corrupt records are only reported.
         :param signatures: also check every signature document against the key it names (an
-            invalid one is a ``bad-signature`` problem) and, with a trust policy, each version
-            against it (``untrusted``); ``report.signers`` says who validly signed each version.
+            invalid one is a ``bad-signature`` problem; one made before signatures covered
+            dependencies is ``partial-signature``) and, with a trust policy, each version against it
+            (``untrusted``); ``report.signers`` says who validly signed each version. The signed
+            statements of ``latest`` and the states are checked too (:mod:`~modelstore_core.pointers`):
+            ``untrusted-pointer``, ``rolled-back`` (older than one this machine saw) and
+            ``missing-version`` (a signed pointer names a version that is gone).
         """
         from .verify import verify_store
 
@@ -398,6 +416,7 @@ class ModelStore:
             progress=progress,
             signatures=signatures,
             policy=self.trust_policy if signatures else None,
+            seen=self.cache.seen_pointers(self.storage.url) if signatures else None,
         )
 
     # --- reading ------------------------------------------------------------------------
@@ -452,13 +471,15 @@ class ModelStore:
         against the listing of versions, rather than every record: a domain costs one listing, one
         read per 1,000 versions, and one read of its states if a filter names a state. Each returned
         :class:`Version` carries what the summary holds of it as ``summary``; its record is read on
-        first access as usual.
+        first access as usual. Under a trust policy, only signed data counts: entries signed by a
+        trusted key (else the version's record and its signatures, read), and states a trusted key
+        vouches for; a version no trusted key signed is left out (and said so in ``problems``).
         """
-        from .search import Query, search
+        from .search import Query, Trust, search
 
         query = Query.parse(where, sort, limit)
         found: list[str] = []
-        hits = search(self.storage, domain, query, problems=found)
+        hits = search(self.storage, domain, query, problems=found, trust=Trust.of(self))
         if problems is not None:
             problems.extend(found)
         else:
@@ -472,12 +493,8 @@ class ModelStore:
         return versions
 
     def states(self, domain: str) -> dict[str, int]:
-        """``{"production": 3, ...}``."""
-        check_name(domain, "domain name")
-        states = read.read_states(self.storage, domain)
-        if not states and not read.domain_exists(self.storage, domain):
-            raise DomainNotFoundError(domain)
-        return {name: s.version for name, s in sorted(states.items())}
+        """``{"production": 3, ...}``; under a trust policy, only the states a trusted key vouches for."""
+        return self.loader.states(domain)
 
     def info(self, domain: str, version: int | None = None, *, state: str | None = None) -> Version:
         """The version (latest by default) with its metadata loaded.

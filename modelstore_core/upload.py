@@ -8,7 +8,7 @@
    the recorded fields), checked against the record rules;
 5. **commit**: hand the files and the draft to :func:`~modelstore_core.protocol.commit.commit_version`,
    which stores and commits them (a file that changed meanwhile abandons the upload there) and,
-   with a signer, signs the version before the latest hint moves.
+   with a signer, signs the version, its summary entry and the latest head it moves.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptRecordError, InvalidNameError, SourceChangedError, UsageError
 from .fields import draft_fields
@@ -37,6 +37,9 @@ from .protocol.records import SCHEMA, VersionRecord, now_utc
 from .protocol.validate import check_sha256
 from .storage import StagedFile, Storage
 from .version import Version
+
+if TYPE_CHECKING:
+    from .signing import Signer
 
 
 @dataclass
@@ -67,7 +70,7 @@ class RawFiles:
 class Uploader:
     """The upload path of one store.
 
-    :param signer: returns the private key that signs every upload (``None``: unsigned); called
+    :param signer: returns the :class:`~.signing.Signer` of every upload (``None``: unsigned); called
         before anything is written, so a bad key fails first.
     :param before_writing: called before the first write (the proof that conditional writes hold).
     """
@@ -89,17 +92,10 @@ class Uploader:
         """Serialize, stage, record and commit ``model`` (checked by :func:`what_to_store`) as the next
         version of ``domain``; ``recorded`` are the checked fields (:func:`~.fields.recorded_fields`),
         ``metadata`` goes into the record (an import's)."""
-        private_key = self._signer()  # a bad key fails here, before anything is written
-        after_commit = None
-        if private_key is not None:
-            from .signing import write_signature
-
-            def after_commit(record: VersionRecord) -> None:
-                write_signature(self.storage, record, private_key)
-
+        signer = self._signer()  # a bad key fails here, before anything is written
         self._before_writing()
         record, written = upload(
-            self.storage, self.plugins, domain, model, extras, recorded or {}, options or {}, progress, after_commit, metadata
+            self.storage, self.plugins, domain, model, extras, recorded or {}, options or {}, progress, signer, metadata
         )
         version = Version(domain, record.version, record)
         version.bytes_written = written
@@ -135,15 +131,15 @@ def upload(
     recorded: dict[str, Any],
     options: dict[str, Any],
     progress: ProgressCallback | None = None,
-    after_commit: Callable[[VersionRecord], None] | None = None,
+    signer: Signer | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> tuple[VersionRecord, int]:
     """Serialize, stage and commit; returns the committed record and the artifact bytes written.
 
     ``recorded`` holds the checked fields the caller passed (tags, metrics, params...), combined
     with what the flavor plugin recorded (:func:`~.fields.draft_fields`: params over its
-    hyperparameters, an example's signature over its own). ``after_commit(record)`` runs once the
-    record exists (see :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own
+    hyperparameters, an example's signature over its own). A ``signer`` signs what the commit
+    writes (see :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own
     description of the version) goes into the record over what the plugins collect; the core's
     keys still win.
     """
@@ -184,7 +180,7 @@ def upload(
                             storage.delete(keys.object_key(st.sha256))  # its bytes may not match its name
                         raise SourceChangedError(f"{source.name} changed while it was being uploaded; nothing was committed")
 
-            return commit.commit_version(storage, domain, draft, staged, files, sources_unchanged, after_commit, heartbeat)
+            return commit.commit_version(storage, domain, draft, staged, files, sources_unchanged, signer, heartbeat)
         finally:
             for st in staged:
                 st.discard()

@@ -13,7 +13,13 @@ versions, and entries under ``domains/`` that are not domains. With ``repair``:
 
 With ``signatures``, every signature document of a checked version is checked against the key it
 names (``bad-signature`` when either of its signatures does not hold over the current record and
-files, or it is unreadable), and, given a trust policy, each version against it (``untrusted``).
+files, or it is unreadable; ``partial-signature`` when it holds but was made before signatures
+covered dependencies and environment markers), and, given a trust policy, each version against it
+(``untrusted``). The signed pointers of each domain (:mod:`.pointers`) are checked too: given a
+trust policy, ``latest`` and each state must be vouched for by a trusted key (``untrusted-pointer``),
+without one each signed statement must hold for the key it names (``bad-signature``); and a
+statement older than one this machine saw is ``rolled-back``, one naming a version the store does
+not hold ``missing-version``.
 
 Corrupt records and stray entries are reported, never changed: only a person can tell what they
 should have been (``delete`` the version, or restore the object from a backup).
@@ -32,6 +38,7 @@ from .protocol.records import VersionRecord
 from .storage import Storage
 
 if TYPE_CHECKING:
+    from .cache import SeenPointers
     from .signing import TrustPolicy
 
 
@@ -40,7 +47,8 @@ class Problem:
     domain: str
     version: int | None
     file: str | None
-    #: "missing", "corrupted", "corrupt-record", "dangling-state", "stray", "bad-summary", "bad-signature" or "untrusted"
+    #: "missing", "corrupted", "corrupt-record", "dangling-state", "stray", "bad-summary", "bad-signature",
+    #: "partial-signature", "untrusted", "untrusted-pointer", "rolled-back" or "missing-version"
     problem: str
     detail: str = ""
     #: what ``repair`` did about it ("" when nothing)
@@ -83,8 +91,10 @@ def verify_store(
     progress: ProgressCallback | None = None,
     signatures: bool = False,
     policy: TrustPolicy | None = None,
+    seen: SeenPointers | None = None,
 ) -> VerifyReport:
-    """Verify every version, a domain's, or one version's (see the module docstring)."""
+    """Verify every version, a domain's, or one version's (see the module docstring); ``seen``: this
+    machine's memory of signed pointers, to report rollbacks."""
     report = VerifyReport()
     if domain is None:
         domains, stray = read.domains_and_strays(storage)
@@ -106,6 +116,8 @@ def verify_store(
         for d in domains:
             _verify_states(storage, d, report, repair)
             _verify_summary(storage, d, [r for r in records if r.domain == d], report, repair)
+            if signatures:
+                _verify_pointers(storage, d, {n for dd, n in pairs if dd == d}, report, policy, seen)
     return report
 
 
@@ -167,6 +179,13 @@ def _verify_summary(storage: Storage, domain: str, records: list[VersionRecord],
         report.problems.append(Problem(domain, version, None, "bad-summary", detail, repaired))
 
 
+def _verify_pointers(storage: Storage, domain: str, present: set[int], report: VerifyReport, policy, seen) -> None:
+    from .pointers import check_pointers
+
+    for version, problem, detail in check_pointers(storage, domain, present, policy, seen):
+        report.problems.append(Problem(domain, version, None, problem, detail))
+
+
 def _verify_signatures(storage: Storage, records: list[VersionRecord], report: VerifyReport, policy: TrustPolicy | None) -> None:
     from .errors import UntrustedSignatureError
     from .signing import describe_signatures
@@ -177,6 +196,12 @@ def _verify_signatures(storage: Storage, records: list[VersionRecord], report: V
         for s in found:
             if not s.valid:
                 report.problems.append(Problem(record.domain, record.version, None, "bad-signature", f"key {s.keyid}: {s.problem}"))
+            elif s.uncovered:
+                detail = (
+                    f"key {s.keyid} signed it before signatures covered {s.uncovered}: those are not covered"
+                    f" (`modelstore sign {record.domain} {record.version}` adds a signature that covers them)"
+                )
+                report.problems.append(Problem(record.domain, record.version, None, "partial-signature", detail))
         if policy is not None:
             try:
                 policy.check(storage, record)

@@ -134,16 +134,18 @@ def test_unsigned_version_is_refused_before_anything_is_written(tmp_path, alice,
     upload(writer(tmp_path), model_dir)
     store = reader(tmp_path, alice[1])
     with pytest.raises(UntrustedSignatureError) as err:
-        store.load("churn")
+        store.load("churn", version=1)
     message = str(err.value)
     assert "version 1 of 'churn' is not signed by a trusted key" in message
     assert alice[2] in message and "it has no signature" in message
     assert "modelstore sign churn 1" in message and "MODELSTORE_TRUSTED_KEYS" in message
     with pytest.raises(UntrustedSignatureError):
+        store.download("churn", version=1, to=tmp_path / "out")
+    with pytest.raises(UntrustedSignatureError, match="latest of 'churn' is not signed"):  # nor is latest vouched for
         store.download("churn", to=tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "cache-reader").exists() or not any((tmp_path / "cache-reader").rglob("weights.bin"))
-    # The way out the message names: sign it.
+    # The way out the messages name: sign it (which vouches for it as latest too).
     writer(tmp_path).sign("churn", 1, key=alice[0])
     assert store.load("churn")
 
@@ -168,16 +170,17 @@ def test_forged_version_with_consistent_objects_is_refused(tmp_path, alice, mode
     put(w, keys.claim_key("churn", 2), b"{}")
     put(w, keys.version_key("churn", 2), json.dumps(doc).encode())
     store = reader(tmp_path, alice[1])
-    assert store.latest("churn").version == 2
+    assert store.latest("churn").version == 1  # latest is what the signed head names, not the newest record
+    assert reader(tmp_path).latest("churn").version == 2  # without a policy: the newest record
     with pytest.raises(UntrustedSignatureError, match="it has no signature"):
-        store.load("churn")
+        store.load("churn", version=2)
     genuine = w.storage.read(keys.signature_key("churn", 1, alice[2]))[0]
     copied = json.loads(genuine)
     copied["version"] = 2
     put(w, keys.signature_key("churn", 2, alice[2]), json.dumps(copied).encode())
     with pytest.raises(UntrustedSignatureError, match=rf"{alice[2]} \(invalid: signed for another version"):
-        store.load("churn")
-    assert store.load("churn", version=1)  # the genuine version still loads
+        store.load("churn", version=2)
+    assert store.load("churn", version=1) and store.load("churn")  # the genuine version still loads
     report = store.verify(signatures=True)
     assert [(p.version, p.problem) for p in report.problems] == [(2, "bad-signature"), (2, "untrusted")]
 
@@ -253,6 +256,7 @@ def test_second_signer_and_require_all(tmp_path, alice, bob, model_dir):
     assert reader(tmp_path, alice[1], bob[1]).load("churn")  # require="any"
     writer(tmp_path).sign("churn", 1, key=bob[0])  # a release manager adds a signature
     assert both.load("churn")
+    assert reader(tmp_path, alice[1], cache="alice-only").load("churn")  # latest still vouched for by alice's upload
     assert sorted(s.keyid for s in both.signatures("churn", 1) if s.valid and s.trusted) == sorted([alice[2], bob[2]])
     # Signing again with the same key changes nothing.
     writer(tmp_path).sign("churn", 1, key=bob[0])
@@ -342,7 +346,7 @@ def test_private_key_never_reaches_the_store_or_errors(tmp_path, alice, bob, mod
         lambda: ModelStore(tmp_path / "store", trusted_keys=[pem_text]).load("churn"),
         lambda: writer(tmp_path, signer=pem_text.replace("A", "B", 3)).upload("churn", files=[model_dir / "weights.bin"]),
         lambda: writer(tmp_path, signer=alice[1]).upload("churn", files=[model_dir / "weights.bin"]),  # public key as signer
-        lambda: reader(tmp_path, bob[1], make_key(tmp_path, "carol")[1], require="all").load("churn"),
+        lambda: reader(tmp_path, bob[1], make_key(tmp_path, "carol")[1], require="all").load("churn", version=1),
     ):
         with pytest.raises(ModelStoreError) as err:
             attempt()
@@ -370,3 +374,92 @@ def test_key_and_policy_arguments_are_checked(tmp_path, alice, model_dir):
     assert not (tmp_path / "store" / "domains").exists()  # refused before anything was written
     with pytest.raises(UsageError, match="no signing key"):
         writer(tmp_path).sign("churn", 1)
+
+
+# --- what the record envelope covers ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "edit,what",
+    [
+        (lambda doc: doc["dependencies"].update({"torch": "2.13.0"}), "dependencies"),
+        (lambda doc: doc["dependencies"].update({"modelstore-core": "9.9.9"}), "dependencies"),
+        (lambda doc: doc["environment"]["markers"].update({"modelstore-core": "sys_platform == 'win32'"}), "environment"),
+        (lambda doc: doc["environment"].update(key=["modelstore-core"]), "environment"),
+        (lambda doc: doc["tags"].update(team="risk"), "tags"),
+        (lambda doc: doc.update(git={"commit": "0" * 40, "dirty": False}), "git"),
+        (lambda doc: doc.update(created="2001-01-01T00:00:00+00:00"), "created"),
+    ],
+    ids=["dependency-added", "dependency-changed", "marker", "key", "tag", "git", "created"],
+)
+def test_dependencies_markers_and_what_find_ranks_by_are_signed(tmp_path, alice, model_dir, edit, what):
+    w = writer(tmp_path, signer=alice[0])
+    upload(w, model_dir, tags={"team": "ops"})
+    assert reader(tmp_path, alice[1], cache="cache-before").load("churn", version=1)
+    edit_record(w, "churn", 1, edit)
+    with pytest.raises(UntrustedSignatureError) as err:
+        reader(tmp_path, alice[1]).load("churn", version=1)
+    assert f"{alice[2]} (invalid: signed for another {what} than the record holds)" in str(err.value)
+
+
+def test_a_signature_made_before_statement_v2_covers_what_it_covered(tmp_path, alice, model_dir):
+    """A signature of an earlier release (its record statement v1: files, flavor, metrics, params,
+    input signature, data) still holds; verify says what it does not cover; signing again replaces it."""
+    from modelstore_core.protocol.records import SignatureDocument, dumps, now_utc
+    from modelstore_core.signing import (
+        RECORD_PREDICATE_V1,
+        V1_UNCOVERED,
+        envelope,
+        load_private_key,
+        model_signing_bundle,
+        public_pem,
+        record_statement,
+    )
+
+    w = writer(tmp_path)
+    upload(w, model_dir, metrics={"auc": 0.9})
+    record = w.info("churn", 1).record
+    key = load_private_key(alice[0])
+    old = SignatureDocument(
+        "churn", 1, alice[2], public_pem(key.public_key()), now_utc(), model_signing_bundle(record, key),
+        envelope(record_statement(record, RECORD_PREDICATE_V1), key),
+    )  # fmt: skip
+    put(w, keys.signature_key("churn", 1, alice[2]), dumps(old.to_json()))
+    store = reader(tmp_path, alice[1])
+    assert store.load("churn", version=1)
+    [sig] = store.signatures("churn", 1)
+    assert sig.valid and sig.trusted and sig.uncovered == V1_UNCOVERED and "dependencies" in V1_UNCOVERED
+    report = store.verify(signatures=True)
+    assert [(p.version, p.problem) for p in report.problems] == [(1, "partial-signature"), (None, "untrusted-pointer")]
+    assert "modelstore sign churn 1" in report.problems[0].detail
+    edit_record(w, "churn", 1, lambda doc: doc["dependencies"].update({"torch": "2.13.0"}))
+    assert reader(tmp_path, alice[1], cache="c2").load("churn", version=1)  # not covered: still loads
+    edit_record(w, "churn", 1, lambda doc: doc["metrics"].update(auc=0.99))
+    with pytest.raises(UntrustedSignatureError, match="signed for another metrics"):  # covered
+        reader(tmp_path, alice[1], cache="c3").load("churn", version=1)
+    edit_record(w, "churn", 1, lambda doc: doc["metrics"].update(auc=0.9))
+    w.sign("churn", 1, key=alice[0])  # replaces it with a v2 signature (and vouches for latest)
+    [sig] = store.signatures("churn", 1)
+    assert sig.valid and sig.uncovered == "" and store.verify(signatures=True).ok
+
+
+def test_find_under_require_all_needs_every_key_on_each_entry(tmp_path, alice, bob, model_dir):
+    from dataclasses import replace
+
+    from modelstore_core.protocol.summary import parse_segment, segment_document
+
+    w = writer(tmp_path, signer=alice[0])
+    upload(w, model_dir, metrics={"auc": 0.9})
+    upload(w, model_dir, metrics={"auc": 0.8})
+    w.sign("churn", 1, key=bob[0])  # the entry of version 1 carries both signatures now
+    both = reader(tmp_path, alice[1], bob[1], require="all")
+    problems: list[str] = []
+    assert [v.version for v in both.find("churn", problems=problems)] == [1]
+    assert problems == ["churn: left out 1 version(s) not signed by every trusted key: 2"]
+    key = keys.summary_key("churn", 1)
+    entries = parse_segment(w.storage.read(key)[0], key, "churn", 1)
+    assert sorted(s["keyid"] for s in entries[1].signatures) == sorted([alice[2], bob[2]])
+    # One key's signature listed twice is not two signers.
+    doubled = replace(entries[2], signatures=entries[2].signatures * 2)
+    put(w, key, segment_document("churn", 1, {**entries, 2: doubled}))
+    assert [v.version for v in reader(tmp_path, alice[1], bob[1], require="all", cache="c2").find("churn", problems=[])] == [1]

@@ -80,7 +80,7 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
     With --json each version also lists the key ids of its signature documents ("signatures",
     not checked: `modelstore verify --signatures` checks them).
     """
-    from ..search import Query, search
+    from ..search import Query, Trust, search
 
     store = cmdline.store()
     if domain is None and not where and not sort:
@@ -88,7 +88,7 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
         return
     query = Query.parse(where, sort, limit)  # a bad expression fails before any request
     problems: list[str] = []
-    hits = search(store.storage, domain, query, states=True, problems=problems, from_latest=True)
+    hits = search(store.storage, domain, query, states=True, problems=problems, from_latest=True, trust=Trust.of(store))
     for problem in problems:
         cmdline.note(f"[yellow]{escape(problem)}[/]")
     rows = [hit_row(hit) for hit in hits]

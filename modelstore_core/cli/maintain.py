@@ -75,8 +75,11 @@ def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair
     wrong (piped columns: domain, version, file, problem). With --repair, a corrupted object is
     deleted (upload the same file again to restore it) and a state pointing at a deleted version
     is removed; corrupt records are only reported. With --signatures, a signature that does not
-    hold is a problem (bad-signature), and so is, given trusted keys, a version they did not sign
-    (untrusted); the signers of each version are listed (JSON: "signers").
+    hold is a problem (bad-signature), one made before signatures covered dependencies too
+    (partial-signature), and so is, given trusted keys, a version they did not sign (untrusted);
+    the signers of each version are listed (JSON: "signers"). Signed pointers are checked too:
+    latest or a state no trusted key vouches for (untrusted-pointer), one older than this machine
+    saw (rolled-back), one naming a version that is gone (missing-version).
     """
     store = cmdline.store()
     with progress(cmdline, "Verifying", None) as callback:
@@ -193,7 +196,10 @@ def cache_info(cmdline: CommandLine) -> None:
 @pass_cmdline
 def cache_clear(cmdline: CommandLine, yes: bool) -> None:
     """Delete every cached file (later loads download, or copy, and verify them again) and make the cache
-    directory yours alone (0700), if you own it."""
+    directory yours alone (0700), if you own it.
+
+    Also forgets what this machine saw: which versions latest and states named (for offline loads)
+    and, under a trust policy, the newest signed pointers (after a deliberate reset of a store)."""
     from ..cache import Cache
 
     local = Cache()

@@ -4,7 +4,7 @@ An upload (:mod:`modelstore_core.upload`) serializes the model and stages its fi
 and on the local backend already copied); :func:`commit_version` then:
 
 1. writes ``uploads/<id>.json`` listing the objects it is about to store, so that
-   :func:`~modelstore_core.gc.collect_garbage` leaves them alone (re-written every heartbeat while
+   :func:`~modelstore_core.protocol.gc.collect_garbage` leaves them alone (re-written every heartbeat while
    the upload runs, and left for ``gc`` to remove a grace after it: :mod:`.liveness`);
 2. places each object under its sha256 unless it already exists (deduplication), then checks
    that every one is there (:func:`ensure_objects`: a ``gc`` run may have deleted one it found);
@@ -13,14 +13,18 @@ and on the local backend already copied); :func:`commit_version` then:
 4. creates the version record ``versions/<n>.json``: the commit point. Before it the version is
    invisible; after it, complete; with a signer, its signature goes beside it right away
    (``signatures/<n>/<keyid>.json``; a reader with a trust policy refuses it until then);
-5. adds the version to the domain's summary (compare-and-swap; :mod:`.summary`), moves the
-   ``latest.json`` hint forward (compare-and-swap).
+5. adds the version to the domain's summary (compare-and-swap; :mod:`.summary`; with a signer,
+   the entry signed), moves the ``latest.json`` hint forward (compare-and-swap; with a signer, the
+   signed head in it too: :mod:`modelstore_core.pointers`).
 
 A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`` reclaims; a
 crash after it leaves a complete version (readers trust neither the hint nor the summary blindly).
 
 A copy from another store (:mod:`modelstore_core.replicate`) commits the same way under the
 source's number (:func:`commit_copy`); signatures are written by :func:`put_signature`.
+
+States, deletes and the hint take an optional ``signer`` (:class:`~modelstore_core.signing.Signer`):
+what it changes, it signs (:mod:`modelstore_core.pointers` says what readers make of it).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     ConflictError,
@@ -50,19 +54,22 @@ from ..storage import StagedFile, Storage, Token
 from . import keys, summary
 from .cas import cas_update
 from .liveness import HOST, Heartbeat
-from .read import domain_exists, latest, list_versions, not_found, read_latest_hint
+from .read import domain_exists, latest, list_versions, not_found, read_latest_hint, read_record
 from .records import (
     GCRunDocument,
+    LatestDocument,
     SignatureDocument,
+    SignedPointer,
     StateEntry,
+    StatesDocument,
     UploadMarker,
     VersionRecord,
     dumps,
     now_utc,
-    parse_latest_hint,
-    parse_states,
-    states_document,
 )
+
+if TYPE_CHECKING:
+    from ..signing import Signer
 
 
 def checkpoint(name: str) -> None:
@@ -118,7 +125,7 @@ def ensure_objects(storage: Storage, marker: Marker, objects: tuple[str, ...], r
     the missing ones (from the bytes the upload still holds).
 
     A ``gc`` run deletes an object only while a listing of the upload markers, at most its
-    ``window`` seconds old, shows no marker protecting it (:func:`~modelstore_core.gc.collect_garbage`).
+    ``window`` seconds old, shows no marker protecting it (:func:`~modelstore_core.protocol.gc.collect_garbage`).
     A run that listed the markers before this upload's marker existed may have deleted an object
     this upload found in the store (deduplication) after it looked. Such a run's deletes happen
     within ``window`` of that listing, so within ``window`` of this marker's write: with a run in
@@ -157,17 +164,17 @@ def commit_version(
     staged: list[StagedFile],
     progress: list[FileProgress],
     before_claim: Callable[[dict[str, bool]], None],
-    after_commit: Callable[[VersionRecord], None] | None = None,
+    signer: Signer | None = None,
     heartbeat: Heartbeat | None = None,
 ) -> tuple[VersionRecord, int]:
     """Store the staged files and commit ``draft`` (a record without version and time) as the next
     version of ``domain``.
 
     ``before_claim(placed)`` runs once the objects are stored (``placed``: sha256 -> whether this
-    upload wrote it) and may raise to abandon the upload; ``after_commit(record)`` runs once the
-    record exists, before the latest hint moves (it signs the version). ``heartbeat`` (the
-    upload's) keeps the marker fresh. Returns the committed record and the bytes of objects that
-    were new to the store.
+    upload wrote it) and may raise to abandon the upload. With a ``signer``, the version is signed
+    once the record exists, its summary entry is signed, and the signed head in the latest hint
+    moves to it. ``heartbeat`` (the upload's) keeps the marker fresh. Returns the committed record
+    and the bytes of objects that were new to the store.
     """
     objects = tuple(sorted({st.sha256 for st in staged}))
     with upload_in_progress(storage, domain, objects, heartbeat) as marker:
@@ -186,12 +193,12 @@ def commit_version(
         record, hint = create_record(storage, domain, draft)
         marker.version = record.version
         checkpoint("committed")
-        if after_commit is not None:
-            after_commit(record)
+        if signer is not None:
+            signer.sign_version(storage, record)
             checkpoint("signed")
-        summary.add_entry(storage, record, len(dumps(record.document)))
+        summary.add_entry(storage, record, len(dumps(record.document)), signer)
         checkpoint("summarized")
-        advance_latest(storage, domain, record.version, hint, repair=parse_latest_hint(hint[0]))
+        advance_latest(storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint, signer=signer, record=record)
         checkpoint("latest-updated")
     sizes = {st.sha256: st.size for st in staged}
     return record, sum(sizes[sha] for sha, wrote in placed.items() if wrote)
@@ -299,23 +306,61 @@ def claim_version(storage: Storage, domain: str, start: int) -> int:
     raise ConflictError(f"could not claim a version number in domain {domain!r}; concurrent writers kept taking them")
 
 
-# --- the latest hint ---------------------------------------------------------------------------
+# --- the latest hint and the signed head ---------------------------------------------------------
 
 
-def _move_hint(storage: Storage, domain: str, change: Callable[[int | None], int | None], known=None) -> None:
-    """Best effort: a hint that lags is harmless (readers list past it), so losing races is fine."""
+def _update_latest(
+    storage: Storage, domain: str, change: Callable[[LatestDocument], LatestDocument | None], known=None
+) -> LatestDocument | None:
+    """Best effort: a hint that lags is harmless (readers list past it), and so is a signed head
+    that lags (readers under a trust policy see the version before), so losing races is fine."""
     try:
-        cas_update(
+        return cas_update(
             storage,
             keys.latest_key(domain),
             change,
-            parse=parse_latest_hint,
-            encode=lambda version: dumps({"version": version}),
+            parse=LatestDocument.parse,
+            encode=LatestDocument.to_bytes,
             what=f"the latest hint of {domain!r}",
             known=known,
         )
     except ConflictError:
-        pass
+        return None
+
+
+def _head(current: LatestDocument, domain: str) -> SignedPointer | None:
+    try:
+        return current.head(keys.latest_key(domain))
+    except CorruptRecordError:
+        return None
+
+
+def _move_head(storage: Storage, domain: str, current: LatestDocument, record: VersionRecord, signer: Signer) -> dict[str, Any] | None:
+    """The signed head naming ``record`` (a version just committed or signed), or ``None`` to keep
+    the current one: when it names this version already, signed (by any key: the version may carry
+    several signers' signatures), or a newer version that exists (a concurrent upload's). A head is
+    never moved back here: only a signed delete does that."""
+    head = _head(current, domain)
+    named = head.claims().get("version") if head is not None else None
+    if named == record.version and signer.holds(head):
+        return None
+    if type(named) is int and named > record.version and storage.stat(keys.version_key(domain, named)) is not None:
+        return None
+    return signer.sign_pointer(domain, None, record, head.serial() if head is not None else 0)
+
+
+def _written(signer: Signer | None, domain: str, state: str | None, result: Any, signed: list[dict[str, Any]]) -> None:
+    """Remember the pointers ``signer`` signed that are in the document written (``result``)."""
+    if signer is None or result is None:
+        return
+    for pointer in signed:
+        if (state is None and result.signed is pointer) or (state is not None and _in_states(result, state, pointer)):
+            signer.signed(domain, state, pointer)
+
+
+def _in_states(doc: StatesDocument, state: str, pointer: dict[str, Any]) -> bool:
+    entry = doc.states.get(state)
+    return (entry is not None and entry.signed is pointer) or doc.removed.get(state) is pointer
 
 
 def advance_latest(
@@ -324,20 +369,47 @@ def advance_latest(
     version: int,
     known: tuple[bytes | None, Token] | None = None,
     repair: int | None = None,
+    *,
+    signer: Signer | None = None,
+    record: VersionRecord | None = None,
 ) -> None:
-    """Move the hint to ``version`` unless it already names a newer one.
+    """Move the hint to ``version`` unless it already names a newer one; with a ``signer``, the
+    signed head too (to ``record``, the version's).
 
     ``known`` is a ``(data, token)`` read earlier: tried first, re-read only if it went stale.
     ``repair`` is the hint that was read before ``version`` was claimed: if it named a version at or
     past the one claimed, it led instead of lagging (no writer put it there) and is replaced.
     """
+    signed: list[dict[str, Any]] = []
 
-    def forward(current: int | None) -> int | None:
-        if current is not None and current == repair and current >= version:
-            return version
-        return None if (current or 0) >= version else version
+    def forward(current: LatestDocument) -> LatestDocument | None:
+        hint = current.hint
+        if hint is not None and hint == repair and hint >= version:
+            hint = version
+        elif (hint or 0) < version:
+            hint = version
+        head = current.signed
+        if signer is not None and record is not None and (moved := _move_head(storage, domain, current, record, signer)) is not None:
+            head = moved
+            signed.append(moved)
+        if hint == current.hint and head is current.signed:
+            return None
+        return LatestDocument(hint, head)
 
-    _move_hint(storage, domain, forward, known)
+    _written(signer, domain, None, _update_latest(storage, domain, forward, known), signed)
+
+
+def adopt_head(storage: Storage, domain: str, head: SignedPointer) -> None:
+    """Put ``head``, another store's signed head (a copy's source), in place of this store's, unless
+    this one's serial is as high (it names the same version or a newer one already)."""
+
+    def adopt(current: LatestDocument) -> LatestDocument | None:
+        mine = _head(current, domain)
+        if mine is not None and mine.serial() >= head.serial():
+            return None
+        return LatestDocument(current.hint, head.to_json())
+
+    _update_latest(storage, domain, adopt)
 
 
 # --- states ----------------------------------------------------------------------------------------
@@ -349,51 +421,95 @@ def update_states(
     change: Callable[[dict[str, StateEntry]], dict[str, StateEntry] | None],
     *,
     if_corrupt: str = "raise",
+    signer: Signer | None = None,
+    records: dict[int, VersionRecord] | None = None,
 ) -> dict[str, StateEntry]:
     """Apply ``change(states) -> new states or None (no change)`` atomically, retrying lost races.
 
     An unreadable ``states.json`` raises :class:`CorruptRecordError` (``if_corrupt="raise"``), is
     replaced as if it held no state (``"replace"``: its states could not be used anyway), or is
     left alone (``"skip"``: nothing readable points anywhere).
+
+    With a ``signer``, each state ``change`` sets is signed (``records``: the record of each version
+    it sets a state to) and each it removes leaves a signed removal, each with a serial past the
+    statement it replaces. Without, a state set carries no signature, and signed removals stay.
     """
     key = keys.states_key(domain)
+    signed: list[tuple[str, dict[str, Any]]] = []
 
-    def parse(data: bytes | None) -> dict[str, StateEntry] | None:
+    def parse(data: bytes | None) -> StatesDocument | None:
         try:
-            return parse_states(data, key)
+            return StatesDocument.parse(data, key)
         except CorruptRecordError:
             if if_corrupt == "raise":
                 raise
             return None
 
-    def apply(states: dict[str, StateEntry] | None) -> dict[str, StateEntry] | None:
-        if states is None:
-            return change({}) if if_corrupt == "replace" else None
-        return change(dict(states))
+    def apply(doc: StatesDocument | None) -> StatesDocument | None:
+        if doc is None:
+            if if_corrupt != "replace":
+                return None
+            doc = StatesDocument({})
+        new = change(dict(doc.states))
+        if new is None:
+            return None
+        if signer is None:
+            return StatesDocument(new, doc.removed)
+        signed.clear()
+        removed = dict(doc.removed)
+        for name, entry in new.items():
+            if doc.states.get(name) is not entry:  # set or moved by this change
+                pointer = signer.sign_pointer(domain, name, (records or {})[entry.version], _state_serial(doc, key, name))
+                new[name] = StateEntry(entry.version, entry.updated, pointer)
+                removed.pop(name, None)
+                signed.append((name, pointer))
+        for name in set(doc.states) - set(new):
+            removed[name] = signer.sign_pointer(domain, name, None, _state_serial(doc, key, name))
+            signed.append((name, removed[name]))
+        return StatesDocument(new, removed)
 
-    result = cas_update(storage, key, apply, parse=parse, encode=states_document, what=f"the states of {domain!r}")
-    return result or {}
+    result = cas_update(storage, key, apply, parse=parse, encode=StatesDocument.to_bytes, what=f"the states of {domain!r}")
+    for name, pointer in signed:
+        _written(signer, domain, name, result, [pointer])
+    return result.states if result is not None else {}
 
 
-def set_state(storage: Storage, domain: str, version: int, state: str) -> None:
-    """Point ``state`` at ``version``. An unreadable ``states.json`` is replaced (its states were unusable)."""
-    if storage.stat(keys.version_key(domain, version)) is None:
-        raise not_found(storage, domain, version)
+def _state_serial(doc: StatesDocument, key: str, name: str) -> int:
+    """The serial a new statement of state ``name`` must go past: its current one's, or its removal's."""
+    found = [doc.removed.get(name)] + ([doc.states[name].signed] if name in doc.states else [])
+    serials = [0]
+    for signed in found:
+        try:
+            serials.append(SignedPointer.parse(signed, key, "").serial() if signed is not None else 0)
+        except CorruptRecordError:
+            pass
+    return max(serials)
+
+
+def set_state(storage: Storage, domain: str, version: int, state: str, signer: Signer | None = None) -> None:
+    """Point ``state`` at ``version``. An unreadable ``states.json`` is replaced (its states were unusable).
+    With a ``signer`` the state is signed (its record is read, to name it in the statement)."""
+    if signer is None:
+        if storage.stat(keys.version_key(domain, version)) is None:
+            raise not_found(storage, domain, version)
+        records = None
+    else:
+        records = {version: read_record(storage, domain, version)}
     entry = StateEntry(version, now_utc())
-    update_states(storage, domain, lambda states: {**states, state: entry}, if_corrupt="replace")
+    update_states(storage, domain, lambda states: {**states, state: entry}, if_corrupt="replace", signer=signer, records=records)
     # A concurrent delete may have removed the version after the check above; undo if so.
     if storage.stat(keys.version_key(domain, version)) is None:
-        clear_states(storage, domain, version)
+        clear_states(storage, domain, version, signer)
         raise VersionNotFoundError(domain, version)
 
 
-def remove_state(storage: Storage, domain: str, state: str) -> None:
+def remove_state(storage: Storage, domain: str, state: str, signer: Signer | None = None) -> None:
     def drop(states: dict[str, StateEntry]) -> dict[str, StateEntry]:
         if state not in states:
             raise StateNotFoundError(domain, state)
         return {name: s for name, s in states.items() if name != state}
 
-    update_states(storage, domain, drop)
+    update_states(storage, domain, drop, signer=signer)
 
 
 def remove_state_if(storage: Storage, domain: str, state: str, version: int) -> None:
@@ -407,20 +523,20 @@ def remove_state_if(storage: Storage, domain: str, state: str, version: int) -> 
     update_states(storage, domain, drop, if_corrupt="skip")
 
 
-def clear_states(storage: Storage, domain: str, version: int) -> None:
+def clear_states(storage: Storage, domain: str, version: int, signer: Signer | None = None) -> None:
     """Remove every state that points at ``version``."""
 
     def drop(states: dict[str, StateEntry]) -> dict[str, StateEntry] | None:
         kept = {name: s for name, s in states.items() if s.version != version}
         return kept if len(kept) != len(states) else None
 
-    update_states(storage, domain, drop, if_corrupt="skip")
+    update_states(storage, domain, drop, if_corrupt="skip", signer=signer)
 
 
 # --- delete ------------------------------------------------------------------------------------------
 
 
-def delete_version(storage: Storage, domain: str, version: int) -> None:
+def delete_version(storage: Storage, domain: str, version: int, signer: Signer | None = None) -> None:
     """Remove a version from listings. Its number stays claimed (never reused); its files stay
     until ``gc`` finds them unreferenced; its signatures are deleted right after its record (``gc``
     collects them if a crash comes between).
@@ -428,26 +544,44 @@ def delete_version(storage: Storage, domain: str, version: int) -> None:
     States on it are cleared first, so a crash at any point leaves either the version (delete
     again to finish) or no state on it; ``set_state`` re-checks after writing, so a concurrent one
     cannot leave a state behind either. ``verify --repair`` removes any state that still dangles.
+    With a ``signer``, the removals of states are signed, and a signed head that named the version
+    moves to the newest version left (a reader under a trust policy otherwise refuses ``latest``).
     """
     key = keys.version_key(domain, version)
     if storage.stat(key) is None:
         raise not_found(storage, domain, version)
-    clear_states(storage, domain, version)
+    clear_states(storage, domain, version, signer)
     checkpoint("states-cleared")
     storage.delete(key)
     checkpoint("record-deleted")
     delete_signatures(storage, domain, version)
     summary.remove_entry(storage, domain, version)
+    signed: list[dict[str, Any]] = []
 
-    def back(current: int | None) -> int | None:
-        if current != version:
-            return None
+    def newest() -> int:
         try:
             return latest(storage, domain)[0]
         except (VersionNotFoundError, DomainNotFoundError):
             return 0
 
-    _move_hint(storage, domain, back)
+    def back(current: LatestDocument) -> LatestDocument | None:
+        hint, head, left = current.hint, current.signed, None
+        if hint == version:
+            hint = left = newest()
+        pointer = _head(current, domain) if signer is not None else None
+        if pointer is not None and pointer.claims().get("version") == version:
+            left = newest() if left is None else left
+            try:
+                record = read_record(storage, domain, left) if left else None
+            except (VersionNotFoundError, DomainNotFoundError):
+                record = None
+            head = signer.sign_pointer(domain, None, record, pointer.serial())
+            signed.append(head)
+        if hint == current.hint and head is current.signed:
+            return None
+        return LatestDocument(hint, head)
+
+    _written(signer, domain, None, _update_latest(storage, domain, back), signed)
 
 
 def delete_domain(storage: Storage, domain: str) -> list[int]:

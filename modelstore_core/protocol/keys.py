@@ -5,8 +5,10 @@
     objects/sha256/<2 hex>/<64 hex>          file contents, by sha256 (deduplicated, immutable)
     domains/<domain>/claims/<version>        version number taken (create-if-absent; never reused)
     domains/<domain>/versions/<version>.json the version record: the commit point of an upload
-    domains/<domain>/latest.json             hint: {"version": n}, the newest committed version (compare-and-swap)
-    domains/<domain>/states.json             {"states": {"production": {"version": 3, "updated": iso}}} (compare-and-swap)
+    domains/<domain>/latest.json             hint: {"version": n}, the newest committed version (compare-and-swap),
+                                             and a signer's signed head: "signed" (see :mod:`modelstore_core.pointers`)
+    domains/<domain>/states.json             {"states": {"production": {"version": 3, "updated": iso, "signed"?}},
+                                             "removed"?: {state: signed removal}} (compare-and-swap)
     domains/<domain>/signatures/<version>/<keyid>.json
                                              one signer's signatures of a version (create-if-absent)
     domains/<domain>/summary/<first>.json    what ``find`` filters and sorts on, for versions <first> to

@@ -8,6 +8,7 @@ of the core trusts what these parsers return.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -202,44 +203,153 @@ def parse_latest_hint(data: bytes | None) -> int | None:
     The hint is only ever a starting point for a listing, so a bad one is ignored (and replaced by
     the next upload), never trusted.
     """
-    if data is None:
-        return None
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    value = doc.get("version") if isinstance(doc, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VERSION:
-        return None
-    return value
+    return LatestDocument.parse(data).hint
+
+
+#: The most bytes a ``latest.json`` without a signed head holds (a listing tells the two apart).
+MAX_HINT_BYTES = 64
+#: The highest serial number a signed pointer can hold (:class:`SignedPointer`).
+MAX_SERIAL = 2**53
+
+
+@dataclass(frozen=True)
+class SignedPointer:
+    """A signer's statement of where a pointer (latest, or a state) points, beside the pointer.
+
+    ``envelope`` is a DSSE envelope of an in-toto statement naming the domain, the pointer, the
+    version (with what identifies its record), a serial number and when; ``public_key`` names the
+    signer (trust comes only from the reader's keys). Only the shape is checked here; whether it
+    holds is :mod:`modelstore_core.pointers`' job.
+    """
+
+    keyid: str
+    public_key: str
+    envelope: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"keyid": self.keyid, "public_key": self.public_key, "envelope": self.envelope}
+
+    @classmethod
+    def parse(cls, obj: Any, key: str, where: str) -> SignedPointer:
+        f = Fields(obj, key, where)
+        keyid = f.get("keyid", str)
+        if not is_keyid(keyid):
+            raise f.fail("keyid", f"is not a key id: {keyid[:40]!r}")
+        public_key = f.get("public_key", str)
+        if not public_key.startswith("-----BEGIN PUBLIC KEY-----") or len(public_key) > 4096:
+            raise f.fail("public_key", "is not a PEM public key")
+        return cls(keyid, public_key, f.get("envelope", dict))
+
+    def claims(self) -> dict[str, Any]:
+        """The statement's predicate as it reads, its signature NOT checked (``{}`` if unreadable):
+        for a writer, which serial to go past."""
+        try:
+            statement = json.loads(base64.b64decode(self.envelope.get("payload", ""), validate=True))
+        except (ValueError, TypeError, RecursionError):
+            return {}
+        predicate = statement.get("predicate") if isinstance(statement, dict) else None
+        return predicate if isinstance(predicate, dict) else {}
+
+    def serial(self) -> int:
+        """The serial the statement claims (unchecked; 0 when it names none)."""
+        value = self.claims().get("serial")
+        return value if type(value) is int and 0 <= value <= MAX_SERIAL else 0
+
+
+def _signed_pointer(obj: dict[str, Any], key: str, where: str) -> SignedPointer | None:
+    return None if obj.get("signed") is None else SignedPointer.parse(obj["signed"], key, f"{where}signed.")
+
+
+@dataclass(frozen=True)
+class LatestDocument:
+    """``latest.json``: the hint ``{"version": n}`` every writer moves, and under it the signed head
+    (``"signed"``: a :class:`SignedPointer` naming the latest version) that writers with a signing key
+    move. A writer without one moves the hint and keeps the head as it is."""
+
+    hint: int | None
+    #: the signed head as stored (kept verbatim by writers that do not sign)
+    signed: dict[str, Any] | None = None
+
+    @classmethod
+    def parse(cls, data: bytes | None) -> LatestDocument:
+        """Leniently: a bad hint reads as ``None`` (it is never trusted); the head is checked when used."""
+        if data is None:
+            return cls(None)
+        try:
+            doc = json.loads(data)
+        except (ValueError, RecursionError):
+            return cls(None)
+        if not isinstance(doc, dict):
+            return cls(None)
+        value = doc.get("version")
+        hint = None if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VERSION else value
+        signed = doc.get("signed")
+        return cls(hint, signed if isinstance(signed, dict) else None)
+
+    def head(self, key: str) -> SignedPointer | None:
+        """The signed head, its shape checked (:class:`CorruptRecordError`); ``None`` when there is none."""
+        return None if self.signed is None else SignedPointer.parse(self.signed, key, "signed.")
+
+    def to_bytes(self) -> bytes:
+        return dumps({"version": self.hint, **({"signed": self.signed} if self.signed is not None else {})})
 
 
 @dataclass(frozen=True)
 class StateEntry:
-    """Where one state points, and when it was last moved."""
+    """Where one state points, and when it was last moved; ``signed``: the mover's
+    :class:`SignedPointer` as stored, when it had a signing key."""
 
     version: int
     updated: str
+    signed: dict[str, Any] | None = field(default=None, compare=False)
+
+    def pointer(self, key: str, name: str) -> SignedPointer | None:
+        return None if self.signed is None else SignedPointer.parse(self.signed, key, f"states.{name[:40]}.signed.")
+
+
+@dataclass(frozen=True)
+class StatesDocument:
+    """``states.json``: the states, and the signed removals of states (``"removed"``: state name ->
+    the remover's :class:`SignedPointer` naming no version), kept so that a state set again later
+    takes a serial past them."""
+
+    states: dict[str, StateEntry]
+    removed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: bytes | None, key: str) -> StatesDocument:
+        """``{"states": {name: {"version": n, "updated": iso, "signed"?}}, "removed"?: {name: signed}}``
+        (empty when absent)."""
+        if data is None:
+            return cls({})
+        top = Fields(load_json(data, key), key)
+        states = {}
+        for name, entry in top.get("states", dict).items():
+            f = Fields(entry, key, f"states.{name[:40]}.")
+            try:
+                check_name(name, "state name")
+            except InvalidNameError as exc:
+                raise CorruptRecordError(key, f"states.{name[:40]}", str(exc)) from None
+            signed = f.get("signed", dict, required=False)
+            states[name] = StateEntry(f.integer("version", 1, MAX_VERSION), f.time("updated"), signed)
+        removed = {}
+        for name, signed in top.get("removed", dict, required=False, default={}).items():
+            if not isinstance(signed, dict):
+                raise CorruptRecordError(key, f"removed.{name[:40]}", f"is a {kind_of(signed)}, not a signed statement")
+            removed[name] = signed
+        return cls(states, removed)
+
+    def to_bytes(self) -> bytes:
+        states = {
+            name: {"version": s.version, "updated": s.updated, **({"signed": s.signed} if s.signed is not None else {})}
+            for name, s in sorted(self.states.items())
+        }
+        return dumps({"states": states, **({"removed": dict(sorted(self.removed.items()))} if self.removed else {})})
 
 
 def parse_states(data: bytes | None, key: str) -> dict[str, StateEntry]:
-    """``states.json``: ``{"states": {name: {"version": n, "updated": iso}}}`` (``{}`` when absent)."""
-    if data is None:
-        return {}
-    top = Fields(load_json(data, key), key)
-    states = {}
-    for name, entry in top.get("states", dict).items():
-        f = Fields(entry, key, f"states.{name[:40]}.")
-        try:
-            check_name(name, "state name")
-        except InvalidNameError as exc:
-            raise CorruptRecordError(key, f"states.{name[:40]}", str(exc)) from None
-        states[name] = StateEntry(f.integer("version", 1, MAX_VERSION), f.time("updated"))
-    return states
-
-
-def states_document(states: dict[str, StateEntry]) -> bytes:
-    return dumps({"states": {name: {"version": s.version, "updated": s.updated} for name, s in sorted(states.items())}})
+    """The states of ``states.json`` (``{}`` when absent): :meth:`StatesDocument.parse`."""
+    return StatesDocument.parse(data, key).states
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ record for damage and rebuilds the whole segment (correct, but reported as a pro
 The checksum catches damage and hand edits, not a forger (whoever can rewrite the summary can
 rewrite the records too): ``find`` returns candidates, and what ``load`` uses is always the record;
 ``verify``, which reads every record anyway, compares each entry with it (:func:`check_summary`).
+Against a forger there are signatures: a signer signs each entry it writes (``signatures``, over
+:meth:`SummaryEntry.content`; :func:`add_entry`, :func:`sign_entry`), and a query under a trust
+policy uses only entries whose signatures hold for a trusted key, else the record and its
+signature documents (:mod:`modelstore_core.search`). Signatures survive a rebuild of their entry
+when it says the same.
 
 A segment is two lines: a header (schema, domain, first and last version, sha256 of the second
 line) and the entries as one compact JSON list, so that an upload appends its entry without
@@ -39,9 +44,9 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptRecordError, ModelStoreError
 from ..fields import FIELDS
@@ -49,9 +54,13 @@ from ..names import tag_problem
 from ..storage import ObjectInfo, Storage, Token
 from . import keys
 from .cas import cas_update, read_document, write_document
+from .keys import is_keyid
 from .read import read_records
 from .records import MAX_VERSION, VersionRecord, dumps
 from .validate import Fields, kind_of, load_json
+
+if TYPE_CHECKING:
+    from ..signing import Signer
 
 #: The summary segment format written by this release; a newer one is rebuilt, not read.
 SUMMARY_SCHEMA = 1
@@ -84,6 +93,9 @@ class SummaryEntry:
     record_bytes: int
     #: a ``parts`` version's models: part name -> flavor name (empty for other versions)
     parts: dict[str, str] = field(default_factory=dict)
+    #: signers' signatures of the entry's :meth:`content` (``{"keyid", "sig"}``: the uploader's, and
+    #: those who signed the version later), checked by a reader with a trust policy instead of the record's
+    signatures: tuple[dict[str, str], ...] = field(default=(), compare=False)
 
     @classmethod
     def of(cls, record: VersionRecord, record_bytes: int) -> SummaryEntry:
@@ -121,7 +133,18 @@ class SummaryEntry:
             "git": {"commit": self.git_commit, "dirty": self.git_dirty},
             "record_bytes": self.record_bytes,
             **({"parts": self.parts} if self.parts else {}),
+            **({"signatures": list(self.signatures)} if self.signatures else {}),
         }
+
+    def content(self) -> dict[str, Any]:
+        """What the entry says of its version (all but the record's size and the signatures): what
+        ``find`` filters and sorts by, and what signers sign."""
+        return {k: v for k, v in self.to_json().items() if k not in ("record_bytes", "signatures")}
+
+    def with_signature(self, signature: dict[str, str]) -> SummaryEntry:
+        """This entry with ``signature`` added (replacing the same key's)."""
+        kept = tuple(s for s in self.signatures if s["keyid"] != signature["keyid"])
+        return replace(self, signatures=(*kept, signature))
 
     @classmethod
     def parse(cls, obj: Any, key: str, where: str) -> SummaryEntry:
@@ -149,6 +172,7 @@ class SummaryEntry:
             git_dirty=git.get("dirty", bool, required=False),
             record_bytes=f.integer("record_bytes", 0, 2**63 - 1),
             parts=_parts(f),
+            signatures=_signatures(f),
         )
 
 
@@ -163,6 +187,23 @@ def _parts(f: Fields) -> dict[str, str]:
         if problem := tag_problem(name, flavor) or (None if isinstance(flavor, str) else "is not a flavor name"):
             raise f.fail(f"parts.{name[:40]}", problem)
     return dict(parts)
+
+
+#: At most this many signatures on one entry.
+MAX_ENTRY_SIGNATURES = 8
+
+
+def _signatures(f: Fields) -> tuple[dict[str, str], ...]:
+    items = f.get("signatures", list, required=False, default=[])
+    if len(items) > MAX_ENTRY_SIGNATURES:
+        raise f.fail("signatures", f"holds {len(items)} signatures, more than {MAX_ENTRY_SIGNATURES}")
+    for i, item in enumerate(items):
+        entry = Fields(item, f.key, f"{f.prefix}signatures[{i}].")
+        if not is_keyid(entry.get("keyid", str)):
+            raise entry.fail("keyid", "is not a key id")
+        if len(entry.get("sig", str)) > 200:
+            raise entry.fail("sig", "is too long for a signature")
+    return tuple({"keyid": item["keyid"], "sig": item["sig"]} for item in items)
 
 
 def _is_commit(value: Any) -> bool:
@@ -268,10 +309,13 @@ def _update_segment(
     )
 
 
-def add_entry(storage: Storage, record: VersionRecord, record_bytes: int) -> bool:
-    """Add a just-committed version to its domain's summary. Best effort: ``False`` when it could not
-    (the summary then lags, and the next query reads the record and repairs it)."""
+def add_entry(storage: Storage, record: VersionRecord, record_bytes: int, signer: Signer | None = None) -> bool:
+    """Add a just-committed version to its domain's summary (signed by ``signer``, if given). Best
+    effort: ``False`` when it could not (the summary then lags, and the next query reads the record
+    and repairs it)."""
     entry = SummaryEntry.of(record, record_bytes)
+    if signer is not None:
+        entry = entry.with_signature(signer.sign_entry(record.domain, entry))
     domain, first = record.domain, keys.summary_first(record.version)
     key = keys.summary_key(domain, first)
 
@@ -282,6 +326,31 @@ def add_entry(storage: Storage, record: VersionRecord, record_bytes: int) -> boo
 
     try:
         cas_update(storage, key, add, parse=lambda data: data, encode=lambda data: data, what=f"the summary of {domain!r}")
+    except (ModelStoreError, OSError):
+        return False
+    return True
+
+
+def sign_entry(storage: Storage, record: VersionRecord, signer: Signer) -> bool:
+    """Add ``signer``'s signature to the entry of ``record`` (a version signed after its upload),
+    making the entry from the record if it is missing or says something else. Best effort, like
+    :func:`add_entry`."""
+    fresh = SummaryEntry.of(record, 0)
+
+    def sign(entries: dict[int, SummaryEntry]) -> dict[int, SummaryEntry] | None:
+        stored = entries.get(record.version)
+        if stored is not None and stored.content() == fresh.content():
+            entries[record.version] = stored.with_signature(signature)
+        else:
+            info = storage.stat(keys.version_key(record.domain, record.version))
+            if info is None:
+                return None  # deleted meanwhile
+            entries[record.version] = replace(fresh, record_bytes=info.size or 0).with_signature(signature)
+        return entries
+
+    signature = signer.sign_entry(record.domain, fresh)
+    try:
+        _update_segment(storage, record.domain, record.version, sign)
     except (ModelStoreError, OSError):
         return False
     return True
@@ -372,11 +441,11 @@ def _segment_entries(
             problems.append(f"{exc.key}: {exc.field + ' ' if exc.field else ''}{exc.problem}; rebuilt from the version records")
             rebuild = True
     usable = {n: stored[n] for n in wanted if n in stored and stored[n].record_bytes == listed[n].size}
-    found = _entries_from_records(storage, domain, sorted(wanted - set(usable)), listed, problems)
-    if any(n in stored and _without_size(stored[n]) != _without_size(e) for n, e in found.items()):
+    found = _entries_from_records(storage, domain, sorted(wanted - set(usable)), listed, problems, stored)
+    if any(n in stored and stored[n].content() != e.content() for n, e in found.items()):
         # The summary disagrees with a record read anyway: none of its entries is trusted.
         problems.append(f"{key}: an entry does not match its version record; rebuilt from the version records")
-        found.update(_entries_from_records(storage, domain, sorted(set(usable) - set(found)), listed, problems))
+        found.update(_entries_from_records(storage, domain, sorted(set(usable) - set(found)), listed, problems, stored))
         usable, rebuild = {}, True
     if found or rebuild or any(n not in listed and low <= n <= newest for n in stored):
         # Kept: entries of listed versions not wanted now (each is checked when used), of versions
@@ -390,18 +459,27 @@ def _segment_entries(
     return {**usable, **found}
 
 
-def _without_size(entry: SummaryEntry) -> dict[str, Any]:
-    return {k: v for k, v in entry.to_json().items() if k != "record_bytes"}
-
-
 def _entries_from_records(
-    storage: Storage, domain: str, versions: list[int], listed: dict[int, ObjectInfo], problems: list[str]
+    storage: Storage,
+    domain: str,
+    versions: list[int],
+    listed: dict[int, ObjectInfo],
+    problems: list[str],
+    stored: dict[int, SummaryEntry] | None = None,
 ) -> dict[int, SummaryEntry]:
     """Entries made from the records of ``versions`` (read concurrently); a corrupt record is reported
-    and left out, a version deleted meanwhile too."""
+    and left out, a version deleted meanwhile too. The signatures of a ``stored`` entry that says
+    the same are kept (each signs the content, which did not change)."""
     records, corrupt = read_records(storage, [(domain, n) for n in versions])
     problems.extend(f"skipped: {error}" for error in corrupt)
-    return {r.version: SummaryEntry.of(r, listed[r.version].size or 0) for r in records}
+    return {r.version: _keep_signatures(SummaryEntry.of(r, listed[r.version].size or 0), stored) for r in records}
+
+
+def _keep_signatures(entry: SummaryEntry, stored: dict[int, SummaryEntry] | None) -> SummaryEntry:
+    old = (stored or {}).get(entry.version)
+    if old is not None and old.signatures and old.content() == entry.content():
+        return replace(entry, signatures=old.signatures)
+    return entry
 
 
 # --- verify ----------------------------------------------------------------------------------------
@@ -438,8 +516,9 @@ def check_summary(storage: Storage, domain: str, records: list[VersionRecord], *
         problems += [
             (n, f"{key}: the entry of version {n} does not match its record")
             for n, entry in sorted(stored.items())
-            if n in want and _without_size(entry) != _without_size(want[n])
+            if n in want and entry.content() != want[n].content()
         ]
+        want = {n: _keep_signatures(entry, stored) for n, entry in want.items()}
         differs = data is None or problems or stored != want
         done = ""
         if repair and differs and (want or data is not None):

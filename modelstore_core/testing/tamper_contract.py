@@ -4,7 +4,9 @@ Everything read back from a store is untrusted. Each check writes what a careles
 attacker could (object bytes and record sha256 kept consistent where that makes the attack
 stronger) and asserts that the library never writes outside the store, the target or the cache,
 never loses a version, reports the problem as a :class:`~modelstore_core.errors.ModelStoreError`
-that names the key and the field, and keeps every other version working::
+that names the key and the field, and keeps every other version working. The checks of signed
+pointers and signed search (a trust policy's) need the ``signing`` extra (``cryptography``):
+they fail, never skip, without it::
 
     class TestMyTamper(TamperContract):
         @pytest.fixture
@@ -22,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from ..errors import CorruptRecordError, DanglingStateError, IntegrityError
+from ..errors import CorruptRecordError, DanglingStateError, IntegrityError, RollbackError, UntrustedPointerError
 from ..protocol import keys
 from ..protocol.records import parse_latest_hint
 from ..store import ModelStore
@@ -66,6 +68,25 @@ def damage_stored_file(store: ModelStore, version: Any, name: str, how: str) -> 
 
 def files_under(root: Path, name: str) -> list[Path]:
     return [p for p in root.rglob(name)]
+
+
+def make_key_pair(directory: Path, name: str) -> tuple[Path, Path]:
+    """A new ECDSA P-256 key pair as PEM files, ``(private, public)`` (needs the ``signing`` extra)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+def delete_version_behind_its_back(store: ModelStore, domain: str, version: int) -> None:
+    """Remove a version's record and signatures as someone editing the bucket can (no signed delete)."""
+    store.storage.delete(keys.version_key(domain, version))
+    for info in list(store.storage.list(keys.signatures_prefix(domain, version))):
+        store.storage.delete(info.key)
 
 
 class TamperContract(StoreFixtures):
@@ -249,6 +270,123 @@ class TamperContract(StoreFixtures):
         assert [v.version for v in store.find("d", "metrics.auc>=0.9", "-metrics.auc", problems=problems)] == expected  # repaired
         assert store.verify().ok
 
+    # --- signed pointers and signed search (a trust policy) ------------------------------------
+
+    @pytest.fixture
+    def signed(self, store, store_url, store_options, tmp_path) -> Signed:
+        """Stores on ``store_url`` that sign with a release key, and stores that trust it."""
+        return Signed(store_url, store_options, tmp_path)
+
+    def test_an_edited_or_replayed_state_is_refused(self, store, model_file, signed):
+        w, reader_of = signed.writer(), signed.reader
+        for _ in range(3):
+            w.upload("d", files=[model_file])
+        w.set_state("d", 1, "production")
+        superseded = w.storage.read(keys.states_key("d"))[0]  # production -> 1, signed
+        w.set_state("d", 3, "production")
+        seen = reader_of("seen")
+        assert seen.info("d", state="production").version == 3
+        # The state edited to name the older (validly signed) version: nobody takes it.
+        current = json.loads(w.storage.read(keys.states_key("d"))[0])
+        current["states"]["production"]["version"] = 1
+        put(store, keys.states_key("d"), json.dumps(current).encode())
+        for reader in (seen, reader_of("fresh")):
+            with pytest.raises(UntrustedPointerError, match="its signed statement names version 3"):
+                reader.load("d", state="production")
+        assert store.load("d", state="production")  # without a policy, states are as stored (unchanged)
+        # The superseded statement put back whole: whoever saw the newer one refuses it.
+        put(store, keys.states_key("d"), superseded)
+        with pytest.raises(RollbackError, match="cache clear"):
+            seen.load("d", state="production")
+        assert seen.states("d") == {}  # left out of listings too
+        report = seen.verify(signatures=True)
+        assert [(p.version, p.problem) for p in report.problems] == [(1, "rolled-back")]
+        # A reader that has seen nothing cannot tell a replayed statement from a current one.
+        assert reader_of("new").info("d", state="production").version == 1
+        # An unsigned state is refused under the policy, a signed one accepted again.
+        store.set_state("d", 2, "production")  # by a writer without a key
+        with pytest.raises(UntrustedPointerError, match="is not signed"):
+            seen.load("d", state="production")
+        w.set_state("d", 2, "production")
+        assert seen.info("d", state="production").version == 2
+
+    def test_deleting_the_newest_records_cannot_roll_back_latest(self, store, model_file, signed):
+        w, reader_of = signed.writer(), signed.reader
+        for _ in range(3):
+            w.upload("d", files=[model_file])
+        head_at_3 = w.storage.read(keys.latest_key("d"))[0]
+        for _ in range(2):
+            w.upload("d", files=[model_file])
+        seen = reader_of("seen")
+        assert seen.info("d").version == 5
+        for n in (5, 4):
+            delete_version_behind_its_back(store, "d", n)
+        assert store.latest("d").version == 3  # without a policy, latest is the newest record left
+        for reader in (seen, reader_of("fresh")):  # the signed head still names 5: even a fresh reader refuses
+            with pytest.raises(UntrustedPointerError, match="version 5, which is not in the store"):
+                reader.load("d")
+        report = seen.verify(signatures=True)
+        assert [(p.version, p.problem) for p in report.problems] == [(5, "missing-version")]
+        # The head put back as it was when 3 was newest: refused by whoever saw 5.
+        put(store, keys.latest_key("d"), head_at_3)
+        with pytest.raises(RollbackError, match="number 3, naming version 3, but this machine saw number 5"):
+            seen.load("d")
+        assert [(p.version, p.problem) for p in seen.verify(signatures=True).problems] == [(3, "rolled-back")]
+        assert reader_of("new").latest("d").version == 3  # what a reader that has seen nothing cannot tell
+        # A head removed altogether is not vouched for either.
+        store.storage.delete(keys.latest_key("d"))
+        with pytest.raises(UntrustedPointerError, match="is not signed"):
+            reader_of("other").load("d")
+
+    def test_signed_moves_and_deletes_are_accepted(self, store, model_file, signed):
+        w, reader_of = signed.writer(), signed.reader
+        for _ in range(3):
+            w.upload("d", files=[model_file])
+        w.set_state("d", 3, "production")
+        r = reader_of("r")
+        assert (r.info("d").version, r.info("d", state="production").version) == (3, 3)
+        w.set_state("d", 1, "production")  # moved back on purpose: a newer statement
+        assert r.info("d", state="production").version == 1
+        w.delete("d", 3)  # a signed delete moves latest back
+        assert r.info("d").version == 2 and r.load("d")[0].read_bytes() == model_file.read_bytes()
+        w.remove_state("d", "production")
+        assert r.states("d") == {}
+        w.set_state("d", 2, "production")  # set again after a signed removal: its serial goes past it
+        assert r.info("d", state="production").version == 2
+        # A writer on another machine (its own memory) moves them on from what the store says.
+        other = signed.writer("other-writer")
+        other.upload("d", files=[model_file])
+        other.set_state("d", 4, "production")
+        assert (r.info("d").version, r.info("d", state="production").version) == (4, 4)
+        # A writer without a key keeps the signed head: its version is not vouched for.
+        store.upload("d", files=[model_file])
+        assert (store.latest("d").version, r.latest("d").version) == (5, 4)
+        assert [(p.version, p.problem) for p in r.verify(signatures=True).problems] == [(5, "untrusted")]
+
+    def test_an_edited_summary_entry_never_picks_the_winner_under_a_policy(self, store, model_file, signed):
+        from ..protocol.summary import SummaryEntry, parse_segment, segment_document
+
+        w, reader_of = signed.writer(), signed.reader
+        for auc in (0.8, 0.95, 0.9):
+            w.upload("d", files=[model_file], metrics={"auc": auc})
+        key = keys.summary_key("d", 1)
+        entries = parse_segment(store.storage.read(key)[0], key, "d", 1)
+        values = {**entries[1].values, "metrics": {"auc": 0.99}}
+        forged = SummaryEntry(**{**entries[1].__dict__, "values": values})  # its record untouched: same size
+        put(store, key, segment_document("d", 1, {**entries, 1: forged}))  # checksum recomputed
+        problems: list[str] = []
+        found = reader_of("r").find("d", "metrics.auc>=0.85", "-metrics.auc", problems=problems)
+        assert [(v.version, v.summary.metrics["auc"]) for v in found] == [(2, 0.95), (3, 0.9)]
+        assert problems == []
+        ranked = reader_of("r").find("d", sort="-metrics.auc")
+        assert [v.version for v in ranked] == [2, 3, 1] and [v.metrics for v in ranked] == [v.summary.metrics for v in ranked]
+        assert [p.problem for p in store.verify().problems] == ["bad-summary"]  # without a policy only verify notices
+        # Versions no trusted key signed are left out, and said so.
+        store.upload("d", files=[model_file], metrics={"auc": 0.999})
+        problems = []
+        assert [v.version for v in reader_of("r").find("d", sort="-metrics.auc", problems=problems)] == [2, 3, 1]
+        assert problems == ["d: left out 1 version(s) not signed by a trusted key: 4"]
+
     # --- entries modelstore never writes -------------------------------------------------------
 
     def test_stray_entries_and_garbage_markers_do_not_break_the_store(self, store, model_file, fast_heartbeat):
@@ -263,6 +401,21 @@ class TamperContract(StoreFixtures):
         removed = collect_now(store)
         assert removed.markers == [keys.upload_key("junk")]
         assert store.load("d")[0].read_bytes() == model_file.read_bytes()
+
+
+class Signed:
+    """Stores on one URL that sign with a release key (:meth:`writer`), and that trust it
+    (:meth:`reader`), each with a cache of its own: another user, or another machine."""
+
+    def __init__(self, url: str, options: dict, directory: Path):
+        self.url, self.options, self.directory = url, options, directory
+        self.private, self.public = make_key_pair(directory, "release")
+
+    def writer(self, name: str = "writer") -> ModelStore:
+        return ModelStore(self.url, cache_dir=self.directory / name, signer=self.private, **self.options)
+
+    def reader(self, name: str) -> ModelStore:
+        return ModelStore(self.url, cache_dir=self.directory / f"reader-{name}", trusted_keys=[self.public], **self.options)
 
 
 def _edit(data: bytes, change) -> bytes:

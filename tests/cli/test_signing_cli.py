@@ -68,3 +68,37 @@ def test_verify_signatures_reports_bad_and_untrusted_versions(cli, files, tmp_pa
     assert [row[:4] for row in result.lines] == [["churn", "1", "", "bad-signature"], ["churn", "1", "", "untrusted"]]
     error = one_line_error(cli("sign", "churn", "1"))
     assert "no signing key" in error and "modelstore keys create" in error
+
+
+def test_ls_sort_and_state_rank_by_signed_data_under_trusted_keys(cli, files, tmp_path):
+    """A summary entry edited in the bucket (metric raised, checksum recomputed, record untouched) and a
+    state edited to name another version: `ls` with trusted keys goes by what the key signed."""
+    from modelstore_core import ModelStore
+    from modelstore_core.protocol import keys
+    from modelstore_core.protocol.summary import SummaryEntry, parse_segment, segment_document
+    from modelstore_core.testing.tamper_contract import put
+
+    config = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    [[public, _]] = cli("keys", "create", "ci", env=config).lines
+    signing = {**config, "MODELSTORE_SIGNING_KEY": "ci"}
+    for auc in ("0.8", "0.95", "0.9"):
+        assert cli("upload", "churn", files["model.bin"], "--metric", f"auc={auc}", env=signing).returncode == 0
+    assert cli("state", "set", "churn", "2", "production", env=signing).returncode == 0
+    store = ModelStore(cli.root)
+    key = keys.summary_key("churn", 1)
+    entries = parse_segment(store.storage.read(key)[0], key, "churn", 1)
+    forged = SummaryEntry(**{**entries[1].__dict__, "values": {**entries[1].values, "metrics": {"auc": 0.99}}})
+    put(store, key, segment_document("churn", 1, {**entries, 1: forged}))
+    states = json.loads(store.storage.read(keys.states_key("churn"))[0])
+    states["states"]["production"]["version"] = 1
+    put(store, keys.states_key("churn"), json.dumps(states).encode())
+
+    trusting = {"MODELSTORE_TRUSTED_KEYS": public}
+    assert [r[0] for r in cli("ls", "churn", "--sort", "-metrics.auc").lines][0] == "1"  # no policy: the summary as stored
+    signed = cli("ls", "churn", "--sort", "-metrics.auc", "--json", env=trusting)
+    ranked = [(r["version"], r["metrics"]["auc"], r["states"]) for r in json.loads(signed.stdout)]
+    assert ranked == [(2, 0.95, []), (3, 0.9, []), (1, 0.8, [])]
+    assert "state 'production' points at version 1, but its signed statement names version 2" in signed.stderr
+    assert cli("ls", "churn", "--where", "state=production", env=trusting).lines == []
+    error = one_line_error(cli("download", "churn", "--state", "production", "-o", tmp_path / "out", env=trusting))
+    assert "signed statement names version 2" in error and "nothing was loaded" in error

@@ -253,3 +253,36 @@ def test_a_tampered_record_is_shown_escaped_or_refused(small_store, serve):
     assert status == 502 and b"not valid JSON" in body
     status, _, body = fetch(server.url + "/d/m")
     assert status == 200  # the listing says what is wrong and goes on
+
+
+# --- a trust policy ---------------------------------------------------------------------------
+
+
+def test_under_a_trust_policy_the_ranking_is_by_signed_data(tmp_path, serve):
+    """A summary entry edited in the bucket (its metric raised, its checksum recomputed, its record
+    untouched) would make version 1 the winner; a view that trusts the signer ranks by what it signed."""
+    import re
+
+    from modelstore_core.protocol import keys
+    from modelstore_core.protocol.summary import SummaryEntry, parse_segment, segment_document
+    from modelstore_core.testing.tamper_contract import make_key_pair, put
+
+    private, public = make_key_pair(tmp_path, "release")
+    model = tmp_path / "model.bin"
+    model.write_bytes(os.urandom(1000))
+    writer = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache-writer", signer=private)
+    for auc in (0.8, 0.95, 0.9):
+        writer.upload("m", files=[model], metrics={"auc": auc})
+    key = keys.summary_key("m", 1)
+    entries = parse_segment(writer.storage.read(key)[0], key, "m", 1)
+    forged = SummaryEntry(**{**entries[1].__dict__, "values": {**entries[1].values, "metrics": {"auc": 0.99}}})
+    put(writer, key, segment_document("m", 1, {**entries, 1: forged}))
+
+    def ranking(store: ModelStore) -> list[int]:
+        status, _, body = fetch(serve(store).url + "/d/m?sort=-metrics.auc")
+        assert status == 200
+        return [int(n) for n in re.findall(rb'href="/d/m/v/(\d+)"', body)]
+
+    assert ranking(ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache-open"))[0] == 1  # no policy: the summary as stored
+    trusting = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache-trusting", trusted_keys=[public])
+    assert ranking(trusting) == [2, 3, 1]
