@@ -156,7 +156,7 @@ class Cache:
 
     def seen_pointers(self, url: str) -> SeenPointers:
         """The signed pointers of a store this machine has seen, for refusing rollbacks (:mod:`.pointers`)."""
-        return SeenPointers(self.root / "pointers" / self.store_id(url))
+        return SeenPointers(self, self.checked(self.root / "pointers" / self.store_id(url)))
 
     def seen_names(self, url: str) -> SeenNames:
         """Which versions ``latest`` and states of a store last resolved to here (for offline loads)."""
@@ -586,35 +586,30 @@ def _in_parallel(fn, items: list) -> None:
         list(pool.map(fn, items))
 
 
-class SeenNames:
-    """Which version ``latest`` and each state of a domain last resolved to, per store, on this machine
-    (``directory``, in ``cache``: :meth:`Cache.checked`)."""
+class _DomainMemory:
+    """What this machine remembers of each domain of a store: one JSON document per domain in
+    ``directory`` (in ``cache``, whose directories are checked to be this user's alone before they
+    are read: :meth:`Cache.checked`). Best effort: a memory that cannot be written only forgets."""
 
     def __init__(self, cache: Cache, directory: Path):
         self.cache, self.directory = cache, directory
+        self._lock = threading.Lock()
 
     def _path(self, domain: str) -> Path:
         return self.directory / f"{domain}.json"
 
     def read(self, domain: str) -> dict:
-        doc = read_private_json(self.cache.checked(self._path(domain).parent) / self._path(domain).name)
+        doc = read_private_json(self.cache.checked(self.directory) / self._path(domain).name)
         return doc if isinstance(doc, dict) else {}
 
-    def lookup(self, domain: str, state: str | None) -> tuple[int, str] | None:
-        """``(version, when seen)`` for ``latest`` (``state`` None) or ``state``; ``None`` if never seen."""
+    def _entry(self, domain: str, state: str | None) -> dict | None:
         doc = self.read(domain)
         entry = doc.get("latest") if state is None else (doc.get("states") or {}).get(state)
-        if not isinstance(entry, dict):
-            return None
-        version, seen = entry.get("version"), entry.get("seen")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1 or not isinstance(seen, str):
-            return None
-        return version, seen
+        return entry if isinstance(entry, dict) else None
 
-    def remember(self, domain: str, state: str | None, version: int) -> None:
-        """Record an online answer (best effort: a cache that cannot be written costs only offline loads)."""
+    def _keep(self, domain: str, state: str | None, entry: dict) -> None:
         doc = self.read(domain)
-        entry = {"version": version, "seen": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        entry = {**entry, "seen": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         if state is None:
             doc["latest"] = entry
         else:
@@ -622,58 +617,44 @@ class SeenNames:
             states[state] = entry
             doc["states"] = states
         try:
-            write_json(self.cache.make_dirs(self._path(domain).parent) / self._path(domain).name, doc)
+            write_json(self.cache.make_dirs(self.directory) / self._path(domain).name, doc)
         except OSError:
             pass
 
 
-class SeenPointers:
+class SeenNames(_DomainMemory):
+    """Which version ``latest`` and each state of a domain last resolved to, per store, on this machine."""
+
+    def lookup(self, domain: str, state: str | None) -> tuple[int, str] | None:
+        """``(version, when seen)`` for ``latest`` (``state`` None) or ``state``; ``None`` if never seen."""
+        entry = self._entry(domain, state) or {}
+        version, seen = entry.get("version"), entry.get("seen")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1 or not isinstance(seen, str):
+            return None
+        return version, seen
+
+    def remember(self, domain: str, state: str | None, version: int) -> None:
+        """Record an online answer (forgetting it costs only offline loads)."""
+        self._keep(domain, state, {"version": version})
+
+
+class SeenPointers(_DomainMemory):
     """The newest signed statement of ``latest`` and of each state of a domain that this machine
     has seen (or signed), per store: ``{"latest": {"serial", "version", "seen"}, "states": {name: ...}}``
     in ``<cache>/pointers/<store>/<domain>.json``. Only ever moves forward (a higher serial)."""
 
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self._lock = threading.Lock()
-
-    def _path(self, domain: str) -> Path:
-        return self.directory / f"{domain}.json"
-
-    def read(self, domain: str) -> dict:
-        try:
-            doc = json.loads(self._path(domain).read_text())
-        except (OSError, ValueError, RecursionError):
-            return {}
-        return doc if isinstance(doc, dict) else {}
-
     def lookup(self, domain: str, state: str | None) -> tuple[int, int | None, str] | None:
         """``(serial, version or None, when seen)`` of ``latest`` (``state`` None) or ``state``; ``None`` if never seen."""
-        doc = self.read(domain)
-        entry = doc.get("latest") if state is None else (doc.get("states") or {}).get(state)
-        if not isinstance(entry, dict):
-            return None
+        entry = self._entry(domain, state) or {}
         serial, version, seen = entry.get("serial"), entry.get("version"), entry.get("seen")
         if type(serial) is not int or (version is not None and type(version) is not int) or not isinstance(seen, str):
             return None
         return serial, version, seen
 
     def remember(self, domain: str, state: str | None, serial: int, version: int | None) -> None:
-        """Keep a statement seen, unless one with a higher serial is kept already. Best effort: a
-        cache that cannot be written only forgets, and a forgotten pointer is checked as a
-        first-time reader checks it."""
+        """Keep a statement seen, unless one with a higher serial is kept already (a forgotten
+        pointer is checked as a first-time reader checks it)."""
         with self._lock:
             known = self.lookup(domain, state)
-            if known is not None and known[0] >= serial:
-                return
-            doc = self.read(domain)
-            entry = {"serial": serial, "version": version, "seen": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-            if state is None:
-                doc["latest"] = entry
-            else:
-                states = doc.get("states") if isinstance(doc.get("states"), dict) else {}
-                states[state] = entry
-                doc["states"] = states
-            try:
-                write_json(self._path(domain), doc)
-            except OSError:
-                pass
+            if known is None or known[0] < serial:
+                self._keep(domain, state, {"serial": serial, "version": version})
