@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import urllib.error
 import urllib.request
@@ -210,3 +211,19 @@ def test_a_tampered_record_is_shown_escaped_or_refused(small_store, serve):
     assert status == 502 and b"not valid JSON" in body
     status, _, body = fetch(server.url + "/d/m")
     assert status == 200  # the listing says what is wrong and goes on
+
+
+def test_the_plot_of_extreme_finite_metrics_is_drawn(tmp_path, serve):
+    """Finite metrics at the float's limits (their differences overflow) plot like any others."""
+    src = tmp_path / "weights.bin"
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    for value in [1.7e308, 5e-324, -1.7e308, 1e-20, 3e-20]:
+        src.write_bytes(os.urandom(100))
+        store.upload("extremes", files=[src], metrics={"loss": value})
+    server = serve(store)
+    status, _, body = fetch(server.url + "/d/extremes/plot?metric=loss")
+    assert status == 200
+    html = body.decode()
+    ys = [float(y) for y in re.findall(r'<circle cx="[0-9.]+" cy="([^"]+)"', html)]
+    assert len(ys) == 5 and all(16 <= y <= 280 for y in ys)  # every point inside the plot area
+    assert ys[0] < ys[1] < ys[2] and "1.79769e+308" in html
