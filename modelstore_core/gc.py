@@ -26,7 +26,8 @@ from datetime import datetime
 
 from .errors import CorruptRecordError, KeyNotFoundError
 from .liveness import process_alive
-from .protocol import keys
+from .protocol import keys, limits
+from .protocol.limits import read_capped
 from .protocol.read import domains_and_strays, read_records, versions_if_any
 from .protocol.records import UploadMarker
 from .storage import Storage
@@ -94,7 +95,7 @@ def read_markers(storage: Storage, now: float, grace: float, problems: list[str]
     dead: list[str] = []
     for info in storage.list(keys.UPLOADS):
         try:
-            marker = UploadMarker.parse(storage.read(info.key)[0], info.key)
+            marker = UploadMarker.parse(read_capped(storage, info.key, limits.RECORD_BYTES, "an upload marker")[0], info.key)
         except KeyNotFoundError:
             continue  # finished meanwhile
         except CorruptRecordError as exc:

@@ -42,8 +42,9 @@ from .errors import (
 from .hashing import check_hash, file_signature
 from .names import check_name
 from .progress import FileProgress, Progress, ProgressCallback
-from .protocol import commit, keys
+from .protocol import commit, keys, limits
 from .protocol.cas import read_document
+from .protocol.limits import read_capped
 from .protocol.read import domains_and_strays
 from .protocol.records import SignatureDocument, StateEntry, VersionRecord, parse_states
 from .storage import ObjectInfo, Storage
@@ -147,7 +148,7 @@ class DomainListing:
         if not self.has_states:
             return {}
         key = keys.states_key(domain)
-        return parse_states(read_document(storage, key)[0], key)
+        return parse_states(read_document(storage, key, limits.STATES_BYTES, "the states of a domain")[0], key)
 
 
 # --- the copy ----------------------------------------------------------------------------------------
@@ -265,7 +266,7 @@ class Copier:
             if data is None:
                 return
             try:
-                theirs = self.dst.read(keys.version_key(domain, n))[0]
+                theirs = read_capped(self.dst, keys.version_key(domain, n), limits.RECORD_BYTES, "a version record")[0]
             except KeyNotFoundError:  # deleted meanwhile: copy it
                 plan.to_copy.append(n)
                 return
@@ -391,7 +392,7 @@ class Copier:
         path = local if local is not None else scratch / entry.sha256
         try:
             if local is None:
-                self.src.get_file(key, path, progress=file)
+                self.src.get_file(key, path, progress=file, max_bytes=entry.size)  # a larger object fails its hash below
             before = file_signature(path)
             staged = self.dst.stage_file(path, progress=file, owned=local is None)
             try:

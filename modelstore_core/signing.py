@@ -33,7 +33,8 @@ from typing import Any
 
 from .errors import CorruptRecordError, KeyNotFoundError, SigningUnavailableError, UntrustedSignatureError, UsageError, VersionNotFoundError
 from .fields import FIELDS
-from .protocol import commit, keys
+from .protocol import commit, keys, limits
+from .protocol.limits import read_capped
 from .protocol.records import SignatureDocument, VersionRecord, dumps, now_utc
 from .storage import Storage
 
@@ -264,7 +265,7 @@ def sign_version(storage: Storage, record: VersionRecord, private_key, policy: T
 def read_signature(storage: Storage, domain: str, version: int, signer: str) -> SignatureDocument:
     """The validated document of ``signer`` (a key id); :class:`KeyNotFoundError` when absent."""
     key = keys.signature_key(domain, version, signer)
-    return SignatureDocument.parse(storage.read(key)[0], key, domain, version, signer)
+    return SignatureDocument.parse(read_capped(storage, key, limits.SMALL_BYTES, "a signature document")[0], key, domain, version, signer)
 
 
 def list_signers(storage: Storage, domain: str, version: int) -> list[str]:

@@ -42,8 +42,9 @@ from ..errors import (
 from ..liveness import HOST
 from ..progress import FileProgress
 from ..storage import StagedFile, Storage, Token
-from . import keys, summary
+from . import keys, limits, summary
 from .cas import cas_update
+from .limits import check_record_size, read_capped
 from .read import domain_exists, latest, list_versions, not_found, read_latest_hint
 from .records import (
     SignatureDocument,
@@ -67,7 +68,9 @@ def upload_in_progress(storage: Storage, domain: str, objects: tuple[str, ...]) 
     """An upload marker (``uploads/<id>.json``) listing ``objects`` (sha256) for as long as the block
     runs, so that ``gc`` leaves them alone while they are stored and referenced; its key."""
     marker = keys.upload_key(os.urandom(16).hex())
-    storage.put_if_absent(marker, dumps(UploadMarker(domain, now_utc(), HOST, os.getpid(), objects).to_json()))
+    data = dumps(UploadMarker(domain, now_utc(), HOST, os.getpid(), objects).to_json())
+    check_record_size(data, "the upload's marker (a sha256 for each of its files)")
+    storage.put_if_absent(marker, data)
     try:
         yield marker
     finally:
@@ -125,7 +128,7 @@ def commit_copy(storage: Storage, domain: str, version: int, data: bytes) -> str
         return "the number was taken in the destination while copying"
     checkpoint("copy-claimed")
     key = keys.version_key(domain, version)
-    if not storage.put_if_absent(key, data) and storage.read(key)[0] != data:
+    if not storage.put_if_absent(key, data) and read_capped(storage, key, limits.RECORD_BYTES, "a version record")[0] != data:
         return "a different version appeared in the destination while copying"
     checkpoint("copy-committed")
     summary.add_entry(storage, VersionRecord.parse(data, key, domain, version), len(data))
@@ -143,8 +146,8 @@ def claim_document(copy_of: bytes | None = None) -> bytes:
 def claimed_for(storage: Storage, domain: str, version: int, record: bytes) -> bool:
     """Whether the claim on ``version`` was made by a copy of this very record (:func:`commit_copy`)."""
     try:
-        doc = json.loads(storage.read(keys.claim_key(domain, version))[0])
-    except (KeyNotFoundError, ValueError, RecursionError):
+        doc = json.loads(read_capped(storage, keys.claim_key(domain, version), limits.SMALL_BYTES, "a claim")[0])
+    except (KeyNotFoundError, CorruptRecordError, ValueError, RecursionError):
         return False
     return isinstance(doc, dict) and doc.get("copy_of") == hashlib.sha256(record).hexdigest()
 
@@ -169,6 +172,7 @@ def create_record(
     Also returns the hint document as read before claiming, with its token, so that moving the
     hint forward usually needs no second read.
     """
+    check_record_size(dumps({**draft, "version": keys.MAX_VERSION, "created": now_utc()}))  # before a number is claimed
     hint, data, token = read_latest_hint(storage, domain)
     version = claim_version(storage, domain, first if first is not None else hint + 1)
     checkpoint("claimed")
@@ -224,6 +228,7 @@ def _move_hint(storage: Storage, domain: str, change: Callable[[int | None], int
             parse=parse_latest_hint,
             encode=lambda version: dumps({"version": version}),
             what=f"the latest hint of {domain!r}",
+            limit=limits.SMALL_BYTES,
             known=known,
         )
     except ConflictError:
@@ -283,7 +288,9 @@ def update_states(
             return change({}) if if_corrupt == "replace" else None
         return change(dict(states))
 
-    result = cas_update(storage, key, apply, parse=parse, encode=states_document, what=f"the states of {domain!r}")
+    result = cas_update(
+        storage, key, apply, parse=parse, encode=states_document, what=f"the states of {domain!r}", limit=limits.STATES_BYTES
+    )
     return result or {}
 
 
@@ -420,5 +427,7 @@ def put_signature(storage: Storage, doc: SignatureDocument, data: bytes, replace
             return None
         return data, None
 
-    written = cas_update(storage, key, change, parse=parse, encode=lambda new: new[0], what=f"the signature {key}")
+    written = cas_update(
+        storage, key, change, parse=parse, encode=lambda new: new[0], what=f"the signature {key}", limit=limits.SMALL_BYTES
+    )
     return written[0] == data and written[1] is None

@@ -296,22 +296,26 @@ class GCSStorage(Storage):
             pinned = self.bucket.blob(blob.name, generation=blob.generation)
             return pinned.open("rb", chunk_size=4 * CHUNK_SIZE, retry=self._retry())
 
-    def read(self, key: str) -> tuple[bytes, Token]:
+    def read(self, key: str, max_bytes: int | None = None) -> tuple[bytes, Token]:
         with self._errors("read", key):
             blob = self._blob(key)
             try:
-                data = blob.download_as_bytes(retry=self._retry(), timeout=self.http_timeout)
+                data = blob.download_as_bytes(retry=self._retry(), timeout=self.http_timeout, **_first(max_bytes))
             except gexc.NotFound:
                 raise KeyNotFoundError(key) from None
+            except gexc.RequestRangeNotSatisfiable:  # a range of an empty object: read it whole, being empty
+                data = blob.download_as_bytes(retry=self._retry(), timeout=self.http_timeout)
             return data, blob.generation
 
-    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
+    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None) -> None:
         # The SDK's download has no byte callback: progress is completed by the core when this returns.
         with self._errors("download", key):
             try:
-                self._blob(key).download_to_filename(os.fspath(path), retry=self._retry(), timeout=self.http_timeout)
+                self._blob(key).download_to_filename(os.fspath(path), retry=self._retry(), timeout=self.http_timeout, **_first(max_bytes))
             except gexc.NotFound:
                 raise KeyNotFoundError(key) from None
+            except gexc.RequestRangeNotSatisfiable:  # a range of an empty object
+                open(path, "wb").close()
 
     def delete(self, key: str) -> None:
         with self._errors("delete", key):
@@ -362,3 +366,8 @@ class GCSStorage(Storage):
 
 
 __all__ = ["DEFAULTS", "GCSStorage"]
+
+
+def _first(max_bytes: int | None) -> dict[str, int]:
+    """The download arguments for the first ``max_bytes + 1`` bytes of an object (all of it: ``None``)."""
+    return {} if max_bytes is None else {"start": 0, "end": max_bytes}
