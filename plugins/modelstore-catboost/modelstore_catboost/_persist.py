@@ -104,7 +104,7 @@ try:
         row = ["0" if i in categorical else 0.0 for i in range(len(names))]
         pool = catboost.Pool([row], cat_features=model.get_cat_feature_indices() or None,
                              text_features=model.get_text_feature_indices() or None)
-        model.predict(pool, prediction_type="RawFormulaVal")
+        catboost.CatBoost.predict(model, pool, prediction_type="RawFormulaVal", thread_count=1)  # the base's: every class has it
 except Exception as exc:
     print(f"{type(exc).__name__}: {exc}".splitlines()[0][:200], file=sys.stderr)
     sys.exit(3)
