@@ -177,6 +177,11 @@ def check_constant_sizes(model: Any, limit: int | None, stored: int) -> None:
         f"the limit is {limit} bytes (by default 2 x the {stored} bytes stored + 64 MiB); for a model from a source you trust,"
         " load(..., session=True, max_constant_bytes=N) sets another (None: no limit)"
     )
+    nodes = _inlined_nodes(model)
+    if nodes > MAX_INLINED_NODES:  # functions calling functions twice, 30 deep: 2**30 nodes once inlined
+        raise CorruptArtifactError(
+            FILE, f"its local functions expand to {nodes} nodes once inlined (as onnxruntime inlines them), over {MAX_INLINED_NODES}"
+        )
     try:
         inferred = onnx.shape_inference.infer_shapes(onnx.inliner.inline_local_functions(model))
     except (onnx.shape_inference.InferenceError, ValueError, RuntimeError, MemoryError) as exc:
@@ -220,6 +225,36 @@ def check_constant_sizes(model: Any, limit: int | None, stored: int) -> None:
                     constants.add(out)
 
     graph(inferred.graph, set(), {})
+
+
+#: Nodes a graph may have once its local functions are inlined (the largest exported models have
+#: about a hundred thousand).
+MAX_INLINED_NODES = 10_000_000
+
+
+def _inlined_nodes(model: Any) -> int:
+    """How many nodes the model's graph has once every call of a local function is replaced by the
+    function's nodes (recursively; subgraphs included), counted without inlining anything."""
+    functions = {(f.domain, f.name): f for f in model.functions}
+    sizes: dict[tuple[str, str], int] = {}
+
+    def count(node_list) -> int:
+        total = 0
+        for node in node_list:
+            callee = (node.domain, node.op_type)
+            if callee in functions:
+                if callee not in sizes:
+                    sizes[callee] = 0  # a cycle counts once; onnx.checker refuses cycles anyway
+                    sizes[callee] = count(functions[callee].node)
+                total += sizes[callee]
+            else:
+                total += 1
+            for attr in node.attribute:
+                for sub in [attr.g] if attr.HasField("g") else attr.graphs:
+                    total += count(sub.node)
+        return total
+
+    return count(model.graph.node)
 
 
 def _shape(type_: Any) -> list[int] | None:

@@ -347,3 +347,24 @@ def test_the_caller_can_raise_the_limit(tmp_path):
     (filled,) = session.run(["D0"], {"X": np.zeros((1, 4), dtype=np.float32), "Scale": np.ones(1, dtype=np.float32)})
     assert filled.shape == (24 * 2**20,) and not filled.any()
     assert reader.load("m", session=True, max_constant_bytes=None) is not None
+
+
+def with_doubling_functions(model: onnx.ModelProto, depth: int = 30) -> None:
+    """Local functions each calling the one below twice, ``depth`` deep, called once: 2 KB of
+    protobuf that inline to 2**29 nodes (onnxruntime did not finish creating a session of 2**21
+    in 120 s)."""
+    local = helper.make_opsetid("local", 1)
+    model.opset_import.append(local)
+    opsets = [helper.make_opsetid("", 17), local]
+    model.functions.append(helper.make_function("local", "F0", ["x"], ["y"], [helper.make_node("Identity", ["x"], ["y"])], opsets))
+    for i in range(1, depth):
+        calls = [helper.make_node(f"F{i - 1}", ["x"], ["t"], domain="local"), helper.make_node(f"F{i - 1}", ["t"], ["y"], domain="local")]
+        model.functions.append(helper.make_function("local", f"F{i}", ["x"], ["y"], calls, opsets))
+    model.graph.node.append(helper.make_node(f"F{depth - 1}", ["Y"], ["Z"], domain="local", name="doubling"))
+    model.graph.output.append(helper.make_tensor_value_info("Z", TensorProto.FLOAT, [None, 2]))
+
+
+def test_local_functions_that_inline_to_billions_of_nodes_are_refused(tmp_path):
+    store_crafted(tmp_path, with_doubling_functions)
+    out = run_python_json(BOUNDED_LOAD, cwd=tmp_path, args=[tmp_path])  # a child: were it let through, onnxruntime would not finish
+    assert out["result"].startswith("refused") and "expand to 536870914 nodes once inlined" in out["result"], out
