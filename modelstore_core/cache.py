@@ -222,7 +222,8 @@ class Cache:
             progress.reported = 0
         tmp = self._tmp_name(path)
         try:
-            storage.get_file(keys.object_key(entry.sha256), tmp, progress=progress)
+            storage.get_file(keys.object_key(entry.sha256), tmp, progress=progress, max_bytes=entry.size)
+            check_size(tmp.stat().st_size, entry)
             verify_file(tmp, entry.sha256, entry.path)
             os.chmod(tmp, READ_ONLY)
             os.replace(tmp, path)
@@ -358,6 +359,14 @@ def _write_proof(view: Path, record: VersionRecord, states: dict[str, list | Non
     proof.update({name: state for name, state in states.items() if state is not None})
     # The record rides along, so that an offline load can use the view without asking the store.
     write_json(view / COMPLETE, {"files": [f.path for f in record.files], "verified": proof, "record": record.document})
+
+
+def check_size(size: int, entry: FileEntry) -> None:
+    """Refuse an object that is not the size its record names (a download stops one byte past it)."""
+    if size > entry.size:
+        raise IntegrityError(entry.path, entry.sha256, "?", f"the stored object is larger than the {entry.size} bytes its record names")
+    if size < entry.size:
+        raise IntegrityError(entry.path, entry.sha256, "?", f"the stored object is {size} bytes, not the {entry.size} its record names")
 
 
 def write_json(path: Path, doc) -> None:
@@ -536,6 +545,7 @@ def write_files(
                 except OSError:
                     pass
             file = counter.file(entry.size)
+            check_size(local.stat().st_size, entry)  # before a copy of what may be far more
             # One pass that copies and hashes.
             check_hash(copy_file_hashed(local, dest, progress=file)[0], entry.sha256, entry.path, partial=dest)
         else:

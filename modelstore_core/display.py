@@ -8,6 +8,7 @@ float kept as ``{"float": "nan"}`` (:mod:`.jsonvalues`) reads ``nan``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from .jsonvalues import is_float_marker
@@ -15,6 +16,13 @@ from .jsonvalues import is_float_marker
 #: Sections of a comparison that a table shows only where the versions differ, unless asked for
 #: all rows (``modelstore compare --all``, the web view's compare page).
 FOLDED = ("params", "dependencies", "data", "flavor")
+
+#: What a terminal or a web page shows of one record at most: the characters of one value, and
+#: the entries of one field (tags, metrics, params, plugin metadata). A record is untrusted input
+#: up to its size limit (16 MiB); ``modelstore info --json`` prints it whole.
+MAX_VALUE_CHARS = 1000
+MAX_ENTRIES_SHOWN = 1000
+WHOLE_RECORD = "`modelstore info --json` prints the whole record"
 
 
 def human_size(n: int | None) -> str:
@@ -53,3 +61,21 @@ def value_text(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(value_text(v) for v in value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def clipped(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how many more there are."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters: {WHOLE_RECORD})"
+
+
+def first_entries(
+    values: dict[str, Any] | Iterable[tuple[str, Any]], limit: int = MAX_ENTRIES_SHOWN
+) -> tuple[list[tuple[str, Any]], str | None]:
+    """The first ``limit`` entries of ``values`` (a dict, or its items), and a note of how many are
+    left out (``None``: none)."""
+    items = list(values.items() if isinstance(values, dict) else values)
+    if len(items) <= limit:
+        return items, None
+    return items[:limit], f"… and {len(items) - limit} more ({WHOLE_RECORD})"

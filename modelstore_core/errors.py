@@ -175,6 +175,20 @@ class CorruptRecordError(ModelStoreError):
         )
 
 
+class DocumentTooLargeError(CorruptRecordError):
+    """A document of the store is larger than the limit for its kind
+    (:mod:`modelstore_core.protocol.limits`): refused after reading one byte past the limit.
+
+    ``token`` is the whole object's compare-and-swap token, for a writer that replaces it (a summary
+    segment rebuilt from the records).
+    """
+
+    def __init__(self, key: str, what: str, size: int | None, limit: int, token: object = None):
+        self.size, self.limit, self.token = size, limit, token
+        size_text = f"{size} bytes" if size is not None else f"over {limit} bytes"
+        super().__init__(key, None, f"is {size_text}, over the {limit} byte limit for {what} (reading stopped there)")
+
+
 class CorruptArtifactError(ModelStoreError):
     """A stored model file (its sha256 intact) breaks its format's rules in a way that would let the
     framework's compiled code read or write out of bounds, or blow up memory: refused before use.

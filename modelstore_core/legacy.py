@@ -183,7 +183,9 @@ def _read_metadata(storage, key: str, size: int, domain: str, model_id: str) -> 
     if size > MAX_METADATA_BYTES:
         raise LegacyStoreError(f"{key} is {size} bytes, more than legacy metadata ever is ({MAX_METADATA_BYTES})")
     try:
-        data = storage.read(key)[0]
+        data = storage.read(key, max_bytes=MAX_METADATA_BYTES)[0]
+        if len(data) > MAX_METADATA_BYTES:
+            raise LegacyStoreError(f"{key} grew past {MAX_METADATA_BYTES} bytes while importing")
         meta = json.loads(data)
     except KeyNotFoundError:
         raise LegacyStoreError(f"{key} was deleted while importing") from None
@@ -216,7 +218,9 @@ def _import_model(source, target, domain: str, model: _LegacyModel, report: Impo
     class_name = model.meta["model"]["model_type"].get("type")
     with tempfile.TemporaryDirectory(prefix="modelstore-legacy-") as tmp:
         archive = Path(tmp) / "artifacts.tar.gz"
-        source.storage.get_file(model.archive, archive, progress=counter.advance)
+        source.storage.get_file(model.archive, archive, progress=counter.advance, max_bytes=max_bytes)
+        if archive.stat().st_size > max_bytes:
+            raise LegacyStoreError(f"{model.archive} grew past the limit of {max_bytes} bytes while importing")
         files = Path(tmp) / "files"
         names = extract_archive(archive, files, model.archive, max_files=max_files, max_bytes=max_bytes)
         flavor, note = legacy_flavor(library, class_name if isinstance(class_name, str) else None, files, names)

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import CorruptRecordError, DomainNotFoundError, RollbackError, StateNotFoundError, UntrustedPointerError, VersionNotFoundError
-from .protocol import keys, read
+from .protocol import keys, limits, read
 from .protocol.cas import read_document
 from .protocol.records import LatestDocument, SignedPointer, StatesDocument, VersionRecord
 from .storage import Storage
@@ -186,7 +186,7 @@ def trusted_latest(storage: Storage, domain: str, policy: TrustPolicy, seen: See
     """The signed head of ``domain``, checked and not rolled back (one read; the record is the
     caller's to read and :func:`check_record`)."""
     key = keys.latest_key(domain)
-    data = read_document(storage, key)[0]
+    data = read_document(storage, key, limits.SMALL_BYTES, "a latest hint")[0]
     if data is None and not read.domain_exists(storage, domain):
         raise DomainNotFoundError(domain)
     document = LatestDocument.parse(data)
@@ -205,7 +205,7 @@ def trusted_latest(storage: Storage, domain: str, policy: TrustPolicy, seen: See
 
 def _states_document(storage: Storage, domain: str) -> StatesDocument:
     key = keys.states_key(domain)
-    return StatesDocument.parse(read_document(storage, key)[0], key)
+    return StatesDocument.parse(read_document(storage, key, limits.STATES_BYTES, "the states of a domain")[0], key)
 
 
 def trusted_state(storage: Storage, domain: str, state: str, policy: TrustPolicy, seen: SeenPointers | None) -> Pointer:
@@ -259,7 +259,7 @@ def check_pointers(
 
     found: list[tuple[int | None, str, str]] = []
     try:
-        latest_doc = LatestDocument.parse(read_document(storage, keys.latest_key(domain))[0])
+        latest_doc = LatestDocument.parse(read_document(storage, keys.latest_key(domain), limits.SMALL_BYTES, "a latest hint")[0])
         states_doc = _states_document(storage, domain)
     except CorruptRecordError:
         return found  # reported by verify's check of the states

@@ -47,8 +47,9 @@ from .errors import (
 from .hashing import check_hash, file_signature
 from .names import check_name
 from .progress import FileProgress, Progress, ProgressCallback
-from .protocol import commit, keys
+from .protocol import commit, keys, limits
 from .protocol.cas import read_document
+from .protocol.limits import read_capped
 from .protocol.read import domains_and_strays
 from .protocol.records import MAX_HINT_BYTES, LatestDocument, SignatureDocument, SignedPointer, StateEntry, VersionRecord, parse_states
 from .storage import ObjectInfo, Storage
@@ -156,7 +157,7 @@ class DomainListing:
         if not self.has_states:
             return {}
         key = keys.states_key(domain)
-        return parse_states(read_document(storage, key)[0], key)
+        return parse_states(read_document(storage, key, limits.STATES_BYTES, "the states of a domain")[0], key)
 
 
 # --- the copy ----------------------------------------------------------------------------------------
@@ -289,7 +290,7 @@ class Copier:
             if data is None:
                 return
             try:
-                theirs = self.dst.read(keys.version_key(domain, n))[0]
+                theirs = read_capped(self.dst, keys.version_key(domain, n), limits.RECORD_BYTES, "a version record")[0]
             except KeyNotFoundError:  # deleted meanwhile: copy it
                 plan.to_copy.append(n)
                 return
@@ -317,7 +318,7 @@ class Copier:
             return plan.records[n]
         key = keys.version_key(plan.domain, n)
         try:
-            data = self.src.read(key)[0]
+            data = read_capped(self.src, key, limits.RECORD_BYTES, "a version record")[0]
             plan.parsed[n] = VersionRecord.parse(data, key, plan.domain, n)
         except KeyNotFoundError:
             self.report.problems.append(f"{plan.domain}:{n}: deleted from the source while copying")
@@ -424,7 +425,7 @@ class Copier:
         path = local if local is not None else scratch / entry.sha256
         try:
             if local is None:
-                self.src.get_file(key, path, progress=file)
+                self.src.get_file(key, path, progress=file, max_bytes=entry.size)  # a larger object fails its hash below
             before = file_signature(path)
             staged = self.dst.stage_file(path, progress=file, owned=local is None)
             try:
@@ -448,7 +449,7 @@ class Copier:
         for keyid in signers:
             key = keys.signature_key(domain, n, keyid)
             try:
-                data = self.src.read(key)[0]
+                data = read_capped(self.src, key, limits.SMALL_BYTES, "a signature document")[0]
                 doc = SignatureDocument.parse(data, key, domain, n, keyid)
             except KeyNotFoundError:
                 continue
@@ -489,7 +490,7 @@ class Copier:
         """The source's signed head, when the destination holds what it names (see the module docstring)."""
         if not plan.src.has_head:
             return
-        signed = LatestDocument.parse(read_document(self.src, keys.latest_key(plan.domain))[0]).signed
+        signed = LatestDocument.parse(read_document(self.src, keys.latest_key(plan.domain), limits.SMALL_BYTES, "a latest hint")[0]).signed
         try:
             head = SignedPointer.parse(signed, keys.latest_key(plan.domain), "signed.") if signed is not None else None
         except CorruptRecordError:

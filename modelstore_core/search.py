@@ -36,8 +36,7 @@ from .errors import DomainNotFoundError, UsageError
 from .fields import FIELDS as RECORD_FIELDS
 from .names import check_name
 from .pointers import trusted_states
-from .protocol import keys, read
-from .protocol.cas import read_document
+from .protocol import keys, read, summary
 from .protocol.summary import SummaryEntry, domain_entries
 from .storage import Storage
 
@@ -354,7 +353,7 @@ def search(
         with ThreadPoolExecutor(2) as pool:
             # Domain by domain, the first segment (versions 1 to 1,000) is read while the listing runs;
             # the states, when needed, while the rest is read.
-            first = pool.submit(read_document, storage, keys.summary_key(name, 1)) if flat is None and not page else None
+            first = pool.submit(summary.read_segment, storage, keys.summary_key(name, 1)) if flat is None and not page else None
             states_read = pool.submit(_states, storage, name, trust) if with_states else None
             try:
                 if flat is not None:

@@ -46,7 +46,8 @@ from .errors import (
     VersionNotFoundError,
 )
 from .fields import FIELDS
-from .protocol import commit, keys, summary
+from .protocol import commit, keys, limits, summary
+from .protocol.limits import read_capped
 from .protocol.records import MAX_SERIAL, SignatureDocument, SignedPointer, VersionRecord, dumps, now_utc
 from .storage import Storage
 
@@ -409,7 +410,7 @@ class Signer:
 def read_signature(storage: Storage, domain: str, version: int, signer: str) -> SignatureDocument:
     """The validated document of ``signer`` (a key id); :class:`KeyNotFoundError` when absent."""
     key = keys.signature_key(domain, version, signer)
-    return SignatureDocument.parse(storage.read(key)[0], key, domain, version, signer)
+    return SignatureDocument.parse(read_capped(storage, key, limits.SMALL_BYTES, "a signature document")[0], key, domain, version, signer)
 
 
 def list_signers(storage: Storage, domain: str, version: int) -> list[str]:

@@ -156,9 +156,12 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def read(self, key: str) -> tuple[bytes, Token]:
+    def read(self, key: str, max_bytes: int | None = None) -> tuple[bytes, Token]:
         """Return a small object's bytes and a token for :meth:`compare_and_swap`.
 
+        With ``max_bytes``, at most ``max_bytes + 1`` bytes are transferred and returned (a ranged
+        request): the core reads every document with its limit (:mod:`modelstore_core.protocol.limits`)
+        and refuses one that returns more. The token is the whole object's all the same.
         Raises :class:`KeyNotFoundError` if absent.
         """
 
@@ -229,13 +232,22 @@ class Storage(abc.ABC):
         """Remove a scratch directory once its upload is over (committed or not)."""
         shutil.rmtree(path, ignore_errors=True)
 
-    def get_file(self, key: str, path: Path, progress: Advance | None = None) -> None:
+    def get_file(self, key: str, path: Path, progress: Advance | None = None, max_bytes: int | None = None) -> None:
         """Write the object ``key`` to the local file ``path`` (created or truncated).
 
-        ``progress(n)``, if given, is called as each ``n`` more bytes arrive.
+        ``progress(n)``, if given, is called as each ``n`` more bytes arrive. With ``max_bytes``
+        (the size its record names), at most ``max_bytes + 1`` bytes are transferred and written:
+        the caller refuses a file that came out larger, never downloading a swapped object whole.
         """
         with self.get(key) as src, open(path, "wb") as dst:
-            shutil.copyfileobj(CountingReader(src, progress) if progress else src, dst, CHUNK_SIZE)
+            reader = CountingReader(src, progress) if progress else src
+            if max_bytes is None:
+                shutil.copyfileobj(reader, dst, CHUNK_SIZE)
+                return
+            left = max_bytes + 1
+            while left > 0 and (chunk := reader.read(min(CHUNK_SIZE, left))):
+                dst.write(chunk)
+                left -= len(chunk)
 
     def local_path(self, key: str) -> Path | None:
         """The object's path on a local filesystem, if it has one (lets reads skip a copy)."""

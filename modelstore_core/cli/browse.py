@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..display import flatten, human_size
+from ..display import clipped, first_entries, flatten, human_size
 from ..errors import ModelStoreError, NotFoundError
 from ..fields import FIELDS
 from ..flavor import PARTS
@@ -292,8 +292,9 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
     grid.add_row("states", f"[green]{escape(', '.join(states))}[/]" if states else "[dim]none[/]")
     for f in FIELDS:
         if f.show == "inline":
-            values = record.get(f.name) or {}
-            grid.add_row(f.name, escape(", ".join(f"{k}={v}" for k, v in values.items())) if values else "[dim]none[/]")
+            shown, more = first_entries(record.get(f.name) or {})
+            text = ", ".join(f"{k}={clipped(str(v))}" for k, v in shown) + (f" {more}" if more else "")
+            grid.add_row(f.name, escape(text) if shown else "[dim]none[/]")
     if git:
         details = ", ".join(x for x in (git.get("branch"), "dirty" if git.get("dirty") else None, git.get("remote")) if x)
         grid.add_row("git", f"{escape(git.get('commit') or '')} [dim]{escape(details)}[/]")
@@ -322,18 +323,26 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         deps = Table(title="dependencies", title_justify="left", header_style="bold")
         deps.add_column("distribution")
         deps.add_column("version")
-        for name, ver in dependencies.items():
-            deps.add_row(escape(name), escape(ver))
+        shown, more = first_entries(dependencies)
+        for name, ver in shown:
+            deps.add_row(escape(clipped(name)), escape(clipped(str(ver))))
         cmdline.console.print(deps)
+        if more:
+            cmdline.note(f"[dim]{escape(more)}[/]")
 
     extra = {k: v for k, v in record.items() if k not in CORE_KEYS}
     if extra:
         table = Table(title="plugin metadata", title_justify="left", header_style="bold")
         table.add_column("key", style="cyan")
         table.add_column("value")
-        for key, value in flatten(extra).items():
-            table.add_row(escape(key), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+        shown, more = first_entries(flatten(extra))
+        for key, value in shown:
+            table.add_row(
+                escape(clipped(key)), escape(clipped(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+            )
         cmdline.console.print(table)
+        if more:
+            cmdline.note(f"[dim]{escape(more)}[/]")
 
 
 def print_pairs(cmdline: CommandLine, title: str, values: dict[str, Any]) -> None:
@@ -345,9 +354,12 @@ def print_pairs(cmdline: CommandLine, title: str, values: dict[str, Any]) -> Non
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("name", style="cyan")
     table.add_column("value")
-    for name, value in sorted(values.items()):
-        table.add_row(escape(name), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+    shown, more = first_entries(dict(sorted(values.items())))
+    for name, value in shown:
+        table.add_row(escape(name), escape(clipped(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value)))
     cmdline.console.print(table)
+    if more:
+        cmdline.note(f"[dim]{escape(more)}[/]")
 
 
 def print_signature(cmdline: CommandLine, title: str, signature: dict[str, Any]) -> None:

@@ -266,20 +266,29 @@ class LocalStorage(Storage):
             raise KeyNotFoundError(key)
         return f
 
-    def read(self, key: str) -> tuple[bytes, Token]:
+    def read(self, key: str, max_bytes: int | None = None) -> tuple[bytes, Token]:
         with self.get(key) as f:
-            data = f.read()
-        return data, hashlib.sha256(data).hexdigest()
+            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+            if max_bytes is None or len(data) <= max_bytes:
+                return data, hashlib.sha256(data).hexdigest()
+            # Too large: the caller refuses it, or replaces it by compare-and-swap with the token of
+            # the whole file, hashed from disk in chunks rather than held in memory.
+            digest = hashlib.sha256(data)
+            while chunk := f.read(CHUNK_SIZE):
+                digest.update(chunk)
+        return data, digest.hexdigest()
 
     def compare_and_swap(self, key: str, data: bytes, token: Token) -> bool:
         final = self._path(key)
         with self._lock(key):
             try:
                 with self.get(key) as f:
-                    current = f.read()
+                    current = hashlib.sha256()
+                    while chunk := f.read(CHUNK_SIZE):  # in chunks: the document may be one someone inflated
+                        current.update(chunk)
             except KeyNotFoundError:
                 return False
-            if hashlib.sha256(current).hexdigest() != token:
+            if current.hexdigest() != token:
                 return False
             tmp = self._write_tmp(data)
             try:

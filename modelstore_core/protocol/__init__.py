@@ -3,6 +3,7 @@ over the storage primitives (:mod:`modelstore_core.storage`) for every backend.
 
 * :mod:`.keys`: where each document and object lives;
 * :mod:`.records`: the documents as typed values, validated whenever they are read;
+* :mod:`.limits`: how large each document may be, and the bounded read every document goes through;
 * :mod:`.cas`: read-modify-write of one document under concurrent writers;
 * :mod:`.commit`: the write path (commit a version, from an upload or copied from another store;
   the latest hint, states, signatures, delete);

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from ..errors import ConflictError, KeyNotFoundError
 from ..storage import Storage, Token
+from .limits import read_capped
 
 T = TypeVar("T")
 
@@ -16,10 +17,13 @@ T = TypeVar("T")
 MAX_CAS_ATTEMPTS = 100
 
 
-def read_document(storage: Storage, key: str) -> tuple[bytes | None, Token]:
-    """A small document's bytes and compare-and-swap token; ``(None, None)`` when absent."""
+def read_document(storage: Storage, key: str, limit: int, what: str) -> tuple[bytes | None, Token]:
+    """A document's bytes and compare-and-swap token; ``(None, None)`` when absent.
+
+    :raises DocumentTooLargeError: when it is over ``limit`` bytes (see :mod:`.limits`).
+    """
     try:
-        return storage.read(key)
+        return read_capped(storage, key, limit, what)
     except KeyNotFoundError:
         return None, None
 
@@ -39,6 +43,7 @@ def cas_update(
     parse: Callable[[bytes | None], T],
     encode: Callable[[T], bytes],
     what: str,
+    limit: int,
     known: tuple[bytes | None, Token] | None = None,
 ) -> T:
     """Apply ``change(current) -> new value, or None for no change`` to the document at ``key``
@@ -49,7 +54,7 @@ def cas_update(
     Raises :class:`ConflictError` naming ``what`` after :data:`MAX_CAS_ATTEMPTS` lost races.
     """
     for attempt in range(MAX_CAS_ATTEMPTS):
-        data, token = known if known is not None else read_document(storage, key)
+        data, token = known if known is not None else read_document(storage, key, limit, what)
         known = None
         current = parse(data)
         new = change(current)

@@ -51,8 +51,9 @@ from ..errors import (
 )
 from ..progress import FileProgress
 from ..storage import StagedFile, Storage, Token
-from . import keys, summary
+from . import keys, limits, summary
 from .cas import cas_update
+from .limits import check_record_size, read_capped
 from .liveness import HOST, Heartbeat
 from .read import domain_exists, latest, list_versions, not_found, read_latest_hint, read_record
 from .records import (
@@ -99,6 +100,7 @@ def upload_in_progress(storage: Storage, domain: str, objects: tuple[str, ...], 
     beat = Heartbeat() if own else heartbeat
     doc = UploadMarker(domain, now_utc(), HOST, os.getpid(), objects, beat.interval)
     data = dumps(doc.to_json())
+    check_record_size(data, "the upload's marker (a sha256 for each of its files)")
     storage.put_if_absent(marker, data)  # a new, random key: one request on every backend
     written = time.monotonic()
     lock, beating = threading.Lock(), [True]
@@ -149,7 +151,7 @@ def read_gc_runs(storage: Storage) -> list[GCRunDocument]:
     runs = []
     for info in storage.list(keys.GC_RUNS):
         try:
-            runs.append(GCRunDocument.parse(storage.read(info.key)[0], info.key))
+            runs.append(GCRunDocument.parse(read_capped(storage, info.key, limits.SMALL_BYTES, "a gc run's document")[0], info.key))
         except KeyNotFoundError:
             continue  # ended meanwhile
         except CorruptRecordError:
@@ -220,7 +222,7 @@ def commit_copy(storage: Storage, domain: str, version: int, data: bytes) -> str
         return "the number was taken in the destination while copying"
     checkpoint("copy-claimed")
     key = keys.version_key(domain, version)
-    if not storage.put_if_absent(key, data) and storage.read(key)[0] != data:
+    if not storage.put_if_absent(key, data) and read_capped(storage, key, limits.RECORD_BYTES, "a version record")[0] != data:
         return "a different version appeared in the destination while copying"
     checkpoint("copy-committed")
     summary.add_entry(storage, VersionRecord.parse(data, key, domain, version), len(data))
@@ -238,8 +240,8 @@ def claim_document(copy_of: bytes | None = None) -> bytes:
 def claimed_for(storage: Storage, domain: str, version: int, record: bytes) -> bool:
     """Whether the claim on ``version`` was made by a copy of this very record (:func:`commit_copy`)."""
     try:
-        doc = json.loads(storage.read(keys.claim_key(domain, version))[0])
-    except (KeyNotFoundError, ValueError, RecursionError):
+        doc = json.loads(read_capped(storage, keys.claim_key(domain, version), limits.SMALL_BYTES, "a claim")[0])
+    except (KeyNotFoundError, CorruptRecordError, ValueError, RecursionError):
         return False
     return isinstance(doc, dict) and doc.get("copy_of") == hashlib.sha256(record).hexdigest()
 
@@ -264,6 +266,7 @@ def create_record(
     Also returns the hint document as read before claiming, with its token, so that moving the
     hint forward usually needs no second read.
     """
+    check_record_size(dumps({**draft, "version": keys.MAX_VERSION, "created": now_utc()}))  # before a number is claimed
     hint, data, token = read_latest_hint(storage, domain)
     version = claim_version(storage, domain, first if first is not None else hint + 1)
     checkpoint("claimed")
@@ -322,6 +325,7 @@ def _update_latest(
             parse=LatestDocument.parse,
             encode=LatestDocument.to_bytes,
             what=f"the latest hint of {domain!r}",
+            limit=limits.SMALL_BYTES,
             known=known,
         )
     except ConflictError:
@@ -468,7 +472,9 @@ def update_states(
             signed.append((name, removed[name]))
         return StatesDocument(new, removed)
 
-    result = cas_update(storage, key, apply, parse=parse, encode=StatesDocument.to_bytes, what=f"the states of {domain!r}")
+    result = cas_update(
+        storage, key, apply, parse=parse, encode=StatesDocument.to_bytes, what=f"the states of {domain!r}", limit=limits.STATES_BYTES
+    )
     for name, pointer in signed:
         _written(signer, domain, name, result, [pointer])
     return result.states if result is not None else {}
@@ -642,5 +648,7 @@ def put_signature(storage: Storage, doc: SignatureDocument, data: bytes, replace
             return None
         return data, None
 
-    written = cas_update(storage, key, change, parse=parse, encode=lambda new: new[0], what=f"the signature {key}")
+    written = cas_update(
+        storage, key, change, parse=parse, encode=lambda new: new[0], what=f"the signature {key}", limit=limits.SMALL_BYTES
+    )
     return written[0] == data and written[1] is None

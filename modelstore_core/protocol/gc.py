@@ -45,7 +45,8 @@ from datetime import datetime
 
 from ..errors import CorruptRecordError, KeyNotFoundError
 from ..storage import Storage
-from . import commit, keys
+from . import commit, keys, limits
+from .limits import read_capped
 from .liveness import HOST, Heartbeat, check_grace, lifetime, store_now
 from .read import domains_and_strays, read_records, versions_if_any
 from .records import GCRunDocument, UploadMarker, dumps, now_utc
@@ -182,7 +183,9 @@ class Uploads:
         for info in self.storage.list(keys.UPLOADS):
             age = (now - info.modified).total_seconds() if info.modified is not None else float("inf")
             try:
-                marker = self._known.get(info.key) or UploadMarker.parse(self.storage.read(info.key)[0], info.key)
+                marker = self._known.get(info.key) or UploadMarker.parse(
+                    read_capped(self.storage, info.key, limits.RECORD_BYTES, "an upload marker")[0], info.key
+                )
                 if marker.version is not None:
                     self._known[info.key] = marker
             except KeyNotFoundError:

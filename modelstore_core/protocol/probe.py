@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from ..errors import KeyNotFoundError, UnsafeServerError
 from ..storage import Storage
+from . import limits
 
 PROBES = "probes/"
 
@@ -53,12 +54,12 @@ def probe(storage: Storage) -> Verdict:
         if not created:
             raise UnsafeServerError(storage.url, ("create-if-absent",), "a new key could not be created")
         again = storage.put_if_absent(key, b"second")
-        data, token = storage.read(key)
+        data, token = storage.read(key, max_bytes=limits.SMALL_BYTES)
         if again or data != b"first":
             missing.append("create-if-absent")
         swapped = storage.compare_and_swap(key, b"third", token)
         stale = storage.compare_and_swap(key, b"fourth", token)
-        data, _ = storage.read(key)
+        data, _ = storage.read(key, max_bytes=limits.SMALL_BYTES)
         if not swapped or stale or data != b"third":
             missing.append("compare-and-swap")
     except KeyNotFoundError:

@@ -9,11 +9,20 @@ operation reads every version record.
 
 from __future__ import annotations
 
-from ..errors import CorruptRecordError, DomainNotFoundError, InvalidNameError, KeyNotFoundError, StateNotFoundError, VersionNotFoundError
+from ..errors import (
+    CorruptRecordError,
+    DocumentTooLargeError,
+    DomainNotFoundError,
+    InvalidNameError,
+    KeyNotFoundError,
+    StateNotFoundError,
+    VersionNotFoundError,
+)
 from ..names import check_name
 from ..storage import ObjectInfo, Storage, Token
-from . import keys
+from . import keys, limits
 from .cas import read_document
+from .limits import read_capped
 from .records import StateEntry, VersionRecord, parse_latest_hint, parse_states
 
 #: Record reads in flight at once when many are needed (remote stores answer them in parallel).
@@ -93,7 +102,10 @@ def versions_if_any(storage: Storage, domain: str) -> list[tuple[int, ObjectInfo
 
 def read_latest_hint(storage: Storage, domain: str) -> tuple[int, bytes | None, Token]:
     """The version ``latest.json`` names (0 if absent or unusable), with the bytes and token read."""
-    data, token = read_document(storage, keys.latest_key(domain))
+    try:
+        data, token = read_document(storage, keys.latest_key(domain), limits.SMALL_BYTES, "a latest hint")
+    except DocumentTooLargeError as exc:  # unusable, like any damaged hint: readers list past it, a writer replaces it
+        return 0, b"", exc.token
     return parse_latest_hint(data) or 0, data, token
 
 
@@ -185,7 +197,7 @@ def read_record(storage: Storage, domain: str, version: int) -> VersionRecord:
 
 def _read_record(storage: Storage, domain: str, version: int) -> VersionRecord:
     key = keys.version_key(domain, version)
-    return VersionRecord.parse(storage.read(key)[0], key, domain, version)
+    return VersionRecord.parse(read_capped(storage, key, limits.RECORD_BYTES, "a version record")[0], key, domain, version)
 
 
 def read_records(storage: Storage, pairs: list[tuple[str, int]]) -> tuple[list[VersionRecord], list[CorruptRecordError]]:
@@ -213,7 +225,7 @@ def read_records(storage: Storage, pairs: list[tuple[str, int]]) -> tuple[list[V
 
 def read_states(storage: Storage, domain: str) -> dict[str, StateEntry]:
     key = keys.states_key(domain)
-    return parse_states(read_document(storage, key)[0], key)
+    return parse_states(read_document(storage, key, limits.STATES_BYTES, "the states of a domain")[0], key)
 
 
 def state_version(storage: Storage, domain: str, state: str) -> int:

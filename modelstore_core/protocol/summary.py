@@ -48,11 +48,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CorruptRecordError, ModelStoreError
+from ..errors import CorruptRecordError, DocumentTooLargeError, ModelStoreError
 from ..fields import FIELDS
 from ..names import tag_problem
 from ..storage import ObjectInfo, Storage, Token
-from . import keys
+from . import keys, limits
 from .cas import cas_update, read_document, write_document
 from .keys import is_keyid
 from .read import read_records
@@ -224,6 +224,14 @@ def segment_document(domain: str, first: int, entries: dict[int, SummaryEntry]) 
     return _document(domain, first, _compact([entries[n].to_json() for n in sorted(entries)]), max(entries, default=0))
 
 
+def _bounded(data: bytes) -> bytes:
+    """A segment readers accept: one over :data:`~.limits.SEGMENT_BYTES` is not written (the summary
+    lags for its versions, and queries read their records instead)."""
+    if len(data) > limits.SEGMENT_BYTES:
+        raise ModelStoreError(f"a summary segment of {len(data)} bytes is over the {limits.SEGMENT_BYTES} byte limit: not written")
+    return data
+
+
 def _document(domain: str, first: int, items: bytes, last: int) -> bytes:
     header = {"schema": SUMMARY_SCHEMA, "domain": domain, "first": first, "last": last, "sha256": hashlib.sha256(items).hexdigest()}
     return _compact(header) + b"\n" + items
@@ -304,8 +312,9 @@ def _update_segment(
         key,
         lambda entries: change(dict(entries)),
         parse=lambda data: _entries_or_none(data, key, domain, first),
-        encode=lambda entries: segment_document(domain, first, entries),
+        encode=lambda entries: _bounded(segment_document(domain, first, entries)),
         what=f"the summary of {domain!r}",
+        limit=limits.SEGMENT_BYTES,
     )
 
 
@@ -321,11 +330,12 @@ def add_entry(storage: Storage, record: VersionRecord, record_bytes: int, signer
 
     def add(data: bytes | None) -> bytes:
         if data is not None and (appended := _appended(data, domain, first, entry)) is not None:
-            return appended
-        return segment_document(domain, first, {**_entries_or_none(data, key, domain, first), entry.version: entry})
+            return _bounded(appended)
+        return _bounded(segment_document(domain, first, {**_entries_or_none(data, key, domain, first), entry.version: entry}))
 
     try:
-        cas_update(storage, key, add, parse=lambda data: data, encode=lambda data: data, what=f"the summary of {domain!r}")
+        cas_update(storage, key, add, parse=lambda data: data, encode=lambda data: data, what=f"the summary of {domain!r}",
+                   limit=limits.SEGMENT_BYTES)  # fmt: skip
     except (ModelStoreError, OSError):
         return False
     return True
@@ -376,13 +386,26 @@ def delete_summary(storage: Storage, domain: str) -> None:
 
 # --- reading, against the listing ----------------------------------------------------------------
 
+#: A segment as read: its bytes (``None``: absent or over its limit), its token, and why it cannot be used.
+ReadSegment = tuple[bytes | None, Token, str | None]
+
+
+def read_segment(storage: Storage, key: str) -> ReadSegment:
+    """A segment's bytes and token; one over :data:`~.limits.SEGMENT_BYTES` reads as absent, with
+    the problem to report (and the token its rebuild replaces it with)."""
+    try:
+        data, token = read_document(storage, key, limits.SEGMENT_BYTES, "a summary segment")
+    except DocumentTooLargeError as exc:
+        return None, exc.token, f"{exc.key} {exc.problem}"
+    return data, token, None
+
 
 def domain_entries(
     storage: Storage,
     domain: str,
     listed: list[tuple[int, ObjectInfo]],
     problems: list[str],
-    read_already: dict[int, tuple[bytes | None, Token]] | None = None,
+    read_already: dict[int, ReadSegment] | None = None,
     wanted: set[int] | None = None,
     listed_from: int = 1,
 ) -> dict[int, SummaryEntry]:
@@ -424,16 +447,18 @@ def _segment_entries(
     wanted: set[int],
     covered: tuple[int, int],
     problems: list[str],
-    known: tuple[bytes | None, Token] | None,
+    known: ReadSegment | None,
 ) -> dict[int, SummaryEntry]:
     """The entries of the ``wanted`` versions among ``listed`` (this segment's versions in the
     listing; ``covered``: the range of version numbers the listing covers, up to the domain's
     newest listed version), and the segment repaired if needed."""
     low, newest = covered
     key = keys.summary_key(domain, first)
-    data, token = known if known is not None else read_document(storage, key)
+    data, token, oversized = known if known is not None else read_segment(storage, key)
     stored: dict[int, SummaryEntry] = {}
-    rebuild = False
+    rebuild = oversized is not None
+    if oversized is not None:
+        problems.append(f"{oversized}; rebuilt from the version records")
     if data is not None:
         try:
             stored = parse_segment(data, key, domain, first)
@@ -453,7 +478,7 @@ def _segment_entries(
         # of deleted versions.
         kept = {} if rebuild else {n: e for n, e in stored.items() if n in listed or not low <= n <= newest}
         try:
-            write_document(storage, key, segment_document(domain, first, {**kept, **found}), token)
+            write_document(storage, key, _bounded(segment_document(domain, first, {**kept, **found})), token)
         except (ModelStoreError, OSError):
             pass  # a cache: read-only credentials or a lost race leave it to the next query
     return {**usable, **found}
@@ -504,9 +529,9 @@ def check_summary(storage: Storage, domain: str, records: list[VersionRecord], *
     found: list[tuple[int | None, str, str]] = []
     for first in sorted(stored_firsts | set(expected)):
         key = keys.summary_key(domain, first)
-        data, token = read_document(storage, key)
+        data, token, oversized = read_segment(storage, key)
         want = expected.get(first, {})
-        problems: list[tuple[int | None, str]] = []
+        problems: list[tuple[int | None, str]] = [(None, oversized)] if oversized is not None else []
         stored: dict[int, SummaryEntry] = {}
         if data is not None:
             try:
@@ -521,9 +546,13 @@ def check_summary(storage: Storage, domain: str, records: list[VersionRecord], *
         want = {n: _keep_signatures(entry, stored) for n, entry in want.items()}
         differs = data is None or problems or stored != want
         done = ""
-        if repair and differs and (want or data is not None):
+        if repair and differs and (want or data is not None or oversized is not None):
             if want:
-                written = write_document(storage, key, segment_document(domain, first, want), token)
+                try:
+                    written = write_document(storage, key, _bounded(segment_document(domain, first, want)), token)
+                except ModelStoreError:  # too large to store: queries read these records
+                    storage.delete(key)
+                    written = True
             else:
                 storage.delete(key)
                 written = True
@@ -539,6 +568,7 @@ __all__ = [
     "delete_summary",
     "domain_entries",
     "parse_segment",
+    "read_segment",
     "remove_entry",
     "segment_document",
 ]

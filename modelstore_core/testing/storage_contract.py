@@ -58,6 +58,36 @@ class StorageContract:
         assert storage.read("empty")[0] == b""
         assert storage.stat("empty").size == 0
 
+    def test_read_with_max_bytes_returns_at_most_one_byte_more(self, storage: Storage):
+        """What bounds every document the core reads: a ranged read of ``max_bytes + 1`` bytes,
+        whose token is still the whole object's (a writer replaces an oversized document)."""
+        data = os.urandom(5000)
+        storage.put_if_absent("doc", data)
+        assert storage.read("doc", max_bytes=10_000)[0] == data
+        assert storage.read("doc", max_bytes=5000)[0] == data
+        head, token = storage.read("doc", max_bytes=100)
+        assert head == data[:101]
+        assert storage.compare_and_swap("doc", b"small", token)
+        assert storage.read("doc", max_bytes=100)[0] == b"small"
+        storage.put("empty", io.BytesIO(b""))
+        assert storage.read("empty", max_bytes=0)[0] == b""
+        assert storage.read("empty", max_bytes=64)[0] == b""
+        with pytest.raises(KeyNotFoundError):
+            storage.read("nope/missing", max_bytes=64)
+
+    def test_get_file_with_max_bytes_writes_at_most_one_byte_more(self, storage: Storage, tmp_path):
+        """A download stops one byte past the size the record names."""
+        data = os.urandom(3 * (1 << 20))
+        storage.put("files/big", io.BytesIO(data))
+        dest = tmp_path / "dest.bin"
+        storage.get_file("files/big", dest, max_bytes=1000)
+        assert dest.read_bytes() == data[:1001]
+        storage.get_file("files/big", dest, max_bytes=len(data))
+        assert dest.read_bytes() == data
+        storage.put("files/empty", io.BytesIO(b""))
+        storage.get_file("files/empty", dest, max_bytes=0)
+        assert dest.read_bytes() == b""
+
     def test_missing_keys_raise_key_not_found(self, storage: Storage):
         with pytest.raises(KeyNotFoundError):
             storage.get("nope/missing")

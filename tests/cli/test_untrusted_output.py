@@ -52,3 +52,23 @@ def test_a_corrupt_record_is_skipped_with_a_note_and_ls_goes_on(cli, files):
     assert verify.returncode == 1 and verify.lines == [["not a domain!", "", "", "stray"], ["d", "1", "", "corrupt-record"]]
     info = cli("info", "d", "1")
     assert info.returncode == 1 and "is not valid JSON" in info.stderr and "Traceback" not in info.stderr
+
+
+def test_an_inflated_record_is_refused_and_long_values_are_clipped(cli, files):
+    """A record padded past its 16 MiB limit: `info` printed all of it (95 MB for 85 MB of tags);
+    now it says which document is too large. Within the limit, a terminal shows the first 1,000
+    characters of a value and points to --json, which prints it whole."""
+    from modelstore_core.protocol import limits
+
+    cli("upload", "d", str(files["model.bin"]))
+    cli("upload", "d", str(files["config.json"]))
+    long_value = "y" * 50_000
+    plant_tag(cli.root, "d", 2, long_value)
+    shown = cli.tty("info", "d", "2")
+    assert len(shown.stdout) < 20_000 and "49000 more characters" in shown.stdout and "--json" in shown.stdout
+    assert json.loads(cli("info", "d", "2", "--json").stdout)["tags"]["note"] == long_value
+
+    plant_tag(cli.root, "d", 1, "x" * (limits.RECORD_BYTES + 1000))
+    info = cli("info", "d", "1")
+    assert info.returncode == 1 and len(info.stdout) < 1000, info.stdout[:200]
+    assert "0000000001.json" in info.stderr and "over the 16777216 byte limit for a version record" in info.stderr

@@ -582,12 +582,24 @@ class AzureStorage(Storage):
         with self._errors("read", key):
             return io.BufferedReader(_BlobReader(self, key, self._download(key)), buffer_size=1 << 20)
 
-    def read(self, key: str) -> tuple[bytes, Token]:
+    def _download_first(self, key: str, max_bytes: int | None, **kwargs: Any):
+        """The download of the whole blob, or of its first ``max_bytes + 1`` bytes (a range of an
+        empty blob is answered 416: it is then downloaded whole, being empty)."""
+        if max_bytes is None:
+            return self._download(key, **kwargs)
+        try:
+            return self._download(key, offset=0, length=max_bytes + 1, **kwargs)
+        except HttpResponseError as exc:
+            if exc.status_code != 416:
+                raise
+        return self._download(key, **kwargs)
+
+    def read(self, key: str, max_bytes: int | None = None) -> tuple[bytes, Token]:
         with self._errors("read", key):
-            downloader = self._download(key)
+            downloader = self._download_first(key, max_bytes)
             return downloader.readall(), downloader.properties.etag
 
-    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
+    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None) -> None:
         done = [0]
 
         def hook(current: int, total: int | None) -> None:
@@ -595,7 +607,8 @@ class AzureStorage(Storage):
             done[0] = current
 
         with self._errors("download", key):
-            downloader = self._download(key, max_concurrency=self.max_concurrency, progress_hook=hook if progress else None)
+            hooked = {"max_concurrency": self.max_concurrency, "progress_hook": hook if progress else None}
+            downloader = self._download_first(key, max_bytes, **hooked)
             with open(path, "wb") as out:
                 downloader.readinto(out)
 

@@ -2,6 +2,12 @@
 
 Imported only when a catboost model (or a ``catboost`` flavor version) is handled.
 
+Loading: catboost does not check the indices inside a ``.cbm``'s model core, and some single bit
+flips of a real model's file crash it (SIGSEGV, in ``load_model`` or in the first ``predict``). So
+the verified bytes are first loaded, and a row of zeros predicted, in a probe process
+(:func:`probe`): a crash there is a ``CorruptArtifactError``, never the caller's process going
+down. It costs a Python interpreter and catboost's import per load (about 1 s of CPU).
+
 Determinism: saving the same fitted model twice gives the same bytes, so a re-upload stores no
 new file. CatBoost embeds a random ``model_guid`` and the ``train_finish_time`` at fit time, so
 two fits never give the same file, even with the same data and seed; and a model loaded from a
@@ -11,7 +17,10 @@ in another key order on load).
 
 from __future__ import annotations
 
+import signal
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +80,60 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
     with verified.open(file) as reader:
         data = reader.read(reader.size)  # reaching the end raises IntegrityError unless these are the recorded bytes
     check_header(data[:8], len(data), file)
+    probe(data, name, file)
     model = classes[name]()
     try:
         model.load_model(blob=data)  # catboost takes a blob as bytes only
-    except catboost.CatBoostError as exc:
+    except (catboost.CatBoostError, ValueError, UnicodeError) as exc:  # its JSON metadata, too (JSONDecodeError)
         raise CorruptArtifactError(file, f"catboost refused it: {str(exc).splitlines()[0][:200]}") from exc
     return model
+
+
+#: What the probe process runs: the model from stdin loaded as :func:`deserialize` loads it, then a
+#: row of zeros predicted (some damaged trees crash only there). Exit 0: it loaded; 3: catboost
+#: raised (the reason on stderr); killed by a signal: it crashed.
+PROBE = """
+import sys
+import catboost
+model = getattr(catboost, sys.argv[1])()
+try:
+    model.load_model(blob=sys.stdin.buffer.read())
+    names = model.feature_names_ or []
+    if names and not model.get_embedding_feature_indices():
+        categorical = set(model.get_cat_feature_indices()) | set(model.get_text_feature_indices())
+        row = ["0" if i in categorical else 0.0 for i in range(len(names))]
+        pool = catboost.Pool([row], cat_features=model.get_cat_feature_indices() or None,
+                             text_features=model.get_text_feature_indices() or None)
+        catboost.CatBoost.predict(model, pool, prediction_type="RawFormulaVal", thread_count=1)  # the base's: every class has it
+except Exception as exc:
+    print(f"{type(exc).__name__}: {exc}".splitlines()[0][:200], file=sys.stderr)
+    sys.exit(3)
+"""
+#: Seconds the probe may take: catboost loads models of hundreds of MB in seconds.
+PROBE_TIMEOUT = 300
+
+
+def probe(data: bytes, name: str, file: str) -> None:
+    """Load ``data`` as a catboost ``name`` in a child process first: refuse what crashes it.
+
+    :raises CorruptArtifactError: when catboost crashed, raised, or did not finish in the child.
+    """
+    try:
+        done = subprocess.run([sys.executable, "-c", PROBE, name], input=data, capture_output=True, timeout=PROBE_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise CorruptArtifactError(file, f"catboost did not finish loading it in a probe process within {PROBE_TIMEOUT} s") from None
+    if done.returncode < 0:
+        try:
+            how = signal.Signals(-done.returncode).name
+        except ValueError:
+            how = f"signal {-done.returncode}"
+        raise CorruptArtifactError(file, f"catboost crashed ({how}) loading it in a probe process")
+    if done.returncode == 3:
+        raise CorruptArtifactError(file, f"catboost refused it: {done.stderr.decode(errors='replace').strip()[:200]}")
+    if done.returncode != 0:
+        raise CorruptArtifactError(
+            file, f"the probe process that loads it first failed (exit {done.returncode}: {done.stderr.decode(errors='replace')[-200:]})"
+        )
 
 
 def check_header(head: bytes, size: int, file: str) -> None:

@@ -5,6 +5,9 @@ with a record whose sha256 and size agree."""
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
+import sys
 
 import catboost
 import numpy as np
@@ -61,3 +64,76 @@ def test_record_naming_another_file_is_refused(tmp_path, name):
     edit_record(store, "m", v.version, lambda doc: doc["flavor"]["options"].update(file=name))
     with pytest.raises(CorruptRecordError, match="flavor.options.file"):
         open_store(tmp_path, cache="reader").load("m")
+
+
+# --- bit flips that crash catboost ------------------------------------------------------------------
+
+#: Single bit flips (byte offset, bit) of :func:`model`'s 7,160-byte file that crash catboost 1.2.10
+#: with SIGSEGV: (6992, 1) in ``load_model``, (6410, 4) and (6891, 4) in the first ``predict``. Found
+#: by a bit-flip fuzz, each flipped file loaded in a child process: 87 flips spread over the file
+#: (2 crashes), then 400 at random offsets (1 more). The file's layout does not depend on the fit
+#: (only its 36-character model_guid differs), so the offsets hold for every fit of :func:`model`.
+CRASHING_FLIPS = [(6410, 4), (6992, 1), (6891, 4)]
+#: Flips that make catboost raise a JSONDecodeError or a UnicodeDecodeError (its JSON metadata).
+RAISING_FLIPS = [(340, 3), (91, 7)]
+
+CATBOOST_ALONE = """
+import sys
+import catboost
+import numpy as np
+model = catboost.CatBoostClassifier()
+model.load_model(blob=sys.stdin.buffer.read())
+model.predict_proba(np.zeros((1, 4)))
+"""
+
+
+LOAD_ALL = """
+import json, sys
+import numpy as np
+from modelstore_core import CorruptArtifactError, ModelStore
+store = ModelStore(sys.argv[1] + "/store", cache_dir=sys.argv[1] + "/child-cache")
+seen = {}
+for version in range(2, 2 + int(sys.argv[2])):
+    try:
+        store.load("m", version=version).predict_proba(np.zeros((1, 4)))
+        seen[version] = "loaded"
+    except CorruptArtifactError as exc:
+        seen[version] = "refused: " + exc.problem
+seen[1] = store.load("m", version=1).predict_proba(np.zeros((1, 4))).tolist()
+print(json.dumps(seen))
+"""
+
+
+def flipped(data: bytes, offset: int, bit: int) -> bytes:
+    out = bytearray(data)
+    out[offset] ^= 1 << bit
+    return bytes(out)
+
+
+def test_bit_flips_that_crash_catboost_are_refused_in_a_probe_process(tmp_path):
+    """catboost alone dies of SIGSEGV on each crashing flip; a load through modelstore, in a child
+    process (were the probe to fail, the crash would not take the test down), refuses each one with
+    a CorruptArtifactError, and the intact version still loads and predicts."""
+    store = open_store(tmp_path)
+    original = model()
+    store.upload("m", model=original)
+    data = store.storage.read(keys.object_key(edit_record(store, "m", 1, lambda doc: None)["files"][0]["sha256"]))[0]
+    assert len(data) == 7160, "the model's file changed layout: find crashing flips again (see CRASHING_FLIPS)"
+    for offset, bit in CRASHING_FLIPS:
+        alone = subprocess.run([sys.executable, "-c", CATBOOST_ALONE], input=flipped(data, offset, bit), capture_output=True, timeout=300)
+        assert alone.returncode == -11, f"flip {(offset, bit)} no longer crashes catboost {catboost.__version__}: find crashing flips again"
+    for offset, bit in CRASHING_FLIPS + RAISING_FLIPS:
+        v = store.upload("m", model=original)  # a version of its own (same bytes: the record is edited below)
+        store_bytes(store, v.version, lambda d, offset=offset, bit=bit: flipped(d, offset, bit))
+    child = subprocess.run(
+        [sys.executable, "-c", LOAD_ALL, str(tmp_path), str(len(CRASHING_FLIPS + RAISING_FLIPS))],
+        capture_output=True,
+        text=True,
+        timeout=900,  # a probe process per load: an interpreter and catboost's import each
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    seen = json.loads(child.stdout.strip().splitlines()[-1])
+    crashes = {str(2 + i) for i in range(len(CRASHING_FLIPS))}
+    assert all(seen[n].startswith("refused: catboost crashed (SIGSEGV)") for n in crashes), seen
+    assert all(seen[n].startswith("refused: catboost refused it") for n in seen if n not in crashes | {"1"}), seen
+    np.testing.assert_allclose(seen["1"], original.predict_proba(np.zeros((1, 4))))

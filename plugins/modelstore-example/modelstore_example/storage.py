@@ -58,13 +58,14 @@ class MemoryStorage(Storage):
     def get(self, key: str) -> BinaryIO:
         return io.BytesIO(self.read(key)[0])
 
-    def read(self, key: str) -> tuple[bytes, int]:
+    def read(self, key: str, max_bytes: int | None = None) -> tuple[bytes, int]:
         with self._lock:
             try:
                 data, _, generation = self._objects[key]
             except KeyError:
                 raise KeyNotFoundError(key) from None
-        return data, generation  # the token: which write produced these bytes
+        # the token: which write produced these bytes; at most max_bytes + 1 of them (a ranged read)
+        return (data if max_bytes is None else data[: max_bytes + 1]), generation
 
     def compare_and_swap(self, key: str, data: bytes, token: int) -> bool:
         with self._lock:

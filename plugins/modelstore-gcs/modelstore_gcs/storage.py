@@ -302,14 +302,16 @@ class GCSStorage(Storage):
             pinned = self.bucket.blob(blob.name, generation=blob.generation)
             return pinned.open("rb", chunk_size=4 * CHUNK_SIZE, retry=self._retry())
 
-    def read(self, key: str) -> tuple[bytes, Token]:
+    def read(self, key: str, max_bytes: int | None = None) -> tuple[bytes, Token]:
         with self._errors("read", key):
             for attempt in range(READ_ATTEMPTS):
                 blob = self._blob(key)
                 try:
-                    data = blob.download_as_bytes(retry=self._retry(), timeout=self.http_timeout)
+                    data = blob.download_as_bytes(retry=self._retry(), timeout=self.http_timeout, **_first(max_bytes))
                 except gexc.NotFound:
                     raise KeyNotFoundError(key) from None
+                except gexc.RequestRangeNotSatisfiable:  # a range of an empty object: read it whole, being empty
+                    data = blob.download_as_bytes(retry=self._retry(), timeout=self.http_timeout)
                 except (requests.exceptions.ChunkedEncodingError, InvalidResponse):
                     # A body cut short: the SDK resumes it with a ranged request pinned to the
                     # generation, which an emulator may answer 404. A small document is read again whole.
@@ -319,13 +321,15 @@ class GCSStorage(Storage):
                 return data, blob.generation
         raise AssertionError  # pragma: no cover
 
-    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
+    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None) -> None:
         # The SDK's download has no byte callback: progress is completed by the core when this returns.
         with self._errors("download", key):
             try:
-                self._blob(key).download_to_filename(os.fspath(path), retry=self._retry(), timeout=self.http_timeout)
+                self._blob(key).download_to_filename(os.fspath(path), retry=self._retry(), timeout=self.http_timeout, **_first(max_bytes))
             except gexc.NotFound:
                 raise KeyNotFoundError(key) from None
+            except gexc.RequestRangeNotSatisfiable:  # a range of an empty object
+                open(path, "wb").close()
 
     def delete(self, key: str) -> None:
         with self._errors("delete", key):
@@ -394,3 +398,8 @@ class _Chain(io.RawIOBase):
         data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+def _first(max_bytes: int | None) -> dict[str, int]:
+    """The download arguments for the first ``max_bytes + 1`` bytes of an object (all of it: ``None``)."""
+    return {} if max_bytes is None else {"start": 0, "end": max_bytes}

@@ -7,14 +7,23 @@ disk), or whose names leave the directory they are extracted to. Keras' own guar
 entries over 4 GiB. The limits here follow from what ``model.save`` writes: a handful of entries,
 all stored uncompressed (a compression ratio of 1), small JSON entries and one weights file
 about the size of the archive.
+
+Keras also builds every layer ``config.json`` describes, allocating its variables, before it reads
+a weight: ``units: 30000`` over a weights file of 4-unit layers allocates 10.8 GB before failing.
+So the model is first built from the config on torch's ``meta`` device (shapes, no memory), and
+its variables' size compared with the weights the archive holds (:func:`check_model_size`).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import zipfile
 import zlib
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 from modelstore_core.plugin_api import CorruptArtifactError
 
@@ -27,6 +36,10 @@ RATIO_FLOOR = 2**20  # smaller entries may compress as well as they like
 TOTAL_PER_BYTE, TOTAL_FLOOR, TOTAL_CAP = 20, 64 * 2**20, 64 * 2**30  # declared bytes in all: <= 20 x file + 64 MiB, <= 64 GiB
 METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # what Keras and zip tools write; no bzip2/lzma ratios
 LOCAL_HEADER = 30  # fixed part of a local file header
+#: how much more memory than the archive's weights (and assets) the variables of the model its config
+#: describes may take: a saved model's variables are all in its weights file (float32 as float32),
+#: so 2x and 64 MiB leave room for formats that pack values while a config cannot ask for much more
+SIZE_FACTOR, SIZE_SLACK = 2, 64 * 2**20
 
 
 def check(path: Path) -> None:
@@ -52,11 +65,60 @@ def check(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             _check_entries(zf, size, refuse)
-            for name in JSON_LIMITS:
-                if name in zf.NameToInfo:
-                    _read_json(zf, zf.getinfo(name), refuse)
+            docs = {name: _read_json(zf, zf.getinfo(name), refuse) for name in JSON_LIMITS if name in zf.NameToInfo}
+            stored = sum(info.file_size for info in zf.infolist() if info.filename not in JSON_LIMITS)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error) as exc:
         raise refuse(f"it is not a readable zip archive ({str(exc)[:100]})") from None
+    check_model_size(docs["config.json"], stored, refuse)
+
+
+def check_model_size(config: dict[str, Any], stored: int, refuse) -> None:
+    """Refuse a config whose model's variables take more than :data:`SIZE_FACTOR` times the
+    ``stored`` bytes of weights and assets plus :data:`SIZE_SLACK`.
+
+    The model is built as ``load_model`` builds it (``deserialize_keras_object``, without its
+    compile config, in safe mode) on torch's ``meta`` device. Where the whole model cannot be built
+    so (a class the caller passes as ``custom_objects``, a ``Lambda`` layer's code that only
+    ``trust=True`` runs), each layer Keras can build is built alone and counted; the caller's own
+    layer classes are the caller's code, and are not sized. Only the torch backend has a device
+    that allocates nothing; on other backends the check is not made.
+    """
+    import keras
+
+    if keras.backend.backend() != "torch":
+        return
+    with keras.device("meta"):
+        variables = _variables(config, keras)
+    needed = sum(math.prod(v.shape) * _itemsize(v.dtype) for v in {id(v): v for v in variables}.values())
+    if needed > SIZE_FACTOR * stored + SIZE_SLACK:
+        raise refuse(
+            f"config.json describes variables of {needed} bytes, but the archive's weights hold {stored} bytes:"
+            " loading it would allocate what the weights do not hold"
+        )
+
+
+def _variables(config: Any, keras: Any) -> list[Any]:
+    """The variables of the object ``config`` describes, built on the current device; where it cannot
+    be built whole, those of the layers it lists (``config.layers``) that can, recursively."""
+    try:
+        from keras.src.saving.serialization_lib import ObjectSharingScope  # shared layers built once, as load_model does
+    except ImportError:  # pragma: no cover - a Keras that moved it: shared layers are counted once per use
+        ObjectSharingScope = nullcontext
+    if not isinstance(config, dict):
+        return []
+    try:
+        with ObjectSharingScope():
+            built = keras.saving.deserialize_keras_object({**config, "compile_config": None}, safe_mode=True)
+        return list(getattr(built, "variables", []))
+    except Exception:
+        layers = (config.get("config") or {}).get("layers") if isinstance(config.get("config"), dict) else None
+        return [v for layer in layers or [] for v in _variables(layer, keras)] if isinstance(layers, list) else []
+
+
+def _itemsize(dtype: Any) -> int:
+    """Bytes per value of a Keras dtype name (``float32``, ``bfloat16``, ``int4`` a whole byte, ``bool`` 1)."""
+    bits = re.search(r"\d+", str(dtype))
+    return max(1, int(bits.group(0)) // 8) if bits else 1
 
 
 def _check_entries(zf: zipfile.ZipFile, size: int, refuse) -> None:
@@ -101,9 +163,9 @@ def _check_entries(zf: zipfile.ZipFile, size: int, refuse) -> None:
         raise refuse("its last entry runs past the end of the archive")
 
 
-def _read_json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, refuse) -> None:
+def _read_json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, refuse) -> dict[str, Any]:
     """Inflate ``info`` with a bounded reader and parse it: what it inflates to must be exactly its
-    declared size (checked above) and a JSON object."""
+    declared size (checked above) and a JSON object, which is returned."""
     chunks, read = [], 0
     with zf.open(info) as r:
         while chunk := r.read(min(1 << 16, info.file_size - read + 1)):
@@ -119,3 +181,4 @@ def _read_json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, refuse) -> None:
         raise refuse(f"entry {info.filename!r} is not JSON") from None
     if not isinstance(doc, dict):
         raise refuse(f"entry {info.filename!r} is not a JSON object")
+    return doc

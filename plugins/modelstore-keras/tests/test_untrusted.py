@@ -168,3 +168,80 @@ def test_the_record_cannot_name_another_file(store, fresh, tmp_path, name):
         fresh().load("k", version=1)
     edit_record(store, "k", 1, lambda doc: doc["flavor"]["options"].update(file="model.keras"))
     np.testing.assert_allclose(fresh().load("k", version=1).predict(X, verbose=0), m.predict(X, verbose=0), rtol=1e-6)
+
+
+# --- a config that asks for more than the weights hold ------------------------------------------
+
+
+class Square(keras.layers.Layer):
+    """A layer class that is not registered: Keras finds it only through ``custom_objects``."""
+
+    def call(self, x):
+        return keras.ops.square(x)
+
+
+def widened(data: bytes, units: int) -> bytes:
+    """``data`` with every Dense layer of its config.json asking for ``units`` units (and the layers
+    after the first built for that input width): the weights file still holds the saved sizes."""
+    config = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("config.json"))
+    dense = [layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense"]
+    for n, layer in enumerate(dense):
+        layer["config"]["units"] = units
+        if n:
+            layer["build_config"]["input_shape"] = [None, units]
+    return rezip(data, {"config.json": json.dumps(config).encode()})
+
+
+LIMITED = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    import keras
+    from modelstore_core import CorruptArtifactError, ModelStore
+
+    class Square(keras.layers.Layer):
+        def call(self, x):
+            return keras.ops.square(x)
+
+    def status(field):
+        return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(field + ":"))
+
+    store = ModelStore(sys.argv[1] + "/store", cache_dir=sys.argv[1] + "/cache-child")
+    options = {"custom_objects": {"Square": Square}} if sys.argv[2] == "custom" else {}
+    store.load("w", version=2, **options)  # Keras imported and warm; the crafted file fetched and verified next
+    store.download("w", version=1, to=sys.argv[1] + "/warm")
+    # 1 GiB of address space beyond what the process holds now: the crafted config's first 30000 x 30000
+    # kernel alone is 3.6 GB
+    limit = status("VmSize") + 2**30
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    before, start = status("VmHWM"), time.perf_counter()
+    try:
+        store.load("w", version=1, **options)
+        result = "loaded"
+    except Exception as exc:
+        result = ("refused: " if isinstance(exc, CorruptArtifactError) else type(exc).__name__ + ": ") + str(exc)
+    print(json.dumps({"result": result, "seconds": time.perf_counter() - start, "growth": status("VmHWM") - before}))
+    """
+)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="address space from /proc")
+@pytest.mark.parametrize("custom", [False, True], ids=["keras-layers", "with-custom-objects"])
+def test_a_config_wider_than_its_weights_is_refused_before_keras_builds_it(store, tmp_path, custom):
+    """Dense layers of 4 units edited to 30000 in config.json (the weights file unchanged): Keras
+    allocated 10.8 GB of variables before it read a weight. Now the model is built on the meta
+    device first and refused, in a child process whose address space is capped 1 GiB above what it
+    holds. With a layer class only ``custom_objects`` names, the layers Keras knows are still sized."""
+    keras.utils.set_random_seed(0)
+    layers = [Square()] if custom else []
+    wide = keras.Sequential([keras.Input((4,)), *layers, *[keras.layers.Dense(4) for _ in range(4)]])
+    store.upload("w", model=wide)
+    store.upload("w", model=wide)
+    data = (store.download("w", version=1, to=tmp_path / "dl") / "model.keras").read_bytes()
+    replace_model_file(store, "w", 1, widened(data, 30_000))
+    proc = subprocess.run([sys.executable, "-c", LIMITED, str(tmp_path), "custom" if custom else "plain"], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(out)
+    assert out["result"].startswith("refused") and "10800960000 bytes" in out["result"], out
+    assert out["growth"] < 64 * MIB, out

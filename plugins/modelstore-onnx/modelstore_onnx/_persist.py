@@ -10,6 +10,9 @@ and the model's functions) must name one of the version's model files, by its st
 shape need; ``onnx.checker`` checks the model; only then is external data read, and only from
 those files. onnx's own loader already refuses ``..`` and absolute paths, but would read any other
 file in the directory (an extra, say), and trusts ``length``.
+
+With ``session=True``, before onnxruntime sees the model, what it computes from the model's
+constants while it creates the session (constant folding) is sized: see :func:`check_constant_sizes`.
 """
 
 from __future__ import annotations
@@ -114,12 +117,17 @@ def deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verif
         model.ParseFromString(data)
     except (DecodeError, ValueError, RuntimeError) as exc:
         raise CorruptArtifactError(file, f"it is not an ONNX protobuf ({str(exc)[:200]})") from None
+    stored = len(data)
     del data
     external = check_external_data(model, verified, files, file)
     try:
         check(model, external)
     except (onnx.checker.ValidationError, ValueError) as exc:
         raise CorruptArtifactError(file, f"onnx.checker refused it: {str(exc).strip().splitlines()[0][:300]}") from None
+    if options.get("session"):  # sized while the external tensors are still outside: a small protobuf
+        stored += sum(verified.path(location).stat().st_size for location in {location for _, location, _, _ in external})
+        limit = options.get("max_constant_bytes", CONSTANT_FACTOR * stored + CONSTANT_SLACK)
+        check_constant_sizes(model, limit, stored)
     for tensor, location, offset, length in external:
         with open(verified.path(location), "rb") as f:  # verified (once) by check_external_data
             f.seek(offset)
@@ -129,6 +137,140 @@ def deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verif
     if options.get("session"):
         return inference_session(model, verified, options.get("providers"))
     return model
+
+
+#: What onnxruntime may compute from a model's constants while it creates a session, by default:
+#: twice the stored files (a folded Transpose or Cast of every weight) and 64 MiB (a mask or a
+#: position table built from a few numbers). ``load(..., session=True, max_constant_bytes=n)`` sets
+#: another limit, ``max_constant_bytes=None`` none.
+CONSTANT_FACTOR, CONSTANT_SLACK = 2, 64 * 2**20
+#: Nodes onnxruntime never folds: their subgraphs are sized on their own, their outputs are not constants.
+NOT_FOLDED = {"If", "Loop", "Scan", "SequenceMap", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+              "Multinomial", "Bernoulli"}  # fmt: skip
+#: Nodes onnxruntime folds when their input's shape is static, whatever its values.
+SHAPE_OF = {"Shape", "Size"}
+
+
+def check_constant_sizes(model: Any, limit: int | None, stored: int) -> None:
+    """Refuse a model whose constants make onnxruntime compute more than ``limit`` bytes while it
+    creates a session.
+
+    onnxruntime folds every node whose inputs are constants (initializers, ``Constant`` nodes,
+    folded outputs, the shape of an input declared with a static shape) into a new tensor before
+    the session exists: a 0.5 KB graph of ``ConstantOfShape`` nodes over ``[2**28]`` allocates
+    4.5 GB, and neither its arena settings nor ``enable_mem_pattern`` bound that. Here onnx's shape
+    inference (without its data propagation, which itself materialises such values) gives each
+    folded output's shape; their bytes, and the dense size of sparse initializers, must stay
+    under ``limit``. A folded output whose shape inference cannot tell (a shape computed from
+    other constants) cannot be bounded, and is refused too. Local functions are inlined first
+    (onnxruntime folds inside them). ``None`` skips the check.
+
+    :raises CorruptArtifactError: naming the node, its output's size and the limit.
+    """
+    if limit is None:
+        return
+    import onnx
+    import onnx.inliner
+
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ModelStoreError(f"max_constant_bytes must be a byte count or None, not {limit!r}")
+    hint = (
+        f"the limit is {limit} bytes (by default 2 x the {stored} bytes stored + 64 MiB); for a model from a source you trust,"
+        " load(..., session=True, max_constant_bytes=N) sets another (None: no limit)"
+    )
+    nodes = _inlined_nodes(model)
+    if nodes > MAX_INLINED_NODES:  # functions calling functions twice, 30 deep: 2**30 nodes once inlined
+        raise CorruptArtifactError(
+            FILE, f"its local functions expand to {nodes} nodes once inlined (as onnxruntime inlines them), over {MAX_INLINED_NODES}"
+        )
+    try:
+        inferred = onnx.shape_inference.infer_shapes(onnx.inliner.inline_local_functions(model))
+    except (onnx.shape_inference.InferenceError, ValueError, RuntimeError, MemoryError) as exc:
+        raise CorruptArtifactError(FILE, f"onnx's shape inference failed on it ({str(exc).strip()[:200]}); {hint}") from None
+    total = 0
+
+    def add(size: int | None, what: str) -> None:
+        nonlocal total
+        if size is None:
+            raise CorruptArtifactError(
+                FILE, f"{what} is computed while onnxruntime creates the session, and its size cannot be known before; {hint}"
+            )
+        total += size
+        if total > limit:
+            raise CorruptArtifactError(
+                FILE, f"{what} takes {size} bytes, which brings what onnxruntime computes from the model's constants to {total}: {hint}"
+            )
+
+    def graph(g: Any, constants: set[str], types: dict[str, Any]) -> None:
+        types = {**types, **{v.name: v.type for v in (*g.input, *g.value_info, *g.output)}}
+        inputs = {i.name for i in g.input}  # an initializer that is also an input can be fed: not a constant
+        constants = constants | {t.name for t in g.initializer if t.name not in inputs}
+        for sparse in g.sparse_initializer:  # made dense when the session is created
+            add(_dense_size(sparse.values.data_type, sparse.dims), f"sparse initializer {sparse.values.name[:60]!r}")
+            constants.add(sparse.values.name)
+        for index, node in enumerate(g.node):
+            for attr in node.attribute:
+                for sub in [attr.g] if attr.HasField("g") else attr.graphs:
+                    graph(sub, constants, types)
+            if node.op_type in NOT_FOLDED:
+                continue
+            static_shape = node.op_type in SHAPE_OF and node.input and _shape(types.get(node.input[0])) is not None
+            if not static_shape and not all(name == "" or name in constants for name in node.input):
+                continue
+            label = f"node {node.name[:60]!r} ({node.op_type})" if node.name else f"node #{index} ({node.op_type})"
+            for out in node.output:
+                if out:
+                    type_ = types.get(out)
+                    shape = _shape(type_)
+                    add(None if shape is None else _dense_size(type_.tensor_type.elem_type, shape), f"{label} output {out[:60]!r}")
+                    constants.add(out)
+
+    graph(inferred.graph, set(), {})
+
+
+#: Nodes a graph may have once its local functions are inlined (the largest exported models have
+#: about a hundred thousand).
+MAX_INLINED_NODES = 10_000_000
+
+
+def _inlined_nodes(model: Any) -> int:
+    """How many nodes the model's graph has once every call of a local function is replaced by the
+    function's nodes (recursively; subgraphs included), counted without inlining anything."""
+    functions = {(f.domain, f.name): f for f in model.functions}
+    sizes: dict[tuple[str, str], int] = {}
+
+    def count(node_list) -> int:
+        total = 0
+        for node in node_list:
+            callee = (node.domain, node.op_type)
+            if callee in functions:
+                if callee not in sizes:
+                    sizes[callee] = 0  # a cycle counts once; onnx.checker refuses cycles anyway
+                    sizes[callee] = count(functions[callee].node)
+                total += sizes[callee]
+            else:
+                total += 1
+            for attr in node.attribute:
+                for sub in [attr.g] if attr.HasField("g") else attr.graphs:
+                    total += count(sub.node)
+        return total
+
+    return count(model.graph.node)
+
+
+def _shape(type_: Any) -> list[int] | None:
+    """The static shape of a tensor type, ``None`` unless every dimension is a known number."""
+    if type_ is None or not type_.HasField("tensor_type") or not type_.tensor_type.HasField("shape"):
+        return None
+    dims = type_.tensor_type.shape.dim
+    return [d.dim_value for d in dims] if all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims) else None
+
+
+def _dense_size(data_type: int, dims: Any) -> int | None:
+    """Bytes of a dense tensor of ``data_type`` and ``dims`` (strings as onnxruntime's 32-byte std::string)."""
+    if any(d < 0 for d in dims):
+        return None
+    return math.prod(dims) * (32 if data_type == 8 else ITEMSIZE.get(data_type, 1))
 
 
 def check(model: Any, external: list) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 
 import numpy as np
 import onnx
@@ -236,3 +238,133 @@ def test_hostile_versions_never_crash_the_loading_process(tmp_path):
         args=[tmp_path, json.dumps(domains)],
     )
     assert seen == {f"{d}/{s}": "refused" for d in domains for s in (False, True)}
+
+
+# --- what onnxruntime computes from constants while it creates a session --------------------------
+
+
+def with_constants(model: onnx.ModelProto, count: int, elements: int, *, shape_from: str = "initializer") -> None:
+    """``count`` ConstantOfShape nodes of ``elements`` floats each added to a real model, each scaled
+    by a new input into an extra output: onnxruntime computes them (constant folding) while it
+    creates the session. The shape
+    comes from an int64 initializer, from ``Shape`` of an input declared with a static shape
+    (``"input"``), or from a product of initializers shape inference does not compute (``"product"``)."""
+    g = model.graph
+    if shape_from == "input":
+        g.input.append(helper.make_tensor_value_info("Big", TensorProto.FLOAT, [elements]))
+        g.node.append(helper.make_node("Shape", ["Big"], ["S"], name="shape_of_big"))
+    elif shape_from == "product":
+        g.initializer.append(onnx.numpy_helper.from_array(np.array([elements // 2], dtype=np.int64), "half"))
+        g.initializer.append(onnx.numpy_helper.from_array(np.array([2], dtype=np.int64), "two"))
+        g.node.append(helper.make_node("Mul", ["half", "two"], ["S"], name="shape_product"))
+    else:
+        g.initializer.append(onnx.numpy_helper.from_array(np.array([elements], dtype=np.int64), "S"))
+    g.input.append(helper.make_tensor_value_info("Scale", TensorProto.FLOAT, [1]))
+    for i in range(count):
+        value = helper.make_tensor("value", TensorProto.FLOAT, [1], [float(i)])
+        g.node.append(helper.make_node("ConstantOfShape", ["S"], [f"C{i}"], name=f"fill{i}", value=value))
+        g.node.append(helper.make_node("Mul", [f"C{i}", "Scale"], [f"D{i}"]))  # a graph output itself is not folded
+        g.output.append(helper.make_tensor_value_info(f"D{i}", TensorProto.FLOAT, [None]))
+
+
+def store_crafted(tmp_path, craft) -> None:
+    store = open_store(tmp_path)
+    v = store.upload("m", model=linear_model())
+    model = stored_model(store, "m", v.version)
+    craft(model)
+    store_model_bytes(store, "m", v.version, model.SerializeToString())
+
+
+BOUNDED_LOAD = """
+import json, resource, sys
+from modelstore_core import CorruptArtifactError, ModelStore
+
+def status(field):
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(field + ":"))
+
+store = ModelStore(sys.argv[1] + "/store", cache_dir=sys.argv[1] + "/child-cache")
+store.load("m", version=1)  # onnx imported; the crafted file fetched and verified
+import onnxruntime
+# 1 GiB of address space beyond what the process holds now (the four constants take 512 MiB):
+# a safety net; the test reads how much memory the load took
+limit = status("VmSize") + 2**30
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+before = status("VmHWM")
+try:
+    store.load("m", session=True)
+    result = "loaded"
+except Exception as exc:
+    result = ("refused: " if isinstance(exc, CorruptArtifactError) else type(exc).__name__ + ": ") + str(exc)
+print(json.dumps({"result": result, "growth": status("VmHWM") - before}))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="address space from /proc")
+def test_constants_onnxruntime_would_fold_into_memory_are_refused(tmp_path):
+    """Four ConstantOfShape nodes of 2**25 floats (a few hundred bytes of protobuf): onnxruntime
+    allocated 512 MiB creating the session (4.3 GB with 2**28). Refused before it sees the model,
+    in a child process whose address space is capped 1 GiB above what it holds."""
+    store_crafted(tmp_path, lambda m: with_constants(m, 4, 2**25))
+    out = run_python_json(BOUNDED_LOAD, cwd=tmp_path, args=[tmp_path])
+    assert out["result"].startswith("refused") and "'fill0' (ConstantOfShape)" in out["result"], out
+    assert "134217728 bytes" in out["result"] and "max_constant_bytes" in out["result"], out
+    assert out["growth"] < 64 * 2**20, out
+    assert isinstance(open_store(tmp_path, cache="reader").load("m"), onnx.ModelProto)  # the protobuf itself loads
+
+
+@pytest.mark.parametrize(
+    "shape_from, message",
+    [("input", "'fill0' (ConstantOfShape) output 'C0' is computed"), ("product", "'fill0' (ConstantOfShape) output 'C0' is computed")],
+)
+def test_other_constant_shapes_are_sized_or_refused(tmp_path, shape_from, message):
+    """onnxruntime folds Shape of an input declared with a static shape too (a 256 MiB constant from
+    a 300-byte model); neither that nor a product of initializers is a shape onnx's shape inference
+    computes without its data propagation, so neither can be bounded: both are refused."""
+    store_crafted(tmp_path, lambda m: with_constants(m, 1, 2**26, shape_from=shape_from))
+    with pytest.raises(CorruptArtifactError, match=re.escape(message)):
+        open_store(tmp_path, cache="reader").load("m", session=True)
+
+
+def test_a_dense_size_sparse_initializer_is_refused(tmp_path):
+    def sparse(model: onnx.ModelProto) -> None:
+        values = onnx.numpy_helper.from_array(np.array([1.0], dtype=np.float32), "Sp")
+        indices = onnx.numpy_helper.from_array(np.array([0], dtype=np.int64), "Sp_indices")
+        model.graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [2**30]))
+        model.graph.output.append(helper.make_sparse_tensor_value_info("Sp", TensorProto.FLOAT, [None]))
+
+    store_crafted(tmp_path, sparse)
+    with pytest.raises(CorruptArtifactError, match="sparse initializer 'Sp' takes 4294967296 bytes"):
+        open_store(tmp_path, cache="reader").load("m", session=True)
+
+
+def test_the_caller_can_raise_the_limit(tmp_path):
+    """A 96 MiB constant from a model of a few KB: over the default, loaded once the caller allows it."""
+    store_crafted(tmp_path, lambda m: with_constants(m, 1, 24 * 2**20))
+    reader = open_store(tmp_path, cache="reader")
+    with pytest.raises(CorruptArtifactError, match="'fill0'"):
+        reader.load("m", session=True)
+    session = reader.load("m", session=True, max_constant_bytes=128 * 2**20)
+    (filled,) = session.run(["D0"], {"X": np.zeros((1, 4), dtype=np.float32), "Scale": np.ones(1, dtype=np.float32)})
+    assert filled.shape == (24 * 2**20,) and not filled.any()
+    assert reader.load("m", session=True, max_constant_bytes=None) is not None
+
+
+def with_doubling_functions(model: onnx.ModelProto, depth: int = 30) -> None:
+    """Local functions each calling the one below twice, ``depth`` deep, called once: 2 KB of
+    protobuf that inline to 2**29 nodes (onnxruntime did not finish creating a session of 2**21
+    in 120 s)."""
+    local = helper.make_opsetid("local", 1)
+    model.opset_import.append(local)
+    opsets = [helper.make_opsetid("", 17), local]
+    model.functions.append(helper.make_function("local", "F0", ["x"], ["y"], [helper.make_node("Identity", ["x"], ["y"])], opsets))
+    for i in range(1, depth):
+        calls = [helper.make_node(f"F{i - 1}", ["x"], ["t"], domain="local"), helper.make_node(f"F{i - 1}", ["t"], ["y"], domain="local")]
+        model.functions.append(helper.make_function("local", f"F{i}", ["x"], ["y"], calls, opsets))
+    model.graph.node.append(helper.make_node(f"F{depth - 1}", ["Y"], ["Z"], domain="local", name="doubling"))
+    model.graph.output.append(helper.make_tensor_value_info("Z", TensorProto.FLOAT, [None, 2]))
+
+
+def test_local_functions_that_inline_to_billions_of_nodes_are_refused(tmp_path):
+    store_crafted(tmp_path, with_doubling_functions)
+    out = run_python_json(BOUNDED_LOAD, cwd=tmp_path, args=[tmp_path])  # a child: were it let through, onnxruntime would not finish
+    assert out["result"].startswith("refused") and "expand to 536870914 nodes once inlined" in out["result"], out

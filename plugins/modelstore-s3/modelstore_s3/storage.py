@@ -98,9 +98,7 @@ _STREAM_ERRORS = (
 )
 
 
-CREDENTIALS_HINT = (
-    "the AWS default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, an instance role)"
-)
+CREDENTIALS_HINT = "the AWS default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, an instance role)"
 
 
 class _KnownObject(BaseSubscriber):
@@ -385,11 +383,11 @@ class S3Storage(Storage):
         with self._errors("read", key):
             return self._get_object(key)["Body"]
 
-    def read(self, key: str) -> tuple[bytes, Token]:
+    def read(self, key: str, max_bytes: int | None = None) -> tuple[bytes, Token]:
         deadline = time.monotonic() + self.timeout  # the body re-reads below are retries of one small request
         with self._errors("read", key):
             for attempt in range(STREAM_ATTEMPTS):
-                response = self._get_object(key)
+                response = self._get_ranged(key, max_bytes)
                 try:
                     with response["Body"] as body:
                         data = body.read()
@@ -402,14 +400,17 @@ class S3Storage(Storage):
                 return data, response["ETag"]
         raise AssertionError("unreachable")
 
-    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None) -> None:
+    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None) -> None:
         """One ranged ``GetObject`` for the first multipart-threshold bytes: for most objects that is
-        the whole object; a larger one continues as s3transfer's parallel ranged download."""
+        the whole object; a larger one continues as s3transfer's parallel ranged download. With
+        ``max_bytes``, the first range is at most ``max_bytes + 1`` bytes and is all that is
+        written when the object is larger (its total size is in the answer's ``Content-Range``)."""
         threshold = self.transfer_config.multipart_threshold
+        first = max(threshold, 1) if max_bytes is None else min(max(threshold, 1), max_bytes + 1)
         with self._errors("download", key):
             for attempt in range(STREAM_ATTEMPTS):
                 try:
-                    response = self._get_object(key, Range=f"bytes=0-{max(threshold, 1) - 1}")
+                    response = self._get_object(key, Range=f"bytes=0-{first - 1}")
                 except bexc.ClientError as exc:
                     if _status(exc) == 416:  # a range of an empty object
                         open(path, "wb").close()
@@ -419,7 +420,7 @@ class S3Storage(Storage):
                 length = response["ContentLength"]
                 content_range = response.get("ContentRange") or ""
                 total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else length
-                if length < total:
+                if length < total and (max_bytes is None or total <= max_bytes):
                     body.close()
                     break  # large: parallel ranged download below
                 try:
@@ -436,6 +437,22 @@ class S3Storage(Storage):
                 subscribers = [_KnownObject(total, response["ETag"])] + ([_Progress(progress)] if progress else [])
                 future = manager.download(self.bucket, self._key(key), os.fspath(path), subscribers=subscribers)
                 future.result()
+
+    def _get_ranged(self, key: str, max_bytes: int | None) -> dict[str, Any]:
+        """``GetObject`` of the whole object, or of its first ``max_bytes + 1`` bytes (S3 answers a
+        range of an empty object with 416: the object is then read whole, being empty)."""
+        if max_bytes is None:
+            return self._get_object(key)
+        try:
+            return self._get_object(key, Range=f"bytes=0-{max_bytes}")
+        except bexc.ClientError as exc:
+            if _status(exc) != 416:
+                raise
+        response = self._get_object(key)
+        if response["ContentLength"] > max_bytes:  # filled since the 416: read the range again
+            response["Body"].close()
+            return self._get_object(key, Range=f"bytes=0-{max_bytes}")
+        return response
 
     def delete(self, key: str) -> None:
         with self._errors("delete", key):
@@ -469,8 +486,7 @@ class S3Storage(Storage):
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(**kwargs, PaginationConfig={"PageSize": self.page_size}):
                 entries = [
-                    ObjectInfo(o["Key"][n:], o["Size"], o["LastModified"].astimezone(timezone.utc))
-                    for o in page.get("Contents", ())
+                    ObjectInfo(o["Key"][n:], o["Size"], o["LastModified"].astimezone(timezone.utc)) for o in page.get("Contents", ())
                 ]
                 # S3 lists a common prefix if any key below it is past StartAfter; skip it like the
                 # other backends do when the prefix itself sorts before start_after.

@@ -58,8 +58,10 @@ class _Check:
     def integer(self, value: Any, name: str, low: int, high: float = math.inf) -> int:
         import numpy as np
 
-        self.require(isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)),
-                     f"{name} is a {type(value).__name__}, not an integer")
+        self.require(
+            isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)),
+            f"{name} is a {type(value).__name__}, not an integer",
+        )
         self.require(low <= int(value) <= high, f"{name} is {int(value)}, outside [{low}, {high}]")
         return int(value)
 
@@ -86,14 +88,17 @@ def check_tree(file: str, args: Any, state: Any) -> None:
     n_features = c.integer(args[0], "n_features", 1, 2**31 - 1)
     n_outputs = c.integer(args[2], "n_outputs", 1, 2**20)
     n_classes = args[1]
-    c.require(type(n_classes) is np.ndarray and n_classes.dtype.kind in "iu" and n_classes.ndim == 1,
-              "n_classes is not a 1-d integer array")
+    c.require(
+        type(n_classes) is np.ndarray and n_classes.dtype.kind in "iu" and n_classes.ndim == 1, "n_classes is not a 1-d integer array"
+    )
     c.require(n_classes.shape[0] == n_outputs, f"n_classes has {n_classes.shape[0]} entries for n_outputs={n_outputs}")
     c.require(bool((n_classes >= 1).all()), "n_classes has an entry below 1")
     max_n_classes = int(n_classes.max())
 
-    c.require(isinstance(state, dict) and {"max_depth", "node_count", "nodes", "values"} <= set(state),
-              "its state is not a dict with max_depth, node_count, nodes and values")
+    c.require(
+        isinstance(state, dict) and {"max_depth", "node_count", "nodes", "values"} <= set(state),
+        "its state is not a dict with max_depth, node_count, nodes and values",
+    )
     nodes = c.array(state["nodes"], "nodes", NODE_DTYPE, 1)
     capacity = nodes.shape[0]
     node_count = c.integer(state["node_count"], "node_count", 1, capacity)
@@ -111,11 +116,15 @@ def check_tree(file: str, args: Any, state: Any) -> None:
     inner = ~leaf
     for name, child in (("left_child", left), ("right_child", right)):
         bad = inner & ((child <= index) | (child >= node_count))
-        c.require(not bad.any(), f"node {int(np.argmax(bad))} has {name} {int(child[np.argmax(bad)])}: "
-                                 f"children must come after their parent and below node_count={node_count}")
+        c.require(
+            not bad.any(),
+            f"node {int(np.argmax(bad))} has {name} {int(child[np.argmax(bad)])}: "
+            f"children must come after their parent and below node_count={node_count}",
+        )
     bad = inner & ((feature < 0) | (feature >= n_features))
-    c.require(not bad.any(), f"node {int(np.argmax(bad))} splits on feature {int(feature[np.argmax(bad)])}, "
-                             f"outside [0, n_features={n_features})")
+    c.require(
+        not bad.any(), f"node {int(np.argmax(bad))} splits on feature {int(feature[np.argmax(bad)])}, outside [0, n_features={n_features})"
+    )
     c.require(bool(np.isfinite(nodes["threshold"][inner]).all()), "a split node has a threshold that is not finite")
 
 
@@ -125,8 +134,10 @@ def check_tree_predictor(file: str, state: Any) -> None:
     from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE, X_BITSET_INNER_DTYPE
 
     c = _Check(file, TREE_PREDICTOR)
-    c.require(isinstance(state, dict) and {"nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets"} <= set(state),
-              "its state lacks nodes or its categorical bitsets")
+    c.require(
+        isinstance(state, dict) and {"nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets"} <= set(state),
+        "its state lacks nodes or its categorical bitsets",
+    )
     nodes = c.array(state["nodes"], "nodes", PREDICTOR_RECORD_DTYPE, 1)
     n = nodes.shape[0]
     c.require(n >= 1, "nodes is empty")
@@ -140,15 +151,20 @@ def check_tree_predictor(file: str, state: Any) -> None:
     for name in ("left", "right"):
         child = nodes[name].astype(np.int64)
         bad = inner & ((child <= index) | (child >= n))
-        c.require(not bad.any(), f"node {int(np.argmax(bad))} has {name} {int(child[np.argmax(bad)])}: "
-                                 f"children must come after their parent and below {n}")
+        c.require(
+            not bad.any(),
+            f"node {int(np.argmax(bad))} has {name} {int(child[np.argmax(bad)])}: children must come after their parent and below {n}",
+        )
     bad = inner & (nodes["feature_idx"] < 0)
     c.require(not bad.any(), f"node {int(np.argmax(bad))} has a negative feature_idx")
     categorical = inner & (nodes["is_categorical"] != 0)
     for name, table in bitsets.items():
         bad = categorical & (nodes["bitset_idx"] >= table.shape[0])
-        c.require(not bad.any(), f"node {int(np.argmax(bad))} has bitset_idx {int(nodes['bitset_idx'][np.argmax(bad)])}, "
-                                 f"beyond the {table.shape[0]} rows of {name}")
+        c.require(
+            not bad.any(),
+            f"node {int(np.argmax(bad))} has bitset_idx {int(nodes['bitset_idx'][np.argmax(bad)])}, "
+            f"beyond the {table.shape[0]} rows of {name}",
+        )
 
 
 def check_binary_tree(file: str, name: str, state: Any) -> None:
@@ -164,23 +180,31 @@ def check_binary_tree(file: str, name: str, state: Any) -> None:
     n_samples, n_features = data.shape
     c.require(n_samples >= 1 and n_features >= 1, f"data has shape {data.shape}")
     idx_array = c.array(idx_array, "idx_array", np.intp, 1)
-    c.require(idx_array.shape[0] == n_samples and bool((np.sort(idx_array) == np.arange(n_samples)).all()),
-              f"idx_array is not a permutation of the {n_samples} samples")
+    c.require(
+        idx_array.shape[0] == n_samples and bool((np.sort(idx_array) == np.arange(n_samples)).all()),
+        f"idx_array is not a permutation of the {n_samples} samples",
+    )
     c.integer(leaf_size, "leaf_size", 1, 2**31 - 1)
     levels = c.integer(n_levels, "n_levels", 1, 62)
     nodes = c.integer(n_nodes, "n_nodes", 1, 2**levels - 1)
     for i, counter in enumerate(counters):
         c.integer(counter, ("n_trims", "n_leaves", "n_splits", "n_calls")[i], 0, 2**62)
-    c.require(type(node_data) is np.ndarray and node_data.ndim == 1 and node_data.shape[0] == nodes
-              and node_data.dtype.names == ("idx_start", "idx_end", "is_leaf", "radius"),
-              f"node_data is not {nodes} records of (idx_start, idx_end, is_leaf, radius)")
+    c.require(
+        type(node_data) is np.ndarray
+        and node_data.ndim == 1
+        and node_data.shape[0] == nodes
+        and node_data.dtype.names == ("idx_start", "idx_end", "is_leaf", "radius"),
+        f"node_data is not {nodes} records of (idx_start, idx_end, is_leaf, radius)",
+    )
     start, end, leaf = (node_data[f].astype(np.int64) for f in ("idx_start", "idx_end", "is_leaf"))
     bad = (start < 0) | (start > end) | (end > n_samples)
     c.require(not bad.any(), f"node {int(np.argmax(bad))} covers samples outside [0, {n_samples}]")
     c.require(bool(np.isin(leaf, (0, 1)).all()), "is_leaf is not 0 or 1")
     inner = np.flatnonzero(leaf == 0)
-    c.require(not inner.size or 2 * int(inner.max()) + 2 < nodes,
-              f"node {int(inner.max()) if inner.size else 0} is not a leaf but its children would be past n_nodes={nodes}")
+    c.require(
+        not inner.size or 2 * int(inner.max()) + 2 < nodes,
+        f"node {int(inner.max()) if inner.size else 0} is not a leaf but its children would be past n_nodes={nodes}",
+    )
     c.require(bool(np.isfinite(node_data["radius"]).all()), "a node radius is not finite")
     bounds = c.array(node_bounds, "node_bounds", np.float64, 3)
     rows = BINARY_TREES[name]
@@ -277,8 +301,9 @@ def _check_estimator(file: str, est: Any, tree_type: type) -> None:
     n_in = getattr(est, "n_features_in_", None)
     tree = getattr(est, "tree_", None)
     if isinstance(tree, tree_type):
-        c.require(n_in is not None and int(n_in) == tree.n_features,
-                  f"n_features_in_ is {n_in} but its tree_ has n_features={tree.n_features}")
+        c.require(
+            n_in is not None and int(n_in) == tree.n_features, f"n_features_in_ is {n_in} but its tree_ has n_features={tree.n_features}"
+        )
     module = type(est).__module__
     members = getattr(est, "estimators_", None)
     if module in ("sklearn.ensemble._forest", "sklearn.ensemble._gb", "sklearn.ensemble._iforest") and members is not None:
@@ -290,13 +315,17 @@ def _check_estimator(file: str, est: Any, tree_type: type) -> None:
             members = members.ravel().tolist()
         features = getattr(est, "estimators_features_", None) if module == "sklearn.ensemble._iforest" else None
         subsample = features is not None and getattr(est, "_max_features", n_in) != n_in
-        c.require(isinstance(members, list) and (features is None or len(features) == len(members)),
-                  "estimators_ does not match estimators_features_")
+        c.require(
+            isinstance(members, list) and (features is None or len(features) == len(members)),
+            "estimators_ does not match estimators_features_",
+        )
         for i, member in enumerate(members):
             width = len(features[i]) if subsample else n_in
             member_tree = getattr(member, "tree_", None)
-            c.require(isinstance(member_tree, tree_type) and member_tree.n_features == width,
-                      f"estimators_[{i}] does not hold a tree over {width} features")
+            c.require(
+                isinstance(member_tree, tree_type) and member_tree.n_features == width,
+                f"estimators_[{i}] does not hold a tree over {width} features",
+            )
     predictors = getattr(est, "_predictors", None)
     if module == "sklearn.ensemble._hist_gradient_boosting.gradient_boosting" and predictors is not None:
         k = getattr(est, "n_trees_per_iteration_", None)

@@ -44,7 +44,7 @@ from modelstore_core import (
     UntrustedSignatureError,
     UsageError,
 )
-from modelstore_core.display import FOLDED, flatten, human_size, value_text
+from modelstore_core.display import FOLDED, clipped, first_entries, flatten, human_size, value_text
 from modelstore_core.fields import FIELDS
 
 from . import plot
@@ -182,7 +182,7 @@ def as_json(value: Any) -> str:
 
 def templates() -> Environment:
     env = Environment(loader=PackageLoader("modelstore_web", "templates"), autoescape=True, undefined=StrictUndefined)
-    env.filters.update(size=human_size, utc=utc, number=number, json=as_json, show=value_text)
+    env.filters.update(size=human_size, utc=utc, number=number, json=as_json, show=value_text, clip=clipped, entries=first_entries)
     env.globals.update(domain_url=domain_url, version_url=version_url, file_url=file_url, compare_url=compare_url, plot_url=plot_url)
     return env
 

@@ -7,6 +7,7 @@ all, and every label goes through the template's escaping like any other value.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 WIDTH, HEIGHT = 760, 320
@@ -46,16 +47,39 @@ class Chart:
 
 def nice_ticks(low: float, high: float, count: int = 5, *, cover: bool = False) -> list[float]:
     """About ``count`` round values (1, 2 or 5 times a power of ten apart) inside ``low``..``high``,
-    or, with ``cover``, from the last one at or below ``low`` to the first one at or above ``high``."""
+    or, with ``cover``, from the last one at or below ``low`` to the first one at or above ``high``.
+
+    Any finite ``low`` and ``high`` will do: a span wider than the largest float is measured in
+    parts of ``count``, a tick past the largest float is that float, and a span too narrow for a
+    round step (subnormal numbers) gets its two ends as ticks.
+    """
     if not high > low:
         return [low]
     raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
+    if math.isinf(raw):  # high - low overflows (-1.7e308 .. 1.7e308); each part of it does not
+        raw = high / count - low / count
+    if raw < sys.float_info.min:  # 10 ** floor(log10(raw)) would underflow to 0
+        return [low, high]
+    magnitude = 10.0 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    if math.isinf(step):  # no round step this side of the largest float
+        return [low, high]
     slack = step * 1e-9
     first = math.floor((low + slack) / step) if cover else math.ceil((low - slack) / step)
     last = math.ceil((high - slack) / step) if cover else math.floor((high + slack) / step)
-    return [round(i * step, 12) for i in range(first, last + 1)]
+    # 12 significant digits drop the float noise of i * step (0.30000000000000004) at any magnitude
+    ticks = sorted({min(max(float(f"{i * step:.12g}"), -sys.float_info.max), sys.float_info.max) for i in range(first, last + 1)})
+    if cover:  # rounding at the float's limits must not leave an end uncovered
+        ticks = [low] * (ticks[0] > low) + ticks + [high] * (ticks[-1] < high)
+    return ticks
+
+
+def fraction(value: float, low: float, high: float) -> float:
+    """Where ``value`` lies from ``low`` (0) to ``high`` (1), for any finite floats (``high > low``)."""
+    span = high - low
+    if math.isinf(span):  # halves of values this large lose nothing a pixel shows
+        return (value / 2 - low / 2) / (high / 2 - low / 2)
+    return (value - low) / span
 
 
 def label(value: float) -> str:
@@ -72,7 +96,7 @@ def chart(series: list[tuple[int, float]]) -> Chart | None:
     y_low, y_high = min(values), max(values)
     if y_high == y_low:  # a flat line sits in the middle
         pad = abs(y_low) * 0.1 or 1.0
-        y_low, y_high = y_low - pad, y_high + pad
+        y_low, y_high = max(y_low - pad, -sys.float_info.max), min(y_high + pad, sys.float_info.max)
     y_ticks = nice_ticks(y_low, y_high, cover=True)
     y_low, y_high = y_ticks[0], y_ticks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -81,7 +105,7 @@ def chart(series: list[tuple[int, float]]) -> Chart | None:
         return LEFT + (plot_w / 2 if x_high == x_low else (version - x_low) / (x_high - x_low) * plot_w)
 
     def y_of(value: float) -> float:
-        return TOP + (1 - (value - y_low) / (y_high - y_low)) * plot_h
+        return TOP + (1 - fraction(value, y_low, y_high)) * plot_h
 
     x_ticks = sorted({int(t) for t in nice_ticks(x_low, x_high, 8) if float(t).is_integer()} | {x_low, x_high})
     return Chart(

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import stat
 import urllib.error
 import urllib.request
@@ -286,3 +287,37 @@ def test_under_a_trust_policy_the_ranking_is_by_signed_data(tmp_path, serve):
     assert ranking(ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache-open"))[0] == 1  # no policy: the summary as stored
     trusting = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache-trusting", trusted_keys=[public])
     assert ranking(trusting) == [2, 3, 1]
+
+
+def test_the_plot_of_extreme_finite_metrics_is_drawn(tmp_path, serve):
+    """Finite metrics at the float's limits (their differences overflow) plot like any others."""
+    src = tmp_path / "weights.bin"
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    for value in [1.7e308, 5e-324, -1.7e308, 1e-20, 3e-20]:
+        src.write_bytes(os.urandom(100))
+        store.upload("extremes", files=[src], metrics={"loss": value})
+    server = serve(store)
+    status, _, body = fetch(server.url + "/d/extremes/plot?metric=loss")
+    assert status == 200
+    html = body.decode()
+    ys = [float(y) for y in re.findall(r'<circle cx="[0-9.]+" cy="([^"]+)"', html)]
+    assert len(ys) == 5 and all(16 <= y <= 280 for y in ys)  # every point inside the plot area
+    assert ys[0] < ys[1] < ys[2] and "1.79769e+308" in html
+
+
+def test_an_inflated_record_is_refused_at_its_size_limit(small_store, serve):
+    """A record padded with tags past 16 MiB: its page read, parsed and rendered all of it (30 s
+    for 85 MB); now refused after the limit, and the domain's listing says so and goes on."""
+    from modelstore_core.protocol import limits
+
+    root = Path(small_store.url.removeprefix("file://"))
+    record_path = root / "domains" / "m" / "versions" / f"{1:010d}.json"
+    record = json.loads(record_path.read_text())
+    record["tags"] = {f"t{i:06d}": "x" * 80 for i in range(limits.RECORD_BYTES // 90 + 1000)}
+    record_path.chmod(0o644)
+    record_path.write_text(json.dumps(record))
+    server = serve(small_store)
+    status, _, body = fetch(server.url + "/d/m/v/1")
+    assert status == 502 and b"16777216 byte limit for a version record" in body and len(body) < 100_000
+    status, _, body = fetch(server.url + "/d/m")
+    assert status == 200 and b"byte limit" in body
