@@ -14,6 +14,7 @@ import pytest
 from modelstore_core import CorruptRecordError, IntegrityError, ModelStore, UsageError
 from modelstore_core.errors import DocumentTooLargeError
 from modelstore_core.protocol import keys, limits
+from modelstore_core.testing.store_contract import collect_now
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_an_inflated_record_is_refused_after_its_limit(store, tmp_path):
     assert any(key in p and "byte limit" in p for p in problems), problems
 
 
-def test_oversized_small_documents_are_refused_or_replaced(store, tmp_path):
+def test_oversized_small_documents_are_refused_or_replaced(store, tmp_path, fast_heartbeat):
     """The latest hint is unusable (readers list past it; the next upload replaces it); states are
     refused; an upload marker is reported by gc and removed once old."""
     inflate(store, keys.latest_key("d"), limits.SMALL_BYTES + 1)
@@ -89,7 +90,7 @@ def test_oversized_small_documents_are_refused_or_replaced(store, tmp_path):
     marker = root(store) / keys.upload_key("f" * 32)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_bytes(b"{" + b" " * limits.RECORD_BYTES + b"}")
-    report = reader.gc(grace=0)
+    report = collect_now(reader)  # once it is older than the grace
     assert any("byte limit for an upload marker" in p for p in report.problems), report.problems
     assert not marker.exists()
 
