@@ -121,10 +121,13 @@ def test_created_and_git_commit(churn, model_file, tmp_path, monkeypatch):
     store.upload("churn", files=[model_file], metrics={"auc": 0.5})
     assert numbers(store, "churn", f"created>{before.isoformat()}") == [7]
     assert numbers(store, "churn", f"created<={before.isoformat()}") == [6, 5, 4, 3, 2, 1]
-    today = before.date().isoformat()
-    assert numbers(store, "churn", f"created={today}") == [7, 6, 5, 4, 3, 2, 1]
-    assert numbers(store, "churn", f"created>{today}") == [] and numbers(store, "churn", f"created<{today}") == []
-    assert numbers(store, "churn", f"created<{(before + timedelta(days=1)).date()}") == [7, 6, 5, 4, 3, 2, 1]
+    # A date filter matches by the day of each record's own time (a run may straddle midnight).
+    days = {v.version: v.created.date() for v in store.list_versions("churn")}
+    today = days[7]
+    assert numbers(store, "churn", f"created={today}") == [n for n in range(7, 0, -1) if days[n] == today]
+    assert numbers(store, "churn", f"created>{today}") == []
+    assert numbers(store, "churn", f"created<{today}") == [n for n in range(7, 0, -1) if days[n] < today]
+    assert numbers(store, "churn", f"created<{today + timedelta(days=1)}") == [7, 6, 5, 4, 3, 2, 1]
     assert numbers(store, "churn", f"git.commit={commit[:7]}") == [7]  # a prefix
     assert numbers(store, "churn", f"git.commit={commit.upper()}") == [7]
     assert numbers(store, "churn", "git.dirty=false") == [7]
