@@ -23,17 +23,19 @@ from modelstore_core import ModelStore, StorageError
 endpoint, options, default = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 if default is not None:
     modelstore_gcs.storage.DEFAULTS["timeout"] = default  # the default path, with a default short enough to test
-start = time.monotonic()
+store = ModelStore("gs://bucket/prefix", endpoint=endpoint, anonymous=True, project="p", **options)  # no request yet
+start = time.monotonic()  # what the timeout bounds: the request, not building the client on a busy machine
 try:
-    ModelStore("gs://bucket/prefix", endpoint=endpoint, anonymous=True, project="p", **options).list_domains()
+    store.list_domains()
     outcome = "returned"
 except StorageError as exc:
     outcome = "StorageError: " + str(exc)
 print(json.dumps({"elapsed": time.monotonic() - start, "outcome": outcome}))
 """
 
-#: What a child may take on top of the store's own bound: starting Python, importing the SDK.
-STARTUP = 20.0
+#: What a child may take on top of the store's own bound (only a bound on a hang: the elapsed time
+#: checked is measured inside the child): starting Python, importing the SDK.
+STARTUP = 60.0
 
 
 @pytest.mark.parametrize(
