@@ -29,6 +29,7 @@ from modelstore_core.default_plugins.local_storage import LocalStorage
 from modelstore_core.hookspecs import hookimpl
 from modelstore_core.plugins import get_plugins
 from modelstore_core.protocol import keys, probe
+from modelstore_core.testing.faults import HANG_TIMEOUT
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ def test_a_delete_killed_at_any_step_leaves_no_state_on_a_deleted_version(tmp_pa
         ModelStore(sys.argv[1]).delete("d", 1)
         """
     )
-    result = subprocess.run([sys.executable, "-c", script, str(root), step], capture_output=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script, str(root), step], capture_output=True, timeout=HANG_TIMEOUT)
     assert result.returncode == -9, result.stderr
     states = store.states("d")
     assert "production" not in states
@@ -188,7 +189,7 @@ def test_concurrent_cold_loads_share_the_cache_without_deleting_each_others_view
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     procs = [subprocess.Popen([*command, str(i), str(loaders)], **pipes) for i in range(loaders)]
     for proc in procs:
-        out, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=HANG_TIMEOUT)
         assert proc.returncode == 0, err
         assert all(seen == expected for seen in json.loads(out))
 

@@ -17,6 +17,7 @@ from modelstore_core import ModelStore
 from modelstore_core.errors import DomainNotFoundError, UsageError
 from modelstore_core.protocol import keys
 from modelstore_core.protocol.summary import parse_segment, segment_document
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.history import commit_copies
 
 #: (tags, metrics, params) of versions 1 to 6 of "churn"
@@ -217,7 +218,7 @@ def test_a_record_committed_without_its_summary_entry_is_found(churn, tmp_path):
 def test_an_upload_killed_after_its_commit_point_is_found(churn, model_file):
     """A real process killed between its record and its summary entry."""
     worker = [sys.executable, "-m", "modelstore_core.testing.worker", str(churn.storage.root), "churn", str(model_file)]
-    run = subprocess.run([*worker, "--crash-at", "committed"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([*worker, "--crash-at", "committed"], capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert run.returncode == -9, run.stderr
     assert [v.version for v in churn.list_versions("churn")][0] == 7
     assert 7 not in segment(churn, "churn")

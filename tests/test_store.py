@@ -22,6 +22,7 @@ from modelstore_core import (
     VersionNotFoundError,
 )
 from modelstore_core.protocol import keys
+from modelstore_core.testing.faults import HANG_TIMEOUT
 
 
 def worker(store_root, *args, **popen):
@@ -49,7 +50,7 @@ def test_kill_at_random_moments_of_a_large_upload(tmp_path):
         start = tmp_path / f"start-{i}"
         proc = worker(root, "d", big, "--start-file", start)
         start.touch()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + HANG_TIMEOUT
         while not any(f".{proc.pid}." in p.name for p in (root / ".tmp").glob("*.part")):
             assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
             time.sleep(0.001)
@@ -79,9 +80,9 @@ def test_gc_leaves_a_live_upload_alone(tmp_path):
     paused = tmp_path / "paused"
     proc = worker(root, "d", model, "--pause-at", "objects-stored", "--paused-file", paused)
     try:
-        deadline = time.time() + 30
+        deadline = time.monotonic() + HANG_TIMEOUT
         while not paused.exists():
-            assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
             time.sleep(0.01)
         store = ModelStore(root, cache_dir=tmp_path / "cache")
         report = store.gc(grace=0)

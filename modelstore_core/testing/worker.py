@@ -4,7 +4,8 @@
 prints the new version number. ``--crash-at`` kills the process with SIGKILL at the named
 step of an upload (:func:`modelstore_core.protocol.commit.checkpoint`) (``serialized``, ``marker-written``, ``object-stored``,
 ``objects-stored``, ``claimed``, ``committed``, ``summarized``, ``latest-updated``); ``--pause-at`` stops there
-(alive) until killed, for tests of what ``gc`` must not touch.
+(alive) until killed, for tests of what ``gc`` must not touch. ``--ready-file`` and ``--start-file``
+line writers up: each creates its ready file once started, then waits for the start file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause-at", help="at this step, create the file --paused-file and sleep until killed")
     parser.add_argument("--paused-file")
     parser.add_argument("--start-file", help="wait until this file exists, so writers start together")
+    parser.add_argument("--ready-file", help="create this file once started (imports done, store open), before waiting for --start-file")
     args = parser.parse_args(argv)
 
     from modelstore_core import ModelStore
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         commit.checkpoint = pause
     store = ModelStore(args.url, **json.loads(args.options))
     store.list_domains()  # connect and load plugins before the start line
+    if args.ready_file:
+        open(args.ready_file, "w").close()
     if args.start_file:
         while not os.path.exists(args.start_file):
             time.sleep(0.002)

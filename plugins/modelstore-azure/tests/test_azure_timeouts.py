@@ -14,7 +14,7 @@ import sys
 import pytest
 from azure_servers import ACCOUNT, KEY
 
-from modelstore_core.testing.faults import FrozenServer
+from modelstore_core.testing.faults import HANG_TIMEOUT, FrozenServer
 
 CHILD = r"""
 import json, sys, time
@@ -34,11 +34,6 @@ except StorageError as exc:
 print(json.dumps({"elapsed": time.monotonic() - start, "outcome": outcome}))
 """
 
-#: What a child may take on top of the store's own bound (only a bound on a hang: the elapsed time
-#: checked is measured inside the child): starting Python, importing the SDK.
-STARTUP = 60.0
-
-
 @pytest.mark.parametrize(
     ("options", "default", "timeout"),
     [
@@ -55,7 +50,7 @@ def test_frozen_endpoint_fails_within_the_timeout(options, default, timeout):
             env=env,
             capture_output=True,
             text=True,
-            timeout=3 * timeout + STARTUP,
+            timeout=HANG_TIMEOUT,
         )
         assert frozen.connections >= 1  # it did reach the frozen server
     assert result.returncode == 0, result.stderr
@@ -77,10 +72,11 @@ def test_cli_timeout_option_bounds_ls(azurite, tmp_path):
             env=env,
             capture_output=True,
             text=True,
-            timeout=6 + STARTUP,
+            timeout=HANG_TIMEOUT,
         )
     assert result.returncode != 0
     assert "did not answer in time" in result.stderr and "--timeout" in result.stderr, result.stderr
+    assert "timeout 2 s" in result.stderr, result.stderr  # the option's bound gave up, not the default's
     assert KEY not in result.stderr
 
 

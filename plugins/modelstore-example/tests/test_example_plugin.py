@@ -15,6 +15,7 @@ from modelstore_example.storage import MemoryStorage
 
 from modelstore_core import ModelStore, UnsupportedModelError
 from modelstore_core.testing import StorageContract, TamperContract
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.flavors import FlavorContract, assert_reupload_deduplicated
 
 
@@ -117,7 +118,7 @@ def test_memory_store_round_trip(fitted, tmp_path):
 
 def modelstore(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "modelstore_core", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_TIMEOUT, env={**os.environ, **(env or {})})
 
 
 def test_cli_lists_the_plugin_with_its_hooks():

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from modelstore_core.testing.faults import FrozenServer
+from modelstore_core.testing.faults import HANG_TIMEOUT, FrozenServer
 
 CHILD = r"""
 import json, sys, time
@@ -33,11 +33,6 @@ except StorageError as exc:
 print(json.dumps({"elapsed": time.monotonic() - start, "outcome": outcome}))
 """
 
-#: What a child may take on top of the store's own bound (only a bound on a hang: the elapsed time
-#: checked is measured inside the child): starting Python, importing the SDK.
-STARTUP = 60.0
-
-
 @pytest.mark.parametrize(
     ("options", "default", "timeout"),
     [pytest.param({"timeout": 2}, None, 2.0, id="timeout=2"), pytest.param({}, 3.0, 3.0, id="default")],
@@ -47,7 +42,7 @@ def test_frozen_endpoint_fails_within_the_timeout(options, default, timeout):
     with FrozenServer() as frozen:
         result = subprocess.run(
             [sys.executable, "-c", CHILD, frozen.endpoint, json.dumps(options), json.dumps(default)],
-            env=env, capture_output=True, text=True, timeout=3 * timeout + STARTUP,
+            env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT,
         )
         assert frozen.connections >= 1
     assert result.returncode == 0, result.stderr

@@ -21,6 +21,7 @@ import pytest
 
 from modelstore_core import CorruptArtifactError, CorruptRecordError, ModelStore
 from modelstore_core.protocol import keys
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.tamper_contract import edit_record, put
 
 MIB = 2**20
@@ -146,7 +147,7 @@ def test_a_config_json_bomb_is_refused_fast_and_in_bounded_memory(store, uploade
     bomb = rezip(uploaded[1], {"config.json": padded_config(uploaded[1], 200 * MIB)}, method=zipfile.ZIP_DEFLATED)
     assert len(bomb) < 400_000
     replace_model_file(store, "k", 1, bomb)
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     print(out)

@@ -20,8 +20,6 @@ S3_ERRORS = {
 class MotoServer(ServerProcess):
     """``python -m moto.server`` on a free port, in its own process (this file, as moto's ``main``)."""
 
-    start_timeout = 120.0  # a bound on a hang: importing moto on a busy 2-core machine takes seconds, at times 30+
-
     def __init__(self, log: Path):
         super().__init__(lambda port: [sys.executable, __file__, "-H", "127.0.0.1", "-p", port], log)
 
