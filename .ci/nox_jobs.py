@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / ".nox" / "logs"
-#: Seconds each session took in a recorded run (``--record``): the slowest start first.
+#: CPU seconds each session took in a recorded run (``--record``): the costliest start first. CPU
+#: seconds, not wall: on a shared machine a session's wall time says as much about its neighbours.
 DURATIONS = Path(__file__).resolve().parent / "durations.json"
 
 
@@ -52,12 +53,12 @@ def main() -> int:
     # (measured on 2 cores: 19 sessions in 6 min 44 s two at a time, 5 min 38 s three at a time).
     jobs = (os.cpu_count() or 1) + 1
     parser.add_argument("-j", "--jobs", type=int, default=jobs, help=f"sessions at once (default: cores + 1 = {jobs})")
-    parser.add_argument("--record", action="store_true", help=f"write this run's durations to {DURATIONS.name}")
+    parser.add_argument("--record", action="store_true", help=f"write this run's CPU seconds per session to {DURATIONS.name}")
     parser.add_argument("names", nargs="*", help="sessions to run (default: all)")
     args = parser.parse_args()
     LOGS.mkdir(parents=True, exist_ok=True)
     names = args.names or sessions()
-    # The longest sessions first, so that the last job to start is a short one.
+    # The costliest sessions first, so that the last job to start is a short one.
     known = _durations()
     slow_first = sorted(names, key=lambda n: -known.get(n, 60.0))
     started = time.monotonic()
@@ -68,7 +69,7 @@ def main() -> int:
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for future in as_completed([pool.submit(run, n) for n in slow_first]):
             session, rc, seconds, cpu, log = future.result()
-            known[session] = round(seconds, 1)
+            known[session] = round(cpu, 1)
             cpu_total += cpu
             load = os.getloadavg()[0]
             print(f"{'ok  ' if rc == 0 else 'FAIL'} {seconds:6.1f} s {cpu:6.1f} s {load:5.1f}  {session}   {_summary(log)}", flush=True)
