@@ -34,6 +34,7 @@ except StorageError as exc:
 print(json.dumps({"elapsed": time.monotonic() - start, "outcome": outcome}))
 """
 
+
 @pytest.mark.parametrize(
     ("options", "default", "timeout"),
     [

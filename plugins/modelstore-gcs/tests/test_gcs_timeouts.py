@@ -33,6 +33,7 @@ except StorageError as exc:
 print(json.dumps({"elapsed": time.monotonic() - start, "outcome": outcome}))
 """
 
+
 @pytest.mark.parametrize(
     ("options", "default", "timeout"),
     [pytest.param({"timeout": 2}, None, 2.0, id="timeout=2"), pytest.param({}, 3.0, 3.0, id="default")],

@@ -33,6 +33,7 @@ except StorageError as exc:
 print(json.dumps({"elapsed": time.monotonic() - start, "outcome": outcome}))
 """
 
+
 def _list_domains(moto_server, endpoint: str, options: dict, default: float | None) -> dict:
     env = {**os.environ, **moto_server.env}
     env.pop("AWS_ENDPOINT_URL", None)
