@@ -87,7 +87,9 @@ def test_upload_records_git_runtime_dependencies(repo, tmp_path, monkeypatch):
     model = tmp_path / "m.bin"
     model.write_bytes(b"x")
     store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    before = datetime.now(timezone.utc)
     v = store.upload("d", files=[model], tags={"team": "risk", "n": 3})
+    after = datetime.now(timezone.utc)
     meta = store.info("d", v.version).metadata  # read back from storage
     assert meta["git"] == {"commit": commit, "branch": "main", "dirty": True, "remote": "https://git.example.com/team/models.git"}
     assert meta["runtime"]["python"] == platform.python_version()
@@ -96,7 +98,7 @@ def test_upload_records_git_runtime_dependencies(repo, tmp_path, monkeypatch):
     assert meta["flavor"]["name"] == "files" and meta["flavor"]["plugin"] == "modelstore-core"
     assert meta["files"] == [{"path": "m.bin", "size": 1, "sha256": v.files[0].sha256}]
     created = datetime.fromisoformat(meta["created"])
-    assert created.tzinfo == timezone.utc and abs((datetime.now(timezone.utc) - created).total_seconds()) < 60
+    assert created.tzinfo == timezone.utc and before <= created <= after
     assert created.microsecond == v.created.microsecond
     raw = store.storage.read(f"domains/d/versions/{v.version:010d}.json")[0].decode()
     assert str(tmp_path) not in raw and "s3cr3t" not in raw  # no local paths, no credentials

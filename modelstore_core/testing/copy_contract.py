@@ -26,6 +26,7 @@ import pytest
 
 from ..errors import UsageError
 from ..protocol import keys
+from .faults import HANG_TIMEOUT
 
 #: Steps of a copy at which a killed copy must leave the target consistent and resumable.
 COPY_STEPS = ("copy-object-stored", "copy-objects-stored", "copy-claimed", "copy-committed")
@@ -48,7 +49,7 @@ _CHILD = textwrap.dedent(
 
 def copy_in_child(source_url: str, target_url: str, crash_at: str, cache: Path) -> int:
     """Run a copy in a new process, killed with SIGKILL at ``crash_at``; its return code."""
-    return subprocess.run([sys.executable, "-c", _CHILD, source_url, target_url, crash_at, str(cache)], timeout=120).returncode
+    return subprocess.run([sys.executable, "-c", _CHILD, source_url, target_url, crash_at, str(cache)], timeout=HANG_TIMEOUT).returncode
 
 
 @pytest.mark.usefixtures("isolated")

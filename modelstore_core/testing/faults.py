@@ -32,7 +32,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["ACTIONS", "FaultProxy", "ServerProcess", "every_nth", "free_port", "wait_for_port"]
+__all__ = ["ACTIONS", "HANG_TIMEOUT", "FaultProxy", "ServerProcess", "every_nth", "free_port", "wait_for_port"]
+
+#: Seconds after which a test calls a child process or a test server hung. Only a bound on a hang,
+#: never a measure: on a busy 2-core machine a Python that imports torch or Keras can take minutes
+#: to start, and a test must not fail for it.
+HANG_TIMEOUT = 600.0
 
 #: The faults :func:`every_nth` cycles through by default (all but ``"hold"``).
 ACTIONS = ("500", "503", "drop", "drop-after", "cut")
@@ -49,7 +54,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = HANG_TIMEOUT) -> None:
     """Wait until something listens on 127.0.0.1:``port``; raise with the tail of ``log`` if ``proc`` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,8 +78,8 @@ class ServerProcess:
     (endpoint, credentials) for tests that start other processes.
     """
 
-    #: seconds to wait for the port after starting the process (a subclass raises it for slow starters)
-    start_timeout = 30.0
+    #: seconds to wait for the port after starting the process
+    start_timeout = HANG_TIMEOUT
 
     def __init__(self, command: Callable[[int], Sequence[object]], log: Path):
         self.command = command
@@ -371,6 +376,10 @@ class FrozenServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        try:  # wakes the thread blocked in accept(), which close() alone does not: the join waited 5 s
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
         for conn in self.held:
             conn.close()

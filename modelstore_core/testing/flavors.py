@@ -59,6 +59,7 @@ from ..errors import MissingPluginError
 from ..plugins import KNOWN_PLUGINS, get_plugins, reset_plugins
 from ..store import ModelStore
 from ..version import Version
+from .faults import HANG_TIMEOUT
 
 __all__ = [
     "FlavorContract",
@@ -115,7 +116,7 @@ def run_python(code: str, cwd: Path, env: Mapping[str, str] | None = None, args:
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_TIMEOUT,
     )
     assert proc.returncode == 0, f"subprocess failed:\n{proc.stdout}\n{proc.stderr}"
     return proc

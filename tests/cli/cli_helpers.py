@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from modelstore_core.cli import main
 from modelstore_core.plugins import reset_plugins
+from modelstore_core.testing.faults import HANG_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "modelstore"
@@ -105,7 +106,7 @@ class CLI:
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=HANG_TIMEOUT,
             env={**self.env, **(env or {})},
             cwd=cwd or self.tmp,
         )
@@ -126,7 +127,7 @@ class CLI:
         os.close(slave)
         if answer is not None:
             os.write(master, answer.encode() + b"\n")
-        chunks, deadline = [], time.monotonic() + 60
+        chunks, deadline = [], time.monotonic() + HANG_TIMEOUT
         while time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 0.5)
             if not ready:

@@ -18,6 +18,7 @@ from modelstore_core import IntegrityError, ModelStore, UnsupportedModelError
 from modelstore_core.plugins import get_plugins
 from modelstore_core.protocol import keys
 from modelstore_core.testing import StorageContract, TamperContract
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.flavors import FlavorContract, assert_reupload_deduplicated
 
 
@@ -156,7 +157,7 @@ def test_a_plugin_without_verified_is_not_asked_before_the_files_are_hashed(thre
 
 def modelstore(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "modelstore_core", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_TIMEOUT, env={**os.environ, **(env or {})})
 
 
 def test_cli_lists_the_plugin_with_its_hooks():

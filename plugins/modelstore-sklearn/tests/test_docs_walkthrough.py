@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from modelstore_core.testing.faults import HANG_TIMEOUT
+
 WALKTHROUGH = Path(__file__).resolve().parents[3] / "docs" / "experiments.md"
 SCRIPT = Path(sys.executable).parent / "modelstore"
 
@@ -24,7 +26,8 @@ def block(kind: str) -> str:
 def test_the_walkthrough_runs(tmp_path):
     env = {**os.environ, "MODELSTORE_URL": str(tmp_path / "models"), "MODELSTORE_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("MODELSTORE_DISABLE_PLUGINS", None)
-    python = subprocess.run([sys.executable, "-c", block("python")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-c", block("python")]
+    python = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert python.returncode == 0, python.stderr
     assert "scikit-learn==" in python.stdout and "skops==" in python.stdout  # the requirements it printed
     assert "warning" not in python.stderr.lower()
@@ -34,6 +37,6 @@ def test_the_walkthrough_runs(tmp_path):
     for line in commands:
         args = shlex.split(line, comments=True)
         assert args[0] == "modelstore", line
-        result = subprocess.run([str(SCRIPT), *args[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run([str(SCRIPT), *args[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT)
         assert result.returncode == 0, f"{line}\n{result.stderr}"
         assert result.stdout or "--check" in args, line  # --check prints nothing when nothing differs

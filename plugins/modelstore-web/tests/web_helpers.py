@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelstore_core import ModelStore
+from modelstore_core.testing.faults import HANG_TIMEOUT
 
 HOSTILE = "<script>window.pwned=1</script>"
 HOSTILE_PARAM = '"><img src=x onerror="window.pwned=2">'
@@ -150,7 +151,7 @@ class Server:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + HANG_TIMEOUT
         while not self.server.started:
             assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
             time.sleep(0.02)
