@@ -83,7 +83,7 @@ class FlavorPlugin:
         """Whether ``model`` is this plugin's: its class or a base class comes from one of :attr:`modules`,
         decided from names alone. Override to look closer (after checking names, a framework whose
         object exists is imported: an ``isinstance`` check is then free)."""
-        from .plugin_api import comes_from  # not at import: plugin_api re-exports this module
+        from .flavor import comes_from
 
         return comes_from(model, *self.modules)
 
