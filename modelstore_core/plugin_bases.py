@@ -25,6 +25,7 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .flavor import comes_from
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -83,8 +84,6 @@ class FlavorPlugin:
         """Whether ``model`` is this plugin's: its class or a base class comes from one of :attr:`modules`,
         decided from names alone. Override to look closer (after checking names, a framework whose
         object exists is imported: an ``isinstance`` check is then free)."""
-        from .flavor import comes_from
-
         return comes_from(model, *self.modules)
 
     def serialize(self, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
