@@ -144,7 +144,11 @@ def iso(value: datetime | str | None) -> str | None:
 
 
 def escape(text: Any) -> str:
-    """``text`` for rich output: markup and control characters made inert."""
+    """``text`` for rich output: markup and control characters made inert.
+
+    For each value from outside (a store, a plugin), never for text that holds the command's own
+    layout: escape the parts, then join them with line breaks (``"\\n".join(escape(x) for x in ...)``).
+    """
     from rich.markup import escape as rich_escape
 
     return rich_escape(printable(text))
