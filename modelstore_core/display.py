@@ -1,13 +1,18 @@
-"""How values read to people, the same on the command line and in the web view: sizes, nested
-metadata as dotted rows, a recorded value as text, and which comparison sections fold.
+"""How values read to people, the same on the command line (a terminal's tables, piped lines) and
+in the web view: sizes, shapes, nested metadata as dotted rows, a recorded value as text, and
+which comparison sections fold.
 
-Recorded values are shown as JSON (``null``, ``true``, ``0.91``), text as it is; a non-finite
-float kept as ``{"float": "nan"}`` (:mod:`.jsonvalues`) reads ``nan``.
+One format for every recorded value: text as it is, ``null``, ``true``/``false``, integers in
+full, other numbers to :data:`NUMBER_FORMAT` (six significant digits: ``0.912346``); a non-finite
+float, kept as ``{"float": "nan"}`` (:mod:`.jsonvalues`), reads ``nan``. ``--json`` output keeps
+every value as recorded, in full precision.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from typing import Any
 
 from .jsonvalues import is_float_marker
@@ -15,6 +20,9 @@ from .jsonvalues import is_float_marker
 #: Sections of a comparison that a table shows only where the versions differ, unless asked for
 #: all rows (``modelstore compare --all``, the web view's compare page).
 FOLDED = ("params", "dependencies", "data", "flavor")
+
+#: How a float reads to people (``format(value, NUMBER_FORMAT)``).
+NUMBER_FORMAT = ".6g"
 
 
 def human_size(n: int | None) -> str:
@@ -42,14 +50,59 @@ def flatten(value: Any, prefix: str = "", *, keep_empty: bool = True) -> dict[st
     return {prefix: value}
 
 
-def value_text(value: Any) -> str:
-    """A recorded value as one cell of text: ``None`` empty, text as it is, lists joined, the rest as JSON."""
+def value_text(value: Any, none: str = "") -> str:
+    """A recorded value as text (see the module's docstring); ``None`` reads ``none``: empty in a
+    cell of its own (nothing recorded), ``"null"`` where it is a value among others (``max_depth=null``)."""
     if value is None:
-        return ""
+        return none
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if isinstance(value, float):
+        return format(value, NUMBER_FORMAT) if math.isfinite(value) else repr(value)
+    if isinstance(value, int):
+        return str(value)
     if is_float_marker(value):
         return value["float"]
-    if isinstance(value, list):
-        return ", ".join(value_text(v) for v in value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    if isinstance(value, (list, tuple)) and not any(isinstance(v, (list, tuple, dict)) and not is_float_marker(v) for v in value):
+        return ", ".join(value_text(v, "null") for v in value)
+    if isinstance(value, (list, tuple, dict)):
+        return _nested_text(value)
+    return str(value)  # not from a record: a path, a time
+
+
+def _nested_text(value: Any) -> str:
+    """Nested lists and objects as JSON, their numbers and markers as they read alone."""
+    if isinstance(value, dict) and not is_float_marker(value):
+        items = sorted((str(k), v) for k, v in value.items())
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_nested_text(v)}" for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_nested_text(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None or isinstance(value, (bool, int, float)) or is_float_marker(value):
+        return value_text(value, "null")
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def value_texts(values: list[Any], none: str = "") -> list[str]:
+    """:func:`value_text` of each of ``values`` (the versions of one row, one change's old and new),
+    with full precision for floats whose short texts would hide that they differ."""
+    short = [value_text(v, none) for v in values]
+    return [
+        repr(value) if isinstance(value, float) and any(short[j] == text and values[j] != value for j in range(len(values))) else text
+        for value, text in zip(values, short, strict=True)
+    ]
+
+
+def pairs_text(values: Mapping[str, Any], separator: str = ", ") -> str:
+    """``team=risk, auc=0.912346, max_depth=null``: names and :func:`value_text` of their values."""
+    return separator.join(f"{name}={value_text(value, 'null')}" for name, value in values.items())
+
+
+def shape_text(shape: list[int | None] | None) -> str:
+    """A recorded shape: ``(*, 6)`` (``*``: any size, the batch dimension); ``""`` for ``None``."""
+    if shape is None:
+        return ""
+    return "(" + ", ".join("*" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..display import flatten, human_size
+from ..display import flatten, human_size, pairs_text, shape_text, value_text
 from ..errors import ModelStoreError, NotFoundError
 from ..fields import FIELDS
 from ..flavor import PARTS
@@ -140,8 +140,8 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
                 human_size(r["size"]),
                 f"[green]{escape(', '.join(r['states']))}[/]",
                 git_label(r["git_commit"], r["git_dirty"]),
-                escape(", ".join(f"{k}={v}" for k, v in r["tags"].items())),
-                *([escape(", ".join(f"{k}={v:g}" for k, v in r["metrics"].items()))] if with_metrics else []),
+                escape(pairs_text(r["tags"])),
+                *([escape(pairs_text(r["metrics"]))] if with_metrics else []),
             )
         cmdline.console.print(table)
 
@@ -257,8 +257,6 @@ def print_signatures(cmdline: CommandLine, store, domain: str, version: int | No
 
 
 def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]) -> None:
-    import json
-
     from rich.table import Table
 
     flavor = record["flavor"]
@@ -293,7 +291,7 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
     for f in FIELDS:
         if f.show == "inline":
             values = record.get(f.name) or {}
-            grid.add_row(f.name, escape(", ".join(f"{k}={v}" for k, v in values.items())) if values else "[dim]none[/]")
+            grid.add_row(f.name, escape(pairs_text(values)) if values else "[dim]none[/]")
     if git:
         details = ", ".join(x for x in (git.get("branch"), "dirty" if git.get("dirty") else None, git.get("remote")) if x)
         grid.add_row("git", f"{escape(git.get('commit') or '')} [dim]{escape(details)}[/]")
@@ -332,21 +330,19 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         table.add_column("key", style="cyan")
         table.add_column("value")
         for key, value in flatten(extra).items():
-            table.add_row(escape(key), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+            table.add_row(escape(key), escape(value_text(value, "null")))
         cmdline.console.print(table)
 
 
 def print_pairs(cmdline: CommandLine, title: str, values: dict[str, Any]) -> None:
     """A name/value table (metrics, params)."""
-    import json
-
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("name", style="cyan")
     table.add_column("value")
     for name, value in sorted(values.items()):
-        table.add_row(escape(name), escape(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
+        table.add_row(escape(name), escape(value_text(value, "null")))
     cmdline.console.print(table)
 
 
@@ -359,11 +355,10 @@ def print_signature(cmdline: CommandLine, title: str, signature: dict[str, Any])
     for column in ("input", "dtype", "shape", "feature type"):
         table.add_column(column)
     for entry in signature["inputs"][:MAX_SIGNATURE_ROWS]:
-        shape = entry.get("shape")
         table.add_row(
             escape(entry.get("name") if entry.get("name") is not None else "(unnamed)"),
             escape(entry.get("dtype") or "?"),
-            escape("" if shape is None else "(" + ", ".join("*" if d is None else str(d) for d in shape) + ")"),
+            escape(shape_text(entry.get("shape"))),
             escape(entry.get("feature_type") or ""),
         )
     cmdline.console.print(table)
@@ -379,7 +374,7 @@ def print_datasets(cmdline: CommandLine, title: str, data: dict[str, Any]) -> No
     for column in ("dataset", "kind", "shape", "columns", "sha256"):
         table.add_column(column)
     for name, entry in sorted(data.items()):
-        shape = "×".join(str(d) for d in entry.get("shape") or []) or human_size(entry.get("bytes"))
+        shape = shape_text(entry.get("shape")) or human_size(entry.get("bytes"))
         columns = entry.get("columns") or []
         shown = ", ".join(columns[:8]) + (f" … ({len(columns)})" if len(columns) > 8 else "")
         table.add_row(escape(name), escape(entry["kind"]), escape(shape), escape(shown), entry["sha256"][:16] + "…")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 import click
 
-from ..display import flatten, human_size
+from ..display import flatten, human_size, value_texts
 from ..fields import FIELDS
 from ..protocol.records import CORE_KEYS
 from .app import cli, common_options
@@ -82,8 +81,10 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def show(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+def change_texts(change: dict[str, Any]) -> tuple[str, str]:
+    """The old and new values of a change as text (``""`` for the side that has none)."""
+    old, new = value_texts([change.get("old"), change.get("new")], "null")
+    return (old if "old" in change else "", new if "new" in change else "")
 
 
 @cli.command()
@@ -119,8 +120,7 @@ def diff(cmdline: CommandLine, domain: str, v1: int, v2: int) -> None:
         rows += [["changed", "files", f["path"], f["old"]["sha256"], f["new"]["sha256"]] for f in files["changed"]]
         for section, changes in result["sections"].items():
             for c in changes:
-                old = show(c["old"]) if "old" in c else ""
-                new = show(c["new"]) if "new" in c else ""
+                old, new = change_texts(c)
                 rows.append([c["change"], section, c["key"], old, new])
         cmdline.emit_rows(rows)
         return
@@ -145,9 +145,10 @@ def diff(cmdline: CommandLine, domain: str, v1: int, v2: int) -> None:
         console.print(f"\n[bold]{escape(section)}[/]{plugin}")
         for c in changes:
             key = c["key"][len(section) + 1 :] or section
+            old, new = change_texts(c)
             if c["change"] == "added":
-                console.print(f"  [green]+ {escape(key)}[/] = {escape(show(c['new']))}")
+                console.print(f"  [green]+ {escape(key)}[/] = {escape(new)}")
             elif c["change"] == "removed":
-                console.print(f"  [red]- {escape(key)}[/] = {escape(show(c['old']))}")
+                console.print(f"  [red]- {escape(key)}[/] = {escape(old)}")
             else:
-                console.print(f"  [yellow]~ {escape(key)}[/]: {escape(show(c['old']))} → {escape(show(c['new']))}")
+                console.print(f"  [yellow]~ {escape(key)}[/]: {escape(old)} → {escape(new)}")

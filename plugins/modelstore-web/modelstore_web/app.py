@@ -15,7 +15,6 @@ may have filled:
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
 import re
 from datetime import datetime, timezone
@@ -44,7 +43,7 @@ from modelstore_core import (
     UntrustedSignatureError,
     UsageError,
 )
-from modelstore_core.display import FOLDED, flatten, human_size, value_text
+from modelstore_core.display import FOLDED, flatten, human_size, shape_text, value_text, value_texts
 from modelstore_core.fields import FIELDS
 
 from . import plot
@@ -170,19 +169,11 @@ def utc(value: datetime | str | None) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def number(value: Any) -> str:
-    if isinstance(value, float) and math.isfinite(value):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def as_json(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
 def templates() -> Environment:
     env = Environment(loader=PackageLoader("modelstore_web", "templates"), autoescape=True, undefined=StrictUndefined)
-    env.filters.update(size=human_size, utc=utc, number=number, json=as_json, show=value_text)
+    # Every value reads as on the command line (modelstore_core.display): ``show`` one value,
+    # ``show_all`` the versions of a row of a comparison.
+    env.filters.update(size=human_size, utc=utc, show=value_text, show_all=value_texts, shape=shape_text)
     env.globals.update(domain_url=domain_url, version_url=version_url, file_url=file_url, compare_url=compare_url, plot_url=plot_url)
     return env
 

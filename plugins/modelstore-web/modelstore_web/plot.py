@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from modelstore_core.display import value_text
+
 WIDTH, HEIGHT = 760, 320
 LEFT, RIGHT, TOP, BOTTOM = 72, 24, 16, 40
 
@@ -59,7 +61,7 @@ def nice_ticks(low: float, high: float, count: int = 5, *, cover: bool = False) 
 
 
 def label(value: float) -> str:
-    return f"{value:.6g}"
+    return value_text(value)
 
 
 def chart(series: list[tuple[int, float]]) -> Chart | None:
