@@ -96,6 +96,13 @@ def value_texts(values: list[Any], none: str = "") -> list[str]:
     ]
 
 
+def differing_keys(mappings: list[Mapping[str, Any]]) -> list[str]:
+    """The keys, sorted, whose values are not the same in all of ``mappings`` (a key one of them
+    lacks reads ``None`` there): the rows a comparison shows of a folded section."""
+    keys = sorted({key for m in mappings for key in m})
+    return [key for key in keys if len({repr(m.get(key)) for m in mappings}) > 1]
+
+
 def pairs_text(values: Mapping[str, Any], separator: str = ", ") -> str:
     """``team=risk, auc=0.912346, max_depth=null``: names and :func:`value_text` of their values."""
     return separator.join(f"{name}={value_text(value, 'null')}" for name, value in values.items())

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..display import flatten, human_size, pairs_text, shape_text, value_text
+from ..display import differing_keys, flatten, human_size, pairs_text, shape_text, value_text
 from ..errors import ModelStoreError, NotFoundError
 from ..fields import FIELDS
 from ..flavor import PARTS
@@ -74,6 +74,9 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
     Operators: = != > >= < <= and ~ (contains). A version without the field never matches.
     \b
     Piped columns, domains:  domain, version count, latest version, latest's creation time
+    On a terminal, the versions table has a column of the params that differ between the versions
+    listed, as many as the terminal's width leaves room for (a note names the others).
+    \b
     Piped columns, versions: version, created, flavor, size in bytes, states, git commit,
                              git dirty (true/false), tags (k=v,...), metrics, params;
                              across domains the domain comes first
@@ -93,6 +96,7 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
         cmdline.note(f"[yellow]{escape(problem)}[/]")
     rows = [hit_row(hit) for hit in hits]
     across = domain is None
+    where_text = f" where {escape(' and '.join(where))}" if where else ""
     if cmdline.mode == "json":
         from ..signing import signers_by_version
 
@@ -114,36 +118,69 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
         else:
             cmdline.note(f"Domain [bold]{escape(domain or '')}[/] has no versions.")
     else:
-        from rich.table import Table
+        print_versions(cmdline, rows, f"{escape(domain) if domain else 'versions'}{where_text} — {escape(store.url)}", across)
 
-        title = escape(domain) if domain else "versions"
-        if where:
-            title += f" where {escape(' and '.join(where))}"
-        table = Table(title=f"{title} — {escape(store.url)}", title_justify="left", header_style="bold")
-        if across:
-            table.add_column("domain", style="bold")
-        table.add_column("version", justify="right", style="bold")
-        for name in ("created", "flavor"):
-            table.add_column(name)
-        table.add_column("size", justify="right")
-        for name in ("states", "git", "tags"):
-            table.add_column(name)
-        with_metrics = any(r["metrics"] for r in rows)
-        if with_metrics:
-            table.add_column("metrics")
-        for r in rows:
-            table.add_row(
-                *([escape(r["domain"])] if across else []),
-                str(r["version"]),
-                human_time(r["created"]),
-                escape(r["flavor"] + (f" ({', '.join(f'{n}: {f}' for n, f in r['parts'].items())})" if r["parts"] else "")),
-                human_size(r["size"]),
-                f"[green]{escape(', '.join(r['states']))}[/]",
-                git_label(r["git_commit"], r["git_dirty"]),
-                escape(pairs_text(r["tags"])),
-                *([escape(pairs_text(r["metrics"]))] if with_metrics else []),
-            )
-        cmdline.console.print(table)
+
+def print_versions(cmdline: CommandLine, rows: list[dict[str, Any]], title: str, across: bool) -> None:
+    """The versions table on a terminal, with a column of the params that differ between the
+    versions listed (as ``compare`` folds them), as many as the terminal's width leaves room for."""
+    from rich.measure import Measurement
+
+    differing = differing_keys([r["params"] for r in rows])
+    table = versions_table(rows, title, across, [])
+    room = cmdline.console.width - Measurement.get(cmdline.console, cmdline.console.options, table).maximum - PARAMS_COLUMN_EDGES
+    shown: list[str] = []
+    for key in differing:  # each param that still fits, in name order
+        widest = max(len(pairs_text({k: r["params"][k] for k in [*shown, key] if k in r["params"]})) for r in rows)
+        if widest <= room:
+            shown.append(key)
+    cmdline.console.print(versions_table(rows, title, across, shown) if shown else table)
+    if left := [key for key in differing if key not in shown]:
+        names = escape(", ".join(left[:MAX_NAMED]) + (", …" if len(left) > MAX_NAMED else ""))
+        verb = "differs" if len(left) == 1 else "differ"
+        cmdline.note(
+            f"[dim]{plural(len(left), 'param')} that {verb} between these versions not shown at this width: {names}"
+            " (`modelstore compare` shows them)[/]"
+        )
+
+
+#: What a column adds to a table's width beside its text (a border and a space each side), and the
+#: names of params left out that a note lists at most.
+PARAMS_COLUMN_EDGES, MAX_NAMED = 3, 8
+
+
+def versions_table(rows: list[dict[str, Any]], title: str, across: bool, params: list[str]):
+    """The rich table of ``ls``: one row per version, with the ``params`` named."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    if across:
+        table.add_column("domain", style="bold")
+    table.add_column("version", justify="right", style="bold")
+    for name in ("created", "flavor"):
+        table.add_column(name)
+    table.add_column("size", justify="right")
+    for name in ("states", "git", "tags"):
+        table.add_column(name)
+    with_metrics = any(r["metrics"] for r in rows)
+    if with_metrics:
+        table.add_column("metrics")
+    if params:
+        table.add_column("params")
+    for r in rows:
+        table.add_row(
+            *([escape(r["domain"])] if across else []),
+            str(r["version"]),
+            human_time(r["created"]),
+            escape(r["flavor"] + (f" ({', '.join(f'{n}: {f}' for n, f in r['parts'].items())})" if r["parts"] else "")),
+            human_size(r["size"]),
+            f"[green]{escape(', '.join(r['states']))}[/]",
+            git_label(r["git_commit"], r["git_dirty"]),
+            escape(pairs_text(r["tags"])),
+            *([escape(pairs_text(r["metrics"]))] if with_metrics else []),
+            *([escape(pairs_text({k: r["params"][k] for k in params if k in r["params"]}))] if params else []),
+        )
+    return table
 
 
 def hit_row(hit) -> dict[str, Any]:
