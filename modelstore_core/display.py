@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .fields import FIELDS
 from .jsonvalues import is_float_marker
 
 #: Sections of a comparison that a table shows only where the versions differ, unless asked for
@@ -23,6 +24,21 @@ FOLDED = ("params", "dependencies", "data", "flavor")
 
 #: How a float reads to people (``format(value, NUMBER_FORMAT)``).
 NUMBER_FORMAT = ".6g"
+
+#: Dotted paths of a record whose facts a record field shows (``RecordField.restated_at``): left
+#: out of ``diff``, ``info`` and the web view unless everything is asked for.
+RESTATED = tuple(path for f in FIELDS for path in f.restated_at)
+
+
+def restated(key: str) -> bool:
+    """Whether the dotted ``key`` of a record is at or under one of :data:`RESTATED`."""
+    return any(key == path or key.startswith(path + ".") for path in RESTATED)
+
+
+def unset(value: Any) -> bool:
+    """``None``, ``""`` or an empty list or object: a setting left at the library's default (the
+    scikit-learn API's ``None``), which a page leaves out unless everything is asked for."""
+    return value is None or (isinstance(value, (str, list, tuple, dict)) and not value)
 
 
 def human_size(n: int | None) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..display import differing_keys, flatten, human_size, pairs_text, shape_text, value_text
+from ..display import differing_keys, flatten, human_size, pairs_text, restated, shape_text, unset, value_text
 from ..errors import ModelStoreError, NotFoundError
 from ..fields import FIELDS
 from ..flavor import PARTS
@@ -252,13 +252,16 @@ def version_option(f):
 @click.argument("domain")
 @version_option
 @click.option("--signatures", is_flag=True, help="Who signed the version instead: each signature, checked.")
+@click.option("--all", "show_all", is_flag=True, help="Also unset (null) values and the plugin metadata the params restate.")
 @common_options
 @pass_cmdline
-def info(cmdline: CommandLine, domain: str, version: int | None, state_name: str | None, signatures: bool) -> None:
+def info(cmdline: CommandLine, domain: str, version: int | None, state_name: str | None, signatures: bool, show_all: bool) -> None:
     """The full metadata of a version of DOMAIN (latest by default).
 
-    Printed as JSON when piped or with --json: the version record exactly as stored. With
-    --signatures, its signatures instead (key id, time, whether it holds, whether it is trusted).
+    On a terminal, values left unset (null: the library's default) and plugin metadata that the
+    params restate (the flavor's hyperparameters) are left out unless --all. Printed as JSON
+    when piped or with --json: the version record exactly as stored. With --signatures, its
+    signatures instead (key id, time, whether it holds, whether it is trusted).
     """
     store = cmdline.store()
     if signatures:
@@ -269,7 +272,7 @@ def info(cmdline: CommandLine, domain: str, version: int | None, state_name: str
         cmdline.emit_json(record)
         return
     states = [name for name, n in store.states(domain).items() if n == record["version"]]
-    print_record(cmdline, record, states)
+    print_record(cmdline, record, states, show_all)
 
 
 def print_signatures(cmdline: CommandLine, store, domain: str, version: int | None, state_name: str | None) -> None:
@@ -293,7 +296,7 @@ def print_signatures(cmdline: CommandLine, store, domain: str, version: int | No
         cmdline.console.print(table)
 
 
-def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]) -> None:
+def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str], show_all: bool) -> None:
     from rich.table import Table
 
     flavor = record["flavor"]
@@ -347,8 +350,12 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         table.add_row(escape(f["path"]), human_size(f["size"]), f["sha256"][:16] + "…")
     cmdline.console.print(table)
 
+    hidden = 0
     for f in FIELDS:
         value = record.get(f.name)
+        if value and f.show == "pairs" and not show_all:
+            set_values = {k: v for k, v in value.items() if not unset(v)}
+            hidden, value = hidden + len(value) - len(set_values), set_values
         if value and f.show in SHOW:
             SHOW[f.show](cmdline, f.name, value)
 
@@ -361,14 +368,19 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
             deps.add_row(escape(name), escape(ver))
         cmdline.console.print(deps)
 
-    extra = {k: v for k, v in record.items() if k not in CORE_KEYS}
-    if extra:
+    extra = flatten({k: v for k, v in record.items() if k not in CORE_KEYS})
+    shown = extra if show_all else {key: value for key, value in extra.items() if not (restated(key) or unset(value))}
+    hidden += len(extra) - len(shown)
+    if shown:
         table = Table(title="plugin metadata", title_justify="left", header_style="bold")
         table.add_column("key", style="cyan")
         table.add_column("value")
-        for key, value in flatten(extra).items():
+        for key, value in shown.items():
             table.add_row(escape(key), escape(value_text(value, "null")))
         cmdline.console.print(table)
+    if hidden:
+        what = "of unset values or of plugin metadata the params restate"
+        cmdline.note(f"[dim]{plural(hidden, 'row')} {what} not shown (--all shows them)[/]")
 
 
 def print_pairs(cmdline: CommandLine, title: str, values: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ def test_values_read_the_same_piped_on_a_terminal_and_in_json_in_full(cli, files
     assert changed["metrics.auc"] == ["0.912346", "0.9"]
     assert changed["model.missing"] == ["nan", ""]  # a non-finite float as stored ({"float": "nan"}) reads nan
 
-    terminal = cli.tty("info", "churn", "1").stdout
+    terminal = cli.tty("info", "churn", "1", "--all").stdout  # --all: the params left unset too
     rows = {cells[1].strip(): cells[2].strip() for line in terminal.splitlines() if len(cells := line.split("│")) == 4}
     assert rows["max_depth"] == "null" and rows["enable_categorical"] == "false" and rows["lr"] == "0.123457"
     assert rows["auc"] == "0.912346" and rows["model.missing"] == "nan"

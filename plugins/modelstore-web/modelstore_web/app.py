@@ -43,7 +43,7 @@ from modelstore_core import (
     UntrustedSignatureError,
     UsageError,
 )
-from modelstore_core.display import FOLDED, flatten, human_size, shape_text, value_text, value_texts
+from modelstore_core.display import FOLDED, flatten, human_size, restated, shape_text, unset, value_text, value_texts
 from modelstore_core.fields import FIELDS
 
 from . import plot
@@ -248,7 +248,15 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
         v = reader.version(domain, n)
         states = sorted(name for name, at in reader.states(domain).items() if at == n)
         record = v.metadata
+        # Unset values (null) and the plugin metadata the params restate, only when asked for (?all=1).
+        show_all = request.query_params.get("all") == "1"
+        pairs = {f.name: list(v.record.values[f.name].items()) for f in FIELDS if f.show == "pairs"}
         plugin_rows = [row for key, value in sorted(v.plugin_metadata.items()) for row in flatten(value, key).items()]
+        every = sum(map(len, pairs.values())) + len(plugin_rows)
+        if not show_all:
+            pairs = {name: [(k, x) for k, x in rows if not unset(x)] for name, rows in pairs.items()}
+            plugin_rows = [(k, x) for k, x in plugin_rows if not (restated(k) or unset(x))]
+        hidden = every - sum(map(len, pairs.values())) - len(plugin_rows)
         # Sections the core records but does not validate (any JSON): shown only when they are objects.
         git, runtime, dependencies = (record.get(k) if isinstance(record.get(k), dict) else {} for k in ("git", "runtime", "dependencies"))
         try:  # `modelstore env`, from the record already read
@@ -267,6 +275,8 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
             requirements=requirements,
             requirements_problem=requirements_problem,
             plugin_rows=plugin_rows,
+            pairs=pairs,
+            hidden=hidden,
             fields=FIELDS,
         )
 

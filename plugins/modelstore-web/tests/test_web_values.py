@@ -25,6 +25,27 @@ def test_values_read_as_on_the_command_line(page, serve, boost):
     params = cells(page, "table.kv:has(caption:text-is('params'))")
     assert params["learning_rate"] == ["0.123457"] and params["enable_categorical"] == ["false"]
     assert params["monotone_constraints"] == [str(BOOST_SETTINGS[1]["monotone_constraints"]).replace(" ", "")]
+    page.goto(server.url + "/d/boost/v/2?all=1")
     page.click("#plugin-metadata summary")
     metadata = cells(page, "#plugin-metadata table")
     assert metadata["model.hyperparameters.missing"] == ["nan"]  # stored as {"float": "nan"}
+
+
+def test_version_page_says_each_fact_once_and_leaves_out_unset_params(page, serve, boost):
+    server = serve(boost)
+    recorded = boost.info("boost", 2).params
+    page.goto(server.url + "/d/boost/v/2")
+    params = cells(page, "table.kv:has(caption:text-is('params'))")
+    assert sorted(params) == sorted(name for name, value in recorded.items() if value is not None)
+    assert len(params) < len(recorded) - 30  # xgboost's scikit-learn API leaves most settings null
+    page.click("#plugin-metadata summary")
+    metadata = cells(page, "#plugin-metadata table")
+    assert not [key for key in metadata if key.startswith("model.hyperparameters.")]  # the params say them
+    assert "model.booster_config.learner.gradient_booster.gbtree_model_param.num_trees" in metadata
+    assert "not shown" in page.inner_text("#hidden")
+
+    page.click("#hidden a")
+    page.wait_for_url("**/d/boost/v/2?all=1")
+    assert sorted(cells(page, "table.kv:has(caption:text-is('params'))")) == sorted(recorded)
+    page.click("#plugin-metadata summary")
+    assert "model.hyperparameters.max_depth" in cells(page, "#plugin-metadata table")
