@@ -178,11 +178,13 @@ def modelstore_collect_metadata(model: Any, flavor: Flavor, domain: str) -> dict
     Two keys feed the core's own fields:
 
     - A flavor plugin records its model's details under ``"model"``, with its settings in
-      ``{"model": {"hyperparameters": {...}}}`` (where ``modelstore diff`` and ``modelstore info`` show
-      them): they become the version's default ``params`` (``Version.params``, ``modelstore compare``,
-      ``ls --where params.…``), flattened to dotted names (a nested estimator's ``{"class", "params"}``
-      under its own name, pipeline steps by step name; lists as JSON text). Params the user passes to
-      ``upload(params=...)`` are added over them.
+      ``{"model": {"hyperparameters": {...}}}``: they become the version's default ``params``
+      (``Version.params``, ``modelstore compare``, ``ls --where params.…``), flattened to dotted names
+      (a nested estimator's ``{"class", "params"}`` under its own name, pipeline steps by step name;
+      lists as JSON text). Params the user passes to ``upload(params=...)`` are added over them.
+      ``modelstore diff``, ``info`` and the web view show the settings once, as params:
+      ``model.hyperparameters`` (and ``flavor.options.params``, where a flavor keeps the estimator's
+      settings to rebuild it: ``stored_params``) only with ``--all``, like settings left unset (``null``).
     - A top-level ``"signature"`` is the model's input signature, when the framework knows it: build
       it with ``columns_signature(names, dtypes=None, feature_types={index: "categorical"}, source=...)``
       (a table's columns) or ``tensors_signature({name_or_None: (shape, dtype)}, source=...)`` (arrays

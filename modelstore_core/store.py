@@ -302,12 +302,18 @@ class ModelStore:
         *,
         states: list[str] | None = None,
         delete: bool = False,
+        prune: bool = False,
         allow_empty_source: bool = False,
         progress: ProgressCallback | None = None,
     ) -> CopyReport:
         """Bring ``other``, a read-only copy of this store, in step: new versions, states where they
         point now, and with ``delete`` the removal of versions, states and domains this store no
-        longer has. With ``states`` (e.g. ``["production"]``) only the versions those states name.
+        longer has. With ``states`` (e.g. ``["production"]``) only the versions those states name;
+        ``delete`` then removes the states this store removed, and ``prune`` the versions of
+        ``other`` that no state of ``other`` names any more (those the states moved off: a serving
+        copy holds what it serves). A version that a state of ``other``'s own names (one it does not
+        mirror, set there) is kept and listed in ``report.kept``; domains this store does not have
+        are left alone.
 
         This store must exist, and with ``delete`` hold at least one domain unless
         ``allow_empty_source`` (emptying ``other``): otherwise :class:`UsageError`, nothing deleted.
@@ -325,6 +331,7 @@ class ModelStore:
             target.storage,
             states=True,
             delete=delete,
+            prune=prune,
             allow_empty_source=allow_empty_source,
             trust_listing=True,
             progress=progress,

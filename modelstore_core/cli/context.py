@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from ..display import pairs_text, value_text
 from ..errors import DomainNotFoundError, ModelStoreError, StateNotFoundError, VersionNotFoundError
 
 
@@ -108,15 +109,13 @@ def printable(text: Any) -> str:
 
 
 def plain_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    """One field of a piped line: values as :func:`~modelstore_core.display.value_text` writes them,
+    an object as ``k=v,k=v`` and a list as ``a,b`` (no spaces: a field holds no blank)."""
     if isinstance(value, dict):
-        return printable(",".join(f"{k}={v}" for k, v in value.items()))
+        return printable(pairs_text(value, ","))
     if isinstance(value, (list, tuple)):
-        return printable(",".join(str(v) for v in value))
-    return printable(value)
+        return printable(",".join(value_text(v, "null") for v in value))
+    return printable(value_text(value))
 
 
 def strip_markup(message: str) -> str:
@@ -144,7 +143,11 @@ def iso(value: datetime | str | None) -> str | None:
 
 
 def escape(text: Any) -> str:
-    """``text`` for rich output: markup and control characters made inert."""
+    """``text`` for rich output: markup and control characters made inert.
+
+    For each value from outside (a store, a plugin), never for text that holds the command's own
+    layout: escape the parts, then join them with line breaks (``"\\n".join(escape(x) for x in ...)``).
+    """
     from rich.markup import escape as rich_escape
 
     return rich_escape(printable(text))

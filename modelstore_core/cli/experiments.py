@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..display import FOLDED, human_size, value_text
+from ..display import FOLDED, human_size, value_texts
 from .app import cli, common_options
 from .browse import version_option
 from .context import CommandLine, escape, pass_cmdline
@@ -43,7 +43,7 @@ def compare(
         rows = []
         for section, entries in result["sections"].items():
             for row in entries:
-                rows.append([section, row["key"], *(value_text(v) for v in row["values"]), row.get("best", [])])
+                rows.append([section, row["key"], *value_texts(row["values"]), row.get("best", [])])
         cmdline.emit_rows(rows)
         return
 
@@ -62,8 +62,8 @@ def compare(
         table.add_row(f"[bold cyan]{escape(section)}[/]", *([""] * len(comparison.versions)))
         for row in shown:
             cells = []
-            for version, value in zip(comparison.versions, row["values"], strict=True):
-                text = human_size(value) if section == "size" and row["key"] == "bytes" else value_text(value)
+            for version, value, text in zip(comparison.versions, row["values"], value_texts(row["values"]), strict=True):
+                text = human_size(value) if section == "size" and row["key"] == "bytes" else text
                 if section == "git" and row["key"] == "commit" and value:
                     text = value[:10]
                 if section == "data" and row["key"].endswith(".sha256") and value:

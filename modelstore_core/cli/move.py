@@ -27,6 +27,7 @@ def _report(cmdline: CommandLine, report, verb: str, notes: list[str] | None = N
         rows = [["copied", v] for v in report.copied] + [["skipped", v] for v in report.skipped]
         rows += [["conflict", f"{c.domain}:{c.version}", c.reason] for c in report.conflicts]
         rows += [["state", s] for s in report.states] + [["deleted", d] for d in report.deleted]
+        rows += [["kept", k] for k in report.kept]
         rows += [["problem", p] for p in report.problems]
         cmdline.emit_rows(rows)
     for note in notes or []:
@@ -48,6 +49,8 @@ def _report(cmdline: CommandLine, report, verb: str, notes: list[str] | None = N
             parts.append(f"{plural(len(report.states), 'state')} set")
         if report.deleted:
             parts.append(f"{len(report.deleted)} deleted")
+        if report.kept:
+            parts.append(f"{len(report.kept)} kept for a state set in the destination ({escape(', '.join(report.kept))})")
         colour = "green" if report.ok else "red"
         cmdline.note(f"[{colour}]{'OK' if report.ok else 'incomplete'}[/]: " + ", ".join(parts))
     if not report.ok:
@@ -84,18 +87,29 @@ def copy(cmdline: CommandLine, src: str, dst: str, selection: tuple[str, ...], n
 @click.argument("dst")
 @click.option("--state", "states", multiple=True, metavar="STATE", help="Only the versions this state names (repeatable).")
 @click.option("--delete", is_flag=True, help="Also remove from DST the versions, states and domains SRC no longer has.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="With --state: also delete from DST the versions no state of DST names any more (those the states moved off).",
+)
 @click.option("--allow-empty-source", is_flag=True, help="With --delete, mirror a SRC with no domains (empties DST).")
 @common_options
 @pass_cmdline
-def mirror(cmdline: CommandLine, src: str, dst: str, states: tuple[str, ...], delete: bool, allow_empty_source: bool) -> None:
+def mirror(cmdline: CommandLine, src: str, dst: str, states: tuple[str, ...], delete: bool, prune: bool, allow_empty_source: bool) -> None:
     """Bring DST, a read-only copy of SRC, in step (for cron or CI): new versions, moved states and,
     with --delete, removals. A run with nothing new only lists and transfers nothing. A SRC that
-    does not exist is refused, and with --delete one with no domains (unless --allow-empty-source)."""
+    does not exist is refused, and with --delete one with no domains (unless --allow-empty-source).
+
+    A serving copy of some states: `modelstore mirror SRC DST --state production --delete --prune`
+    holds the versions production names and nothing else; a version a state set in DST itself
+    (not mirrored) names is kept."""
+    if prune and not states:
+        raise click.UsageError("--prune deletes the versions the mirrored states moved off: give --state STATE")
     source, target = _open(cmdline, src), _open(cmdline, dst)
     try:
         with progress(cmdline, "Mirroring", None) as callback:
             report = source.mirror_to(
-                target, states=list(states) or None, delete=delete, allow_empty_source=allow_empty_source, progress=callback
+                target, states=list(states) or None, delete=delete, prune=prune, allow_empty_source=allow_empty_source, progress=callback
             )
     finally:
         source.close()

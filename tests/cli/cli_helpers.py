@@ -112,13 +112,14 @@ class CLI:
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
-    def tty(self, *args: str, answer: str | None = None, env: dict | None = None, cwd: Path | None = None) -> Result:
-        """Run on a pseudo-terminal (stdin, stdout and stderr), as a person at a terminal would.
+    def tty(self, *args: str, answer: str | None = None, env: dict | None = None, cwd: Path | None = None, columns: int = 160) -> Result:
+        """Run on a pseudo-terminal (stdin, stdout and stderr) ``columns`` wide, as a person at a terminal would.
 
         ``stdout`` of the result is everything the terminal showed, ANSI codes removed.
         """
+        env = {**(env or {}), "COLUMNS": str(columns)}
         master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
         proc = subprocess.Popen(
             [*self.command(False), *map(str, args)],
             stdin=slave, stdout=slave, stderr=slave,

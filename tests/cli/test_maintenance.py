@@ -113,11 +113,13 @@ def test_diff(cli, files, tmp_path, hyperparameters, monkeypatch):
     [changed] = result["files"]["changed"]
     assert changed["path"] == "config.json" and changed["old"]["sha256"] != changed["new"]["sha256"]
     assert result["files"]["unchanged"] == 1
-    assert result["sections"]["model"] == [
-        {"key": "model.hyperparameters.max_depth", "change": "changed", "old": 3, "new": 5},
-        {"key": "model.hyperparameters.objective", "change": "removed", "old": "binary"},
-        {"key": "model.hyperparameters.subsample", "change": "added", "new": 0.8},
+    # The hyperparameters once, as the params they make (model.hyperparameters restates them).
+    assert result["sections"]["params"] == [
+        {"key": "params.max_depth", "change": "changed", "old": 3, "new": 5},
+        {"key": "params.objective", "change": "removed", "old": "binary"},
+        {"key": "params.subsample", "change": "added", "new": 0.8},
     ]
+    assert "model" not in result["sections"] and result["hidden"] == 3
     assert result["sections"]["git"] == [{"key": "git.commit", "change": "changed", "old": first_commit, "new": second_commit}]
     assert result["sections"]["tags"] == [{"key": "tags.data", "change": "changed", "old": "v1", "new": "v2"}]
     assert "dependencies" not in result["sections"] and "runtime" not in result["sections"]
@@ -125,13 +127,13 @@ def test_diff(cli, files, tmp_path, hyperparameters, monkeypatch):
     plain = cli("diff", "churn", "1", "2")
     assert plain.returncode == 0
     assert ["changed", "files", "config.json", changed["old"]["sha256"], changed["new"]["sha256"]] in plain.lines
-    assert ["changed", "model", "model.hyperparameters.max_depth", "3", "5"] in plain.lines
+    assert ["changed", "params", "params.max_depth", "3", "5"] in plain.lines
     assert ["added", "files", "notes.txt", "", result["files"]["added"][0]["sha256"]] in plain.lines
 
     terminal = cli.tty("diff", "churn", "1", "2")
     assert terminal.returncode == 0
     assert "churn: version 1 → 2" in terminal.stdout
-    assert "~ hyperparameters.max_depth: 3 → 5" in terminal.stdout
+    assert "~ max_depth: 3 → 5" in terminal.stdout and "hyperparameters" not in terminal.stdout
     assert "+ notes.txt" in terminal.stdout
 
     same = json.loads(cli("diff", "churn", "2", "2", "--json").stdout)
