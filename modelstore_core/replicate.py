@@ -515,9 +515,6 @@ class Copier:
         self.writing()
         commit.adopt_head(self.dst, plan.domain, head)
 
-
-def _differs(a: StateEntry, b: StateEntry) -> bool:
-    return a.version != b.version or a.signed != b.signed
     def _prune(self, plan: _DomainPlan) -> None:
         """Delete the destination's versions of the domain that no state of the destination names
         now (after :meth:`_copy_states`); those a state not being mirrored names are kept."""
@@ -541,6 +538,10 @@ def _differs(a: StateEntry, b: StateEntry) -> bool:
             except (VersionNotFoundError, DomainNotFoundError):
                 continue  # deleted meanwhile
             self.report.deleted.append(f"{domain}:{n}")
+
+
+def _differs(a: StateEntry, b: StateEntry) -> bool:
+    return a.version != b.version or a.signed != b.signed
 
 
 @dataclass
