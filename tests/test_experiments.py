@@ -335,6 +335,9 @@ def test_pip_reads_nothing_but_pinned_requirements_from_env(arrays, tmp_path):
     path.write_text(arrays.environment("m").requirements_txt())
     requirements = [line for line in path.read_text().splitlines() if not line.startswith("#")]
     assert pip_reads(path) == [[line, {}] for line in requirements]  # every line one requirement, no option
+    path.write_text(arrays.environment("m").requirements_txt(include_local=True))
+    requirements = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    assert pip_reads(path) == [[line, {}] for line in requirements]
     assert 'modelstore-core==0.1.0 ; python_version >= "3" and (sys_platform != "win32" or platform_machine == "x86_64")' in requirements
     dry_run = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--quiet", "-r", str(path)]
     installed = subprocess.run(dry_run, capture_output=True, text=True)
@@ -344,10 +347,32 @@ def test_pip_reads_nothing_but_pinned_requirements_from_env(arrays, tmp_path):
     assert pip_reads(path) == [["numpy==2.0 ; python_version>'3'", {"config_settings": {"--build-option": "--evil"}}]]
 
 
+def test_env_comments_out_what_no_index_serves(arrays, tmp_path):
+    # nox installs this checkout's modelstore-core with `-e .`, as the README tells a new user to:
+    # pip records that in direct_url.json (PEP 610), and no index serves modelstore-core 0.1.0.
+    assert json.loads(metadata.distribution("modelstore-core").read_text("direct_url.json"))["dir_info"] is not None
+    arrays.upload("m", model=np.arange(3.0))
+    env = arrays.environment("m")
+    assert {r.name: r.installed_from for r in env.requirements} == {"modelstore-core": "directory", "numpy": None}
+    path = tmp_path / "requirements.txt"
+    path.write_text(env.requirements_txt())
+    assert pip_reads(path) == [[f"numpy=={np.__version__}", {}]]  # numpy, from an index, stays pinned
+    assert "#   modelstore-core==0.1.0  (installed from a local directory)" in path.read_text().splitlines()
+    path.write_text(env.requirements_txt(include_local=True))
+    assert pip_reads(path) == [["modelstore-core==0.1.0", {}], [f"numpy=={np.__version__}", {}]]
+
+
+def test_a_record_names_only_known_sources(arrays):
+    arrays.upload("m", model=np.arange(3.0))
+    edit_record(arrays, "m", 1, lambda doc: doc["environment"].__setitem__("installed_from", {"numpy": "/home/me/numpy\n--index-url x"}))
+    with pytest.raises(CorruptRecordError, match="environment.installed_from"):
+        arrays.environment("m")
+
+
 def test_markers_are_written_where_they_apply(arrays):
     arrays.upload("m", model=np.arange(3.0))
     edit_record(arrays, "m", 1, lambda doc: doc["environment"]["markers"].__setitem__("modelstore-core", 'sys_platform == "win32"'))
-    assert 'modelstore-core==0.1.0 ; sys_platform == "win32"' in arrays.environment("m").requirements_txt().splitlines()
+    assert 'modelstore-core==0.1.0 ; sys_platform == "win32"' in arrays.environment("m").requirements_txt(include_local=True).splitlines()
 
 
 @pytest.mark.parametrize("recorded", ["patch", "local build", "no patch number"])
