@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import ConflictError, CorruptRecordError, IntegrityError, UnsafeCacheError, UsageError
+from .errors import ConflictError, CorruptRecordError, IntegrityError, KeyNotFoundError, MissingObjectError, UnsafeCacheError, UsageError
 from .hashing import VerifyingReader, check_hash, copy_file_hashed, hash_file, verify_file
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import keys
@@ -246,7 +246,7 @@ class Cache:
         staging = self._tmp_name(target)
         try:
             staging.mkdir(mode=PRIVATE_DIR)
-            states = write_files(storage, record.files, staging, self, link=True, counter=counter)
+            states = write_files(storage, record, staging, self, link=True, counter=counter)
             _write_proof(staging, record, states)
             for _ in range(3):
                 try:
@@ -492,7 +492,7 @@ PARALLEL_FILES = 4
 
 def write_files(
     storage: Storage,
-    entries: tuple[FileEntry, ...],
+    record: VersionRecord,
     directory: Path,
     cache: Cache,
     progress: ProgressCallback | None = None,
@@ -500,8 +500,9 @@ def write_files(
     link: bool = False,
     counter: Progress | None = None,
 ) -> dict[str, list | None]:
-    """Write ``entries`` into ``directory`` (created), several files at once; returns each file's
-    state as verified (:func:`_file_state` and sha256), ``None`` for one left unverified.
+    """Write the files of ``record`` into ``directory`` (created), several at once; returns each
+    file's state as verified (:func:`_file_state` and sha256), ``None`` for one left unverified.
+    A file whose object the store lacks is a :class:`MissingObjectError` naming the version and file.
 
     With ``link``, files are hard links where the file system allows (a load's cache view): to a
     local store's own object if this user owns it (left unverified: the load verifies it as it reads
@@ -509,6 +510,7 @@ def write_files(
     for the cache instead is read-only. Without it (a download), every file is a real copy, hashed
     as it is written.
     """
+    entries = record.files
     directory.mkdir(parents=True, exist_ok=True)
     counter = counter or Progress(progress, sum(entry.size for entry in entries))
     mode = PRIVATE_DIR if link else 0o777  # (less the umask)
@@ -533,7 +535,10 @@ def write_files(
             check_hash(copy_file_hashed(local, dest, progress=file)[0], entry.sha256, entry.path, partial=dest)
         else:
             file = counter.file(entry.size)
-            cached = cache.fetch_object(storage, entry, file)
+            try:
+                cached = cache.fetch_object(storage, entry, file)
+            except KeyNotFoundError as exc:
+                raise MissingObjectError(record.domain, record.version, entry.path, entry.sha256, str(exc)) from None
             try:
                 if not link:
                     raise OSError  # a download is a real copy

@@ -234,6 +234,20 @@ class KeyNotFoundError(StorageError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class MissingObjectError(KeyNotFoundError):
+    """A version's record names a file whose object the store no longer holds: deleted by hand or by
+    another tool, or never fully copied there. The record is intact; the bytes are gone."""
+
+    def __init__(self, domain: str, version: int, path: str, sha256: str, key: str):
+        self.domain, self.version, self.path, self.sha256, self.key = domain, version, path, sha256, key
+        super().__init__(
+            f"file {path!r} of version {version} of {domain!r} is missing from the store (its object {key} is gone:"
+            " deleted outside modelstore, or never fully copied there). Uploading a file with the same bytes again,"
+            " to any domain, restores it for every version that names it, as does putting the object back from a backup;"
+            " `modelstore verify` lists the versions affected"
+        )
+
+
 class TargetExistsError(ModelStoreError, FileExistsError):
     """A download would overwrite files that are already in the target directory."""
 

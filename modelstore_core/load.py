@@ -287,7 +287,7 @@ class Loader:
             if cached is not None:
                 copy_verified(cached, v.files, staging)
             else:
-                write_files(self.storage, v.files, staging, self.cache, progress)
+                write_files(self.storage, v.record, staging, self.cache, progress)
                 self.cache.remember_record(self.storage, v.record)
             inside = os.path.realpath(target)
             for entry in v.files:
