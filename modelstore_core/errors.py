@@ -10,8 +10,11 @@ class ModelStoreError(Exception):
     """Base class of every error raised by modelstore."""
 
 
-def install_hint(distribution: str) -> str:
-    """How to install a plugin: from an index, and from a source checkout of modelstore."""
+def install_hint(distribution: str, extra: str | None = None) -> str:
+    """How to install a plugin (with one of its extras): from an index, and from a source checkout of modelstore."""
+    if extra:
+        spec = f"{distribution}[{extra}]"
+        return f'run `pip install "{spec}"` (from a modelstore checkout: `pip install -e "plugins/{spec}"`)'
     return f"run `pip install {distribution}` (from a modelstore checkout: `pip install -e plugins/{distribution}`)"
 
 
@@ -133,6 +136,17 @@ class MissingPluginError(ModelStoreError):
         if plugin:
             msg += f"; {install_hint(plugin)}"
         super().__init__(msg)
+
+
+class MissingFrameworkError(ModelStoreError, ImportError):
+    """A flavor's plugin is installed, but the framework it stores and loads with (one of its
+    ``modules``) is not: the plugin imports it only when it handles a model."""
+
+    def __init__(self, flavor: str, module: str, distribution: str | None, extra: str | None, *, storing: bool = False):
+        self.flavor, self.module, self.distribution, self.extra = flavor, module, distribution, extra
+        how = install_hint(distribution, extra) if distribution else f"install the distribution that provides the {module!r} module"
+        doing = "storing" if storing else "loading"
+        super().__init__(f"{doing} a {flavor!r} model needs the {module!r} module, which is not installed; {how}", name=module)
 
 
 class PluginLoadError(ModelStoreError, ImportError):
