@@ -103,9 +103,9 @@ class Cache:
             return 0, 0
         if others:
             shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            problem = f"{self.root} is not a modelstore cache: it holds {shown} besides the cache's own directories; nothing was deleted."
             raise UsageError(
-                f"{self.root} is not a modelstore cache: it holds {shown} besides the cache's own directories;"
-                " nothing was deleted. Check $MODELSTORE_CACHE_DIR (ModelStore(cache_dir=...))"
+                f"{problem} Check ModelStore(cache_dir=...) or $MODELSTORE_CACHE_DIR", cli=f"{problem} Check $MODELSTORE_CACHE_DIR"
             )
         freed = self.usage()
         for part in PARTS:

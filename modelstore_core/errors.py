@@ -7,7 +7,19 @@ from __future__ import annotations
 
 
 class ModelStoreError(Exception):
-    """Base class of every error raised by modelstore."""
+    """Base class of every error raised by modelstore.
+
+    ``cli_message`` is the same message as the command line says it, where the advice differs: its
+    flags and environment variables instead of keyword arguments (``--force`` for
+    ``overwrite=True``); ``None`` when the message reads the same from both.
+    """
+
+    cli_message: str | None = None
+
+    def __init__(self, *args: object, cli: str | None = None, **kwargs: object):
+        super().__init__(*args, **kwargs)
+        if cli is not None:
+            self.cli_message = cli
 
 
 def install_hint(distribution: str, extra: str | None = None) -> str:
@@ -230,10 +242,14 @@ class UntrustedSignatureError(ModelStoreError):
             seen = f"its signatures: {signers}"
         else:
             seen = "it has no signature"
-        super().__init__(
+        problem = (
             f"version {version} of {domain!r} is not signed by {need} (trusted: {', '.join(trusted)}); {seen}; nothing was loaded."
             f" If the version is genuine, sign it with a trusted key (`modelstore sign {domain} {version} --key KEY`),"
-            " or trust its signer's public key (ModelStore(trusted_keys=[...]) or $MODELSTORE_TRUSTED_KEYS)"
+            " or trust its signer's public key"
+        )
+        super().__init__(
+            f"{problem} (ModelStore(trusted_keys=[...]) or $MODELSTORE_TRUSTED_KEYS)",
+            cli=f"{problem} ($MODELSTORE_TRUSTED_KEYS)",
         )
 
 
@@ -268,7 +284,8 @@ class TargetExistsError(ModelStoreError, FileExistsError):
     def __init__(self, target: str, existing: list[str]):
         self.target, self.existing = target, existing
         shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
-        super().__init__(f"{target} already holds {shown}; choose an empty directory or pass overwrite=True (`--force`) to replace them")
+        held = f"{target} already holds {shown}; choose an empty directory or"
+        super().__init__(f"{held} pass overwrite=True to replace them", cli=f"{held} pass --force to replace them")
 
 
 class UnsafeServerError(StorageError):
@@ -277,13 +294,16 @@ class UnsafeServerError(StorageError):
     def __init__(self, url: str, missing: tuple[str, ...], detail: str | None = None):
         self.url, self.missing = url, missing
         what = " and ".join(missing)
-        super().__init__(
+        problem = (
             f"the server behind {url} does not honour conditional writes ({what}: "
             + (detail or "a request that must fail succeeded")
             + "), so concurrent uploads could overwrite each other's versions and states; nothing was written."
             " Use a server that implements them (AWS S3, GCS, MinIO and Ceph do; S3-compatible servers need"
             " If-None-Match/If-Match on PutObject), or, if only one process ever writes to this store,"
-            " open it with ModelStore(url, single_writer=True)"
+        )
+        super().__init__(
+            f"{problem} open it with ModelStore(url, single_writer=True)",
+            cli=f"{problem} write to it from Python with ModelStore(url, single_writer=True) (the command line has no such option)",
         )
 
 
@@ -293,11 +313,12 @@ class UnsafeCacheError(ModelStoreError):
 
     def __init__(self, path: str, problem: str):
         self.path, self.problem = path, problem
-        super().__init__(
+        message = (
             f"the cache directory {path} {problem}, so another user could plant files that a load would trust;"
             " nothing was read from the cache. `modelstore cache clear` empties the cache and makes it yours alone"
             " (if you own it); otherwise set $MODELSTORE_CACHE_DIR (ModelStore(cache_dir=...)) to a directory of your own"
         )
+        super().__init__(message, cli=message.replace(" (ModelStore(cache_dir=...))", ""))
 
 
 class ConflictError(ModelStoreError):

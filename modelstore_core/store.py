@@ -331,8 +331,10 @@ class ModelStore:
         private_key = self._private_key(key)
         if private_key is None:
             raise UsageError(
-                "no signing key: pass key= (`modelstore sign --key PATH`), open the store with signer=,"
-                " or set $MODELSTORE_SIGNING_KEY (`modelstore keys create NAME` makes a key)"
+                "no signing key: pass key=, open the store with signer=, or set $MODELSTORE_SIGNING_KEY"
+                " (`modelstore keys create NAME` makes a key)",
+                cli="no signing key: pass --key PATH (or the NAME of a key `modelstore keys create NAME` made),"
+                " or set $MODELSTORE_SIGNING_KEY",
             )
         record = self.info(domain, version, state=state).record
         self._before_writing()

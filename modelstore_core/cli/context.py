@@ -168,7 +168,7 @@ def describe_error(exc: BaseException) -> str:
     elif isinstance(exc, StateNotFoundError):
         msg = f"{exc}; `modelstore state ls {exc.domain}` lists its states"
     elif isinstance(exc, ModelStoreError):
-        msg = str(exc)
+        msg = exc.cli_message or str(exc)  # the command line's flags, not the keyword arguments
     elif isinstance(exc, FileNotFoundError) and exc.filename:
         msg = f"no such file or directory: {exc.filename}"
     elif isinstance(exc, PermissionError) and exc.filename:

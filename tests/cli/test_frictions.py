@@ -4,8 +4,12 @@ NaN in diffs."""
 from __future__ import annotations
 
 import json
+import re
 
-from modelstore_core import ModelStore
+import pytest
+from cli_helpers import one_line_error
+
+from modelstore_core import ModelStore, TargetExistsError, UsageError
 
 
 def test_delete_all_removes_the_domain(cli, files):
@@ -31,6 +35,38 @@ def test_download_refuses_to_overwrite_without_force(cli, files, tmp_path):
     assert (out / "model.bin").read_bytes() == b"precious"
     assert cli("download", "d", "-o", out, "--force").returncode == 0
     assert (out / "model.bin").read_bytes() == files["model.bin"].read_bytes()
+
+
+#: a Python keyword argument in a message: `overwrite=True`, `key=`, `trusted_keys=[]`
+KEYWORD_ARGUMENT = re.compile(r"\b[a-z][a-z_]*=(?!\w)|\b[a-z][a-z_]*=(True|False|\[)")
+
+
+def test_errors_name_the_flags_not_the_keyword_arguments(cli, files, tmp_path):
+    cli("upload", "d", files["model.bin"])
+    cli("state", "set", "d", "1", "production")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "model.bin").write_bytes(b"precious")
+    (tmp_path / "empty").mkdir()
+    errors = {
+        "download": one_line_error(cli("download", "d", "-o", tmp_path / "out")),
+        "mirror": one_line_error(cli("mirror", str(tmp_path / "empty"), str(cli.root), "--delete")),
+        "sign": one_line_error(cli("sign", "d", "1", env={"MODELSTORE_SIGNING_KEY": ""})),
+        "info": one_line_error(cli("info", "d", "1", "--state", "production")),
+    }
+    assert errors["download"].endswith("choose an empty directory or pass --force to replace them")
+    assert errors["mirror"].endswith("if it is meant to be empty, pass --allow-empty-source")
+    assert errors["sign"].startswith("Error: no signing key: pass --key PATH (or the NAME of a key `modelstore keys create NAME` made)")
+    assert errors["info"] == "Error: got VERSION 1 and --state production: a version is named by one of them, not both"
+    assert {name: KEYWORD_ARGUMENT.findall(error) for name, error in errors.items() if KEYWORD_ARGUMENT.search(error)} == {}
+
+    # The Python API keeps its own words.
+    store = ModelStore(cli.root, cache_dir=tmp_path / "api-cache")
+    with pytest.raises(TargetExistsError, match="pass overwrite=True to replace them"):
+        store.download("d", to=tmp_path / "out")
+    with pytest.raises(UsageError, match="pass allow_empty_source=True$"):
+        ModelStore(tmp_path / "empty").mirror_to(store, delete=True)
+    with pytest.raises(UsageError, match="got version=1 and state='production'"):
+        store.info("d", 1, state="production")
 
 
 def test_diff_does_not_report_an_unchanged_nan(cli, files):
