@@ -130,6 +130,31 @@ def test_check_input_names_each_column_that_does_not_match(store, model):
     assert check.to_dict()["ok"] is False and json.dumps(check.to_dict())
 
 
+def test_check_input_reports_swapped_columns_beside_missing_ones(store, model):
+    store.upload("churn", files=[model], input_example=FRAME)
+    swapped_and_missing = FRAME[["income", "age", "plan"]]  # age and income swapped, city left out
+    check = store.check_input("churn", swapped_and_missing)
+    assert [(p.kind, p.name, p.expected, p.found) for p in check.problems] == [
+        ("missing", "city", str(FRAME.city.dtype), None),
+        ("order", None, ["age", "income", "plan"], ["income", "age", "plan"]),
+    ]
+    swapped_and_extra = FRAME[["income", "age", "plan", "city"]].assign(tenure=1)
+    assert [p.kind for p in store.check_input("churn", swapped_and_extra).problems] == ["extra", "order"]
+    assert [p.kind for p in store.check_input("churn", FRAME[["age", "plan"]]).problems] == ["missing", "missing"]  # in order
+
+
+def test_a_column_of_another_dtype_family_that_fits_is_a_note(store, model):
+    store.upload("churn", files=[model], input_example=FRAME)
+    check = store.check_input("churn", FRAME.assign(income=RNG.integers(0, 9, 50)))  # int64 where float64 was recorded
+    assert check.ok and check.problems == []
+    assert [(p.kind, p.name, p.expected, p.found) for p in check.notes] == [("dtype", "income", "float64", "int64")]
+    assert str(check.notes[0]) == "input 'income': dtype is int64 where float64 was recorded (allowed: the model gets converted values)"
+    assert check.to_dict()["notes"] == [{"kind": "dtype", "name": "income", "expected": "float64", "found": "int64"}]
+    assert store.check_input("churn", FRAME.assign(income=FRAME.income.astype("float32"))).notes == []  # the same family: no note
+    as_text = FRAME.plan.astype(str)  # object, or str with pandas 3
+    assert [p.found for p in store.check_input("churn", FRAME.assign(plan=as_text)).notes] == [str(as_text.dtype)]
+
+
 def test_a_version_without_a_signature_says_how_to_record_one(store, model):
     store.upload("plain", files=[model])
     with pytest.raises(UsageError, match="input_example="):
