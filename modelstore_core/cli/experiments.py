@@ -34,7 +34,7 @@ def compare(
     directions = {**{name: "higher" for name in higher}, **{name: "lower" for name in lower}}
     if set(higher) & set(lower):
         raise click.BadParameter(f"{', '.join(sorted(set(higher) & set(lower)))} given both --higher and --lower")
-    comparison = cmdline.store().compare(domain, list(versions), directions=directions)
+    comparison = cmdline.store(existing=True).compare(domain, list(versions), directions=directions)
     result = comparison.to_dict()
     if cmdline.mode == "json":
         cmdline.emit_json(result)
@@ -113,7 +113,7 @@ def env(cmdline: CommandLine, domain: str, version: int | None, state_name: str 
     distribution ("matters" when loading would warn: Python's or the framework's or serializer's
     major.minor).
     """
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     if check:
         result = store.check_environment(domain, version, state=state_name)
         if cmdline.mode == "json" or fmt == "json":

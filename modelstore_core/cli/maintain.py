@@ -78,7 +78,7 @@ def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair
     hold is a problem (bad-signature), and so is, given trusted keys, a version they did not sign
     (untrusted); the signers of each version are listed (JSON: "signers").
     """
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     with progress(cmdline, "Verifying", None) as callback:
         report = store.verify(domain, version, repair=repair, signatures=signatures, progress=callback)
     if cmdline.mode == "json":
@@ -159,7 +159,7 @@ def gc(cmdline: CommandLine, apply: bool, grace: float) -> None:
     A dry run unless --apply. Never touches a committed version or an upload in progress.
     Piped: one key per line.
     """
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     report = store.gc(grace=grace, dry_run=not apply)
     keys = [*report.objects, *report.markers, *report.temporary, *report.signatures]
     if cmdline.mode == "json":

@@ -69,6 +69,36 @@ def test_errors_name_the_flags_not_the_keyword_arguments(cli, files, tmp_path):
         store.info("d", 1, state="production")
 
 
+def test_a_mistyped_domain_or_state_gets_the_closest_names(cli, files):
+    cli("upload", "fraud", files["model.bin"])
+    cli("upload", "churn", files["model.bin"])
+    cli("state", "set", "fraud", "1", "production")
+    assert one_line_error(cli("ls", "frud")) == (
+        "Error: domain 'frud' does not exist in this store (did you mean 'fraud'?); `modelstore ls` lists the domains"
+    )
+    assert "(did you mean 'fraud'?)" in one_line_error(cli("info", "frud"))
+    assert one_line_error(cli("info", "fraud", "--state", "prodution")) == (
+        "Error: domain 'fraud' has no state 'prodution' (did you mean 'production'?); `modelstore state ls fraud` lists its states"
+    )
+    assert "did you mean" not in one_line_error(cli("ls", "zzzzzz"))
+
+
+def test_a_reading_command_on_a_store_that_does_not_exist_says_so(cli, files, tmp_path):
+    typo = tmp_path / "modles"
+    for args in (["ls"], ["ls", "churn"], ["info", "churn"], ["verify"], ["download", "churn"]):
+        assert one_line_error(cli("--store", typo, *args)) == (
+            f"Error: the store {typo.as_uri()} (--store) does not exist: a typo in its path? Nothing is stored there yet;"
+            " a command that writes (`modelstore upload`) creates it"
+        )
+    assert "($MODELSTORE_URL) does not exist" in one_line_error(cli("ls", env={"MODELSTORE_URL": str(typo)}))
+    assert not typo.exists()
+    assert cli("--store", typo, "upload", "churn", files["model.bin"]).returncode == 0  # writing creates it
+    assert cli("--store", typo, "ls").lines[0][:2] == ["churn", "1"]
+    # The per-user store nobody named is only empty until the first upload.
+    default = cli("ls", env={"MODELSTORE_URL": "", "XDG_DATA_HOME": str(tmp_path / "xdg")})
+    assert (default.returncode, default.stdout) == (0, "")
+
+
 def test_diff_does_not_report_an_unchanged_nan(cli, files):
     # An older writer could store NaN in plugin metadata (JSON's NaN); it is not a change.
     cli("upload", "d", files["model.bin"])
