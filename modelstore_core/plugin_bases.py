@@ -118,9 +118,9 @@ def _framework_needed(storing: bool):
 
     def wrap(method):
         @functools.wraps(method)
-        def calling(self: FlavorPlugin, *args: Any) -> Any:
+        def calling(self: FlavorPlugin, *args: Any, **kwargs: Any) -> Any:
             try:
-                return method(self, *args)
+                return method(self, *args, **kwargs)
             except ModuleNotFoundError as exc:
                 module = (exc.name or "").partition(".")[0]
                 if module not in self.modules or _importable(module):
