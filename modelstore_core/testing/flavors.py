@@ -36,8 +36,8 @@ The same checks are plain functions (:func:`assert_round_trip`, :func:`assert_re
 :func:`check_raw_files_import_nothing`) for tests that need them with other models. They work
 on a test directory ``root`` (pytest's ``tmp_path``): the store is ``root / "store"`` and each
 ``ModelStore`` object gets its own cache under ``root``. The fixtures ``isolated``, ``store`` and
-``fresh`` come from the kit's pytest plugin (:mod:`modelstore_core.testing.pytest_plugin`), with no
-import.
+``fresh`` come from the kit's pytest plugin (:mod:`modelstore_core.testing.pytest_plugin`, which the
+suite switches on: ``-p modelstore_core.testing.pytest_plugin``), with no import.
 
 Only the standard library and pytest are imported here: no ML framework.
 """
