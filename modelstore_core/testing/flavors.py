@@ -444,13 +444,14 @@ class FlavorContract:
     own_model_code: str | None = None
     #: keyword arguments of ``load()`` in the round trip
     load_options: Mapping[str, Any] = {}
-    #: the framework is the plugin's own package (the example's ``TinyLinearModel``): there is no extra
-    #: to name, so :func:`check_missing_framework` does not apply
-    own_framework: bool = False
+    #: ``False`` where loading never needs a framework of the plugin's ``modules`` installed apart, so
+    #: :func:`check_missing_framework` does not apply: the example's framework is its own package;
+    #: modelstore-lightning loads the weights into the class the caller passes, never importing Lightning
+    loads_need_the_framework: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.own_framework:
+        if not cls.loads_need_the_framework:
             cls.test_loading_without_the_framework_says_what_to_install = None  # not collected
 
     @pytest.fixture(autouse=True)
