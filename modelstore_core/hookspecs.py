@@ -196,9 +196,14 @@ def modelstore_collect_metadata(model: Any, flavor: Flavor, domain: str) -> dict
     the rest of the record: an upload whose metadata breaks their rules fails with ``TypeError``,
     naming the field, before anything is committed.
 
-    :param model: the uploaded object, or ``None`` for a raw-files upload.
+    :param model: the uploaded object, or ``None`` for a raw-files upload and for the version as a
+        whole of a several-models upload (``upload(models=...)``: each part's model comes first, with
+        its own flavor).
     :param flavor: the :class:`~modelstore_core.flavor.Flavor` the serializer returned (check
-        ``flavor.name`` to act only on your own models).
+        ``flavor.name`` to act only on your own models). A raw-files upload
+        (``upload(domain, files=[...])``) passes ``Flavor(name="files", format="files",
+        plugin="modelstore-core")``, a several-models upload ``Flavor(name="parts", ...)`` for the
+        whole version.
     :param domain: the domain the version is uploaded to.
     :return: a dict to merge into the metadata, or ``None``.
     """

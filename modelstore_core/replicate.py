@@ -229,11 +229,12 @@ class Copier:
             selection = [Selector(d) for d in src_domains]
             whole_store = True
             if self.delete and not src_domains and not self.allow_empty_source and (doomed := domains_and_strays(self.dst)[0]):
-                raise UsageError(
+                problem = (
                     f"the source store {self.src.url} holds no domains, so mirroring it with delete would delete all"
                     f" {len(doomed)} domains of {self.dst.url}; nothing was deleted. Check the source's URL (a typo in a"
-                    " path or prefix looks like this); if it is meant to be empty, pass allow_empty_source=True (--allow-empty-source)"
+                    " path or prefix looks like this); if it is meant to be empty, pass"
                 )
+                raise UsageError(f"{problem} allow_empty_source=True", cli=f"{problem} --allow-empty-source")
         else:
             whole_store = False
             missing = sorted({s.domain for s in selection} - set(src_domains))

@@ -352,8 +352,10 @@ class ModelStore:
         signer = self._signer(key)
         if signer is None:
             raise UsageError(
-                "no signing key: pass key= (`modelstore sign --key PATH`), open the store with signer=,"
-                " or set $MODELSTORE_SIGNING_KEY (`modelstore keys create NAME` makes a key)"
+                "no signing key: pass key=, open the store with signer=, or set $MODELSTORE_SIGNING_KEY"
+                " (`modelstore keys create NAME` makes a key)",
+                cli="no signing key: pass --key PATH (or the NAME of a key `modelstore keys create NAME` made),"
+                " or set $MODELSTORE_SIGNING_KEY",
             )
         record = self.info(domain, version, state=state).record
         self._before_writing()
@@ -520,10 +522,11 @@ class ModelStore:
     ) -> InputCheck:
         """Whether ``data`` (a pandas DataFrame, numpy array, torch tensor or dict of them) matches the
         input signature recorded with a version (latest by default): missing or extra columns,
-        column order, dtypes and shapes. Only ``data``'s names, dtypes and shape are read.
+        column order, dtypes and shapes. Only ``data``'s names, dtypes and shape are read. A column
+        of another dtype family that fits (an int column for a float one) is a note, not a problem.
 
         :param strict: raise :class:`InputMismatchError` listing the problems instead of returning them.
-        :return: an :class:`~modelstore_core.input_signature.InputCheck` (``.ok``, ``.problems``).
+        :return: an :class:`~modelstore_core.input_signature.InputCheck` (``.ok``, ``.problems``, ``.notes``).
         :raises UsageError: the version records no input signature.
         """
         v = self.info(domain, version, state=state)
@@ -532,7 +535,8 @@ class ModelStore:
                 f"version {v.version} of {v.domain!r} records no input signature: its flavor plugin does not know one;"
                 " upload with input_example=X to record one"
             )
-        check = InputCheck(v.domain, v.version, v.signature, check_input(v.signature, data))
+        found = check_input(v.signature, data)
+        check = InputCheck(v.domain, v.version, v.signature, [p for p in found if not p.note], [p for p in found if p.note])
         if strict and not check.ok:
             raise InputMismatchError(v.domain, v.version, check.problems)
         return check

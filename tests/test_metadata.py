@@ -122,8 +122,12 @@ def test_json_value_converts_numpy_and_odd_values(tmp_path):
 class Contributor:
     """A throwaway plugin: registered for one test, like llm's tests do."""
 
+    def __init__(self):
+        self.asked: list[tuple] = []
+
     @hookimpl
     def modelstore_collect_metadata(self, model, flavor, domain):
+        self.asked.append((model, flavor))
         return {"training": {"rows": np.int64(1000), "score": np.float64(0.93), "domain": domain}, "domain": "hijack"}
 
 
@@ -140,3 +144,9 @@ def test_plugins_contribute_metadata_merged_and_json_safe(store, tmp_path):
     assert meta["training"] == {"rows": 1000, "score": 0.93, "domain": "d"}
     assert meta["domain"] == "d"  # plugins cannot override the core's keys
     assert "runtime" in meta and "git" in meta
+    # What the hookspec says a raw-files upload passes: no model, the core's own "files" flavor.
+    [(model, flavor)] = plugin.asked
+    assert model is None and (flavor.name, flavor.format, flavor.plugin) == ("files", "files", "modelstore-core")
+    from modelstore_core.hookspecs import modelstore_collect_metadata
+
+    assert 'Flavor(name="files", format="files", plugin="modelstore-core")' in " ".join(modelstore_collect_metadata.__doc__.split())

@@ -85,7 +85,7 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
     """
     from ..search import Query, Trust, search
 
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     if domain is None and not where and not sort:
         list_domains(cmdline, store)
         return
@@ -263,7 +263,7 @@ def info(cmdline: CommandLine, domain: str, version: int | None, state_name: str
     when piped or with --json: the version record exactly as stored. With --signatures, its
     signatures instead (key id, time, whether it holds, whether it is trusted).
     """
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     if signatures:
         print_signatures(cmdline, store, domain, version, state_name)
         return
@@ -498,7 +498,7 @@ def state_rm(cmdline: CommandLine, domain: str, name: str) -> None:
 @pass_cmdline
 def state_ls(cmdline: CommandLine, domain: str) -> None:
     """The states of DOMAIN and the versions they point at (piped columns: state, version)."""
-    states = cmdline.store().states(domain)
+    states = cmdline.store(existing=True).states(domain)
     if cmdline.mode == "json":
         cmdline.emit_json(states)
     elif cmdline.mode == "plain":

@@ -142,7 +142,7 @@ def diff(cmdline: CommandLine, domain: str, v1: int, v2: int, show_all: bool) ->
     \b
     Piped columns: change (added/removed/changed), section, key, old, new
     """
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     versions = [store.resolve(domain, v1), store.resolve(domain, v2)]
     records = fetch_records(store, versions)
     if len(records) != 2:  # one was deleted between resolve and fetch: report which

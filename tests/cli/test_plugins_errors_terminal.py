@@ -90,6 +90,7 @@ def test_errors_are_one_line_without_traceback(cli, files, tmp_path):
     assert "s3x://" in one_line_error(cli.run("--store", "s3x://nope", "ls", script=True))
     error = one_line_error(cli("ls", "--store", "s3x://nope"))
     assert "available schemes: " in error and "file" in error.split("available schemes: ")[1]  # whatever else is installed
+    cli.root.mkdir()  # an empty store (one that does not exist is another error)
     assert "domain 'nope' does not exist" in one_line_error(cli.run("ls", "nope", script=True))
     assert "`modelstore ls` lists the domains" in one_line_error(cli("info", "nope"))
     assert "domain 'nope' does not exist" in one_line_error(cli("download", "nope", "-o", tmp_path / "o"))
