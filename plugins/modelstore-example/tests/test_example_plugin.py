@@ -208,7 +208,9 @@ def test_cli_info_and_diff_show_the_hyperparameters(store, tmp_path):
     diff = modelstore("diff", "demo", "1", "2", "--json", env=env)
     assert diff.returncode == 0, diff.stderr
     result = json.loads(diff.stdout)
-    assert {"key": "model.hyperparameters.l2", "change": "changed", "old": 0.5, "new": 2.0} in result["sections"]["model"]
+    # each fact once: the hyperparameters are the version's params too, so diff shows them there only
+    assert result["sections"]["params"] == [{"key": "params.l2", "change": "changed", "old": 0.5, "new": 2.0}]
+    assert "model" not in result["sections"]
     assert [f["path"] for f in result["files"]["changed"]] == ["model.json"]
 
 
