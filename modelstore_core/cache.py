@@ -331,6 +331,7 @@ class VersionFiles:
     def path(self, name: str) -> Path:
         """The stored file ``name``, verified (hashed now unless proven): for libraries that read files."""
         entry = self._entry(name)
+        self._collect()  # a file read to its end through open() is proven
         self._verify([entry])
         return self.directory / name
 

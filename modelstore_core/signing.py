@@ -418,10 +418,27 @@ class TrustPolicy:
     def check(self, storage: Storage, record: VersionRecord) -> list[str]:
         """The trusted key ids whose signatures hold for ``record``; :class:`UntrustedSignatureError`
         unless they satisfy the policy. Reads one document per trusted key (a listing more on refusal)."""
+        return self._decide(
+            record,
+            lambda signer: read_signature(storage, record.domain, record.version, signer),
+            lambda: list_signers(storage, record.domain, record.version),
+        )
+
+    def check_documents(self, record: VersionRecord, documents: dict[str, SignatureDocument]) -> list[str]:
+        """:meth:`check` for a version not in a store yet (a pull): its signature documents by key id."""
+
+        def read(signer: str) -> SignatureDocument:
+            if signer not in documents:
+                raise KeyNotFoundError(signer)
+            return documents[signer]
+
+        return self._decide(record, read, lambda: sorted(documents))
+
+    def _decide(self, record: VersionRecord, read, signers) -> list[str]:
         valid, problems = [], {}
         for signer, public in self.keys.items():
             try:
-                doc = read_signature(storage, record.domain, record.version, signer)
+                doc = read(signer)
             except KeyNotFoundError:
                 continue
             except CorruptRecordError as exc:
@@ -436,7 +453,7 @@ class TrustPolicy:
                     return valid
         if valid and len(valid) == len(self.keys):
             return valid
-        found = {s: "" for s in list_signers(storage, record.domain, record.version)}
+        found = {s: "" for s in signers()}
         found.update({s: "valid" for s in valid})
         found.update(problems)
         raise UntrustedSignatureError(record.domain, record.version, self.require, sorted(self.keys), found)

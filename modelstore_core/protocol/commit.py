@@ -18,7 +18,9 @@ A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`
 crash after it leaves a complete version (readers trust neither the hint nor the summary blindly).
 
 A copy from another store (:mod:`modelstore_core.replicate`) commits the same way under the
-source's number (:func:`commit_copy`); signatures are written by :func:`put_signature`.
+source's number (:func:`commit_copy`); a version pulled from outside any store
+(:mod:`modelstore_core.transport`) under its own number when it is free, else under the next one
+(:func:`commit_pulled`); signatures are written by :func:`put_signature`.
 """
 
 from __future__ import annotations
@@ -130,6 +132,46 @@ def commit_copy(storage: Storage, domain: str, version: int, data: bytes) -> str
     checkpoint("copy-committed")
     summary.add_entry(storage, VersionRecord.parse(data, key, domain, version), len(data))
     return None
+
+
+def commit_pulled(
+    storage: Storage,
+    domain: str,
+    number: int | None,
+    data: bytes,
+    renumbered: dict[str, Any],
+    staged: list[StagedFile],
+    progress: list[FileProgress],
+    after_commit: Callable[[VersionRecord], None],
+    *,
+    allow_renumber: bool = True,
+) -> tuple[VersionRecord, bool]:
+    """Commit a version that came from outside the store (a pull), its files staged: as version
+    ``number`` with the record ``data`` (:func:`commit_copy`, then ``after_commit(record)``, which
+    stores its signatures) when ``number`` is given and still free in ``domain``; else as the next
+    version, from ``renumbered`` (a record draft, as :func:`commit_version` takes). Returns the
+    committed record and whether it kept ``number``. A number taken meanwhile raises
+    :class:`ConflictError` when ``allow_renumber`` is false (nothing is committed).
+    """
+    with upload_in_progress(storage, domain, tuple(sorted({st.sha256 for st in staged}))):
+        checkpoint("marker-written")
+        place_objects(staged, progress)
+        checkpoint("objects-stored")
+        if number is not None:
+            conflict = commit_copy(storage, domain, number, data)
+            if conflict is None:
+                record = VersionRecord.parse(data, keys.version_key(domain, number), domain, number)
+                after_commit(record)
+                checkpoint("signed")
+                advance_latest(storage, domain, number)
+                return record, True
+            if not allow_renumber:
+                raise ConflictError(f"version {number} of {domain!r}: {conflict}; nothing was committed")
+        record, hint = create_record(storage, domain, renumbered)
+        checkpoint("committed")
+        summary.add_entry(storage, record, len(dumps(record.document)))
+        advance_latest(storage, domain, record.version, hint, repair=parse_latest_hint(hint[0]))
+    return record, False
 
 
 def claim_document(copy_of: bytes | None = None) -> bytes:

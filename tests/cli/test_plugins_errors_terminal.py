@@ -32,7 +32,7 @@ def test_plugins_json(cli, plugin_env):
     assert (example["distribution"], example["version"], example["builtin"]) == ("modelstore-example", "0.1.0", False)
     assert example["hooks"] == [
         "modelstore_cli_commands", "modelstore_collect_metadata", "modelstore_deserialize", "modelstore_flavors",
-        "modelstore_schemes", "modelstore_serialize", "modelstore_store",
+        "modelstore_schemes", "modelstore_serialize", "modelstore_store", "modelstore_transport",
     ]
     assert (example["schemes"], example["flavors"], example["errors"]) == (["memory"], ["example"], [])
     assert example["commands"] == ["example-fit"]
@@ -57,7 +57,7 @@ def test_plugins_piped_and_disabled(cli, plugin_env):
     assert rows["example"][1:] == [
         "modelstore-example", "0.1.0",
         "modelstore_cli_commands,modelstore_collect_metadata,modelstore_deserialize,modelstore_flavors,modelstore_schemes,"
-        "modelstore_serialize,modelstore_store",
+        "modelstore_serialize,modelstore_store,modelstore_transport",
         "memory", "example", "example-fit",
     ]
     assert "git" not in rows and result.stderr == ""
