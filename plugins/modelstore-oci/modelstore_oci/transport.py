@@ -1,0 +1,50 @@
+"""``oci://`` references: push and pull versions as CNCF ModelPack artifacts (:mod:`.push`, :mod:`.pull`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelstore_core.plugin_api import Incoming, Outgoing, Transport, UsageError
+
+from .pull import pull_artifact
+from .push import push_version
+from .reference import Reference
+from .registry import CHUNK_SIZE, Registry
+
+#: What ``push(..., **options)`` and ``pull(..., **options)`` take, and their defaults.
+OPTIONS = {"plain_http": False, "timeout": 60.0, "chunk_size": CHUNK_SIZE}
+
+
+class OCITransport(Transport):
+    """One repository of an OCI registry, as ``oci://HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]`` names it.
+
+    :param plain_http: talk to the registry over ``http://`` (a registry on loopback); default ``https://``.
+    :param timeout: seconds one request may wait for an answer.
+    :param chunk_size: blobs larger than this go up in ``PATCH`` chunks of this size (default 64 MiB).
+    """
+
+    def __init__(self, ref: str, options: dict[str, Any]):
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise UsageError(f"oci:// takes the options {', '.join(sorted(OPTIONS))}, not {', '.join(unknown)}")
+        settings = {**OPTIONS, **options}
+        chunk_size = settings["chunk_size"]
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise UsageError(f"chunk_size is a positive number of bytes, not {chunk_size!r}")
+        self.ref = Reference.parse(ref)
+        self.url = str(self.ref)
+        self.registry = Registry(
+            self.ref, plain_http=bool(settings["plain_http"]), timeout=float(settings["timeout"]), chunk_size=chunk_size
+        )
+
+    def push(self, version: Outgoing, progress=None) -> str:
+        if self.ref.digest is not None:
+            raise UsageError(f"{self.url}: a push names a tag (or none: the version number), not a digest")
+        return push_version(self.registry, self.ref, version, progress)
+
+    def pull(self, scratch: Path, progress=None) -> Incoming:
+        return pull_artifact(self.registry, self.ref, scratch, progress)
+
+    def close(self) -> None:
+        self.registry.close()
