@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CorruptRecordError, KeyNotFoundError, SigningUnavailableError, UsageError
+from .errors import CorruptRecordError, IntegrityError, InvalidNameError, KeyNotFoundError, SigningUnavailableError, UsageError
 from .flavor import RAW_FILES, Flavor
 from .names import check_name, check_paths_round_trip
 from .progress import Progress, ProgressCallback
@@ -225,16 +225,21 @@ def check_incoming(incoming: Incoming, policy: TrustPolicy | None) -> tuple[Vers
     """The record as pushed, validated; the files exactly those it lists; the signature documents
     that read back and hold (each for the key it names, when the ``signing`` extra is there to
     check); and, with a trust policy, signed as it requires. Raises before anything is written."""
-    what = f"the version record of {incoming.ref}"
-    doc = load_json(incoming.record, what)
-    if not isinstance(doc, dict) or not isinstance(doc.get("domain"), str) or not isinstance(doc.get("version"), int):
-        raise CorruptRecordError(what, None, "does not name its domain and version")
-    record = VersionRecord.from_document(doc, what, check_name(doc["domain"], "domain name"), doc["version"])
+    try:
+        doc = load_json(incoming.record, "record")
+        if not isinstance(doc, dict) or not isinstance(doc.get("domain"), str) or not isinstance(doc.get("version"), int):
+            raise CorruptRecordError("record", None, "does not name its domain and version")
+        record = VersionRecord.from_document(doc, "record", check_name(doc["domain"], "domain name"), doc["version"])
+    except (CorruptRecordError, InvalidNameError) as exc:
+        problem = f"{exc.field} {exc.problem}" if isinstance(exc, CorruptRecordError) and exc.field else getattr(exc, "problem", str(exc))
+        raise IntegrityError(f"the version record of {incoming.ref}", "", "", f"{problem}; nothing was pulled") from None
     listed = sorted((f.path, f.size, f.sha256) for f in record.files)
     fetched = sorted((f.name, f.size, f.sha256) for f in incoming.files)
     if listed != fetched:
-        missing = sorted({entry[0] for entry in listed} ^ {entry[0] for entry in fetched}) or [a[0] for a, b in zip(listed, fetched) if a != b]
-        raise CorruptRecordError(what, "files", f"do not match the files fetched ({', '.join(missing[:5])}): nothing was pulled")
+        differ = sorted({entry[0] for entry in listed} ^ {entry[0] for entry in fetched}) or [a[0] for a, b in zip(listed, fetched) if a != b]
+        raise IntegrityError(
+            f"the version record of {incoming.ref}", "", "", f"its files differ from those fetched ({', '.join(differ[:5])}); nothing was pulled"
+        )
     signatures: list[tuple[SignatureDocument, bytes]] = []
     for data in incoming.signatures:
         try:

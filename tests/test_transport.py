@@ -155,7 +155,7 @@ def test_what_came_must_be_what_the_record_lists(tmp_path, folder_transport):
     obj = tmp_path / "out" / "objects" / v.files[0].sha256
     obj.write_bytes(b"tampered" + obj.read_bytes()[8:])
     target = store(tmp_path, "b")
-    with pytest.raises(CorruptRecordError, match="do not match the files fetched"):
+    with pytest.raises(IntegrityError, match="differ from those fetched"):
         target.pull(ref)
     assert target.list_domains() == [] and not list((tmp_path / "b" / "objects").rglob("*") if (tmp_path / "b" / "objects").exists() else [])
 

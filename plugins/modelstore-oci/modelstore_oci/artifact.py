@@ -90,7 +90,7 @@ def model_config(record: Any, layer_digests: list[str]) -> bytes:
     commit = (record.document.get("git") or {}).get("commit") if isinstance(record.document.get("git"), dict) else None
     if isinstance(commit, str) and commit:
         described["revision"] = commit
-    config = {"format": record.flavor.format} if record.flavor.format and record.flavor.name != "raw-files" else {}
+    config = {"format": record.flavor.format} if record.flavor.format and record.flavor.name != "files" else {}
     return canonical({"descriptor": described, "config": config, "modelfs": {"type": "layers", "diffIds": layer_digests}})
 
 

@@ -106,3 +106,52 @@ def writes(log) -> list[str]:
         elif method == "PUT" and "/manifests/" in path:
             found.append("manifest " + path.rsplit("/manifests/", 1)[1])
     return found
+
+
+# --- the registry's API, spoken directly (not through the code under test) ---------------------------
+
+
+def api(ref: str, path: str, method: str = "GET", data: bytes | None = None, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    """One request to ``/v2/<repository>/<path>`` of the registry ``ref`` names."""
+    import urllib.error
+    import urllib.request
+
+    host, repository = ref.removeprefix("oci://").split("/", 1)
+    repository = repository.split("@")[0].split(":")[0]
+    request = urllib.request.Request(f"http://{host}/v2/{repository}/{path}", data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"}
+
+
+def manifest_of(ref: str, reference: str) -> dict:
+    status, _, body = api(ref, f"manifests/{reference}", headers=ACCEPT)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def put_blob(ref: str, data: bytes) -> str:
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    status, headers, _ = api(ref, "blobs/uploads/", "POST", b"")
+    assert status == 202
+    location = headers["Location"].split("/v2/", 1)[1].split("/", 0)[0]
+    path = location.split("/blobs/", 1)[1]
+    status, _, body = api(ref, f"blobs/{path}{'&' if '?' in path else '?'}digest={digest}", "PUT", data, {"Content-Type": "application/octet-stream"})
+    assert status == 201, body
+    return digest
+
+
+def put_manifest(ref: str, reference: str, manifest: dict) -> str:
+    import hashlib
+
+    data = json.dumps(manifest).encode()
+    status, _, body = api(ref, f"manifests/{reference}", "PUT", data, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert status == 201, body
+    return "sha256:" + hashlib.sha256(data).hexdigest()
