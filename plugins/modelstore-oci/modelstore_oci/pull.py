@@ -30,8 +30,6 @@ from .layers import Gunzip, VerifiedBlob, copy_out, read_tar
 from .reference import Reference
 from .registry import Registry
 
-#: Layers fetched at once.
-PARALLEL_BLOBS = 4
 #: The largest version record or signature document read.
 MAX_DOCUMENT = 16 << 20
 
@@ -67,7 +65,7 @@ def pull_artifact(registry: Registry, ref: Reference, scratch: Path, progress: C
     def fetch(item: tuple[int, artifact.Descriptor]) -> list[IncomingFile]:
         return _fetch_layer(registry, item[1], item[0], scratch, what, record_layer is not None, advance)
 
-    with ThreadPoolExecutor(max(1, min(PARALLEL_BLOBS, len(layers)))) as pool:
+    with ThreadPoolExecutor(max(1, min(registry.parallel, len(layers)))) as pool:
         files = [f for found in pool.map(fetch, layers) for f in found]
     names = [f.name for f in files]
     if len(set(names)) != len(names):

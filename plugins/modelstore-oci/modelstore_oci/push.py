@@ -32,9 +32,6 @@ from .layers import FileLayer, bytes_layer, layer_kind
 from .reference import TAG, Reference
 from .registry import BLOCK, MANIFEST, Registry
 
-#: Blobs uploaded at once.
-PARALLEL_BLOBS = 4
-
 
 @dataclass
 class Blob:
@@ -136,7 +133,7 @@ def attach_signature(registry: Registry, subject: dict, data: bytes) -> None:
 
 def _upload_missing(registry: Registry, blobs: list[Blob], progress: Callable[[int, int], None] | None = None) -> None:
     unique = list({blob.digest: blob for blob in blobs}.values())
-    with ThreadPoolExecutor(min(PARALLEL_BLOBS, len(unique))) as pool:
+    with ThreadPoolExecutor(min(registry.parallel, len(unique))) as pool:
         present = list(pool.map(lambda blob: registry.has_blob(blob.digest), unique))
         missing = [blob for blob, there in zip(unique, present) if not there]
         total = sum(blob.size for blob in missing)

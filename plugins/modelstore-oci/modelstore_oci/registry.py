@@ -84,10 +84,12 @@ class Body:
 class Registry:
     """One repository of one registry."""
 
-    def __init__(self, ref: Reference, *, plain_http: bool = False, timeout: float = 60.0, chunk_size: int = CHUNK_SIZE):
+    def __init__(self, ref: Reference, *, plain_http: bool = False, timeout: float = 60.0, chunk_size: int = CHUNK_SIZE, parallel: int = 4):
         self.ref = ref
         self.base = f"{'http' if plain_http else 'https'}://{ref.host}"
         self.timeout, self.chunk_size = timeout, chunk_size
+        #: blobs moved at once
+        self.parallel = parallel
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "modelstore-oci"
         adapter = _Adapter(pool_maxsize=16)

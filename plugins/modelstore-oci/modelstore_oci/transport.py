@@ -13,7 +13,7 @@ from .reference import Reference
 from .registry import CHUNK_SIZE, Registry
 
 #: What ``push(..., **options)`` and ``pull(..., **options)`` take, and their defaults.
-OPTIONS = {"plain_http": False, "timeout": 60.0, "chunk_size": CHUNK_SIZE}
+OPTIONS = {"plain_http": False, "timeout": 60.0, "chunk_size": CHUNK_SIZE, "parallel": 4}
 
 
 class OCITransport(Transport):
@@ -22,6 +22,7 @@ class OCITransport(Transport):
     :param plain_http: talk to the registry over ``http://`` (a registry on loopback); default ``https://``.
     :param timeout: seconds one request may wait for an answer.
     :param chunk_size: blobs larger than this go up in ``PATCH`` chunks of this size (default 64 MiB).
+    :param parallel: blobs moved at once (default 4).
     """
 
     def __init__(self, ref: str, options: dict[str, Any]):
@@ -29,13 +30,18 @@ class OCITransport(Transport):
         if unknown:
             raise UsageError(f"oci:// takes the options {', '.join(sorted(OPTIONS))}, not {', '.join(unknown)}")
         settings = {**OPTIONS, **options}
-        chunk_size = settings["chunk_size"]
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise UsageError(f"chunk_size is a positive number of bytes, not {chunk_size!r}")
+        for name in ("chunk_size", "parallel"):
+            value = settings[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} is a positive whole number, not {value!r}")
         self.ref = Reference.parse(ref)
         self.url = str(self.ref)
         self.registry = Registry(
-            self.ref, plain_http=bool(settings["plain_http"]), timeout=float(settings["timeout"]), chunk_size=chunk_size
+            self.ref,
+            plain_http=bool(settings["plain_http"]),
+            timeout=float(settings["timeout"]),
+            chunk_size=settings["chunk_size"],
+            parallel=settings["parallel"],
         )
 
     def push(self, version: Outgoing, progress=None) -> str:
