@@ -133,7 +133,9 @@ class Transport(abc.ABC):
 # --- push ------------------------------------------------------------------------------------------
 
 
-def push(loader: Loader, transport: Transport, domain: str, version: int | None, state: str | None, progress: ProgressCallback | None) -> str:
+def push(
+    loader: Loader, transport: Transport, domain: str, version: int | None, state: str | None, progress: ProgressCallback | None
+) -> str:
     """Resolve, read, check, view, hand over (:meth:`ModelStore.push <modelstore_core.ModelStore.push>`)."""
     storage = loader.storage
     v = loader.info(domain, version, state)
@@ -236,9 +238,14 @@ def check_incoming(incoming: Incoming, policy: TrustPolicy | None) -> tuple[Vers
     listed = sorted((f.path, f.size, f.sha256) for f in record.files)
     fetched = sorted((f.name, f.size, f.sha256) for f in incoming.files)
     if listed != fetched:
-        differ = sorted({entry[0] for entry in listed} ^ {entry[0] for entry in fetched}) or [a[0] for a, b in zip(listed, fetched) if a != b]
+        differ = sorted({entry[0] for entry in listed} ^ {entry[0] for entry in fetched}) or [
+            a[0] for a, b in zip(listed, fetched, strict=True) if a != b
+        ]
         raise IntegrityError(
-            f"the version record of {incoming.ref}", "", "", f"its files differ from those fetched ({', '.join(differ[:5])}); nothing was pulled"
+            f"the version record of {incoming.ref}",
+            "",
+            "",
+            f"its files differ from those fetched ({', '.join(differ[:5])}); nothing was pulled",
         )
     signatures: list[tuple[SignatureDocument, bytes]] = []
     for data in incoming.signatures:
@@ -250,8 +257,11 @@ def check_incoming(incoming: Incoming, policy: TrustPolicy | None) -> tuple[Vers
             warnings.warn(f"{exc}; left out", RuntimeWarning, stacklevel=4)
             continue
         if _problem(doc_, record):
-            warnings.warn(f"a signature by {doc_.keyid} that came with {incoming.ref} does not hold ({_problem(doc_, record)}); left out",
-                          RuntimeWarning, stacklevel=4)
+            warnings.warn(
+                f"a signature by {doc_.keyid} that came with {incoming.ref} does not hold ({_problem(doc_, record)}); left out",
+                RuntimeWarning,
+                stacklevel=4,
+            )
             continue
         signatures.append((doc_, data))
     if policy is not None:

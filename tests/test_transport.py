@@ -14,7 +14,6 @@ from test_signing import make_key
 
 from modelstore_core import ModelStore
 from modelstore_core.errors import (
-    CorruptRecordError,
     IntegrityError,
     UnknownTransportError,
     UntrustedSignatureError,
@@ -157,7 +156,9 @@ def test_what_came_must_be_what_the_record_lists(tmp_path, folder_transport):
     target = store(tmp_path, "b")
     with pytest.raises(IntegrityError, match="differ from those fetched"):
         target.pull(ref)
-    assert target.list_domains() == [] and not list((tmp_path / "b" / "objects").rglob("*") if (tmp_path / "b" / "objects").exists() else [])
+    assert target.list_domains() == [] and not list(
+        (tmp_path / "b" / "objects").rglob("*") if (tmp_path / "b" / "objects").exists() else []
+    )
 
 
 def test_push_and_pull_from_the_command_line(tmp_path, folder_transport):

@@ -152,7 +152,9 @@ def push(cmdline: CommandLine, selection: str, ref: str, plain_http: bool) -> No
     elif cmdline.mode == "plain":
         click.echo(pinned)
     else:
-        cmdline.console.print(f"Pushed [bold]{escape(chosen.domain)}[/] version [bold green]{v.version}[/] to {escape(ref)} [dim]({digest})[/]")
+        cmdline.console.print(
+            f"Pushed [bold]{escape(chosen.domain)}[/] version [bold green]{v.version}[/] to {escape(ref)} [dim]({digest})[/]"
+        )
 
 
 @cli.command()

@@ -39,7 +39,9 @@ EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY = b"{}"
 #: Media types of layers this reader takes: the ModelPack kinds, as tars (plain or gzip) or raw files,
 #: and the OCI image layer types other tools use for plain files.
-_MODELPACK_LAYER = re.compile(r"^application/vnd\.cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$")
+_MODELPACK_LAYER = re.compile(
+    r"^application/vnd\.cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$"
+)
 _OCI_LAYER = re.compile(r"^application/vnd\.oci\.image\.layer\.v1\.(tar|tar\+gzip|tar\+zstd)$")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 #: The most layers a manifest may list.
@@ -197,7 +199,9 @@ def parse_manifest(data: bytes, what: str) -> Manifest:
     if media_type == INDEX or "manifests" in doc:
         raise ModelStoreError(f"{what} is an image index (several manifests), not one model artifact: name one by its digest")
     if media_type != MANIFEST or doc.get("schemaVersion") != 2:
-        raise ModelStoreError(f"{what} is a {str(media_type)[:80]} (schema {str(doc.get('schemaVersion'))[:10]}), not an OCI image manifest")
+        raise ModelStoreError(
+            f"{what} is a {str(media_type)[:80]} (schema {str(doc.get('schemaVersion'))[:10]}), not an OCI image manifest"
+        )
     layers = doc.get("layers")
     if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
         raise ModelStoreError(f"{what}: the manifest lists no layers, or more than {MAX_LAYERS}; refused")
@@ -226,8 +230,12 @@ def check_config(config: bytes, manifest: Manifest, what: str) -> dict[str, Any]
     modelfs = doc.get("modelfs") if isinstance(doc, dict) else None
     diff_ids = modelfs.get("diffIds") if isinstance(modelfs, dict) else None
     if not isinstance(diff_ids, list) or len(diff_ids) != len(manifest.layers):
-        raise ModelStoreError(f"{what}: the ModelPack config lists {len(diff_ids or [])} layers, the manifest {len(manifest.layers)}; refused")
-    for i, (diff_id, layer) in enumerate(zip(diff_ids, manifest.layers)):
+        raise ModelStoreError(
+            f"{what}: the ModelPack config lists {len(diff_ids or [])} layers, the manifest {len(manifest.layers)}; refused"
+        )
+    for i, (diff_id, layer) in enumerate(zip(diff_ids, manifest.layers, strict=True)):
         if encoding(layer.media_type) in ("raw", "tar") and diff_id != layer.digest:
-            raise ModelStoreError(f"{what}: the ModelPack config's layer {i} is {str(diff_id)[:80]}, the manifest's {layer.digest}; refused")
+            raise ModelStoreError(
+                f"{what}: the ModelPack config's layer {i} is {str(diff_id)[:80]}, the manifest's {layer.digest}; refused"
+            )
     return doc

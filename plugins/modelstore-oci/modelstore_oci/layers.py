@@ -183,7 +183,9 @@ class VerifiedBlob:
             raise IntegrityError(self.what, self.digest, "", f"the registry sent another size than the manifest's {self.size} bytes")
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self.digest:
-            raise IntegrityError(self.what, self.digest, actual, f"its bytes hash to {actual[:19]}…, not the manifest's {self.digest[:19]}…")
+            raise IntegrityError(
+                self.what, self.digest, actual, f"its bytes hash to {actual[:19]}…, not the manifest's {self.digest[:19]}…"
+            )
 
 
 class Gunzip:

@@ -120,13 +120,21 @@ def attach_signature(registry: Registry, subject: dict, data: bytes) -> None:
     keyid = str(json.loads(data).get("keyid", ""))
     document = artifact.descriptor(artifact.SIGNATURE_TYPE, _sha256(data), len(data))
     empty = artifact.empty_digest()
-    _upload_missing(registry, [Blob(empty, len(artifact.EMPTY), lambda: io.BytesIO(artifact.EMPTY)), Blob(document["digest"], len(data), lambda: io.BytesIO(data))])
+    _upload_missing(
+        registry,
+        [
+            Blob(empty, len(artifact.EMPTY), lambda: io.BytesIO(artifact.EMPTY)),
+            Blob(document["digest"], len(data), lambda: io.BytesIO(data)),
+        ],
+    )
     manifest = artifact.signature_manifest(subject, document, keyid)
     digest = _sha256(manifest)
     headers = registry.put_manifest(digest, manifest, MANIFEST, f"attaching the signature of {keyid} to {subject['digest']}")
     registry.add_referrer(
         subject["digest"],
-        artifact.descriptor(MANIFEST, digest, len(manifest), {"dev.modelstore.signature.keyid": keyid}, artifactType=artifact.SIGNATURE_TYPE),
+        artifact.descriptor(
+            MANIFEST, digest, len(manifest), {"dev.modelstore.signature.keyid": keyid}, artifactType=artifact.SIGNATURE_TYPE
+        ),
         headers,
     )
 
@@ -135,7 +143,7 @@ def _upload_missing(registry: Registry, blobs: list[Blob], progress: Callable[[i
     unique = list({blob.digest: blob for blob in blobs}.values())
     with ThreadPoolExecutor(min(registry.parallel, len(unique))) as pool:
         present = list(pool.map(lambda blob: registry.has_blob(blob.digest), unique))
-        missing = [blob for blob, there in zip(unique, present) if not there]
+        missing = [blob for blob, there in zip(unique, present, strict=True) if not there]
         total = sum(blob.size for blob in missing)
         done, lock = [0], threading.Lock()
 
@@ -175,4 +183,3 @@ class _Counting:
 
     def close(self) -> None:
         self._stream.close()
-

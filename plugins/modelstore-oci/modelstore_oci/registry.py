@@ -177,7 +177,9 @@ class Registry:
                 )
             return RegistryError(f"{what}: {self.ref.host} refused the credentials of {creds.username!r} (from {creds.source})")
         if status == 403:
-            return RegistryError(f"{what}: {self.ref.host} denied it (403{detail}); do these credentials allow it on {self.ref.repository}?")
+            return RegistryError(
+                f"{what}: {self.ref.host} denied it (403{detail}); do these credentials allow it on {self.ref.repository}?"
+            )
         return RegistryError(f"{what}: {self.ref.host} answered {status}{detail}")
 
     def credentials(self) -> Credentials | None:
@@ -298,7 +300,9 @@ class Registry:
         return data, media_type, answer.headers.get("Docker-Content-Digest")
 
     def put_manifest(self, reference: str, data: bytes, media_type: str, what: str) -> requests.structures.CaseInsensitiveDict:
-        answer = self.request("PUT", self.url(f"manifests/{reference}"), what, expect=(201,), headers={"Content-Type": media_type}, body=data)
+        answer = self.request(
+            "PUT", self.url(f"manifests/{reference}"), what, expect=(201,), headers={"Content-Type": media_type}, body=data
+        )
         answer.close()
         return answer.headers
 

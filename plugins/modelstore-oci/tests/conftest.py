@@ -36,7 +36,9 @@ class Registry(ServerProcess):
         }
         if auth:
             config["auth"] = auth
-        super().__init__(lambda port: [needs("docker-registry", "docker-registry"), "serve", self._write(config, port)], directory / "registry.log")
+        super().__init__(
+            lambda port: [needs("docker-registry", "docker-registry"), "serve", self._write(config, port)], directory / "registry.log"
+        )
 
     def _write(self, config: dict, port: int) -> Path:
         config["http"]["addr"] = f"127.0.0.1:{port}"
@@ -143,7 +145,9 @@ def put_blob(ref: str, data: bytes) -> str:
     assert status == 202
     location = headers["Location"].split("/v2/", 1)[1].split("/", 0)[0]
     path = location.split("/blobs/", 1)[1]
-    status, _, body = api(ref, f"blobs/{path}{'&' if '?' in path else '?'}digest={digest}", "PUT", data, {"Content-Type": "application/octet-stream"})
+    status, _, body = api(
+        ref, f"blobs/{path}{'&' if '?' in path else '?'}digest={digest}", "PUT", data, {"Content-Type": "application/octet-stream"}
+    )
     assert status == 201, body
     return digest
 

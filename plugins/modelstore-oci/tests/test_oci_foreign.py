@@ -38,7 +38,11 @@ def layout_of(tmp_path: Path, layers: list[tuple[str, bytes, dict]]) -> Path:
     """An OCI layout holding one ModelPack manifest of ``layers`` (media type, bytes, annotations), tagged v1."""
     layout = tmp_path / "layout"
     described = [{"mediaType": media_type, **blob(layout, data), "annotations": annotations} for media_type, data, annotations in layers]
-    config = {"descriptor": {"name": "bert-tiny", "version": "1"}, "config": {"format": "safetensors"}, "modelfs": {"type": "layers", "diffIds": []}}
+    config = {
+        "descriptor": {"name": "bert-tiny", "version": "1"},
+        "config": {"format": "safetensors"},
+        "modelfs": {"type": "layers", "diffIds": []},
+    }
     config["modelfs"]["diffIds"] = [d["digest"] for d in described]  # gzip layers' DiffIDs are not checked
     manifest = {
         "schemaVersion": 2,

@@ -117,7 +117,11 @@ def test_unchanged_files_give_unchanged_layers_and_a_repush_uploads_nothing(tmp_
         # version 2: its own record and config; the weights' layer is version 1's blob
         second = writes(proxy.log)
         assert second.count("upload") == 2 and second[-1] == "manifest 2"
-        weights = [layer for layer in _manifest(store, via, 1, registry)["layers"] if layer["annotations"]["org.cncf.model.filepath"] == "model.safetensors"]
+        weights = [
+            layer
+            for layer in _manifest(store, via, 1, registry)["layers"]
+            if layer["annotations"]["org.cncf.model.filepath"] == "model.safetensors"
+        ]
         assert f"blob {weights[0]['digest']}" in blobs and f"blob {weights[0]['digest']}" not in second
 
 
@@ -134,7 +138,12 @@ def _manifest(store, ref, tag, registry):
 
 def test_references(tmp_path, version, registry):
     store, _ = version
-    for bad in ("oci://127.0.0.1/UPPER/case", "oci://user:pw@127.0.0.1/models/x", "oci:///models/x", "oci://127.0.0.1/models/x:t@sha256:1234"):
+    for bad in (
+        "oci://127.0.0.1/UPPER/case",
+        "oci://user:pw@127.0.0.1/models/x",
+        "oci:///models/x",
+        "oci://127.0.0.1/models/x:t@sha256:1234",
+    ):
         with pytest.raises(UsageError):
             store.push("churn", bad, plain_http=True)
     with pytest.raises(UsageError, match="not a digest"):

@@ -82,9 +82,13 @@ def test_a_layer_swapped_for_another_blob_is_refused(tmp_path, pushed, repo):
     weights, config = layer(forged, "model.bin"), layer(forged, "config.json")
     weights["digest"], weights["size"] = config["digest"], config["size"]
     diff_ids = [entry["digest"] for entry in forged["layers"]]
-    config_blob = put_blob(repo, json.dumps({"descriptor": {"name": "churn"}, "config": {}, "modelfs": {"type": "layers", "diffIds": diff_ids}}).encode())
+    config_blob = put_blob(
+        repo, json.dumps({"descriptor": {"name": "churn"}, "config": {}, "modelfs": {"type": "layers", "diffIds": diff_ids}}).encode()
+    )
     forged["config"]["digest"] = config_blob
-    forged["config"]["size"] = len(json.dumps({"descriptor": {"name": "churn"}, "config": {}, "modelfs": {"type": "layers", "diffIds": diff_ids}}).encode())
+    forged["config"]["size"] = len(
+        json.dumps({"descriptor": {"name": "churn"}, "config": {}, "modelfs": {"type": "layers", "diffIds": diff_ids}}).encode()
+    )
     put_manifest(repo, "forged", forged)
     refused(tmp_path, f"{repo}:forged", "config.json|model.bin|one file its annotation names")
 
@@ -92,7 +96,9 @@ def test_a_layer_swapped_for_another_blob_is_refused(tmp_path, pushed, repo):
 def test_a_config_that_disagrees_with_the_manifest_is_refused(tmp_path, pushed, repo):
     _, manifest = pushed
     forged = json.loads(json.dumps(manifest))
-    config = json.dumps({"descriptor": {"name": "churn"}, "config": {}, "modelfs": {"type": "layers", "diffIds": ["sha256:" + "0" * 64]}}).encode()
+    config = json.dumps(
+        {"descriptor": {"name": "churn"}, "config": {}, "modelfs": {"type": "layers", "diffIds": ["sha256:" + "0" * 64]}}
+    ).encode()
     forged["config"] = {**forged["config"], "digest": put_blob(repo, config), "size": len(config)}
     put_manifest(repo, "forged-config", forged)
     refused(tmp_path, f"{repo}:forged-config", "ModelPack config")

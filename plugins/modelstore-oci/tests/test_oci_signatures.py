@@ -21,7 +21,9 @@ SIGNATURE = "application/vnd.modelstore.signature.v1+json"
 def make_key(tmp_path, name: str):
     private = ec.generate_private_key(ec.SECP256R1())
     private_path, public_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub.pem"
-    private_path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    private_path.write_bytes(
+        private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     public_path.write_bytes(private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return str(private_path), str(public_path)
 
@@ -47,7 +49,10 @@ def test_signatures_are_referrers_of_the_manifest(tmp_path, signed, repo, skopeo
     [keyid] = [s.keyid for s in store.signatures("churn", 1)]
     assert referrer["annotations"]["dev.modelstore.signature.keyid"] == keyid
     store.push("churn", repo, plain_http=True)  # again: listed once
-    assert len(json.loads(skopeo("inspect", "--tls-verify=false", "--raw", docker_ref(f"{repo}:{digest.replace(':', '-')}")))["manifests"]) == 1
+    assert (
+        len(json.loads(skopeo("inspect", "--tls-verify=false", "--raw", docker_ref(f"{repo}:{digest.replace(':', '-')}")))["manifests"])
+        == 1
+    )
 
 
 def test_a_pull_keeps_the_signatures_and_honours_the_trust_policy(tmp_path, signed, repo):
@@ -71,7 +76,9 @@ def test_an_edited_record_does_not_pass_the_trust_policy(tmp_path, signed, repo,
     manifest: every digest holds, but the signature does not, so a reader with a policy refuses it."""
     store, digest, public = signed
     manifest = manifest_of(repo, "1")
-    [record_layer] = [entry for entry in manifest["layers"] if entry["annotations"]["org.cncf.model.filepath"] == ".modelstore/version.json"]
+    [record_layer] = [
+        entry for entry in manifest["layers"] if entry["annotations"]["org.cncf.model.filepath"] == ".modelstore/version.json"
+    ]
     with tarfile.open(registry.blob_path(record_layer["digest"])) as tar:
         record = json.loads(tar.extractfile(".modelstore/version.json").read())
     record["metrics"]["auc"] = 0.99
@@ -87,7 +94,9 @@ def test_an_edited_record_does_not_pass_the_trust_policy(tmp_path, signed, repo,
         if entry["digest"] == record_layer["digest"]:
             entry["digest"], entry["size"] = layer_digest, len(buffer.getvalue())
     forged["annotations"]["dev.modelstore.record"] = layer_digest
-    config = json.dumps({"descriptor": {"name": "churn"}, "config": {}, "modelfs": {"type": "layers", "diffIds": [e["digest"] for e in forged["layers"]]}}).encode()
+    config = json.dumps(
+        {"descriptor": {"name": "churn"}, "config": {}, "modelfs": {"type": "layers", "diffIds": [e["digest"] for e in forged["layers"]]}}
+    ).encode()
     forged["config"] = {**forged["config"], "digest": put_blob(repo, config), "size": len(config)}
     forged_digest = put_manifest(repo, "1", forged)
     # the signature, re-attached to the forged manifest as its referrer
@@ -96,7 +105,13 @@ def test_an_edited_record_does_not_pass_the_trust_policy(tmp_path, signed, repo,
     signature["subject"] = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": forged_digest, "size": 0}
     sig_digest = put_manifest(repo, "sig", signature)
     index["manifests"][0]["digest"] = sig_digest
-    status, _, _ = api(repo, f"manifests/{forged_digest.replace(':', '-')}", "PUT", json.dumps(index).encode(), {"Content-Type": "application/vnd.oci.image.index.v1+json"})
+    status, _, _ = api(
+        repo,
+        f"manifests/{forged_digest.replace(':', '-')}",
+        "PUT",
+        json.dumps(index).encode(),
+        {"Content-Type": "application/vnd.oci.image.index.v1+json"},
+    )
     assert status == 201
 
     trusting = open_store(tmp_path, "c", trusted_keys=[public])
