@@ -58,8 +58,10 @@ class Body:
     """A request body read from ``open()`` (called again for a retry), ``size`` bytes long: what
     requests streams with a Content-Length, never buffering it whole."""
 
-    def __init__(self, open_: Callable[[], BinaryIO], size: int):
+    def __init__(self, open_: Callable[[], BinaryIO], size: int, *, again: bool = True):
         self._open, self.size = open_, size
+        #: whether ``open_`` can give the bytes again (for a request sent again after a challenge)
+        self.again = again
         self._stream: BinaryIO | None = None
 
     def fresh(self) -> Body:
@@ -143,7 +145,7 @@ class Registry:
             finally:
                 if isinstance(body, Body):
                     body.close()
-            if answer.status_code == 401 and not challenged:
+            if answer.status_code == 401 and not challenged and (not isinstance(body, Body) or body.again):
                 challenged = True
                 header = answer.headers.get("WWW-Authenticate", "")
                 answer.close()
@@ -261,7 +263,7 @@ class Registry:
                         what,
                         expect=(202,),
                         headers={"Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + n - 1}"},
-                        body=Body(lambda piece=piece: piece, n),
+                        body=Body(lambda piece=piece: piece, n, again=False),
                         retry=False,  # a chunk's bytes cannot be read again: the rerun of a push resumes
                     )
                     answer.close()
