@@ -256,9 +256,10 @@ def check_incoming(incoming: Incoming, policy: TrustPolicy | None) -> tuple[Vers
         except CorruptRecordError as exc:
             warnings.warn(f"{exc}; left out", RuntimeWarning, stacklevel=4)
             continue
-        if _problem(doc_, record):
+        problem = _problem(doc_, record)
+        if problem:
             warnings.warn(
-                f"a signature by {doc_.keyid} that came with {incoming.ref} does not hold ({_problem(doc_, record)}); left out",
+                f"a signature by {doc_.keyid} that came with {incoming.ref} does not hold ({problem}); left out",
                 RuntimeWarning,
                 stacklevel=4,
             )
@@ -305,10 +306,14 @@ def commit_incoming(
             return Version(target, record.version, VersionRecord.parse(existing, key, target, record.version))
     keep = target == record.domain and storage.stat(keys.claim_key(target, record.version)) is None
     if not keep and under_policy:
+        where = (
+            f"version {record.version} of {target!r} is taken in this store, so {incoming.ref} would be pulled under another number"
+            if target == record.domain
+            else f"{incoming.ref} is version {record.version} of {record.domain!r}: pulled into {target!r}, it would be another version"
+        )
         raise UsageError(
-            f"version {record.version} of {target!r} is taken in this store, so {incoming.ref} would be pulled under another"
-            " number, where its signatures no longer hold and the trust policy could never load it; nothing was pulled."
-            " Pull it into a store where the number is free"
+            f"{where}, where its signatures no longer hold and the trust policy could never load it; nothing was pulled."
+            " Pull it into its own domain, in a store where its number is free"
         )
     renumbered = {name: value for name, value in document.items() if name not in ("version", "created")}
     renumbered["domain"] = target
@@ -324,7 +329,7 @@ def commit_incoming(
             renumbered,
             staged,
             [counter.file(f.size) for f in incoming.files],
-            lambda done: [commit.put_signature(storage, doc, data, replaces=lambda existing: True) for doc, data in signatures],
+            lambda committed: _put_signatures(storage, signatures),
             allow_renumber=not under_policy,
         )
     finally:
@@ -338,6 +343,12 @@ def commit_incoming(
             stacklevel=4,
         )
     return Version(target, committed.version, committed)
+
+
+def _put_signatures(storage: Storage, signatures: list[tuple[SignatureDocument, bytes]]) -> None:
+    """Store the signatures of a version pulled under its own number, as they came (they hold for it)."""
+    for doc, data in signatures:
+        commit.put_signature(storage, doc, data, replaces=lambda existing: True)
 
 
 def _same_version(stored: bytes, pushed: dict[str, Any]) -> bool:
