@@ -37,13 +37,22 @@ MANIFEST_TYPES = (
 MAX_MANIFEST = 4 << 20
 #: Bytes per socket write and per read of a blob.
 BLOCK = 1 << 20
-#: Blobs above this go up in PATCH chunks of this size (a registry may ask for larger ones); smaller in one PUT.
+#: The chunk size of a blob a registry refuses in one request (it may ask for larger chunks).
 CHUNK_SIZE = 64 << 20
 RETRIES = 4
 
 
 class RegistryError(StorageError):
-    """The registry refused a request, or could not be reached."""
+    """The registry refused a request (``status``), or could not be reached (``status`` is ``None``)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def passing(self) -> bool:
+        """Whether trying again may help: no answer, or a server error."""
+        return self.status is None or self.status >= 500
 
 
 class _Adapter(HTTPAdapter):
@@ -86,7 +95,9 @@ class Body:
 class Registry:
     """One repository of one registry."""
 
-    def __init__(self, ref: Reference, *, plain_http: bool = False, timeout: float = 60.0, chunk_size: int = CHUNK_SIZE, parallel: int = 4):
+    def __init__(
+        self, ref: Reference, *, plain_http: bool = False, timeout: float = 60.0, chunk_size: int | None = None, parallel: int = 4
+    ):
         self.ref = ref
         self.base = f"{'http' if plain_http else 'https'}://{ref.host}"
         self.timeout, self.chunk_size = timeout, chunk_size
@@ -175,14 +186,15 @@ class Registry:
             if creds is None:
                 return RegistryError(
                     f"{what}: {self.ref.host} needs credentials: `docker login {self.ref.host}`, or set $REGISTRY_USERNAME"
-                    " and $REGISTRY_PASSWORD"
+                    " and $REGISTRY_PASSWORD",
+                    status,
                 )
-            return RegistryError(f"{what}: {self.ref.host} refused the credentials of {creds.username!r} (from {creds.source})")
+            return RegistryError(f"{what}: {self.ref.host} refused the credentials of {creds.username!r} (from {creds.source})", status)
         if status == 403:
             return RegistryError(
-                f"{what}: {self.ref.host} denied it (403{detail}); do these credentials allow it on {self.ref.repository}?"
+                f"{what}: {self.ref.host} denied it (403{detail}); do these credentials allow it on {self.ref.repository}?", status
             )
-        return RegistryError(f"{what}: {self.ref.host} answered {status}{detail}")
+        return RegistryError(f"{what}: {self.ref.host} answered {status}{detail}", status)
 
     def credentials(self) -> Credentials | None:
         if self._credentials is False:
@@ -234,43 +246,63 @@ class Registry:
         return answer.status_code == 200
 
     def upload_blob(self, digest: str, size: int, open_: Callable[[], BinaryIO]) -> None:
-        """Upload the ``size`` bytes that ``open_()`` streams, which must hash to ``digest``: in one PUT,
-        or in PATCH chunks when larger than the chunk size (or the registry's minimum chunk)."""
+        """Upload the ``size`` bytes that ``open_()`` streams, which must hash to ``digest``: in one
+        streamed ``PUT`` (the upload every registry takes), or in ``PATCH`` chunks when a chunk size
+        is set and the blob is larger, or when the registry refuses so large a request (413)."""
         what = f"uploading blob {digest}"
+        location, least = self._start_upload(what)
+        if self.chunk_size is None or size <= self.chunk_size:
+            for attempt in range(RETRIES):
+                try:
+                    answer = self.request(
+                        "PUT",
+                        _with(location, digest=digest),
+                        what,
+                        expect=(201, 413),
+                        headers={"Content-Type": "application/octet-stream"},
+                        body=Body(open_, size),
+                        retry=False,  # a failed upload session is not taken up again: a new one is started
+                    )
+                    break
+                except RegistryError as exc:
+                    if attempt == RETRIES - 1 or not exc.passing:
+                        raise
+                    time.sleep(0.2 * 2**attempt)
+                    location, least = self._start_upload(what)
+            answer.close()
+            if answer.status_code == 201:
+                self._count(size)
+                return
+            location, least = self._start_upload(what)  # too large for one request: in chunks
+        chunk = max(self.chunk_size or CHUNK_SIZE, least)
+        stream = open_()
+        try:
+            for start in range(0, size, chunk):
+                n = min(chunk, size - start)
+                piece = _Slice(stream, n)
+                answer = self.request(
+                    "PATCH",
+                    location,
+                    what,
+                    expect=(202,),
+                    headers={"Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + n - 1}"},
+                    body=Body(lambda piece=piece: piece, n, again=False),
+                    retry=False,  # a chunk's bytes cannot be read again: the rerun of a push resumes
+                )
+                answer.close()
+                location = urljoin(self.base, answer.headers["Location"])
+        finally:
+            stream.close()
+        self.request("PUT", _with(location, digest=digest), what, expect=(201,), body=b"").close()
+        self._count(size)
+
+    def _start_upload(self, what: str) -> tuple[str, int]:
+        """An upload session: its location, and the smallest chunk the registry takes."""
         started = self.request("POST", self.url("blobs/uploads/"), what, expect=(202,))
         started.close()
-        location = urljoin(self.base, started.headers["Location"])
-        chunk = max(self.chunk_size, int(started.headers.get("OCI-Chunk-Min-Length", "0") or 0))
-        if size <= chunk:
-            answer = self.request(
-                "PUT",
-                _with(location, digest=digest),
-                what,
-                expect=(201,),
-                headers={"Content-Type": "application/octet-stream"},
-                body=Body(open_, size),
-            )
-            answer.close()
-        else:
-            stream = open_()
-            try:
-                for start in range(0, size, chunk):
-                    n = min(chunk, size - start)
-                    piece = _Slice(stream, n)
-                    answer = self.request(
-                        "PATCH",
-                        location,
-                        what,
-                        expect=(202,),
-                        headers={"Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + n - 1}"},
-                        body=Body(lambda piece=piece: piece, n, again=False),
-                        retry=False,  # a chunk's bytes cannot be read again: the rerun of a push resumes
-                    )
-                    answer.close()
-                    location = urljoin(self.base, answer.headers["Location"])
-            finally:
-                stream.close()
-            self.request("PUT", _with(location, digest=digest), what, expect=(201,), body=b"").close()
+        return urljoin(self.base, started.headers["Location"]), int(started.headers.get("OCI-Chunk-Min-Length", "0") or 0)
+
+    def _count(self, size: int) -> None:
         with self._lock:
             self.uploaded_blobs += 1
             self.uploaded_bytes += size

@@ -10,10 +10,10 @@ from modelstore_core.plugin_api import Incoming, Outgoing, Transport, UsageError
 from .pull import pull_artifact
 from .push import push_version
 from .reference import Reference
-from .registry import CHUNK_SIZE, Registry
+from .registry import Registry
 
 #: What ``push(..., **options)`` and ``pull(..., **options)`` take, and their defaults.
-OPTIONS = {"plain_http": False, "timeout": 60.0, "chunk_size": CHUNK_SIZE, "parallel": 4}
+OPTIONS = {"plain_http": False, "timeout": 60.0, "chunk_size": None, "parallel": 4}
 
 
 class OCITransport(Transport):
@@ -21,7 +21,8 @@ class OCITransport(Transport):
 
     :param plain_http: talk to the registry over ``http://`` (a registry on loopback); default ``https://``.
     :param timeout: seconds one request may wait for an answer.
-    :param chunk_size: blobs larger than this go up in ``PATCH`` chunks of this size (default 64 MiB).
+    :param chunk_size: blobs larger than this go up in ``PATCH`` chunks of this size; by default each
+        blob goes in one streamed ``PUT``, in chunks of 64 MiB only if the registry refuses it (413).
     :param parallel: blobs moved at once (default 4).
     """
 
@@ -32,6 +33,8 @@ class OCITransport(Transport):
         settings = {**OPTIONS, **options}
         for name in ("chunk_size", "parallel"):
             value = settings[name]
+            if name == "chunk_size" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name} is a positive whole number, not {value!r}")
         self.ref = Reference.parse(ref)

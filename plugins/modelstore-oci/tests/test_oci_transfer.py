@@ -32,6 +32,23 @@ def test_big_blobs_go_up_in_chunks_small_ones_in_one_put(tmp_path, repo, registr
     assert sorted(f.sha256 for f in pulled.files) == sorted(f.sha256 for f in store.info("churn", 1).files)
 
 
+def test_a_blob_the_registry_refuses_in_one_request_goes_up_in_chunks(tmp_path, repo, registry):
+    (tmp_path / "big.bin").write_bytes(os.urandom(80 * MiB))
+    store = open_store(tmp_path, "a")
+    store.upload("churn", files=[tmp_path / "big.bin"])
+
+    def too_large(method, target, headers, body):  # a proxy in front of the registry that takes 72 MiB at most
+        return "413" if len(body) > 72 * MiB else None
+
+    with FaultProxy(registry.port, too_large) as proxy:
+        via = repo.replace(registry.host, f"127.0.0.1:{proxy.port}")
+        store.push("churn", via, plain_http=True)
+    assert proxy.faults() == {"413": 1}
+    assert writes(proxy.log).count("chunk") == 2  # then in chunks of 64 MiB
+    pulled = open_store(tmp_path, "b").pull(f"{repo}:1", plain_http=True)
+    assert [f.sha256 for f in pulled.files] == [f.sha256 for f in store.info("churn", 1).files]
+
+
 PUSH = """
 import sys
 from modelstore_core import ModelStore
@@ -90,7 +107,8 @@ source = ModelStore(sys.argv[1], cache_dir=sys.argv[2])
 target = ModelStore(sys.argv[3], cache_dir=sys.argv[4])
 source.info("churn")
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-source.push("churn", sys.argv[5], plain_http=True, chunk_size=32 << 20)
+source.push("churn", sys.argv[5], plain_http=True)  # one streamed PUT
+source.push("churn", sys.argv[5] + "-chunked", plain_http=True, chunk_size=32 << 20)
 pushed = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 v = target.pull(sys.argv[5] + ":1", plain_http=True)
 pulled = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -115,7 +133,7 @@ def test_big_files_move_in_constant_memory(tmp_path, repo):
     assert done.returncode == 0, done.stderr
     peak = json.loads(done.stdout)
     assert peak["size"] == size
-    # ru_maxrss is in KiB: a push or pull of 96 MiB (in 32 MiB chunks) grows the process by far less than one chunk
+    # ru_maxrss is in KiB: a push (in one PUT, and in 32 MiB chunks) or pull of 96 MiB grows the process by far less than a chunk
     assert (peak["pushed"] - peak["base"]) * 1024 < 16 * MiB, peak
     assert (peak["pulled"] - peak["base"]) * 1024 < 16 * MiB, peak
 
@@ -157,3 +175,19 @@ def test_a_registry_that_cannot_be_reached(tmp_path):
     store.upload("churn", files=[tmp_path / "m.bin"])
     with pytest.raises(StorageError, match="cannot reach"):
         store.push("churn", f"oci://127.0.0.1:{port}/models/x", plain_http=True, timeout=2)
+
+
+def test_push_and_pull_go_through_a_registry_that_fails_every_third_request(tmp_path, repo, registry):
+    from modelstore_core.testing.faults import every_nth
+
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        (tmp_path / "in" / f"{i}.bin").write_bytes(os.urandom(MiB + i))
+    store = open_store(tmp_path, "a")
+    store.upload("churn", files=[tmp_path / "in"])
+    with FaultProxy(registry.port, every_nth(3, ("503", "drop", "drop-after"))) as proxy:
+        via = repo.replace(registry.host, f"127.0.0.1:{proxy.port}")
+        digest = store.push("churn", via, plain_http=True)
+        pulled = open_store(tmp_path, "b").pull(f"{via}@{digest}", plain_http=True)
+    assert sum(proxy.faults().values()) >= 5
+    assert sorted(f.sha256 for f in pulled.files) == sorted(f.sha256 for f in store.info("churn", 1).files)
