@@ -431,6 +431,7 @@ class VersionFiles:
         are not the recorded ones. ``name`` must be one of the version's files (a name read from
         the record is checked here: :class:`CorruptRecordError` otherwise)."""
         entry = self._entry(name)
+        self._collect()  # read to its end through an earlier open(): proven
         with self._lock:
             proven = self._proven.get(name)
         progress = None if proven else self._counter.file(entry.size)
@@ -444,6 +445,7 @@ class VersionFiles:
     def path(self, name: str) -> Path:
         """The stored file ``name``, verified (hashed now unless proven): for libraries that read files."""
         entry = self._entry(name)
+        self._collect()  # read to its end through open(): proven
         self._verify([entry])
         return self.directory / name
 
@@ -475,10 +477,11 @@ class VersionFiles:
     def _collect(self) -> None:
         """Take the proof of every reader that read its file to the end and found it intact."""
         with self._lock:
-            readers, self._readers = self._readers, []
+            readers = [reader for reader in self._readers if reader.verified]
+            self._readers = [reader for reader in self._readers if not reader.verified]  # still being read (another thread)
         for reader in readers:
             st = reader.opened
-            if reader.verified and _file_state(reader.path) == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
+            if _file_state(reader.path) == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
                 with self._lock:
                     self._proven[reader.name] = [*_file_state(reader.path), reader.expected]
 

@@ -136,6 +136,17 @@ class UnknownSchemeError(ModelStoreError, ValueError):
         super().__init__(msg)
 
 
+class UnknownTransportError(ModelStoreError, ValueError):
+    """No installed plugin pushes to or pulls from references of this scheme."""
+
+    def __init__(self, ref: str, scheme: str, hint: str | None):
+        self.ref, self.scheme = ref, scheme
+        msg = f"no installed plugin pushes to or pulls from {scheme}:// references"
+        if hint:
+            msg += f"; {install_hint(hint)}"
+        super().__init__(msg)
+
+
 # --- plugins -----------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Bases for plugins that state their flavor or their URL schemes once.
+"""Bases for plugins that state their flavor, their URL schemes or their transports' schemes once.
 
 The hookspecs (:mod:`modelstore_core.hookspecs`) stay the contract: a subclass of these bases is
 an ordinary pluggy plugin object whose ``modelstore_*`` methods are hook implementations; the
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .cache import VersionFiles
     from .flavor import Flavor
     from .storage import Storage
+    from .transport import Transport
 
 #: The two forms of :meth:`FlavorPlugin.deserialize`: reading through ``verified`` (called first,
 #: before the files are hashed), or reading the files under ``directory`` (called once every file is).
@@ -214,4 +215,23 @@ class StoragePlugin:
         return list(self.schemes)
 
 
-__all__ = ["FlavorPlugin", "StoragePlugin"]
+class TransportPlugin:
+    """A transport (somewhere outside any store that versions are pushed to and pulled from):
+    subclass it, set :attr:`transports`, write :meth:`open_transport`. The base implements
+    ``modelstore_transport`` (for references of those schemes)."""
+
+    #: The lower-case reference schemes this transport handles (``("oci",)``).
+    transports: ClassVar[tuple[str, ...]] = ()
+
+    def open_transport(self, ref: str, scheme: str, options: dict[str, Any]) -> Transport:
+        """The transport for ``ref`` (whose ``scheme`` is one of :attr:`transports`); see ``modelstore_transport``."""
+        raise NotImplementedError
+
+    @hookimpl
+    def modelstore_transport(self, ref: str, scheme: str, options: dict[str, Any]) -> Transport | None:
+        if scheme not in self.transports:
+            return None
+        return self.open_transport(ref, scheme, options)
+
+
+__all__ = ["FlavorPlugin", "StoragePlugin", "TransportPlugin"]

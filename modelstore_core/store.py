@@ -28,7 +28,7 @@ from .input_signature import InputCheck, check_input
 from .load import Loader
 from .names import check_name, check_version
 from .offline import OfflineStorage, offline_from_env
-from .plugins import get_plugins, open_storage
+from .plugins import get_plugins, open_storage, open_transport
 from .progress import ProgressCallback
 from .protocol import commit, read
 from .protocol.probe import ensure_conditional_writes
@@ -338,6 +338,52 @@ class ModelStore:
             before_writing=target._before_writing,
         )
         return copier.run(None, state_filter=state_filter)
+
+    def push(
+        self,
+        domain: str,
+        ref: str,
+        version: int | None = None,
+        *,
+        state: str | None = None,
+        progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> str:
+        """Send a version (latest by default) to ``ref``, outside any store: an OCI registry's
+        ``oci://registry/repository[:tag]`` with modelstore-oci (the tag defaults to the version number).
+
+        Its files are verified before they leave, and only what the other side lacks is sent; its
+        record and signatures go with it, so :meth:`pull` restores the same version. With a trust
+        policy, a version not signed as it requires is refused, as a download is.
+
+        :param options: for the transport (modelstore-oci: ``plain_http=True`` for a registry on loopback).
+        :return: what names the pushed artifact there now (an OCI manifest's digest, ``sha256:…``).
+        """
+        from .transport import push
+
+        with open_transport(self.plugins, ref, options) as transport:
+            return push(self.loader, transport, domain, version, state, progress)
+
+    def pull(self, ref: str, domain: str | None = None, *, progress: ProgressCallback | None = None, **options: Any) -> Version:
+        """Commit what ``ref`` holds as a version of this store: a version another store pushed
+        (same files, record, metrics, params, tags and signatures; ``metadata["pulled_from"]`` says
+        where it came from), or the files of an artifact another tool made (a raw-files version).
+
+        Every byte is verified before anything is committed. A pushed version keeps its domain and
+        number when the number is free here (so its signatures still hold); pulled again, it is
+        returned as it is. When the number is taken, or ``domain`` names another domain, it becomes
+        the domain's next version and its signatures, which sign the domain and number, are left
+        out (refused under a trust policy, which could never load it). With a trust policy, a
+        version not signed as it requires is refused.
+
+        :param domain: the domain to pull into (by default the pushed version's; for another tool's
+            artifact, the repository's last name).
+        :param options: for the transport (modelstore-oci: ``plain_http=True``).
+        """
+        from .transport import pull
+
+        with open_transport(self.plugins, ref, options) as transport:
+            return pull(self.uploader, transport, domain, self.trust_policy, progress, self._before_writing)
 
     def sign(self, domain: str, version: int | None = None, *, state: str | None = None, key: Any = None) -> SignatureInfo:
         """Sign an existing version (latest by default) with ``key`` (a private key's path, PEM text,

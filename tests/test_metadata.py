@@ -22,8 +22,13 @@ from modelstore_core.plugins import get_plugins
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git executable")
 
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x",
-           "GIT_CONFIG_NOSYSTEM": "1"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@x",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@x",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 
 def git(cwd, *args) -> str:
@@ -106,9 +111,18 @@ def test_upload_records_git_runtime_dependencies(repo, tmp_path, monkeypatch):
 
 def test_json_value_converts_numpy_and_odd_values(tmp_path):
     value = {
-        "i": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True), "arr": np.arange(3), "nan": float("nan"),
-        "path": tmp_path / "x" / "model.bin", "set": {2, 1}, "tuple": (1, "a"), "bytes": b"\x01", "type": int,
-        1: "int key", "obj": object(),
+        "i": np.int64(3),
+        "f": np.float32(0.5),
+        "b": np.bool_(True),
+        "arr": np.arange(3),
+        "nan": float("nan"),
+        "path": tmp_path / "x" / "model.bin",
+        "set": {2, 1},
+        "tuple": (1, "a"),
+        "bytes": b"\x01",
+        "type": int,
+        1: "int key",
+        "obj": object(),
     }
     out = json_value(value)
     json.dumps(out, allow_nan=False)

@@ -141,3 +141,61 @@ def import_legacy(cmdline: CommandLine, legacy_url: str, dst: str, domains: tupl
         source.close()
         target.close()
     _report(cmdline, report, "imported", report.notes)
+
+
+@cli.command()
+@click.argument("selection", metavar="DOMAIN[:VERSION|@STATE]")
+@click.argument("ref")
+@click.option("--plain-http", is_flag=True, help="Talk to the registry over http:// (a registry on loopback).")
+@common_options
+@pass_cmdline
+def push(cmdline: CommandLine, selection: str, ref: str, plain_http: bool) -> None:
+    """Send a version (latest by default) to REF, outside any store: oci://REGISTRY/REPOSITORY[:TAG]
+    (modelstore-oci; the tag defaults to the version number).
+
+    Files are verified before they leave and only what REF lacks is sent; the record and signatures
+    go with them. Prints the pinned reference (REF@sha256:...); `modelstore pull` brings it back.
+    """
+    from ..replicate import Selector
+
+    chosen = Selector.parse(selection)
+    store = cmdline.store()
+    v = store.resolve(chosen.domain, chosen.version, chosen.state)
+    options = {"plain_http": True} if plain_http else {}
+    with progress(cmdline, f"Pushing {chosen.domain} v{v.version}", None) as callback:
+        digest = store.push(chosen.domain, ref, v.version, progress=callback, **options)
+    pinned = f"{ref.rsplit('@', 1)[0]}@{digest}"
+    if cmdline.mode == "json":
+        cmdline.emit_json({"domain": chosen.domain, "version": v.version, "ref": ref, "digest": digest, "pinned": pinned})
+    elif cmdline.mode == "plain":
+        click.echo(pinned)
+    else:
+        cmdline.console.print(
+            f"Pushed [bold]{escape(chosen.domain)}[/] version [bold green]{v.version}[/] to {escape(ref)} [dim]({digest})[/]"
+        )
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("domain", required=False)
+@click.option("--plain-http", is_flag=True, help="Talk to the registry over http:// (a registry on loopback).")
+@common_options
+@pass_cmdline
+def pull(cmdline: CommandLine, ref: str, domain: str | None, plain_http: bool) -> None:
+    """Commit what REF holds (oci://REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST]) as a version of the store.
+
+    A pushed version keeps its domain and number when the number is free (its signatures then
+    still hold); otherwise, or into another DOMAIN, it is the domain's next version. An artifact
+    another tool pushed becomes a raw-files version of DOMAIN (default: the repository's name).
+    Every byte is verified before anything is committed. Prints the version.
+    """
+    store = cmdline.store()
+    options = {"plain_http": True} if plain_http else {}
+    with progress(cmdline, f"Pulling {ref}", None) as callback:
+        v = store.pull(ref, domain, progress=callback, **options)
+    if cmdline.mode == "json":
+        cmdline.emit_json({"domain": v.domain, "version": v.version, "pulled_from": v.metadata.get("pulled_from")})
+    elif cmdline.mode == "plain":
+        click.echo(f"{v.domain}\t{v.version}")
+    else:
+        cmdline.console.print(f"Pulled {escape(ref)} as [bold]{escape(v.domain)}[/] version [bold green]{v.version}[/]")

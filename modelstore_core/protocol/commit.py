@@ -21,7 +21,9 @@ A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`
 crash after it leaves a complete version (readers trust neither the hint nor the summary blindly).
 
 A copy from another store (:mod:`modelstore_core.replicate`) commits the same way under the
-source's number (:func:`commit_copy`); signatures are written by :func:`put_signature`.
+source's number (:func:`commit_copy`); a version pulled from outside any store
+(:mod:`modelstore_core.transport`) under its own number when it is free, else under the next one
+(:func:`commit_pulled`); signatures are written by :func:`put_signature`.
 
 States, deletes and the hint take an optional ``signer`` (:class:`~modelstore_core.signing.Signer`):
 what it changes, it signs (:mod:`modelstore_core.pointers` says what readers make of it).
@@ -184,14 +186,7 @@ def commit_version(
         placed = place_objects(staged, progress)
         checkpoint("objects-stored")
         before_claim(placed)
-
-        def restore(missing: list[str]) -> None:
-            for st in staged:
-                if st.sha256 in missing:
-                    missing.remove(st.sha256)
-                    st.place(keys.object_key(st.sha256))
-
-        ensure_objects(storage, marker, objects, restore)  # before the record: it never names a missing object
+        _ensure_staged(storage, marker, staged)  # before the record: it never names a missing object
         record, hint = create_record(storage, domain, draft)
         marker.version = record.version
         checkpoint("committed")
@@ -204,6 +199,18 @@ def commit_version(
         checkpoint("latest-updated")
     sizes = {st.sha256: st.size for st in staged}
     return record, sum(sizes[sha] for sha, wrote in placed.items() if wrote)
+
+
+def _ensure_staged(storage: Storage, marker: Marker, staged: list[StagedFile]) -> None:
+    """:func:`ensure_objects` for an upload's staged files, each placed again if a ``gc`` run took it."""
+
+    def restore(missing: list[str]) -> None:
+        for st in staged:
+            if st.sha256 in missing:
+                missing.remove(st.sha256)
+                st.place(keys.object_key(st.sha256))
+
+    ensure_objects(storage, marker, tuple(sorted({st.sha256 for st in staged})), restore)
 
 
 def commit_copy(storage: Storage, domain: str, version: int, data: bytes) -> str | None:
@@ -227,6 +234,49 @@ def commit_copy(storage: Storage, domain: str, version: int, data: bytes) -> str
     checkpoint("copy-committed")
     summary.add_entry(storage, VersionRecord.parse(data, key, domain, version), len(data))
     return None
+
+
+def commit_pulled(
+    storage: Storage,
+    domain: str,
+    number: int | None,
+    data: bytes,
+    renumbered: dict[str, Any],
+    staged: list[StagedFile],
+    progress: list[FileProgress],
+    after_commit: Callable[[VersionRecord], None],
+    *,
+    allow_renumber: bool = True,
+) -> tuple[VersionRecord, bool]:
+    """Commit a version that came from outside the store (a pull), its files staged: as version
+    ``number`` with the record ``data`` (:func:`commit_copy`, then ``after_commit(record)``, which
+    stores its signatures) when ``number`` is given and still free in ``domain``; else as the next
+    version, from ``renumbered`` (a record draft, as :func:`commit_version` takes). Returns the
+    committed record and whether it kept ``number``. A number taken meanwhile raises
+    :class:`ConflictError` when ``allow_renumber`` is false (nothing is committed).
+    """
+    with upload_in_progress(storage, domain, tuple(sorted({st.sha256 for st in staged}))) as marker:
+        checkpoint("marker-written")
+        place_objects(staged, progress)
+        checkpoint("objects-stored")
+        _ensure_staged(storage, marker, staged)
+        if number is not None:
+            conflict = commit_copy(storage, domain, number, data)
+            if conflict is None:
+                marker.version = number
+                record = VersionRecord.parse(data, keys.version_key(domain, number), domain, number)
+                after_commit(record)
+                checkpoint("signed")
+                advance_latest(storage, domain, number)
+                return record, True
+            if not allow_renumber:
+                raise ConflictError(f"version {number} of {domain!r}: {conflict}; nothing was committed")
+        record, hint = create_record(storage, domain, renumbered)
+        marker.version = record.version
+        checkpoint("committed")
+        summary.add_entry(storage, record, len(dumps(record.document)))
+        advance_latest(storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint)
+    return record, False
 
 
 def claim_document(copy_of: bytes | None = None) -> bytes:

@@ -41,7 +41,7 @@ HANG_TIMEOUT = 600.0
 
 #: The faults :func:`every_nth` cycles through by default (all but ``"hold"``).
 ACTIONS = ("500", "503", "drop", "drop-after", "cut")
-REASONS = {500: "Internal Server Error", 503: "Service Unavailable"}
+REASONS = {413: "Content Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 #: ``decide(method, target, headers, body)`` -> an action of :class:`FaultProxy`, or None.
 Decide = Callable[[str, str, dict, bytes], "str | None"]
@@ -118,9 +118,9 @@ class FaultProxy:
     ``decide(method, target, headers, body)`` names what happens to each request:
 
     - ``None``: forwarded, answered;
-    - ``"500"`` / ``"503"``: answered with that status and ``errors[status]`` as the body
-      (``content_type``), never forwarded; give the service's own error body so that the client
-      parses it as it would the real thing;
+    - ``"500"`` / ``"503"`` (or another status, e.g. ``"413"``): answered with that status and
+      ``errors[status]`` as the body (``content_type``), never forwarded; give the service's own
+      error body so that the client parses it as it would the real thing;
     - ``"drop"``: the connection is closed before forwarding;
     - ``"drop-after"``: forwarded (it takes effect), then the connection is closed unanswered;
     - ``"cut"``: forwarded, then the connection is closed halfway through the answer's body;
@@ -223,11 +223,11 @@ class FaultProxy:
                 with self._lock:
                     action = self.decide(method, target, headers, body)
                     self.log.append((method, target, action))
-                if action in ("500", "503"):
+                if action is not None and action.isdigit():  # "500", "503", or any other status
                     status = int(action)
                     payload = self.errors.get(status, b"")
                     client.sendall(
-                        f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: {self.content_type}\r\n"
+                        f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: {self.content_type}\r\n"
                         f"Content-Length: {len(payload)}\r\n\r\n".encode()
                         + (b"" if method == "HEAD" else payload)
                     )

@@ -187,8 +187,20 @@ class StoreContract(StoreFixtures):
             f = tmp_path / f"model-{i}.bin"
             f.write_bytes(f"model {i}".encode() * 1000)
             ready.append(tmp_path / f"ready-{i}")
-            cmd = [sys.executable, "-m", "modelstore_core.testing.worker", store_url, "race", str(f),
-                   "--options", json.dumps(store_options), "--ready-file", str(ready[-1]), "--start-file", str(start)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "modelstore_core.testing.worker",
+                store_url,
+                "race",
+                str(f),
+                "--options",
+                json.dumps(store_options),
+                "--ready-file",
+                str(ready[-1]),
+                "--start-file",
+                str(start),
+            ]
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         # Every writer started (on a busy machine that takes seconds, one after another) before any
         # uploads: the uploads race each other, not the other writers' imports.

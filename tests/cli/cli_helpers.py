@@ -122,8 +122,12 @@ class CLI:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
         proc = subprocess.Popen(
             [*self.command(False), *map(str, args)],
-            stdin=slave, stdout=slave, stderr=slave,
-            env={**self.env, **(env or {})}, cwd=cwd or self.tmp, start_new_session=True,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={**self.env, **(env or {})},
+            cwd=cwd or self.tmp,
+            start_new_session=True,
         )
         os.close(slave)
         if answer is not None:
@@ -201,8 +205,12 @@ def fake_distribution(site: Path, name: str, module: str, source: str | None = N
         (site / f"{module}.py").write_text(textwrap.dedent(source))
 
 
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+}
 
 
 def git(path: Path, *args: str) -> str:

@@ -103,6 +103,17 @@ class TestMemoryTamper(TamperContract):
         return f"memory://tamper-{tmp_path.name}"
 
 
+def test_folder_transport_round_trip(fitted, tmp_path):
+    """modelstore_transport: a version pushed to folder:// comes back into another store, the same."""
+    source = ModelStore(tmp_path / "a", cache_dir=tmp_path / "c1")
+    source.upload("demo", model=fitted, metrics={"r2": 0.5})
+    source.push("demo", f"folder://{tmp_path / 'out'}")
+    target = ModelStore(tmp_path / "b", cache_dir=tmp_path / "c2")
+    v = target.pull(f"folder://{tmp_path / 'out'}")
+    assert (v.domain, v.version, v.metrics) == ("demo", 1, {"r2": 0.5})
+    assert target.load("demo").predict([[1.0, 2.0]]) == fitted.predict([[1.0, 2.0]])
+
+
 def test_memory_store_round_trip(fitted, tmp_path):
     """modelstore_store opens memory:// stores; one per name per process."""
     url = f"memory://{tmp_path.name}"
@@ -175,6 +186,7 @@ def test_cli_lists_the_plugin_with_its_hooks():
         "modelstore_schemes",
         "modelstore_serialize",
         "modelstore_store",
+        "modelstore_transport",
     ]
     assert example["schemes"] == ["memory"] and example["flavors"] == ["example"]
     assert report["failures"] == []

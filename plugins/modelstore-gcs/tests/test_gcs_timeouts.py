@@ -43,7 +43,10 @@ def test_frozen_endpoint_fails_within_the_timeout(options, default, timeout):
     with FrozenServer() as frozen:
         result = subprocess.run(
             [sys.executable, "-c", CHILD, frozen.endpoint, json.dumps(options), json.dumps(default)],
-            env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=HANG_TIMEOUT,
         )
         assert frozen.connections >= 1
     assert result.returncode == 0, result.stderr

@@ -39,7 +39,10 @@ def _list_domains(moto_server, endpoint: str, options: dict, default: float | No
     env.pop("AWS_ENDPOINT_URL", None)
     result = subprocess.run(
         [sys.executable, "-c", CHILD, endpoint, json.dumps(options), json.dumps(default)],
-        env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -70,7 +73,10 @@ def test_cli_timeout_option_bounds_ls(moto_server, tmp_path):
         env = {**os.environ, **moto_server.env, "AWS_ENDPOINT_URL": frozen.endpoint, "MODELSTORE_CACHE_DIR": str(tmp_path)}
         result = subprocess.run(
             [script, "--store", "s3://bucket/prefix", "--timeout", "2", "ls"],
-            env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=HANG_TIMEOUT,
         )
     assert result.returncode != 0
     assert "did not answer in time" in result.stderr and "--timeout" in result.stderr, result.stderr
