@@ -32,18 +32,16 @@ import re
 import shutil
 import tarfile
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidNameError, KeyNotFoundError, ModelStoreError
 from .flavor import RAW_FILES, Flavor
+from .importing import ImportedFiles, ImportReport, imported_versions, is_pickle
 from .names import check_file_path, check_name, check_tags
 from .progress import Progress, ProgressCallback
-from .protocol import read
-from .replicate import CopyReport
-from .upload import RawFiles
 
 if TYPE_CHECKING:
     from .store import ModelStore
@@ -58,20 +56,10 @@ MAX_METADATA_BYTES = 16 << 20
 #: Default caps on one artifacts archive: members, and bytes once extracted.
 MAX_FILES = 10_000
 MAX_BYTES = 64 << 30
-#: File names (and a pickle's first byte) that mark a file whose loading can run code.
-PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pt", ".pth", ".p", ".sav", ".dill")
 
 
 class LegacyStoreError(ModelStoreError):
     """A legacy model that cannot be imported as it is (reported per model by the import)."""
-
-
-@dataclass
-class ImportReport(CopyReport):
-    """What an import did: ``copied`` holds the new versions, ``skipped`` those imported before."""
-
-    #: what the user should know about imported versions (pickles, raw files, unmapped states)
-    notes: list[str] = field(default_factory=list)
 
 
 def import_legacy(
@@ -166,14 +154,12 @@ def _import_domain(source, target, domain: str, report: ImportReport, counter, m
 
 def _already_imported(target, domain: str) -> dict[str, int]:
     """legacy model id -> version, for the versions of ``domain`` an earlier import made."""
-    numbers = [n for n, _ in read.versions_if_any(target.storage, domain)]
-    records, _ = read.read_records(target.storage, [(domain, n) for n in numbers])
-    found = {}
-    for record in records:
-        legacy = record.document.get("legacy")
-        if isinstance(legacy, dict) and isinstance(legacy.get("model_id"), str):
-            found.setdefault(legacy["model_id"], record.version)
-    return found
+
+    def legacy_id(document: dict[str, Any]) -> str | None:
+        legacy = document.get("legacy")
+        return legacy.get("model_id") if isinstance(legacy, dict) else None
+
+    return imported_versions(target, domain, legacy_id)
 
 
 def _read_metadata(storage, key: str, size: int, domain: str, model_id: str) -> dict[str, Any]:
@@ -238,7 +224,7 @@ def _import_model(source, target, domain: str, model: _LegacyModel, report: Impo
         deps = code.get("dependencies") if isinstance(code.get("dependencies"), dict) else None
         metadata = {"legacy": legacy, "git": None, "runtime": None, "dependencies": deps}
         # The legacy archive's top level is the model, extras/ its extras: stored under the same names.
-        files_of = _LegacyFiles([files / n for n in _top_level(model_names)], flavor)
+        files_of = ImportedFiles([files / n for n in _top_level(model_names)], flavor)
         extra_paths = sorted((files / "extras").iterdir()) if extras else None
         try:
             tags = check_tags({"legacy_id": model.model_id})
@@ -262,19 +248,6 @@ def _top_level(names: list[str]) -> list[str]:
     return seen
 
 
-class _LegacyFiles(RawFiles):
-    """The extracted files of a legacy archive, stored as they are, under the flavor they map to."""
-
-    def __init__(self, paths: list[Path], flavor: Flavor):
-        super().__init__(paths)
-        self._flavor = flavor
-
-    def flavor(self) -> Flavor:
-        raw = super().flavor()
-        self._flavor.files = raw.files
-        return self._flavor
-
-
 def legacy_flavor(library: str, class_name: str | None, directory: Path, names: list[str]) -> tuple[Flavor, str]:
     """The flavor a legacy model maps to, and the note that says how it loads (``names`` is
     updated in place if a file is stored under another name).
@@ -289,7 +262,7 @@ def legacy_flavor(library: str, class_name: str | None, directory: Path, names: 
     mapped = mapper(class_name, directory, names, model_files) if mapper is not None else None
     if mapped is not None:
         return mapped
-    pickles = [n for n in model_files if _is_pickle(directory / n)]
+    pickles = [n for n in model_files if is_pickle(directory / n)]
     flavor = Flavor(name=RAW_FILES, format=RAW_FILES, plugin="modelstore-core", model_class=class_name, safe=not pickles)
     note = (
         f"imported as raw files ({', '.join(model_files)}): no plugin here reads the legacy {library} format"
@@ -511,25 +484,6 @@ def _is_ubjson(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(2)
     return len(head) == 2 and head[:1] == b"{" and head[1:] in (b"i", b"U", b"I", b"l", b"L")
-
-
-def _is_pickle(path: Path) -> bool:
-    """Whether the file's name or first bytes say pickle: a pickle (protocol 2 to 5), or torch's
-    zip format (``torch.save`` since torch 1.6, ``pytorch_model.bin`` of transformers), whose
-    first member is the pickle ``<archive>/data.pkl``."""
-    if path.name.lower().endswith(PICKLE_SUFFIXES):
-        return True
-    try:
-        with open(path, "rb") as f:
-            head = f.read(30 + 1024)
-    except OSError:
-        return False
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return True
-    if len(head) >= 30 and head[:4] == b"PK\x03\x04":  # a zip's first local file header
-        name_length = int.from_bytes(head[26:28], "little")
-        return head[30 : 30 + name_length].endswith(b".pkl")
-    return False
 
 
 def extract_archive(archive: Path, directory: Path, key: str, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> list[str]:
