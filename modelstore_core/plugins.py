@@ -74,7 +74,7 @@ KNOWN_PLUGINS = {
         "gcs": "modelstore-gcs",
         **dict.fromkeys(("azure", "az", "abfs", "abfss", "wasb", "wasbs"), "modelstore-azure"),
     },
-    "command": {"serve": "modelstore-web"},
+    "command": {"serve": "modelstore-web", "import-mlflow": "modelstore-mlflow"},
 }
 
 
