@@ -22,8 +22,9 @@ from .upload import RawFiles
 if TYPE_CHECKING:
     from .store import ModelStore
 
-#: File names that mark a file whose loading can run code (its first bytes are checked too).
-PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pt", ".pth", ".p", ".sav", ".dill", ".cloudpickle")
+#: File names that mark a file whose loading can run code (its first bytes are checked too); a
+#: ``torch.export`` archive (``.pt2``) holds ``torch.save`` pickles (sample inputs, constants).
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pt", ".pth", ".pt2", ".p", ".sav", ".dill", ".cloudpickle")
 
 
 @dataclass

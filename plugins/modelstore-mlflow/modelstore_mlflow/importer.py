@@ -174,13 +174,13 @@ def _import_version(context: _Context, domain: str, version: MlflowModelVersion)
         )
         mlmodel = mapping.read_mlmodel(fetched, names)
         mapped = mapping.map_model(mlmodel, fetched, names)
+        recorded, metadata, notes = _describe(version, run, uri, mlmodel, mapped, fetched, names, model_params, model_metrics)
         model_paths = {stored: fetched / name for stored, name in mapped.model_files.items()}
-        extras_dir = Path(tmp) / "extras"
+        extras_dir = Path(tmp) / "extras"  # stored under extras/ with the names they had
         for name in mapped.extras:
             (extras_dir / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(fetched / name, extras_dir / name)
         extras = sorted(extras_dir.iterdir()) if mapped.extras else None
-        recorded, metadata, notes = _describe(version, run, uri, mlmodel, mapped, fetched, names, model_params, model_metrics)
         files = ImportedFiles(list(model_paths.values()), mapped.flavor, model_paths)
         try:
             made = context.target.uploader.upload(
@@ -205,8 +205,9 @@ def _import_version(context: _Context, domain: str, version: MlflowModelVersion)
 def _describe(version, run, uri, mlmodel, mapped, directory, names, model_params, model_metrics):
     """The recorded fields, the record's metadata and the notes of one version."""
     notes: list[str] = []
-    run_metrics = {**(run.metrics if run else {}), **model_metrics}
-    run_params = {**(run.params if run else {}), **model_params}
+    # the run's latest values; a logged model's own (a snapshot when it was logged) where the run has none
+    run_metrics = {**model_metrics, **(run.metrics if run else {})}
+    run_params = {**model_params, **(run.params if run else {})}
     user_tags = {k: v for k, v in (run.tags if run else {}).items() if not k.startswith("mlflow.")}
     user_tags.update({k: v for k, v in version.tags.items() if not k.startswith("mlflow.")})
     metrics, metrics_out = describe.recorded_values("metrics", run_metrics)

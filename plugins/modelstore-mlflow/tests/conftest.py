@@ -39,6 +39,7 @@ def writer_requirements() -> list[str]:
         "xgboost-cpu",
         "torch==2.13.0",
         "onnx",
+        "onnxruntime",
         "transformers",
         "tokenizers",
         "safetensors",
@@ -111,6 +112,9 @@ def copy_store(stores: Path, kind: str, where: Path) -> Path:
                 db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))  # noqa: S608 - fixed names
             db.execute("UPDATE model_versions SET storage_location = replace(storage_location, ?, ?)", (old, new))
         db.close()
+    else:  # a file store's meta.yaml files name absolute locations
+        for meta in where.rglob("meta.yaml"):
+            meta.write_text(meta.read_text().replace(str(stores / kind), str(where)))
     return where
 
 

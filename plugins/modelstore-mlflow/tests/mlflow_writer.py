@@ -39,12 +39,12 @@ ROOT = os.path.abspath(sys.argv[1])
 X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0], [4.0, 0.0], [5.0, 3.0]], dtype=np.float32)
 Y = np.array([0, 1, 0, 1, 1, 0])
 TEXTS = ["the cat sat on the mat", "a dog ran far"]
-expected = {"mlflow": installed("mlflow")}
+expected = {"mlflow": installed("mlflow-skinny")}
 
 
 def requirements(*names):
     """Pinned requirements given to log_model: MLflow's inference of them runs each model again in a subprocess."""
-    return [f"mlflow=={installed('mlflow')}", *(f"{n}=={installed(n)}" for n in names)]
+    return [f"mlflow=={installed('mlflow-skinny')}", *(f"{n}=={installed(n)}" for n in names)]
 
 
 def use(uri):
@@ -184,6 +184,7 @@ def write_file_store():
     os.makedirs(directory)
     os.chdir(directory)
     use("file://" + os.path.join(directory, "mlruns"))
+    mlflow.set_experiment("interop")
     clf = LogisticRegression(C=0.5).fit(X, Y)
     with mlflow.start_run():
         mlflow.log_metric("acc", 0.8)
