@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelstore_core.fields import parse_signature
-from modelstore_core.metrics import metric_problem, param_problem
+from modelstore_core.metrics import MAX_ENTRIES, metric_problem, param_problem
 from modelstore_core.names import tag_problem
 from modelstore_core.plugin_api import CorruptRecordError, json_value
 
@@ -42,6 +42,9 @@ def recorded_values(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], 
     kept: dict[str, Any] = {}
     left_out: list[str] = []
     for name, value in values.items():
+        if len(kept) == MAX_ENTRIES:  # a record keeps at most this many (the rest stay in the metadata)
+            left_out.append(str(name))
+            continue
         if kind == "params":
             value = _param(value)
             problem = param_problem(name, value)

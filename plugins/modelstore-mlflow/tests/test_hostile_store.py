@@ -9,10 +9,10 @@ import sqlite3
 
 import pytest
 from conftest import copy_store, tree
-
-from modelstore_core import ModelStore
 from modelstore_mlflow.importer import import_mlflow
 from modelstore_mlflow.registry import MlflowImportError
+
+from modelstore_core import ModelStore
 
 
 def model_dir(source, name: str, version: int):

@@ -155,7 +155,12 @@ def test_a_rerun_imports_nothing_twice(imported):
     root = imported["root"]
     target = ModelStore(root / "target", cache_dir=root / "cache-rerun")
     objects = sorted(p.name for p in (root / "target" / "objects").rglob("*") if p.is_file())
-    again = import_mlflow(f"sqlite:///{imported['source']}/mlflow.db", target)
+    artifacts = imported["source"] / "mlruns"
+    artifacts.rename(artifacts.with_name("mlruns.away"))  # a re-run reads no model file: only MLflow's metadata and the records
+    try:
+        again = import_mlflow(f"sqlite:///{imported['source']}/mlflow.db", target)
+    finally:
+        artifacts.with_name("mlruns.away").rename(artifacts)
     assert again.copied == [] and again.states == [] and again.ok
     assert sorted(again.skipped) == sorted(imported["report"].copied)
     assert again.objects == 0 and again.bytes_moved == 0
@@ -194,8 +199,12 @@ def test_the_command_line(mlflow_stores, tmp_path):
     report = json.loads(proc.stdout)
     assert report["copied"] == ["xgb:1"] and report["states"] == ["xgb@production=1"] and report["ok"]
     assert any("xgb:1 (MLflow model 'xgb' version 1): xgboost (ubjson)" in note for note in report["notes"])
-    missing = subprocess.run([*command, "--model", "nope"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert missing.returncode != 0 and "no registered model 'nope'" in missing.stderr
+    from click.testing import CliRunner
+
+    from modelstore_core.cli import cli
+
+    missing = CliRunner().invoke(cli, command[3:] + ["--model", "nope"])
+    assert missing.exit_code != 0 and "no registered model 'nope'" in missing.output
 
 
 def test_a_killed_import_finishes_on_the_next_run(mlflow_stores, tmp_path):
@@ -226,3 +235,14 @@ def test_a_killed_import_finishes_on_the_next_run(mlflow_stores, tmp_path):
     assert report.ok and sorted(report.copied) == ["churn:2", "xgb:1"] and report.skipped == ["churn:1"]
     assert sorted(v.version for v in target.list_versions("churn")) == [1, 2]
     assert target.states("churn") == {"champion": 1, "challenger": 2}
+
+
+def test_a_number_taken_in_the_target_goes_to_the_next_free_one(mlflow_stores, tmp_path):
+    source = copy_store(mlflow_stores, "sqlite", tmp_path / "mlflow")
+    target = ModelStore(tmp_path / "target", cache_dir=tmp_path / "cache")
+    (tmp_path / "notes.txt").write_text("uploaded here before the import\n")
+    assert target.upload("xgb", files=[tmp_path / "notes.txt"]).version == 1
+    report = import_mlflow(f"sqlite:///{source}/mlflow.db", target, models=["xgb"])
+    assert report.copied == ["xgb:2"] and report.states == ["xgb@production=2"]
+    assert "xgb:2 (number 1 was taken here)" in report.notes[0]
+    assert target.info("xgb", 2).tags["mlflow.version"] == 1
