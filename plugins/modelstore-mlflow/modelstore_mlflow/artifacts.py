@@ -80,12 +80,19 @@ def fetch(
     limits: Limits,
     check_name: Callable[[str], object],
     advance: Callable[[int], None] | None = None,
+    served: bool = False,
 ) -> list[str]:
     """Copy every file under artifact location ``uri`` into ``destination`` (created); their
-    relative names, sorted. ``check_name`` refuses a name that cannot be stored."""
+    relative names, sorted. ``check_name`` refuses a name that cannot be stored; ``served``: the
+    tracking URI is a server's, which serves ``mlflow-artifacts:`` locations."""
     local = local_path(uri, artifacts_destination)
     if local is not None:
         return _copy_local(uri, local, destination, roots, limits, check_name, advance)
+    if urlparse(uri).scheme == "mlflow-artifacts" and not served:
+        raise ArtifactError(
+            f"its files are at {uri}, served by a tracking server: import through the server's http(s):// URI,"
+            " or say where the server keeps them (artifacts_destination=, --artifacts-destination DIR)"
+        )
     return _download(uri, destination, limits, check_name, advance)
 
 
@@ -174,7 +181,7 @@ def _download(uri: str, destination: Path, limits: Limits, check_name, advance) 
     try:
         repository = get_artifact_repository(uri)
         listed = _list_remote(repository, limits, check_name)
-    except MlflowException as exc:
+    except (MlflowException, ImportError, OSError) as exc:  # an unknown scheme, a missing client library (boto3...)
         raise ArtifactError(f"MLflow cannot list its files at {uri}: {str(exc).splitlines()[0][:200]}") from None
     if not listed:
         raise ArtifactError(f"its artifact location {uri} holds no files")

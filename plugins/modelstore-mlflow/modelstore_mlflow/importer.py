@@ -71,7 +71,7 @@ def import_mlflow(
         destination = Path(artifacts_destination).resolve() if artifacts_destination is not None else None
         if destination is not None:
             roots.append(destination)
-        context = _Context(registry, target, report, roots, destination, artifacts.Limits(max_files, max_bytes), Progress(progress, 0))
+        context = _Context(registry, target, report, roots, destination, artifacts.Limits(max_files, max_bytes), Progress(progress, None))
         found = registry.registered_models()
         names = [name for name, _ in found]
         if models is not None:
@@ -82,11 +82,13 @@ def import_mlflow(
                 )
         registered_ids: set[str] = set()
         for name, aliases in found:
+            wanted = models is None or name in models
+            if not wanted and not logged_models:
+                continue
             versions = _listed(registry, name, aliases, report)
             registered_ids.update(v.model_id for v in versions if v.model_id)
-            if models is not None and name not in models:
-                continue
-            _import_domain(context, name, versions, aliases)
+            if wanted:
+                _import_domain(context, name, versions, aliases)
         if logged_models:
             by_name: dict[str, list[MlflowModelVersion]] = {}
             for model in registry.logged_models(registered_ids):
@@ -171,6 +173,7 @@ def _import_version(context: _Context, domain: str, version: MlflowModelVersion)
             limits=context.limits,
             check_name=check_file_path,
             advance=context.counter.advance,
+            served=registry.tracking_uri.startswith(("http://", "https://")),
         )
         mlmodel = mapping.read_mlmodel(fetched, names)
         mapped = mapping.map_model(mlmodel, fetched, names)

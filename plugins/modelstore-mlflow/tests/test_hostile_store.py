@@ -113,3 +113,21 @@ def test_not_an_mlflow_store(tmp_path):
     with pytest.raises(MlflowImportError, match="no such MLflow store directory"):
         import_mlflow(str(tmp_path / "absent"), target)
     assert not (tmp_path / "absent").exists() and not (tmp_path / "absent.db").exists()
+
+
+def test_a_tracking_servers_database_read_directly(mlflow_stores, tmp_path):
+    """Locations a tracking server serves (``mlflow-artifacts:/...``) map to its artifacts
+    destination; without one they cannot be read, and with one nothing outside it is."""
+    source = copy_store(mlflow_stores, "sqlite", tmp_path / "mlflow")
+    served = model_dir(source, "xgb", 1)[len(str(source / "mlruns")) + 1 :]
+    set_location(source, "xgb", 1, f"mlflow-artifacts:/{served}")
+    target = ModelStore(tmp_path / "target", cache_dir=tmp_path / "cache")
+    uri = f"sqlite:///{source}/mlflow.db"
+    report = import_mlflow(uri, target, models=["xgb"])
+    assert report.copied == [] and "served by a tracking server" in report.problems[0]
+    report = import_mlflow(uri, target, models=["xgb"], artifacts_destination=source / "mlruns")
+    assert report.ok and report.copied == ["xgb:1"]
+    set_location(source, "xgb", 1, "mlflow-artifacts:/../../secret")
+    fresh = ModelStore(tmp_path / "fresh", cache_dir=tmp_path / "cache2")
+    report = import_mlflow(uri, fresh, models=["xgb"], artifacts_destination=source / "mlruns")
+    assert report.copied == [] and "not a plain path below the artifacts destination" in report.problems[0]
