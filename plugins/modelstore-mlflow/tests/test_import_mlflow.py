@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 
@@ -28,13 +29,13 @@ def imported(mlflow_stores, tmp_path_factory):
     work = root / "cwd"
     work.mkdir()
     before = tree(root)
-    here = __import__("os").getcwd()
-    __import__("os").chdir(work)
+    here = os.getcwd()
+    os.chdir(work)
     try:
         target = ModelStore(root / "target", cache_dir=root / "cache")
         report = import_mlflow(f"sqlite:///{source}/mlflow.db", target)
     finally:
-        __import__("os").chdir(here)
+        os.chdir(here)
     after = {k: v for k, v in tree(root).items() if not k.startswith(("target/", "cache/"))}
     return {"root": root, "source": source, "report": report, "before": before, "after": after}
 
