@@ -9,6 +9,7 @@ its models by an id recorded in the version (:func:`imported_versions`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
 #: File names that mark a file whose loading can run code (its first bytes are checked too); a
 #: ``torch.export`` archive (``.pt2``) holds ``torch.save`` pickles (sample inputs, constants).
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pt", ".pth", ".pt2", ".p", ".sav", ".dill", ".cloudpickle")
+
+#: The classes modelstore-xgboost rebuilds (its ``CLASSES``; the core imports no plugin).
+XGBOOST_CLASSES = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+#: The files of a transformers model folder as ``save_pretrained`` writes it with safetensors
+#: weights (no tokenizer, processor, pickled or TensorFlow weights): what modelstore-transformers reads.
+TRANSFORMERS_MODEL_FILES = re.compile(
+    r"config\.json|generation_config\.json|model(-[0-9]{5}-of-[0-9]{5})?\.safetensors|model\.safetensors\.index\.json"
+)
 
 
 @dataclass

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tarfile
 import tempfile
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidNameError, KeyNotFoundError, ModelStoreError
 from .flavor import RAW_FILES, Flavor
-from .importing import ImportedFiles, ImportReport, imported_versions, is_pickle
+from .importing import TRANSFORMERS_MODEL_FILES, XGBOOST_CLASSES, ImportedFiles, ImportReport, imported_versions, is_pickle
 from .names import check_file_path, check_name, check_tags
 from .progress import Progress, ProgressCallback
 
@@ -413,11 +412,6 @@ def _map_statsmodels(class_name: str | None, directory: Path, names: list[str], 
     return flavor, note + " only with load(..., trust=True)"
 
 
-#: The files of a legacy ``transformers/`` folder of a model alone, as ``save_pretrained`` writes
-#: it with safetensors weights (no tokenizer, processor, pickled or TensorFlow weights).
-_TRANSFORMERS_FILES = re.compile(
-    r"config\.json|generation_config\.json|model(-[0-9]{5}-of-[0-9]{5})?\.safetensors|model\.safetensors\.index\.json"
-)
 MAX_CONFIG_BYTES = 16 << 20
 
 
@@ -432,7 +426,7 @@ def _map_transformers(class_name: str | None, directory: Path, names: list[str],
         return None
     if not any(n.endswith(".safetensors") for n in inside) or others not in ([], ["model-info.json"]):
         return None
-    if not all(_TRANSFORMERS_FILES.fullmatch(n[len("transformers/") :]) for n in inside):
+    if not all(TRANSFORMERS_MODEL_FILES.fullmatch(n[len("transformers/") :]) for n in inside):
         return None  # a tokenizer or processor beside the model, pickled or TensorFlow weights
     config = directory / "transformers" / "config.json"
     if config.stat().st_size > MAX_CONFIG_BYTES:
@@ -472,10 +466,6 @@ MAPPERS = {
     "statsmodels": _map_statsmodels,
     "transformers": _map_transformers,
 }
-
-
-#: The classes modelstore-xgboost rebuilds (its ``CLASSES``; the core imports no plugin).
-XGBOOST_CLASSES = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
 
 
 def _is_ubjson(path: Path) -> bool:

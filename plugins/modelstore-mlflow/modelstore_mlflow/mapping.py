@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelstore_core.importing import TRANSFORMERS_MODEL_FILES, XGBOOST_CLASSES, is_pickle
 from modelstore_core.plugin_api import Flavor
 
 from .registry import MlflowImportError
@@ -165,9 +166,8 @@ def _sklearn(file: str, fmt: Any, conf: dict[str, Any], directory: Path, names: 
     return None
 
 
-#: The classes modelstore-xgboost rebuilds (as the core's legacy import names them).
-XGBOOST_CLASSES = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
-XGBOOST_FORMATS = {"ubj": ("ubjson", b"{"), "json": ("json", b"{")}
+#: MLflow's ``model_format`` -> modelstore-xgboost's recorded format (the file is ``model.<model_format>`` in both).
+XGBOOST_FORMATS = {"ubj": "ubjson", "json": "json"}
 
 
 def _map_xgboost(conf: dict[str, Any], directory: Path, names: list[str]) -> Mapped | None:
@@ -182,7 +182,7 @@ def _map_xgboost(conf: dict[str, Any], directory: Path, names: list[str]) -> Map
     model = {file: file}
     flavor = Flavor(
         "xgboost",
-        XGBOOST_FORMATS[fmt][0],
+        XGBOOST_FORMATS[fmt],
         "modelstore-xgboost",
         model_class=model_class,
         options={"file": file, "class": short, "imported_from": IMPORTED_FROM},
@@ -191,7 +191,7 @@ def _map_xgboost(conf: dict[str, Any], directory: Path, names: list[str]) -> Map
         f"{file}, loaded by modelstore-xgboost as {short} after its checks; scikit-learn API parameters other than"
         " those xgboost saves with the trees keep their defaults"
     )
-    return Mapped(flavor, model, _split(names, model), note, f"xgboost ({XGBOOST_FORMATS[fmt][0]})")
+    return Mapped(flavor, model, _split(names, model), note, f"xgboost ({XGBOOST_FORMATS[fmt]})")
 
 
 def _map_lightgbm(conf: dict[str, Any], directory: Path, names: list[str]) -> Mapped | None:
@@ -259,12 +259,6 @@ def _map_onnx(conf: dict[str, Any], directory: Path, names: list[str]) -> Mapped
     return Mapped(flavor, model, _split(names, model), note, "onnx")
 
 
-#: A transformers model folder as ``save_pretrained`` writes it with safetensors weights.
-_TRANSFORMERS_MODEL = re.compile(
-    r"config\.json|generation_config\.json|model(-[0-9]{5}-of-[0-9]{5})?\.safetensors|model\.safetensors\.index\.json"
-)
-
-
 def _map_transformers(conf: dict[str, Any], directory: Path, names: list[str]) -> Mapped | None:
     """``transformers``: a pipeline saved with its weights (``model/``, safetensors) and at most a
     tokenizer (``components/tokenizer/``) -> the transformers flavor's ``pipeline`` kind, the
@@ -280,7 +274,7 @@ def _map_transformers(conf: dict[str, Any], directory: Path, names: list[str]) -
     inside = [n[len("model/") :] for n in names if n.startswith("model/")]
     if "config.json" not in inside or not any(n.endswith(".safetensors") for n in inside):
         return None
-    if not all(_TRANSFORMERS_MODEL.fullmatch(n) for n in inside):
+    if not all(TRANSFORMERS_MODEL_FILES.fullmatch(n) for n in inside):
         return None
     model = {f"model/{n}": f"model/{n}" for n in inside}
     tokenizer = [n for n in names if n.startswith("components/tokenizer/")]
@@ -439,8 +433,6 @@ def _map_safetensors(directory: Path, names: list[str]) -> Mapped | None:
 
 
 def _raw(mlmodel: dict[str, Any] | None, directory: Path, names: list[str]) -> Mapped:
-    from modelstore_core.importing import is_pickle
-
     model = {n: n for n in names if not is_metadata(n)} or {n: n for n in names}
     pickles = [n for n in model if is_pickle(directory / n)]
     flavors = [f for f in flavor_names(mlmodel) if f != "python_function"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -76,7 +75,6 @@ class MlflowRegistry:
     """An open MLflow store: ``with MlflowRegistry(uri) as registry: ...``.
 
     :param tracking_uri: the tracking store (and, unless ``registry_uri``, the model registry).
-    :param local_roots: directories in which local artifact locations must lie (see :mod:`.artifacts`).
     """
 
     def __init__(self, tracking_uri: str, registry_uri: str | None = None):
@@ -193,9 +191,11 @@ class MlflowRegistry:
         artifacts (``runs:/<id>/path``), or the URI its source names."""
         source = version.source
         if source.startswith("models:/"):
-            if model_location is None:
-                raise MlflowImportError(f"its source {source} names a model that this MLflow store does not hold")
-            return model_location
+            if model_location is not None:
+                return model_location
+            if version.version is not None:  # models:/<name>/<version>: registered from another version
+                return self.client.get_model_version_download_uri(version.name, version.version)
+            raise MlflowImportError(f"its source {source} names a model that this MLflow store does not hold")
         if source.startswith("runs:/"):
             run_id, _, path = source[len("runs:/") :].partition("/")
             if run is None or run.run_id != run_id:
@@ -348,7 +348,3 @@ def _environment(**values: str) -> Iterator[None]:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "message", None) or exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
