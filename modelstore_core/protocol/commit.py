@@ -170,9 +170,13 @@ def commit_version(
     before_claim: Callable[[dict[str, bool]], None],
     signer: Signer | None = None,
     heartbeat: Heartbeat | None = None,
+    *,
+    first: int | None = None,
+    claim_for: str | None = None,
 ) -> tuple[VersionRecord, int]:
     """Store the staged files and commit ``draft`` (a record without version and time) as the next
-    version of ``domain``.
+    version of ``domain`` (an import: the lowest free number from ``first``, a claim made for
+    ``claim_for`` taken up again; see :func:`claim_version`).
 
     ``before_claim(placed)`` runs once the objects are stored (``placed``: sha256 -> whether this
     upload wrote it) and may raise to abandon the upload. With a ``signer``, the version is signed
@@ -187,7 +191,7 @@ def commit_version(
         checkpoint("objects-stored")
         before_claim(placed)
         _ensure_staged(storage, marker, staged)  # before the record: it never names a missing object
-        record, hint = create_record(storage, domain, draft)
+        record, hint = create_record(storage, domain, draft, first, claim_for)
         marker.version = record.version
         checkpoint("committed")
         if signer is not None:
@@ -279,11 +283,14 @@ def commit_pulled(
     return record, False
 
 
-def claim_document(copy_of: bytes | None = None) -> bytes:
-    """What a claim of a version number holds: when and by whom, and for a copy the sha256 of its record."""
+def claim_document(copy_of: bytes | None = None, claim_for: str | None = None) -> bytes:
+    """What a claim of a version number holds: when and by whom, for a copy the sha256 of its
+    record, for an import what it imports (``for``)."""
     doc: dict[str, Any] = {"claimed": now_utc(), "host": HOST, "pid": os.getpid()}
     if copy_of is not None:
         doc["copy_of"] = hashlib.sha256(copy_of).hexdigest()
+    if claim_for is not None:
+        doc["for"] = claim_for
     return dumps(doc)
 
 
@@ -308,17 +315,17 @@ def place_objects(staged: list[StagedFile], progress: list[FileProgress]) -> dic
 
 
 def create_record(
-    storage: Storage, domain: str, draft: dict[str, Any], first: int | None = None
+    storage: Storage, domain: str, draft: dict[str, Any], first: int | None = None, claim_for: str | None = None
 ) -> tuple[VersionRecord, tuple[bytes | None, Token]]:
     """Claim the next free version number (from ``first``, else just past the latest hint) and
-    create its record: the commit point.
+    create its record: the commit point. ``claim_for``: see :func:`claim_version`.
 
     Also returns the hint document as read before claiming, with its token, so that moving the
     hint forward usually needs no second read.
     """
     check_record_size(dumps({**draft, "version": keys.MAX_VERSION, "created": now_utc()}))  # before a number is claimed
     hint, data, token = read_latest_hint(storage, domain)
-    version = claim_version(storage, domain, first if first is not None else hint + 1)
+    version = claim_version(storage, domain, first if first is not None else hint + 1, claim_for)
     checkpoint("claimed")
     document = {**draft, "version": version, "created": now_utc()}
     key = keys.version_key(domain, version)
@@ -332,20 +339,37 @@ def create_record(
 CLAIM_ATTEMPTS_BEFORE_LISTING = 8
 
 
+def _claimed_by_import(storage: Storage, domain: str, version: int, claim_for: str) -> bool:
+    """Whether ``version`` is claimed for ``claim_for`` and has no record yet."""
+    try:
+        doc = json.loads(storage.read(keys.claim_key(domain, version))[0])
+    except (KeyNotFoundError, ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and doc.get("for") == claim_for and storage.stat(keys.version_key(domain, version)) is None
+
+
 def _is_number(name: str) -> bool:
     return len(name) == keys.VERSION_DIGITS and name.isdigit()
 
 
-def claim_version(storage: Storage, domain: str, start: int) -> int:
-    """Claim the lowest free version number from ``start`` (create-if-absent of ``claims/<n>``)."""
-    claim = claim_document()
+def claim_version(storage: Storage, domain: str, start: int, claim_for: str | None = None) -> int:
+    """Claim the lowest free version number from ``start`` (create-if-absent of ``claims/<n>``).
+
+    With ``claim_for`` (an import names what it imports), the claim records it, and a claim of
+    ``start`` that already names it, with no record under the number, is taken up again: what an
+    import killed between its claim and its record left (run one import at a time per target).
+    """
+    claim = claim_document(claim_for=claim_for)
     version, listed = max(start, 1), False
+    wished = version
     for attempt in range(10_000):
         if version > keys.MAX_VERSION:
             if listed:
                 raise ConflictError(f"domain {domain!r} has no version number left below {keys.MAX_VERSION + 1}")
             version = 0  # the hint led us here: find the real last claim
         elif storage.put_if_absent(keys.claim_key(domain, version), claim):
+            return version
+        elif version == wished and claim_for is not None and _claimed_by_import(storage, domain, version, claim_for):
             return version
         if version == 0 or (attempt >= CLAIM_ATTEMPTS_BEFORE_LISTING and not listed):
             listed = True
