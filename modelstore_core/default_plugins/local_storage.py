@@ -193,23 +193,47 @@ class LocalStorage(Storage):
 
     def _take(self, path: Path, tmp: Path, progress: Advance | None, sha256: str | None) -> StagedFile | None:
         """Move a file the core owns into ``.tmp`` (no copy) and hash it unless its digest is known;
-        ``None`` across file systems."""
+        ``None`` across file systems.
+
+        A file from a private scratch directory (:meth:`scratch_dir`) is made read-only before it
+        leaves it, so no one but this user could ever write it: the staged file says so
+        (``written_privately``), and a load on this machine may trust the upload's hash of it."""
+        private = self._in_private_scratch(path)
+        if private:
+            os.chmod(path, 0o444)
         try:
             os.rename(path, tmp)
         except OSError:
             return None
         try:
+            st = tmp.stat()
             if sha256 is None:
                 sha256, size = hash_file(tmp, progress)  # read back from the page cache: it was just written
             else:
-                size = tmp.stat().st_size
+                size = st.st_size
                 if progress is not None:
                     progress(size)
             self._sync_path(tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return _LocalStagedFile(self, tmp, sha256, size)
+        return _LocalStagedFile(self, tmp, sha256, size, (st.st_dev, st.st_ino) if private else None)
+
+    def _in_private_scratch(self, path: Path) -> bool:
+        """Whether ``path`` is inside a scratch directory that is this user's alone (0700), in a ``.tmp``
+        of this user's that no one else can write (where the file goes next)."""
+        try:
+            top = self._tmp / Path(path).relative_to(self._tmp).parts[0]
+            scratch, tmp = os.lstat(top), os.lstat(self._tmp)
+        except (ValueError, IndexError, OSError):
+            return False
+        user = os.geteuid() if hasattr(os, "geteuid") else None
+        return (
+            top.suffix == ".scratch"
+            and all(stat_module.S_ISDIR(st.st_mode) and st.st_uid == user for st in (scratch, tmp))
+            and not scratch.st_mode & 0o077
+            and not tmp.st_mode & 0o022
+        )
 
     def scratch_dir(self) -> Path:
         if not self.root.exists():
