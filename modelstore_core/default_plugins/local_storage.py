@@ -22,13 +22,12 @@ import stat as stat_module
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ..errors import InvalidNameError, KeyNotFoundError, StorageError
-from ..hashing import CHUNK_SIZE, copy_file_hashed, hash_file
+from ..hashing import CHUNK_SIZE, copy_file_hashed, hash_file, start_writeback
 from ..hookspecs import hookimpl
 from ..progress import Advance
 from ..protocol.keys import TOP_LEVEL
@@ -428,24 +427,6 @@ class LocalStorage(Storage):
             else:
                 Path(entry.path).unlink(missing_ok=True)
         return removed
-
-
-@cache
-def start_writeback():
-    """``sync_file_range(SYNC_FILE_RANGE_WRITE)`` where libc has it (Linux): starts writing dirty
-    pages to disk without waiting, so the ``fsync`` that makes an object durable is nearly free."""
-    try:
-        import ctypes
-
-        sync_file_range = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    sync_file_range.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-
-    def writeback(fd: int, offset: int, length: int) -> None:
-        sync_file_range(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a hint: failures are harmless
-
-    return writeback
 
 
 class _LocalStagedFile(StagedFile):
