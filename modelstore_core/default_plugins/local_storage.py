@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ..errors import InvalidNameError, KeyNotFoundError, StorageError
-from ..hashing import CHUNK_SIZE, copy_file_hashed, hash_file, start_writeback
+from ..hashing import CHUNK_SIZE, HashingWriter, copy_file_hashed, hash_file, start_writeback
 from ..hookspecs import hookimpl
 from ..progress import Advance
 from ..protocol.keys import TOP_LEVEL
@@ -195,8 +195,10 @@ class LocalStorage(Storage):
         ``None`` across file systems.
 
         A file from a private scratch directory (:meth:`scratch_dir`) is made read-only before it
-        leaves it, so no one but this user could ever write it: the staged file says so
-        (``written_privately``), and a load on this machine may trust the upload's hash of it."""
+        leaves it, so no one but this user could ever write it: if its sha256 is the core's own
+        (hashed here, or by a :class:`~modelstore_core.hashing.HashingWriter` as it was written, not
+        only a serializer's word), the staged file says so (``written_privately``), and a load on
+        this machine may trust the upload's hash of it."""
         private = self._in_private_scratch(path)
         if private:
             os.chmod(path, 0o444)
@@ -210,6 +212,7 @@ class LocalStorage(Storage):
                 sha256, size = hash_file(tmp, progress)  # read back from the page cache: it was just written
             else:
                 size = st.st_size
+                private = private and HashingWriter.computed(st) == sha256
                 if progress is not None:
                     progress(size)
             self._sync_path(tmp)
