@@ -1,6 +1,6 @@
 """Benchmark: modelstore-torch against plain torch.save / torch.load on a ~400 MB model.
 
-    python bench/torch_bench.py [--mb 400] [--repeat 3] [--dir DIR]
+    python bench/torch_bench.py [--mb 400] [--repeat 3] [--dir DIR] [--no-rss]
 
 Needs modelstore-core and modelstore-torch installed (``pip install -e . -e plugins/modelstore-torch[torch]``).
 Prints, for the same model in the same run:
@@ -14,7 +14,9 @@ Prints, for the same model in the same run:
   ``store.load(model=fresh_instance)`` with the cache the upload used (target <= 1.0x: the upload
   proved its objects there, issue 24) and again once loaded (target <= 0.25x);
   ``safetensors.torch.save_file``/``load_file`` as a second baseline where safetensors is installed;
-  wall-clock medians, and beside them the CPU seconds of this process (all threads);
+  wall-clock medians and bests, and the median CPU seconds of this process (all threads), each
+  operation started once ``os.sync`` wrote out what the others left; a load into a new cache (which
+  hashes) is the breakdown's two load steps;
 - the disk space a load from the local store adds to the cache (target 0: hard links);
 - a breakdown of the store's upload and load into their steps, each step timed on its own.
 
