@@ -115,7 +115,7 @@ class ModelStore:
         if self.offline:  # nothing may reach the backend: it is only kept for its URL
             self.storage.close()
             self.storage = OfflineStorage(self.storage.url)
-        self.uploader = Uploader(self.storage, self.plugins, signer=self._signer, before_writing=self._before_writing)
+        self.uploader = Uploader(self.storage, self.plugins, self.cache, signer=self._signer, before_writing=self._before_writing)
         self.loader = Loader(self.storage, self.plugins, self.cache, offline=self.offline, policy=lambda: self.trust_policy)
 
     def _before_writing(self) -> None:

@@ -170,3 +170,22 @@ def test_the_record_cannot_name_other_shards(store, fresh, shards):
     edit_record(store, "m", 1, lambda doc: doc["flavor"]["options"].update(shards=shards))
     with pytest.raises((CorruptRecordError, ModelStoreError)):
         fresh().load("m", model=stack())
+
+
+def test_the_uploads_cache_trusts_its_shards_until_one_changes(store, tmp_path):
+    """The first load with the cache of the upload (which proved the shards it wrote: issue 24) reads
+    them without hashing; a shard rewritten since, its size and mtime set back, is hashed and refused."""
+    torch.manual_seed(4)
+    model = stack()
+    v = store.upload("m", model=model, shard_size=2 * LAYER)
+    x = torch.randn(3, 64)
+    torch.testing.assert_close(store.load("m", model=stack())(x), model(x), rtol=0, atol=0)
+
+    v = store.upload("n", model=stack(), shard_size=2 * LAYER)
+    damaged = stored_object(store, v, shard_names(v)[1])
+    before = os.stat(damaged)
+    flip_last_byte(damaged)
+    os.utime(damaged, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (os.stat(damaged).st_size, os.stat(damaged).st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    with pytest.raises(IntegrityError, match=shard_names(v)[1]):
+        store.load("n", model=stack())
