@@ -169,8 +169,8 @@ def upload(
     hyperparameters, an example's signature over its own). A ``signer`` signs what the commit
     writes (see :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own
     description of the version) goes into the record over what the plugins collect; the core's
-    keys still win. ``number`` and ``claim_for``: see :meth:`Uploader.upload`. With a ``cache``, what the upload proved of the objects it wrote is kept there
-    for this machine's loads.
+    keys still win. ``number`` and ``claim_for``: see :meth:`Uploader.upload`. With a ``cache``,
+    what the upload proved of the objects it wrote is kept there for this machine's loads.
     """
     with Heartbeat() as heartbeat, _scratch(storage, heartbeat) as tmp:
         if isinstance(model, RawFiles):

@@ -16,8 +16,8 @@ from modelstore_core import ModelStore
 from modelstore_core.errors import (
     IntegrityError,
     UnknownTransportError,
-    UntrustedSignatureError,
     UntrustedPointerError,
+    UntrustedSignatureError,
     UsageError,
 )
 from modelstore_core.plugin_api import TransportPlugin
