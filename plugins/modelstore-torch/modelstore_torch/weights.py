@@ -162,7 +162,9 @@ INDEX = "model.safetensors.index.json"
 def plan_shards(tensors: list[tuple[str, torch.Tensor]], shard_size: int) -> list[list[tuple[str, torch.Tensor]]]:
     """Split ``(name, tensor)`` pairs into shards of about equal size, none over ``shard_size`` bytes
     unless one tensor is (it then has a shard of its own); in the order a single file would hold
-    them, so the same tensors always make the same shards (deduplicated re-uploads)."""
+    them. The cuts depend on names, dtypes and shapes only, never on values: the same tensors make
+    the same shards (a re-upload stores nothing new), and a fine-tune changes only the shards of
+    the tensors it changed."""
     entries = [(name, dtype_name(t.dtype), list(t.shape), t.numel() * t.element_size()) for name, t in tensors]
     _, layout = header_bytes(entries, None)
     by_name = dict(tensors)
