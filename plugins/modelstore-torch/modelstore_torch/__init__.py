@@ -333,7 +333,8 @@ class _Weights:
         return [key for reader in self.readers for key in reader.keys()]
 
     def each(self, work) -> None:
-        """``work(reader)`` for every file, several at once, each read to its end (and so verified)."""
+        """``work(reader)`` for every file, several at once (the largest first, so that no thread is
+        left with a big one at the end), each read to its end (and so verified)."""
         failed = threading.Event()
 
         def run(reader) -> None:
@@ -352,7 +353,8 @@ class _Weights:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(min(len(self.readers), os.cpu_count() or 1)) as pool:
-            futures = [pool.submit(run, reader) for reader in self.readers]
+            largest_first = sorted(self.readers, key=lambda reader: -sum(map(reader.nbytes, reader.keys())))
+            futures = [pool.submit(run, reader) for reader in largest_first]
         for future in futures:
             future.result()
 
