@@ -275,21 +275,30 @@ def _instantiate(target: Any, flavor: Flavor):
     return module
 
 
-def _weight_files(recorded: dict[str, Any], files: list[str]) -> tuple[list[str], str | None]:
-    """The safetensors files the record names (``options.shards``, else ``options.weights``) and,
-    for shards, their index (``options.index``): each must be one of the version's verified model
-    files (the record is untrusted)."""
+def _weight_files(recorded: dict[str, Any], files: list[str]) -> list[str]:
+    """The safetensors files the record names (``options.shards``, else ``options.weights``): each
+    must be one of the version's verified model files (the record is untrusted)."""
     shards = recorded.get("shards")
     if shards is None:
-        names, option, index = [recorded.get("weights", WEIGHTS)], "weights", None
+        names = [recorded.get("weights", WEIGHTS)]
+        option = "weights"
     elif isinstance(shards, list) and shards and len(set(map(str, shards))) == len(shards):
-        names, option, index = shards, "shards", recorded.get("index")
-        model_file(Path("."), files, index, option="index")
+        names, option = shards, "shards"
     else:
         raise CorruptRecordError("the version record", "flavor.options.shards", "is not a list of distinct file names")
     for name in names:
         model_file(Path("."), files, name, option=option)  # only the check: the file is read through ``verified``
-    return names, index
+    return names
+
+
+def _index_file(recorded: dict[str, Any], files: list[str]) -> str | None:
+    """The shard index the record names (``options.index``) beside shards, one of the version's
+    verified model files; ``None`` for a single file."""
+    if recorded.get("shards") is None:
+        return None
+    index = recorded.get("index")
+    model_file(Path("."), files, index, option="index")
+    return index
 
 
 #: The largest shard index read (an entry per tensor: ~100 bytes each).
@@ -304,7 +313,7 @@ class _Weights:
     def __init__(self, verified, recorded: dict[str, Any], files: list[str]):
         from . import weights
 
-        names, index = _weight_files(recorded, files)
+        names, index = _weight_files(recorded, files), _index_file(recorded, files)
         self.readers: list[Any] = []
         try:
             for name in names:
