@@ -19,6 +19,7 @@ import json
 import re
 import struct
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -218,18 +219,20 @@ class _Shape:
     TYPED, STRING, OBJECT, OTHER = range(4)
 
     def __init__(self, example: dict[str, Any]):
-        self.steps: list[tuple[str, bytes, int, Any]] = []
+        #: (key, its bytes and its value's header, the header's length, kind, bytes per element, detail)
+        self.steps: list[tuple[str, bytes, int, int, int, Any]] = []
         for key, value in example.items():
             raw = key.encode("utf-8")
             head = b"L" + _I64.pack(len(raw)) + raw
             if type(value) is tuple:  # a typed array
-                self.steps.append((key, head + b"[$" + _TYPE_CODE[value[0]] + b"#L", self.TYPED, value[0]))
+                step = (head + b"[$" + _TYPE_CODE[value[0]] + b"#L", self.TYPED, value[0].itemsize, value[0])
             elif type(value) is str:
-                self.steps.append((key, head + b"SL", self.STRING, None))
+                step = (head + b"SL", self.STRING, 1, None)
             elif type(value) is dict:
-                self.steps.append((key, head + b"{", self.OBJECT, _Shape(value)))
+                step = (head + b"{", self.OBJECT, 0, _Shape(value))
             else:
-                self.steps.append((key, head, self.OTHER, None))
+                step = (head, self.OTHER, 0, None)
+            self.steps.append((key, step[0], len(step[0]), *step[1:]))
 
     def read(self, reader: _UBJ, pos: int, depth: int) -> tuple[dict[str, Any], int] | None:
         data, size = reader.data, reader.size
@@ -237,20 +240,20 @@ class _Shape:
             return None
         pos += 1
         out: dict[str, Any] = {}
-        for key, head, kind, detail in self.steps:
-            if not data.startswith(head, pos):
+        startswith, length_at = data.startswith, _I64.unpack_from
+        for key, head, head_size, kind, width, detail in self.steps:
+            if not startswith(head, pos):
                 return None
-            pos += len(head)
-            if kind == self.TYPED or kind == self.STRING:
+            pos += head_size
+            if kind <= 1:  # TYPED or STRING: an int64 count, then the elements
                 if pos + 8 > size:
                     return None
-                n = _I64.unpack_from(data, pos)[0]
+                n = length_at(data, pos)[0]
                 pos += 8
-                width = detail.itemsize if kind == self.TYPED else 1
                 if n < 0 or n > (size - pos) // width:
                     return None
                 end = pos + n * width
-                if kind == self.TYPED:
+                if kind == 0:
                     out[key] = (detail, data[pos:end])
                 else:
                     try:
@@ -258,7 +261,7 @@ class _Shape:
                     except UnicodeDecodeError:
                         return None
                 pos = end
-            elif kind == self.OBJECT:  # as deep as the example's (a sibling): within MAX_DEPTH
+            elif kind == 2:  # OBJECT, as deep as the example's (a sibling): within MAX_DEPTH
                 read = detail.read(reader, pos - 1, depth + 1)
                 if read is None:
                     return None
@@ -322,11 +325,11 @@ def _column(values: list[Any], where: str, integers: bool) -> tuple[np.ndarray, 
     """Arrays (one per tree: typed UBJSON arrays or JSON lists) as one array of all their values
     (int64 if ``integers``, else floats) and each one's length."""
     kinds = "iu" if integers else "f"
-    if values and type(values[0]) is tuple and all(type(v) is tuple and v[0] is values[0][0] for v in values):
+    if values and set(map(type, values)) == {tuple} and len(set(map(itemgetter(0), values))) == 1:
         dtype = values[0][0]  # one typed array per tree, all of one type: converted at once
         if dtype.kind not in kinds:
             raise _Bad(f"{where} holds {dtype} values, not {'integers' if integers else 'numbers'}")
-        raws = [v[1] for v in values]
+        raws = list(map(itemgetter(1), values))
         out = np.frombuffer(b"".join(raws), dtype)
         lengths = np.fromiter(map(len, raws), np.int64, len(raws)) // dtype.itemsize
     elif all(type(v) is list for v in values):
@@ -497,10 +500,12 @@ def _check_cats(cats: dict[str, Any], where: str) -> None:
 
 def _tree_column(trees: list[dict[str, Any]], where: str, key: str, integers: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Every tree's ``key`` end to end, and each tree's length of it."""
-    missing = next((t for t, tree in enumerate(trees) if key not in tree), None)
-    if missing is not None:
-        raise _Bad(f"{where}[{missing}].{key} is missing")
-    return _column([tree[key] for tree in trees], f"{where}[*].{key}", integers)
+    try:
+        values = list(map(itemgetter(key), trees))
+    except KeyError:
+        missing = next(t for t, tree in enumerate(trees) if key not in tree)
+        raise _Bad(f"{where}[{missing}].{key} is missing") from None
+    return _column(values, f"{where}[*].{key}", integers)
 
 
 class _Nodes:
