@@ -125,8 +125,8 @@ def main() -> int:
         f"load average {os.getloadavg()[0]:.1f} at the start"
     )
     print(
-        f"{'':<10}{'file':>9}{'store wall':>12}{'own wall':>10}{'ratio':>7}{'store CPU':>11}{'own CPU':>9}{'ratio':>7}"
-        f"{'plugin CPU':>12}{'ratio':>7}   target"
+        f"{'':<10}{'file':>9}{'store wall':>12}{'own wall':>10}{'ratio':>8}{'store CPU':>11}{'own CPU':>9}{'ratio':>8}"
+        f"{'plugin CPU':>12}{'ratio':>8}   target"
     )
     with tempfile.TemporaryDirectory(prefix="gbm-bench-") as tmp:
         for name in args.frameworks.split(","):
@@ -152,9 +152,9 @@ def main() -> int:
             s, o, c = med["store"], med["own"], med["checked"]
             size = sum(f.size for f in version.files) / 1e6
             print(
-                f"{name:<10}{size:>7.2f}MB{s['wall'] * 1e3:>9.1f} ms{o['wall'] * 1e3:>7.1f} ms{s['wall'] / o['wall']:>6.2f}x"
-                f"{s['cpu'] * 1e3:>8.1f} ms{o['cpu'] * 1e3:>6.1f} ms{s['cpu'] / o['cpu']:>6.2f}x"
-                f"{c['cpu'] * 1e3:>9.1f} ms{c['cpu'] / o['cpu']:>6.2f}x   <= 1.2x"
+                f"{name:<10}{size:>7.2f}MB{s['wall'] * 1e3:>9.1f} ms{o['wall'] * 1e3:>7.1f} ms{s['wall'] / o['wall']:>7.2f}x"
+                f"{s['cpu'] * 1e3:>8.1f} ms{o['cpu'] * 1e3:>6.1f} ms{s['cpu'] / o['cpu']:>7.2f}x"
+                f"{c['cpu'] * 1e3:>9.1f} ms{c['cpu'] / o['cpu']:>7.2f}x   <= 1.2x"
             )
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
