@@ -441,6 +441,8 @@ class _Column:
                 i = int(np.argmax(wrong))
                 raise _Bad(f"Tree={int(given_ids[i])}.{key} has {int(tokens[i])} values, not {int(given_counts[i])}")
             values = np.fromstring(joined.replace("\n", " "), dtype=np.int64, sep=" ") if integers and joined else np.zeros(0, np.int64)
+            if integers and len(values) != int(given_counts.sum()):  # cannot be, for text the expression took
+                raise _Bad(f"{key} holds {len(values)} integers, not the {int(given_counts.sum())} its lines count")
         else:
             read = _ints if integers else _floats
             parts = [read(line, int(n), f"Tree={t}.{key}") for t, line, n in zip(given_ids, given, given_counts, strict=True)]
