@@ -12,7 +12,8 @@ primitive              Blob service requests
 ``get``                ``Get Blob``, streamed in ranges pinned to the first answer's ETag
 ``put_file``           one ``Put Blob`` up to ``single_put_size``; past it ``Put Block`` of
                        ``block_size`` pieces, ``max_concurrency`` at a time, then ``Put Block List``
-``get_file``           ``Get Blob`` of the first 32 MiB; past that parallel ranged ``Get Blob``
+``get_file``           ``Get Blob`` of the first 32 MiB; past that parallel ranged ``Get Blob``, hashed
+                       as the ranges land
 =====================  ==============================================================================
 
 Retries (5xx, 408, throttling, dropped connections) are the SDK's storage retry policy with our
@@ -67,6 +68,7 @@ from azure.storage.blob import BlobBlock, BlobPrefix, BlobServiceClient, Exponen
 from modelstore_core.plugin_api import (
     BucketURL,
     CloudErrors,
+    HashingDownload,
     InvalidNameError,
     KeyNotFoundError,
     ObjectInfo,
@@ -611,7 +613,9 @@ class AzureStorage(Storage):
             downloader = self._download_first(key, max_bytes)
             return downloader.readall(), downloader.properties.etag
 
-    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None) -> None:
+    def get_file(
+        self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None
+    ) -> tuple[str, int]:
         done = [0]
 
         def hook(current: int, total: int | None) -> None:
@@ -621,8 +625,9 @@ class AzureStorage(Storage):
         with self._errors("download", key):
             hooked = {"max_concurrency": self.max_concurrency, "progress_hook": hook if progress else None}
             downloader = self._download_first(key, max_bytes, **hooked)
-            with open(path, "wb") as out:
+            with HashingDownload(path) as out:  # the SDK writes its parallel ranges at offsets: hashed as they land
                 downloader.readinto(out)
+                return out.finish()
 
     def delete(self, key: str) -> None:
         with self._errors("delete", key):

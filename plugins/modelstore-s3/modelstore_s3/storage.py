@@ -11,7 +11,8 @@ primitive              S3 requests
 ``delete``             ``DeleteObject``
 ``get``                ``GetObject``, streamed
 ``put_file``           boto3's transfer manager: one ``PutObject``, or a parallel multipart upload
-``get_file``           one ``GetObject``; past the multipart threshold, parallel ranged ``GetObject``
+``get_file``           one ``GetObject``; past the multipart threshold, parallel ranged ``GetObject``,
+                       hashed as the parts land
 ``cleanup``            ``ListMultipartUploads`` + ``AbortMultipartUpload`` of stale uploads
 =====================  ==============================================================================
 
@@ -48,6 +49,7 @@ from modelstore_core.plugin_api import (
     BucketURL,
     CloudErrors,
     DeadlineExceeded,
+    HashingDownload,
     KeyNotFoundError,
     ObjectInfo,
     Storage,
@@ -400,11 +402,14 @@ class S3Storage(Storage):
                 return data, response["ETag"]
         raise AssertionError("unreachable")
 
-    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None) -> None:
+    def get_file(
+        self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None
+    ) -> tuple[str, int]:
         """One ranged ``GetObject`` for the first multipart-threshold bytes: for most objects that is
-        the whole object; a larger one continues as s3transfer's parallel ranged download. With
-        ``max_bytes``, the first range is at most ``max_bytes + 1`` bytes and is all that is
-        written when the object is larger (its total size is in the answer's ``Content-Range``)."""
+        the whole object; a larger one continues as s3transfer's parallel ranged download, written
+        at offsets into a :class:`HashingDownload` that hashes it as it fills. With ``max_bytes``,
+        the first range is at most ``max_bytes + 1`` bytes and is all that is written when the
+        object is larger (its total size is in the answer's ``Content-Range``)."""
         threshold = self.transfer_config.multipart_threshold
         first = max(threshold, 1) if max_bytes is None else min(max(threshold, 1), max_bytes + 1)
         with self._errors("download", key):
@@ -413,8 +418,8 @@ class S3Storage(Storage):
                     response = self._get_object(key, Range=f"bytes=0-{first - 1}")
                 except bexc.ClientError as exc:
                     if _status(exc) == 416:  # a range of an empty object
-                        open(path, "wb").close()
-                        return
+                        with HashingDownload(path) as out:
+                            return out.finish()
                     raise
                 body = response["Body"]
                 length = response["ContentLength"]
@@ -424,19 +429,19 @@ class S3Storage(Storage):
                     body.close()
                     break  # large: parallel ranged download below
                 try:
-                    with body, open(path, "wb") as out:
+                    with body, HashingDownload(path) as out:
                         for chunk in body.iter_chunks(CHUNK_SIZE):
                             out.write(chunk)
                             if progress is not None:
                                 progress(len(chunk))
-                    return
+                        return out.finish()
                 except _STREAM_ERRORS:
                     if attempt == STREAM_ATTEMPTS - 1:
                         raise
-            with create_transfer_manager(self.client, self.transfer_config) as manager:
+            with create_transfer_manager(self.client, self.transfer_config) as manager, HashingDownload(path) as out:
                 subscribers = [_KnownObject(total, response["ETag"])] + ([_Progress(progress)] if progress else [])
-                future = manager.download(self.bucket, self._key(key), os.fspath(path), subscribers=subscribers)
-                future.result()
+                manager.download(self.bucket, self._key(key), out, subscribers=subscribers).result()
+                return out.finish()
 
     def _get_ranged(self, key: str, max_bytes: int | None) -> dict[str, Any]:
         """``GetObject`` of the whole object, or of its first ``max_bytes + 1`` bytes (S3 answers a
