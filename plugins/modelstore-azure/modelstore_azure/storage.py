@@ -99,6 +99,7 @@ DEFAULTS: dict[str, Any] = {
     "single_put_size": 8 * MB,  # files up to this go in one Put Blob
     "block_size": 8 * MB,  # staged block size past it (raised for files over 50,000 blocks)
     "max_concurrency": 8,  # blocks or ranges in flight at once
+    "single_get_size": 32 * MB,  # a download's first Get Blob (the SDK's default); past it ranges of block_size
 }
 
 #: Default per-attempt connect timeout (capped by ``timeout``).
@@ -331,7 +332,8 @@ class AzureStorage(Storage):
         self.block_size = int(opts["block_size"])
         self.single_put_size = int(opts["single_put_size"])
         self.max_concurrency = int(opts["max_concurrency"])
-        if self.block_size < 1 or self.single_put_size < 0 or self.max_concurrency < 1:
+        self.single_get_size = int(opts["single_get_size"])
+        if self.block_size < 1 or self.single_put_size < 0 or self.max_concurrency < 1 or self.single_get_size < 1:
             raise ValueError("block_size and max_concurrency must be positive, single_put_size not negative")
         self._secrets: set[str] = set()
 
@@ -353,6 +355,7 @@ class AzureStorage(Storage):
                 connection_timeout=self.connect_timeout,
                 read_timeout=self.read_timeout,
                 max_block_size=self.block_size,
+                max_single_get_size=self.single_get_size,
                 max_chunk_get_size=self.block_size,  # ranges of a large download (the SDK's default: 4 MiB)
                 user_agent="modelstore-azure",
             )
