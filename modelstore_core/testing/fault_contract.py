@@ -113,14 +113,10 @@ class FaultContract:
         """``list_versions`` is a request per page of versions, and the listing of every domain with
         its versions (what ``modelstore ls`` shows) a request per page of keys, however many domains:
         counted on the wire, with pages of 5 keys."""
-        from .history import commit_copies
+        from .history import build_domains, build_history
 
-        model = tmp_path / "m.bin"
-        model.write_bytes(os.urandom(1000))
-        first = direct.upload("d", files=[model]).metadata
-        commit_copies(direct, "d", first, range(2, 24))
-        for i in range(12):
-            commit_copies(direct, f"e{i:02d}", {**first, "domain": f"e{i:02d}"}, [1])
+        build_history(direct, "d", 23, tmp_path)
+        domains = build_domains(direct, 12, tmp_path)
         every_key = len(list(direct.storage.list(keys.DOMAINS)))
         with self.proxy(upstream_port) as proxy:
             with ModelStore(store_url, cache_dir=tmp_path / "c", **self.options(proxy, page_size=5)) as store:
@@ -131,7 +127,7 @@ class FaultContract:
         assert listed_versions <= math.ceil(23 / 5) + 1, proxy.log
         assert {name: [n for n, _ in versions] for name, versions in overview.items()} == {
             "d": list(range(23, 0, -1)),
-            **{f"e{i:02d}": [1] for i in range(12)},
+            **{name: [1] for name in domains},
         }
         assert every_key > 13 * 2 and listed_all <= math.ceil(every_key / 5) + 1, (every_key, proxy.log)
 
