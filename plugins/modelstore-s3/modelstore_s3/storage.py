@@ -11,8 +11,8 @@ primitive              S3 requests
 ``delete``             ``DeleteObject``
 ``get``                ``GetObject``, streamed
 ``put_file``           boto3's transfer manager: one ``PutObject``, or a parallel multipart upload
-``get_file``           one ``GetObject``; past the multipart threshold, parallel ranged ``GetObject``,
-                       hashed as the parts land
+``get_file``           one ``GetObject``; past the multipart threshold, ``HeadObject`` and parallel
+                       ranged ``GetObject``, hashed as the parts land
 ``cleanup``            ``ListMultipartUploads`` + ``AbortMultipartUpload`` of stale uploads
 =====================  ==============================================================================
 
@@ -421,14 +421,25 @@ class S3Storage(Storage):
     def get_file(
         self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None
     ) -> tuple[str, int]:
-        """One ranged ``GetObject`` for the first multipart-threshold bytes: for most objects that is
-        the whole object; a larger one continues as s3transfer's parallel ranged download, written
-        at offsets into a :class:`HashingDownload` that hashes it as it fills. With ``max_bytes``,
-        the first range is at most ``max_bytes + 1`` bytes and is all that is written when the
-        object is larger (its total size is in the answer's ``Content-Range``)."""
-        threshold = self.transfer_config.multipart_threshold
-        first = max(threshold, 1) if max_bytes is None else min(max(threshold, 1), max_bytes + 1)
+        """An object its record says is past the multipart threshold (``max_bytes``) is fetched as
+        ``download_file`` fetches it: a ``HeadObject``, then s3transfer's parallel ranged
+        ``GetObject`` of that ETag. Otherwise one ranged ``GetObject`` of the first threshold bytes:
+        for most objects that is the whole object, and a larger one continues as the parallel
+        download. Either way the bytes are written at their offsets into a :class:`HashingDownload`,
+        which hashes them as they land. With ``max_bytes``, an object found larger is not
+        downloaded past its first ``max_bytes + 1`` bytes (the caller refuses it)."""
+        threshold = max(self.transfer_config.multipart_threshold, 1)
         with self._errors("download", key):
+            if max_bytes is not None and max_bytes >= threshold:
+                try:
+                    head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+                except bexc.ClientError as exc:
+                    if _missing(exc):
+                        raise KeyNotFoundError(key) from None
+                    raise
+                if head["ContentLength"] <= max_bytes:
+                    return self._download_ranges(key, path, head["ContentLength"], head["ETag"], progress)
+            first = threshold if max_bytes is None else min(threshold, max_bytes + 1)
             for attempt in range(STREAM_ATTEMPTS):
                 try:
                     response = self._get_object(key, Range=f"bytes=0-{first - 1}")
@@ -443,7 +454,7 @@ class S3Storage(Storage):
                 total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else length
                 if length < total and (max_bytes is None or total <= max_bytes):
                     body.close()
-                    break  # large: parallel ranged download below
+                    return self._download_ranges(key, path, total, response["ETag"], progress)
                 try:
                     with body, HashingDownload(path) as out:
                         for chunk in body.iter_chunks(CHUNK_SIZE):
@@ -454,10 +465,14 @@ class S3Storage(Storage):
                 except _STREAM_ERRORS:
                     if attempt == STREAM_ATTEMPTS - 1:
                         raise
-            with create_transfer_manager(self.client, self.transfer_config) as manager, HashingDownload(path) as out:
-                subscribers = [_KnownObject(total, response["ETag"])] + ([_Progress(progress)] if progress else [])
-                manager.download(self.bucket, self._key(key), out, subscribers=subscribers).result()
-                return out.finish()
+        raise AssertionError("unreachable")
+
+    def _download_ranges(self, key: str, path: Path, size: int, etag: str, progress: Callable[[int], None] | None) -> tuple[str, int]:
+        """s3transfer's parallel ranged ``GetObject`` of the object of ``size`` bytes and ``etag``."""
+        with create_transfer_manager(self.client, self.transfer_config) as manager, HashingDownload(path) as out:
+            subscribers = [_KnownObject(size, etag)] + ([_Progress(progress)] if progress else [])
+            manager.download(self.bucket, self._key(key), out, subscribers=subscribers).result()
+            return out.finish()
 
     def _get_ranged(self, key: str, max_bytes: int | None) -> dict[str, Any]:
         """``GetObject`` of the whole object, or of its first ``max_bytes + 1`` bytes (S3 answers a
