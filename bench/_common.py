@@ -133,8 +133,8 @@ def transfer_rows(
     size = big.stat().st_size
     load, raw_load = best("store-download")["seconds"], best("raw-download")["seconds"]
     print(
-        f"verified load {size / load / 1e9:.2f} GB/s (download and sha256 check, fresh cache), raw download "
-        f"{size / raw_load / 1e9:.2f} GB/s; sha256 on this machine {sha256_rate() / 1e9:.2f} GB/s (hashlib, one core); "
+        f"verified load {size / load / 1e9:.3f} GB/s (download and sha256 check, fresh cache), raw download "
+        f"{size / raw_load / 1e9:.3f} GB/s; sha256 on this machine {sha256_rate() / 1e9:.2f} GB/s (hashlib, one core); "
         f"CPU s store/raw load: {statistics.median(r['cpu_seconds'] for r in results['store-download']):.2f}"
         f"/{statistics.median(r['cpu_seconds'] for r in results['raw-download']):.2f}"
     )
