@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable, Iterator
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -405,9 +405,7 @@ class GCSStorage(Storage):
                 timeout=self.http_timeout,
             )
             for page in iterator.pages:
-                entries = [
-                    ObjectInfo(blob.name[n:], blob.size, blob.updated.astimezone(timezone.utc)) for blob in page if blob.name != skip
-                ]
+                entries = [ObjectInfo(blob.name[n:], blob.size, _updated(blob)) for blob in page if blob.name != skip]
                 entries += [ObjectInfo(p[n:]) for p in page.prefixes if skip is None or p > skip]
                 entries.sort(key=lambda e: e.key)
                 yield from entries
@@ -469,6 +467,19 @@ class _Chain(io.RawIOBase):
         data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+def _updated(blob: gcs.Blob) -> datetime:
+    """A listed object's ``updated`` time (RFC 3339, ``2026-12-06T09:03:12.123Z``), parsed by
+    ``datetime.fromisoformat``: the SDK's own parsing (``strptime``) was a third of a listing's CPU."""
+    text = blob._properties.get("updated")  # the JSON API's value, as the SDK keeps it
+    try:
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except (AttributeError, TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        return blob.updated.astimezone(timezone.utc)
+    return parsed.astimezone(timezone.utc)
 
 
 def _first(max_bytes: int | None) -> dict[str, int]:
