@@ -71,7 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "anonymous": None,  # unauthenticated requests (emulators); default: True when STORAGE_EMULATOR_HOST is set
     "page_size": 1000,  # objects per objects.list page (GCS's maximum)
     "chunk_size": 32 * MB,  # resumable upload piece (a multiple of 256 KiB); files up to 8 MiB go in one request
-    "download_part_size": 32 * MB,  # a larger object is downloaded in ranges of this size, in parallel
+    "download_part_size": 8 * MB,  # a larger object is downloaded in ranges of this size, in parallel (hashed in order as they land)
     "max_concurrency": 8,  # ranges of one download at once
     "timeout": 60.0,  # seconds one request may take in all, retries included (``--timeout``)
     "retry_deadline": None,  # seconds of retrying a request before giving up; default: ``timeout``
