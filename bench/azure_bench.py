@@ -49,15 +49,35 @@ def server(work: Path):
     return Azurite(work / "azurite.log")
 
 
-def prepare(endpoint: str) -> None:
+def environment(endpoint: str) -> dict:
     from azure_servers import ACCOUNT, KEY
 
-    os.environ["AZURE_STORAGE_CONNECTION_STRING"] = (
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={endpoint}/{ACCOUNT};"
-    )
+    return {
+        "AZURE_STORAGE_CONNECTION_STRING": (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={endpoint}/{ACCOUNT};"
+        )
+    }
+
+
+def create_bucket() -> None:
     from azure.storage.blob import BlobServiceClient
 
     BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"]).create_container(_common.BUCKET)
+
+
+def raw_list(prefix: str):
+    """A plain client's ``list_blobs`` pages (the service's default page size)."""
+    from azure.storage.blob import BlobServiceClient
+
+    container = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"]).get_container_client(_common.BUCKET)
+
+    def listing() -> tuple[int, int]:
+        pages = keys = 0
+        for page in container.list_blobs(name_starts_with=prefix).by_page():
+            pages, keys = pages + 1, keys + sum(1 for _ in page)
+        return pages, keys
+
+    return listing
 
 
 def count(store, fn) -> tuple[int, int, str]:
@@ -74,7 +94,8 @@ def count(store, fn) -> tuple[int, int, str]:
 if __name__ == "__main__":
     sys.exit(
         _common.main(
-            __doc__, name="azure", scheme="azure", server=server, prepare=prepare, raw=raw, count=count,
+            __doc__, name="azure", scheme="azure", server=server, environment=environment, create_bucket=create_bucket, raw=raw,
+            raw_list=raw_list, count=count,
             how="every attempt, counted on the store's HTTP session",
             server_name="Azurite", raw_name="raw SDK", raw_calls=("upload_blob", "download_blob"),
             target="target <= 1.2x",

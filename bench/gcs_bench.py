@@ -46,12 +46,30 @@ def server(work: Path):
     return FakeGCSServer(work / "fake-gcs.log")
 
 
-def prepare(endpoint: str) -> None:
-    os.environ.update(STORAGE_EMULATOR_HOST=endpoint, GOOGLE_CLOUD_PROJECT="bench")
+def environment(endpoint: str) -> dict:
+    return {"STORAGE_EMULATOR_HOST": endpoint, "GOOGLE_CLOUD_PROJECT": "bench"}
+
+
+def create_bucket() -> None:
     os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
     from google.cloud import storage
 
     storage.Client().create_bucket(_common.BUCKET)
+
+
+def raw_list(prefix: str):
+    """A plain client's ``list_blobs`` pages (the service's default page size)."""
+    from google.cloud import storage
+
+    client = storage.Client()
+
+    def listing() -> tuple[int, int]:
+        pages = keys = 0
+        for page in client.list_blobs(_common.BUCKET, prefix=prefix).pages:
+            pages, keys = pages + 1, keys + sum(1 for _ in page)
+        return pages, keys
+
+    return listing
 
 
 def count(store, fn) -> tuple[int, int, str]:
@@ -83,8 +101,10 @@ if __name__ == "__main__":
             name="gcs",
             scheme="gs",
             server=server,
-            prepare=prepare,
+            environment=environment,
+            create_bucket=create_bucket,
             raw=raw,
+            raw_list=raw_list,
             count=count,
             how="every attempt, counted on the client's HTTP session",
             server_name="fake-gcs-server",

@@ -43,19 +43,43 @@ def server(work: Path):
     return ServerProcess(lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", port], work / "moto.log")
 
 
-def prepare(endpoint: str) -> None:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
+def environment(endpoint: str) -> dict:
+    return {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+
+
+def create_bucket() -> None:
     os.environ.pop("AWS_PROFILE", None)
     import boto3
 
     boto3.client("s3").create_bucket(Bucket=_common.BUCKET)
+
+
+def prepare(endpoint: str) -> None:
+    """Point this process (and its children) at the server and create the bucket: for the other benches."""
+    os.environ.update(environment(endpoint))
+    create_bucket()
+
+
+def raw_list(prefix: str):
+    """A plain boto3 client's ListObjectsV2 pages (1,000 keys each, botocore's own parsing)."""
+    import boto3
+
+    paginator = boto3.client("s3").get_paginator("list_objects_v2")
+
+    def listing() -> tuple[int, int]:
+        pages = keys = 0
+        for page in paginator.paginate(Bucket=_common.BUCKET, Prefix=prefix):
+            pages, keys = pages + 1, keys + len(page.get("Contents", ()))
+        return pages, keys
+
+    return listing
 
 
 def count(store, fn) -> tuple[int, int, str]:
@@ -76,8 +100,10 @@ if __name__ == "__main__":
             name="s3",
             scheme="s3",
             server=server,
-            prepare=prepare,
+            environment=environment,
+            create_bucket=create_bucket,
             raw=raw,
+            raw_list=raw_list,
             count=count,
             how="every attempt counted through botocore's before-send",
             server_name="moto server",

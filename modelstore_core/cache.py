@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConflictError, CorruptRecordError, IntegrityError, KeyNotFoundError, MissingObjectError, UnsafeCacheError, UsageError
-from .hashing import VerifyingReader, check_hash, copy_file_hashed, hash_file, verify_file
+from .hashing import VerifyingReader, check_hash, copy_file_hashed, hash_file
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import keys
 from .protocol.records import FileEntry, VersionRecord
@@ -263,9 +263,10 @@ class Cache:
             progress.reported = 0
         tmp = self._tmp_name(path)
         try:
-            storage.get_file(keys.object_key(entry.sha256), tmp, progress=progress, max_bytes=entry.size)
-            check_size(tmp.stat().st_size, entry)
-            verify_file(tmp, entry.sha256, entry.path)
+            # hashed as it was written (Storage.get_file), or here by a backend that did not
+            actual, size = storage.get_file(keys.object_key(entry.sha256), tmp, progress=progress, max_bytes=entry.size) or hash_file(tmp)
+            check_size(size, entry)
+            check_hash(actual, entry.sha256, entry.path)
             os.chmod(tmp, READ_ONLY)
             os.replace(tmp, path)
         finally:

@@ -191,6 +191,151 @@ _WRITTEN: dict[tuple[int, int], tuple[int, int, str]] = {}
 _WRITTEN_LOCK = threading.Lock()
 
 
+class HashingDownload:
+    """A new file that a download writes, at any offsets and from several threads at once (parallel
+    ranged GETs), hashed in order as it fills: a second thread follows the written prefix from byte
+    0, reading back what has landed (from the page cache), so the sha256 is ready moments after the
+    last byte and memory stays constant (one piece), however the parts arrive.
+
+    Writes go through :meth:`write_at`, or :meth:`seek` and :meth:`write` (what transfer libraries
+    call; concurrent writers of that pair must hold a lock of their own, as s3transfer's single I/O
+    thread and azure-storage-blob's stream lock do). :meth:`finish` returns the sha256 and size of the
+    file as written. The digest is of the file itself, never of bytes that merely went by: a write
+    over bytes already written (a retried part), or writes that do not tile the file, make
+    :meth:`finish` hash the whole file again. Use as a context manager (it stops the hashing thread).
+    """
+
+    #: Bytes read back and hashed at a time; the hashing thread starts once this much has landed.
+    PIECE = 4 * CHUNK_SIZE
+
+    def __init__(self, path: Path):
+        import threading
+
+        self.path = Path(path)
+        self._file = open(self.path, "wb", buffering=0)
+        self._hash = hashlib.sha256()
+        self._landed: dict[int, int] = {}  # start -> end of each write past the filled prefix
+        self._filled = 0  # every byte before this one has been written
+        self._hashed = 0  # ... and before this one, hashed (only the hashing thread moves it)
+        self._overwritten = False  # a write fell on written bytes: finish hashes the whole file
+        self._done = False
+        self._changed = threading.Condition()
+        self._write_lock = threading.Lock()  # for a platform without os.pwrite
+        self._hasher: threading.Thread | None = None
+        self._failed: BaseException | None = None
+        self._position = 0
+
+    # --- the file-like face transfer libraries write to ---------------------------------------
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self._position
+        elif whence == os.SEEK_END:
+            offset += os.fstat(self._file.fileno()).st_size
+        self._position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
+
+    def write(self, data) -> int:
+        n = self.write_at(self._position, data)
+        self._position += n
+        return n
+
+    def flush(self) -> None:
+        """Writes go straight to the file (nothing is buffered)."""
+
+    # --- writing and hashing -------------------------------------------------------------------
+
+    def write_at(self, offset: int, data) -> int:
+        """Write ``data`` at ``offset`` (safe from several threads at once); returns its length."""
+        view = memoryview(data).cast("B")
+        fd, done = self._file.fileno(), 0
+        while done < len(view):
+            if hasattr(os, "pwrite"):
+                done += os.pwrite(fd, view[done:], offset + done)
+            else:  # pragma: no cover - Windows
+                with self._write_lock:
+                    os.lseek(fd, offset + done, os.SEEK_SET)
+                    done += os.write(fd, view[done:])
+        if not done:
+            return 0
+        with self._changed:
+            if offset < self._filled or offset in self._landed:
+                self._overwritten = True
+            else:
+                self._landed[offset] = offset + done
+                while self._filled in self._landed:
+                    self._filled = self._landed.pop(self._filled)
+            if self._hasher is None and self._filled >= self.PIECE and not self._done:
+                import threading
+
+                self._hasher = threading.Thread(target=self._follow, name="modelstore-hash-download", daemon=True)
+                self._hasher.start()
+            self._changed.notify()
+        return done
+
+    def _follow(self) -> None:
+        """The hashing thread: hash the filled prefix as it grows, until :meth:`finish` or close."""
+        try:
+            with open(self.path, "rb", buffering=0) as f:
+                buffer = memoryview(bytearray(self.PIECE))
+                while True:
+                    with self._changed:
+                        while self._filled == self._hashed and not self._done:
+                            self._changed.wait()
+                        end = self._filled
+                    if end == self._hashed:
+                        return
+                    self._hash_to(f, end, buffer)
+        except BaseException as exc:  # noqa: BLE001 - finish hashes the file again and raises there
+            self._failed = exc
+
+    def _hash_to(self, f, end: int, buffer: memoryview) -> None:
+        f.seek(self._hashed)
+        while self._hashed < end:
+            n = f.readinto(buffer[: min(len(buffer), end - self._hashed)])
+            if not n:
+                raise OSError(f"{self.path} ended at byte {self._hashed}, before the {end} written")
+            self._hash.update(buffer[:n])
+            self._hashed += n
+
+    def finish(self) -> tuple[str, int]:
+        """The sha256 (hex) and size of the file as written; call once every write has returned."""
+        self._stop()
+        size = os.fstat(self._file.fileno()).st_size
+        self._file.close()
+        if self._overwritten or self._landed or self._filled != size or self._failed is not None:
+            return hash_file(self.path)  # not one clean tiling of the file: read it all again
+        with open(self.path, "rb", buffering=0) as f:
+            self._hash_to(f, size, memoryview(bytearray(min(self.PIECE, max(size - self._hashed, 1)))))
+        return self._hash.hexdigest(), size
+
+    def _stop(self) -> None:
+        with self._changed:
+            self._done = True
+            self._changed.notify()
+        if self._hasher is not None:
+            self._hasher.join()
+
+    def __enter__(self) -> HashingDownload:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+        self._file.close()
+
+
 class VerifyingReader:
     """A stored file opened for one front-to-back read that verifies it on the way: every byte
     read is hashed, and reaching the end raises :class:`IntegrityError` unless the file holds
@@ -329,13 +474,6 @@ class VerifyingReader:
     def _advance(self, n: int) -> None:
         if self._progress is not None and n:
             self._progress(n)
-
-
-def verify_file(path: Path, expected: str, name: str) -> None:
-    """Raise :class:`IntegrityError` naming ``name`` unless ``path`` hashes to ``expected``."""
-    actual, _ = hash_file(path)
-    if actual != expected:
-        raise IntegrityError(name, expected, actual)
 
 
 def check_hash(actual: str, expected: str, name: str, partial: Path | None = None) -> None:

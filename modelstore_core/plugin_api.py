@@ -30,7 +30,7 @@ from .errors import (
     UsageError,
 )
 from .flavor import Flavor, comes_from, model_file, qualified_name, top_level_modules
-from .hashing import CHUNK_SIZE, HashingWriter, VerifyingReader
+from .hashing import CHUNK_SIZE, HashingDownload, HashingWriter, VerifyingReader
 from .hookspecs import hookimpl
 from .input_signature import columns_signature, tensors_signature
 from .jsonvalues import json_value, restored_params, restored_value, stored_params
@@ -53,6 +53,7 @@ __all__ = [
     "Endpoint",
     "Flavor",
     "FlavorPlugin",
+    "HashingDownload",
     "HashingWriter",
     "Incoming",
     "IncomingFile",

@@ -430,7 +430,8 @@ class Copier:
 
         From a local store the object file is staged as it is (the target's staging reads it once,
         copying and hashing together on a local target); from a remote one it is downloaded into
-        the target's scratch space first. Either way the target's own staging computes the sha256.
+        the target's scratch space first, hashed as it lands (``Storage.get_file``), and staged
+        with that digest.
         """
         key = keys.object_key(entry.sha256)
         existing = self.dst.stat(key)
@@ -440,10 +441,11 @@ class Copier:
         local = self.src.local_path(key)
         path = local if local is not None else scratch / entry.sha256
         try:
-            if local is None:
-                self.src.get_file(key, path, progress=file, max_bytes=entry.size)  # a larger object fails its hash below
+            digest = None
+            if local is None:  # hashed as it downloads; a larger object fails its hash below
+                digest = self.src.get_file(key, path, progress=file, max_bytes=entry.size)
             before = file_signature(path)
-            staged = self.dst.stage_file(path, progress=file, owned=local is None)
+            staged = self.dst.stage_file(path, progress=file, owned=local is None, sha256=digest[0] if digest else None)
             try:
                 check_hash(staged.sha256, entry.sha256, entry.path)  # verified before it becomes visible
                 staged.place(key, progress=file)

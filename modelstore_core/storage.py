@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .hashing import CHUNK_SIZE, hash_file
+from .hashing import CHUNK_SIZE, HashingDownload, hash_file
 from .progress import Advance
 
 #: Opaque value returned by :meth:`Storage.read` and checked by :meth:`Storage.compare_and_swap`
@@ -238,22 +238,27 @@ class Storage(abc.ABC):
         """Remove a scratch directory once its upload is over (committed or not)."""
         shutil.rmtree(path, ignore_errors=True)
 
-    def get_file(self, key: str, path: Path, progress: Advance | None = None, max_bytes: int | None = None) -> None:
-        """Write the object ``key`` to the local file ``path`` (created or truncated).
+    def get_file(self, key: str, path: Path, progress: Advance | None = None, max_bytes: int | None = None) -> tuple[str, int] | None:
+        """Write the object ``key`` to the local file ``path`` (created or truncated); returns the
+        sha256 and size of what was written, hashed as it was written.
 
-        ``progress(n)``, if given, is called as each ``n`` more bytes arrive. With ``max_bytes``
-        (the size its record names), at most ``max_bytes + 1`` bytes are transferred and written:
-        the caller refuses a file that came out larger, never downloading a swapped object whole.
+        Write through a :class:`~modelstore_core.hashing.HashingDownload` (parts at any offsets, from
+        several threads): it hashes the file as it fills, so a verified load costs the download and
+        no second read. A backend that returns ``None`` leaves the caller to hash the file afterwards.
+        ``progress(n)``, if given, is called as each ``n`` more bytes arrive. With ``max_bytes`` (the
+        size its record names), at most ``max_bytes + 1`` bytes are transferred and written: the
+        caller refuses a file that came out larger, never downloading a swapped object whole.
         """
-        with self.get(key) as src, open(path, "wb") as dst:
+        with self.get(key) as src, HashingDownload(path) as out:
             reader = CountingReader(src, progress) if progress else src
-            if max_bytes is None:
-                shutil.copyfileobj(reader, dst, CHUNK_SIZE)
-                return
-            left = max_bytes + 1
-            while left > 0 and (chunk := reader.read(min(CHUNK_SIZE, left))):
-                dst.write(chunk)
-                left -= len(chunk)
+            limit = None if max_bytes is None else max_bytes + 1
+            written = 0
+            while limit is None or written < limit:
+                chunk = reader.read(CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - written))
+                if not chunk:
+                    break
+                written += out.write(chunk)
+            return out.finish()
 
     def local_path(self, key: str) -> Path | None:
         """The object's path on a local filesystem, if it has one (lets reads skip a copy)."""

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
 
 from ..display import clipped, differing_keys, first_entries, flatten, human_size, pairs_text, restated, shape_text, unset, value_text
-from ..errors import ModelStoreError, NotFoundError
+from ..errors import NotFoundError
 from ..fields import FIELDS
 from ..flavor import PARTS
+from ..protocol import read
 from ..protocol.records import CORE_KEYS
 from ..protocol.summary import SEARCHED
 from ..version import Version
 from .app import cli, common_options
 from .context import CommandLine, escape, human_time, iso, pass_cmdline, plural
-
-#: Domains are listed with this many concurrent requests.
-FETCH_WORKERS = 16
 
 
 def fetch_records(store, versions: list[Version], cmdline: CommandLine | None = None) -> list[dict[str, Any]]:
@@ -73,7 +70,7 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
     only), tags.NAME, metrics.NAME, params.NAME, git.commit (= matches a prefix), git.dirty.
     Operators: = != > >= < <= and ~ (contains). A version without the field never matches.
     \b
-    Piped columns, domains:  domain, version count, latest version, latest's creation time
+    Piped columns, domains:  domain, version count, latest version, when it was committed
     On a terminal, the versions table has a column of the params that differ between the versions
     listed, as many as the terminal's width leaves room for (a note names the others).
     \b
@@ -203,22 +200,17 @@ def hit_row(hit) -> dict[str, Any]:
 
 
 def list_domains(cmdline: CommandLine, store) -> None:
-    domains = store.list_domains()
-
-    def summary(domain: str) -> dict[str, Any]:
-        try:
-            versions = store.list_versions(domain)
-        except NotFoundError:
-            versions = []  # removed meanwhile
-        latest = versions[0] if versions else None
-        try:
-            created = iso(latest.created) if latest else None
-        except ModelStoreError:  # its record is corrupt or was deleted meanwhile: `info` says which
-            created = None
-        return {"domain": domain, "versions": len(versions), "latest": latest.version if latest else None, "created": created}
-
-    with ThreadPoolExecutor(max_workers=max(1, min(FETCH_WORKERS, len(domains)))) as pool:
-        rows = list(pool.map(summary, domains))
+    """One row per domain from one listing of every domain's keys (a request per page, however many
+    domains): its versions, the latest, and when that was committed (its record's time)."""
+    rows = [
+        {
+            "domain": domain,
+            "versions": len(versions),
+            "latest": versions[0][0] if versions else None,
+            "created": iso(versions[0][1].modified) if versions else None,
+        }
+        for domain, versions in read.every_version(store.storage).items()
+    ]
 
     if cmdline.mode == "json":
         cmdline.emit_json(rows)

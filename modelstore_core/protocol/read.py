@@ -72,13 +72,14 @@ def list_versions(storage: Storage, domain: str) -> list[tuple[int, ObjectInfo]]
     return sorted(found, key=lambda item: item[0], reverse=True)
 
 
-def every_version(storage: Storage, max_keys: int) -> dict[str, list[tuple[int, ObjectInfo]]] | None:
+def every_version(storage: Storage, max_keys: int | None = None) -> dict[str, list[tuple[int, ObjectInfo]]] | None:
     """Every domain and its committed versions (newest first) from one listing of all of
-    ``domains/``, or ``None`` when that holds more than ``max_keys`` keys (then list domain by
-    domain: a small store costs a page or two instead of one listing per domain)."""
+    ``domains/``: a request per page of keys, however many domains. ``None`` when that holds more
+    than ``max_keys`` keys (then list domain by domain: a small store costs a page or two instead
+    of one listing per domain)."""
     found: dict[str, list[tuple[int, ObjectInfo]]] = {}
     for i, info in enumerate(storage.list(keys.DOMAINS)):
-        if i >= max_keys:
+        if max_keys is not None and i >= max_keys:
             return None
         name, slash, rest = info.key[len(keys.DOMAINS) :].partition("/")
         if not slash:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import sys
 import pytest
 
 from ..errors import StorageError, VersionNotFoundError
-from ..protocol import keys
+from ..protocol import keys, read
 from ..store import ModelStore
 from .faults import ACTIONS, HANG_TIMEOUT, FaultProxy, every_nth
 from .store_contract import collect_now
@@ -107,6 +108,28 @@ class FaultContract:
         assert sum(proxy.faults().values()) >= self.min_faults, proxy.faults()
         assert direct.verify().ok
         assert direct.gc().empty  # nothing half-written was left behind
+
+    def test_listings_cost_a_request_per_page(self, store_url, upstream_port, direct, tmp_path):
+        """``list_versions`` is a request per page of versions, and the listing of every domain with
+        its versions (what ``modelstore ls`` shows) a request per page of keys, however many domains:
+        counted on the wire, with pages of 5 keys."""
+        from .history import build_domains, build_history
+
+        build_history(direct, "d", 23, tmp_path)
+        domains = build_domains(direct, 12, tmp_path)
+        every_key = len(list(direct.storage.list(keys.DOMAINS)))
+        with self.proxy(upstream_port) as proxy:
+            with ModelStore(store_url, cache_dir=tmp_path / "c", **self.options(proxy, page_size=5)) as store:
+                assert [v.version for v in store.list_versions("d")] == list(range(23, 0, -1))
+                listed_versions = len(proxy.log)
+                overview = read.every_version(store.storage)
+                listed_all = len(proxy.log) - listed_versions
+        assert listed_versions <= math.ceil(23 / 5) + 1, proxy.log
+        assert {name: [n for n, _ in versions] for name, versions in overview.items()} == {
+            "d": list(range(23, 0, -1)),
+            **{name: [1] for name in domains},
+        }
+        assert every_key > 13 * 2 and listed_all <= math.ceil(every_key / 5) + 1, (every_key, proxy.log)
 
     def test_lost_answer_to_the_commit_is_recognised(self, store_url, upstream_port, direct, tmp_path):
         """The version record's write takes effect but its answer is lost: the client retries, meets

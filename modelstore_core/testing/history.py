@@ -1,14 +1,16 @@
-"""Many versions quickly, for tests and benchmarks of what an operation costs at 1,000 versions.
+"""Many versions or domains quickly, for tests and benchmarks of what an operation costs at 1,000 versions.
 
 ::
 
-    from modelstore_core.testing.history import build_history, commit_copies
+    from modelstore_core.testing.history import build_domains, build_history, commit_copies
 
     last, files = build_history(store, "d", 1001, tmp_path)      # versions 1 to 1,001
 
     first = store.upload("e", files=[model]).metadata            # version 1, a real upload
     commit_copies(store, "e", first, range(2, 1001))             # versions 2 to 1,000
     assert store.upload("e", files=[model]).version == 1001      # and on from there
+
+    names = build_domains(store, 10_000, tmp_path)               # d00000 to d09999, a version each
 """
 
 from __future__ import annotations
@@ -59,3 +61,22 @@ def build_history(store, domain: str, n: int, directory: Path) -> tuple[Version,
     if last.version != n:
         raise RuntimeError(f"{domain!r} has versions already: the last upload is version {last.version}, not {n}")
     return last, files
+
+
+def build_domains(store, n: int, directory: Path, workers: int = 16) -> list[str]:
+    """``n`` domains of one version each, named ``d00000``, ``d00001``...: the first a real upload
+    of a small random file (written into ``directory``), the others copies of its record committed
+    as the core commits a version (claim, record, latest hint), concurrently. Returns the names."""
+    names = [f"d{i:05d}" for i in range(n)]
+    model = directory / "domain-model.bin"
+    model.write_bytes(os.urandom(1000))
+    first = store.upload(names[0], files=[model]).metadata
+    draft = {k: v for k, v in first.items() if k not in ("version", "created")}
+
+    def commit_one(name: str) -> None:
+        committed, known = commit.create_record(store.storage, name, {**draft, "domain": name})
+        commit.advance_latest(store.storage, name, committed.version, known)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(commit_one, names[1:]))
+    return names

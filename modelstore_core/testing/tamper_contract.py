@@ -90,7 +90,14 @@ def delete_version_behind_its_back(store: ModelStore, domain: str, version: int)
 
 
 class TamperContract(StoreFixtures):
-    """Subclass and provide a ``store_url`` fixture naming a fresh, empty store."""
+    """Subclass and provide a ``store_url`` fixture naming a fresh, empty store; a network backend
+    also sets :attr:`ranged_download_options`."""
+
+    #: ``ModelStore`` options under which the download of a 1.5 MB object is split into parallel
+    #: ranged requests (the backend's part size and threshold set low), so that the checks of a
+    #: corrupted object go through its ranged, hashed-as-it-lands path too; empty where downloads
+    #: are never ranged.
+    ranged_download_options: dict[str, Any] = {}
 
     # --- records -----------------------------------------------------------------------------
 
@@ -238,6 +245,25 @@ class TamperContract(StoreFixtures):
         assert v2.bytes_written == model_file.stat().st_size
         assert store.load("d", version=1)[0].read_bytes() == model_file.read_bytes()  # healed by the same bytes
         assert store.verify().ok
+
+    @pytest.mark.parametrize("where", ["first byte", "middle", "last byte"])
+    def test_a_corrupted_object_is_refused_by_a_ranged_download(self, store, store_url, store_options, tmp_path, where):
+        """The object's parts arrive in parallel and are hashed as they land (where the backend has
+        ranged downloads): a byte changed in any part (same size) is an IntegrityError, and nothing
+        of it stays in the cache."""
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(1_500_000))
+        v1 = store.upload("d", files=[big])
+        options = {**store_options, **self.ranged_download_options}
+        with ModelStore(store_url, cache_dir=tmp_path / "intact-cache", **options) as ranged:
+            assert ranged.load("d")[0].read_bytes() == big.read_bytes()
+        data = bytearray(big.read_bytes())
+        data[{"first byte": 0, "middle": len(data) // 2, "last byte": -1}[where]] ^= 0xFF
+        put(store, keys.object_key(v1.files[0].sha256), bytes(data))
+        with ModelStore(store_url, cache_dir=tmp_path / "cache-2", **options) as ranged:
+            with pytest.raises(IntegrityError):
+                ranged.load("d")
+        assert [p for p in (tmp_path / "cache-2").rglob("*") if p.is_file() and "objects" in p.parts] == []
 
     # --- the summary ------------------------------------------------------------------------------
 

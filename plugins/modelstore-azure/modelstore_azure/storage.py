@@ -12,7 +12,8 @@ primitive              Blob service requests
 ``get``                ``Get Blob``, streamed in ranges pinned to the first answer's ETag
 ``put_file``           one ``Put Blob`` up to ``single_put_size``; past it ``Put Block`` of
                        ``block_size`` pieces, ``max_concurrency`` at a time, then ``Put Block List``
-``get_file``           ``Get Blob`` of the first 32 MiB; past that parallel ranged ``Get Blob``
+``get_file``           ``Get Blob`` of the first 32 MiB; past that parallel ranged ``Get Blob``, hashed
+                       as the ranges land
 =====================  ==============================================================================
 
 Retries (5xx, 408, throttling, dropped connections) are the SDK's storage retry policy with our
@@ -67,6 +68,7 @@ from azure.storage.blob import BlobBlock, BlobPrefix, BlobServiceClient, Exponen
 from modelstore_core.plugin_api import (
     BucketURL,
     CloudErrors,
+    HashingDownload,
     InvalidNameError,
     KeyNotFoundError,
     ObjectInfo,
@@ -97,6 +99,7 @@ DEFAULTS: dict[str, Any] = {
     "single_put_size": 8 * MB,  # files up to this go in one Put Blob
     "block_size": 8 * MB,  # staged block size past it (raised for files over 50,000 blocks)
     "max_concurrency": 8,  # blocks or ranges in flight at once
+    "single_get_size": 32 * MB,  # a download's first Get Blob (the SDK's default); past it ranges of block_size
 }
 
 #: Default per-attempt connect timeout (capped by ``timeout``).
@@ -329,7 +332,8 @@ class AzureStorage(Storage):
         self.block_size = int(opts["block_size"])
         self.single_put_size = int(opts["single_put_size"])
         self.max_concurrency = int(opts["max_concurrency"])
-        if self.block_size < 1 or self.single_put_size < 0 or self.max_concurrency < 1:
+        self.single_get_size = int(opts["single_get_size"])
+        if self.block_size < 1 or self.single_put_size < 0 or self.max_concurrency < 1 or self.single_get_size < 1:
             raise ValueError("block_size and max_concurrency must be positive, single_put_size not negative")
         self._secrets: set[str] = set()
 
@@ -351,6 +355,7 @@ class AzureStorage(Storage):
                 connection_timeout=self.connect_timeout,
                 read_timeout=self.read_timeout,
                 max_block_size=self.block_size,
+                max_single_get_size=self.single_get_size,
                 max_chunk_get_size=self.block_size,  # ranges of a large download (the SDK's default: 4 MiB)
                 user_agent="modelstore-azure",
             )
@@ -611,7 +616,9 @@ class AzureStorage(Storage):
             downloader = self._download_first(key, max_bytes)
             return downloader.readall(), downloader.properties.etag
 
-    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None) -> None:
+    def get_file(
+        self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None
+    ) -> tuple[str, int]:
         done = [0]
 
         def hook(current: int, total: int | None) -> None:
@@ -621,8 +628,9 @@ class AzureStorage(Storage):
         with self._errors("download", key):
             hooked = {"max_concurrency": self.max_concurrency, "progress_hook": hook if progress else None}
             downloader = self._download_first(key, max_bytes, **hooked)
-            with open(path, "wb") as out:
+            with HashingDownload(path) as out:  # the SDK writes its parallel ranges at offsets: hashed as they land
                 downloader.readinto(out)
+                return out.finish()
 
     def delete(self, key: str) -> None:
         with self._errors("delete", key):

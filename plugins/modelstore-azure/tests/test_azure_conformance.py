@@ -36,6 +36,8 @@ class TestAzureStore(StoreContract):
 
 
 class TestAzureTamper(TamperContract):
+    ranged_download_options = {"single_get_size": 256 << 10, "block_size": 256 << 10}  # 1.5 MB: six parallel ranges
+
     @pytest.fixture
     def store_url(self, az_url):
         return az_url

@@ -33,6 +33,8 @@ class TestGCSStore(StoreContract):
 
 
 class TestGCSTamper(TamperContract):
+    ranged_download_options = {"download_part_size": 256 << 10}  # 1.5 MB: six parallel ranges
+
     @pytest.fixture
     def store_url(self, gs_url):
         return gs_url

@@ -11,7 +11,8 @@ primitive              S3 requests
 ``delete``             ``DeleteObject``
 ``get``                ``GetObject``, streamed
 ``put_file``           boto3's transfer manager: one ``PutObject``, or a parallel multipart upload
-``get_file``           one ``GetObject``; past the multipart threshold, parallel ranged ``GetObject``
+``get_file``           one ``GetObject``; past the multipart threshold, ``HeadObject`` and parallel
+                       ranged ``GetObject``, hashed as the parts land
 ``cleanup``            ``ListMultipartUploads`` + ``AbortMultipartUpload`` of stale uploads
 =====================  ==============================================================================
 
@@ -29,16 +30,18 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import boto3
 import botocore.exceptions as bexc
+import botocore.session
 import urllib3.exceptions
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
+from botocore.utils import parse_timestamp
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError, S3UploadFailedError
 from s3transfer.subscribers import BaseSubscriber
 
@@ -48,6 +51,7 @@ from modelstore_core.plugin_api import (
     BucketURL,
     CloudErrors,
     DeadlineExceeded,
+    HashingDownload,
     KeyNotFoundError,
     ObjectInfo,
     Storage,
@@ -169,6 +173,16 @@ class _Deadline:
         return delay
 
 
+def _timestamp(value: str) -> datetime:
+    """An S3 time: ISO 8601 in XML bodies (``2026-12-06T08:27:56.000Z``, by the standard library);
+    anything else (HTTP dates in headers) by botocore's own parser."""
+    try:
+        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except (TypeError, ValueError):
+        return parse_timestamp(value)
+    return parsed if parsed.tzinfo is not None else parse_timestamp(value)
+
+
 def _status(exc: bexc.ClientError) -> int | None:
     return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
 
@@ -271,8 +285,12 @@ class S3Storage(Storage):
             parts = split_userinfo(endpoint)
             endpoint, access_key, secret_key = parts.url, parts.username, parts.password
             self._secrets.update(parts.secrets)
+        core = botocore.session.get_session()
+        # Listings: the standard library parses each key's time; botocore's dateutil took most of the CPU of a page.
+        core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
         try:
             session = boto3.session.Session(
+                botocore_session=core,
                 profile_name=opts["profile"],
                 region_name=opts["region"],
                 aws_access_key_id=access_key,
@@ -400,21 +418,35 @@ class S3Storage(Storage):
                 return data, response["ETag"]
         raise AssertionError("unreachable")
 
-    def get_file(self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None) -> None:
-        """One ranged ``GetObject`` for the first multipart-threshold bytes: for most objects that is
-        the whole object; a larger one continues as s3transfer's parallel ranged download. With
-        ``max_bytes``, the first range is at most ``max_bytes + 1`` bytes and is all that is
-        written when the object is larger (its total size is in the answer's ``Content-Range``)."""
-        threshold = self.transfer_config.multipart_threshold
-        first = max(threshold, 1) if max_bytes is None else min(max(threshold, 1), max_bytes + 1)
+    def get_file(
+        self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None
+    ) -> tuple[str, int]:
+        """An object its record says is past the multipart threshold (``max_bytes``) is fetched as
+        ``download_file`` fetches it: a ``HeadObject``, then s3transfer's parallel ranged
+        ``GetObject`` of that ETag. Otherwise one ranged ``GetObject`` of the first threshold bytes:
+        for most objects that is the whole object, and a larger one continues as the parallel
+        download. Either way the bytes are written at their offsets into a :class:`HashingDownload`,
+        which hashes them as they land. With ``max_bytes``, an object found larger is not
+        downloaded past its first ``max_bytes + 1`` bytes (the caller refuses it)."""
+        threshold = max(self.transfer_config.multipart_threshold, 1)
         with self._errors("download", key):
+            if max_bytes is not None and max_bytes >= threshold:
+                try:
+                    head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+                except bexc.ClientError as exc:
+                    if _missing(exc):
+                        raise KeyNotFoundError(key) from None
+                    raise
+                if head["ContentLength"] <= max_bytes:
+                    return self._download_ranges(key, path, head["ContentLength"], head["ETag"], progress)
+            first = threshold if max_bytes is None else min(threshold, max_bytes + 1)
             for attempt in range(STREAM_ATTEMPTS):
                 try:
                     response = self._get_object(key, Range=f"bytes=0-{first - 1}")
                 except bexc.ClientError as exc:
                     if _status(exc) == 416:  # a range of an empty object
-                        open(path, "wb").close()
-                        return
+                        with HashingDownload(path) as out:
+                            return out.finish()
                     raise
                 body = response["Body"]
                 length = response["ContentLength"]
@@ -422,21 +454,25 @@ class S3Storage(Storage):
                 total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else length
                 if length < total and (max_bytes is None or total <= max_bytes):
                     body.close()
-                    break  # large: parallel ranged download below
+                    return self._download_ranges(key, path, total, response["ETag"], progress)
                 try:
-                    with body, open(path, "wb") as out:
+                    with body, HashingDownload(path) as out:
                         for chunk in body.iter_chunks(CHUNK_SIZE):
                             out.write(chunk)
                             if progress is not None:
                                 progress(len(chunk))
-                    return
+                        return out.finish()
                 except _STREAM_ERRORS:
                     if attempt == STREAM_ATTEMPTS - 1:
                         raise
-            with create_transfer_manager(self.client, self.transfer_config) as manager:
-                subscribers = [_KnownObject(total, response["ETag"])] + ([_Progress(progress)] if progress else [])
-                future = manager.download(self.bucket, self._key(key), os.fspath(path), subscribers=subscribers)
-                future.result()
+        raise AssertionError("unreachable")
+
+    def _download_ranges(self, key: str, path: Path, size: int, etag: str, progress: Callable[[int], None] | None) -> tuple[str, int]:
+        """s3transfer's parallel ranged ``GetObject`` of the object of ``size`` bytes and ``etag``."""
+        with create_transfer_manager(self.client, self.transfer_config) as manager, HashingDownload(path) as out:
+            subscribers = [_KnownObject(size, etag)] + ([_Progress(progress)] if progress else [])
+            manager.download(self.bucket, self._key(key), out, subscribers=subscribers).result()
+            return out.finish()
 
     def _get_ranged(self, key: str, max_bytes: int | None) -> dict[str, Any]:
         """``GetObject`` of the whole object, or of its first ``max_bytes + 1`` bytes (S3 answers a

@@ -33,6 +33,8 @@ class TestS3Store(StoreContract):
 
 
 class TestS3Tamper(TamperContract):
+    ranged_download_options = {"multipart_threshold": 256 << 10, "multipart_chunksize": 256 << 10}  # 1.5 MB: six parallel ranges
+
     @pytest.fixture
     def store_url(self, s3_url):
         return s3_url
