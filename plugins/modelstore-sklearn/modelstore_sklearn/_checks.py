@@ -271,10 +271,14 @@ def check_loaded_state(file: str, root: Any) -> None:
 
 def check_model(file: str, model: Any) -> None:
     """The invariants between objects that compiled code assumes on ``predict``."""
+    import sys
+
     import numpy as np
     from sklearn.base import BaseEstimator
-    from sklearn.tree._tree import Tree
 
+    # Not imported for a model without trees: no Tree can exist before its module is imported.
+    tree_module = sys.modules.get("sklearn.tree._tree")
+    Tree = tree_module.Tree if tree_module is not None else ()  # noqa: N806 - the class, or no class for isinstance
     seen: set[int] = set()
     stack = [model]
     while stack:
