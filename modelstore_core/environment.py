@@ -38,6 +38,7 @@ from .protocol.records import VersionRecord
 _MARKER_TEXT = re.compile(r"[A-Za-z0-9_ .'\"<>=!~(),*+-]{1,500}")
 _RELEASE = re.compile(r"v?(\d+)(?:\.(\d+))?")
 _PYTHON = re.compile(r"\d+\.\d+(?:\.\d+)?[A-Za-z0-9.+]{0,20}")
+_SEPARATORS = re.compile(r"[-_.]+")
 #: PEP 508's distribution name (what ``packaging.requirements.Requirement`` accepts as a name).
 _DISTRIBUTION_NAME = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
 
@@ -235,9 +236,9 @@ def _major_minor(version: str) -> tuple[int, int] | str:
 
 
 def _canonical(name: str) -> str:
-    from packaging.utils import canonicalize_name
-
-    return canonicalize_name(name)
+    """PEP 503's normalized name (what ``packaging.utils.canonicalize_name`` returns), without
+    importing ``packaging.utils`` and the platform tags it imports on every load."""
+    return _SEPARATORS.sub("-", name).lower()
 
 
 def _plain(value: Any) -> str | None:
