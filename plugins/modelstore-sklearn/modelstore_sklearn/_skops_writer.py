@@ -116,20 +116,22 @@ def renumber(schema: dict, members: dict[str, Any]) -> dict[str, str] | None:
     files: dict[str, str] = {}
     edits: list[tuple[dict, str, Any]] = []
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
+    def walk(node: Any) -> None:  # JSON values: only dicts and lists hold more (a call per leaf doubled the time)
+        if type(node) is dict:
             for key, value in node.items():
                 if key == "__id__" and type(value) is int:
                     edits.append((node, key, ids.setdefault(value, len(ids) + 1)))
-                elif key == "file" and isinstance(value, str) and value in members:
+                elif key == "file" and type(value) is str and value in members:
                     edits.append((node, key, files.setdefault(value, f"{len(files) + 1}{PurePosixPath(value).suffix}")))
-                else:
+                elif type(value) is dict or type(value) is list:
                     walk(value)
-        elif isinstance(node, list):
+        else:
             for item in node:
-                walk(item)
+                if type(item) is dict or type(item) is list:
+                    walk(item)
 
-    walk(schema)
+    if type(schema) is dict or type(schema) is list:
+        walk(schema)
     if set(files) != set(members):
         return None
     for node, key, value in edits:
