@@ -223,8 +223,12 @@ def _load_with_skops(file: str, data: bytes, options: dict[str, Any]) -> Any:
         outside = untrusted_types(tree, allowed)
         if outside and not options.get("trust"):
             raise UntrustedArtifactError(untrusted_message(outside))
-        check_loaded_state(file, tree)
-        return tree.construct()
+        try:
+            check_loaded_state(file, tree)
+            return tree.construct()
+        except (ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            # numpy's refusals of a member (cut short, holding pickled objects), a missing member
+            raise CorruptArtifactError(file, f"skops cannot build it ({type(exc).__name__}: {exc})") from exc
 
 
 def untrusted_message(types: list[str]) -> str:

@@ -253,3 +253,70 @@ def test_storing_and_loading_common_models_does_not_import_skops_io(tmp_path):
         args=[tmp_path / "store", tmp_path / "cache"],
     )
     assert imported == []
+
+
+def _with_member(data: bytes, edit, compression: int) -> bytes:
+    """``data`` (a LogisticRegression archive) with its ``coef_`` member replaced by ``edit(member)``."""
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        members = {name: src.read(name) for name in src.namelist()}
+    coef = json.loads(members["schema.json"])["content"]["content"]["coef_"]["file"]
+    members[coef] = edit(members[coef])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=compression) as dst:
+        for name, member in members.items():
+            dst.writestr(name, member)
+    return out.getvalue()
+
+
+def _npy(array, allow_pickle=False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+READERS = {"plugin": zipfile.ZIP_STORED, "skops": zipfile.ZIP_DEFLATED}  # a compressed member: the plugin's reader leaves it to skops
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+@pytest.mark.parametrize(
+    ("case", "edit", "problem"),
+    [
+        ("cut-short", lambda member: member[:-8], "EOF: reading array data"),
+        ("pickled-objects", lambda member: _npy(np.array([[{"a": 1}] * 5], dtype=object), allow_pickle=True), "allow_pickle=False"),
+    ],
+)
+def test_an_array_member_numpy_refuses_is_a_corrupt_artifact(reader, case, edit, problem):
+    """A ``.npy`` member cut short, or holding pickled objects: the plugin's reader does not build
+    it, skops's numpy refuses it, and the caller gets CorruptArtifactError naming the file (not
+    numpy's ValueError), nothing unpickled."""
+    from modelstore_sklearn._persist import load_skops
+
+    from modelstore_core import CorruptArtifactError
+
+    crafted = _with_member(_skops_writer.archive(LogisticRegression().fit(X, Y)).to_bytes(), edit, READERS[reader])
+    assert _skops_reader.read(crafted, "model.skops") is _skops_reader.NOT_HANDLED
+    with pytest.raises(CorruptArtifactError, match=problem) as err:
+        load_skops("model.skops", crafted, {})
+    assert err.value.file == "model.skops"
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+@pytest.mark.parametrize(
+    ("case", "edit"),
+    [("float32", lambda member: _npy(np.zeros((1, 5), np.float32))), ("narrower", lambda member: _npy(np.zeros((1, 3))))],
+)
+def test_a_linear_model_array_of_another_dtype_or_shape_is_built_as_skops_builds_it(reader, case, edit):
+    """A linear model's arrays are only read by numpy, which checks shapes itself: the plugin's
+    reader builds the same model skops builds (no compiled code indexes them unchecked), and a
+    coefficient vector narrower than the input is refused by numpy on predict, not read past."""
+    from modelstore_sklearn._persist import load_skops
+
+    crafted = _with_member(_skops_writer.archive(LogisticRegression().fit(X, Y)).to_bytes(), edit, READERS[reader])
+    loaded = load_skops("model.skops", crafted, {})
+    by_skops = sio.loads(crafted, trusted=sio.get_untrusted_types(data=crafted))
+    assert loaded.coef_.dtype == by_skops.coef_.dtype and loaded.coef_.shape == by_skops.coef_.shape
+    if case == "float32":
+        np.testing.assert_array_equal(loaded.predict(X), by_skops.predict(X))
+    else:
+        with pytest.raises(ValueError, match="mismatch"):
+            loaded.predict(X)
