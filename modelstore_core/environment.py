@@ -16,8 +16,9 @@ Every other difference is listed by :meth:`ModelStore.check_environment` but nev
 The record is untrusted, and a requirements file is read by pip, which takes more than PEP 508
 from a line: options from its first word that starts with ``-`` (``--index-url``,
 ``--config-settings``), a comment from ``#``, variables from ``${...}``, a continuation from a
-trailing ``\``. So each dependency is parsed with ``packaging`` (a PEP 508 name, a PEP 440
-version, a PEP 508 marker, printed as ``packaging`` prints it) and a marker must also keep to plain
+trailing ``\``. So each dependency is checked (a PEP 508 name, a PEP 440 version parsed with
+``packaging``, a PEP 508 marker parsed and printed as ``packaging`` prints it; ``load`` checks only
+the key distributions, the ones it compares) and a marker must also keep to plain
 words (no ``#``, ``$``, ``\``, ``;``, ``:``, ``/``, no word starting with ``-``). Anything else is
 a :class:`CorruptRecordError` naming the field; nothing but what parsed is printed.
 
@@ -49,6 +50,9 @@ _PYTHON = re.compile(r"\d+\.\d+(?:\.\d+)?[A-Za-z0-9.+]{0,20}")
 #: that says so), as recorded and as the requirements file explains it.
 _SOURCES = {"dir_info": "directory", "vcs_info": "vcs", "archive_info": "archive"}
 _SOURCE_TEXT = {"directory": "a local directory", "vcs": "a version-control checkout", "archive": "an archive file or URL"}
+_SEPARATORS = re.compile(r"[-_.]+")
+#: PEP 508's distribution name (what ``packaging.requirements.Requirement`` accepts as a name).
+_DISTRIBUTION_NAME = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
 
 
 class EnvironmentWarning(UserWarning):
@@ -164,8 +168,9 @@ class Environment:
         }
 
 
-def environment(record: VersionRecord) -> Environment:
-    """The environment ``record`` describes, every field checked (see the module docstring)."""
+def environment(record: VersionRecord, *, only_key: bool = False) -> Environment:
+    """The environment ``record`` describes, every field checked (see the module docstring); with
+    ``only_key``, of the requirements only the key distributions (what ``load`` compares)."""
     key = keys.version_key(record.domain, record.version)
     doc = record.document
     dependencies = doc.get("dependencies") or {}
@@ -187,7 +192,9 @@ def environment(record: VersionRecord) -> Environment:
         raise CorruptRecordError(key, "environment.installed_from", "is not an object of distribution names to directory, vcs or archive")
     canonical_keys = {_canonical(n) for n in key_names if isinstance(n, str)}
     requirements = [
-        _requirement(key, name, version, markers.get(name), canonical_keys, sources.get(name)) for name, version in dependencies.items()
+        _requirement(key, name, version, markers.get(name), canonical_keys, sources.get(name))
+        for name, version in dependencies.items()
+        if not only_key or _canonical(name) in canonical_keys
     ]
     runtime = doc.get("runtime") if isinstance(doc.get("runtime"), dict) else {}
     python = runtime.get("python")
@@ -208,14 +215,12 @@ def check_environment(record: VersionRecord, *, only_key: bool = False) -> Envir
     distributions with ``only_key``: what ``load`` looks at)."""
     import platform
 
-    env = environment(record)
+    env = environment(record, only_key=only_key)
     check = EnvironmentCheck(env.domain, env.version, env.python)
     here = platform.python_version()
     if env.python and env.python != here:
         check.differences.append(Difference("python", env.python, here, _major_minor(env.python) != _major_minor(here)))
     for requirement in env.requirements:
-        if only_key and not requirement.key:
-            continue
         try:
             installed = metadata.version(requirement.name)
         except metadata.PackageNotFoundError:
@@ -245,16 +250,10 @@ def installed_from(dist: metadata.Distribution) -> str | None:
 
 def _requirement(key: str, name: str, version: Any, marker: Any, canonical_keys: set[str], source: str | None) -> Requirement:
     """One recorded dependency, parsed with ``packaging`` (see the module docstring); ``key`` is the record's."""
-    from packaging.markers import InvalidMarker, Marker
-    from packaging.requirements import InvalidRequirement
-    from packaging.requirements import Requirement as Parsed
     from packaging.version import InvalidVersion, Version
 
-    try:
-        if Parsed(name).name != name:
-            raise InvalidRequirement(name)
-    except InvalidRequirement:
-        raise CorruptRecordError(key, f"dependencies.{name[:40]!r}", "is not a distribution name") from None
+    if not _DISTRIBUTION_NAME.fullmatch(name):
+        raise CorruptRecordError(key, f"dependencies.{name[:40]!r}", "is not a distribution name")
     try:
         if not isinstance(version, str) or len(version) > 100 or version != version.strip():
             raise InvalidVersion(version)
@@ -263,6 +262,8 @@ def _requirement(key: str, name: str, version: Any, marker: Any, canonical_keys:
         raise CorruptRecordError(key, f"dependencies.{name}", f"is not a version: {str(version)[:40]!r}") from None
     printed = ""
     if marker:
+        from packaging.markers import InvalidMarker, Marker  # 15 ms to import: only for a marker
+
         try:
             printed = str(Marker(marker)) if isinstance(marker, str) else ""
         except InvalidMarker:
@@ -278,9 +279,9 @@ def _major_minor(version: str) -> tuple[int, int] | str:
 
 
 def _canonical(name: str) -> str:
-    from packaging.utils import canonicalize_name
-
-    return canonicalize_name(name)
+    """PEP 503's normalized name (what ``packaging.utils.canonicalize_name`` returns), without
+    importing ``packaging.utils`` and the platform tags it imports on every load."""
+    return _SEPARATORS.sub("-", name).lower()
 
 
 def _plain(value: Any) -> str | None:

@@ -14,9 +14,9 @@ never imports an ML framework or the command line. Commands a plugin adds
 
 from __future__ import annotations
 
-from .bucket import BucketURL, Endpoint, backend_options, scrub, split_userinfo
+from typing import TYPE_CHECKING, Any
+
 from .cache import VersionFiles
-from .cloud_errors import CloudErrors, DeadlineExceeded
 from .errors import (
     CorruptArtifactError,
     CorruptRecordError,
@@ -39,6 +39,28 @@ from .progress import Advance
 from .protocol.keys import TOP_LEVEL
 from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
 from .transport import Incoming, IncomingFile, Outgoing, Transport
+
+if TYPE_CHECKING:
+    from .bucket import BucketURL, Endpoint, backend_options, scrub, split_userinfo
+    from .cloud_errors import CloudErrors, DeadlineExceeded
+
+#: Names re-exported on first use (PEP 562): what only cloud storage plugins need, so that a
+#: flavor plugin's load does not build their classes.
+_LAZY = {
+    **dict.fromkeys(("BucketURL", "Endpoint", "backend_options", "scrub", "split_userinfo"), "bucket"),
+    **dict.fromkeys(("CloudErrors", "DeadlineExceeded"), "cloud_errors"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__.rpartition(".")[0]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CHUNK_SIZE",

@@ -447,3 +447,48 @@ def test_a_missing_framework_matters_a_missing_helper_does_not(arrays):
     check = arrays.check_environment("m")
     assert [(d.name, d.installed, d.matters) for d in check.differences] == [("not-installed-helper", None, False)]
     assert metadata.version("numpy") == np.__version__
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "numpy",
+        "scikit-learn",
+        "A.b_C-9",
+        "Zope..Interface__x",
+        "x",
+        "foo ",
+        " foo",
+        "foo[bar]",
+        "foo==1",
+        "foo;python_version>'3'",
+        "-x",
+        "x-",
+        "",
+        "é",
+    ],
+)
+def test_a_recorded_name_is_what_packaging_reads_as_a_name(name):
+    """The record's dependency names are checked with PEP 508's name rule and normalized as PEP 503
+    says, without importing packaging's requirement parser on every load: the same verdicts as
+    packaging's."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    from modelstore_core.environment import _DISTRIBUTION_NAME, _canonical
+
+    try:
+        by_packaging = Requirement(name).name == name
+    except InvalidRequirement:
+        by_packaging = False
+    assert bool(_DISTRIBUTION_NAME.fullmatch(name)) is by_packaging
+    assert _canonical(name) == canonicalize_name(name)
+
+
+def test_load_refuses_a_key_dependency_that_is_not_a_distribution_name(arrays):
+    """``load`` checks only the key distributions (the flavor's framework), each as strictly as ``env`` does."""
+    arrays.upload("m", model=np.arange(3.0))
+    edit_record(arrays, "m", 1, lambda doc: doc["dependencies"].update({"numpy --index-url http://x": "1.0"}))
+    edit_record(arrays, "m", 1, lambda doc: doc["environment"]["key"].append("numpy --index-url http://x"))
+    with pytest.raises(CorruptRecordError, match="is not a distribution name"):
+        arrays.load("m")

@@ -45,6 +45,23 @@ def test_import_loads_no_framework_and_no_plugin():
     assert json.loads(result.stdout) == {"heavy": [], "discovered": False}
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_import_leaves_the_garbage_collector_as_it_found_it(enabled):
+    """The package pauses automatic collection while it imports (a full collection there walks
+    every object numpy and the framework built, for nothing to free), then restores it, on or off."""
+    result = run_python(
+        f"""
+        import gc, json
+        if not {enabled}:
+            gc.disable()
+        import modelstore_core
+        print(json.dumps(gc.isenabled()))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) is enabled
+
+
 def test_builtins_are_registered_as_plugins():
     names = dict(get_plugins().manager.list_name_plugin())
     assert {"local_storage", "runtime", "dependencies", "git"} <= set(names)

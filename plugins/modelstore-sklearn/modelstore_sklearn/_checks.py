@@ -55,24 +55,37 @@ class _Check:
         if not ok:
             raise self.fail(problem)
 
+    # The messages are formatted only on failure: printing a tree's structured dtype costs more
+    # than checking its nodes (these run once per tree, a hundred times for a forest).
+
     def integer(self, value: Any, name: str, low: int, high: float = math.inf) -> int:
         import numpy as np
 
-        self.require(
-            isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)),
-            f"{name} is a {type(value).__name__}, not an integer",
-        )
-        self.require(low <= int(value) <= high, f"{name} is {int(value)}, outside [{low}, {high}]")
+        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+            raise self.fail(f"{name} is a {type(value).__name__}, not an integer")
+        if not low <= int(value) <= high:
+            raise self.fail(f"{name} is {int(value)}, outside [{low}, {high}]")
         return int(value)
 
     def array(self, value: Any, name: str, dtype: Any, ndim: int) -> Any:
         import numpy as np
 
-        self.require(type(value) is np.ndarray, f"{name} is a {type(value).__name__}, not a numpy array")
-        self.require(value.dtype == dtype, f"{name} has dtype {value.dtype}, expected {np.dtype(dtype)}")
-        self.require(value.ndim == ndim, f"{name} has {value.ndim} dimensions, expected {ndim}")
-        self.require(value.flags.c_contiguous, f"{name} is not C-contiguous")
+        if type(value) is not np.ndarray:
+            raise self.fail(f"{name} is a {type(value).__name__}, not a numpy array")
+        if value.dtype != dtype:
+            raise self.fail(f"{name} has dtype {value.dtype}, expected {np.dtype(dtype)}")
+        if value.ndim != ndim:
+            raise self.fail(f"{name} has {value.ndim} dimensions, expected {ndim}")
+        if not value.flags.c_contiguous:
+            raise self.fail(f"{name} is not C-contiguous")
         return value
+
+    def first(self, bad: Any, problem: Any) -> None:
+        """Fail with ``problem(i)`` for the first index ``i`` where the boolean array ``bad`` is set."""
+        import numpy as np
+
+        if bad.any():
+            raise self.fail(problem(int(np.argmax(bad))))
 
 
 # --- before construction: the loaded state of one object ----------------------------------
@@ -91,7 +104,8 @@ def check_tree(file: str, args: Any, state: Any) -> None:
     c.require(
         type(n_classes) is np.ndarray and n_classes.dtype.kind in "iu" and n_classes.ndim == 1, "n_classes is not a 1-d integer array"
     )
-    c.require(n_classes.shape[0] == n_outputs, f"n_classes has {n_classes.shape[0]} entries for n_outputs={n_outputs}")
+    if n_classes.shape[0] != n_outputs:
+        raise c.fail(f"n_classes has {n_classes.shape[0]} entries for n_outputs={n_outputs}")
     c.require(bool((n_classes >= 1).all()), "n_classes has an entry below 1")
     max_n_classes = int(n_classes.max())
 
@@ -102,11 +116,13 @@ def check_tree(file: str, args: Any, state: Any) -> None:
     nodes = c.array(state["nodes"], "nodes", NODE_DTYPE, 1)
     capacity = nodes.shape[0]
     node_count = c.integer(state["node_count"], "node_count", 1, capacity)
-    c.require(node_count == capacity, f"node_count is {node_count} but nodes has {capacity} rows")
+    if node_count != capacity:
+        raise c.fail(f"node_count is {node_count} but nodes has {capacity} rows")
     c.integer(state["max_depth"], "max_depth", 0, node_count)
     values = c.array(state["values"], "values", np.float64, 3)
     expected = (node_count, n_outputs, max_n_classes)
-    c.require(values.shape == expected, f"values has shape {values.shape}, expected (node_count, n_outputs, max_n_classes) = {expected}")
+    if values.shape != expected:
+        raise c.fail(f"values has shape {values.shape}, expected (node_count, n_outputs, max_n_classes) = {expected}")
 
     left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
     index = np.arange(node_count)
@@ -115,15 +131,15 @@ def check_tree(file: str, args: Any, state: Any) -> None:
     c.require(bool((right[~leaf] != _LEAF).all()), "a node has right_child -1 but a left_child (-1 only as a leaf pair)")
     inner = ~leaf
     for name, child in (("left_child", left), ("right_child", right)):
-        bad = inner & ((child <= index) | (child >= node_count))
-        c.require(
-            not bad.any(),
-            f"node {int(np.argmax(bad))} has {name} {int(child[np.argmax(bad)])}: "
-            f"children must come after their parent and below node_count={node_count}",
+        c.first(
+            inner & ((child <= index) | (child >= node_count)),
+            lambda i, name=name, child=child: (
+                f"node {i} has {name} {int(child[i])}: children must come after their parent and below node_count={node_count}"
+            ),
         )
-    bad = inner & ((feature < 0) | (feature >= n_features))
-    c.require(
-        not bad.any(), f"node {int(np.argmax(bad))} splits on feature {int(feature[np.argmax(bad)])}, outside [0, n_features={n_features})"
+    c.first(
+        inner & ((feature < 0) | (feature >= n_features)),
+        lambda i: f"node {i} splits on feature {int(feature[i])}, outside [0, n_features={n_features})",
     )
     c.require(bool(np.isfinite(nodes["threshold"][inner]).all()), "a split node has a threshold that is not finite")
 
@@ -271,10 +287,14 @@ def check_loaded_state(file: str, root: Any) -> None:
 
 def check_model(file: str, model: Any) -> None:
     """The invariants between objects that compiled code assumes on ``predict``."""
+    import sys
+
     import numpy as np
     from sklearn.base import BaseEstimator
-    from sklearn.tree._tree import Tree
 
+    # Not imported for a model without trees: no Tree can exist before its module is imported.
+    tree_module = sys.modules.get("sklearn.tree._tree")
+    Tree = tree_module.Tree if tree_module is not None else ()  # noqa: N806 - the class, or no class for isinstance
     seen: set[int] = set()
     stack = [model]
     while stack:

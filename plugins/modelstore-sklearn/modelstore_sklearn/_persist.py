@@ -1,4 +1,6 @@
-"""Writing and reading scikit-learn models: skops first, a joblib pickle only where skops cannot.
+"""Writing and reading scikit-learn models: the skops format first (the common estimators by this
+plugin's own reader and writer, :mod:`._skops_reader` and :mod:`._skops_writer`, the rest by skops),
+a joblib pickle only where skops cannot.
 
 Imported only when a scikit-learn model (or an ``sklearn`` flavor version) is handled.
 """
@@ -6,10 +8,9 @@ Imported only when a scikit-learn model (or an ``sklearn`` flavor version) is ha
 from __future__ import annotations
 
 import io
-import json
 import warnings
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from modelstore_core.plugin_api import (
@@ -23,29 +24,28 @@ from modelstore_core.plugin_api import (
     qualified_name,
 )
 
-from . import FLAVOR, PLUGIN
+from . import FLAVOR, PLUGIN, _skops_reader, _skops_writer
 from ._checks import CHECKED_TYPES, check_loaded_state, check_model
 from ._skops import is_sklearn_estimator, node_tree, read_back, skops_io
+from ._skops_writer import canonical as canonical_skops
 
 SKOPS_FILE = "model.skops"
 PICKLE_FILE = "model.joblib"
 
 #: Types trusted on load in addition to skops's own defaults (builtins, numpy dtypes and ufuncs,
 #: the public scikit-learn estimators...). Fixed here, never derived from the artifact. Each one
-#: is plain Python data, a function reference that scikit-learn only calls while fitting, or (the
-#: last entries, :data:`._checks.CHECKED_TYPES`) a type whose stored arrays compiled code indexes
-#: without bounds checks and whose contents :mod:`._checks` therefore validates before use:
-#: ``sklearn.tree._tree.Tree`` (trees, forests, gradient boosting, isolation forests) and
-#: HistGradientBoosting's ``TreePredictor``.
+#: is plain Python data (:data:`._skops_reader.OBJECT_TYPES`, rebuilt from their attributes,
+#: and the losses of :data:`._skops_reader.LOSS_TYPES`, listed although recent skops versions trust
+#: them too, so that every skops version agrees), a function reference that scikit-learn only
+#: calls while fitting, or (the last entries, :data:`._checks.CHECKED_TYPES`) a type whose stored
+#: arrays compiled code indexes without bounds checks and whose contents :mod:`._checks`
+#: therefore validates before use: ``sklearn.tree._tree.Tree`` (trees, forests, gradient
+#: boosting, isolation forests) and HistGradientBoosting's ``TreePredictor``.
 DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
     "sklearn.utils._bunch.Bunch",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
     "sklearn.impute._iterative.IterativeImputer",
     "sklearn.impute._iterative._ImputerTriplet",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
     "sklearn.feature_selection._univariate_selection.chi2",
     "sklearn.feature_selection._univariate_selection.f_classif",
     "sklearn.feature_selection._univariate_selection.f_oneway",
@@ -53,18 +53,9 @@ DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.feature_selection._univariate_selection.r_regression",
     "sklearn.feature_selection._mutual_info.mutual_info_classif",
     "sklearn.feature_selection._mutual_info.mutual_info_regression",
-    "sklearn.gaussian_process.kernels.ConstantKernel",
-    "sklearn.gaussian_process.kernels.DotProduct",
-    "sklearn.gaussian_process.kernels.ExpSineSquared",
-    "sklearn.gaussian_process.kernels.Exponentiation",
     "sklearn.gaussian_process.kernels.Hyperparameter",
-    "sklearn.gaussian_process.kernels.Matern",
-    "sklearn.gaussian_process.kernels.PairwiseKernel",
-    "sklearn.gaussian_process.kernels.Product",
-    "sklearn.gaussian_process.kernels.RBF",
-    "sklearn.gaussian_process.kernels.RationalQuadratic",
-    "sklearn.gaussian_process.kernels.Sum",
-    "sklearn.gaussian_process.kernels.WhiteKernel",
+    *_skops_reader.OBJECT_TYPES,
+    *_skops_reader.LOSS_TYPES,
     *CHECKED_TYPES,
 )
 
@@ -74,30 +65,31 @@ DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
 #: artifacts whose source you trust.
 MEMORY_UNSAFE_TYPES: tuple[str, ...] = ("scipy.interpolate._bsplines.BSpline",)
 
-#: Fixed zip entry attributes, so that the archive's bytes depend only on its contents.
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-
-
 # --- writing -------------------------------------------------------------------------
 
 
 def serialize(model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
-    import skops
+    import skops  # its version only
 
-    sio = skops_io()
-    try:
-        data = canonical_skops(sio.dumps(model))
-        to_trust = types_to_trust(data)
-        if to_trust:
-            # Read the fresh bytes back once: skops writes some objects it cannot rebuild (a
-            # lambda, a class defined inside a function), and those are never among the types
-            # trusted by default. This is the uploader's own in-memory model. A file of trusted
-            # types only (scikit-learn's estimators, numpy, builtins) rebuilds: not read back.
-            read_back(data)
-    except Exception as exc:  # noqa: BLE001 - any skops failure means: use the pickle fallback
-        return serialize_pickle(model, directory, exc)
-
-    (directory / SKOPS_FILE).write_bytes(data)
+    written = _skops_writer.archive(model)  # the common estimators, without importing skops.io
+    if written is not None:
+        to_trust: list[str] = []  # it writes only types trusted by default
+        with open(directory / SKOPS_FILE, "wb") as out:
+            written.write(out)
+    else:
+        sio = skops_io()
+        try:
+            data = canonical_skops(sio.dumps(model))
+            to_trust = types_to_trust(data)
+            if to_trust:
+                # Read the fresh bytes back once: skops writes some objects it cannot rebuild (a
+                # lambda, a class defined inside a function), and those are never among the types
+                # trusted by default. This is the uploader's own in-memory model. A file of trusted
+                # types only (scikit-learn's estimators, numpy, builtins) rebuilds: not read back.
+                read_back(data)
+        except Exception as exc:  # noqa: BLE001 - any skops failure means: use the pickle fallback
+            return serialize_pickle(model, directory, exc)
+        (directory / SKOPS_FILE).write_bytes(data)
     return Flavor(
         name=FLAVOR,
         format="skops",
@@ -160,54 +152,6 @@ def serialize_pickle(model: Any, directory: Path, skops_error: BaseException) ->
     )
 
 
-def canonical_skops(data: bytes) -> bytes:
-    """Re-pack a skops archive so that equal models give equal bytes.
-
-    skops names objects and their array files after ``id(obj)`` (memory addresses) and stamps
-    every zip entry with the current time. Both are renumbered here in order of first
-    appearance (ids from 1: skops ignores an id of 0), entries written in a fixed order with a
-    fixed date. The object graph is unchanged: equal ids stay equal, distinct ids distinct. An
-    archive whose members are not all referenced the way this expects is returned unchanged
-    (correct, only not deduplicated).
-    """
-    with zipfile.ZipFile(io.BytesIO(data)) as src:
-        members = set(src.namelist())
-        schema = json.loads(src.read("schema.json"))
-        ids: dict[int, int] = {}
-        files: dict[str, str] = {}
-
-        def walk(node: Any) -> None:
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    if key == "__id__" and type(value) is int:
-                        node[key] = ids.setdefault(value, len(ids) + 1)
-                    elif key == "file" and isinstance(value, str) and value in members and value != "schema.json":
-                        node[key] = files.setdefault(value, f"{len(files) + 1}{PurePosixPath(value).suffix}")
-                    else:
-                        walk(value)
-            elif isinstance(node, list):
-                for item in node:
-                    walk(item)
-
-        walk(schema)
-        if set(files) != members - {"schema.json"}:
-            return data
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as dst:
-            for old, new in files.items():  # insertion order: order of first reference
-                _write(dst, new, src.read(old))
-            _write(dst, "schema.json", json.dumps(schema, indent=2).encode())
-    return out.getvalue()
-
-
-def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-    info.compress_type = zipfile.ZIP_STORED
-    info.create_system = 3
-    info.external_attr = 0o644 << 16
-    archive.writestr(info, data)
-
-
 # --- reading -------------------------------------------------------------------------
 
 
@@ -255,9 +199,18 @@ def type_names(types: Any) -> list[str]:
 
 
 def load_skops(file: str, data: bytes, options: dict[str, Any]) -> Any:
-    """Audit the types (skops's defaults, :data:`DEFAULT_TRUSTED_TYPES`, the caller's), check the
-    contents of the types trusted because they are checked, then build the model and check the
-    links between its objects. ``data`` (the verified bytes of ``file``) is parsed once."""
+    """Build the model of skops archive ``data`` (the verified bytes of ``file``), then check the
+    links between its objects. :mod:`._skops_reader` builds the common estimators without skops;
+    any other file is read by skops: audit the types (skops's defaults, :data:`DEFAULT_TRUSTED_TYPES`,
+    the caller's), check the contents of the types trusted because they are checked, then build."""
+    model = _skops_reader.read(data, file)
+    if model is _skops_reader.NOT_HANDLED:
+        model = _load_with_skops(file, data, options)
+    check_model(file, model)
+    return model
+
+
+def _load_with_skops(file: str, data: bytes, options: dict[str, Any]) -> Any:
     allowed = type_names(options.get("trusted_types"))
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -271,10 +224,12 @@ def load_skops(file: str, data: bytes, options: dict[str, Any]) -> Any:
         outside = untrusted_types(tree, allowed)
         if outside and not options.get("trust"):
             raise UntrustedArtifactError(untrusted_message(outside))
-        check_loaded_state(file, tree)
-        model = tree.construct()
-    check_model(file, model)
-    return model
+        try:
+            check_loaded_state(file, tree)
+            return tree.construct()
+        except (ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            # numpy's refusals of a member (cut short, holding pickled objects), a missing member
+            raise CorruptArtifactError(file, f"skops cannot build it ({type(exc).__name__}: {exc})") from exc
 
 
 def untrusted_message(types: list[str]) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from modelstore_sklearn import _skops_reader
 from sklearn.datasets import make_classification
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 
@@ -63,9 +64,12 @@ def _array_file(node: dict, key: str) -> str:
     return content["content"][key]["file"]
 
 
-def craft(tmp_path: Path, model, edit, *, domain: str = "m", cls: str = "Tree", key: str = "nodes") -> Path:
+def craft(
+    tmp_path: Path, model, edit, *, domain: str = "m", cls: str = "Tree", key: str = "nodes", compression: int = zipfile.ZIP_STORED
+) -> Path:
     """Upload ``model``, apply ``edit(array)`` to array ``key`` of the first ``cls`` object in its
-    archive, store the result with a consistent record. Returns the crafted archive's path."""
+    archive, store the result with a consistent record. Returns the crafted archive's path.
+    ``compression=ZIP_DEFLATED`` makes a file the plugin's own reader leaves to skops."""
     v = open_store(tmp_path).upload(domain, model=model)
     with zipfile.ZipFile(_object_path(tmp_path, v.files[0].sha256)) as src:
         members = {name: src.read(name) for name in src.namelist()}
@@ -76,7 +80,7 @@ def craft(tmp_path: Path, model, edit, *, domain: str = "m", cls: str = "Tree", 
     np.save(buf, array, allow_pickle=False)
     members[member] = buf.getvalue()
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as dst:
+    with zipfile.ZipFile(out, "w", compression=compression) as dst:
         for name, data in members.items():
             dst.writestr(name, data)
     data = out.getvalue()
@@ -126,10 +130,14 @@ TREE_CASES = {
 }
 
 
+@pytest.mark.parametrize("reader", ["plugin", "skops"])
 @pytest.mark.parametrize("case", sorted(TREE_CASES))
-def test_crafted_forest_is_refused_naming_file_and_check(tmp_path, case):
+def test_crafted_forest_is_refused_naming_file_and_check(tmp_path, case, reader):
+    """Refused by the same checks whether the plugin's own reader builds the file or, compressed, skops does."""
     edit, check = TREE_CASES[case]
-    craft(tmp_path, forest(), edit)
+    crafted = craft(tmp_path, forest(), edit, compression=zipfile.ZIP_STORED if reader == "plugin" else zipfile.ZIP_DEFLATED)
+    if reader == "skops":
+        assert _skops_reader.read(crafted.read_bytes(), "model.skops") is _skops_reader.NOT_HANDLED
     with pytest.raises(CorruptArtifactError) as err:
         open_store(tmp_path, cache="reader").load("m")
     assert err.value.file == "model.skops" and "sklearn.tree._tree.Tree" in err.value.problem
