@@ -31,13 +31,17 @@ from .offline import OfflineStorage, offline_from_env
 from .plugins import get_plugins, open_storage
 from .progress import ProgressCallback
 from .protocol import commit, read
+from .protocol.feed import Markers
 from .protocol.probe import ensure_conditional_writes
 from .upload import Uploader, what_to_store
 from .version import Version
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .compare import Comparison
     from .protocol.gc import GCReport
+    from .protocol.records import Event
     from .replicate import CopyReport
     from .signing import SignatureInfo, Signer, TrustPolicy
     from .verify import VerifyReport
@@ -115,6 +119,7 @@ class ModelStore:
         if self.offline:  # nothing may reach the backend: it is only kept for its URL
             self.storage.close()
             self.storage = OfflineStorage(self.storage.url)
+        self._markers = Markers()  # upload markers seen finished (changes() repairs past the others)
         self.uploader = Uploader(self.storage, self.plugins, signer=self._signer, before_writing=self._before_writing)
         self.loader = Loader(self.storage, self.plugins, self.cache, offline=self.offline, policy=lambda: self.trust_policy)
 
@@ -491,6 +496,45 @@ class ModelStore:
             v.summary = hit.entry
             versions.append(v)
         return versions
+
+    def changes(self, domain: str | None = None, since: int | None = None, *, problems: list[str] | None = None) -> Iterator[Event]:
+        """The events of the change feed after number ``since`` (from the first when ``None``), in
+        order, of every domain or of ``domain``: :class:`~modelstore_core.protocol.records.Event`
+        values (``.seq``, ``.event``: ``uploaded``, ``copied``, ``deleted``, ``state_set``,
+        ``state_removed`` or ``signed``; ``.domain``, ``.version``, ``.state``, ``.time``).
+
+        Every committed upload, copy and state move is there exactly once, in the order they took
+        effect (:mod:`modelstore_core.protocol.feed`). Polling costs one listing from ``since`` and a
+        read per new event, whatever the number of versions. Before reading, an upload or state
+        move committed by a writer that died before its event is put in the feed (best effort: a
+        reader without write access leaves that to the next writer).
+
+        :param problems: a list to append what was passed (an event that cannot be read, a repair
+            that failed); without it each is a :class:`RuntimeWarning`.
+        """
+        from .protocol import feed
+
+        if domain is not None:
+            check_name(domain, "domain name")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+            raise UsageError(f"since must be an event number (0 or more), not {since!r}")
+        found: list[str] = []
+        feed.repair(self.storage, domain, self._markers, found)
+        for event in feed.read_events(self.storage, since or 0, found):
+            if domain is None or event.domain == domain:
+                yield event
+        if problems is not None:
+            problems.extend(found)
+        else:
+            for problem in found:
+                warnings.warn(problem, RuntimeWarning, stacklevel=2)
+
+    def feed_end(self) -> int:
+        """The number of the last event in the change feed (0 when there is none): ``changes(since=store.feed_end())``
+        yields only what happens from now on."""
+        from .protocol import feed
+
+        return feed.tail(self.storage)
 
     def states(self, domain: str) -> dict[str, int]:
         """``{"production": 3, ...}``; under a trust policy, only the states a trusted key vouches for."""

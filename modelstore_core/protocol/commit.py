@@ -14,8 +14,11 @@ and on the local backend already copied); :func:`commit_version` then:
    invisible; after it, complete; with a signer, its signature goes beside it right away
    (``signatures/<n>/<keyid>.json``; a reader with a trust policy refuses it until then);
 5. adds the version to the domain's summary (compare-and-swap; :mod:`.summary`; with a signer,
-   the entry signed), moves the ``latest.json`` hint forward (compare-and-swap; with a signer, the
-   signed head in it too: :mod:`modelstore_core.pointers`).
+   the entry signed), appends its ``uploaded`` event to the change feed (:mod:`.feed`: the claim
+   of step 3 recorded where the feed ended, so that anyone can append it if this process dies
+   first, and it is never there twice), moves the ``latest.json`` hint forward (compare-and-swap;
+   with a signer, the signed head in it too: :mod:`modelstore_core.pointers`; and the claims whose
+   events are in the feed).
 
 A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`` reclaims; a
 crash after it leaves a complete version (readers trust neither the hint nor the summary blindly).
@@ -24,7 +27,9 @@ A copy from another store (:mod:`modelstore_core.replicate`) commits the same wa
 source's number (:func:`commit_copy`); signatures are written by :func:`put_signature`.
 
 States, deletes and the hint take an optional ``signer`` (:class:`~modelstore_core.signing.Signer`):
-what it changes, it signs (:mod:`modelstore_core.pointers` says what readers make of it).
+what it changes, it signs (:mod:`modelstore_core.pointers` says what readers make of it). Every
+change goes into the change feed (:mod:`.feed`): a state move's events are written into
+``states.json`` with it, and appended after.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from ..errors import (
 )
 from ..progress import FileProgress
 from ..storage import StagedFile, Storage, Token
-from . import keys, limits, summary
+from . import feed, keys, limits, summary
 from .cas import cas_update
 from .limits import check_record_size, read_capped
 from .liveness import HOST, Heartbeat
@@ -192,7 +197,7 @@ def commit_version(
                     st.place(keys.object_key(st.sha256))
 
         ensure_objects(storage, marker, objects, restore)  # before the record: it never names a missing object
-        record, hint = create_record(storage, domain, draft)
+        record, hint, change = create_record(storage, domain, draft, marker=marker.key)
         marker.version = record.version
         checkpoint("committed")
         if signer is not None:
@@ -200,50 +205,69 @@ def commit_version(
             checkpoint("signed")
         summary.add_entry(storage, record, len(dumps(record.document)), signer)
         checkpoint("summarized")
-        advance_latest(storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint, signer=signer, record=record)
+        seq = feed.append(storage, change)
+        checkpoint("evented")
+        advance_latest(
+            storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint, signer=signer, record=record,
+            evented={record.version}, seq=seq,
+        )  # fmt: skip
         checkpoint("latest-updated")
     sizes = {st.sha256: st.size for st in staged}
     return record, sum(sizes[sha] for sha, wrote in placed.items() if wrote)
 
 
-def commit_copy(storage: Storage, domain: str, version: int, data: bytes) -> str | None:
+def commit_copy(storage: Storage, domain: str, version: int, data: bytes, after: int, marker: str | None = None) -> tuple[str | None, Any]:
     """Commit ``data``, a version record copied byte for byte from another store (its objects stored
-    already, under an upload marker), as version ``version`` of ``domain``: claim the number for
-    this record, create the record (the commit point), add it to the summary. The latest hint is
-    the caller's to move (once per domain).
+    already, under the upload marker ``marker``), as version ``version`` of ``domain``: claim the
+    number for this record (recording ``after``, a slot of the feed taken before), create the record
+    (the commit point), add it to the summary. The ``copied`` event and the latest hint are the
+    caller's to write.
 
-    Returns ``None`` once the version is there (committed now, or by an earlier run of the same
-    copy: a claim names the sha256 of the record it is for, so a rerun takes its own claim up
-    again), else why it was not: the number is someone else's.
+    Returns ``(None, change)`` once the version is there (committed now, or by an earlier run of the
+    same copy: a claim names the sha256 of the record it is for, so a rerun takes its own claim up
+    again), ``change`` being what its event must say (:func:`~.feed.append`); else ``(why it was not:
+    the number is someone else's, None)``.
     """
-    if not storage.put_if_absent(keys.claim_key(domain, version), claim_document(copy_of=data)) and not claimed_for(
-        storage, domain, version, data
-    ):
-        return "the number was taken in the destination while copying"
+    claim = claim_document(copy_of=data, feed=feed.claim_feed(after, marker))
+    if not storage.put_if_absent(keys.claim_key(domain, version), claim):
+        claim = claimed_for(storage, domain, version, data)
+        if claim is None:
+            return "the number was taken in the destination while copying", None
     checkpoint("copy-claimed")
     key = keys.version_key(domain, version)
     if not storage.put_if_absent(key, data) and read_capped(storage, key, limits.RECORD_BYTES, "a version record")[0] != data:
-        return "a different version appeared in the destination while copying"
+        return "a different version appeared in the destination while copying", None
     checkpoint("copy-committed")
     summary.add_entry(storage, VersionRecord.parse(data, key, domain, version), len(data))
-    return None
+    return None, claim_change(storage, domain, version, claim)
 
 
-def claim_document(copy_of: bytes | None = None) -> bytes:
-    """What a claim of a version number holds: when and by whom, and for a copy the sha256 of its record."""
+def claim_change(storage: Storage, domain: str, version: int, claim: bytes) -> Any:
+    """What the event of the version committed under ``claim`` says (``None`` for a claim from before the feed)."""
+    key = keys.claim_key(domain, version)
+    found = feed.read_claim(claim, key)
+    return None if found is None else feed.upload_change(domain, version, claim, found[0], found[2])
+
+
+def claim_document(copy_of: bytes | None = None, feed: dict[str, Any] | None = None) -> bytes:
+    """What a claim of a version number holds: when and by whom, for a copy the sha256 of its record,
+    and where the change feed ended before it (:func:`~.feed.claim_feed`: its event comes later)."""
     doc: dict[str, Any] = {"claimed": now_utc(), "host": HOST, "pid": os.getpid()}
     if copy_of is not None:
         doc["copy_of"] = hashlib.sha256(copy_of).hexdigest()
+    if feed is not None:
+        doc["feed"] = feed
     return dumps(doc)
 
 
-def claimed_for(storage: Storage, domain: str, version: int, record: bytes) -> bool:
-    """Whether the claim on ``version`` was made by a copy of this very record (:func:`commit_copy`)."""
+def claimed_for(storage: Storage, domain: str, version: int, record: bytes) -> bytes | None:
+    """The claim on ``version`` when it was made by a copy of this very record (:func:`commit_copy`), else ``None``."""
     try:
-        doc = json.loads(read_capped(storage, keys.claim_key(domain, version), limits.SMALL_BYTES, "a claim")[0])
+        data = read_capped(storage, keys.claim_key(domain, version), limits.SMALL_BYTES, "a claim")[0]
+        doc = json.loads(data)
     except (KeyNotFoundError, CorruptRecordError, ValueError, RecursionError):
-        return False
-    return isinstance(doc, dict) and doc.get("copy_of") == hashlib.sha256(record).hexdigest()
+        return None
+    return data if isinstance(doc, dict) and doc.get("copy_of") == hashlib.sha256(record).hexdigest() else None
 
 
 def place_objects(staged: list[StagedFile], progress: list[FileProgress]) -> dict[str, bool]:
@@ -258,23 +282,30 @@ def place_objects(staged: list[StagedFile], progress: list[FileProgress]) -> dic
 
 
 def create_record(
-    storage: Storage, domain: str, draft: dict[str, Any], first: int | None = None
-) -> tuple[VersionRecord, tuple[bytes | None, Token]]:
+    storage: Storage, domain: str, draft: dict[str, Any], first: int | None = None, *, marker: str | None = None, events: bool = True
+) -> tuple[VersionRecord, tuple[bytes | None, Token], Any]:
     """Claim the next free version number (from ``first``, else just past the latest hint) and
     create its record: the commit point.
 
     Also returns the hint document as read before claiming, with its token, so that moving the
-    hint forward usually needs no second read.
+    hint forward usually needs no second read; and what the version's ``uploaded`` event says
+    (:func:`~.feed.append` puts it in the feed). Its claim records where the feed ended before it,
+    and ``marker``, the upload's marker (so that whoever finds the version without its event can
+    append it: :func:`~.feed.settle_uploads`). Without ``events``, the claim records neither: the
+    version is taken as from before the feed (a test helper's bulk history).
     """
     check_record_size(dumps({**draft, "version": keys.MAX_VERSION, "created": now_utc()}))  # before a number is claimed
     hint, data, token = read_latest_hint(storage, domain)
-    version = claim_version(storage, domain, first if first is not None else hint + 1)
+    after = feed.tail(storage, LatestDocument.parse(data).feed_seq) if events else 0
+    claim = claim_document(feed=feed.claim_feed(after, marker) if events else None)
+    version = claim_version(storage, domain, first if first is not None else hint + 1, claim)
     checkpoint("claimed")
     document = {**draft, "version": version, "created": now_utc()}
     key = keys.version_key(domain, version)
     if not storage.put_if_absent(key, dumps(document)):
         raise StorageError(f"version {version} of {domain!r} exists although this upload claimed it")
-    return VersionRecord.from_document(document, key, domain, version), (data, token)
+    change = feed.upload_change(domain, version, claim, after, copied=False) if events else None
+    return VersionRecord.from_document(document, key, domain, version), (data, token), change
 
 
 #: Lost claims in a row before the claimer lists the claims to jump past them (one listing
@@ -286,9 +317,10 @@ def _is_number(name: str) -> bool:
     return len(name) == keys.VERSION_DIGITS and name.isdigit()
 
 
-def claim_version(storage: Storage, domain: str, start: int) -> int:
-    """Claim the lowest free version number from ``start`` (create-if-absent of ``claims/<n>``)."""
-    claim = claim_document()
+def claim_version(storage: Storage, domain: str, start: int, claim: bytes | None = None) -> int:
+    """Claim the lowest free version number from ``start`` (create-if-absent of ``claims/<n>``
+    holding ``claim``, by default a :func:`claim_document` without feed)."""
+    claim = claim if claim is not None else claim_document()
     version, listed = max(start, 1), False
     for attempt in range(10_000):
         if version > keys.MAX_VERSION:
@@ -376,6 +408,8 @@ def advance_latest(
     *,
     signer: Signer | None = None,
     record: VersionRecord | None = None,
+    evented: set[int] | frozenset[int] = frozenset(),
+    seq: int = 0,
 ) -> None:
     """Move the hint to ``version`` unless it already names a newer one; with a ``signer``, the
     signed head too (to ``record``, the version's).
@@ -383,6 +417,9 @@ def advance_latest(
     ``known`` is a ``(data, token)`` read earlier: tried first, re-read only if it went stale.
     ``repair`` is the hint that was read before ``version`` was claimed: if it named a version at or
     past the one claimed, it led instead of lagging (no writer put it there) and is replaced.
+    ``evented``: versions whose events the caller put in the feed (its last in slot ``seq``): the
+    claims said settled move past them (:func:`~.feed.advanced`). When an earlier claim is not
+    settled (a concurrent upload, or one killed after its commit), it is settled here.
     """
     signed: list[dict[str, Any]] = []
 
@@ -396,11 +433,17 @@ def advance_latest(
         if signer is not None and record is not None and (moved := _move_head(storage, domain, current, record, signer)) is not None:
             head = moved
             signed.append(moved)
-        if hint == current.hint and head is current.signed:
-            return None
-        return LatestDocument(hint, head)
+        new = (
+            replace(feed.advanced(current, set(evented), seq), hint=hint, signed=head)
+            if evented or seq
+            else replace(current, hint=hint, signed=head)
+        )
+        return None if new == current and head is current.signed else new
 
-    _written(signer, domain, None, _update_latest(storage, domain, forward, known), signed)
+    written = _update_latest(storage, domain, forward, known)
+    _written(signer, domain, None, written, signed)
+    if evented and written is not None and written.settled_through < max(evented):
+        feed.settle_uploads(storage, domain, upto=max(evented))
 
 
 def adopt_head(storage: Storage, domain: str, head: SignedPointer) -> None:
@@ -411,7 +454,7 @@ def adopt_head(storage: Storage, domain: str, head: SignedPointer) -> None:
         mine = _head(current, domain)
         if mine is not None and mine.serial() >= head.serial():
             return None
-        return LatestDocument(current.hint, head.to_json())
+        return replace(current, signed=head.to_json())
 
     _update_latest(storage, domain, adopt)
 
@@ -437,9 +480,14 @@ def update_states(
     With a ``signer``, each state ``change`` sets is signed (``records``: the record of each version
     it sets a state to) and each it removes leaves a signed removal, each with a serial past the
     statement it replaces. Without, a state set carries no signature, and signed removals stay.
+
+    Each state set, moved or removed is an event of the change feed (:mod:`.feed`): the events of
+    the previous change are appended first (they must precede these), these are written into
+    ``states.json`` with the states (``pending``), then appended.
     """
     key = keys.states_key(domain)
     signed: list[tuple[str, dict[str, Any]]] = []
+    wrote: list[StatesDocument] = []
 
     def parse(data: bytes | None) -> StatesDocument | None:
         try:
@@ -457,26 +505,34 @@ def update_states(
         new = change(dict(doc.states))
         if new is None:
             return None
-        if signer is None:
-            return StatesDocument(new, doc.removed)
-        signed.clear()
+        wrote.clear()
         removed = dict(doc.removed)
-        for name, entry in new.items():
-            if doc.states.get(name) is not entry:  # set or moved by this change
-                pointer = signer.sign_pointer(domain, name, (records or {})[entry.version], _state_serial(doc, key, name))
-                new[name] = StateEntry(entry.version, entry.updated, pointer)
-                removed.pop(name, None)
-                signed.append((name, pointer))
-        for name in set(doc.states) - set(new):
-            removed[name] = signer.sign_pointer(domain, name, None, _state_serial(doc, key, name))
-            signed.append((name, removed[name]))
-        return StatesDocument(new, removed)
+        if signer is not None:
+            signed.clear()
+            for name, entry in new.items():
+                if doc.states.get(name) is not entry:  # set or moved by this change
+                    pointer = signer.sign_pointer(domain, name, (records or {})[entry.version], _state_serial(doc, key, name))
+                    new[name] = StateEntry(entry.version, entry.updated, pointer)
+                    removed.pop(name, None)
+                    signed.append((name, pointer))
+            for name in set(doc.states) - set(new):
+                removed[name] = signer.sign_pointer(domain, name, None, _state_serial(doc, key, name))
+                signed.append((name, removed[name]))
+        feed.append_pending(storage, doc)  # the previous change's events, before this one's
+        events = feed.state_changes(domain, doc.states, new, doc.feed_seq, storage)
+        result = StatesDocument(new, removed, max([doc.feed_seq, *(e.after for e in events)]), events)
+        wrote.append(result)
+        return result
 
     result = cas_update(
         storage, key, apply, parse=parse, encode=StatesDocument.to_bytes, what=f"the states of {domain!r}", limit=limits.STATES_BYTES
     )
     for name, pointer in signed:
         _written(signer, domain, name, result, [pointer])
+    if wrote and result is wrote[-1]:
+        checkpoint("states-written")
+        feed.append_pending(storage, result)
+        checkpoint("states-evented")
     return result.states if result is not None else {}
 
 
@@ -501,6 +557,7 @@ def set_state(storage: Storage, domain: str, version: int, state: str, signer: S
         records = None
     else:
         records = {version: read_record(storage, domain, version)}
+    feed.settle_uploads(storage, domain, upto=version)  # its uploaded event comes before this one's
     entry = StateEntry(version, now_utc())
     update_states(storage, domain, lambda states: {**states, state: entry}, if_corrupt="replace", signer=signer, records=records)
     # A concurrent delete may have removed the version after the check above; undo if so.
@@ -556,6 +613,7 @@ def delete_version(storage: Storage, domain: str, version: int, signer: Signer |
     key = keys.version_key(domain, version)
     if storage.stat(key) is None:
         raise not_found(storage, domain, version)
+    feed.settle_uploads(storage, domain, upto=version)  # its uploaded event comes before this one's
     clear_states(storage, domain, version, signer)
     checkpoint("states-cleared")
     storage.delete(key)
@@ -585,9 +643,11 @@ def delete_version(storage: Storage, domain: str, version: int, signer: Signer |
             signed.append(head)
         if hint == current.hint and head is current.signed:
             return None
-        return LatestDocument(hint, head)
+        return replace(current, hint=hint, signed=head)
 
-    _written(signer, domain, None, _update_latest(storage, domain, back), signed)
+    written = _update_latest(storage, domain, back)
+    _written(signer, domain, None, written, signed)
+    feed.record(storage, "deleted", domain, version, start=written.feed_seq if written is not None else 0)
 
 
 def delete_domain(storage: Storage, domain: str) -> list[int]:
@@ -600,6 +660,9 @@ def delete_domain(storage: Storage, domain: str) -> list[int]:
     """
     if not domain_exists(storage, domain):
         raise DomainNotFoundError(domain)
+    feed.settle_uploads(storage, domain)
+    feed.settle_states(storage, domain)
+    start = feed.domain_seq(storage, domain)
     storage.delete(keys.states_key(domain))
     summary.delete_summary(storage, domain)  # before the records: no entry may outlive them to meet a reused number
     deleted = [n for n, _ in list_versions(storage, domain)]
@@ -609,6 +672,7 @@ def delete_domain(storage: Storage, domain: str) -> list[int]:
     delete_signatures(storage, domain)
     for info in list(storage.list(keys.domain_prefix(domain))):
         storage.delete(info.key)
+    feed.record(storage, "deleted", domain, start=start)
     return sorted(deleted)
 
 

@@ -18,31 +18,34 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..protocol import commit
+from ..protocol import commit, feed
 from ..version import Version
 
 
-def commit_copies(store, domain: str, record: dict, numbers: Iterable[int], workers: int = 16) -> None:
+def commit_copies(store, domain: str, record: dict, numbers: Iterable[int], workers: int = 16, events: bool = False) -> None:
     """Commit a copy of the version record ``record`` as each version in ``numbers``.
 
     Each goes through the core's own commit (:func:`~modelstore_core.protocol.commit.create_record`:
     claim, then create the record), starting its claim at the wanted number, concurrently on
     ``workers`` threads; then the latest hint moves forward to the highest. The copies refer to
     ``record``'s objects, which must be stored already (upload it first). Far quicker than as many
-    uploads: no files, no markers, one hint update.
+    uploads: no files, no markers, one hint update. With ``events``, each has its ``uploaded`` event in
+    the change feed (in the order they committed); without, they are taken as versions from before the
+    feed (none).
     """
     numbers = list(numbers)
     draft = {k: v for k, v in record.items() if k not in ("version", "created")}
 
-    def commit_one(n: int) -> None:
-        committed, _ = commit.create_record(store.storage, domain, draft, first=n)
+    def commit_one(n: int) -> int:
+        committed, _, change = commit.create_record(store.storage, domain, draft, first=n, events=events)
         if committed.version != n:
             raise RuntimeError(f"version {n} of {domain!r} exists already (committed as {committed.version})")
+        return feed.append(store.storage, change) if events else 0
 
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(commit_one, numbers))
+        seqs = list(pool.map(commit_one, numbers))
     if numbers:
-        commit.advance_latest(store.storage, domain, max(numbers))
+        commit.advance_latest(store.storage, domain, max(numbers), evented=set(numbers), seq=max(seqs))
 
 
 def build_history(store, domain: str, n: int, directory: Path) -> tuple[Version, list[Path]]:
