@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptRecordError, InvalidNameError, SourceChangedError, UsageError
-from .fields import draft_fields
+from .fields import draft_fields, resolved_fields
 from .flavor import RAW_FILES, Flavor
 from .hashing import file_signature
 from .jsonvalues import json_value, merge
@@ -93,10 +93,9 @@ class Uploader:
         version of ``domain``; ``recorded`` are the checked fields (:func:`~.fields.recorded_fields`),
         ``metadata`` goes into the record (an import's)."""
         signer = self._signer()  # a bad key fails here, before anything is written
+        recorded = resolved_fields(self.storage, recorded or {})  # parents exist
         self._before_writing()
-        record, written = upload(
-            self.storage, self.plugins, domain, model, extras, recorded or {}, options or {}, progress, signer, metadata
-        )
+        record, written = upload(self.storage, self.plugins, domain, model, extras, recorded, options or {}, progress, signer, metadata)
         version = Version(domain, record.version, record)
         version.bytes_written = written
         return version
@@ -201,7 +200,14 @@ def _scratch(storage: Storage, heartbeat: Heartbeat) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
             yield tmp
         return
-    where.mkdir()
+    for _ in range(3):
+        try:
+            where.mkdir()
+            break
+        except FileNotFoundError:  # a concurrent first upload that failed removed the empty store it made: again
+            where = storage.scratch_dir()
+    else:
+        where.mkdir()
     heartbeat.add(lambda: os.utime(where))
     try:
         yield str(where)

@@ -44,6 +44,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ..errors import CorruptRecordError, KeyNotFoundError
 from ..storage import Storage
@@ -72,10 +73,12 @@ class GCReport:
     signatures: list[str] = field(default_factory=list)
     #: what gc found and left alone: corrupt records (their objects are kept), stray entries, links
     problems: list[str] = field(default_factory=list)
+    #: what the stored retention policies deleted first (``ModelStore.gc``; ``None``: not applied)
+    retention: Any = None
 
     @property
     def empty(self) -> bool:
-        return not (self.objects or self.markers or self.temporary or self.signatures)
+        return not (self.objects or self.markers or self.temporary or self.signatures or (self.retention and self.retention.deleted))
 
 
 class _Run:

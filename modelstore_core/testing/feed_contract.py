@@ -149,7 +149,9 @@ class FeedContract(StoreFixtures):
         for i in range(self.writers):
             model = tmp_path / f"m{i}.bin"
             model.write_bytes(os.urandom(1000))
-            procs.append(self.start(store_url, store_options, store_env, tmp_path, self.WRITER, str(self.uploads_each), str(model), str(start)))
+            procs.append(
+                self.start(store_url, store_options, store_env, tmp_path, self.WRITER, str(self.uploads_each), str(model), str(start))
+            )
         start.touch()
         outputs = [p.communicate(timeout=600) for p in procs]
         assert [p.returncode for p in procs] == [0] * self.writers, [err[-2000:] for _, err in outputs]
@@ -233,7 +235,9 @@ class FeedContract(StoreFixtures):
             calls = count_requests(store.storage)
             polled = list(store.changes(since=since))
             costs[domain] = len(calls)
-            assert [e.event for e in polled] == ["uploaded", "uploaded", "state_set"] and polled[-1].version == n  # copies commit in any order
+            assert [e.event for e in polled] == ["uploaded", "uploaded", "state_set"] and polled[
+                -1
+            ].version == n  # copies commit in any order
             # a listing of uploads/ (and a read of each new marker), one of the feed, a read per new event
             assert len([c for c in calls if c[0] == "read" and c[1].startswith(keys.FEED)]) == 3, calls
             assert len(calls) <= 6, calls
