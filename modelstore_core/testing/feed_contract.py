@@ -85,6 +85,21 @@ def check_feed(events, store: ModelStore) -> None:
         assert store.states(domain) == states.get(domain, {})
 
 
+#: A writer process: uploads a file N times, moving a state to each version (argv: url, options, N, file, start file).
+WRITER = (
+    "import json, os, sys, time\n"
+    "from modelstore_core import ModelStore\n"
+    "store = ModelStore(sys.argv[1], **json.loads(sys.argv[2]))\n"
+    "n, model, start = int(sys.argv[3]), sys.argv[4], sys.argv[5]\n"
+    "store.list_domains()\n"
+    "while not os.path.exists(start): time.sleep(0.002)\n"
+    "for i in range(n):\n"
+    "    v = store.upload('race', files=[model]).version\n"
+    "    store.set_state('race', v, f'state{os.getpid() % 3}')\n"
+    "    print(v, flush=True)\n"
+)
+
+
 class FeedContract(StoreFixtures):
     """The change feed: exactly once, in order, under concurrent and killed writers."""
 
@@ -130,18 +145,7 @@ class FeedContract(StoreFixtures):
 
     # --- many writers ----------------------------------------------------------------------------
 
-    WRITER = (
-        "import json, os, sys, time\n"
-        "from modelstore_core import ModelStore\n"
-        "store = ModelStore(sys.argv[1], **json.loads(sys.argv[2]))\n"
-        "n, model, start = int(sys.argv[3]), sys.argv[4], sys.argv[5]\n"
-        "store.list_domains()\n"
-        "while not os.path.exists(start): time.sleep(0.002)\n"
-        "for i in range(n):\n"
-        "    v = store.upload('race', files=[model]).version\n"
-        "    store.set_state('race', v, f'state{os.getpid() % 3}')\n"
-        "    print(v, flush=True)\n"
-    )
+    WRITER = WRITER
 
     def test_concurrent_writers_each_change_appears_once_in_order(self, store, store_url, store_options, store_env, tmp_path):
         start = tmp_path / "start"
