@@ -128,7 +128,16 @@ def test_card_is_a_hugging_face_readme(store: ModelStore, tmp_path):
     [result] = index["results"]
     assert result["task"] == {"type": "tabular-classification"} and result["dataset"] == {"name": "test", "type": "test"}
     assert result["metrics"] == [{"type": "auc", "value": 0.91, "name": "auc"}, {"type": "log_loss", "value": 0.3, "name": "log_loss"}]
-    for heading in ("# churn version 2", "## Intended use", "## Lineage", "## Data", "## Metrics", "## Parameters", "## Environment", "## Files"):
+    for heading in (
+        "# churn version 2",
+        "## Intended use",
+        "## Lineage",
+        "## Data",
+        "## Metrics",
+        "## Parameters",
+        "## Environment",
+        "## Files",
+    ):
         assert f"\n{heading}\n" in text
     assert "Predicts churn\\.\n\nSecond paragraph\\." in text or "Predicts churn.\n\nSecond paragraph." in text
     assert "states: production" in text
@@ -167,7 +176,7 @@ def test_card_escapes_every_value_from_the_record(store: ModelStore, tmp_path):
     meta = front_matter(text)
     assert set(meta) == {"license", "library_name", "tags", "model-index"}
     assert meta["license"] == "mit"
-    assert meta["tags"] == ["modelstore", "files", f"owner=--- \n...", f"team={HOSTILE}"]
+    assert meta["tags"] == ["modelstore", "files", "owner=--- \n...", f"team={HOSTILE}"]
     body = text[4:].partition("\n---\n")[2]
     html = MarkdownIt("commonmark").enable("table").enable("strikethrough").render(body)
     for made in ("<script", "<img", "<a ", "<code", "<em", "<s>", "<strong", "<!--", "<pre", "<b>"):

@@ -175,7 +175,9 @@ def _rows(node, relation: str, depth: int = 1) -> list[list[Any]]:
     rows = []
     for other in getattr(node, relation):
         data = ",".join(f"{name}:{sha}" for name, sha in other.data.items())
-        rows.append([{"parents": "parent", "children": "child"}[relation], depth, other.ref, node.ref, other.exists, other.git_commit, data])
+        rows.append(
+            [{"parents": "parent", "children": "child"}[relation], depth, other.ref, node.ref, other.exists, other.git_commit, data]
+        )
         rows += _rows(other, relation, depth + 1)
     return rows
 

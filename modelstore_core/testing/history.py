@@ -22,6 +22,10 @@ from ..protocol import commit, feed
 from ..version import Version
 
 
+#: Versions :func:`commit_copies` commits between two moves of the latest hint.
+BATCH = 100
+
+
 def commit_copies(store, domain: str, record: dict, numbers: Iterable[int], workers: int = 16, events: bool = False) -> None:
     """Commit a copy of the version record ``record`` as each version in ``numbers``.
 
@@ -42,10 +46,12 @@ def commit_copies(store, domain: str, record: dict, numbers: Iterable[int], work
             raise RuntimeError(f"version {n} of {domain!r} exists already (committed as {committed.version})")
         return feed.append(store.storage, change) if events else 0
 
-    with ThreadPoolExecutor(workers) as pool:
-        seqs = list(pool.map(commit_one, numbers))
-    if numbers:
-        commit.advance_latest(store.storage, domain, max(numbers), evented=set(numbers), seq=max(seqs))
+    # In batches, the feed's place moving on after each: a claim lists the feed from there (a page).
+    for start in range(0, len(numbers), BATCH):
+        batch = numbers[start : start + BATCH]
+        with ThreadPoolExecutor(workers) as pool:
+            seqs = list(pool.map(commit_one, batch))
+        commit.advance_latest(store.storage, domain, max(batch), evented=set(batch), seq=max(seqs))
 
 
 def build_history(store, domain: str, n: int, directory: Path) -> tuple[Version, list[Path]]:

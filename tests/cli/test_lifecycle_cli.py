@@ -20,7 +20,10 @@ def test_upload_with_parents_and_a_card_then_lineage_and_card(cli, files):
     assert cli("upload", "churn", files["model.bin"]).returncode == 0
     up = cli("upload", "churn", files["config.json"], "--parent", "churn:1", "--card", "description=Fine-tuned", "--card", "license=mit")
     assert (up.returncode, up.stdout) == (0, "2\n"), up.stderr
-    assert api(cli).info("churn", 2).parents == ["churn:1"] and api(cli).info("churn", 2).card == {"description": "Fine-tuned", "license": "mit"}
+    assert api(cli).info("churn", 2).parents == ["churn:1"] and api(cli).info("churn", 2).card == {
+        "description": "Fine-tuned",
+        "license": "mit",
+    }
     error = one_line_error(cli("upload", "churn", files["model.bin"], "--parent", "churn:7"))
     assert "churn:7 is not a version of this store" in error
     assert "'mood' is not a section" in one_line_error(cli("upload", "churn", files["model.bin"], "--card", "mood=good"))
@@ -33,7 +36,7 @@ def test_upload_with_parents_and_a_card_then_lineage_and_card(cli, files):
     assert shown.returncode == 0 and "churn:2" in shown.stdout and "parents" in shown.stdout and "churn:1" in shown.stdout
 
     card = cli("card", "churn")
-    assert card.returncode == 0 and card.stdout.startswith("---\nlicense: \"mit\"\n")
+    assert card.returncode == 0 and card.stdout.startswith('---\nlicense: "mit"\n')
     out = cli.tmp / "README.md"
     assert cli("card", "churn", "2", "-o", out).returncode == 0
     assert yaml.safe_load(out.read_text()[4:].partition("\n---\n")[0])["base_model"] == ["churn:1"]
@@ -83,10 +86,11 @@ def test_watch_prints_events_and_runs_a_command_with_them(cli, files, tmp_path):
     assert [json.loads(line)["domain"] for line in cli("watch", "fraud", "--since", "0", "--once").stdout.splitlines()] == ["fraud"]
     log = tmp_path / "handled.jsonl"
     script = (
-        "import json, os, sys; keys = ('MODELSTORE_EVENT', 'MODELSTORE_DOMAIN', 'MODELSTORE_VERSION', 'MODELSTORE_STATE', 'MODELSTORE_SEQ');"
+        "import json, os, sys;"
+        " keys = ('MODELSTORE_EVENT', 'MODELSTORE_DOMAIN', 'MODELSTORE_VERSION', 'MODELSTORE_STATE', 'MODELSTORE_SEQ');"
         f" open({str(log)!r}, 'a').write(json.dumps([os.environ[k] for k in keys]) + '\\n')"
     )
-    command = f"{sys.executable} -c \"{script}\""
+    command = f'{sys.executable} -c "{script}"'
     ran = cli.run("watch", "--since", "1", "--once", "--exec", command)
     assert ran.returncode == 0, ran.stderr
     assert [json.loads(line) for line in log.read_text().splitlines()] == [
