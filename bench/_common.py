@@ -83,8 +83,18 @@ def write_random(path: Path, mb: int) -> None:
             f.write(os.urandom(1 << 20))
 
 
-def transfer_rows(script: str, base_url: str, big: Path, work: Path, repeat: int, *, server_name: str, raw_name: str,
-                  raw_calls: tuple[str, str], target: str = "") -> None:
+def transfer_rows(
+    script: str,
+    base_url: str,
+    big: Path,
+    work: Path,
+    repeat: int,
+    *,
+    server_name: str,
+    raw_name: str,
+    raw_calls: tuple[str, str],
+    target: str = "",
+) -> None:
     results: dict[str, list[dict]] = {}
     out = work / "download.bin"
     for i in range(repeat):  # interleaved, so drift in the server hits both sides alike
@@ -99,16 +109,20 @@ def transfer_rows(script: str, base_url: str, big: Path, work: Path, repeat: int
         runs = results[name]
         return {"seconds": min(r["seconds"] for r in runs), "max_rss_mb": statistics.median(r["max_rss_mb"] for r in runs)}
 
-    rows = (("store-upload", "raw-upload", f"upload (store.upload vs {raw_calls[0]})"),
-            ("store-download", "raw-download", f"download (store.load vs {raw_calls[1]})"))
+    rows = (
+        ("store-upload", "raw-upload", f"upload (store.upload vs {raw_calls[0]})"),
+        ("store-download", "raw-download", f"download (store.load vs {raw_calls[1]})"),
+    )
     width, raw_width = max(len(label) for _, _, label in rows) + 1, len(raw_name) + 3
     mb = big.stat().st_size / (1 << 20)
     print(f"\n{mb:.0f} MB artifact, {server_name} on 127.0.0.1, best of {repeat}, each run a fresh process")
     print(f"{'':<{width}}{'store':>10}{raw_name:>{raw_width}}{'ratio':>9}{'store RSS':>12}{'raw RSS':>10}")
     for store_op, raw_op, label in rows:
         s, r = best(store_op), best(raw_op)
-        print(f"{label:<{width}}{s['seconds']:>9.2f}s{r['seconds']:>{raw_width - 1}.2f}s{s['seconds'] / r['seconds']:>8.2f}x"
-              f"{s['max_rss_mb']:>10.0f}MB{r['max_rss_mb']:>8.0f}MB")
+        print(
+            f"{label:<{width}}{s['seconds']:>9.2f}s{r['seconds']:>{raw_width - 1}.2f}s{s['seconds'] / r['seconds']:>8.2f}x"
+            f"{s['max_rss_mb']:>10.0f}MB{r['max_rss_mb']:>8.0f}MB"
+        )
     if target:
         print(target)
 
@@ -156,8 +170,9 @@ def tally(kinds) -> str:
 # --- the whole run ----------------------------------------------------------------------------
 
 
-def main(doc: str, *, name: str, scheme: str, server: Callable, prepare: Callable[[str], None], raw: Raw, count: Count, how: str,
-         **transfer) -> int:
+def main(
+    doc: str, *, name: str, scheme: str, server: Callable, prepare: Callable[[str], None], raw: Raw, count: Count, how: str, **transfer
+) -> int:
     """A benchmark's entry point. ``server(work)`` is the test server, a
     :class:`modelstore_core.testing.faults.ServerProcess`; once it runs, ``prepare(endpoint)`` points
     this process's environment (the children inherit it) at it and creates the bucket :data:`BUCKET`.

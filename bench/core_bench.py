@@ -129,7 +129,7 @@ def big_upload(work: Path, mb: int) -> None:
 def hwm():
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 from modelstore_core import ModelStore
-store = ModelStore({str(work / 'rss-store')!r}, cache_dir={str(work / 'cache')!r})
+store = ModelStore({str(work / "rss-store")!r}, cache_dir={str(work / "cache")!r})
 store.list_domains()
 base = hwm()
 store.upload("big", files=[{str(big)!r}])

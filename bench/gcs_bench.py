@@ -77,8 +77,18 @@ def count(store, fn) -> tuple[int, int, str]:
 
 
 if __name__ == "__main__":
-    sys.exit(_common.main(
-        __doc__, name="gcs", scheme="gs", server=server, prepare=prepare, raw=raw, count=count,
-        how="every attempt, counted on the client's HTTP session",
-        server_name="fake-gcs-server", raw_name="raw SDK", raw_calls=("upload_from_filename", "download_to_filename"),
-    ))
+    sys.exit(
+        _common.main(
+            __doc__,
+            name="gcs",
+            scheme="gs",
+            server=server,
+            prepare=prepare,
+            raw=raw,
+            count=count,
+            how="every attempt, counted on the client's HTTP session",
+            server_name="fake-gcs-server",
+            raw_name="raw SDK",
+            raw_calls=("upload_from_filename", "download_to_filename"),
+        )
+    )

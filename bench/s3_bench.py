@@ -45,8 +45,12 @@ def server(work: Path):
 
 def prepare(endpoint: str) -> None:
     os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL=endpoint, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
     os.environ.pop("AWS_PROFILE", None)
     import boto3
@@ -66,9 +70,19 @@ def count(store, fn) -> tuple[int, int, str]:
 
 
 if __name__ == "__main__":
-    sys.exit(_common.main(
-        __doc__, name="s3", scheme="s3", server=server, prepare=prepare, raw=raw, count=count,
-        how="every attempt counted through botocore's before-send",
-        server_name="moto server", raw_name="raw boto3", raw_calls=("upload_file", "download_file"),
-        target="target <= 1.2x (modelstore 0.0.82: 7.7x upload, 4.5x download)",
-    ))
+    sys.exit(
+        _common.main(
+            __doc__,
+            name="s3",
+            scheme="s3",
+            server=server,
+            prepare=prepare,
+            raw=raw,
+            count=count,
+            how="every attempt counted through botocore's before-send",
+            server_name="moto server",
+            raw_name="raw boto3",
+            raw_calls=("upload_file", "download_file"),
+            target="target <= 1.2x (modelstore 0.0.82: 7.7x upload, 4.5x download)",
+        )
+    )

@@ -59,8 +59,6 @@ LS_LIMIT = 20
 # --- helpers ---------------------------------------------------------------------------------
 
 
-
-
 def once(fn: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     result = fn()
@@ -169,10 +167,20 @@ def local_versions(work: Path, n: int, repeat: int) -> None:
     for name, law, fn, base_name, base in (
         ("latest()", "O(1): stats from the hint", lambda d: store.latest(d), "os.scandir of the versions dir", t_scan),
         ("list_versions()", "O(n)", lambda d: store.list_versions(d), "sorted(os.listdir(versions dir))", t_listdir),
-        ("info() (latest + its record)", "O(1)", lambda d: store.info(d),
-         "os.listdir + max + read that JSON", median_time(newest_by_hand, repeat)),
-        (f"modelstore ls DOMAIN -n {LS_LIMIT}", "O(1): 20 stats + 20 reads", lambda d: cli_ls(store, d, "-n", str(LS_LIMIT)),
-         f"sorted(os.listdir) + read {LS_LIMIT} JSON", median_time(lambda: ls_by_hand(LS_LIMIT), repeat)),
+        (
+            "info() (latest + its record)",
+            "O(1)",
+            lambda d: store.info(d),
+            "os.listdir + max + read that JSON",
+            median_time(newest_by_hand, repeat),
+        ),
+        (
+            f"modelstore ls DOMAIN -n {LS_LIMIT}",
+            "O(1): 20 stats + 20 reads",
+            lambda d: cli_ls(store, d, "-n", str(LS_LIMIT)),
+            f"sorted(os.listdir) + read {LS_LIMIT} JSON",
+            median_time(lambda: ls_by_hand(LS_LIMIT), repeat),
+        ),
     ):
         local_row(name, law, median_time(partial(fn, ONE_DOMAIN), repeat), median_time(partial(fn, BIG_DOMAIN), repeat), base_name, base)
 
@@ -185,8 +193,9 @@ def local_versions(work: Path, n: int, repeat: int) -> None:
     full_s, out = once(lambda: cli_ls(store, BIG_DOMAIN))
     rows = out.count("\n")
     base_s, _ = once(lambda: ls_by_hand(None))
-    local_row("modelstore ls DOMAIN (every one)", "O(n) reads, 16 threads", None, full_s,
-              f"read all {rows:,} JSON by hand, 1 thread", base_s)
+    local_row(
+        "modelstore ls DOMAIN (every one)", "O(n) reads, 16 threads", None, full_s, f"read all {rows:,} JSON by hand, 1 thread", base_s
+    )
     assert rows == n + repeat, rows
     print(f"  ({rows:,} rows: `ls DOMAIN` without -n reads every version record of the domain)")
     print(f"  newest record {newest}; versions dir holds {scandir():,} entries")
@@ -218,18 +227,41 @@ def local_domains(work: Path, count: int, repeat: int) -> None:
         return rows
 
     print(f"{'operation':<34}{'grows with d domains':<26}{'':>11}{f'{count:,} d.':>11}   {'baseline, same run':<44}")
-    local_row("list_domains()", "O(d) dirs, each looked into", None, median_time(store.list_domains, repeat),
-              "os.scandir of domains/ (names, sorted)", median_time(scandir, repeat))
+    local_row(
+        "list_domains()",
+        "O(d) dirs, each looked into",
+        None,
+        median_time(store.list_domains, repeat),
+        "os.scandir of domains/ (names, sorted)",
+        median_time(scandir, repeat),
+    )
     seconds, out = once(lambda: cli_ls(store))
     assert out.count("\n") == count
-    local_row("modelstore ls (every domain)", "O(d) listings + d reads", None, seconds, "by hand: listdir + newest JSON per domain",
-              once(ls_by_hand)[0])
+    local_row(
+        "modelstore ls (every domain)",
+        "O(d) listings + d reads",
+        None,
+        seconds,
+        "by hand: listdir + newest JSON per domain",
+        once(ls_by_hand)[0],
+    )
     small = work / "small.bin"
-    local_row("latest() of one domain", "O(1)", None, median_time(lambda: store.latest(names[-1]), repeat),
-              "os.scandir of its versions dir", median_time(lambda: list(os.scandir(ddir / names[-1] / "versions")), repeat))
-    local_row("upload to a new domain", "O(1)", None,
-              median_time(lambda: store.upload(f"new{os.urandom(4).hex()}", files=[write_small(small)]), repeat),
-              "copy + fsync'd JSON record", median_time(lambda: glue(work), repeat))
+    local_row(
+        "latest() of one domain",
+        "O(1)",
+        None,
+        median_time(lambda: store.latest(names[-1]), repeat),
+        "os.scandir of its versions dir",
+        median_time(lambda: list(os.scandir(ddir / names[-1] / "versions")), repeat),
+    )
+    local_row(
+        "upload to a new domain",
+        "O(1)",
+        None,
+        median_time(lambda: store.upload(f"new{os.urandom(4).hex()}", files=[write_small(small)]), repeat),
+        "copy + fsync'd JSON record",
+        median_time(lambda: glue(work), repeat),
+    )
 
 
 # --- S3 (moto) --------------------------------------------------------------------------------
@@ -257,8 +289,18 @@ def pages(n: int) -> int:
     return max(1, math.ceil(n / 1000))
 
 
-def s3_row(name: str, law: str, grows: Callable[[int], int], at_one: int, measured: int, n: int, target_n: int, seconds: float,
-           kinds: str, baseline: str) -> None:
+def s3_row(
+    name: str,
+    law: str,
+    grows: Callable[[int], int],
+    at_one: int,
+    measured: int,
+    n: int,
+    target_n: int,
+    seconds: float,
+    kinds: str,
+    baseline: str,
+) -> None:
     """``grows(n)``: the part of the count that the law says depends on n; the rest is constant."""
     constant = measured - grows(n)
     fits = "fits" if at_one - grows(1) == constant else f"off: {at_one - grows(1)} + law at 1"
@@ -282,8 +324,10 @@ def s3_section(work: Path, n: int, d: int, target_n: int, target_d: int) -> None
         seconds, _ = once(lambda: build_history(builder, BIG_DOMAIN, n, work))
         builder.upload(ONE_DOMAIN, files=[write_small(small)])
         builder.close()
-        header(f"moto S3 server, one domain of {n:,} versions (built in {seconds:.1f} s, {n / seconds:,.0f} versions/s, "
-               f"16 threads); requests counted, extrapolated to {target_n:,} by the law")
+        header(
+            f"moto S3 server, one domain of {n:,} versions (built in {seconds:.1f} s, {n / seconds:,.0f} versions/s, "
+            f"16 threads); requests counted, extrapolated to {target_n:,} by the law"
+        )
         store = ModelStore("s3://versions/store", cache_dir=work / "s3-cache-2")
         count = Counter(store)
         prefix = f"store/domains/{BIG_DOMAIN}/versions/"
@@ -291,6 +335,7 @@ def s3_section(work: Path, n: int, d: int, target_n: int, target_d: int) -> None
         def raw_list(bucket: str, prefix: str, **kw) -> tuple[int, float]:
             def go():
                 return sum(1 for _ in raw.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **kw))
+
             seconds, npages = once(go)
             return npages, seconds
 
@@ -300,21 +345,32 @@ def s3_section(work: Path, n: int, d: int, target_n: int, target_d: int) -> None
         newest = sorted(keys, reverse=True)
         t_get20, _ = once(lambda: [raw.get_object(Bucket="versions", Key=k)["Body"].read() for k in newest[:LS_LIMIT]])
         t_start, _ = once(lambda: raw.list_objects_v2(Bucket="versions", Prefix=prefix, StartAfter=newest[1]))
-        print(f"raw boto3 baseline: list_objects_v2 paging of the versions prefix: {npages} pages, {fmt(t_list)}; "
-              f"one page from StartAfter: {fmt(t_start)}; {LS_LIMIT} get_object: {fmt(t_get20)}")
-        print(f"{'operation':<34}{'requests grow':<26}{'at 1':>6}{f'at {n:,}':>10}{f'at {target_n:,}':>12}  {'law':<6}{'moto time':>10}   "
-              f"{'baseline (raw boto3, same run)':<34}  calls at n")
+        print(
+            f"raw boto3 baseline: list_objects_v2 paging of the versions prefix: {npages} pages, {fmt(t_list)}; "
+            f"one page from StartAfter: {fmt(t_start)}; {LS_LIMIT} get_object: {fmt(t_get20)}"
+        )
+        print(
+            f"{'operation':<34}{'requests grow':<26}{'at 1':>6}{f'at {n:,}':>10}{f'at {target_n:,}':>12}  {'law':<6}{'moto time':>10}   "
+            f"{'baseline (raw boto3, same run)':<34}  calls at n"
+        )
         for name, law, grows, fn, baseline in (
-            ("latest()", "O(1): 2", lambda k: 0, lambda dom: store.latest(dom),
-             f"1 page from StartAfter {fmt(t_start)}"),
-            ("list_versions()", "O(n/1000) pages", pages, lambda dom: store.list_versions(dom),
-             f"{npages} pages {fmt(t_list)}"),
+            ("latest()", "O(1): 2", lambda k: 0, lambda dom: store.latest(dom), f"1 page from StartAfter {fmt(t_start)}"),
+            ("list_versions()", "O(n/1000) pages", pages, lambda dom: store.list_versions(dom), f"{npages} pages {fmt(t_list)}"),
             ("info()", "O(1): 3", lambda k: 0, lambda dom: store.info(dom), "1 page + 1 get"),
-            (f"modelstore ls DOMAIN -n {LS_LIMIT}", f"O(1): 1 page + {LS_LIMIT}", lambda k: min(k, LS_LIMIT),
-             lambda dom: cli_ls(store, dom, "-n", str(LS_LIMIT)),
-             f"1 page from StartAfter + {LS_LIMIT} gets {fmt(t_start + t_get20)}"),
-            ("modelstore ls DOMAIN (every one)", "O(n/1000) + n reads", lambda k: pages(k) + k, lambda dom: cli_ls(store, dom),
-             "see below"),
+            (
+                f"modelstore ls DOMAIN -n {LS_LIMIT}",
+                f"O(1): 1 page + {LS_LIMIT}",
+                lambda k: min(k, LS_LIMIT),
+                lambda dom: cli_ls(store, dom, "-n", str(LS_LIMIT)),
+                f"1 page from StartAfter + {LS_LIMIT} gets {fmt(t_start + t_get20)}",
+            ),
+            (
+                "modelstore ls DOMAIN (every one)",
+                "O(n/1000) + n reads",
+                lambda k: pages(k) + k,
+                lambda dom: cli_ls(store, dom),
+                "see below",
+            ),
             ("upload 10 kB", "O(1)", lambda k: 0, lambda dom: store.upload(dom, files=[write_small(small)]), ""),
         ):
             at_one, _, _ = count(partial(fn, ONE_DOMAIN))
@@ -332,8 +388,10 @@ def s3_section(work: Path, n: int, d: int, target_n: int, target_d: int) -> None
         build_domains(builder, first, names[1:])
         seconds = time.perf_counter() - start
         builder.close()
-        header(f"moto S3 server, {d:,} domains of one version each (built in {seconds:.1f} s, {d / seconds:,.0f} domains/s); "
-               f"extrapolated to {target_d:,}")
+        header(
+            f"moto S3 server, {d:,} domains of one version each (built in {seconds:.1f} s, {d / seconds:,.0f} domains/s); "
+            f"extrapolated to {target_d:,}"
+        )
         # The same calls on a store of one domain give the constant part of each count.
         one = ModelStore("s3://domains/one", cache_dir=work / "s3-cache-3")
         one.upload(ONE_DOMAIN, files=[write_small(small)])
@@ -352,20 +410,31 @@ def s3_section(work: Path, n: int, d: int, target_n: int, target_d: int) -> None
             return requests
 
         t_by_hand, by_hand = once(ls_by_hand)
-        print(f"raw boto3 baseline: list_objects_v2 paging of domains/ with Delimiter='/': {npages} pages, {fmt(t_list)}; "
-              f"by hand, per domain one listing and one get (what `ls` shows), one thread: {by_hand:,} requests, {fmt(t_by_hand)}")
-        print(f"{'operation':<34}{'requests grow':<26}{'at 1':>6}{f'at {d:,}':>10}{f'at {target_d:,}':>12}  {'law':<6}{'moto time':>10}   "
-              f"{'baseline (raw boto3, same run)':<34}  calls at d")
+        print(
+            f"raw boto3 baseline: list_objects_v2 paging of domains/ with Delimiter='/': {npages} pages, {fmt(t_list)}; "
+            f"by hand, per domain one listing and one get (what `ls` shows), one thread: {by_hand:,} requests, {fmt(t_by_hand)}"
+        )
+        print(
+            f"{'operation':<34}{'requests grow':<26}{'at 1':>6}{f'at {d:,}':>10}{f'at {target_d:,}':>12}  {'law':<6}{'moto time':>10}   "
+            f"{'baseline (raw boto3, same run)':<34}  calls at d"
+        )
         for name, law, grows, fn, baseline in (
             ("list_domains()", "O(d/1000) pages", pages, lambda s: s.list_domains(), f"{npages} pages {fmt(t_list)}"),
-            ("modelstore ls (every domain)", "O(d/1000) + 2 per domain", lambda k: pages(k) + 2 * k, lambda s: cli_ls(s),
-             f"by hand {by_hand:,} requests {fmt(t_by_hand)}"),
+            (
+                "modelstore ls (every domain)",
+                "O(d/1000) + 2 per domain",
+                lambda k: pages(k) + 2 * k,
+                lambda s: cli_ls(s),
+                f"by hand {by_hand:,} requests {fmt(t_by_hand)}",
+            ),
         ):
             at_one, _, _ = count_one(partial(fn, one))
             measured, seconds, kinds = count(partial(fn, store))
             s3_row(name, law, grows, at_one, measured, d, target_d, seconds, kinds, baseline)
-        for name, fn in (("latest() of one domain", lambda s: s.latest(names[-1] if s is store else ONE_DOMAIN)),
-                         ("upload to a new domain", lambda s: s.upload(f"new{os.urandom(4).hex()}", files=[write_small(small)]))):
+        for name, fn in (
+            ("latest() of one domain", lambda s: s.latest(names[-1] if s is store else ONE_DOMAIN)),
+            ("upload to a new domain", lambda s: s.upload(f"new{os.urandom(4).hex()}", files=[write_small(small)])),
+        ):
             at_one, _, _ = count_one(partial(fn, one))
             measured, seconds, kinds = count(partial(fn, store))
             s3_row(name, "O(1)", lambda k: 0, at_one, measured, d, target_d, seconds, kinds, "")
@@ -381,8 +450,10 @@ def big_file(work: Path, gb: float) -> None:
     free = shutil.disk_usage(work).free
     need = 2 * size + (2 << 30)  # the store's copy and cp's, at once
     if free < need:
-        print(f"\nSKIPPED: the {gb:g} GB file needs {need / (1 << 30):.1f} GiB free on {work}, "
-              f"only {free / (1 << 30):.1f} GiB there (--big-gb smaller, or BENCH_DIR elsewhere)")
+        print(
+            f"\nSKIPPED: the {gb:g} GB file needs {need / (1 << 30):.1f} GiB free on {work}, "
+            f"only {free / (1 << 30):.1f} GiB there (--big-gb smaller, or BENCH_DIR elsewhere)"
+        )
         return
     header(f"A {gb:g} GiB file (sparse source), local store in {work}, each run a fresh process")
     big = work / "big.bin"
@@ -407,8 +478,10 @@ def big_file(work: Path, gb: float) -> None:
         up = _common.run_child(script, "store-upload", str(store_dir), big, work)
         t_cp, t_hash = min(t_cp, once(cp)[0]), min(t_hash, once(sha256_pass)[0])
         t_base_up = t_cp + t_hash
-        print(f"  baseline parts, best of two (before and after the upload): cp --sparse=never {fmt(t_cp)}, "
-              f"sha256 pass of the sparse source {fmt(t_hash)}")
+        print(
+            f"  baseline parts, best of two (before and after the upload): cp --sparse=never {fmt(t_cp)}, "
+            f"sha256 pass of the sparse source {fmt(t_hash)}"
+        )
         [obj] = [p for p in (store_dir / "objects").rglob("*") if p.is_file()]
         assert obj.stat().st_size == size
 
@@ -418,11 +491,15 @@ def big_file(work: Path, gb: float) -> None:
 
         t_base_load, _ = once(baseline_load)
         load = _common.run_child(script, "store-load", str(store_dir), big, work)
-        for name, r, base_name, base in (("upload (store.upload)", up, "cp --sparse=never + sha256 pass", t_base_up),
-                                         ("load (store.load, fresh cache)", load, "sha256 pass of the stored object", t_base_load)):
+        for name, r, base_name, base in (
+            ("upload (store.upload)", up, "cp --sparse=never + sha256 pass", t_base_up),
+            ("load (store.load, fresh cache)", load, "sha256 pass of the stored object", t_base_load),
+        ):
             ok = "ok" if r["max_rss_mb"] < 200 else "MISSED"
-            print(f"{name:<34}{fmt(r['seconds']):>10}   {base_name:<34}{fmt(base):>10}   ratio {r['seconds'] / base:5.2f}x"
-                  f"   peak RSS {r['max_rss_mb']:6.1f} MB (target < 200 MB: {ok})")
+            print(
+                f"{name:<34}{fmt(r['seconds']):>10}   {base_name:<34}{fmt(base):>10}   ratio {r['seconds'] / base:5.2f}x"
+                f"   peak RSS {r['max_rss_mb']:6.1f} MB (target < 200 MB: {ok})"
+            )
     finally:
         shutil.rmtree(store_dir, ignore_errors=True)
         for p in work.glob("cache-*"):
@@ -458,8 +535,10 @@ def main() -> int:
         work = Path(tmp)
         os.environ["MODELSTORE_CACHE_DIR"] = str(work / "cache")
         os.chdir(work)  # outside any git repository: uploads record no git metadata
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, work dir {work}, "
-              f"{shutil.disk_usage(work).free / (1 << 30):.0f} GiB free, {load_note()}")
+        print(
+            f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, work dir {work}, "
+            f"{shutil.disk_usage(work).free / (1 << 30):.0f} GiB free, {load_note()}"
+        )
         if args.versions:
             local_versions(work, args.versions, args.repeat)
         if args.domains:

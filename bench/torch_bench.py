@@ -241,6 +241,7 @@ def new_bytes(directory: Path) -> float:
             total += st.st_blocks * 512
     return float(total)
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=int, default=400, help="approximate size of the weights in MB (default 400)")

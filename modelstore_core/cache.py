@@ -46,7 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import ConflictError, CorruptRecordError, IntegrityError, UnsafeCacheError, UsageError
+from .errors import ConflictError, CorruptRecordError, IntegrityError, KeyNotFoundError, MissingObjectError, UnsafeCacheError, UsageError
 from .hashing import VerifyingReader, check_hash, copy_file_hashed, hash_file, verify_file
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import keys
@@ -106,9 +106,9 @@ class Cache:
             return 0, 0
         if others:
             shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            problem = f"{self.root} is not a modelstore cache: it holds {shown} besides the cache's own directories; nothing was deleted."
             raise UsageError(
-                f"{self.root} is not a modelstore cache: it holds {shown} besides the cache's own directories;"
-                " nothing was deleted. Check $MODELSTORE_CACHE_DIR (ModelStore(cache_dir=...))"
+                f"{problem} Check ModelStore(cache_dir=...) or $MODELSTORE_CACHE_DIR", cli=f"{problem} Check $MODELSTORE_CACHE_DIR"
             )
         freed = self.usage()
         for part in PARTS:
@@ -254,7 +254,7 @@ class Cache:
         staging = self._tmp_name(target)
         try:
             staging.mkdir(mode=PRIVATE_DIR)
-            states = write_files(storage, record.files, staging, self, link=True, counter=counter)
+            states = write_files(storage, record, staging, self, link=True, counter=counter)
             _write_proof(staging, record, states)
             for _ in range(3):
                 try:
@@ -431,6 +431,7 @@ class VersionFiles:
         are not the recorded ones. ``name`` must be one of the version's files (a name read from
         the record is checked here: :class:`CorruptRecordError` otherwise)."""
         entry = self._entry(name)
+        self._collect()  # read to its end through an earlier open(): proven
         with self._lock:
             proven = self._proven.get(name)
         progress = None if proven else self._counter.file(entry.size)
@@ -444,6 +445,7 @@ class VersionFiles:
     def path(self, name: str) -> Path:
         """The stored file ``name``, verified (hashed now unless proven): for libraries that read files."""
         entry = self._entry(name)
+        self._collect()  # read to its end through open(): proven
         self._verify([entry])
         return self.directory / name
 
@@ -475,10 +477,11 @@ class VersionFiles:
     def _collect(self) -> None:
         """Take the proof of every reader that read its file to the end and found it intact."""
         with self._lock:
-            readers, self._readers = self._readers, []
+            readers = [reader for reader in self._readers if reader.verified]
+            self._readers = [reader for reader in self._readers if not reader.verified]  # still being read (another thread)
         for reader in readers:
             st = reader.opened
-            if reader.verified and _file_state(reader.path) == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
+            if _file_state(reader.path) == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]:
                 with self._lock:
                     self._proven[reader.name] = [*_file_state(reader.path), reader.expected]
 
@@ -508,7 +511,7 @@ PARALLEL_FILES = 4
 
 def write_files(
     storage: Storage,
-    entries: tuple[FileEntry, ...],
+    record: VersionRecord,
     directory: Path,
     cache: Cache,
     progress: ProgressCallback | None = None,
@@ -516,8 +519,9 @@ def write_files(
     link: bool = False,
     counter: Progress | None = None,
 ) -> dict[str, list | None]:
-    """Write ``entries`` into ``directory`` (created), several files at once; returns each file's
-    state as verified (:func:`_file_state` and sha256), ``None`` for one left unverified.
+    """Write the files of ``record`` into ``directory`` (created), several at once; returns each
+    file's state as verified (:func:`_file_state` and sha256), ``None`` for one left unverified.
+    A file whose object the store lacks is a :class:`MissingObjectError` naming the version and file.
 
     With ``link``, files are hard links where the file system allows (a load's cache view): to a
     local store's own object if this user owns it (left unverified: the load verifies it as it reads
@@ -525,6 +529,7 @@ def write_files(
     for the cache instead is read-only. Without it (a download), every file is a real copy, hashed
     as it is written.
     """
+    entries = record.files
     directory.mkdir(parents=True, exist_ok=True)
     counter = counter or Progress(progress, sum(entry.size for entry in entries))
     mode = PRIVATE_DIR if link else 0o777  # (less the umask)
@@ -550,7 +555,10 @@ def write_files(
             check_hash(copy_file_hashed(local, dest, progress=file)[0], entry.sha256, entry.path, partial=dest)
         else:
             file = counter.file(entry.size)
-            cached = cache.fetch_object(storage, entry, file)
+            try:
+                cached = cache.fetch_object(storage, entry, file)
+            except KeyNotFoundError as exc:
+                raise MissingObjectError(record.domain, record.version, entry.path, entry.sha256, str(exc)) from None
             try:
                 if not link:
                     raise OSError  # a download is a real copy

@@ -1,16 +1,21 @@
-"""How values read to people, the same on the command line and in the web view: sizes, nested
-metadata as dotted rows, a recorded value as text, and which comparison sections fold.
+"""How values read to people, the same on the command line (a terminal's tables, piped lines) and
+in the web view: sizes, shapes, nested metadata as dotted rows, a recorded value as text, and
+which comparison sections fold.
 
-Recorded values are shown as JSON (``null``, ``true``, ``0.91``), text as it is; a non-finite
-float kept as ``{"float": "nan"}`` (:mod:`.jsonvalues`) reads ``nan``.
+One format for every recorded value: text as it is, ``null``, ``true``/``false``, integers in
+full, other numbers to :data:`NUMBER_FORMAT` (six significant digits: ``0.912346``); a non-finite
+float, kept as ``{"float": "nan"}`` (:mod:`.jsonvalues`), reads ``nan``. ``--json`` output keeps
+every value as recorded, in full precision.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .fields import FIELDS
 from .jsonvalues import is_float_marker
 
 #: Sections of a comparison that a table shows only where the versions differ, unless asked for
@@ -23,6 +28,24 @@ FOLDED = ("params", "dependencies", "data", "flavor")
 MAX_VALUE_CHARS = 1000
 MAX_ENTRIES_SHOWN = 1000
 WHOLE_RECORD = "`modelstore info --json` prints the whole record"
+
+#: How a float reads to people (``format(value, NUMBER_FORMAT)``).
+NUMBER_FORMAT = ".6g"
+
+#: Dotted paths of a record whose facts a record field shows (``RecordField.restated_at``): left
+#: out of ``diff``, ``info`` and the web view unless everything is asked for.
+RESTATED = tuple(path for f in FIELDS for path in f.restated_at)
+
+
+def restated(key: str) -> bool:
+    """Whether the dotted ``key`` of a record is at or under one of :data:`RESTATED`."""
+    return any(key == path or key.startswith(path + ".") for path in RESTATED)
+
+
+def unset(value: Any) -> bool:
+    """``None``, ``""`` or an empty list or object: a setting left at the library's default (the
+    scikit-learn API's ``None``), which a page leaves out unless everything is asked for."""
+    return value is None or (isinstance(value, (str, list, tuple, dict)) and not value)
 
 
 def human_size(n: int | None) -> str:
@@ -50,17 +73,69 @@ def flatten(value: Any, prefix: str = "", *, keep_empty: bool = True) -> dict[st
     return {prefix: value}
 
 
-def value_text(value: Any) -> str:
-    """A recorded value as one cell of text: ``None`` empty, text as it is, lists joined, the rest as JSON."""
+def value_text(value: Any, none: str = "") -> str:
+    """A recorded value as text (see the module's docstring); ``None`` reads ``none``: empty in a
+    cell of its own (nothing recorded), ``"null"`` where it is a value among others (``max_depth=null``)."""
     if value is None:
-        return ""
+        return none
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if isinstance(value, float):
+        return format(value, NUMBER_FORMAT) if math.isfinite(value) else repr(value)
+    if isinstance(value, int):
+        return str(value)
     if is_float_marker(value):
         return value["float"]
-    if isinstance(value, list):
-        return ", ".join(value_text(v) for v in value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    if isinstance(value, (list, tuple)) and not any(isinstance(v, (list, tuple, dict)) and not is_float_marker(v) for v in value):
+        return ", ".join(value_text(v, "null") for v in value)
+    if isinstance(value, (list, tuple, dict)):
+        return _nested_text(value)
+    return str(value)  # not from a record: a path, a time
+
+
+def _nested_text(value: Any) -> str:
+    """Nested lists and objects as JSON, their numbers and markers as they read alone."""
+    if isinstance(value, dict) and not is_float_marker(value):
+        items = sorted((str(k), v) for k, v in value.items())
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_nested_text(v)}" for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_nested_text(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None or isinstance(value, (bool, int, float)) or is_float_marker(value):
+        return value_text(value, "null")
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def value_texts(values: list[Any], none: str = "") -> list[str]:
+    """:func:`value_text` of each of ``values`` (the versions of one row, one change's old and new),
+    with full precision for floats whose short texts would hide that they differ."""
+    short = [value_text(v, none) for v in values]
+    return [
+        repr(value) if isinstance(value, float) and any(short[j] == text and values[j] != value for j in range(len(values))) else text
+        for value, text in zip(values, short, strict=True)
+    ]
+
+
+def differing_keys(mappings: list[Mapping[str, Any]]) -> list[str]:
+    """The keys, sorted, whose values are not the same in all of ``mappings`` (a key one of them
+    lacks reads ``None`` there): the rows a comparison shows of a folded section."""
+    keys = sorted({key for m in mappings for key in m})
+    return [key for key in keys if len({repr(m.get(key)) for m in mappings}) > 1]
+
+
+def pairs_text(values: Mapping[str, Any], separator: str = ", ") -> str:
+    """``team=risk, auc=0.912346, max_depth=null``: names and :func:`value_text` of their values."""
+    return separator.join(f"{name}={value_text(value, 'null')}" for name, value in values.items())
+
+
+def shape_text(shape: list[int | None] | None) -> str:
+    """A recorded shape: ``(*, 6)`` (``*``: any size, the batch dimension); ``""`` for ``None``."""
+    if shape is None:
+        return ""
+    return "(" + ", ".join("*" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def clipped(text: str, limit: int = MAX_VALUE_CHARS) -> str:

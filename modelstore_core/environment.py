@@ -20,10 +20,18 @@ trailing ``\``. So each dependency is parsed with ``packaging`` (a PEP 508 name,
 version, a PEP 508 marker, printed as ``packaging`` prints it) and a marker must also keep to plain
 words (no ``#``, ``$``, ``\``, ``;``, ``:``, ``/``, no word starting with ``-``). Anything else is
 a :class:`CorruptRecordError` naming the field; nothing but what parsed is printed.
+
+A distribution installed from a local directory, a VCS checkout or an archive (PEP 610's
+``direct_url.json``: ``pip install -e .``, ``pip install ./plugin``, ``git+https://...``) is
+recorded as such (``environment.installed_from``) and printed as a comment that says so: no index
+serves ``modelstore-core==0.1.0`` built from a checkout, and one such line would make
+``pip install -r`` fail as a whole. ``include_local=True`` (``--include-local``) pins them too,
+for a team whose own index serves them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -37,6 +45,10 @@ from .protocol.records import VersionRecord
 _MARKER_TEXT = re.compile(r"[A-Za-z0-9_ .'\"<>=!~(),*+-]{1,500}")
 _RELEASE = re.compile(r"v?(\d+)(?:\.(\d+))?")
 _PYTHON = re.compile(r"\d+\.\d+(?:\.\d+)?[A-Za-z0-9.+]{0,20}")
+#: Where a distribution not from a package index came from (the key of PEP 610's ``direct_url.json``
+#: that says so), as recorded and as the requirements file explains it.
+_SOURCES = {"dir_info": "directory", "vcs_info": "vcs", "archive_info": "archive"}
+_SOURCE_TEXT = {"directory": "a local directory", "vcs": "a version-control checkout", "archive": "an archive file or URL"}
 
 
 class EnvironmentWarning(UserWarning):
@@ -52,12 +64,20 @@ class Requirement:
     marker: str = ""
     #: the flavor reads and writes its files with it (framework, serializer)
     key: bool = False
+    #: ``directory``, ``vcs`` or ``archive``: installed from there, not from a package index
+    installed_from: str | None = None
 
     def line(self) -> str:
         return f"{self.name}=={self.version}" + (f" ; {self.marker}" if self.marker else "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "marker": self.marker or None, "key": self.key}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "marker": self.marker or None,
+            "key": self.key,
+            "installed_from": self.installed_from,
+        }
 
 
 @dataclass(frozen=True)
@@ -116,14 +136,21 @@ class Environment:
     platform: str | None
     requirements: list[Requirement]
 
-    def requirements_txt(self) -> str:
-        """A requirements file for ``pip install -r``: pinned as recorded, Python as a comment."""
+    def requirements_txt(self, *, include_local: bool = False) -> str:
+        """A requirements file for ``pip install -r``: pinned as recorded, Python as a comment, and
+        what was not installed from a package index as a comment that says so (pinned with
+        ``include_local``)."""
         lines = [f"# The packages version {self.version} of {self.domain!r} was stored with (modelstore env)."]
         if self.python:
             where = f" on {self.platform}" if self.platform else ""
             major_minor = ".".join(self.python.split(".")[:2])
             lines.append(f"# Python {self.python} ({self.implementation or 'CPython'}{where}): install into a Python {major_minor}.")
-        lines += [r.line() for r in self.requirements]
+        local = [r for r in self.requirements if r.installed_from and not include_local]
+        lines += [r.line() for r in self.requirements if r not in local]
+        if local:
+            lines.append("# Not installed from a package index, so not pinned here: install each from its source")
+            lines.append("# (or pin them with `modelstore env --include-local` if your own index serves them).")
+            lines += [f"#   {r.line()}  (installed from {_SOURCE_TEXT[r.installed_from]})" for r in local]
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,8 +182,13 @@ def environment(record: VersionRecord) -> Environment:
         key_names = [framework] if isinstance(framework, str) else []
     if not isinstance(markers, dict) or not isinstance(key_names, list):
         raise CorruptRecordError(key, "environment", "is not {key: [names], markers: {name: marker}}")
+    sources = recorded_env.get("installed_from") or {}
+    if not isinstance(sources, dict) or not all(source in _SOURCE_TEXT for source in sources.values()):
+        raise CorruptRecordError(key, "environment.installed_from", "is not an object of distribution names to directory, vcs or archive")
     canonical_keys = {_canonical(n) for n in key_names if isinstance(n, str)}
-    requirements = [_requirement(key, name, version, markers.get(name), canonical_keys) for name, version in dependencies.items()]
+    requirements = [
+        _requirement(key, name, version, markers.get(name), canonical_keys, sources.get(name)) for name, version in dependencies.items()
+    ]
     runtime = doc.get("runtime") if isinstance(doc.get("runtime"), dict) else {}
     python = runtime.get("python")
     if python is not None and (not isinstance(python, str) or not _PYTHON.fullmatch(python)):
@@ -198,7 +230,20 @@ def check_environment(record: VersionRecord, *, only_key: bool = False) -> Envir
     return check
 
 
-def _requirement(key: str, name: str, version: Any, marker: Any, canonical_keys: set[str]) -> Requirement:
+def installed_from(dist: metadata.Distribution) -> str | None:
+    """``directory``, ``vcs`` or ``archive`` when ``dist`` was installed from there (PEP 610's
+    ``direct_url.json``), ``None`` when from a package index."""
+    text = dist.read_text("direct_url.json")
+    if text is None:
+        return None
+    try:
+        direct_url = json.loads(text)
+    except ValueError:
+        direct_url = {}
+    return next((source for info, source in _SOURCES.items() if isinstance(direct_url, dict) and info in direct_url), "archive")
+
+
+def _requirement(key: str, name: str, version: Any, marker: Any, canonical_keys: set[str], source: str | None) -> Requirement:
     """One recorded dependency, parsed with ``packaging`` (see the module docstring); ``key`` is the record's."""
     from packaging.markers import InvalidMarker, Marker
     from packaging.requirements import InvalidRequirement
@@ -224,7 +269,7 @@ def _requirement(key: str, name: str, version: Any, marker: Any, canonical_keys:
             pass
         if not _MARKER_TEXT.fullmatch(printed) or any(word.startswith("-") for word in printed.split(" ")):
             raise CorruptRecordError(key, f"environment.markers.{name}", f"is not a plain PEP 508 marker: {str(marker)[:60]!r}")
-    return Requirement(name, version, printed, _canonical(name) in canonical_keys)
+    return Requirement(name, version, printed, _canonical(name) in canonical_keys, source)
 
 
 def _major_minor(version: str) -> tuple[int, int] | str:

@@ -7,11 +7,26 @@ from __future__ import annotations
 
 
 class ModelStoreError(Exception):
-    """Base class of every error raised by modelstore."""
+    """Base class of every error raised by modelstore.
+
+    ``cli_message`` is the same message as the command line says it, where the advice differs: its
+    flags and environment variables instead of keyword arguments (``--force`` for
+    ``overwrite=True``); ``None`` when the message reads the same from both.
+    """
+
+    cli_message: str | None = None
+
+    def __init__(self, *args: object, cli: str | None = None, **kwargs: object):
+        super().__init__(*args, **kwargs)
+        if cli is not None:
+            self.cli_message = cli
 
 
-def install_hint(distribution: str) -> str:
-    """How to install a plugin: from an index, and from a source checkout of modelstore."""
+def install_hint(distribution: str, extra: str | None = None) -> str:
+    """How to install a plugin (with one of its extras): from an index, and from a source checkout of modelstore."""
+    if extra:
+        spec = f"{distribution}[{extra}]"
+        return f'run `pip install "{spec}"` (from a modelstore checkout: `pip install -e "plugins/{spec}"`)'
     return f"run `pip install {distribution}` (from a modelstore checkout: `pip install -e plugins/{distribution}`)"
 
 
@@ -121,6 +136,17 @@ class UnknownSchemeError(ModelStoreError, ValueError):
         super().__init__(msg)
 
 
+class UnknownTransportError(ModelStoreError, ValueError):
+    """No installed plugin pushes to or pulls from references of this scheme."""
+
+    def __init__(self, ref: str, scheme: str, hint: str | None):
+        self.ref, self.scheme = ref, scheme
+        msg = f"no installed plugin pushes to or pulls from {scheme}:// references"
+        if hint:
+            msg += f"; {install_hint(hint)}"
+        super().__init__(msg)
+
+
 # --- plugins -----------------------------------------------------------------
 
 
@@ -133,6 +159,17 @@ class MissingPluginError(ModelStoreError):
         if plugin:
             msg += f"; {install_hint(plugin)}"
         super().__init__(msg)
+
+
+class MissingFrameworkError(ModelStoreError, ImportError):
+    """A flavor's plugin is installed, but the framework it stores and loads with (one of its
+    ``modules``) is not: the plugin imports it only when it handles a model."""
+
+    def __init__(self, flavor: str, module: str, distribution: str | None, extra: str | None, *, storing: bool = False):
+        self.flavor, self.module, self.distribution, self.extra = flavor, module, distribution, extra
+        how = install_hint(distribution, extra) if distribution else f"install the distribution that provides the {module!r} module"
+        doing = "storing" if storing else "loading"
+        super().__init__(f"{doing} a {flavor!r} model needs the {module!r} module, which is not installed; {how}", name=module)
 
 
 class PluginLoadError(ModelStoreError, ImportError):
@@ -230,10 +267,14 @@ class UntrustedSignatureError(ModelStoreError):
             seen = f"its signatures: {signers}"
         else:
             seen = "it has no signature"
-        super().__init__(
+        problem = (
             f"version {version} of {domain!r} is not signed by {need} (trusted: {', '.join(trusted)}); {seen}; nothing was loaded."
             f" If the version is genuine, sign it with a trusted key (`modelstore sign {domain} {version} --key KEY`),"
-            " or trust its signer's public key (ModelStore(trusted_keys=[...]) or $MODELSTORE_TRUSTED_KEYS)"
+            " or trust its signer's public key"
+        )
+        super().__init__(
+            f"{problem} (ModelStore(trusted_keys=[...]) or $MODELSTORE_TRUSTED_KEYS)",
+            cli=f"{problem} ($MODELSTORE_TRUSTED_KEYS)",
         )
 
 
@@ -289,13 +330,28 @@ class KeyNotFoundError(StorageError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class MissingObjectError(KeyNotFoundError):
+    """A version's record names a file whose object the store no longer holds: deleted by hand or by
+    another tool, or never fully copied there. The record is intact; the bytes are gone."""
+
+    def __init__(self, domain: str, version: int, path: str, sha256: str, key: str):
+        self.domain, self.version, self.path, self.sha256, self.key = domain, version, path, sha256, key
+        super().__init__(
+            f"file {path!r} of version {version} of {domain!r} is missing from the store (its object {key} is gone:"
+            " deleted outside modelstore, or never fully copied there). Uploading a file with the same bytes again,"
+            " to any domain, restores it for every version that names it, as does putting the object back from a backup;"
+            " `modelstore verify` lists the versions affected"
+        )
+
+
 class TargetExistsError(ModelStoreError, FileExistsError):
     """A download would overwrite files that are already in the target directory."""
 
     def __init__(self, target: str, existing: list[str]):
         self.target, self.existing = target, existing
         shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
-        super().__init__(f"{target} already holds {shown}; choose an empty directory or pass overwrite=True (`--force`) to replace them")
+        held = f"{target} already holds {shown}; choose an empty directory or"
+        super().__init__(f"{held} pass overwrite=True to replace them", cli=f"{held} pass --force to replace them")
 
 
 class UnsafeServerError(StorageError):
@@ -304,13 +360,16 @@ class UnsafeServerError(StorageError):
     def __init__(self, url: str, missing: tuple[str, ...], detail: str | None = None):
         self.url, self.missing = url, missing
         what = " and ".join(missing)
-        super().__init__(
+        problem = (
             f"the server behind {url} does not honour conditional writes ({what}: "
             + (detail or "a request that must fail succeeded")
             + "), so concurrent uploads could overwrite each other's versions and states; nothing was written."
             " Use a server that implements them (AWS S3, GCS, MinIO and Ceph do; S3-compatible servers need"
             " If-None-Match/If-Match on PutObject), or, if only one process ever writes to this store,"
-            " open it with ModelStore(url, single_writer=True)"
+        )
+        super().__init__(
+            f"{problem} open it with ModelStore(url, single_writer=True)",
+            cli=f"{problem} write to it from Python with ModelStore(url, single_writer=True) (the command line has no such option)",
         )
 
 
@@ -320,11 +379,12 @@ class UnsafeCacheError(ModelStoreError):
 
     def __init__(self, path: str, problem: str):
         self.path, self.problem = path, problem
-        super().__init__(
+        message = (
             f"the cache directory {path} {problem}, so another user could plant files that a load would trust;"
             " nothing was read from the cache. `modelstore cache clear` empties the cache and makes it yours alone"
             " (if you own it); otherwise set $MODELSTORE_CACHE_DIR (ModelStore(cache_dir=...)) to a directory of your own"
         )
+        super().__init__(message, cli=message.replace(" (ModelStore(cache_dir=...))", ""))
 
 
 class ConflictError(ModelStoreError):

@@ -58,6 +58,9 @@ class RecordField:
         ``NAME=VALUE`` pairs of kind ``search``'s (numbers, or JSON scalars), or text (``"text"``),
         or one item of a list each (``"items"``).
     :param option_help: that option's help.
+    :param restated_at: dotted paths of a record that hold the same facts in another form (what the
+        field is made from, a flavor's copy for rebuilding the model): ``diff``, ``info`` and the
+        web view show the field, and those paths only when asked for everything (``--all``).
     """
 
     name: str
@@ -77,6 +80,7 @@ class RecordField:
     option: str | None = None
     option_values: str | None = None
     option_help: str = ""
+    restated_at: tuple[str, ...] = ()
 
     def read(self, doc: dict[str, Any], key: str) -> Any:
         """The field's validated value in the record document ``doc`` (its empty value when absent)."""
@@ -370,6 +374,9 @@ PARAMS = RecordField(
     option="--param",
     option_values="scalar",
     option_help="Record a setting that made it, NAME=VALUE (repeatable): a number, true/false, null, else text.",
+    # The flavor's hyperparameters it is made from, and the estimator's settings a flavor keeps
+    # to rebuild it (jsonvalues.stored_params).
+    restated_at=("model.hyperparameters", "flavor.options.params"),
 )
 SIGNATURE = RecordField(
     "signature",

@@ -12,7 +12,7 @@ How the core calls the hooks (they are `pluggy <https://pluggy.readthedocs.io/>`
 - An implementation may accept **fewer arguments** than its spec lists (any subset, by name):
   take only what you use, so that a spec can gain arguments without breaking plugins.
 - A hook marked "Stops at first non-None result" (``modelstore_store``, ``modelstore_serialize``,
-  ``modelstore_deserialize``) stops at the first implementation that returns something other than
+  ``modelstore_deserialize``, ``modelstore_transport``) stops at the first implementation that returns something other than
   ``None``: return ``None`` for anything that is not yours. Every implementation of the other hooks
   is called, and their results are collected.
 - Implementations run **last registered first**. The builtin plugins (the local-directory
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .cache import VersionFiles
     from .flavor import Flavor
     from .storage import Storage
+    from .transport import Transport
 
 hookspec = pluggy.HookspecMarker("modelstore")
 hookimpl = pluggy.HookimplMarker("modelstore")
@@ -73,6 +74,30 @@ def modelstore_schemes() -> list[str]:
     Used to list the available schemes when a URL's scheme is unknown, and by ``modelstore plugins``.
 
     :return: a list of lower-case schemes, without ``://``.
+    """
+
+
+# --- moving versions outside a store ------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def modelstore_transport(ref: str, scheme: str, options: dict[str, Any]) -> Transport | None:
+    """Open the transport for ``ref``, a place outside any store that versions are pushed to and
+    pulled from (``ModelStore.push``, ``ModelStore.pull``, ``modelstore push``/``pull``).
+    Stops at first non-None result: the first plugin that returns a transport moves the version.
+
+    The core resolves the version and checks it before a push, and checks what a pull fetched (its
+    record, that its files are exactly those the record lists, its signatures against the trust
+    policy) and commits it: a transport only moves bytes, verifying each against what the other
+    side claims (see :class:`~modelstore_core.transport.Transport`).
+
+    :param ref: what the user passed, e.g. ``oci://ghcr.io/team/churn:3``.
+    :param scheme: the reference's scheme, lower-cased (``"oci"``).
+    :param options: the keyword arguments of ``push(..., **options)`` / ``pull(..., **options)``
+        (``plain_http=True``...); reject unknown ones with a clear error.
+    :return: a :class:`~modelstore_core.transport.Transport` if this plugin handles ``scheme``, else
+        ``None``. When no plugin answers, the user gets ``UnknownTransportError`` naming the plugin to
+        install when one is known.
     """
 
 
@@ -178,11 +203,13 @@ def modelstore_collect_metadata(model: Any, flavor: Flavor, domain: str) -> dict
     Two keys feed the core's own fields:
 
     - A flavor plugin records its model's details under ``"model"``, with its settings in
-      ``{"model": {"hyperparameters": {...}}}`` (where ``modelstore diff`` and ``modelstore info`` show
-      them): they become the version's default ``params`` (``Version.params``, ``modelstore compare``,
-      ``ls --where params.…``), flattened to dotted names (a nested estimator's ``{"class", "params"}``
-      under its own name, pipeline steps by step name; lists as JSON text). Params the user passes to
-      ``upload(params=...)`` are added over them.
+      ``{"model": {"hyperparameters": {...}}}``: they become the version's default ``params``
+      (``Version.params``, ``modelstore compare``, ``ls --where params.…``), flattened to dotted names
+      (a nested estimator's ``{"class", "params"}`` under its own name, pipeline steps by step name;
+      lists as JSON text). Params the user passes to ``upload(params=...)`` are added over them.
+      ``modelstore diff``, ``info`` and the web view show the settings once, as params:
+      ``model.hyperparameters`` (and ``flavor.options.params``, where a flavor keeps the estimator's
+      settings to rebuild it: ``stored_params``) only with ``--all``, like settings left unset (``null``).
     - A top-level ``"signature"`` is the model's input signature, when the framework knows it: build
       it with ``columns_signature(names, dtypes=None, feature_types={index: "categorical"}, source=...)``
       (a table's columns) or ``tensors_signature({name_or_None: (shape, dtype)}, source=...)`` (arrays
@@ -194,9 +221,14 @@ def modelstore_collect_metadata(model: Any, flavor: Flavor, domain: str) -> dict
     the rest of the record: an upload whose metadata breaks their rules fails with ``TypeError``,
     naming the field, before anything is committed.
 
-    :param model: the uploaded object, or ``None`` for a raw-files upload.
+    :param model: the uploaded object, or ``None`` for a raw-files upload and for the version as a
+        whole of a several-models upload (``upload(models=...)``: each part's model comes first, with
+        its own flavor).
     :param flavor: the :class:`~modelstore_core.flavor.Flavor` the serializer returned (check
-        ``flavor.name`` to act only on your own models).
+        ``flavor.name`` to act only on your own models). A raw-files upload
+        (``upload(domain, files=[...])``) passes ``Flavor(name="files", format="files",
+        plugin="modelstore-core")``, a several-models upload ``Flavor(name="parts", ...)`` for the
+        whole version.
     :param domain: the domain the version is uploaded to.
     :return: a dict to merge into the metadata, or ``None``.
     """

@@ -134,15 +134,24 @@ def dtype_kind(dtype: str | None) -> str | None:
     return lower
 
 
+#: The other families a column's family accepts (a note, never a failure): ints and bools where
+#: floats were recorded, bools where ints were, text and categories for each other.
+WIDENING = {"float": {"int", "bool"}, "int": {"bool"}, "category": {"text"}, "text": {"category"}}
+
+
 def compatible(expected: str | None, found: str | None) -> bool:
-    """Whether a column of dtype ``found`` fits one recorded as ``expected`` (the same family:
-    float32 and float64 alike; ints fit floats, bools fit ints; text and categories fit each
-    other; an unknown side fits anything). Arrays and tensors need the exact dtype."""
+    """Whether a column of dtype ``found`` fits one recorded as ``expected``: the same family
+    (float32 and float64 alike), one of :data:`WIDENING`, or an unknown side. Arrays and tensors
+    need the exact dtype."""
     want, got = dtype_kind(expected), dtype_kind(found)
-    if want is None or got is None or want == got:
-        return True
-    widening = {"float": {"int", "bool"}, "int": {"bool"}, "category": {"text"}, "text": {"category"}}
-    return got in widening.get(want, set())
+    return want is None or got is None or want == got or got in WIDENING.get(want, set())
+
+
+def widened(expected: str | None, found: str | None) -> bool:
+    """Whether ``found`` fits ``expected`` only as another family (an int64 column for a float64
+    one): allowed, and worth a note, since the model sees converted values."""
+    want, got = dtype_kind(expected), dtype_kind(found)
+    return want is not None and got is not None and want != got and got in WIDENING.get(want, set())
 
 
 @dataclass(frozen=True)
@@ -150,14 +159,16 @@ class InputProblem:
     """One way an input does not match a signature.
 
     ``kind``: ``missing`` (a recorded column/input is absent), ``extra`` (one not recorded),
-    ``order`` (the same columns in another order), ``dtype``, ``shape``, ``type`` (not the kind of
-    object the signature describes).
+    ``order`` (the columns both have, in another order), ``dtype``, ``shape``, ``type`` (not the
+    kind of object the signature describes). A ``note`` is a difference that is allowed (a column
+    of another dtype family that fits, :data:`WIDENING`): reported, never a failure.
     """
 
     kind: str
     name: str | None
     expected: Any
     found: Any
+    note: bool = False
 
     def __str__(self) -> str:
         what = f"input {self.name!r}" if self.name is not None else "the input"
@@ -165,6 +176,8 @@ class InputProblem:
             return f"{what} is missing"
         if self.kind == "extra":
             return f"{what} is not one the model was trained with"
+        if self.note:
+            return f"{what}: {self.kind} is {self.found} where {self.expected} was recorded (allowed: the model gets converted values)"
         return f"{what}: {self.kind} is {self.found}, expected {self.expected}"
 
     def to_json(self) -> dict[str, Any]:
@@ -173,12 +186,14 @@ class InputProblem:
 
 @dataclass
 class InputCheck:
-    """What :meth:`ModelStore.check_input` found: ``ok`` when nothing differs."""
+    """What :meth:`ModelStore.check_input` found: ``ok`` when nothing but ``notes`` (allowed
+    differences) differs."""
 
     domain: str
     version: int
     signature: dict[str, Any]
     problems: list[InputProblem] = field(default_factory=list)
+    notes: list[InputProblem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -188,11 +203,17 @@ class InputCheck:
         return self.ok
 
     def to_dict(self) -> dict[str, Any]:
-        return {"domain": self.domain, "version": self.version, "ok": self.ok, "problems": [p.to_json() for p in self.problems]}
+        return {
+            "domain": self.domain,
+            "version": self.version,
+            "ok": self.ok,
+            "problems": [p.to_json() for p in self.problems],
+            "notes": [p.to_json() for p in self.notes],
+        }
 
 
 def check_input(signature: dict[str, Any], data: Any) -> list[InputProblem]:
-    """Every way ``data`` differs from ``signature`` (empty when it matches)."""
+    """Every way ``data`` differs from ``signature`` (empty when it matches), notes included."""
     if signature["format"] == "columns":
         return _check_columns(signature["inputs"], data)
     return _check_tensors(signature["inputs"], data)
@@ -207,18 +228,28 @@ def _check_columns(inputs: list[dict[str, Any]], data: Any) -> list[InputProblem
         problems += [InputProblem("extra", n, None, d) for n, d in found if n not in set(names)]
         for entry in inputs:
             name = entry.get("name")
-            if name in have and not compatible(entry.get("dtype"), have[name]):
-                problems.append(InputProblem("dtype", name, entry.get("dtype"), have[name]))
-        if not problems and [n for n, _ in found] != names:
-            problems.append(InputProblem("order", None, names, [n for n, _ in found]))
+            if name in have:
+                problems += _dtype_problems(name, entry.get("dtype"), have[name])
+        # The columns both have, each in its own order: swapped columns are reported beside missing ones.
+        expected_order, found_order = [n for n in names if n in have], [n for n, _ in found if n in set(names)]
+        if expected_order != found_order:
+            problems.append(InputProblem("order", None, expected_order, found_order))
         return problems
     if is_array(data):
         shape = [int(d) for d in data.shape]
         if len(shape) != 2 or shape[1] != len(inputs):
             return [InputProblem("shape", None, [None, len(inputs)], shape)]
         dtype = dtype_name(data.dtype)
-        return [InputProblem("dtype", e.get("name"), e.get("dtype"), dtype) for e in inputs if not compatible(e.get("dtype"), dtype)]
+        return [problem for e in inputs for problem in _dtype_problems(e.get("name"), e.get("dtype"), dtype)]
     return [InputProblem("type", None, "a pandas DataFrame (or a 2-D array)", _type_name(data))]
+
+
+def _dtype_problems(name: str | None, expected: str | None, found: str) -> list[InputProblem]:
+    """A column's dtype: nothing when it is of the recorded family, a note when it fits as another
+    (:data:`WIDENING`), else a problem."""
+    if not compatible(expected, found):
+        return [InputProblem("dtype", name, expected, found)]
+    return [InputProblem("dtype", name, expected, found, note=True)] if widened(expected, found) else []
 
 
 def _check_tensors(inputs: list[dict[str, Any]], data: Any) -> list[InputProblem]:

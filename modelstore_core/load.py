@@ -147,7 +147,7 @@ class Loader:
             advice = None if isinstance(exc, (KeyNotFoundError, UnsafeServerError)) else self._offline_advice(domain, version, state)
             if advice is None:
                 raise
-            raise StorageError(f"{exc}; {advice}") from exc
+            raise StorageError(f"{exc}; {advice[0]}", cli=f"{exc}; {advice[1]}") from exc
         if pointer is not None:
             policy = self._policy()
             try:
@@ -188,14 +188,14 @@ class Loader:
             )
         return Version(domain, version, record)
 
-    def _offline_advice(self, domain: str, version: int | None, state: str | None) -> str | None:
-        """For an error reaching the store: how to load this request offline, if this machine can."""
+    def _offline_advice(self, domain: str, version: int | None, state: str | None) -> tuple[str, str] | None:
+        """For an error reaching the store: how to load this request offline, if this machine can (as
+        the Python API says it, and as the command line does)."""
         seen = (version, "") if version is not None else self.cache.seen_names(self.storage.url).lookup(domain, state)
         if seen is not None and self.cache.cached_record(self.storage, domain, seen[0]) is not None:
-            return (
-                f"this machine has version {seen[0]} of {domain!r} cached: load it without the store with"
-                " MODELSTORE_OFFLINE=1 (ModelStore(url, offline=True)); the answer may be stale"
-            )
+            cached = f"this machine has version {seen[0]} of {domain!r} cached: load it without the store with MODELSTORE_OFFLINE=1"
+            stale = "; the answer may be stale"
+            return f"{cached} (ModelStore(url, offline=True)){stale}", cached + stale
         return None
 
     # --- 3. check -------------------------------------------------------------------------------
@@ -206,9 +206,12 @@ class Loader:
         if policy is None:
             return
         if self.offline:
+            problem = (
+                f"{offline_hint(self.storage.url)}, and a trust policy is set: signatures live in the store and cannot be checked offline"
+            )
             raise OfflineError(
-                f"{offline_hint(self.storage.url)}, and a trust policy is set: signatures live in the store and cannot"
-                " be checked offline; load online, or open the store with trusted_keys=[] to load without the policy"
+                f"{problem}; load online, or open the store with trusted_keys=[] to load without the policy",
+                cli=f"{problem}; run it online, or unset $MODELSTORE_TRUSTED_KEYS to go without the policy",
             )
         policy.check(self.storage, record)
 
@@ -331,7 +334,7 @@ class Loader:
             if cached is not None:
                 copy_verified(cached, v.files, staging)
             else:
-                write_files(self.storage, v.files, staging, self.cache, progress)
+                write_files(self.storage, v.record, staging, self.cache, progress)
                 self.cache.remember_record(self.storage, v.record)
             inside = os.path.realpath(target)
             for entry in v.files:
@@ -348,7 +351,10 @@ class Loader:
 
 def _one_of(version: int | None, state: str | None) -> None:
     if version is not None and state is not None:
-        raise UsageError(f"got version={version!r} and state={state!r}: a version is named by one of them, not both")
+        raise UsageError(
+            f"got version={version!r} and state={state!r}: a version is named by one of them, not both",
+            cli=f"got VERSION {version} and --state {state}: a version is named by one of them, not both",
+        )
 
 
 # --- 5. deserialize ---------------------------------------------------------------------------------

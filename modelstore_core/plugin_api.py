@@ -1,5 +1,5 @@
 """Everything a plugin author needs, in one namespace: the hook marker, the types hooks receive and
-return, the storage base classes, the errors to raise, and small helpers.
+return, the storage and transport base classes, the errors to raise, and small helpers.
 
 ::
 
@@ -34,10 +34,11 @@ from .hashing import CHUNK_SIZE, HashingWriter, VerifyingReader
 from .hookspecs import hookimpl
 from .input_signature import columns_signature, tensors_signature
 from .jsonvalues import json_value, restored_params, restored_value, stored_params
-from .plugin_bases import FlavorPlugin, StoragePlugin
+from .plugin_bases import FlavorPlugin, StoragePlugin, TransportPlugin
 from .progress import Advance
 from .protocol.keys import TOP_LEVEL
 from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
+from .transport import Incoming, IncomingFile, Outgoing, Transport
 
 __all__ = [
     "CHUNK_SIZE",
@@ -53,16 +54,21 @@ __all__ = [
     "Flavor",
     "FlavorPlugin",
     "HashingWriter",
+    "Incoming",
+    "IncomingFile",
     "IntegrityError",
     "InvalidNameError",
     "KeyNotFoundError",
     "ModelStoreError",
     "ObjectInfo",
+    "Outgoing",
     "StagedFile",
     "Storage",
     "StoragePlugin",
     "StorageError",
     "Token",
+    "Transport",
+    "TransportPlugin",
     "UnsupportedModelError",
     "UntrustedArtifactError",
     "UsageError",

@@ -1,4 +1,4 @@
-"""Bases for plugins that state their flavor or their URL schemes once.
+"""Bases for plugins that state their flavor, their URL schemes or their transports' schemes once.
 
 The hookspecs (:mod:`modelstore_core.hookspecs`) stay the contract: a subclass of these bases is
 an ordinary pluggy plugin object whose ``modelstore_*`` methods are hook implementations; the
@@ -21,16 +21,22 @@ bases write them, with the "is this mine?" guard, once. A plugin written as a mo
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import inspect
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .errors import MissingFrameworkError
+from .flavor import comes_from
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .cache import VersionFiles
     from .flavor import Flavor
     from .storage import Storage
+    from .transport import Transport
 
 #: The two forms of :meth:`FlavorPlugin.deserialize`: reading through ``verified`` (called first,
 #: before the files are hashed), or reading the files under ``directory`` (called once every file is).
@@ -83,8 +89,6 @@ class FlavorPlugin:
         """Whether ``model`` is this plugin's: its class or a base class comes from one of :attr:`modules`,
         decided from names alone. Override to look closer (after checking names, a framework whose
         object exists is imported: an ``isinstance`` check is then free)."""
-        from .plugin_api import comes_from  # not at import: plugin_api re-exports this module
-
         return comes_from(model, *self.modules)
 
     def serialize(self, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
@@ -107,8 +111,57 @@ class FlavorPlugin:
         return [self.flavor]
 
 
+def _framework_needed(storing: bool):
+    """Wraps serialize or deserialize: a framework module of the plugin (one of its ``modules``) that
+    is not installed is a :class:`MissingFrameworkError` naming the plugin's extra that installs it.
+    (A submodule missing from an installed framework is another version's layout: left as it is.)"""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def calling(self: FlavorPlugin, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except ModuleNotFoundError as exc:
+                module = (exc.name or "").partition(".")[0]
+                if module not in self.modules or _importable(module):
+                    raise
+                distribution, extra = _install_spec(self, module)
+                raise MissingFrameworkError(self.flavor, module, distribution, extra, storing=storing) from exc
+
+        return calling
+
+    return wrap
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _install_spec(plugin: FlavorPlugin, module: str) -> tuple[str | None, str | None]:
+    """The plugin's distribution (as installed, else as the core knows it) and its extra named after
+    ``module`` or the flavor (``modelstore-xgboost[xgboost]``), if it has one."""
+    from packaging.utils import canonicalize_name
+
+    from .plugins import KNOWN_PLUGINS
+
+    installed = metadata.packages_distributions().get(type(plugin).__module__.partition(".")[0], [])
+    distribution = installed[0] if installed else KNOWN_PLUGINS["flavor"].get(plugin.flavor)
+    extras: list[str] = []
+    if distribution:
+        try:
+            extras = metadata.metadata(distribution).get_all("Provides-Extra") or []
+        except metadata.PackageNotFoundError:
+            pass
+    wanted = {canonicalize_name(module), canonicalize_name(plugin.flavor)}
+    return distribution, next((extra for extra in extras if canonicalize_name(extra) in wanted), None)
+
+
 def _serialize_hook(*, tryfirst: bool, trylast: bool):
     @hookimpl(tryfirst=tryfirst, trylast=trylast)
+    @_framework_needed(storing=True)
     def modelstore_serialize(self: FlavorPlugin, model: Any, directory: Path, options: dict[str, Any]) -> Flavor | None:
         if not self.handles(model):
             return None
@@ -118,6 +171,7 @@ def _serialize_hook(*, tryfirst: bool, trylast: bool):
 
 
 @hookimpl
+@_framework_needed(storing=False)
 def _deserialize_through_verified(self: FlavorPlugin, flavor: Flavor, files: list[str], options: dict[str, Any], verified: VersionFiles):
     if flavor.name != self.flavor:
         return None
@@ -125,6 +179,7 @@ def _deserialize_through_verified(self: FlavorPlugin, flavor: Flavor, files: lis
 
 
 @hookimpl
+@_framework_needed(storing=False)
 def _deserialize_hashed_files(self: FlavorPlugin, flavor: Flavor, directory: Path, files: list[str], options: dict[str, Any]):
     if flavor.name != self.flavor:
         return None
@@ -160,4 +215,23 @@ class StoragePlugin:
         return list(self.schemes)
 
 
-__all__ = ["FlavorPlugin", "StoragePlugin"]
+class TransportPlugin:
+    """A transport (somewhere outside any store that versions are pushed to and pulled from):
+    subclass it, set :attr:`transports`, write :meth:`open_transport`. The base implements
+    ``modelstore_transport`` (for references of those schemes)."""
+
+    #: The lower-case reference schemes this transport handles (``("oci",)``).
+    transports: ClassVar[tuple[str, ...]] = ()
+
+    def open_transport(self, ref: str, scheme: str, options: dict[str, Any]) -> Transport:
+        """The transport for ``ref`` (whose ``scheme`` is one of :attr:`transports`); see ``modelstore_transport``."""
+        raise NotImplementedError
+
+    @hookimpl
+    def modelstore_transport(self, ref: str, scheme: str, options: dict[str, Any]) -> Transport | None:
+        if scheme not in self.transports:
+            return None
+        return self.open_transport(ref, scheme, options)
+
+
+__all__ = ["FlavorPlugin", "StoragePlugin", "TransportPlugin"]

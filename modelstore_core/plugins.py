@@ -1,5 +1,5 @@
 """The plugin manager (builtin plugins and the ``modelstore`` entry-point group, loaded on first
-use) and the helpers that call its hooks: :func:`open_storage`, :func:`serialize`,
+use) and the helpers that call its hooks: :func:`open_storage`, :func:`open_transport`, :func:`serialize`,
 :func:`collect_metadata` and :func:`deserializers`."""
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from . import hookspecs
-from .errors import MissingPluginError, PluginLoadError, UnknownSchemeError, UnsupportedModelError
+from .errors import MissingPluginError, PluginLoadError, UnknownSchemeError, UnknownTransportError, UnsupportedModelError, UsageError
 from .flavor import RAW_FILES, Flavor, qualified_name, top_level_modules
 from .jsonvalues import json_value, merge
 
 if TYPE_CHECKING:
     from .storage import Storage
+    from .transport import Transport
 
 #: Builtin plugins, registered through the same hooks as third-party ones (like pytest's).
 DEFAULT_PLUGINS = (
@@ -33,7 +34,7 @@ DEFAULT_PLUGINS = (
     "modelstore_core.default_plugins.git",
 )
 
-#: Where a flavor, a model's top-level module, a URL scheme or a command is known to come from, so errors can
+#: Where a flavor, a model's top-level module, a URL scheme, a transport's scheme or a command is known to come from, so errors can
 #: say what to install before the plugin exists on this machine. Used for error hints only: which
 #: plugin handles a model is decided by the plugins themselves (and ``tryfirst``/``trylast``). Each
 #: plugin declares these facts itself (``flavor``, ``modules``, ``schemes``, its commands);
@@ -74,6 +75,7 @@ KNOWN_PLUGINS = {
         "gcs": "modelstore-gcs",
         **dict.fromkeys(("azure", "az", "abfs", "abfss", "wasb", "wasbs"), "modelstore-azure"),
     },
+    "transport": {"oci": "modelstore-oci"},
     "command": {"serve": "modelstore-web"},
 }
 
@@ -179,6 +181,18 @@ def open_storage(plugins: Plugins, url: str | os.PathLike, options: dict[str, An
         schemes = sorted({s for found in plugins.hook.modelstore_schemes() for s in found or ()})
         raise UnknownSchemeError(url, scheme, schemes, KNOWN_PLUGINS["scheme"].get(scheme))
     return storage
+
+
+def open_transport(plugins: Plugins, ref: str, options: dict[str, Any] | None = None) -> Transport:
+    """Ask the ``modelstore_transport`` hooks for the transport that handles ``ref``'s scheme."""
+    match = _SCHEME.match(str(ref))
+    if match is None:
+        raise UsageError(f"{str(ref)[:200]!r} is not a reference to push to or pull from: SCHEME://..., e.g. oci://registry/repository:tag")
+    scheme = match.group(1).lower()
+    transport = plugins.hook.modelstore_transport(ref=str(ref), scheme=scheme, options=dict(options or {}))
+    if transport is None:
+        raise UnknownTransportError(str(ref), scheme, KNOWN_PLUGINS["transport"].get(scheme))
+    return transport
 
 
 def serialize(plugins: Plugins, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:

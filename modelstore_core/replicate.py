@@ -111,8 +111,12 @@ class CopyReport:
     conflicts: list[Conflict] = field(default_factory=list)
     #: ``"domain@state=version"`` set or moved in the destination
     states: list[str] = field(default_factory=list)
-    #: versions (``"domain:version"``), domains and states (``"domain@state"``) removed (mirror ``delete``)
+    #: versions (``"domain:version"``), domains and states (``"domain@state"``) removed (mirror ``delete``
+    #: and ``prune``)
     deleted: list[str] = field(default_factory=list)
+    #: versions that ``prune`` left in the destination because a state of its own, one not mirrored,
+    #: names them (``"domain:version"``)
+    kept: list[str] = field(default_factory=list)
     signatures: int = 0
     objects: int = 0
     bytes_moved: int = 0
@@ -174,6 +178,10 @@ class Copier:
     :param trust_listing: a version whose record the destination lists with the source's size is
         taken as the same (no record reads: what keeps a mirror run with nothing new to listings);
         otherwise both records are read and compared byte for byte.
+    :param prune: with a ``state_filter`` (a mirror of some states), delete from each domain of the
+        destination the versions that no state of the destination names once the mirrored states
+        have moved: the versions those states moved off. A version that a state of the
+        destination's own (one not mirrored) names is kept, and listed in ``report.kept``.
     """
 
     def __init__(
@@ -183,13 +191,14 @@ class Copier:
         *,
         states: bool = True,
         delete: bool = False,
+        prune: bool = False,
         allow_empty_source: bool = False,
         trust_listing: bool = False,
         progress: ProgressCallback | None = None,
         before_writing: Callable[[], None] | None = None,
     ):
         self.src, self.dst = src, dst
-        self.copy_states, self.delete, self.trust_listing = states, delete, trust_listing
+        self.copy_states, self.delete, self.prune, self.trust_listing = states, delete, prune, trust_listing
         self.allow_empty_source = allow_empty_source
         self.progress = progress
         self._before_writing = before_writing
@@ -212,7 +221,11 @@ class Copier:
         Refuses (:class:`UsageError`, before any write) a source that does not exist, and with
         ``delete`` a source with no domains while the destination has some, unless
         ``allow_empty_source``: a typo in the source's path or prefix must not empty the destination.
+        ``prune`` without a ``state_filter`` is refused too (it would keep no version but those a
+        state names).
         """
+        if self.prune and not state_filter:
+            raise UsageError("prune deletes the versions the mirrored states moved off: name the states to mirror (states=[...], --state)")
         if not self.src.exists():
             raise UsageError(f"the source store {self.src.url} does not exist (a typo in its path?); nothing was copied or deleted")
         src_domains = domains_and_strays(self.src)[0]
@@ -220,11 +233,12 @@ class Copier:
             selection = [Selector(d) for d in src_domains]
             whole_store = True
             if self.delete and not src_domains and not self.allow_empty_source and (doomed := domains_and_strays(self.dst)[0]):
-                raise UsageError(
+                problem = (
                     f"the source store {self.src.url} holds no domains, so mirroring it with delete would delete all"
                     f" {len(doomed)} domains of {self.dst.url}; nothing was deleted. Check the source's URL (a typo in a"
-                    " path or prefix looks like this); if it is meant to be empty, pass allow_empty_source=True (--allow-empty-source)"
+                    " path or prefix looks like this); if it is meant to be empty, pass"
                 )
+                raise UsageError(f"{problem} allow_empty_source=True", cli=f"{problem} --allow-empty-source")
         else:
             whole_store = False
             missing = sorted({s.domain for s in selection} - set(src_domains))
@@ -352,6 +366,8 @@ class Copier:
         if self.copy_states:
             self._copy_states(plan)
             self._copy_head(plan)
+        if self.prune:
+            self._prune(plan)
         if self.delete and plan.whole:
             for n in sorted(set(plan.dst.versions) - set(plan.src.versions)):
                 self.writing()
@@ -510,6 +526,30 @@ class Copier:
             return
         self.writing()
         commit.adopt_head(self.dst, plan.domain, head)
+
+    def _prune(self, plan: _DomainPlan) -> None:
+        """Delete the destination's versions of the domain that no state of the destination names
+        now (after :meth:`_copy_states`); those a state not being mirrored names are kept."""
+        domain = plan.domain
+        key = keys.states_key(domain)
+        try:
+            states = parse_states(read_document(self.dst, key, limits.STATES_BYTES, "the states of a domain")[0], key)
+        except CorruptRecordError as exc:  # which versions are in use cannot be told: delete none
+            self.report.problems.append(f"{domain}: nothing pruned: {exc}")
+            return
+        mirrored = set(plan.state_names or ())
+        for n in sorted(set(plan.dst.versions) | set(plan.copied)):
+            names = sorted(name for name, entry in states.items() if entry.version == n)
+            if names:
+                if not mirrored & set(names):
+                    self.report.kept.append(f"{domain}:{n}")
+                continue
+            self.writing()
+            try:
+                commit.delete_version(self.dst, domain, n)
+            except (VersionNotFoundError, DomainNotFoundError):
+                continue  # deleted meanwhile
+            self.report.deleted.append(f"{domain}:{n}")
 
 
 def _differs(a: StateEntry, b: StateEntry) -> bool:

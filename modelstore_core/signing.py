@@ -32,6 +32,7 @@ import binascii
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -585,29 +586,46 @@ class TrustPolicy:
     def check(self, storage: Storage, record: VersionRecord) -> list[str]:
         """The trusted key ids whose signatures hold for ``record``; :class:`UntrustedSignatureError`
         unless they satisfy the policy. Reads one document per trusted key (a listing more on refusal)."""
-        valid, problems = self._signers(storage, record)
+        valid, problems = self._signers(record, lambda signer: read_signature(storage, record.domain, record.version, signer))
         if self._satisfied(valid):
             return valid
-        found = {s: "" for s in list_signers(storage, record.domain, record.version)}
-        found.update({s: "valid" for s in valid})
-        found.update(problems)
-        raise UntrustedSignatureError(record.domain, record.version, self.require, sorted(self.keys), found)
+        raise self._refusal(record, valid, problems, list_signers(storage, record.domain, record.version))
+
+    def check_documents(self, record: VersionRecord, documents: dict[str, SignatureDocument]) -> list[str]:
+        """:meth:`check` for a version not in a store yet (a pull): its signature documents by key id."""
+
+        def read(signer: str) -> SignatureDocument:
+            if signer not in documents:
+                raise KeyNotFoundError(signer)
+            return documents[signer]
+
+        valid, problems = self._signers(record, read)
+        if self._satisfied(valid):
+            return valid
+        raise self._refusal(record, valid, problems, sorted(documents))
 
     def holds(self, storage: Storage, record: VersionRecord) -> bool:
         """Whether ``record`` is signed as the policy requires (what :meth:`check` checks, without the
         listing that explains a refusal)."""
-        return self._satisfied(self._signers(storage, record)[0])
+        return self._satisfied(self._signers(record, lambda signer: read_signature(storage, record.domain, record.version, signer))[0])
 
     def _satisfied(self, valid: list[str]) -> bool:
         return bool(valid) and (self.require == "any" or len(valid) == len(self.keys))
 
-    def _signers(self, storage: Storage, record: VersionRecord) -> tuple[list[str], dict[str, str]]:
+    def _refusal(self, record: VersionRecord, valid: list[str], problems: dict[str, str], signers: list[str]) -> UntrustedSignatureError:
+        found = {s: "" for s in signers}
+        found.update({s: "valid" for s in valid})
+        found.update(problems)
+        return UntrustedSignatureError(record.domain, record.version, self.require, sorted(self.keys), found)
+
+    def _signers(self, record: VersionRecord, read: Callable[[str], SignatureDocument]) -> tuple[list[str], dict[str, str]]:
         """The trusted key ids whose signatures hold (stopping at the first under ``any``), and what
-        is wrong with the documents of the others."""
+        is wrong with the documents of the others; ``read(key id)`` gives a document or raises
+        :class:`KeyNotFoundError`."""
         valid, problems = [], {}
         for signer, public in self.keys.items():
             try:
-                doc = read_signature(storage, record.domain, record.version, signer)
+                doc = read(signer)
             except KeyNotFoundError:
                 continue
             except CorruptRecordError as exc:

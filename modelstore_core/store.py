@@ -29,7 +29,7 @@ from .input_signature import InputCheck, check_input
 from .load import Loader
 from .names import check_name, check_version
 from .offline import OfflineStorage, offline_from_env
-from .plugins import get_plugins, open_storage
+from .plugins import get_plugins, open_storage, open_transport
 from .progress import ProgressCallback
 from .protocol import commit, read
 from .protocol.feed import Markers
@@ -320,12 +320,18 @@ class ModelStore:
         *,
         states: list[str] | None = None,
         delete: bool = False,
+        prune: bool = False,
         allow_empty_source: bool = False,
         progress: ProgressCallback | None = None,
     ) -> CopyReport:
         """Bring ``other``, a read-only copy of this store, in step: new versions, states where they
         point now, and with ``delete`` the removal of versions, states and domains this store no
-        longer has. With ``states`` (e.g. ``["production"]``) only the versions those states name.
+        longer has. With ``states`` (e.g. ``["production"]``) only the versions those states name;
+        ``delete`` then removes the states this store removed, and ``prune`` the versions of
+        ``other`` that no state of ``other`` names any more (those the states moved off: a serving
+        copy holds what it serves). A version that a state of ``other``'s own names (one it does not
+        mirror, set there) is kept and listed in ``report.kept``; domains this store does not have
+        are left alone.
 
         This store must exist, and with ``delete`` hold at least one domain unless
         ``allow_empty_source`` (emptying ``other``): otherwise :class:`UsageError`, nothing deleted.
@@ -343,12 +349,59 @@ class ModelStore:
             target.storage,
             states=True,
             delete=delete,
+            prune=prune,
             allow_empty_source=allow_empty_source,
             trust_listing=True,
             progress=progress,
             before_writing=target._before_writing,
         )
         return copier.run(None, state_filter=state_filter)
+
+    def push(
+        self,
+        domain: str,
+        ref: str,
+        version: int | None = None,
+        *,
+        state: str | None = None,
+        progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> str:
+        """Send a version (latest by default) to ``ref``, outside any store: an OCI registry's
+        ``oci://registry/repository[:tag]`` with modelstore-oci (the tag defaults to the version number).
+
+        Its files are verified before they leave, and only what the other side lacks is sent; its
+        record and signatures go with it, so :meth:`pull` restores the same version. With a trust
+        policy, a version not signed as it requires is refused, as a download is.
+
+        :param options: for the transport (modelstore-oci: ``plain_http=True`` for a registry on loopback).
+        :return: what names the pushed artifact there now (an OCI manifest's digest, ``sha256:…``).
+        """
+        from .transport import push
+
+        with open_transport(self.plugins, ref, options) as transport:
+            return push(self.loader, transport, domain, version, state, progress)
+
+    def pull(self, ref: str, domain: str | None = None, *, progress: ProgressCallback | None = None, **options: Any) -> Version:
+        """Commit what ``ref`` holds as a version of this store: a version another store pushed
+        (same files, record, metrics, params, tags and signatures; ``metadata["pulled_from"]`` says
+        where it came from), or the files of an artifact another tool made (a raw-files version).
+
+        Every byte is verified before anything is committed. A pushed version keeps its domain and
+        number when the number is free here (so its signatures still hold); pulled again, it is
+        returned as it is. When the number is taken, or ``domain`` names another domain, it becomes
+        the domain's next version and its signatures, which sign the domain and number, are left
+        out (refused under a trust policy, which could never load it). With a trust policy, a
+        version not signed as it requires is refused.
+
+        :param domain: the domain to pull into (by default the pushed version's; for another tool's
+            artifact, the repository's last name).
+        :param options: for the transport (modelstore-oci: ``plain_http=True``).
+        """
+        from .transport import pull
+
+        with open_transport(self.plugins, ref, options) as transport:
+            return pull(self.uploader, transport, domain, self.trust_policy, progress, self._before_writing)
 
     def sign(self, domain: str, version: int | None = None, *, state: str | None = None, key: Any = None) -> SignatureInfo:
         """Sign an existing version (latest by default) with ``key`` (a private key's path, PEM text,
@@ -363,8 +416,10 @@ class ModelStore:
         signer = self._signer(key)
         if signer is None:
             raise UsageError(
-                "no signing key: pass key= (`modelstore sign --key PATH`), open the store with signer=,"
-                " or set $MODELSTORE_SIGNING_KEY (`modelstore keys create NAME` makes a key)"
+                "no signing key: pass key=, open the store with signer=, or set $MODELSTORE_SIGNING_KEY"
+                " (`modelstore keys create NAME` makes a key)",
+                cli="no signing key: pass --key PATH (or the NAME of a key `modelstore keys create NAME` made),"
+                " or set $MODELSTORE_SIGNING_KEY",
             )
         record = self.info(domain, version, state=state).record
         self._before_writing()
@@ -661,10 +716,11 @@ class ModelStore:
     ) -> InputCheck:
         """Whether ``data`` (a pandas DataFrame, numpy array, torch tensor or dict of them) matches the
         input signature recorded with a version (latest by default): missing or extra columns,
-        column order, dtypes and shapes. Only ``data``'s names, dtypes and shape are read.
+        column order, dtypes and shapes. Only ``data``'s names, dtypes and shape are read. A column
+        of another dtype family that fits (an int column for a float one) is a note, not a problem.
 
         :param strict: raise :class:`InputMismatchError` listing the problems instead of returning them.
-        :return: an :class:`~modelstore_core.input_signature.InputCheck` (``.ok``, ``.problems``).
+        :return: an :class:`~modelstore_core.input_signature.InputCheck` (``.ok``, ``.problems``, ``.notes``).
         :raises UsageError: the version records no input signature.
         """
         v = self.info(domain, version, state=state)
@@ -673,7 +729,8 @@ class ModelStore:
                 f"version {v.version} of {v.domain!r} records no input signature: its flavor plugin does not know one;"
                 " upload with input_example=X to record one"
             )
-        check = InputCheck(v.domain, v.version, v.signature, check_input(v.signature, data))
+        found = check_input(v.signature, data)
+        check = InputCheck(v.domain, v.version, v.signature, [p for p in found if not p.note], [p for p in found if p.note])
         if strict and not check.ok:
             raise InputMismatchError(v.domain, v.version, check.problems)
         return check

@@ -6,6 +6,8 @@ versions, and entries under ``domains/`` that are not domains. With ``repair``:
 
 * a corrupted object is deleted, so that uploading the same bytes again stores them afresh (every
   version that names them is whole again; until then they report the file missing);
+* a missing object is not repairable here: only uploading the same bytes again (to any domain) or
+  putting the object back from a backup restores it;
 * a state pointing at a deleted version is removed;
 * a summary segment (:mod:`.protocol.summary`) that differs from the records is rebuilt from them
   (``bad-summary``: unreadable, or an entry that disagrees with its record; a summary that only lags
@@ -146,7 +148,9 @@ def _verify_objects(storage: Storage, records: list[VersionRecord], report: Veri
             if actual == sha:
                 continue
             problem = Problem(record.domain, record.version, entry.path, "missing" if actual is None else "corrupted")
-            if actual is not None:
+            if actual is None:
+                problem.detail = "the store lost it: upload the same file again to restore it"
+            else:
                 problem.detail = f"sha256 {actual[:12]}… instead of {sha[:12]}…"
                 if repair:
                     if sha not in removed:

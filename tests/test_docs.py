@@ -88,3 +88,21 @@ def test_a_broken_link_or_anchor_is_reported(tmp_path):
         "a.md: b.md#nope (no heading #nope in b.md)",
         "a.md: missing.png (no such file)",
     ]
+
+
+def test_the_plugin_guide_names_everything_plugin_api_exports():
+    from modelstore_core import plugin_api
+    from modelstore_core.storage import Storage
+
+    guide = (REPO / "docs" / "plugins.md").read_text()
+    listed = guide[guide.index("Everything a plugin imports comes from one module") : guide.index("Commands take the command line's")]
+    named = set(re.findall(r"`(\w+)`", listed))
+    assert sorted(set(plugin_api.__all__) - named) == []
+    assert sorted(named - set(plugin_api.__all__) - {"plugin_api", "modelstore_core"}) == []  # nothing it does not export
+    # "eight primitives": as many as Storage's abstract methods, in the guide and in the example's docstring
+    primitives = sorted(Storage.__abstractmethods__)
+    words = {7: "seven", 8: "eight", 9: "nine"}
+    assert f"implements {words[len(primitives)]} primitives of the `Storage` base class" in guide.replace("\n", " ")
+    example = (REPO / "plugins" / "modelstore-example" / "modelstore_example" / "storage.py").read_text()
+    assert f"the {words[len(primitives)]} primitives a backend implements" in example.replace("\n", " ")
+    assert all(f"``{name}``" in example for name in primitives)

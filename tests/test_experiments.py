@@ -130,6 +130,31 @@ def test_check_input_names_each_column_that_does_not_match(store, model):
     assert check.to_dict()["ok"] is False and json.dumps(check.to_dict())
 
 
+def test_check_input_reports_swapped_columns_beside_missing_ones(store, model):
+    store.upload("churn", files=[model], input_example=FRAME)
+    swapped_and_missing = FRAME[["income", "age", "plan"]]  # age and income swapped, city left out
+    check = store.check_input("churn", swapped_and_missing)
+    assert [(p.kind, p.name, p.expected, p.found) for p in check.problems] == [
+        ("missing", "city", str(FRAME.city.dtype), None),
+        ("order", None, ["age", "income", "plan"], ["income", "age", "plan"]),
+    ]
+    swapped_and_extra = FRAME[["income", "age", "plan", "city"]].assign(tenure=1)
+    assert [p.kind for p in store.check_input("churn", swapped_and_extra).problems] == ["extra", "order"]
+    assert [p.kind for p in store.check_input("churn", FRAME[["age", "plan"]]).problems] == ["missing", "missing"]  # in order
+
+
+def test_a_column_of_another_dtype_family_that_fits_is_a_note(store, model):
+    store.upload("churn", files=[model], input_example=FRAME)
+    check = store.check_input("churn", FRAME.assign(income=RNG.integers(0, 9, 50)))  # int64 where float64 was recorded
+    assert check.ok and check.problems == []
+    assert [(p.kind, p.name, p.expected, p.found) for p in check.notes] == [("dtype", "income", "float64", "int64")]
+    assert str(check.notes[0]) == "input 'income': dtype is int64 where float64 was recorded (allowed: the model gets converted values)"
+    assert check.to_dict()["notes"] == [{"kind": "dtype", "name": "income", "expected": "float64", "found": "int64"}]
+    assert store.check_input("churn", FRAME.assign(income=FRAME.income.astype("float32"))).notes == []  # the same family: no note
+    as_text = FRAME.plan.astype(str)  # object, or str with pandas 3
+    assert [p.found for p in store.check_input("churn", FRAME.assign(plan=as_text)).notes] == [str(as_text.dtype)]
+
+
 def test_a_version_without_a_signature_says_how_to_record_one(store, model):
     store.upload("plain", files=[model])
     with pytest.raises(UsageError, match="input_example="):
@@ -335,6 +360,9 @@ def test_pip_reads_nothing_but_pinned_requirements_from_env(arrays, tmp_path):
     path.write_text(arrays.environment("m").requirements_txt())
     requirements = [line for line in path.read_text().splitlines() if not line.startswith("#")]
     assert pip_reads(path) == [[line, {}] for line in requirements]  # every line one requirement, no option
+    path.write_text(arrays.environment("m").requirements_txt(include_local=True))
+    requirements = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    assert pip_reads(path) == [[line, {}] for line in requirements]
     assert 'modelstore-core==0.1.0 ; python_version >= "3" and (sys_platform != "win32" or platform_machine == "x86_64")' in requirements
     dry_run = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--quiet", "-r", str(path)]
     installed = subprocess.run(dry_run, capture_output=True, text=True)
@@ -344,10 +372,32 @@ def test_pip_reads_nothing_but_pinned_requirements_from_env(arrays, tmp_path):
     assert pip_reads(path) == [["numpy==2.0 ; python_version>'3'", {"config_settings": {"--build-option": "--evil"}}]]
 
 
+def test_env_comments_out_what_no_index_serves(arrays, tmp_path):
+    # nox installs this checkout's modelstore-core with `-e .`, as the README tells a new user to:
+    # pip records that in direct_url.json (PEP 610), and no index serves modelstore-core 0.1.0.
+    assert json.loads(metadata.distribution("modelstore-core").read_text("direct_url.json"))["dir_info"] is not None
+    arrays.upload("m", model=np.arange(3.0))
+    env = arrays.environment("m")
+    assert {r.name: r.installed_from for r in env.requirements} == {"modelstore-core": "directory", "numpy": None}
+    path = tmp_path / "requirements.txt"
+    path.write_text(env.requirements_txt())
+    assert pip_reads(path) == [[f"numpy=={np.__version__}", {}]]  # numpy, from an index, stays pinned
+    assert "#   modelstore-core==0.1.0  (installed from a local directory)" in path.read_text().splitlines()
+    path.write_text(env.requirements_txt(include_local=True))
+    assert pip_reads(path) == [["modelstore-core==0.1.0", {}], [f"numpy=={np.__version__}", {}]]
+
+
+def test_a_record_names_only_known_sources(arrays):
+    arrays.upload("m", model=np.arange(3.0))
+    edit_record(arrays, "m", 1, lambda doc: doc["environment"].__setitem__("installed_from", {"numpy": "/home/me/numpy\n--index-url x"}))
+    with pytest.raises(CorruptRecordError, match="environment.installed_from"):
+        arrays.environment("m")
+
+
 def test_markers_are_written_where_they_apply(arrays):
     arrays.upload("m", model=np.arange(3.0))
     edit_record(arrays, "m", 1, lambda doc: doc["environment"]["markers"].__setitem__("modelstore-core", 'sys_platform == "win32"'))
-    assert 'modelstore-core==0.1.0 ; sys_platform == "win32"' in arrays.environment("m").requirements_txt().splitlines()
+    assert 'modelstore-core==0.1.0 ; sys_platform == "win32"' in arrays.environment("m").requirements_txt(include_local=True).splitlines()
 
 
 @pytest.mark.parametrize("recorded", ["patch", "local build", "no patch number"])

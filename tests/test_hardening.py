@@ -29,6 +29,7 @@ from modelstore_core.default_plugins.local_storage import LocalStorage
 from modelstore_core.hookspecs import hookimpl
 from modelstore_core.plugins import get_plugins
 from modelstore_core.protocol import keys, probe
+from modelstore_core.testing.faults import HANG_TIMEOUT
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def test_a_file_where_claims_belong_fails_at_once(store, model):
     started = time.monotonic()
     with pytest.raises(StorageError, match="is a file where the store needs a directory"):
         store.upload("d", files=[model])
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 60  # not retried until some deadline (a bound on a hang, not a timing)
     assert [v.version for v in store.list_versions("d")] == [1]
 
 
@@ -132,7 +133,7 @@ def test_a_delete_killed_at_any_step_leaves_no_state_on_a_deleted_version(tmp_pa
         ModelStore(sys.argv[1]).delete("d", 1)
         """
     )
-    result = subprocess.run([sys.executable, "-c", script, str(root), step], capture_output=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script, str(root), step], capture_output=True, timeout=HANG_TIMEOUT)
     assert result.returncode == -9, result.stderr
     states = store.states("d")
     assert "production" not in states
@@ -165,25 +166,33 @@ def test_concurrent_cold_loads_share_the_cache_without_deleting_each_others_view
     expected = {f.name: f.read_bytes().hex()[:64] for f in files}
     script = textwrap.dedent(
         """
-        import json, sys, time
+        import json, os, sys, time
         from modelstore_core import ModelStore
-        root, cache, start = sys.argv[1:4]
-        while time.time() < float(start):
-            time.sleep(0.001)
+        root, cache, sync, me, count = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+
+        def meet(stage):  # every loader reaches this point before any goes on
+            open(os.path.join(sync, stage + "-" + me), "w").close()
+            while len([n for n in os.listdir(sync) if n.startswith(stage + "-")]) < count:
+                time.sleep(0.001)
+
+        meet("ready")  # imported and started: the loads below overlap
         seen = []
         for _ in range(5):
             paths = ModelStore(root, cache_dir=cache).load("d")
             seen.append({p.name: p.read_bytes().hex()[:64] for p in paths})
-        time.sleep(0.2)  # the other loaders are done: every returned path must still be there
+        meet("done")  # the other loaders are done: every returned path must still be there
         seen.append({p.name: p.read_bytes().hex()[:64] for p in paths})
         print(json.dumps(seen))
         """
     )
-    start = str(time.time() + 1.5)
-    command = [sys.executable, "-c", script, str(root), str(cache), start]
-    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    loaders = 4
+    command = [sys.executable, "-c", script, str(root), str(cache), str(sync)]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    procs = [subprocess.Popen([*command, str(i), str(loaders)], **pipes) for i in range(loaders)]
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=HANG_TIMEOUT)
         assert proc.returncode == 0, err
         assert all(seen == expected for seen in json.loads(out))
 

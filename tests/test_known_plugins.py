@@ -1,5 +1,5 @@
 """``KNOWN_PLUGINS`` (the install hints shown when a plugin is missing) says what the first-party
-plugins themselves declare: their flavor and modules, schemes and commands. A plugin states each
+plugins themselves declare: their flavor and modules, schemes, transports and commands. A plugin states each
 fact once; the catalogue is checked against it here, both ways."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modelstore_core.plugin_api import FlavorPlugin, StoragePlugin
+from modelstore_core.plugin_api import FlavorPlugin, StoragePlugin, TransportPlugin
 from modelstore_core.plugins import KNOWN_PLUGINS
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
@@ -44,7 +44,7 @@ def first_party(monkeypatch) -> dict[str, object]:
 
 def declared(plugins: dict[str, object]) -> dict[str, dict[str, str]]:
     """What the plugins say about themselves, shaped like ``KNOWN_PLUGINS``."""
-    facts: dict[str, dict[str, str]] = {"flavor": {}, "module": {}, "scheme": {}, "command": {}}
+    facts: dict[str, dict[str, str]] = {"flavor": {}, "module": {}, "scheme": {}, "transport": {}, "command": {}}
 
     def add(kind: str, key: str, distribution: str) -> None:
         assert facts[kind].setdefault(key, distribution) == distribution, f"{kind} {key!r} is claimed twice"
@@ -57,6 +57,9 @@ def declared(plugins: dict[str, object]) -> dict[str, dict[str, str]]:
         if isinstance(plugin, StoragePlugin):
             for scheme in plugin.schemes:
                 add("scheme", scheme, distribution)
+        if isinstance(plugin, TransportPlugin):
+            for scheme in plugin.transports:
+                add("transport", scheme, distribution)
         commands = getattr(plugin, "modelstore_cli_commands", None)
         for command in commands() if commands else ():
             add("command", command.name, distribution)
@@ -80,5 +83,5 @@ def test_every_plugin_on_a_base_is_registered_as_its_object(first_party):
     """Entry points name the plugin object (``modelstore_x:plugin``); only a plugin of plain hook
     functions (modelstore-web: one command) names its module."""
     for distribution, plugin in first_party.items():
-        on_base = isinstance(plugin, (FlavorPlugin, StoragePlugin))
+        on_base = isinstance(plugin, (FlavorPlugin, StoragePlugin, TransportPlugin))
         assert on_base == (":" in entry_point(distribution)), distribution

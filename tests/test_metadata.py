@@ -22,8 +22,13 @@ from modelstore_core.plugins import get_plugins
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git executable")
 
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x",
-           "GIT_CONFIG_NOSYSTEM": "1"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@x",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@x",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 
 def git(cwd, *args) -> str:
@@ -87,7 +92,9 @@ def test_upload_records_git_runtime_dependencies(repo, tmp_path, monkeypatch):
     model = tmp_path / "m.bin"
     model.write_bytes(b"x")
     store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    before = datetime.now(timezone.utc)
     v = store.upload("d", files=[model], tags={"team": "risk", "n": 3})
+    after = datetime.now(timezone.utc)
     meta = store.info("d", v.version).metadata  # read back from storage
     assert meta["git"] == {"commit": commit, "branch": "main", "dirty": True, "remote": "https://git.example.com/team/models.git"}
     assert meta["runtime"]["python"] == platform.python_version()
@@ -96,7 +103,7 @@ def test_upload_records_git_runtime_dependencies(repo, tmp_path, monkeypatch):
     assert meta["flavor"]["name"] == "files" and meta["flavor"]["plugin"] == "modelstore-core"
     assert meta["files"] == [{"path": "m.bin", "size": 1, "sha256": v.files[0].sha256}]
     created = datetime.fromisoformat(meta["created"])
-    assert created.tzinfo == timezone.utc and abs((datetime.now(timezone.utc) - created).total_seconds()) < 60
+    assert created.tzinfo == timezone.utc and before <= created <= after
     assert created.microsecond == v.created.microsecond
     raw = store.storage.read(f"domains/d/versions/{v.version:010d}.json")[0].decode()
     assert str(tmp_path) not in raw and "s3cr3t" not in raw  # no local paths, no credentials
@@ -104,9 +111,18 @@ def test_upload_records_git_runtime_dependencies(repo, tmp_path, monkeypatch):
 
 def test_json_value_converts_numpy_and_odd_values(tmp_path):
     value = {
-        "i": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True), "arr": np.arange(3), "nan": float("nan"),
-        "path": tmp_path / "x" / "model.bin", "set": {2, 1}, "tuple": (1, "a"), "bytes": b"\x01", "type": int,
-        1: "int key", "obj": object(),
+        "i": np.int64(3),
+        "f": np.float32(0.5),
+        "b": np.bool_(True),
+        "arr": np.arange(3),
+        "nan": float("nan"),
+        "path": tmp_path / "x" / "model.bin",
+        "set": {2, 1},
+        "tuple": (1, "a"),
+        "bytes": b"\x01",
+        "type": int,
+        1: "int key",
+        "obj": object(),
     }
     out = json_value(value)
     json.dumps(out, allow_nan=False)
@@ -120,8 +136,12 @@ def test_json_value_converts_numpy_and_odd_values(tmp_path):
 class Contributor:
     """A throwaway plugin: registered for one test, like llm's tests do."""
 
+    def __init__(self):
+        self.asked: list[tuple] = []
+
     @hookimpl
     def modelstore_collect_metadata(self, model, flavor, domain):
+        self.asked.append((model, flavor))
         return {"training": {"rows": np.int64(1000), "score": np.float64(0.93), "domain": domain}, "domain": "hijack"}
 
 
@@ -138,3 +158,9 @@ def test_plugins_contribute_metadata_merged_and_json_safe(store, tmp_path):
     assert meta["training"] == {"rows": 1000, "score": 0.93, "domain": "d"}
     assert meta["domain"] == "d"  # plugins cannot override the core's keys
     assert "runtime" in meta and "git" in meta
+    # What the hookspec says a raw-files upload passes: no model, the core's own "files" flavor.
+    [(model, flavor)] = plugin.asked
+    assert model is None and (flavor.name, flavor.format, flavor.plugin) == ("files", "files", "modelstore-core")
+    from modelstore_core.hookspecs import modelstore_collect_metadata
+
+    assert 'Flavor(name="files", format="files", plugin="modelstore-core")' in " ".join(modelstore_collect_metadata.__doc__.split())

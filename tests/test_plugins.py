@@ -21,13 +21,14 @@ from modelstore_core import (
     hookimpl,
 )
 from modelstore_core.plugins import get_plugins
+from modelstore_core.testing.faults import HANG_TIMEOUT
 
 
 def run_python(code: str, env: dict | None = None, path: list[str] | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     if path:
         full_env["PYTHONPATH"] = os.pathsep.join([*path, full_env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env, capture_output=True, text=True, timeout=HANG_TIMEOUT)
 
 
 def test_import_loads_no_framework_and_no_plugin():

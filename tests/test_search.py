@@ -17,6 +17,7 @@ from modelstore_core import ModelStore
 from modelstore_core.errors import DomainNotFoundError, UsageError
 from modelstore_core.protocol import keys
 from modelstore_core.protocol.summary import parse_segment, segment_document
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.history import commit_copies
 
 #: (tags, metrics, params) of versions 1 to 6 of "churn"
@@ -121,10 +122,13 @@ def test_created_and_git_commit(churn, model_file, tmp_path, monkeypatch):
     store.upload("churn", files=[model_file], metrics={"auc": 0.5})
     assert numbers(store, "churn", f"created>{before.isoformat()}") == [7]
     assert numbers(store, "churn", f"created<={before.isoformat()}") == [6, 5, 4, 3, 2, 1]
-    today = before.date().isoformat()
-    assert numbers(store, "churn", f"created={today}") == [7, 6, 5, 4, 3, 2, 1]
-    assert numbers(store, "churn", f"created>{today}") == [] and numbers(store, "churn", f"created<{today}") == []
-    assert numbers(store, "churn", f"created<{(before + timedelta(days=1)).date()}") == [7, 6, 5, 4, 3, 2, 1]
+    # A date filter matches by the day of each record's own time (a run may straddle midnight).
+    days = {v.version: v.created.date() for v in store.list_versions("churn")}
+    today = days[7]
+    assert numbers(store, "churn", f"created={today}") == [n for n in range(7, 0, -1) if days[n] == today]
+    assert numbers(store, "churn", f"created>{today}") == []
+    assert numbers(store, "churn", f"created<{today}") == [n for n in range(7, 0, -1) if days[n] < today]
+    assert numbers(store, "churn", f"created<{today + timedelta(days=1)}") == [7, 6, 5, 4, 3, 2, 1]
     assert numbers(store, "churn", f"git.commit={commit[:7]}") == [7]  # a prefix
     assert numbers(store, "churn", f"git.commit={commit.upper()}") == [7]
     assert numbers(store, "churn", "git.dirty=false") == [7]
@@ -214,7 +218,7 @@ def test_a_record_committed_without_its_summary_entry_is_found(churn, tmp_path):
 def test_an_upload_killed_after_its_commit_point_is_found(churn, model_file):
     """A real process killed between its record and its summary entry."""
     worker = [sys.executable, "-m", "modelstore_core.testing.worker", str(churn.storage.root), "churn", str(model_file)]
-    run = subprocess.run([*worker, "--crash-at", "committed"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([*worker, "--crash-at", "committed"], capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert run.returncode == -9, run.stderr
     assert [v.version for v in churn.list_versions("churn")][0] == 7
     assert 7 not in segment(churn, "churn")

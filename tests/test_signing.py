@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from modelstore_core import ModelStore, ModelStoreError, UntrustedSignatureError, UsageError
 from modelstore_core.protocol import keys
 from modelstore_core.signing import keyid, load_public_key
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.tamper_contract import edit_record, put
 
 MODEL_SIGNING = Path(sys.executable).parent / "model_signing"
@@ -311,7 +312,7 @@ def test_model_signing_cli_verifies_a_downloaded_version(tmp_path, alice, model_
 
     def model_signing_verify() -> subprocess.CompletedProcess:
         command = [str(MODEL_SIGNING), "verify", "key", "--signature", str(bundle), "--public_key", str(alice[1]), str(out)]
-        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+        return subprocess.run(command, capture_output=True, text=True, timeout=HANG_TIMEOUT)
 
     ok = model_signing_verify()
     assert ok.returncode == 0 and "Verification succeeded" in ok.stdout, ok.stderr

@@ -22,6 +22,7 @@ from modelstore_core import (
     VersionNotFoundError,
 )
 from modelstore_core.protocol import keys
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.store_contract import collect_now
 
 
@@ -51,7 +52,7 @@ def test_kill_at_random_moments_of_a_large_upload(tmp_path, fast_heartbeat):
         before = set((root / ".tmp").glob("*.part"))
         proc = worker(root, "d", big, "--start-file", start)
         start.touch()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + HANG_TIMEOUT
         while not set((root / ".tmp").glob("*.part")) - before:
             assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
             time.sleep(0.001)
@@ -81,9 +82,9 @@ def test_gc_leaves_a_live_upload_alone(tmp_path, fast_heartbeat):
     paused = tmp_path / "paused"
     proc = worker(root, "d", model, "--pause-at", "objects-stored", "--paused-file", paused)
     try:
-        deadline = time.time() + 30
+        deadline = time.monotonic() + HANG_TIMEOUT
         while not paused.exists():
-            assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
             time.sleep(0.01)
         store = ModelStore(root, cache_dir=tmp_path / "cache")
         report = collect_now(store)  # a grace passed: the upload's heartbeat kept its marker fresh

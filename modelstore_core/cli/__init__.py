@@ -18,6 +18,8 @@
     modelstore copy SRC DST [DOMAIN[:VERSION|@STATE]]...   copy versions between stores (numbers kept)
     modelstore mirror SRC DST [--state S] [--delete]       keep a read-only store in step
     modelstore import-legacy LEGACY_URL DST      import a store of the original modelstore 0.0.x
+    modelstore push DOMAIN[:VERSION|@STATE] REF  send a version outside any store (oci://registry/repo[:tag])
+    modelstore pull REF [DOMAIN]                 commit what REF holds as a version
 
 Every command takes ``--store URL`` (default ``$MODELSTORE_URL``, else the per-user store),
 ``--json`` and ``--debug``. Tables on a terminal, tab-separated lines when piped, JSON with

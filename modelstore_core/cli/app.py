@@ -104,7 +104,7 @@ class ModelStoreGroup(click.Group):
         except Exception as exc:
             if cmdline.debug:
                 raise
-            raise CLIError(describe_error(exc)) from None
+            raise CLIError(describe_error(exc, cmdline.opened_store)) from None
         finally:
             cmdline.close()
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..display import clipped, first_entries, flatten, human_size
+from ..display import clipped, differing_keys, first_entries, flatten, human_size, pairs_text, restated, shape_text, unset, value_text
 from ..errors import ModelStoreError, NotFoundError
 from ..fields import FIELDS
 from ..flavor import PARTS
@@ -74,6 +74,9 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
     Operators: = != > >= < <= and ~ (contains). A version without the field never matches.
     \b
     Piped columns, domains:  domain, version count, latest version, latest's creation time
+    On a terminal, the versions table has a column of the params that differ between the versions
+    listed, as many as the terminal's width leaves room for (a note names the others).
+    \b
     Piped columns, versions: version, created, flavor, size in bytes, states, git commit,
                              git dirty (true/false), tags (k=v,...), metrics, params;
                              across domains the domain comes first
@@ -82,7 +85,7 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
     """
     from ..search import Query, Trust, search
 
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     if domain is None and not where and not sort:
         list_domains(cmdline, store)
         return
@@ -93,6 +96,7 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
         cmdline.note(f"[yellow]{escape(problem)}[/]")
     rows = [hit_row(hit) for hit in hits]
     across = domain is None
+    where_text = f" where {escape(' and '.join(where))}" if where else ""
     if cmdline.mode == "json":
         from ..signing import signers_by_version
 
@@ -114,36 +118,69 @@ def ls(cmdline: CommandLine, domain: str | None, where: tuple[str, ...], sort: t
         else:
             cmdline.note(f"Domain [bold]{escape(domain or '')}[/] has no versions.")
     else:
-        from rich.table import Table
+        print_versions(cmdline, rows, f"{escape(domain) if domain else 'versions'}{where_text} — {escape(store.url)}", across)
 
-        title = escape(domain) if domain else "versions"
-        if where:
-            title += f" where {escape(' and '.join(where))}"
-        table = Table(title=f"{title} — {escape(store.url)}", title_justify="left", header_style="bold")
-        if across:
-            table.add_column("domain", style="bold")
-        table.add_column("version", justify="right", style="bold")
-        for name in ("created", "flavor"):
-            table.add_column(name)
-        table.add_column("size", justify="right")
-        for name in ("states", "git", "tags"):
-            table.add_column(name)
-        with_metrics = any(r["metrics"] for r in rows)
-        if with_metrics:
-            table.add_column("metrics")
-        for r in rows:
-            table.add_row(
-                *([escape(r["domain"])] if across else []),
-                str(r["version"]),
-                human_time(r["created"]),
-                escape(r["flavor"] + (f" ({', '.join(f'{n}: {f}' for n, f in r['parts'].items())})" if r["parts"] else "")),
-                human_size(r["size"]),
-                f"[green]{escape(', '.join(r['states']))}[/]",
-                git_label(r["git_commit"], r["git_dirty"]),
-                escape(", ".join(f"{k}={v}" for k, v in r["tags"].items())),
-                *([escape(", ".join(f"{k}={v:g}" for k, v in r["metrics"].items()))] if with_metrics else []),
-            )
-        cmdline.console.print(table)
+
+def print_versions(cmdline: CommandLine, rows: list[dict[str, Any]], title: str, across: bool) -> None:
+    """The versions table on a terminal, with a column of the params that differ between the
+    versions listed (as ``compare`` folds them), as many as the terminal's width leaves room for."""
+    from rich.measure import Measurement
+
+    differing = differing_keys([r["params"] for r in rows])
+    table = versions_table(rows, title, across, [])
+    room = cmdline.console.width - Measurement.get(cmdline.console, cmdline.console.options, table).maximum - PARAMS_COLUMN_EDGES
+    shown: list[str] = []
+    for key in differing:  # each param that still fits, in name order
+        widest = max(len(pairs_text({k: r["params"][k] for k in [*shown, key] if k in r["params"]})) for r in rows)
+        if widest <= room:
+            shown.append(key)
+    cmdline.console.print(versions_table(rows, title, across, shown) if shown else table)
+    if left := [key for key in differing if key not in shown]:
+        names = escape(", ".join(left[:MAX_NAMED]) + (", …" if len(left) > MAX_NAMED else ""))
+        verb = "differs" if len(left) == 1 else "differ"
+        cmdline.note(
+            f"[dim]{plural(len(left), 'param')} that {verb} between these versions not shown at this width: {names}"
+            " (`modelstore compare` shows them)[/]"
+        )
+
+
+#: What a column adds to a table's width beside its text (a border and a space each side), and the
+#: names of params left out that a note lists at most.
+PARAMS_COLUMN_EDGES, MAX_NAMED = 3, 8
+
+
+def versions_table(rows: list[dict[str, Any]], title: str, across: bool, params: list[str]):
+    """The rich table of ``ls``: one row per version, with the ``params`` named."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    if across:
+        table.add_column("domain", style="bold")
+    table.add_column("version", justify="right", style="bold")
+    for name in ("created", "flavor"):
+        table.add_column(name)
+    table.add_column("size", justify="right")
+    for name in ("states", "git", "tags"):
+        table.add_column(name)
+    with_metrics = any(r["metrics"] for r in rows)
+    if with_metrics:
+        table.add_column("metrics")
+    if params:
+        table.add_column("params")
+    for r in rows:
+        table.add_row(
+            *([escape(r["domain"])] if across else []),
+            str(r["version"]),
+            human_time(r["created"]),
+            escape(r["flavor"] + (f" ({', '.join(f'{n}: {f}' for n, f in r['parts'].items())})" if r["parts"] else "")),
+            human_size(r["size"]),
+            f"[green]{escape(', '.join(r['states']))}[/]",
+            git_label(r["git_commit"], r["git_dirty"]),
+            escape(pairs_text(r["tags"])),
+            *([escape(pairs_text(r["metrics"]))] if with_metrics else []),
+            *([escape(pairs_text({k: r["params"][k] for k in params if k in r["params"]}))] if params else []),
+        )
+    return table
 
 
 def hit_row(hit) -> dict[str, Any]:
@@ -215,15 +252,18 @@ def version_option(f):
 @click.argument("domain")
 @version_option
 @click.option("--signatures", is_flag=True, help="Who signed the version instead: each signature, checked.")
+@click.option("--all", "show_all", is_flag=True, help="Also unset (null) values and the plugin metadata the params restate.")
 @common_options
 @pass_cmdline
-def info(cmdline: CommandLine, domain: str, version: int | None, state_name: str | None, signatures: bool) -> None:
+def info(cmdline: CommandLine, domain: str, version: int | None, state_name: str | None, signatures: bool, show_all: bool) -> None:
     """The full metadata of a version of DOMAIN (latest by default).
 
-    Printed as JSON when piped or with --json: the version record exactly as stored. With
-    --signatures, its signatures instead (key id, time, whether it holds, whether it is trusted).
+    On a terminal, values left unset (null: the library's default) and plugin metadata that the
+    params restate (the flavor's hyperparameters) are left out unless --all. Printed as JSON
+    when piped or with --json: the version record exactly as stored. With --signatures, its
+    signatures instead (key id, time, whether it holds, whether it is trusted).
     """
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     if signatures:
         print_signatures(cmdline, store, domain, version, state_name)
         return
@@ -232,7 +272,7 @@ def info(cmdline: CommandLine, domain: str, version: int | None, state_name: str
         cmdline.emit_json(record)
         return
     states = [name for name, n in store.states(domain).items() if n == record["version"]]
-    print_record(cmdline, record, states)
+    print_record(cmdline, record, states, show_all)
 
 
 def print_signatures(cmdline: CommandLine, store, domain: str, version: int | None, state_name: str | None) -> None:
@@ -256,9 +296,7 @@ def print_signatures(cmdline: CommandLine, store, domain: str, version: int | No
         cmdline.console.print(table)
 
 
-def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]) -> None:
-    import json
-
+def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str], show_all: bool) -> None:
     from rich.table import Table
 
     flavor = record["flavor"]
@@ -293,7 +331,7 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
     for f in FIELDS:
         if f.show == "inline":
             shown, more = first_entries(record.get(f.name) or {})
-            text = ", ".join(f"{k}={clipped(str(v))}" for k, v in shown) + (f" {more}" if more else "")
+            text = clipped(pairs_text(dict(shown))) + (f" {more}" if more else "")
             grid.add_row(f.name, escape(text) if shown else "[dim]none[/]")
         elif f.show == "versions" and record.get(f.name):
             grid.add_row(f.name, escape(", ".join(str(v) for v in record[f.name])))
@@ -315,8 +353,12 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         table.add_row(escape(f["path"]), human_size(f["size"]), f["sha256"][:16] + "…")
     cmdline.console.print(table)
 
+    hidden = 0
     for f in FIELDS:
         value = record.get(f.name)
+        if value and f.show == "pairs" and not show_all:
+            set_values = {k: v for k, v in value.items() if not unset(v)}
+            hidden, value = hidden + len(value) - len(set_values), set_values
         if value and f.show in SHOW:
             SHOW[f.show](cmdline, f.name, value)
 
@@ -332,25 +374,26 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
         if more:
             cmdline.note(f"[dim]{escape(more)}[/]")
 
-    extra = {k: v for k, v in record.items() if k not in CORE_KEYS}
-    if extra:
+    extra = flatten({k: v for k, v in record.items() if k not in CORE_KEYS})
+    shown = extra if show_all else {key: value for key, value in extra.items() if not (restated(key) or unset(value))}
+    hidden += len(extra) - len(shown)
+    if shown:
         table = Table(title="plugin metadata", title_justify="left", header_style="bold")
         table.add_column("key", style="cyan")
         table.add_column("value")
-        shown, more = first_entries(flatten(extra))
-        for key, value in shown:
-            table.add_row(
-                escape(clipped(key)), escape(clipped(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value))
-            )
+        rows, more = first_entries(shown)
+        for key, value in rows:
+            table.add_row(escape(clipped(key)), escape(clipped(value_text(value, "null"))))
         cmdline.console.print(table)
         if more:
             cmdline.note(f"[dim]{escape(more)}[/]")
+    if hidden:
+        what = "of unset values or of plugin metadata the params restate"
+        cmdline.note(f"[dim]{plural(hidden, 'row')} {what} not shown (--all shows them)[/]")
 
 
 def print_pairs(cmdline: CommandLine, title: str, values: dict[str, Any]) -> None:
     """A name/value table (metrics, params)."""
-    import json
-
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", header_style="bold")
@@ -358,7 +401,7 @@ def print_pairs(cmdline: CommandLine, title: str, values: dict[str, Any]) -> Non
     table.add_column("value")
     shown, more = first_entries(dict(sorted(values.items())))
     for name, value in shown:
-        table.add_row(escape(name), escape(clipped(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value)))
+        table.add_row(escape(name), escape(clipped(value_text(value, "null"))))
     cmdline.console.print(table)
     if more:
         cmdline.note(f"[dim]{escape(more)}[/]")
@@ -373,11 +416,10 @@ def print_signature(cmdline: CommandLine, title: str, signature: dict[str, Any])
     for column in ("input", "dtype", "shape", "feature type"):
         table.add_column(column)
     for entry in signature["inputs"][:MAX_SIGNATURE_ROWS]:
-        shape = entry.get("shape")
         table.add_row(
             escape(entry.get("name") if entry.get("name") is not None else "(unnamed)"),
             escape(entry.get("dtype") or "?"),
-            escape("" if shape is None else "(" + ", ".join("*" if d is None else str(d) for d in shape) + ")"),
+            escape(shape_text(entry.get("shape"))),
             escape(entry.get("feature_type") or ""),
         )
     cmdline.console.print(table)
@@ -405,7 +447,7 @@ def print_datasets(cmdline: CommandLine, title: str, data: dict[str, Any]) -> No
     for column in ("dataset", "kind", "shape", "columns", "sha256"):
         table.add_column(column)
     for name, entry in sorted(data.items()):
-        shape = "×".join(str(d) for d in entry.get("shape") or []) or human_size(entry.get("bytes"))
+        shape = shape_text(entry.get("shape")) or human_size(entry.get("bytes"))
         columns = entry.get("columns") or []
         shown = ", ".join(columns[:8]) + (f" … ({len(columns)})" if len(columns) > 8 else "")
         table.add_row(escape(name), escape(entry["kind"]), escape(shape), escape(shown), entry["sha256"][:16] + "…")
@@ -470,7 +512,7 @@ def state_rm(cmdline: CommandLine, domain: str, name: str) -> None:
 @pass_cmdline
 def state_ls(cmdline: CommandLine, domain: str) -> None:
     """The states of DOMAIN and the versions they point at (piped columns: state, version)."""
-    states = cmdline.store().states(domain)
+    states = cmdline.store(existing=True).states(domain)
     if cmdline.mode == "json":
         cmdline.emit_json(states)
     elif cmdline.mode == "plain":

@@ -9,7 +9,9 @@ Three output modes, chosen once per run:
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import re
 import sys
 from datetime import datetime
@@ -18,6 +20,7 @@ from typing import Any
 
 import click
 
+from ..display import pairs_text, value_text
 from ..errors import DomainNotFoundError, ModelStoreError, StateNotFoundError, VersionNotFoundError
 
 
@@ -38,12 +41,28 @@ class CommandLine:
             return "json"
         return "rich" if sys.stdout.isatty() else "plain"
 
-    def store(self):
-        """The :class:`ModelStore` of ``--store``, else ``$MODELSTORE_URL``, else the per-user default."""
+    def store(self, *, existing: bool = False):
+        """The :class:`ModelStore` of ``--store``, else ``$MODELSTORE_URL``, else the per-user default.
+
+        ``existing``: the command only reads, so a store named by ``--store`` or ``$MODELSTORE_URL``
+        that does not exist (a local directory: a typo in its path) is an error, not an empty store.
+        Commands that write create it; the per-user default is simply empty until they do.
+        """
         if self._store is None:
             from ..store import ModelStore
 
             self._store = ModelStore(self.store_url, timeout=self.timeout)
+        named = "--store" if self.store_url is not None else "$MODELSTORE_URL" if os.environ.get("MODELSTORE_URL") else None
+        if existing and named and not self._store.storage.exists():
+            raise CLIError(
+                f"the store {self._store.url} ({named}) does not exist: a typo in its path? Nothing is stored there yet;"
+                " a command that writes (`modelstore upload`) creates it"
+            )
+        return self._store
+
+    @property
+    def opened_store(self):
+        """The store this run opened, if it did."""
         return self._store
 
     def close(self) -> None:
@@ -108,15 +127,13 @@ def printable(text: Any) -> str:
 
 
 def plain_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    """One field of a piped line: values as :func:`~modelstore_core.display.value_text` writes them,
+    an object as ``k=v,k=v`` and a list as ``a,b`` (no spaces: a field holds no blank)."""
     if isinstance(value, dict):
-        return printable(",".join(f"{k}={v}" for k, v in value.items()))
+        return printable(pairs_text(value, ","))
     if isinstance(value, (list, tuple)):
-        return printable(",".join(str(v) for v in value))
-    return printable(value)
+        return printable(",".join(value_text(v, "null") for v in value))
+    return printable(value_text(value))
 
 
 def strip_markup(message: str) -> str:
@@ -144,7 +161,11 @@ def iso(value: datetime | str | None) -> str | None:
 
 
 def escape(text: Any) -> str:
-    """``text`` for rich output: markup and control characters made inert."""
+    """``text`` for rich output: markup and control characters made inert.
+
+    For each value from outside (a store, a plugin), never for text that holds the command's own
+    layout: escape the parts, then join them with line breaks (``"\\n".join(escape(x) for x in ...)``).
+    """
     from rich.markup import escape as rich_escape
 
     return rich_escape(printable(text))
@@ -159,16 +180,17 @@ class CLIError(click.ClickException):
     exit_code = 1
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line: what went wrong and, where there is one, what to do next."""
+def describe_error(exc: BaseException, store=None) -> str:
+    """One line: what went wrong and, where there is one, what to do next (with the store the
+    command opened, the names closest to a mistyped domain or state)."""
     if isinstance(exc, DomainNotFoundError):
-        msg = f"{exc}; `modelstore ls` lists the domains"
+        msg = f"{exc}{did_you_mean(exc.domain, lambda: store.list_domains())}; `modelstore ls` lists the domains"
     elif isinstance(exc, VersionNotFoundError):
         msg = f"{exc}; `modelstore ls {exc.domain}` lists its versions"
     elif isinstance(exc, StateNotFoundError):
-        msg = f"{exc}; `modelstore state ls {exc.domain}` lists its states"
+        msg = f"{exc}{did_you_mean(exc.state, lambda: list(store.states(exc.domain)))}; `modelstore state ls {exc.domain}` lists its states"
     elif isinstance(exc, ModelStoreError):
-        msg = str(exc)
+        msg = exc.cli_message or str(exc)  # the command line's flags, not the keyword arguments
     elif isinstance(exc, FileNotFoundError) and exc.filename:
         msg = f"no such file or directory: {exc.filename}"
     elif isinstance(exc, PermissionError) and exc.filename:
@@ -178,3 +200,13 @@ def describe_error(exc: BaseException) -> str:
     else:
         msg = f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)"
     return printable(" ".join(msg.split()))  # one line, whatever a backend or a store put in it
+
+
+def did_you_mean(name: str, candidates) -> str:
+    """``" (did you mean 'fraud'?)"`` when ``candidates()`` holds names close to ``name`` (difflib's
+    measure), else ``""`` (also when they cannot be listed)."""
+    try:
+        close = difflib.get_close_matches(name, candidates(), n=3)
+    except (ModelStoreError, AttributeError):  # no store opened, or it cannot be listed now
+        return ""
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..display import FOLDED, human_size, value_text
+from ..display import FOLDED, human_size, value_texts
 from .app import cli, common_options
 from .browse import version_option
 from .context import CommandLine, escape, pass_cmdline
@@ -34,7 +34,7 @@ def compare(
     directions = {**{name: "higher" for name in higher}, **{name: "lower" for name in lower}}
     if set(higher) & set(lower):
         raise click.BadParameter(f"{', '.join(sorted(set(higher) & set(lower)))} given both --higher and --lower")
-    comparison = cmdline.store().compare(domain, list(versions), directions=directions)
+    comparison = cmdline.store(existing=True).compare(domain, list(versions), directions=directions)
     result = comparison.to_dict()
     if cmdline.mode == "json":
         cmdline.emit_json(result)
@@ -43,7 +43,7 @@ def compare(
         rows = []
         for section, entries in result["sections"].items():
             for row in entries:
-                rows.append([section, row["key"], *(value_text(v) for v in row["values"]), row.get("best", [])])
+                rows.append([section, row["key"], *value_texts(row["values"]), row.get("best", [])])
         cmdline.emit_rows(rows)
         return
 
@@ -62,8 +62,8 @@ def compare(
         table.add_row(f"[bold cyan]{escape(section)}[/]", *([""] * len(comparison.versions)))
         for row in shown:
             cells = []
-            for version, value in zip(comparison.versions, row["values"], strict=True):
-                text = human_size(value) if section == "size" and row["key"] == "bytes" else value_text(value)
+            for version, value, text in zip(comparison.versions, row["values"], value_texts(row["values"]), strict=True):
+                text = human_size(value) if section == "size" and row["key"] == "bytes" else text
                 if section == "git" and row["key"] == "commit" and value:
                     text = value[:10]
                 if section == "data" and row["key"].endswith(".sha256") and value:
@@ -93,20 +93,27 @@ def compare(
     help="A requirements file for `pip install -r`, or JSON.",
 )
 @click.option("--check", is_flag=True, help="What differs here instead; exit status 1 when something that matters does.")
+@click.option(
+    "--include-local",
+    is_flag=True,
+    help="Also pin what was installed from a local directory, a VCS checkout or an archive (if your own index serves it).",
+)
 @common_options
 @pass_cmdline
-def env(cmdline: CommandLine, domain: str, version: int | None, state_name: str | None, fmt: str, check: bool) -> None:
+def env(cmdline: CommandLine, domain: str, version: int | None, state_name: str | None, fmt: str, check: bool, include_local: bool) -> None:
     """The environment a version of DOMAIN (latest by default) was stored in.
 
     Prints a requirements file: the distributions it needs pinned as recorded, with markers
     where they apply and the Python version as a comment:
     `modelstore env churn 3 > requirements.txt && pip install -r requirements.txt`.
+    What was installed from a local directory, a VCS checkout or an archive (`pip install -e .`)
+    no index serves: it is listed as a comment (pinned with --include-local).
 
     With --check, what differs between this environment and that one: Python, and each
     distribution ("matters" when loading would warn: Python's or the framework's or serializer's
     major.minor).
     """
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     if check:
         result = store.check_environment(domain, version, state=state_name)
         if cmdline.mode == "json" or fmt == "json":
@@ -132,4 +139,4 @@ def env(cmdline: CommandLine, domain: str, version: int | None, state_name: str 
     if cmdline.mode == "json" or fmt == "json":
         cmdline.emit_json(environment.to_dict())
     else:
-        click.echo(environment.requirements_txt(), nl=False)
+        click.echo(environment.requirements_txt(include_local=include_local), nl=False)

@@ -81,7 +81,7 @@ def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair
     latest or a state no trusted key vouches for (untrusted-pointer), one older than this machine
     saw (rolled-back), one naming a version that is gone (missing-version).
     """
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     with progress(cmdline, "Verifying", None) as callback:
         report = store.verify(domain, version, repair=repair, signatures=signatures, progress=callback)
     if cmdline.mode == "json":
@@ -113,15 +113,35 @@ def verify(cmdline: CommandLine, domain: str | None, version: int | None, repair
             cmdline.note(f"[green]OK[/]: verified {counts}")
     else:
         if cmdline.mode != "json":
-            repaired = sum(1 for p in report.problems if p.repaired)
-            advice = (
-                f"repaired {repaired}; upload the deleted files again to restore the versions that use them"
-                if repair
-                else "`modelstore verify --repair` deletes corrupted objects (then upload those files again)"
-                " and states left on deleted versions"
-            )
-            cmdline.note(f"[red]{plural(len(report.problems), 'problem')}[/] in {counts}; {advice}")
+            cmdline.note(f"[red]{plural(len(report.problems), 'problem')}[/] in {counts}; {'; '.join(verify_advice(report, repair))}")
         sys.exit(1)
+
+
+#: problems `verify --repair` repairs (the others only a person can: see modelstore_core.verify)
+REPAIRABLE = {"corrupted", "dangling-state", "bad-summary"}
+
+
+def verify_advice(report, repair: bool) -> list[str]:
+    """What to do about the problems ``verify`` found: what --repair does (or did), and what it cannot."""
+    found = {p.problem for p in report.problems}
+    advice = []
+    if repair:
+        advice.append(f"repaired {sum(1 for p in report.problems if p.repaired)}")
+        if "corrupted" in found:
+            advice.append("upload the deleted files again to restore the versions that use them")
+    elif found & REPAIRABLE:
+        advice.append(
+            "`modelstore verify --repair` deletes corrupted objects (then upload those files again),"
+            " removes states left on deleted versions and rebuilds summaries"
+        )
+    if "missing" in found:
+        advice.append(
+            "a missing file is restored by uploading a file with the same bytes again (to any domain) or putting its object back"
+            " from a backup, never by --repair"
+        )
+    if found & {"corrupt-record", "stray"}:
+        advice.append("corrupt records and stray entries are only reported: delete the version, or restore it from a backup")
+    return advice
 
 
 @cli.command()
@@ -143,7 +163,7 @@ def gc(cmdline: CommandLine, apply: bool, grace: float) -> None:
     domains' stored retention policies (`modelstore retain DOMAIN --keep-last N --save`) are
     applied first. Piped: one key per line.
     """
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     report = store.gc(grace=grace, dry_run=not apply)
     keys = [*report.objects, *report.markers, *report.temporary, *report.signatures]
     if cmdline.mode == "json":

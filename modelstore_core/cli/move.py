@@ -27,6 +27,7 @@ def _report(cmdline: CommandLine, report, verb: str, notes: list[str] | None = N
         rows = [["copied", v] for v in report.copied] + [["skipped", v] for v in report.skipped]
         rows += [["conflict", f"{c.domain}:{c.version}", c.reason] for c in report.conflicts]
         rows += [["state", s] for s in report.states] + [["deleted", d] for d in report.deleted]
+        rows += [["kept", k] for k in report.kept]
         rows += [["problem", p] for p in report.problems]
         cmdline.emit_rows(rows)
     for note in notes or []:
@@ -48,6 +49,8 @@ def _report(cmdline: CommandLine, report, verb: str, notes: list[str] | None = N
             parts.append(f"{plural(len(report.states), 'state')} set")
         if report.deleted:
             parts.append(f"{len(report.deleted)} deleted")
+        if report.kept:
+            parts.append(f"{len(report.kept)} kept for a state set in the destination ({escape(', '.join(report.kept))})")
         colour = "green" if report.ok else "red"
         cmdline.note(f"[{colour}]{'OK' if report.ok else 'incomplete'}[/]: " + ", ".join(parts))
     if not report.ok:
@@ -84,18 +87,29 @@ def copy(cmdline: CommandLine, src: str, dst: str, selection: tuple[str, ...], n
 @click.argument("dst")
 @click.option("--state", "states", multiple=True, metavar="STATE", help="Only the versions this state names (repeatable).")
 @click.option("--delete", is_flag=True, help="Also remove from DST the versions, states and domains SRC no longer has.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="With --state: also delete from DST the versions no state of DST names any more (those the states moved off).",
+)
 @click.option("--allow-empty-source", is_flag=True, help="With --delete, mirror a SRC with no domains (empties DST).")
 @common_options
 @pass_cmdline
-def mirror(cmdline: CommandLine, src: str, dst: str, states: tuple[str, ...], delete: bool, allow_empty_source: bool) -> None:
+def mirror(cmdline: CommandLine, src: str, dst: str, states: tuple[str, ...], delete: bool, prune: bool, allow_empty_source: bool) -> None:
     """Bring DST, a read-only copy of SRC, in step (for cron or CI): new versions, moved states and,
     with --delete, removals. A run with nothing new only lists and transfers nothing. A SRC that
-    does not exist is refused, and with --delete one with no domains (unless --allow-empty-source)."""
+    does not exist is refused, and with --delete one with no domains (unless --allow-empty-source).
+
+    A serving copy of some states: `modelstore mirror SRC DST --state production --delete --prune`
+    holds the versions production names and nothing else; a version a state set in DST itself
+    (not mirrored) names is kept."""
+    if prune and not states:
+        raise click.UsageError("--prune deletes the versions the mirrored states moved off: give --state STATE")
     source, target = _open(cmdline, src), _open(cmdline, dst)
     try:
         with progress(cmdline, "Mirroring", None) as callback:
             report = source.mirror_to(
-                target, states=list(states) or None, delete=delete, allow_empty_source=allow_empty_source, progress=callback
+                target, states=list(states) or None, delete=delete, prune=prune, allow_empty_source=allow_empty_source, progress=callback
             )
     finally:
         source.close()
@@ -127,3 +141,61 @@ def import_legacy(cmdline: CommandLine, legacy_url: str, dst: str, domains: tupl
         source.close()
         target.close()
     _report(cmdline, report, "imported", report.notes)
+
+
+@cli.command()
+@click.argument("selection", metavar="DOMAIN[:VERSION|@STATE]")
+@click.argument("ref")
+@click.option("--plain-http", is_flag=True, help="Talk to the registry over http:// (a registry on loopback).")
+@common_options
+@pass_cmdline
+def push(cmdline: CommandLine, selection: str, ref: str, plain_http: bool) -> None:
+    """Send a version (latest by default) to REF, outside any store: oci://REGISTRY/REPOSITORY[:TAG]
+    (modelstore-oci; the tag defaults to the version number).
+
+    Files are verified before they leave and only what REF lacks is sent; the record and signatures
+    go with them. Prints the pinned reference (REF@sha256:...); `modelstore pull` brings it back.
+    """
+    from ..replicate import Selector
+
+    chosen = Selector.parse(selection)
+    store = cmdline.store()
+    v = store.resolve(chosen.domain, chosen.version, chosen.state)
+    options = {"plain_http": True} if plain_http else {}
+    with progress(cmdline, f"Pushing {chosen.domain} v{v.version}", None) as callback:
+        digest = store.push(chosen.domain, ref, v.version, progress=callback, **options)
+    pinned = f"{ref.rsplit('@', 1)[0]}@{digest}"
+    if cmdline.mode == "json":
+        cmdline.emit_json({"domain": chosen.domain, "version": v.version, "ref": ref, "digest": digest, "pinned": pinned})
+    elif cmdline.mode == "plain":
+        click.echo(pinned)
+    else:
+        cmdline.console.print(
+            f"Pushed [bold]{escape(chosen.domain)}[/] version [bold green]{v.version}[/] to {escape(ref)} [dim]({digest})[/]"
+        )
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("domain", required=False)
+@click.option("--plain-http", is_flag=True, help="Talk to the registry over http:// (a registry on loopback).")
+@common_options
+@pass_cmdline
+def pull(cmdline: CommandLine, ref: str, domain: str | None, plain_http: bool) -> None:
+    """Commit what REF holds (oci://REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST]) as a version of the store.
+
+    A pushed version keeps its domain and number when the number is free (its signatures then
+    still hold); otherwise, or into another DOMAIN, it is the domain's next version. An artifact
+    another tool pushed becomes a raw-files version of DOMAIN (default: the repository's name).
+    Every byte is verified before anything is committed. Prints the version.
+    """
+    store = cmdline.store()
+    options = {"plain_http": True} if plain_http else {}
+    with progress(cmdline, f"Pulling {ref}", None) as callback:
+        v = store.pull(ref, domain, progress=callback, **options)
+    if cmdline.mode == "json":
+        cmdline.emit_json({"domain": v.domain, "version": v.version, "pulled_from": v.metadata.get("pulled_from")})
+    elif cmdline.mode == "plain":
+        click.echo(f"{v.domain}\t{v.version}")
+    else:
+        cmdline.console.print(f"Pulled {escape(ref)} as [bold]{escape(v.domain)}[/] version [bold green]{v.version}[/]")

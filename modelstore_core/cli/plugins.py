@@ -121,8 +121,8 @@ def plugins_command(cmdline: CommandLine) -> None:
         if p["commands"]:
             provides.append(escape("commands: " + ", ".join(p["commands"])))
         provides += [f"[red]{escape(e)}[/]" for e in p["errors"]]
-        hooks = "\n".join(h.removeprefix("modelstore_") for h in p["hooks"])
-        table.add_row(escape(p["name"]), dist, escape(hooks), "\n".join(provides))
+        hooks = "\n".join(escape(h.removeprefix("modelstore_")) for h in p["hooks"])  # the names escaped, not the layout
+        table.add_row(escape(p["name"]), dist, hooks, "\n".join(provides))
     cmdline.console.print(table)
     for failure in report["failures"]:
         cmdline.console.print(f"[red]✗ {escape(failure['name'])}[/]: {escape(failure['error'])}")

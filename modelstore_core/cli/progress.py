@@ -13,6 +13,9 @@ from ..progress import ProgressCallback
 
 #: Transfers smaller than this finish before a bar would be worth drawing.
 PROGRESS_MIN_BYTES = 8 * 1000 * 1000
+#: A rate is shown once a transfer has run this long and moved this much: before that it measures
+#: latency, not throughput (a copy of one small record reads "414 bytes/s").
+RATE_MIN_SECONDS, RATE_MIN_BYTES = 1.0, 1000 * 1000
 
 
 @contextmanager
@@ -25,28 +28,28 @@ def progress(cmdline, description: str, total: int | None) -> Iterator[ProgressC
     if not cmdline.progress_allowed or (total is not None and total < PROGRESS_MIN_BYTES):
         yield None
         return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
+    from rich.progress import Progress
 
-    columns = [
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=cmdline.err_console, transient=True) as bar:
+    with Progress(*columns(), console=cmdline.err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
 
         def update(done: int, of: int) -> None:
             bar.update(task, completed=done, total=of)
 
         yield update
+
+
+def columns() -> list:
+    """The bar's columns: spinner, description, bar, bytes done of total, rate, time left."""
+    from rich.progress import BarColumn, DownloadColumn, SpinnerColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.text import Text
+
+    class MeasuredSpeedColumn(TransferSpeedColumn):
+        """The transfer rate, blank until there is enough of the transfer to measure."""
+
+        def render(self, task) -> Text:
+            if (task.elapsed or 0.0) < RATE_MIN_SECONDS or task.completed < RATE_MIN_BYTES:
+                return Text("")
+            return super().render(task)
+
+    return [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(), MeasuredSpeedColumn(), TimeRemainingColumn()]

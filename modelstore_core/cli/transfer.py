@@ -128,7 +128,7 @@ def download(cmdline: CommandLine, domain: str, version: int | None, state_name:
     Model files land at the top, extras under extras/. Prints the directory. Files already there
     are never replaced without --force.
     """
-    store = cmdline.store()
+    store = cmdline.store(existing=True)
     v = store.info(domain, version, state=state_name)
     with progress(cmdline, f"Downloading {domain} v{v.version}", v.size) as callback:
         target = store.download(domain, v.version, to=output, overwrite=force, progress=callback)

@@ -6,8 +6,9 @@ flavor's own distributions, what they require directly, the flavor's plugin and 
 Besides ``dependencies`` (name -> version), the record's ``environment`` key says which of them
 matter to load the files (``key``: the flavor's own distributions, its framework and serializer)
 and the environment markers under which a dependency is required (``markers``: a package needed
-only on some platforms), so that ``modelstore env`` can write a requirements file that installs
-elsewhere.
+only on some platforms) and which were not installed from a package index (``installed_from``:
+``directory``, ``vcs`` or ``archive``, from PEP 610's ``direct_url.json``; never the path or URL
+itself), so that ``modelstore env`` can write a requirements file that installs elsewhere.
 """
 
 from __future__ import annotations
@@ -15,16 +16,29 @@ from __future__ import annotations
 import re
 from functools import cache
 from importlib import metadata
+from typing import NamedTuple
 
+from ..environment import installed_from
 from ..flavor import Flavor
 from ..hookspecs import hookimpl
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+class Installed(NamedTuple):
+    """An installed distribution, as the record names it."""
+
+    name: str
+    version: str
+    #: (name, marker) of what it requires outside extras
+    requires: tuple[tuple[str, str], ...]
+    #: ``directory``, ``vcs`` or ``archive`` when not installed from a package index
+    source: str | None
+
+
 @cache
-def installed(name: str) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
-    """(canonical name, version, (name, marker) of what it requires outside extras) of an installed distribution."""
+def installed(name: str) -> Installed | None:
+    """An installed distribution, or ``None``."""
     try:
         dist = metadata.distribution(name)
     except metadata.PackageNotFoundError:
@@ -36,7 +50,7 @@ def installed(name: str) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
             continue
         if match := _NAME.match(requirement):
             requires.append((match.group(0), marker))
-    return dist.metadata["Name"], dist.version, tuple(requires)
+    return Installed(dist.metadata["Name"], dist.version, tuple(requires), installed_from(dist))
 
 
 def versions(names: list[str], *, requirements: bool = True, markers: dict[str, str] | None = None) -> dict[str, str]:
@@ -48,16 +62,16 @@ def versions(names: list[str], *, requirements: bool = True, markers: dict[str, 
         info = installed(name)
         if info is None:
             continue
-        found[info[0]] = info[1]
-        for required, marker in info[2] if requirements else ():
+        found[info.name] = info.version
+        for required, marker in info.requires if requirements else ():
             if (sub := installed(required)) is not None:
-                found[sub[0]] = sub[1]
-                if markers is not None and sub[0] not in unconditional:
+                found[sub.name] = sub.version
+                if markers is not None and sub.name not in unconditional:
                     if marker:
-                        markers[sub[0]] = marker
+                        markers[sub.name] = marker
                     else:  # required everywhere by one of them: no marker
-                        unconditional.add(sub[0])
-                        markers.pop(sub[0], None)
+                        unconditional.add(sub.name)
+                        markers.pop(sub.name, None)
     return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
 
 
@@ -65,7 +79,10 @@ def versions(names: list[str], *, requirements: bool = True, markers: dict[str, 
 def modelstore_collect_metadata(flavor: Flavor):
     markers: dict[str, str] = {}
     found = versions(flavor.dependencies, markers=markers)
-    key = sorted(info[0] for name in flavor.dependencies if (info := installed(name)) is not None)
+    key = sorted(info.name for name in flavor.dependencies if (info := installed(name)) is not None)
     found.update(versions([flavor.plugin, "modelstore-core"], requirements=False))
     environment = {"key": key, "markers": {name: markers[name] for name in sorted(markers) if name not in key}}
+    sources = {name: info.source for name in found if (info := installed(name)) is not None and info.source}
+    if sources:
+        environment["installed_from"] = dict(sorted(sources.items()))
     return {"dependencies": dict(sorted(found.items(), key=lambda kv: kv[0].lower())), "environment": environment}

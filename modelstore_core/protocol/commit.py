@@ -24,7 +24,9 @@ A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`
 crash after it leaves a complete version (readers trust neither the hint nor the summary blindly).
 
 A copy from another store (:mod:`modelstore_core.replicate`) commits the same way under the
-source's number (:func:`commit_copy`); signatures are written by :func:`put_signature`.
+source's number (:func:`commit_copy`); a version pulled from outside any store
+(:mod:`modelstore_core.transport`) under its own number when it is free, else under the next one
+(:func:`commit_pulled`); signatures are written by :func:`put_signature`.
 
 States, deletes and the hint take an optional ``signer`` (:class:`~modelstore_core.signing.Signer`):
 what it changes, it signs (:mod:`modelstore_core.pointers` says what readers make of it). Every
@@ -189,14 +191,7 @@ def commit_version(
         placed = place_objects(staged, progress)
         checkpoint("objects-stored")
         before_claim(placed)
-
-        def restore(missing: list[str]) -> None:
-            for st in staged:
-                if st.sha256 in missing:
-                    missing.remove(st.sha256)
-                    st.place(keys.object_key(st.sha256))
-
-        ensure_objects(storage, marker, objects, restore)  # before the record: it never names a missing object
+        _ensure_staged(storage, marker, staged)  # before the record: it never names a missing object
         record, hint, change = create_record(storage, domain, draft, marker=marker.key)
         marker.version = record.version
         checkpoint("committed")
@@ -214,6 +209,18 @@ def commit_version(
         checkpoint("latest-updated")
     sizes = {st.sha256: st.size for st in staged}
     return record, sum(sizes[sha] for sha, wrote in placed.items() if wrote)
+
+
+def _ensure_staged(storage: Storage, marker: Marker, staged: list[StagedFile]) -> None:
+    """:func:`ensure_objects` for an upload's staged files, each placed again if a ``gc`` run took it."""
+
+    def restore(missing: list[str]) -> None:
+        for st in staged:
+            if st.sha256 in missing:
+                missing.remove(st.sha256)
+                st.place(keys.object_key(st.sha256))
+
+    ensure_objects(storage, marker, tuple(sorted({st.sha256 for st in staged})), restore)
 
 
 def commit_copy(storage: Storage, domain: str, version: int, data: bytes, after: int, marker: str | None = None) -> tuple[str | None, Any]:
@@ -247,6 +254,56 @@ def claim_change(storage: Storage, domain: str, version: int, claim: bytes) -> A
     key = keys.claim_key(domain, version)
     found = feed.read_claim(claim, key)
     return None if found is None else feed.upload_change(domain, version, claim, found[0], found[2])
+
+
+def commit_pulled(
+    storage: Storage,
+    domain: str,
+    number: int | None,
+    data: bytes,
+    renumbered: dict[str, Any],
+    staged: list[StagedFile],
+    progress: list[FileProgress],
+    after_commit: Callable[[VersionRecord], None],
+    *,
+    allow_renumber: bool = True,
+) -> tuple[VersionRecord, bool]:
+    """Commit a version that came from outside the store (a pull), its files staged: as version
+    ``number`` with the record ``data`` (:func:`commit_copy`, then ``after_commit(record)``, which
+    stores its signatures) when ``number`` is given and still free in ``domain``; else as the next
+    version, from ``renumbered`` (a record draft, as :func:`commit_version` takes). Returns the
+    committed record and whether it kept ``number``. A number taken meanwhile raises
+    :class:`ConflictError` when ``allow_renumber`` is false (nothing is committed). Its event in the
+    change feed: ``copied`` under its own number (the claim names the record, as a copy's does),
+    ``uploaded`` under the next one.
+    """
+    with upload_in_progress(storage, domain, tuple(sorted({st.sha256 for st in staged}))) as marker:
+        checkpoint("marker-written")
+        place_objects(staged, progress)
+        checkpoint("objects-stored")
+        _ensure_staged(storage, marker, staged)
+        if number is not None:
+            after = feed.tail(storage, feed.domain_seq(storage, domain))  # its event comes after
+            conflict, change = commit_copy(storage, domain, number, data, after, marker.key)
+            if conflict is None:
+                marker.version = number
+                record = VersionRecord.parse(data, keys.version_key(domain, number), domain, number)
+                after_commit(record)
+                checkpoint("signed")
+                seq = feed.append(storage, change) if change is not None else 0
+                checkpoint("evented")
+                advance_latest(storage, domain, number, evented={number} if change is not None else set(), seq=seq)
+                return record, True
+            if not allow_renumber:
+                raise ConflictError(f"version {number} of {domain!r}: {conflict}; nothing was committed")
+        record, hint, change = create_record(storage, domain, renumbered, marker=marker.key)
+        marker.version = record.version
+        checkpoint("committed")
+        summary.add_entry(storage, record, len(dumps(record.document)))
+        seq = feed.append(storage, change)
+        checkpoint("evented")
+        advance_latest(storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint, evented={record.version}, seq=seq)
+    return record, False
 
 
 def claim_document(copy_of: bytes | None = None, feed: dict[str, Any] | None = None) -> bytes:

@@ -1,9 +1,10 @@
 """The change feed: what happened in a store, one event per change, in order, with no server.
 
 Events (:data:`~.records.EVENT_KINDS`): ``uploaded`` and ``copied`` (a version committed by an
-upload, or copied in from another store), ``state_set`` and ``state_removed`` (a state set or moved,
-or removed: by ``set_state``, ``remove_state``, a delete, a copy of states, ``verify --repair``),
-``deleted`` (a version; with no version, a whole domain) and ``signed``.
+upload, or copied in from another store or pulled under its own number), ``state_set`` and
+``state_removed`` (a state set or moved, or removed: by ``set_state``, ``remove_state``, a delete, a
+copy of states, ``verify --repair``), ``deleted`` (a version; with no version, a whole domain) and
+``signed``.
 
 **Where.** ``feed/<block>/<seq>.json``, one event per key, created with create-if-absent at
 consecutive numbers from 1, never rewritten, never deleted. A slot is created only once every

@@ -43,9 +43,9 @@ only missing objects moved, conflicts reported, and a copy killed at each step r
 :func:`modelstore_core.testing.history.commit_copies` writes 1,000 versions quickly, for tests of
 what operations cost at that scale.
 
-The kit is also a pytest plugin (:mod:`.pytest_plugin`, loaded through the ``pytest11`` entry point):
-its asserts are rewritten so a failure shows both values, and the fixtures ``isolated``, ``store``
-and ``fresh`` need no import.
+The kit is also a pytest plugin (:mod:`.pytest_plugin`), which a suite that uses the kits switches
+on (``-p modelstore_core.testing.pytest_plugin``): its asserts are rewritten so a failure shows both
+values, and the fixtures ``isolated``, ``store`` and ``fresh`` need no import.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import pytest
 
 from ..errors import UsageError
 from ..protocol import keys
+from .faults import HANG_TIMEOUT
 
 #: Steps of a copy at which a killed copy must leave the target consistent and resumable.
 COPY_STEPS = ("copy-object-stored", "copy-objects-stored", "copy-claimed", "copy-committed", "copy-evented")
@@ -48,7 +49,7 @@ _CHILD = textwrap.dedent(
 
 def copy_in_child(source_url: str, target_url: str, crash_at: str, cache: Path) -> int:
     """Run a copy in a new process, killed with SIGKILL at ``crash_at``; its return code."""
-    return subprocess.run([sys.executable, "-c", _CHILD, source_url, target_url, crash_at, str(cache)], timeout=120).returncode
+    return subprocess.run([sys.executable, "-c", _CHILD, source_url, target_url, crash_at, str(cache)], timeout=HANG_TIMEOUT).returncode
 
 
 @pytest.mark.usefixtures("isolated")
@@ -265,3 +266,34 @@ class CopyContract:
         report = source.mirror_to(target, states=["production"], delete=True)
         assert report.deleted == ["churn@production"] and target.states("churn") == {}
         assert [v.version for v in target.list_versions("churn")] == [3, 2]  # versions stay: the source has them
+
+    def test_mirror_of_a_state_with_prune_holds_what_the_states_name(self, source, target, files):
+        for f in files:
+            source.upload("churn", files=[f])
+        source.set_state("churn", 1, "production")
+        assert source.mirror_to(target, states=["production"], prune=True).copied == ["churn:1"]
+        source.set_state("churn", 2, "production")
+        report = source.mirror_to(target, states=["production"], prune=True)
+        assert report.ok and report.copied == ["churn:2"] and report.deleted == ["churn:1"]  # production moved off it
+        assert [v.version for v in target.list_versions("churn")] == [2] and target.states("churn") == {"production": 2}
+        assert [v.version for v in source.list_versions("churn")] == [3, 2, 1]  # the source keeps them all
+
+        target.set_state("churn", 2, "canary")  # a state of the target's own: its version stays
+        source.set_state("churn", 3, "production")
+        report = source.mirror_to(target, states=["production"], prune=True)
+        assert report.copied == ["churn:3"] and report.deleted == [] and report.kept == ["churn:2"]
+        assert [v.version for v in target.list_versions("churn")] == [3, 2]
+        assert target.states("churn") == {"production": 3, "canary": 2}
+
+        source.set_state("churn", 1, "production")  # rolled back to a version pruned before: copied again
+        target.remove_state("churn", "canary")
+        report = source.mirror_to(target, states=["production"], prune=True)
+        assert report.ok and report.copied == ["churn:1"] and sorted(report.deleted) == ["churn:2", "churn:3"]
+        assert [v.version for v in target.list_versions("churn")] == [1] and target.verify().ok
+        assert [p.read_bytes() for p in target.load("churn", 1)] == [files[0].read_bytes()]
+
+    def test_prune_needs_the_states_it_keeps(self, source, target, files):
+        source.upload("churn", files=[files[0]])
+        with pytest.raises(UsageError, match="name the states to mirror"):
+            source.mirror_to(target, prune=True)
+        assert not target.storage.exists() or target.list_domains() == []  # refused before any write

@@ -12,7 +12,7 @@ import pytest
 from ..errors import StorageError, VersionNotFoundError
 from ..protocol import keys
 from ..store import ModelStore
-from .faults import ACTIONS, FaultProxy, every_nth
+from .faults import ACTIONS, HANG_TIMEOUT, FaultProxy, every_nth
 from .store_contract import collect_now
 
 
@@ -139,7 +139,7 @@ class FaultContract:
         decide = every_nth(1, actions=("503",), only=self.is_version_write)
         with self.proxy(upstream_port, decide) as proxy:
             worker = self.start_worker(store_url, store_env, self.options(proxy, "few"), tmp_path, "d", str(model))
-            _, err = worker.communicate(timeout=120)
+            _, err = worker.communicate(timeout=HANG_TIMEOUT)
         assert worker.returncode != 0 and "StorageError" in err, err
         if self.few_attempts is None:
             assert proxy.faults().get("503", 0) >= 2  # retried, then gave up

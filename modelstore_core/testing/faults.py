@@ -32,11 +32,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["ACTIONS", "FaultProxy", "ServerProcess", "every_nth", "free_port", "wait_for_port"]
+__all__ = ["ACTIONS", "HANG_TIMEOUT", "FaultProxy", "ServerProcess", "every_nth", "free_port", "wait_for_port"]
+
+#: Seconds after which a test calls a child process or a test server hung. Only a bound on a hang,
+#: never a measure: on a busy 2-core machine a Python that imports torch or Keras can take minutes
+#: to start, and a test must not fail for it.
+HANG_TIMEOUT = 600.0
 
 #: The faults :func:`every_nth` cycles through by default (all but ``"hold"``).
 ACTIONS = ("500", "503", "drop", "drop-after", "cut")
-REASONS = {500: "Internal Server Error", 503: "Service Unavailable"}
+REASONS = {413: "Content Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 #: ``decide(method, target, headers, body)`` -> an action of :class:`FaultProxy`, or None.
 Decide = Callable[[str, str, dict, bytes], "str | None"]
@@ -49,7 +54,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = HANG_TIMEOUT) -> None:
     """Wait until something listens on 127.0.0.1:``port``; raise with the tail of ``log`` if ``proc`` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,8 +78,8 @@ class ServerProcess:
     (endpoint, credentials) for tests that start other processes.
     """
 
-    #: seconds to wait for the port after starting the process (a subclass raises it for slow starters)
-    start_timeout = 30.0
+    #: seconds to wait for the port after starting the process
+    start_timeout = HANG_TIMEOUT
 
     def __init__(self, command: Callable[[int], Sequence[object]], log: Path):
         self.command = command
@@ -113,9 +118,9 @@ class FaultProxy:
     ``decide(method, target, headers, body)`` names what happens to each request:
 
     - ``None``: forwarded, answered;
-    - ``"500"`` / ``"503"``: answered with that status and ``errors[status]`` as the body
-      (``content_type``), never forwarded; give the service's own error body so that the client
-      parses it as it would the real thing;
+    - ``"500"`` / ``"503"`` (or another status, e.g. ``"413"``): answered with that status and
+      ``errors[status]`` as the body (``content_type``), never forwarded; give the service's own
+      error body so that the client parses it as it would the real thing;
     - ``"drop"``: the connection is closed before forwarding;
     - ``"drop-after"``: forwarded (it takes effect), then the connection is closed unanswered;
     - ``"cut"``: forwarded, then the connection is closed halfway through the answer's body;
@@ -218,11 +223,11 @@ class FaultProxy:
                 with self._lock:
                     action = self.decide(method, target, headers, body)
                     self.log.append((method, target, action))
-                if action in ("500", "503"):
+                if action is not None and action.isdigit():  # "500", "503", or any other status
                     status = int(action)
                     payload = self.errors.get(status, b"")
                     client.sendall(
-                        f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: {self.content_type}\r\n"
+                        f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: {self.content_type}\r\n"
                         f"Content-Length: {len(payload)}\r\n\r\n".encode()
                         + (b"" if method == "HEAD" else payload)
                     )
@@ -371,6 +376,10 @@ class FrozenServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        try:  # wakes the thread blocked in accept(), which close() alone does not: the join waited 5 s
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
         for conn in self.held:
             conn.close()

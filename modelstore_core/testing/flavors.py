@@ -10,6 +10,8 @@ and it checks, against the installed plugin and a real local store:
 - with only this plugin disabled (``MODELSTORE_DISABLE_PLUGINS``), loading raises
   ``MissingPluginError`` naming ``pip install <distribution>``, in a fresh interpreter and in
   this process;
+- with the plugin installed but its framework not (the plugin's ``modules`` unimportable),
+  loading raises ``MissingFrameworkError`` naming ``pip install "<distribution>[<extra>]"``;
 - uploading and loading raw files, or refusing unrelated objects, never imports your framework.
 
 ::
@@ -30,12 +32,12 @@ and it checks, against the installed plugin and a real local store:
             return model.predict(X)
 
 The same checks are plain functions (:func:`assert_round_trip`, :func:`assert_reupload_deduplicated`,
-:func:`assert_deterministic_across_processes`, :func:`check_missing_plugin`,
+:func:`assert_deterministic_across_processes`, :func:`check_missing_plugin`, :func:`check_missing_framework`,
 :func:`check_raw_files_import_nothing`) for tests that need them with other models. They work
 on a test directory ``root`` (pytest's ``tmp_path``): the store is ``root / "store"`` and each
 ``ModelStore`` object gets its own cache under ``root``. The fixtures ``isolated``, ``store`` and
-``fresh`` come from the kit's pytest plugin (:mod:`modelstore_core.testing.pytest_plugin`), with no
-import.
+``fresh`` come from the kit's pytest plugin (:mod:`modelstore_core.testing.pytest_plugin`, which the
+suite switches on: ``-p modelstore_core.testing.pytest_plugin``), with no import.
 
 Only the standard library and pytest are imported here: no ML framework.
 """
@@ -59,6 +61,7 @@ from ..errors import MissingPluginError
 from ..plugins import KNOWN_PLUGINS, get_plugins, reset_plugins
 from ..store import ModelStore
 from ..version import Version
+from .faults import HANG_TIMEOUT
 
 __all__ = [
     "FlavorContract",
@@ -69,6 +72,7 @@ __all__ = [
     "assert_round_trip",
     "assert_same",
     "build",
+    "check_missing_framework",
     "check_missing_plugin",
     "check_raw_files_import_nothing",
     "isolate",
@@ -115,7 +119,7 @@ def run_python(code: str, cwd: Path, env: Mapping[str, str] | None = None, args:
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_TIMEOUT,
     )
     assert proc.returncode == 0, f"subprocess failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
@@ -336,6 +340,38 @@ def assert_missing_plugin_in_process(
         reset_plugins()
 
 
+def check_missing_framework(root: Path, domain: str, *, plugin: str, distribution: str, flavor: str) -> dict[str, Any]:
+    """In a fresh interpreter where the framework modules of ``plugin`` (its ``modules``) cannot be
+    imported, as if its extra were not installed, loading ``domain`` (already uploaded to
+    ``root / "store"``) must raise ``MissingFrameworkError`` for ``flavor`` naming
+    ``pip install "<distribution>[<extra>]"``, the extra named after the module or the flavor.
+    Returns what the subprocess saw."""
+    modules = list(get_plugins().manager.get_plugin(plugin).modules)
+    seen = run_python_json(
+        """
+        import json, sys
+        root, domain, modules = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+        for module in modules:
+            sys.modules[module] = None  # importing it raises ModuleNotFoundError, as if it were not installed
+        from modelstore_core import MissingFrameworkError, ModelStore
+        store = ModelStore(root + "/store", cache_dir=root + "/cache-no-framework")
+        seen = {}
+        try:
+            store.load(domain, trust=True)  # trust: the error must come before a pickle would be refused
+        except MissingFrameworkError as exc:
+            seen = {"message": str(exc), "flavor": exc.flavor, "module": exc.module, "distribution": exc.distribution, "extra": exc.extra}
+        print(json.dumps(seen))
+        """,
+        cwd=root,
+        args=[root, domain, json.dumps(modules)],
+    )
+    assert seen, f"loading a {flavor!r} version without {', '.join(modules)} did not raise MissingFrameworkError"
+    assert seen["flavor"] == flavor and seen["module"] in modules and seen["distribution"] == distribution, seen
+    install = f'pip install "{distribution}[{seen["extra"]}]"'
+    assert seen["extra"] is not None and install in seen["message"], f"{seen['message']!r} does not say {install}"
+    return seen
+
+
 def check_raw_files_import_nothing(
     root: Path, *, plugin: str, distribution: str, modules: Iterable[str], unrelated: Iterable[str] = ("object()",)
 ) -> dict[str, Any]:
@@ -409,6 +445,15 @@ class FlavorContract:
     own_model_code: str | None = None
     #: keyword arguments of ``load()`` in the round trip
     load_options: Mapping[str, Any] = {}
+    #: ``False`` where loading never needs a framework of the plugin's ``modules`` installed apart, so
+    #: :func:`check_missing_framework` does not apply: the example's framework is its own package;
+    #: modelstore-lightning loads the weights into the class the caller passes, never importing Lightning
+    loads_need_the_framework: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.loads_need_the_framework:
+            cls.test_loading_without_the_framework_says_what_to_install = None  # not collected
 
     @pytest.fixture(autouse=True)
     def _isolated(self, isolated):
@@ -455,6 +500,10 @@ class FlavorContract:
     def test_missing_plugin_in_process(self, tmp_path, model, monkeypatch):
         open_store(tmp_path).upload("m", model=model)
         assert_missing_plugin_in_process(monkeypatch, tmp_path, "m", plugin=self.plugin, distribution=self.distribution, flavor=self.flavor)
+
+    def test_loading_without_the_framework_says_what_to_install(self, tmp_path, model):
+        open_store(tmp_path).upload("m", model=model)
+        check_missing_framework(tmp_path, "m", plugin=self.plugin, distribution=self.distribution, flavor=self.flavor)
 
     def test_raw_files_and_unrelated_objects_import_no_framework(self, tmp_path):
         check_raw_files_import_nothing(

@@ -21,7 +21,6 @@ from pathlib import Path
 from ..protocol import commit, feed
 from ..version import Version
 
-
 #: Versions :func:`commit_copies` commits between two moves of the latest hint.
 BATCH = 100
 

@@ -1,6 +1,8 @@
-"""The conformance kits as a pytest plugin (entry point ``pytest11: modelstore``).
-
-Loaded by pytest wherever ``modelstore-core`` is installed, it
+"""The conformance kits as a pytest plugin, opt-in: a suite that uses the kits switches it on, as
+pytest's own ``pytester`` is (``-p modelstore_core.testing.pytest_plugin`` in the ini file's
+``addopts``, or ``pytest_plugins = ["modelstore_core.testing.pytest_plugin"]`` in a top-level
+``conftest.py``). It is no ``pytest11`` entry point: installing ``modelstore-core`` adds no
+fixture named ``store`` or ``fresh`` to every other project's tests. Switched on, it
 
 * has pytest rewrite the asserts of :mod:`modelstore_core.testing`, so that a failing contract
   check shows what was expected and what came back (pytest only rewrites test modules and the
@@ -11,8 +13,7 @@ Loaded by pytest wherever ``modelstore-core`` is installed, it
   ``fast_heartbeat`` (heartbeats every 0.1 s, so that a ``gc`` grace passes quickly).
 
 ``isolated`` is used by every kit class; set ``modelstore_isolate = true`` in the pytest ini
-options to apply it to every test of a suite as well. Nothing changes for a suite that uses
-neither the kit nor that option.
+options to apply it to every test of a suite as well.
 """
 
 from __future__ import annotations

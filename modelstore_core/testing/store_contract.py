@@ -20,6 +20,7 @@ from ..errors import (
 from ..protocol import keys
 from ..protocol.liveness import minimum_grace
 from ..store import ModelStore
+from .faults import HANG_TIMEOUT
 
 CRASH_STEPS = ["serialized", "staged", "marker-written", "object-stored", "objects-stored", "claimed"]
 
@@ -69,7 +70,7 @@ class StoreFixtures:
     def run_worker(self, store_url, store_options, store_env, tmp_path, *args, check=True, **popen):
         env = {**os.environ, **store_env, "MODELSTORE_CACHE_DIR": str(tmp_path / "worker-cache")}
         cmd = [sys.executable, "-m", "modelstore_core.testing.worker", store_url, *args, "--options", json.dumps(store_options)]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=check, timeout=120, **popen)
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=check, timeout=HANG_TIMEOUT, **popen)
 
 
 class StoreContract(StoreFixtures):
@@ -180,11 +181,12 @@ class StoreContract(StoreFixtures):
 
     def test_concurrent_uploads_get_distinct_versions(self, store, store_url, store_options, store_env, tmp_path):
         start = tmp_path / "start"
-        procs = []
+        procs, ready = [], []
         env = {**os.environ, **store_env, "MODELSTORE_CACHE_DIR": str(tmp_path / "wc")}
         for i in range(self.writers):
             f = tmp_path / f"model-{i}.bin"
             f.write_bytes(f"model {i}".encode() * 1000)
+            ready.append(tmp_path / f"ready-{i}")
             cmd = [
                 sys.executable,
                 "-m",
@@ -194,12 +196,21 @@ class StoreContract(StoreFixtures):
                 str(f),
                 "--options",
                 json.dumps(store_options),
+                "--ready-file",
+                str(ready[-1]),
                 "--start-file",
                 str(start),
             ]
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        # Every writer started (on a busy machine that takes seconds, one after another) before any
+        # uploads: the uploads race each other, not the other writers' imports.
+        deadline = time.monotonic() + HANG_TIMEOUT
+        while not all(r.exists() for r in ready):
+            failed = [p for p in procs if p.poll() is not None]
+            assert not failed and time.monotonic() < deadline, [p.communicate() for p in failed]
+            time.sleep(0.01)
         start.touch()
-        outputs = [p.communicate(timeout=180) for p in procs]
+        outputs = [p.communicate(timeout=HANG_TIMEOUT) for p in procs]
         assert [p.returncode for p in procs] == [0] * self.writers, [err for _, err in outputs]
         got = sorted(int(out) for out, _ in outputs)
         assert got == list(range(1, self.writers + 1))

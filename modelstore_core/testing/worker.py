@@ -5,7 +5,9 @@ or paused writers, possibly posing as another machine.
 prints the new version number. ``--crash-at`` kills the process with SIGKILL at the named
 step of an upload (:func:`modelstore_core.protocol.commit.checkpoint`) (``serialized``, ``marker-written``, ``object-stored``,
 ``objects-stored``, ``claimed``, ``committed``, ``summarized``, ``latest-updated``); ``--pause-at`` stops there
-(alive, its heartbeat running) until ``--resume-file`` exists, or until killed.
+(alive, its heartbeat running) until ``--resume-file`` exists, or until killed. ``--ready-file``
+and ``--start-file`` line writers up: each creates its ready file once started, then waits for the
+start file.
 
 ``--gc GRACE`` runs ``gc --apply`` instead of an upload (``DOMAIN`` and ``FILE`` are not given);
 ``--pause-at gc-deleting`` stops it before its first delete. ``--set-state NAME=VERSION`` moves a
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paused-file")
     parser.add_argument("--resume-file")
     parser.add_argument("--start-file", help="wait until this file exists, so writers start together")
+    parser.add_argument("--ready-file", help="create this file once started (imports done, store open), before waiting for --start-file")
     parser.add_argument("--gc", type=float, metavar="GRACE", help="run gc --apply with this grace instead of an upload")
     parser.add_argument("--set-state", metavar="NAME=VERSION", help="point state NAME of DOMAIN at VERSION instead of an upload")
     parser.add_argument("--as-pid", type=int)
@@ -77,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         commit.checkpoint = pause
     store = ModelStore(args.url, **json.loads(args.options))
     store.list_domains()  # connect and load plugins before the start line
+    if args.ready_file:
+        open(args.ready_file, "w").close()
     if args.start_file:
         while not os.path.exists(args.start_file):
             time.sleep(0.002)

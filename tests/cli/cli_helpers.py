@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from modelstore_core.cli import main
 from modelstore_core.plugins import reset_plugins
+from modelstore_core.testing.faults import HANG_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "modelstore"
@@ -105,28 +106,33 @@ class CLI:
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=HANG_TIMEOUT,
             env={**self.env, **(env or {})},
             cwd=cwd or self.tmp,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
-    def tty(self, *args: str, answer: str | None = None, env: dict | None = None, cwd: Path | None = None) -> Result:
-        """Run on a pseudo-terminal (stdin, stdout and stderr), as a person at a terminal would.
+    def tty(self, *args: str, answer: str | None = None, env: dict | None = None, cwd: Path | None = None, columns: int = 160) -> Result:
+        """Run on a pseudo-terminal (stdin, stdout and stderr) ``columns`` wide, as a person at a terminal would.
 
         ``stdout`` of the result is everything the terminal showed, ANSI codes removed.
         """
+        env = {**(env or {}), "COLUMNS": str(columns)}
         master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
         proc = subprocess.Popen(
             [*self.command(False), *map(str, args)],
-            stdin=slave, stdout=slave, stderr=slave,
-            env={**self.env, **(env or {})}, cwd=cwd or self.tmp, start_new_session=True,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={**self.env, **(env or {})},
+            cwd=cwd or self.tmp,
+            start_new_session=True,
         )
         os.close(slave)
         if answer is not None:
             os.write(master, answer.encode() + b"\n")
-        chunks, deadline = [], time.monotonic() + 60
+        chunks, deadline = [], time.monotonic() + HANG_TIMEOUT
         while time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 0.5)
             if not ready:
@@ -199,8 +205,12 @@ def fake_distribution(site: Path, name: str, module: str, source: str | None = N
         (site / f"{module}.py").write_text(textwrap.dedent(source))
 
 
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+}
 
 
 def git(path: Path, *args: str) -> str:

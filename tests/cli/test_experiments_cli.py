@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from modelstore_core import ModelStore
 
@@ -132,9 +134,14 @@ def test_env_prints_a_requirements_file(cli, files):
     assert printed.returncode == 0, printed.stderr
     lines = printed.stdout.splitlines()
     assert lines[0].startswith("# ") and lines[1].startswith("# Python ")
-    assert [line for line in lines if not line.startswith("#")] == ["modelstore-core==0.1.0"]
+    # modelstore-core is installed from this checkout (`pip install -e .`): no index serves it.
+    assert [line for line in lines if not line.startswith("#")] == []
+    assert "#   modelstore-core==0.1.0  (installed from a local directory)" in lines
+    pinned = cli("env", "churn", "2", "--include-local")
+    assert [line for line in pinned.stdout.splitlines() if not line.startswith("#")] == ["modelstore-core==0.1.0"]
     doc = json.loads(cli("env", "churn", "--format", "json").stdout)
-    assert doc["version"] == 2 and doc["requirements"] == [{"name": "modelstore-core", "version": "0.1.0", "marker": None, "key": False}]
+    recorded = {"name": "modelstore-core", "version": "0.1.0", "marker": None, "key": False, "installed_from": "directory"}
+    assert doc["version"] == 2 and doc["requirements"] == [recorded]
     assert json.loads(cli("env", "churn", "--json").stdout) == doc
     check = cli("env", "churn", "2", "--check")
     assert check.returncode == 0 and check.stdout == ""
@@ -150,3 +157,17 @@ def test_env_prints_a_requirements_file(cli, files):
     refused = cli("env", "churn", "1")
     assert refused.returncode == 1 and refused.stdout == ""
     assert "environment.markers.modelstore-core is not a plain PEP 508 marker" in refused.stderr
+
+
+def test_pip_installs_the_file_env_prints(cli, files, tmp_path):
+    # `modelstore env churn > requirements.txt && pip install -r requirements.txt`, where this
+    # checkout's modelstore-core (installed with `-e .`) is not installed yet and no index has it.
+    _two_versions(cli, files)
+    path = tmp_path / "requirements.txt"
+    dry_run = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-index", "-r", str(path)]
+    path.write_text(cli("env", "churn").stdout)
+    installed = subprocess.run(dry_run, capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
+    path.write_text(cli("env", "churn", "--include-local").stdout)
+    installed = subprocess.run(dry_run, capture_output=True, text=True)
+    assert installed.returncode == 1 and "No matching distribution found for modelstore-core==0.1.0" in installed.stderr

@@ -113,11 +113,13 @@ def test_diff(cli, files, tmp_path, hyperparameters, monkeypatch):
     [changed] = result["files"]["changed"]
     assert changed["path"] == "config.json" and changed["old"]["sha256"] != changed["new"]["sha256"]
     assert result["files"]["unchanged"] == 1
-    assert result["sections"]["model"] == [
-        {"key": "model.hyperparameters.max_depth", "change": "changed", "old": 3, "new": 5},
-        {"key": "model.hyperparameters.objective", "change": "removed", "old": "binary"},
-        {"key": "model.hyperparameters.subsample", "change": "added", "new": 0.8},
+    # The hyperparameters once, as the params they make (model.hyperparameters restates them).
+    assert result["sections"]["params"] == [
+        {"key": "params.max_depth", "change": "changed", "old": 3, "new": 5},
+        {"key": "params.objective", "change": "removed", "old": "binary"},
+        {"key": "params.subsample", "change": "added", "new": 0.8},
     ]
+    assert "model" not in result["sections"] and result["hidden"] == 3
     assert result["sections"]["git"] == [{"key": "git.commit", "change": "changed", "old": first_commit, "new": second_commit}]
     assert result["sections"]["tags"] == [{"key": "tags.data", "change": "changed", "old": "v1", "new": "v2"}]
     assert "dependencies" not in result["sections"] and "runtime" not in result["sections"]
@@ -125,13 +127,13 @@ def test_diff(cli, files, tmp_path, hyperparameters, monkeypatch):
     plain = cli("diff", "churn", "1", "2")
     assert plain.returncode == 0
     assert ["changed", "files", "config.json", changed["old"]["sha256"], changed["new"]["sha256"]] in plain.lines
-    assert ["changed", "model", "model.hyperparameters.max_depth", "3", "5"] in plain.lines
+    assert ["changed", "params", "params.max_depth", "3", "5"] in plain.lines
     assert ["added", "files", "notes.txt", "", result["files"]["added"][0]["sha256"]] in plain.lines
 
     terminal = cli.tty("diff", "churn", "1", "2")
     assert terminal.returncode == 0
     assert "churn: version 1 → 2" in terminal.stdout
-    assert "~ hyperparameters.max_depth: 3 → 5" in terminal.stdout
+    assert "~ max_depth: 3 → 5" in terminal.stdout and "hyperparameters" not in terminal.stdout
     assert "+ notes.txt" in terminal.stdout
 
     same = json.loads(cli("diff", "churn", "2", "2", "--json").stdout)
@@ -162,3 +164,32 @@ def test_cache_clear_refuses_a_directory_that_is_not_a_cache(cli, files):
         result = cli("cache", "clear", "--yes", env={"MODELSTORE_CACHE_DIR": str(directory)})
         assert result.returncode == 1 and f"{directory} is not a modelstore cache" in result.stderr
     assert api(cli).verify().ok and api(cli).load("churn")[0].read_bytes() == files["model.bin"].read_bytes()
+
+
+def test_a_missing_object_names_the_version_and_file_and_what_restores_it(cli, files, tmp_path):
+    from modelstore_core import MissingObjectError
+
+    v = api(cli).upload("fraud", files=[files["model.bin"]])
+    key = keys.object_key(v.files[0].sha256)
+    (cli.root / key).unlink()  # lost: deleted by hand, or never copied
+
+    with pytest.raises(MissingObjectError) as raised:
+        ModelStore(cli.root, cache_dir=tmp_path / "fresh-cache").load("fraud")
+    lost = raised.value
+    assert (lost.domain, lost.version, lost.path, lost.sha256) == ("fraud", 1, "model.bin", v.files[0].sha256)
+    download = cli("download", "fraud", "-o", tmp_path / "out")
+    assert download.returncode == 1
+    message = download.stderr
+    assert message.startswith(f"Error: file 'model.bin' of version 1 of 'fraud' is missing from the store (its object {key} is gone")
+    assert "Uploading a file with the same bytes again, to any domain, restores it" in message
+    assert "`modelstore verify` lists the versions affected" in message
+
+    verify = cli("verify")
+    assert verify.returncode == 1 and verify.lines == [["fraud", "1", "model.bin", "missing"]]
+    assert "--repair` deletes" not in verify.stderr  # it cannot bring a lost file back
+    assert "a missing file is restored by uploading a file with the same bytes again" in verify.stderr
+    assert "the store lost it" in json.loads(cli("verify", "--json").stdout)["problems"][0]["detail"]
+
+    api(cli).upload("elsewhere", files=[files["model.bin"]])  # the same bytes, in any domain
+    assert cli("verify").returncode == 0
+    assert cli("download", "fraud", "-o", tmp_path / "out").returncode == 0

@@ -66,3 +66,24 @@ def test_cli_mirror_refuses_a_missing_or_empty_source_before_deleting(cli, files
 
 def domains(cli, store) -> list[str]:
     return [line.split("\t")[0] for line in cli("--store", str(store), "ls").stdout.splitlines()]
+
+
+def test_cli_mirror_of_a_state_with_prune(cli, files, tmp_path):
+    source, target = str(tmp_path / "a"), str(tmp_path / "b")
+    for name in ("model.bin", "notes.txt", "config.json"):
+        cli("--store", source, "upload", "churn", str(files[name]))
+    cli("--store", source, "state", "set", "churn", "1", "production")
+    cli("mirror", source, target, "--state", "production")
+    cli("--store", target, "state", "set", "churn", "1", "canary")
+    cli("--store", source, "state", "set", "churn", "2", "production")
+    kept = cli("mirror", source, target, "--state", "production", "--prune").lines
+    assert kept == [["copied", "churn:2"], ["state", "churn@production=2"], ["kept", "churn:1"]]
+    cli("--store", target, "state", "rm", "churn", "canary")
+    cli("--store", source, "state", "set", "churn", "3", "production")
+    pruned = cli("mirror", source, target, "--state", "production", "--prune")
+    assert pruned.lines == [["copied", "churn:3"], ["state", "churn@production=3"], ["deleted", "churn:1"], ["deleted", "churn:2"]]
+    assert "2 deleted" in pruned.stderr
+    assert [row[0] for row in cli("--store", target, "ls", "churn").lines] == ["3"]
+
+    refused = cli("mirror", source, target, "--prune")
+    assert refused.returncode == 2 and "--prune deletes the versions the mirrored states moved off: give --state STATE" in refused.stderr

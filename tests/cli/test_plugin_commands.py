@@ -123,3 +123,27 @@ def test_serve_without_its_plugin_names_what_to_install(cli):
         "Error: `modelstore serve` comes with the modelstore-web plugin: run `pip install modelstore-web`"
         " (from a modelstore checkout: `pip install -e plugins/modelstore-web`)"
     ) in result.stderr
+
+
+NOISY = """
+from modelstore_core.plugin_api import hookimpl
+
+
+@hookimpl
+def modelstore_flavors():
+    raise RuntimeError("first line\\nsecond line \\x1b[31mred")
+"""
+
+
+def test_plugins_on_a_terminal_escape_what_plugins_say_not_the_table_layout(cli, tmp_path):
+    site = tmp_path / "noisy-site"
+    fake_distribution(site, "modelstore-noisy", "modelstore_noisy", NOISY)
+    shown = cli.tty("plugins", env={"PYTHONPATH": str(site)})
+    assert shown.returncode == 0, shown.stdout
+    # The hooks column holds one hook a line, as the table lays them out.
+    hooks = [line.split("│")[3].strip() for line in shown.stdout.splitlines() if line.count("│") == 5]
+    at = hooks.index("schemes")  # local_storage's hooks
+    assert hooks[at : at + 2] == ["schemes", "store"]
+    # What a plugin says (here its error) is escaped: its newline and escape sequence are text.
+    assert "first line\\x0asecond line \\x1b[31mred" in shown.stdout
+    assert shown.stdout.count("\\x0a") == 1

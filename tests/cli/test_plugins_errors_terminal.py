@@ -31,8 +31,14 @@ def test_plugins_json(cli, plugin_env):
     example = by_name["example"]
     assert (example["distribution"], example["version"], example["builtin"]) == ("modelstore-example", "0.1.0", False)
     assert example["hooks"] == [
-        "modelstore_cli_commands", "modelstore_collect_metadata", "modelstore_deserialize", "modelstore_flavors",
-        "modelstore_schemes", "modelstore_serialize", "modelstore_store",
+        "modelstore_cli_commands",
+        "modelstore_collect_metadata",
+        "modelstore_deserialize",
+        "modelstore_flavors",
+        "modelstore_schemes",
+        "modelstore_serialize",
+        "modelstore_store",
+        "modelstore_transport",
     ]
     assert (example["schemes"], example["flavors"], example["errors"]) == (["memory"], ["example"], [])
     assert example["commands"] == ["example-fit"]
@@ -55,10 +61,13 @@ def test_plugins_piped_and_disabled(cli, plugin_env):
     assert result.returncode == 0
     rows = {row[0]: row for row in result.lines}
     assert rows["example"][1:] == [
-        "modelstore-example", "0.1.0",
+        "modelstore-example",
+        "0.1.0",
         "modelstore_cli_commands,modelstore_collect_metadata,modelstore_deserialize,modelstore_flavors,modelstore_schemes,"
-        "modelstore_serialize,modelstore_store",
-        "memory", "example", "example-fit",
+        "modelstore_serialize,modelstore_store,modelstore_transport",
+        "memory",
+        "example",
+        "example-fit",
     ]
     assert "git" not in rows and result.stderr == ""
     assert json.loads(cli("plugins", "--json", env={"MODELSTORE_DISABLE_PLUGINS": "git"}).stdout)["disabled"] == ["git"]
@@ -90,6 +99,7 @@ def test_errors_are_one_line_without_traceback(cli, files, tmp_path):
     assert "s3x://" in one_line_error(cli.run("--store", "s3x://nope", "ls", script=True))
     error = one_line_error(cli("ls", "--store", "s3x://nope"))
     assert "available schemes: " in error and "file" in error.split("available schemes: ")[1]  # whatever else is installed
+    cli.root.mkdir()  # an empty store (one that does not exist is another error)
     assert "domain 'nope' does not exist" in one_line_error(cli.run("ls", "nope", script=True))
     assert "`modelstore ls` lists the domains" in one_line_error(cli("info", "nope"))
     assert "domain 'nope' does not exist" in one_line_error(cli("download", "nope", "-o", tmp_path / "o"))

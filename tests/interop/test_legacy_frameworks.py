@@ -281,9 +281,15 @@ def test_a_legacy_transformers_model_loads_through_its_plugin(transformers_by_le
     with pytest.raises(ModelStoreError, match="model=BertForSequenceClassification"):
         target.load("bert", 1)  # the legacy record names no module: no auto class was recorded
     loaded = target.load("bert", 1, model=transformers.BertForSequenceClassification)  # no trust needed
+    expected = model.state_dict()
+    assert sorted(loaded.state_dict()) == sorted(expected)
+    for name, tensor in loaded.state_dict().items():
+        torch.testing.assert_close(tensor, expected[name], rtol=0, atol=0)  # the very weights
     inputs = torch.tensor([[2, 5, 6, 7, 3]])
     with torch.no_grad():
-        torch.testing.assert_close(loaded(inputs).logits, model(inputs).logits, rtol=0, atol=0)
+        # The loaded weights are mapped from the file, not 64-byte aligned: the same weights take
+        # another kernel path, and the logits agree to float32 rounding, not bit for bit.
+        torch.testing.assert_close(loaded(inputs).logits, model(inputs).logits)
     # a tokenizer beside the model: no kind of modelstore-transformers holds both as the legacy folder does
     both = target.info("bert-tokenized", 1)
     assert both.flavor.name == "files" and both.flavor.safe is True

@@ -384,7 +384,10 @@ class AzureStorage(Storage):
         endpoint = opts["endpoint"] or fields.get("blobendpoint")
         if not endpoint:
             if not account:
-                raise StorageError(f"no Azure storage account named; pass account=, or set {CREDENTIALS_HINT}")
+                raise StorageError(
+                    f"no Azure storage account named; pass account=, or set {CREDENTIALS_HINT}",
+                    cli=f"no Azure storage account named; set {CREDENTIALS_HINT}",
+                )
             protocol = fields.get("defaultendpointsprotocol", "https")
             endpoint = f"{protocol}://{account}.blob.{fields.get('endpointsuffix', 'core.windows.net')}"
         endpoint = self._check_endpoint(endpoint, account)
@@ -401,7 +404,10 @@ class AzureStorage(Storage):
         elif key := opts["account_key"] or (None if explicit else os.environ.get("AZURE_STORAGE_KEY")):
             self._add_secret(key)
             if not account:
-                raise StorageError("an account key needs the account's name: pass account= or set AZURE_STORAGE_ACCOUNT")
+                raise StorageError(
+                    "an account key needs the account's name: pass account= or set AZURE_STORAGE_ACCOUNT",
+                    cli="an account key needs the account's name: set AZURE_STORAGE_ACCOUNT",
+                )
             credential = AzureNamedKeyCredential(account, key)
         elif sas := opts["sas_token"] or (None if explicit else os.environ.get("AZURE_STORAGE_SAS_TOKEN")):
             self._add_secret(sas)
@@ -422,12 +428,15 @@ class AzureStorage(Storage):
     def _check_endpoint(self, endpoint: str, account: str | None) -> str:
         parts = urlsplit(endpoint)
         if "@" in parts.netloc:
-            raise InvalidNameError("the Azure endpoint URL takes no credentials (user:password@); pass account_key= or sas_token=")
+            raise InvalidNameError(
+                "the Azure endpoint URL takes no credentials (user:password@); pass account_key= or sas_token=",
+                cli="the Azure endpoint URL takes no credentials (user:password@); set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN",
+            )
         if parts.query or parts.fragment:
             self._add_secret(parts.query)
+            endpoint_only = "the Azure endpoint URL takes no query (a SAS token?): give it as https://account.blob.core.windows.net"
             raise InvalidNameError(
-                "the Azure endpoint URL takes no query (a SAS token?): give it as https://account.blob.core.windows.net "
-                "and pass sas_token= or AZURE_STORAGE_SAS_TOKEN"
+                f"{endpoint_only} and pass sas_token= or AZURE_STORAGE_SAS_TOKEN", cli=f"{endpoint_only} and set AZURE_STORAGE_SAS_TOKEN"
             )
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidNameError("the Azure endpoint is an http(s) URL, such as https://account.blob.core.windows.net")
@@ -435,7 +444,10 @@ class AzureStorage(Storage):
         if not path and _is_local(parts.hostname):
             # Emulators (Azurite) serve accounts path-style: http://127.0.0.1:10000/devstoreaccount1
             if not account:
-                raise StorageError(f"an emulator endpoint needs the account's name: pass account= (Azurite's is {DEV_ACCOUNT})")
+                raise StorageError(
+                    f"an emulator endpoint needs the account's name: pass account= (Azurite's is {DEV_ACCOUNT})",
+                    cli=f"an emulator endpoint needs the account's name: set AZURE_STORAGE_ACCOUNT (Azurite's is {DEV_ACCOUNT})",
+                )
             path = "/" + account
         return f"{parts.scheme}://{parts.netloc}{path}"
 

@@ -73,8 +73,6 @@ def azurite_blob_script(log: Path) -> Path:
 class Azurite(ServerProcess):
     """Azurite's blob service on a free port, in memory."""
 
-    start_timeout = 120.0  # node loading Azurite's modules on a busy 2-core machine: seconds, once 30+
-
     def __init__(self, log: Path):
         script = azurite_blob_script(log.with_name("npm-install.log"))
         super().__init__(

@@ -17,6 +17,7 @@ from conftest import CONTAINER
 from modelstore_core import ModelStore
 from modelstore_core.protocol import keys
 from modelstore_core.testing import FaultContract
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.store_contract import collect_now
 
 MB = 1 << 20
@@ -71,7 +72,7 @@ class TestAzureFaults(FaultContract):
         with self.proxy(upstream_port, decide) as proxy:
             options = self.options(proxy, max_concurrency=1, **SMALL_BLOCKS)
             worker = self.start_worker(store_url, store_env, options, tmp_path, "d", str(model))
-            assert proxy.held.wait(60), worker.communicate(timeout=5)
+            assert proxy.held.wait(HANG_TIMEOUT), worker.communicate(timeout=5)
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=10)
         prefix = store_url.split("/", 3)[3] + "/"

@@ -8,6 +8,8 @@ write the hook implementations, and their "is this mine?" checks, from what the 
   ``deserialize``);
 * a metadata collector that records the model's hyperparameters (``metadata``);
 * a storage backend for ``memory://`` URLs (:class:`~modelstore_core.plugin_api.StoragePlugin`: ``open``);
+* a transport to ``folder:///path`` references, for ``ModelStore.push``/``pull``
+  (:class:`~modelstore_core.plugin_api.TransportPlugin`: ``open_transport``);
 * a command, ``modelstore example-fit DOMAIN`` (``modelstore_cli_commands``, a hook implementation
   written directly: no base is needed for it).
 
@@ -21,16 +23,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import Flavor, FlavorPlugin, StoragePlugin, VersionFiles, hookimpl
+from modelstore_core.plugin_api import Flavor, FlavorPlugin, StoragePlugin, TransportPlugin, UsageError, VersionFiles, hookimpl
 
 MODEL_MODULE = "modelstore_example.model"
 MODEL_FILE = "model.json"
 
 
-class ExamplePlugin(FlavorPlugin, StoragePlugin):
+class ExamplePlugin(FlavorPlugin, StoragePlugin, TransportPlugin):
     flavor = "example"
     modules = ("modelstore_example",)  # the "framework": TinyLinearModel lives in modelstore_example.model
     schemes = ("memory",)
+    transports = ("folder",)
 
     def handles(self, model: Any) -> bool:
         # The base decides from module names (nothing imported); this one looks closer, still by name.
@@ -85,6 +88,15 @@ class ExamplePlugin(FlavorPlugin, StoragePlugin):
         from .storage import open_memory_storage
 
         return open_memory_storage(url)
+
+    # --- transport -----------------------------------------------------------------------
+
+    def open_transport(self, ref: str, scheme: str, options: dict[str, Any]):
+        from .transport import FolderTransport
+
+        if options:
+            raise UsageError(f"folder:// takes no options, not {', '.join(sorted(options))}")
+        return FolderTransport(ref)
 
     # --- command line --------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """A storage backend that keeps objects in this process's memory: ``memory://<name>``.
 
 Every ``ModelStore("memory://team")`` in one process shares the same objects, which is enough
-to show the seven primitives a backend implements (the core builds versions, states,
+to show the eight primitives a backend implements (``put``, ``put_if_absent``, ``get``, ``read``,
+``compare_and_swap``, ``list``, ``delete``, ``stat``; the core builds versions, states,
 deduplication and garbage collection on top). It is gone when the process exits, so it suits
 tests and notebooks, not other processes (the whole-store conformance tests that start other
 processes do not apply to it).

@@ -18,6 +18,7 @@ from modelstore_core import IntegrityError, ModelStore, UnsupportedModelError
 from modelstore_core.plugins import get_plugins
 from modelstore_core.protocol import keys
 from modelstore_core.testing import StorageContract, TamperContract
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.flavors import FlavorContract, assert_reupload_deduplicated
 
 
@@ -102,6 +103,17 @@ class TestMemoryTamper(TamperContract):
         return f"memory://tamper-{tmp_path.name}"
 
 
+def test_folder_transport_round_trip(fitted, tmp_path):
+    """modelstore_transport: a version pushed to folder:// comes back into another store, the same."""
+    source = ModelStore(tmp_path / "a", cache_dir=tmp_path / "c1")
+    source.upload("demo", model=fitted, metrics={"r2": 0.5})
+    source.push("demo", f"folder://{tmp_path / 'out'}")
+    target = ModelStore(tmp_path / "b", cache_dir=tmp_path / "c2")
+    v = target.pull(f"folder://{tmp_path / 'out'}")
+    assert (v.domain, v.version, v.metrics) == ("demo", 1, {"r2": 0.5})
+    assert target.load("demo").predict([[1.0, 2.0]]) == fitted.predict([[1.0, 2.0]])
+
+
 def test_memory_store_round_trip(fitted, tmp_path):
     """modelstore_store opens memory:// stores; one per name per process."""
     url = f"memory://{tmp_path.name}"
@@ -156,7 +168,7 @@ def test_a_plugin_without_verified_is_not_asked_before_the_files_are_hashed(thre
 
 def modelstore(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "modelstore_core", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_TIMEOUT, env={**os.environ, **(env or {})})
 
 
 def test_cli_lists_the_plugin_with_its_hooks():
@@ -174,6 +186,7 @@ def test_cli_lists_the_plugin_with_its_hooks():
         "modelstore_schemes",
         "modelstore_serialize",
         "modelstore_store",
+        "modelstore_transport",
     ]
     assert example["schemes"] == ["memory"] and example["flavors"] == ["example"]
     assert report["failures"] == []
@@ -207,7 +220,9 @@ def test_cli_info_and_diff_show_the_hyperparameters(store, tmp_path):
     diff = modelstore("diff", "demo", "1", "2", "--json", env=env)
     assert diff.returncode == 0, diff.stderr
     result = json.loads(diff.stdout)
-    assert {"key": "model.hyperparameters.l2", "change": "changed", "old": 0.5, "new": 2.0} in result["sections"]["model"]
+    # each fact once: the hyperparameters are the version's params too, so diff shows them there only
+    assert result["sections"]["params"] == [{"key": "params.l2", "change": "changed", "old": 0.5, "new": 2.0}]
+    assert "model" not in result["sections"]
     assert [f["path"] for f in result["files"]["changed"]] == ["model.json"]
 
 

@@ -177,8 +177,9 @@ class GCSStorage(Storage):
         self._secrets: set[str] = set()
         for name, url in (("the GCS endpoint URL (endpoint=)", endpoint), ("STORAGE_EMULATOR_HOST", emulator_host)):
             if url and split_userinfo(url).secrets:
+                problem = f"{name} takes no credentials (user:password@); give it as http://host:port and"
                 raise InvalidNameError(
-                    f"{name} takes no credentials (user:password@); give it as http://host:port and pass credentials= or credentials_file="
+                    f"{problem} pass credentials= or credentials_file=", cli=f"{problem} set GOOGLE_APPLICATION_CREDENTIALS"
                 )
         emulator = bool(emulator_host)
         anonymous = opts["anonymous"] if opts["anonymous"] is not None else emulator
@@ -199,9 +200,9 @@ class GCSStorage(Storage):
                 kwargs["project"] = "<none>"  # only bucket creation needs one
             self.client = gcs.Client(**kwargs)
         except auth_exceptions.DefaultCredentialsError:
+            how = "no Google Cloud credentials found; run `gcloud auth application-default login`"
             raise StorageError(
-                "no Google Cloud credentials found; run `gcloud auth application-default login`, set "
-                "GOOGLE_APPLICATION_CREDENTIALS, or pass credentials_file="
+                f"{how}, set GOOGLE_APPLICATION_CREDENTIALS, or pass credentials_file=", cli=f"{how} or set GOOGLE_APPLICATION_CREDENTIALS"
             ) from None
         except (auth_exceptions.GoogleAuthError, OSError, ValueError) as exc:
             raise StorageError(f"cannot configure the GCS client: {type(exc).__name__}") from None

@@ -39,7 +39,19 @@ class FakeGCSServer(ServerProcess):
 
     def _command(self, port: int) -> list:
         return [
-            fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1", "-port", port,
-            "-backend", "memory", "-external-url", self.endpoint, "-public-host", f"127.0.0.1:{port}",
-            "-log-level", "warn",
+            fake_gcs_binary(),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            port,
+            "-backend",
+            "memory",
+            "-external-url",
+            self.endpoint,
+            "-public-host",
+            f"127.0.0.1:{port}",
+            "-log-level",
+            "warn",
         ]

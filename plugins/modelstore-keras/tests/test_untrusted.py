@@ -21,6 +21,7 @@ import pytest
 
 from modelstore_core import CorruptArtifactError, CorruptRecordError, ModelStore
 from modelstore_core.protocol import keys
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.tamper_contract import edit_record, put
 
 MIB = 2**20
@@ -128,13 +129,13 @@ CHILD = textwrap.dedent(
     store = ModelStore(sys.argv[1] + "/store", cache_dir=sys.argv[1] + "/cache-child")
     store.load("k", version=2)  # Keras imported and warm before measuring
     store.download("k", version=1, to=sys.argv[1] + "/warm")  # the bomb fetched and verified before measuring
-    before, start = peak(), time.perf_counter()
+    before, start = peak(), time.process_time()  # CPU seconds: what parsing costs, whatever else runs on the machine
     try:
         store.load("k", version=1)
         result = "loaded"
     except Exception as exc:
         result = ("refused: " if isinstance(exc, CorruptArtifactError) else type(exc).__name__ + ": ") + str(exc)
-    print(json.dumps({"result": result, "seconds": time.perf_counter() - start, "growth": peak() - before}))
+    print(json.dumps({"result": result, "cpu_seconds": time.process_time() - start, "growth": peak() - before}))
     """
 )
 
@@ -146,12 +147,12 @@ def test_a_config_json_bomb_is_refused_fast_and_in_bounded_memory(store, uploade
     bomb = rezip(uploaded[1], {"config.json": padded_config(uploaded[1], 200 * MIB)}, method=zipfile.ZIP_DEFLATED)
     assert len(bomb) < 400_000
     replace_model_file(store, "k", 1, bomb)
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     print(out)
     assert out["result"].startswith("refused") and "config.json" in out["result"], out
-    assert out["seconds"] < 2 and out["growth"] < 16 * MIB, out
+    assert out["cpu_seconds"] < 2 and out["growth"] < 16 * MIB, out
 
 
 @pytest.mark.parametrize("name", ["extras/other.keras", "../../../../other.keras", "/etc/passwd", None])

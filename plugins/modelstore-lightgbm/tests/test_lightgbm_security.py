@@ -21,6 +21,7 @@ import pytest
 
 from modelstore_core import CorruptArtifactError, CorruptRecordError
 from modelstore_core.protocol import keys
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.flavors import open_store
 from modelstore_core.testing.tamper_contract import edit_record, put
 
@@ -245,7 +246,7 @@ except CorruptArtifactError as exc:
 
 
 def _child(code: str, arg) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(arg)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(arg)], capture_output=True, text=True, timeout=HANG_TIMEOUT)
 
 
 # Out-of-bounds reads are undefined behaviour: a child index that lands in mapped memory can loop

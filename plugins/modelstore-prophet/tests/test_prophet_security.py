@@ -17,6 +17,7 @@ from prophet_models import simple
 
 from modelstore_core import CorruptArtifactError, CorruptRecordError
 from modelstore_core.protocol import keys
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.flavors import open_store, run_python_json
 from modelstore_core.testing.tamper_contract import edit_record, put
 
@@ -149,7 +150,8 @@ def test_huge_uncertainty_samples_exhaust_memory_directly_but_modelstore_refuses
     data = upload_crafted(tmp_path, CRAFTS["uncertainty_samples 10**9"])
     crafted = tmp_path / "crafted.json"
     crafted.write_bytes(data)
-    direct = subprocess.run([sys.executable, "-c", textwrap.dedent(DIRECT), str(crafted)], capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-c", textwrap.dedent(DIRECT), str(crafted)]
+    direct = subprocess.run(command, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     # predict asks for 10**9 samples of each of 90 rows: far past any memory (here, the 3 GiB cap).
     assert direct.returncode != 0 and "MemoryError" in direct.stderr, (direct.returncode, direct.stdout, direct.stderr[-2000:])
     with pytest.raises(CorruptArtifactError, match="uncertainty_samples"):

@@ -44,7 +44,10 @@ def s3rver_script(log: Path) -> Path:
     with open(log, "ab") as out:
         result = subprocess.run(
             ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--no-save", f"s3rver@{S3RVER_VERSION}"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=600,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=600,
         )
     if result.returncode != 0 or not script.is_file():
         raise Unavailable(f"`npm install s3rver@{S3RVER_VERSION}` failed (exit {result.returncode}); see {log}")
@@ -57,9 +60,7 @@ class S3rver(ServerProcess):
     def __init__(self, data: Path, bucket: str, log: Path):
         script = s3rver_script(log.with_name("npm-install.log"))
         data.mkdir(parents=True, exist_ok=True)
-        super().__init__(
-            lambda port: ["node", script, "-d", data, "-a", "127.0.0.1", "-p", port, "--configure-bucket", bucket], log
-        )
+        super().__init__(lambda port: ["node", script, "-d", data, "-a", "127.0.0.1", "-p", port, "--configure-bucket", bucket], log)
 
     @property
     def endpoint_with_credentials(self) -> str:
@@ -74,9 +75,7 @@ class LocalBucket(ServerProcess):
             import localbucket  # noqa: F401
         except ImportError:
             raise Unavailable("localbucket is not installed (pip install -e 'plugins/modelstore-s3[test]')") from None
-        super().__init__(
-            lambda port: [sys.executable, "-m", "localbucket", data, "--host", "127.0.0.1", "--port", port], log
-        )
+        super().__init__(lambda port: [sys.executable, "-m", "localbucket", data, "--host", "127.0.0.1", "--port", port], log)
 
     @property
     def endpoint_with_credentials(self) -> str:

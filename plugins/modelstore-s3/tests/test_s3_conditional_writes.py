@@ -73,8 +73,13 @@ def server_storage(request):
     else:
         server = request.getfixturevalue(name)
         storage = S3Storage(
-            COMPAT_BUCKET, prefix + "/", endpoint_url=server.endpoint_with_credentials, region="us-east-1",
-            request_checksum_calculation="when_required", max_attempts=1, timeout=10,
+            COMPAT_BUCKET,
+            prefix + "/",
+            endpoint_url=server.endpoint_with_credentials,
+            region="us-east-1",
+            request_checksum_calculation="when_required",
+            max_attempts=1,
+            timeout=10,
         )
         if name == "localbucket":
             try:

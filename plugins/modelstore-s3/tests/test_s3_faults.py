@@ -15,6 +15,7 @@ from s3_servers import S3_ERRORS
 
 from modelstore_core.protocol import keys
 from modelstore_core.testing import FaultContract
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.store_contract import collect_now
 
 MB = 1 << 20
@@ -62,7 +63,7 @@ class TestS3Faults(FaultContract):
         with self.proxy(upstream_port, decide) as proxy:
             options = self.options(proxy, max_concurrency=1, **SMALL_PARTS)
             worker = self.start_worker(store_url, store_env, options, tmp_path, "d", str(model))
-            assert proxy.held.wait(60), worker.communicate(timeout=5)
+            assert proxy.held.wait(HANG_TIMEOUT), worker.communicate(timeout=5)
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=10)
         client = boto3.client("s3")

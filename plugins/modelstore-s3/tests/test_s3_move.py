@@ -8,14 +8,13 @@ import time
 import uuid
 from collections import Counter
 
-import boto3
 import pytest
 from conftest import BUCKET
 from s3_requests import RequestLog
-from s3_servers import MotoServer
 
 from modelstore_core import ModelStore, StorageError, UsageError
 from modelstore_core.offline import StaleWarning
+from modelstore_core.testing.faults import FaultProxy, FrozenServer
 
 DOMAINS = 3
 
@@ -64,16 +63,15 @@ def test_a_mirror_run_with_nothing_new_only_lists(two_stores, tmp_path):
 
 
 @pytest.fixture
-def own_server(tmp_path):
-    """A moto server of this test alone, so that it can be stopped."""
-    server = MotoServer(tmp_path / "moto.log").start()
-    boto3.client("s3", endpoint_url=server.endpoint).create_bucket(Bucket=BUCKET)
-    yield server
-    server.stop()
+def own_server(moto_server):
+    """The session's moto server behind an endpoint of this test alone, so that it can be stopped
+    (a proxy that forwards every request; once stopped, connections to it are refused)."""
+    with FaultProxy(moto_server.port) as proxy:
+        yield proxy
 
 
-def test_offline_load_with_the_server_stopped(moto_server, own_server, tmp_path):
-    url = f"s3://{BUCKET}/offline"
+def test_offline_load_with_the_server_stopped(own_server, s3_url, tmp_path):
+    url = s3_url  # a fresh store on the session's server, reached through own_server
     store = ModelStore(url, cache_dir=tmp_path / "cache", endpoint_url=own_server.endpoint, timeout=3)
     model = tmp_path / "model.bin"
     model.write_bytes(b"weights" * 1000)
@@ -92,13 +90,15 @@ def test_offline_load_with_the_server_stopped(moto_server, own_server, tmp_path)
     assert "did not answer in time" in str(error.value) or "could not reach" in str(error.value)
     assert "MODELSTORE_OFFLINE" not in str(error.value)
 
-    offline = ModelStore(url, cache_dir=tmp_path / "cache", endpoint_url=own_server.endpoint, offline=True)
-    start = time.monotonic()
-    with pytest.warns(StaleWarning, match="state 'production' of 'churn' is version 1"):
-        [path] = offline.load("churn", state="production")
-    assert path.read_bytes() == model.read_bytes() and time.monotonic() - start < 1  # no request waited on
-    target = offline.download("churn", 1, to=tmp_path / "out")
-    assert (target / "model.bin").read_bytes() == model.read_bytes()
+    # Offline, pointed at an endpoint that would hold any request: not one connection is made.
+    with FrozenServer() as frozen:
+        offline = ModelStore(url, cache_dir=tmp_path / "cache", endpoint_url=frozen.endpoint, offline=True, timeout=3)
+        with pytest.warns(StaleWarning, match="state 'production' of 'churn' is version 1"):
+            [path] = offline.load("churn", state="production")
+        assert path.read_bytes() == model.read_bytes()
+        target = offline.download("churn", 1, to=tmp_path / "out")
+        assert (target / "model.bin").read_bytes() == model.read_bytes()
+    assert frozen.connections == 0
 
 
 def test_a_mirror_with_delete_from_an_empty_prefix_is_refused(two_stores, tmp_path):

@@ -22,6 +22,7 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 
 from modelstore_core import CorruptArtifactError, CorruptRecordError
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.flavors import open_store
 
 X, Y = make_classification(n_samples=200, n_features=5, random_state=0)
@@ -221,7 +222,7 @@ def test_record_naming_another_file_is_refused_through_model_file(tmp_path):
 
 
 def _run_child(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=HANG_TIMEOUT)
 
 
 def test_crafted_forest_crashes_without_the_checks_and_not_through_modelstore(tmp_path):

@@ -11,7 +11,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import (
     ExtraTreesRegressor,
     GradientBoostingClassifier,
-        HistGradientBoostingRegressor,
+    HistGradientBoostingRegressor,
     IsolationForest,
     RandomForestClassifier,
 )
@@ -95,8 +95,11 @@ TREE_CASES = {
     "random-forest": lambda: (RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y), X, "predict_proba"),
     "extra-trees": lambda: (ExtraTreesRegressor(n_estimators=5, random_state=0).fit(XR, YR), XR, "predict"),
     "gradient-boosting-3-classes": lambda: (GradientBoostingClassifier(n_estimators=5).fit(X, Y3), X, "predict_proba"),
-    "isolation-forest-feature-subsets": lambda: (IsolationForest(n_estimators=5, max_features=3, random_state=0).fit(X), X,
-                                                 "score_samples"),
+    "isolation-forest-feature-subsets": lambda: (
+        IsolationForest(n_estimators=5, max_features=3, random_state=0).fit(X),
+        X,
+        "score_samples",
+    ),
     "hist-gradient-boosting": lambda: (HistGradientBoostingRegressor(max_iter=10, random_state=0).fit(XR, YR), XR, "predict"),
 }
 

@@ -164,9 +164,13 @@ def test_default_trusted_types_are_exactly_the_safe_and_the_checked_ones():
     for name in DEFAULT_TRUSTED_TYPES + MEMORY_UNSAFE_TYPES:
         module, _, attr = name.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), f"{name} no longer exists in this scikit-learn"
-    assert {"sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-            "sklearn.neighbors._kd_tree.KDTree", "sklearn.neighbors._ball_tree.BallTree",
-            "sklearn.metrics._dist_metrics.EuclideanDistance64"} <= set(CHECKED_TYPES)
+    assert {
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    } <= set(CHECKED_TYPES)
     assert set(CHECKED_TYPES) <= set(DEFAULT_TRUSTED_TYPES)
     for unsafe in MEMORY_UNSAFE_TYPES:
         assert unsafe not in DEFAULT_TRUSTED_TYPES

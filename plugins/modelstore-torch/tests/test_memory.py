@@ -15,6 +15,8 @@ import subprocess
 import sys
 import textwrap
 
+from modelstore_core.testing.faults import HANG_TIMEOUT
+
 CHILD = textwrap.dedent(
     """
     import json, resource, sys, time
@@ -54,7 +56,8 @@ CHILD = textwrap.dedent(
 
 
 def child(op: str, tmp_path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, op, str(tmp_path)], capture_output=True, text=True, timeout=300, env=os.environ)
+    command = [sys.executable, "-c", CHILD, op, str(tmp_path)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=HANG_TIMEOUT, env=os.environ)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

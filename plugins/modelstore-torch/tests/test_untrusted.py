@@ -19,6 +19,7 @@ from torch import nn
 
 from modelstore_core import CorruptArtifactError, CorruptRecordError, ModelStore
 from modelstore_core.protocol import keys
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.tamper_contract import edit_record, put
 
 SIDE = 512  # a 512x512 float32 weight: 1 MiB
@@ -177,7 +178,7 @@ CHILD = textwrap.dedent(
 def test_overlapping_tensors_do_not_amplify_memory(store, uploaded, tmp_path):
     """300 entries over one 1 MiB weight loaded as 300 tensors (+300 MiB); now refused, in a child process."""
     replace_model_file(store, "lin", 1, overlapping(uploaded[1]))
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     print(out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import struct
 
 import pytest
@@ -17,7 +18,7 @@ from tiny_transformers import TEXTS
 
 from modelstore_core import CorruptArtifactError, CorruptRecordError, ModelStore, ModelStoreError
 from modelstore_core.protocol import keys
-from modelstore_core.testing.flavors import run_python_json
+from modelstore_core.testing.flavors import open_store, run_python_json
 from modelstore_core.testing.tamper_contract import edit_record, put
 
 
@@ -53,11 +54,22 @@ def logits(model, tokenizer):
         return model(**tokenizer(TEXTS, padding=True, return_tensors="pt")).logits
 
 
+@pytest.fixture(scope="module")
+def uploaded_once(tiny, tmp_path_factory):
+    """A store holding the tiny classifier as versions 1 and 2 of "m", uploaded once for the module
+    (an upload of a transformers model costs about half a CPU second)."""
+    root = tmp_path_factory.mktemp("uploaded")
+    store = open_store(root)
+    store.upload("m", model=tiny["model"])
+    store.upload("m", model=tiny["model"])
+    return root / "store"
+
+
 @pytest.fixture
-def uploaded(store, tiny):
-    """The tiny classifier as versions 1 (to be damaged) and 2 (kept) of "m"."""
-    store.upload("m", model=tiny["model"])
-    store.upload("m", model=tiny["model"])
+def uploaded(store, tiny, uploaded_once, tmp_path):
+    """The tiny classifier as versions 1 (to be damaged) and 2 (kept) of "m": the test's own copy
+    of :func:`uploaded_once`, in the store of the ``store`` fixture (``tmp_path / "store"``)."""
+    shutil.copytree(uploaded_once, tmp_path / "store", dirs_exist_ok=True)
     return tiny["model"]
 
 

@@ -15,7 +15,6 @@ may have filled:
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
 import re
 from datetime import datetime, timezone
@@ -45,7 +44,18 @@ from modelstore_core import (
     UsageError,
 )
 from modelstore_core.card import model_card
-from modelstore_core.display import FOLDED, clipped, first_entries, flatten, human_size, value_text
+from modelstore_core.display import (
+    FOLDED,
+    clipped,
+    first_entries,
+    flatten,
+    human_size,
+    restated,
+    shape_text,
+    unset,
+    value_text,
+    value_texts,
+)
 from modelstore_core.fields import FIELDS
 
 from . import plot
@@ -181,19 +191,14 @@ def utc(value: datetime | str | None) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def number(value: Any) -> str:
-    if isinstance(value, float) and math.isfinite(value):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def as_json(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
 def templates() -> Environment:
     env = Environment(loader=PackageLoader("modelstore_web", "templates"), autoescape=True, undefined=StrictUndefined)
-    env.filters.update(size=human_size, utc=utc, number=number, json=as_json, show=value_text, clip=clipped, entries=first_entries)
+    # Every value reads as on the command line (modelstore_core.display): ``show`` one value,
+    # ``show_all`` the versions of a row of a comparison; ``clip`` and ``entries`` bound what one
+    # record can put on a page.
+    env.filters.update(
+        size=human_size, utc=utc, show=value_text, show_all=value_texts, shape=shape_text, clip=clipped, entries=first_entries
+    )
     env.globals.update(
         domain_url=domain_url, version_url=version_url, file_url=file_url, compare_url=compare_url, plot_url=plot_url, card_url=card_url,
         ref_url=ref_url,
@@ -271,7 +276,15 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
         v = reader.version(domain, n)
         states = sorted(name for name, at in reader.states(domain).items() if at == n)
         record = v.metadata
+        # Unset values (null) and the plugin metadata the params restate, only when asked for (?all=1).
+        show_all = request.query_params.get("all") == "1"
+        pairs = {f.name: list(v.record.values[f.name].items()) for f in FIELDS if f.show == "pairs"}
         plugin_rows = [row for key, value in sorted(v.plugin_metadata.items()) for row in flatten(value, key).items()]
+        every = sum(map(len, pairs.values())) + len(plugin_rows)
+        if not show_all:
+            pairs = {name: [(k, x) for k, x in rows if not unset(x)] for name, rows in pairs.items()}
+            plugin_rows = [(k, x) for k, x in plugin_rows if not (restated(k) or unset(x))]
+        hidden = every - sum(map(len, pairs.values())) - len(plugin_rows)
         # Sections the core records but does not validate (any JSON): shown only when they are objects.
         git, runtime, dependencies = (record.get(k) if isinstance(record.get(k), dict) else {} for k in ("git", "runtime", "dependencies"))
         try:  # `modelstore env`, from the record already read
@@ -290,6 +303,8 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
             requirements=requirements,
             requirements_problem=requirements_problem,
             plugin_rows=plugin_rows,
+            pairs=pairs,
+            hidden=hidden,
             fields=FIELDS,
         )
 

@@ -10,6 +10,8 @@ import math
 import sys
 from dataclasses import dataclass
 
+from modelstore_core.display import value_text
+
 WIDTH, HEIGHT = 760, 320
 LEFT, RIGHT, TOP, BOTTOM = 72, 24, 16, 40
 
@@ -83,7 +85,7 @@ def fraction(value: float, low: float, high: float) -> float:
 
 
 def label(value: float) -> str:
-    return f"{value:.6g}"
+    return value_text(value)
 
 
 def chart(series: list[tuple[int, float]]) -> Chart | None:

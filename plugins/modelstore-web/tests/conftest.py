@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from web_helpers import Demo, RequestCounter, Server, build_demo
+from web_helpers import Demo, RequestCounter, Server, build_demo, build_xgboost_like
 
 from modelstore_core import ModelStore
 
@@ -32,6 +32,12 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory) -> Demo:
     return build_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def boost(tmp_path_factory) -> ModelStore:
+    """A store whose domain ``boost`` holds four versions with xgboost-shaped records."""
+    return build_xgboost_like(tmp_path_factory.mktemp("boost"))
 
 
 @pytest.fixture(scope="session")

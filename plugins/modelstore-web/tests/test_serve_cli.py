@@ -14,6 +14,8 @@ import urllib.request
 import pytest
 from modelstore_web.cli import exposure_warning, is_loopback
 
+from modelstore_core.testing.faults import HANG_TIMEOUT
+
 
 def modelstore(*args, env=None, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
@@ -30,7 +32,7 @@ def test_serve_listens_on_127_0_0_1_and_serves_the_store(tmp_path):
     (tmp_path / "model.bin").write_bytes(b"weights")
     store = tmp_path / "store"
     upload = modelstore("upload", "churn", tmp_path / "model.bin", "--tag", "team=risk", "--store", store)
-    assert upload.wait(60) == 0, upload.stderr.read()
+    assert upload.wait(HANG_TIMEOUT) == 0, upload.stderr.read()
 
     proc = modelstore("serve", "--store", store, "--port", "0", env={"MODELSTORE_CACHE_DIR": str(tmp_path / "cache")})
     try:
@@ -42,7 +44,7 @@ def test_serve_listens_on_127_0_0_1_and_serves_the_store(tmp_path):
         assert response.status == 200 and "team" in html and "risk" in html
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
+        assert proc.wait(HANG_TIMEOUT) == 0
     assert proc.stderr.read() == ""  # no warning on the loopback address
 
 
@@ -55,7 +57,7 @@ def test_a_public_address_is_warned_about(tmp_path):
     port = holder.getsockname()[1]
     try:
         proc = modelstore("serve", "--store", tmp_path / "store", "--host", "0.0.0.0", "--port", port)
-        assert proc.wait(60) == 1
+        assert proc.wait(HANG_TIMEOUT) == 1
         lines = proc.stderr.read().splitlines()
     finally:
         holder.close()
@@ -85,11 +87,12 @@ commands = plugin_commands(cli)
 after = sorted(m for m in ("starlette", "jinja2", "uvicorn", "modelstore_web.app") if m in sys.modules)
 print(json.dumps({"before": before, "after": after, "serve": commands["serve"].name}))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_TIMEOUT, check=True)
     assert json.loads(out.stdout) == {"before": [], "after": [], "serve": "serve"}
 
-    listed = subprocess.run([sys.executable, "-m", "modelstore_core", "plugins", "--json"], capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-m", "modelstore_core", "plugins", "--json"]
+    listed = subprocess.run(command, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     [web] = [p for p in json.loads(listed.stdout)["plugins"] if p["name"] == "web"]
     assert (web["distribution"], web["commands"], web["hooks"]) == ("modelstore-web", ["serve"], ["modelstore_cli_commands"])
-    helped = subprocess.run([sys.executable, "-m", "modelstore_core", "--help"], capture_output=True, text=True, timeout=60)
+    helped = subprocess.run([sys.executable, "-m", "modelstore_core", "--help"], capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert "serve" in helped.stdout and "read-only web view" in helped.stdout

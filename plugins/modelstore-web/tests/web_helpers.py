@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelstore_core import ModelStore
+from modelstore_core.plugin_api import hookimpl
+from modelstore_core.testing.faults import HANG_TIMEOUT
 
 HOSTILE = "<script>window.pwned=1</script>"
 HOSTILE_PARAM = '"><img src=x onerror="window.pwned=2">'
@@ -150,7 +152,7 @@ class Server:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + HANG_TIMEOUT
         while not self.server.started:
             assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
             time.sleep(0.02)
@@ -159,3 +161,67 @@ class Server:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+
+
+# --- an xgboost-like domain -------------------------------------------------------------------
+
+#: What modelstore-xgboost records under ``model`` for ``XGBClassifier(n_estimators=20)`` (xgboost
+#: 3.2.0): 40 hyperparameters (36 of them unset, ``null``), ``missing`` as ``{"float": "nan"}``, and
+#: the booster's whole config. Read from a real version; xgboost itself is not a test dependency.
+XGBOOST_MODEL = Path(__file__).with_name("xgboost_model.json")
+
+#: How the four versions of ``boost`` differ: settings as a person gives them, some of them long
+#: and without a space to break at (a list recorded as a param is its compact JSON).
+BOOST_SETTINGS = [
+    {"n_estimators": 20, "max_depth": None, "learning_rate": None},
+    {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.123456789, "monotone_constraints": [1, 0, -1, 0, 1, 1] * 10},
+    {"n_estimators": 400, "max_depth": 6, "learning_rate": 0.05, "eval_metric": ["auc", "logloss", "error", "aucpr", "map"]},
+    {"n_estimators": 800, "max_depth": 8, "learning_rate": 0.01, "feature_weights": [round(0.5 + i / 40, 3) for i in range(40)]},
+]
+
+
+class XGBoostLike:
+    """A throwaway plugin that records, for the files of each upload, the ``model`` metadata that
+    modelstore-xgboost records for an XGBClassifier, with the settings of ``settings``."""
+
+    def __init__(self):
+        import json
+
+        self.template = json.loads(XGBOOST_MODEL.read_text())
+        self.settings: dict = {}
+
+    @hookimpl
+    def modelstore_collect_metadata(self, model, flavor, domain):
+        import copy
+
+        model = copy.deepcopy(self.template)
+        model["hyperparameters"].update(self.settings)
+        model["num_boosted_rounds"] = self.settings["n_estimators"]
+        trees = model["booster_config"]["learner"]["gradient_booster"]
+        trees["gbtree_model_param"]["num_trees"] = str(self.settings["n_estimators"])
+        trees["tree_train_param"]["max_depth"] = str(self.settings.get("max_depth") or 6)
+        return {"model": model}
+
+
+def build_xgboost_like(root: Path) -> ModelStore:
+    """``boost``: four versions whose records are shaped like xgboost's (:class:`XGBoostLike`),
+    with metrics, tags and states; their files are a few random bytes."""
+    from modelstore_core.plugins import get_plugins
+
+    store = ModelStore(root / "store", cache_dir=root / "cache")
+    plugin = XGBoostLike()
+    manager = get_plugins().manager
+    manager.register(plugin, name="test-xgboost-like")
+    try:
+        for i, settings in enumerate(BOOST_SETTINGS, start=1):
+            plugin.settings = settings
+            model = root / f"model-{i}.ubj"
+            model.write_bytes(os.urandom(2000 * i))
+            metrics = {"auc": 0.9 + i * 0.0123456789, "logloss": 0.3 - i * 0.0234567891}
+            tags = {"team": "risk", "gpu": i > 2, "note": f"run {i} of the nightly sweep over depth and rate, data of 2026-0{i}-01"}
+            store.upload("boost", files=[model], metrics=metrics, tags=tags)
+    finally:
+        manager.unregister(plugin)
+    store.set_state("boost", 2, "production")
+    store.set_state("boost", 4, "staging")
+    return store

@@ -21,6 +21,7 @@ from modelstore_xgboost._validate import read_ubjson
 
 from modelstore_core import CorruptArtifactError, CorruptRecordError
 from modelstore_core.protocol import keys
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.flavors import open_store
 from modelstore_core.testing.tamper_contract import edit_record, put
 
@@ -278,7 +279,7 @@ except CorruptArtifactError as exc:
 
 
 def _child(code: str, arg) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(arg)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(arg)], capture_output=True, text=True, timeout=HANG_TIMEOUT)
 
 
 @pytest.mark.parametrize("fmt", ["ubj", "json"])
