@@ -10,7 +10,8 @@
 - what the feed adds to an upload (a listing and a slot: compare ``upload`` with the upload cost of
   the backend's request test);
 - ``retain`` of a domain of ``--retain`` versions keeping the last 10: the dry run (plan and bytes)
-  and the deletes.
+  and the deletes; next to it, the same deletes by hand (``delete`` in a loop) in a second domain
+  with the same history. Wall time and this process's CPU time (the server's is not in it).
 
 Versions are committed the way the core commits them (claim, record, event;
 :func:`modelstore_core.testing.history.commit_copies`), concurrently; only version 1 is a real
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -83,8 +85,8 @@ def run(args: argparse.Namespace, url: str, work: Path) -> None:
     store.set_state("d", n, "production")
     print(f"{n} versions committed with their events in {built:.1f} s; feed ends at {store.feed_end()}")
 
-    print(f"\n| operation at {n:,} versions | requests | median time |")
-    print("|---|---:|---:|")
+    print(f"\n| operation at {n:,} versions | requests | median wall | median client CPU |")
+    print("|---|---:|---:|---:|")
     reader = ModelStore(url, cache_dir=work / "reader-cache")
     end = reader.feed_end()
     list(reader.changes(since=end))  # the reader has seen the finished uploads' markers
@@ -92,36 +94,56 @@ def run(args: argparse.Namespace, url: str, work: Path) -> None:
         since = end - new
         requests, found = measure(reader, lambda since=since: list(reader.changes(since=since)))
         assert len(found) == new, (new, len(found))
-        seconds = _common.median_time(lambda since=since: list(reader.changes(since=since)), args.repeat)
-        print(f"| `changes(since=end - {new})`: {new} new events | {requests} | {seconds * 1000:.1f} ms |")
+        wall, cpu = median_times(lambda since=since: list(reader.changes(since=since)), args.repeat)
+        print(f"| `changes(since=end - {new})`: {new} new events | {requests} | {wall * 1000:.1f} ms | {cpu * 1000:.1f} ms |")
     requests, _ = measure(reader, lambda: reader.list_versions("d"))
-    seconds = _common.median_time(lambda: reader.list_versions("d"), args.repeat)
-    print(f"| `list_versions` (for comparison) | {requests} | {seconds * 1000:.1f} ms |")
+    wall, cpu = median_times(lambda: reader.list_versions("d"), args.repeat)
+    what = "baseline: `list_versions` (what a poll that looked at the versions costs)"
+    print(f"| {what} | {requests} | {wall * 1000:.1f} ms | {cpu * 1000:.1f} ms |")
     requests, _ = measure(reader, lambda: reader.feed_end())
-    print(f"| `feed_end()` (where `watch` starts) | {requests} | |")
+    print(f"| `feed_end()` (where `watch` starts) | {requests} | | |")
 
     model = work / "one.bin"
     model.write_bytes(os.urandom(10_000))
     requests, _ = measure(store, lambda: store.upload("d", files=[model]))
     again, _ = measure(store, lambda: store.upload("d", files=[model]))
-    print(f"| `upload` of one new small file (its object already stored) | {requests} ({again}) | |")
+    print(f"| `upload` of one new small file (its object already stored) | {requests} ({again}) | | |")
     requests, _ = measure(store, lambda: store.set_state("d", n, "staging"))
-    print(f"| `set_state` | {requests} | |")
+    print(f"| `set_state` | {requests} | | |")
 
     r = args.retain
-    built = history(store, "r", r, work, events=False)
-    print(f"\n{r} versions of domain r committed in {built:.1f} s")
-    print(f"\n| retention of {r:,} versions, keep the last 10 | requests | time |")
-    print("|---|---:|---:|")
     start = time.perf_counter()
-    requests, plan = measure(store, lambda: store.retain("r", keep_last=10))
-    seconds = time.perf_counter() - start
-    print(f"| dry run: {len(plan.deleted)} to delete, {plan.bytes:,} bytes for gc | {requests} | {seconds:.2f} s |")
-    start = time.perf_counter()
-    requests, done = measure(store, lambda: store.retain("r", keep_last=10, dry_run=False))
-    seconds = time.perf_counter() - start
-    print(f"| apply: {len(done.deleted)} deleted | {requests} ({requests / max(1, len(done.deleted)):.1f} per version) | {seconds:.2f} s |")
+    for domain in ("r", "b"):
+        history(store, domain, r, work, events=True)
+    print(f"\ntwo domains of {r} versions (r and b, the same history) committed in {time.perf_counter() - start:.1f} s")
+    print(f"\n| {r:,} versions, keep the last 10 | requests | wall | client CPU |")
+    print("|---|---:|---:|---:|")
+    (requests, plan), wall, cpu = timed(lambda: measure(store, lambda: store.retain("r", keep_last=10)))
+    print(f"| `retain` dry run: {len(plan.deleted)} to delete, {plan.bytes:,} bytes for gc | {requests} | {wall:.2f} s | {cpu:.2f} s |")
+    (requests, done), wall, cpu = timed(lambda: measure(store, lambda: store.retain("r", keep_last=10, dry_run=False)))
+    per = requests / max(1, len(done.deleted))
+    what = f"`retain(..., dry_run=False)`: {len(done.deleted)} deleted"
+    print(f"| {what} | {requests} ({per:.1f} per version) | {wall:.2f} s | {cpu:.2f} s |")
     assert len(store.list_versions("r")) == 10
+    victims = [v.version for v in store.list_versions("b")][10:]  # what a user deletes by hand: the same versions
+    (requests, _), wall, cpu = timed(lambda: measure(store, lambda: [store.delete("b", n) for n in victims]))
+    per = requests / max(1, len(victims))
+    what = f"baseline: the same {len(victims)} versions deleted by hand (`delete` in a loop)"
+    print(f"| {what} | {requests} ({per:.1f} per version) | {wall:.2f} s | {cpu:.2f} s |")
+    assert len(store.list_versions("b")) == 10
+
+
+def median_times(fn, repeat: int) -> tuple[float, float]:
+    """The median wall and CPU seconds (this process's) of ``repeat`` calls of ``fn``."""
+    runs = [timed(fn)[1:] for _ in range(repeat)]
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
+
+def timed(fn):
+    """``(fn(), wall seconds, this process's CPU seconds)``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:

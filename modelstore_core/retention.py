@@ -256,11 +256,14 @@ def _plan(store: ModelStore, domain: str, policy: RetentionPolicy, now: datetime
         if i < policy.keep_last:
             plan.kept.append(n)
             continue
-        if policy.older_than is not None and now is not None and info.modified is not None:
-            if (now - info.modified).total_seconds() < policy.older_than:
+        why = []
+        if policy.older_than is not None and now is not None:
+            if info.modified is None:  # a listing without times: its age is unknown, so it is not old
+                why.append("no modification time from the store")
+            elif (now - info.modified).total_seconds() < policy.older_than:
                 plan.kept.append(n)
                 continue
-        why = [f"state {name}" for name, at in sorted(states.items()) if at == n]
+        why += [f"state {name}" for name, at in sorted(states.items()) if at == n]
         if n in signed:
             why.append("signed")
         if why:

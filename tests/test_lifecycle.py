@@ -15,6 +15,7 @@ from markdown_it import MarkdownIt
 from modelstore_core import CorruptRecordError, ModelStore, UsageError
 from modelstore_core.protocol import keys, limits
 from modelstore_core.protocol.liveness import minimum_grace
+from modelstore_core.storage import ObjectInfo
 from modelstore_core.testing.tamper_contract import edit_record, put
 
 
@@ -228,6 +229,18 @@ def test_older_than_is_judged_by_the_store_s_timestamps(store: ModelStore, tmp_p
     assert plan.deleted == ["churn:4", "churn:3", "churn:2", "churn:1"]
     assert store.retain("churn", keep_last=1, older_than=50 * 86400).deleted == []
     assert store.retain("churn", keep_last=3).deleted == ["churn:3", "churn:2", "churn:1"]
+
+
+def test_a_version_whose_age_the_store_does_not_give_is_kept(store: ModelStore, tmp_path):
+    """A backend's listing may leave out modification times (``ObjectInfo.modified`` is optional):
+    with ``older_than``, such a version is not taken as old."""
+    uploads(store, tmp_path, 3)
+    listed = store.storage.list
+    store.storage.list = lambda *args, **kw: (ObjectInfo(info.key, info.size) for info in listed(*args, **kw))
+    plan = store.retain("churn", keep_last=1, older_than=0)
+    assert plan.deleted == [] and set(plan.domains[0].protected) == {1, 2}
+    assert plan.domains[0].protected[1] == ["no modification time from the store"]
+    assert store.retain("churn", keep_last=1).deleted == ["churn:2", "churn:1"]  # without an age, the policy goes by number
 
 
 def test_signed_releases_can_be_protected(store: ModelStore, tmp_path):
