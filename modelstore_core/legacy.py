@@ -26,27 +26,21 @@ here names one version) and is reported.
 
 from __future__ import annotations
 
-import ast
-import io
 import json
 import os
-import pickletools
-import re
 import shutil
 import tarfile
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidNameError, KeyNotFoundError, ModelStoreError
 from .flavor import RAW_FILES, Flavor
+from .importing import TRANSFORMERS_MODEL_FILES, XGBOOST_CLASSES, ImportedFiles, ImportReport, imported_versions, is_pickle
 from .names import check_file_path, check_name, check_tags
 from .progress import Progress, ProgressCallback
-from .protocol import read
-from .replicate import CopyReport
-from .upload import RawFiles
 
 if TYPE_CHECKING:
     from .store import ModelStore
@@ -61,20 +55,10 @@ MAX_METADATA_BYTES = 16 << 20
 #: Default caps on one artifacts archive: members, and bytes once extracted.
 MAX_FILES = 10_000
 MAX_BYTES = 64 << 30
-#: File names (and a pickle's first byte) that mark a file whose loading can run code.
-PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pt", ".pth", ".p", ".sav", ".dill")
 
 
 class LegacyStoreError(ModelStoreError):
     """A legacy model that cannot be imported as it is (reported per model by the import)."""
-
-
-@dataclass
-class ImportReport(CopyReport):
-    """What an import did: ``copied`` holds the new versions, ``skipped`` those imported before."""
-
-    #: what the user should know about imported versions (pickles, raw files, unmapped states)
-    notes: list[str] = field(default_factory=list)
 
 
 def import_legacy(
@@ -169,14 +153,12 @@ def _import_domain(source, target, domain: str, report: ImportReport, counter, m
 
 def _already_imported(target, domain: str) -> dict[str, int]:
     """legacy model id -> version, for the versions of ``domain`` an earlier import made."""
-    numbers = [n for n, _ in read.versions_if_any(target.storage, domain)]
-    records, _ = read.read_records(target.storage, [(domain, n) for n in numbers])
-    found = {}
-    for record in records:
-        legacy = record.document.get("legacy")
-        if isinstance(legacy, dict) and isinstance(legacy.get("model_id"), str):
-            found.setdefault(legacy["model_id"], record.version)
-    return found
+
+    def legacy_id(document: dict[str, Any]) -> str | None:
+        legacy = document.get("legacy")
+        return legacy.get("model_id") if isinstance(legacy, dict) else None
+
+    return imported_versions(target, domain, legacy_id)
 
 
 def _read_metadata(storage, key: str, size: int, domain: str, model_id: str) -> dict[str, Any]:
@@ -245,7 +227,7 @@ def _import_model(source, target, domain: str, model: _LegacyModel, report: Impo
         deps = code.get("dependencies") if isinstance(code.get("dependencies"), dict) else None
         metadata = {"legacy": legacy, "git": None, "runtime": None, "dependencies": deps}
         # The legacy archive's top level is the model, extras/ its extras: stored under the same names.
-        files_of = _LegacyFiles([files / n for n in _top_level(model_names)], flavor)
+        files_of = ImportedFiles([files / n for n in _top_level(model_names)], flavor)
         extra_paths = sorted((files / "extras").iterdir()) if extras else None
         try:
             tags = check_tags({"legacy_id": model.model_id})
@@ -269,19 +251,6 @@ def _top_level(names: list[str]) -> list[str]:
     return seen
 
 
-class _LegacyFiles(RawFiles):
-    """The extracted files of a legacy archive, stored as they are, under the flavor they map to."""
-
-    def __init__(self, paths: list[Path], flavor: Flavor):
-        super().__init__(paths)
-        self._flavor = flavor
-
-    def flavor(self) -> Flavor:
-        raw = super().flavor()
-        self._flavor.files = raw.files
-        return self._flavor
-
-
 def legacy_flavor(library: str, class_name: str | None, directory: Path, names: list[str]) -> tuple[Flavor, str]:
     """The flavor a legacy model maps to, and the note that says how it loads (``names`` is
     updated in place if a file is stored under another name).
@@ -296,7 +265,7 @@ def legacy_flavor(library: str, class_name: str | None, directory: Path, names: 
     mapped = mapper(class_name, directory, names, model_files) if mapper is not None else None
     if mapped is not None:
         return mapped
-    pickles = [n for n in model_files if _is_pickle(directory / n)]
+    pickles = [n for n in model_files if is_pickle(directory / n)]
     flavor = Flavor(name=RAW_FILES, format=RAW_FILES, plugin="modelstore-core", model_class=class_name, safe=not pickles)
     note = (
         f"imported as raw files ({', '.join(model_files)}): no plugin here reads the legacy {library} format"
@@ -447,11 +416,6 @@ def _map_statsmodels(class_name: str | None, directory: Path, names: list[str], 
     return flavor, note + " only with load(..., trust=True)"
 
 
-#: The files of a legacy ``transformers/`` folder of a model alone, as ``save_pretrained`` writes
-#: it with safetensors weights (no tokenizer, processor, pickled or TensorFlow weights).
-_TRANSFORMERS_FILES = re.compile(
-    r"config\.json|generation_config\.json|model(-[0-9]{5}-of-[0-9]{5})?\.safetensors|model\.safetensors\.index\.json"
-)
 MAX_CONFIG_BYTES = 16 << 20
 
 
@@ -466,7 +430,7 @@ def _map_transformers(class_name: str | None, directory: Path, names: list[str],
         return None
     if not any(n.endswith(".safetensors") for n in inside) or others not in ([], ["model-info.json"]):
         return None
-    if not all(_TRANSFORMERS_FILES.fullmatch(n[len("transformers/") :]) for n in inside):
+    if not all(TRANSFORMERS_MODEL_FILES.fullmatch(n[len("transformers/") :]) for n in inside):
         return None  # a tokenizer or processor beside the model, pickled or TensorFlow weights
     config = directory / "transformers" / "config.json"
     if config.stat().st_size > MAX_CONFIG_BYTES:
@@ -508,121 +472,12 @@ MAPPERS = {
 }
 
 
-#: The classes modelstore-xgboost rebuilds (its ``CLASSES``; the core imports no plugin).
-XGBOOST_CLASSES = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
-
-
 def _is_ubjson(path: Path) -> bool:
     """An UBJSON object: ``{`` then a key length's type marker (JSON has a quote or a space there;
     xgboost's old binary format starts otherwise)."""
     with open(path, "rb") as f:
         head = f.read(2)
     return len(head) == 2 and head[:1] == b"{" and head[1:] in (b"i", b"U", b"I", b"l", b"L")
-
-
-def _is_pickle(path: Path) -> bool:
-    """Whether loading the file can unpickle: by its name, or by its content (read, never loaded):
-    a pickle of any protocol (:func:`_pickle_at_start`); torch's zip format (``torch.save`` since
-    torch 1.6, ``pytorch_model.bin`` of transformers), whose first member is the pickle
-    ``<archive>/data.pkl``; a ``.npy`` file of an array with objects (numpy pickles them); or a
-    compressed stream, as ``joblib.dump(..., compress=...)`` writes (zlib, gzip, bz2, xz, lzma),
-    that holds a pickle. An lz4 frame (joblib's other compressor) counts as one unread."""
-    if path.name.lower().endswith(PICKLE_SUFFIXES):
-        return True
-    try:
-        with open(path, "rb") as f:
-            head = f.read(PICKLE_WINDOW + 1)
-    except OSError:
-        return False
-    if len(head) >= 30 and head[:4] == b"PK\x03\x04":  # a zip's first local file header
-        name_length = int.from_bytes(head[26:28], "little")
-        return head[30 : 30 + name_length].endswith(b".pkl")
-    if head.startswith(NPY_MAGIC):
-        return _npy_holds_objects(head)
-    if head.startswith(LZ4_MAGIC):
-        return True
-    inflated = _inflated_start(path, head)
-    if inflated is not None:
-        return _pickle_at_start(*inflated)
-    return _pickle_at_start(head[:PICKLE_WINDOW], len(head) <= PICKLE_WINDOW)
-
-
-#: How much of a file (or of a compressed file's content) is read to tell a pickle.
-PICKLE_WINDOW = 64 << 10
-NPY_MAGIC = b"\x93NUMPY"
-LZ4_MAGIC = b"\x04\x22\x4d\x18"
-
-
-def _pickle_at_start(head: bytes, whole: bool) -> bool:
-    """Whether ``head``, a file's first bytes (``whole``: all of them), is a pickle. Protocols 2 to 5
-    say so in their first two bytes; any protocol's opcodes (0 and 1 have no header) are checked
-    with :func:`pickletools.dis`, which reads them and simulates the stack without building
-    anything: a pickle parses to its STOP, or (a longer file) to the end of ``head`` after a few
-    opcodes."""
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return True
-    stream, listing = io.BytesIO(head), io.StringIO()
-    try:
-        pickletools.dis(stream, out=listing)
-        return True
-    except Exception:  # noqa: BLE001 - whatever the parser makes of arbitrary bytes: not a pickle, unless cut short
-        return not whole and stream.tell() >= len(head) and listing.getvalue().count("\n") >= 3
-
-
-def _npy_holds_objects(head: bytes) -> bool:
-    """Whether a ``.npy`` file (``head``: its start) holds Python objects: its header's ``descr`` has
-    the object kind ``O`` (numpy pickles such arrays). A header that does not parse counts as one."""
-    major = head[6] if len(head) > 6 else 0
-    size_bytes = 2 if major == 1 else 4
-    start = 8 + size_bytes
-    length = int.from_bytes(head[8:start], "little")
-    try:
-        header = ast.literal_eval(head[start : start + length].decode("utf-8" if major >= 3 else "latin-1"))
-        return _has_objects(header["descr"])
-    except Exception:  # noqa: BLE001 - a header numpy would not read either: assume the worst
-        return True
-
-
-def _has_objects(descr: Any) -> bool:
-    """Whether a numpy ``descr`` (a type string, or a list of ``(name, descr[, shape])``) has the kind ``O``."""
-    if isinstance(descr, str):
-        return descr.lstrip("<>|=").startswith("O")
-    if isinstance(descr, list):
-        return any(_has_objects(field[1]) if isinstance(field, tuple) and len(field) >= 2 else True for field in descr)
-    return True
-
-
-def _inflated_start(path: Path, head: bytes) -> tuple[bytes, bool] | None:
-    """The first :data:`PICKLE_WINDOW` bytes of a compressed file's content and whether that is all of
-    it, for the compressors joblib writes (told by their magic numbers); ``None`` for any other
-    file, or one that does not decompress (then it is judged as it is)."""
-    import bz2
-    import gzip
-    import lzma
-    import zlib
-
-    if head.startswith(b"\x1f\x8b"):
-        opener = gzip.open
-    elif head.startswith(b"BZh"):
-        opener = bz2.open
-    elif head.startswith(b"\xfd7zXZ\x00") or head.startswith(b"\x5d\x00\x00"):
-        opener = lzma.open
-    elif len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:  # a zlib stream's header
-        opener = None
-    else:
-        return None
-    try:
-        if opener is not None:
-            with opener(path, "rb") as f:
-                data = f.read(PICKLE_WINDOW + 1)
-            whole = len(data) <= PICKLE_WINDOW
-        else:
-            inflater = zlib.decompressobj()
-            data = inflater.decompress(head, PICKLE_WINDOW + 1)
-            whole = inflater.eof and len(data) <= PICKLE_WINDOW
-    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError):
-        return None
-    return data[:PICKLE_WINDOW], whole
 
 
 def extract_archive(archive: Path, directory: Path, key: str, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> list[str]:

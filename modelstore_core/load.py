@@ -253,7 +253,7 @@ class Loader:
         if not (record.flavor.safe or trust) and record.flavor.name == RAW_FILES:  # files no plugin vouches for (imported pickles)
             raise UntrustedArtifactError(
                 f"version {record.version} of {record.domain!r} is marked unsafe (its files can run code when"
-                " loaded, e.g. pickles imported from the original modelstore); pass trust=True to load()"
+                " loaded, e.g. pickles imported from the original modelstore or MLflow); pass trust=True to load()"
                 " only if you trust whoever could write to this store"
             )
 

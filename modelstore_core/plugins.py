@@ -76,7 +76,7 @@ KNOWN_PLUGINS = {
         **dict.fromkeys(("azure", "az", "abfs", "abfss", "wasb", "wasbs"), "modelstore-azure"),
     },
     "transport": {"oci": "modelstore-oci"},
-    "command": {"serve": "modelstore-web"},
+    "command": {"serve": "modelstore-web", "import-mlflow": "modelstore-mlflow"},
 }
 
 

@@ -88,14 +88,34 @@ class Uploader:
         options: dict[str, Any] | None = None,
         progress: ProgressCallback | None = None,
         metadata: dict[str, Any] | None = None,
+        number: int | None = None,
+        claim_for: str | None = None,
     ) -> Version:
         """Serialize, stage, record and commit ``model`` (checked by :func:`what_to_store`) as the next
-        version of ``domain``; ``recorded`` are the checked fields (:func:`~.fields.recorded_fields`),
-        ``metadata`` goes into the record (an import's)."""
+        version of ``domain``; ``recorded`` are the checked fields (:func:`~.fields.recorded_fields`).
+
+        For an import: ``metadata`` goes into the record; ``number`` is the version number wished
+        for (taken if free, else the next free one above it), and ``claim_for`` names what is
+        imported in the claim of the number, so that a re-run of an import killed between its
+        claim and its record takes its own claim up again (see :func:`~.protocol.commit.claim_version`).
+        """
         signer = self._signer()  # a bad key fails here, before anything is written
         recorded = resolved_fields(self.storage, recorded or {})  # parents exist
         self._before_writing()
-        record, written = upload(self.storage, self.plugins, domain, model, extras, recorded, options or {}, progress, signer, metadata)
+        record, written = upload(
+            self.storage,
+            self.plugins,
+            domain,
+            model,
+            extras,
+            recorded,
+            options or {},
+            progress,
+            signer,
+            metadata,
+            number=number,
+            claim_for=claim_for,
+        )
         version = Version(domain, record.version, record)
         version.bytes_written = written
         return version
@@ -132,6 +152,9 @@ def upload(
     progress: ProgressCallback | None = None,
     signer: Signer | None = None,
     metadata: dict[str, Any] | None = None,
+    *,
+    number: int | None = None,
+    claim_for: str | None = None,
 ) -> tuple[VersionRecord, int]:
     """Serialize, stage and commit; returns the committed record and the artifact bytes written.
 
@@ -140,7 +163,7 @@ def upload(
     hyperparameters, an example's signature over its own). A ``signer`` signs what the commit
     writes (see :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own
     description of the version) goes into the record over what the plugins collect; the core's
-    keys still win.
+    keys still win. ``number`` and ``claim_for``: see :meth:`Uploader.upload`.
     """
     with Heartbeat() as heartbeat, _scratch(storage, heartbeat) as tmp:
         if isinstance(model, RawFiles):
@@ -179,7 +202,9 @@ def upload(
                             storage.delete(keys.object_key(st.sha256))  # its bytes may not match its name
                         raise SourceChangedError(f"{source.name} changed while it was being uploaded; nothing was committed")
 
-            return commit.commit_version(storage, domain, draft, staged, files, sources_unchanged, signer, heartbeat)
+            return commit.commit_version(
+                storage, domain, draft, staged, files, sources_unchanged, signer, heartbeat, first=number, claim_for=claim_for
+            )
         finally:
             for st in staged:
                 st.discard()

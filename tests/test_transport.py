@@ -16,6 +16,7 @@ from modelstore_core import ModelStore
 from modelstore_core.errors import (
     IntegrityError,
     UnknownTransportError,
+    UntrustedPointerError,
     UntrustedSignatureError,
     UsageError,
 )
@@ -107,7 +108,10 @@ def test_a_taken_number_gives_the_next_one_and_drops_signatures(tmp_path, folder
     fresh = store(tmp_path, "b", trusted_keys=[str(public)])
     assert fresh.pull(ref).version == 1
     assert [(s.keyid, s.valid, s.trusted) for s in fresh.signatures("churn", 1)] == [(keyid, True, True)]
-    assert fresh.load("churn")  # the trust policy holds for the pulled version
+    assert fresh.load("churn", 1)  # the trust policy holds for the pulled version
+    # but this store's latest has no signed head: only the signer, here, can vouch for one
+    with pytest.raises(UntrustedPointerError, match="not signed"):
+        fresh.load("churn")
 
     busy = store(tmp_path, "c")
     busy.upload("churn", files=[tmp_path / "in" / "model.bin"])  # version 1 is another one here

@@ -20,6 +20,7 @@
     modelstore import-legacy LEGACY_URL DST      import a store of the original modelstore 0.0.x
     modelstore push DOMAIN[:VERSION|@STATE] REF  send a version outside any store (oci://registry/repo[:tag])
     modelstore pull REF [DOMAIN]                 commit what REF holds as a version
+    modelstore import-mlflow TRACKING_URI DST    import an MLflow registry (plugin modelstore-mlflow)
 
 Every command takes ``--store URL`` (default ``$MODELSTORE_URL``, else the per-user store),
 ``--json`` and ``--debug``. Tables on a terminal, tab-separated lines when piped, JSON with
@@ -32,7 +33,9 @@ from ..display import human_size
 from . import commands  # noqa: F401 - registers the commands on `cli`
 from .app import cli, common_options, main
 from .context import CLIError, CommandLine, pass_cmdline
+from .move import report_move
 
 #: What a plugin's commands (``modelstore_cli_commands``) use: the shared options, the run's
-#: :class:`CommandLine` (its store, how to print), the one-line error, and size formatting.
-__all__ = ["CLIError", "CommandLine", "cli", "common_options", "human_size", "main", "pass_cmdline"]
+#: :class:`CommandLine` (its store, how to print), the one-line error, size formatting, and the
+#: summary of a copy or an import (``report_move``).
+__all__ = ["CLIError", "CommandLine", "cli", "common_options", "human_size", "main", "pass_cmdline", "report_move"]

@@ -19,7 +19,7 @@ def _open(cmdline: CommandLine, url: str):
     return ModelStore(url, timeout=cmdline.timeout)
 
 
-def _report(cmdline: CommandLine, report, verb: str, notes: list[str] | None = None) -> None:
+def report_move(cmdline: CommandLine, report, verb: str, notes: list[str] | None = None) -> None:
     """The summary of a copy, mirror or import; exit status 1 if anything was left undone."""
     if cmdline.mode == "json":
         cmdline.emit_json({**asdict(report), "ok": report.ok, "notes": notes or []})
@@ -79,7 +79,7 @@ def copy(cmdline: CommandLine, src: str, dst: str, selection: tuple[str, ...], n
     finally:
         source.close()
         target.close()
-    _report(cmdline, report, "copied")
+    report_move(cmdline, report, "copied")
 
 
 @cli.command()
@@ -114,7 +114,7 @@ def mirror(cmdline: CommandLine, src: str, dst: str, states: tuple[str, ...], de
     finally:
         source.close()
         target.close()
-    _report(cmdline, report, "copied")
+    report_move(cmdline, report, "copied")
 
 
 @cli.command("import-legacy")
@@ -140,7 +140,7 @@ def import_legacy(cmdline: CommandLine, legacy_url: str, dst: str, domains: tupl
     finally:
         source.close()
         target.close()
-    _report(cmdline, report, "imported", report.notes)
+    report_move(cmdline, report, "imported", report.notes)
 
 
 @cli.command()

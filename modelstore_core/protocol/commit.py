@@ -175,9 +175,13 @@ def commit_version(
     before_claim: Callable[[dict[str, bool]], None],
     signer: Signer | None = None,
     heartbeat: Heartbeat | None = None,
+    *,
+    first: int | None = None,
+    claim_for: str | None = None,
 ) -> tuple[VersionRecord, int]:
     """Store the staged files and commit ``draft`` (a record without version and time) as the next
-    version of ``domain``.
+    version of ``domain`` (an import: the lowest free number from ``first``, a claim made for
+    ``claim_for`` taken up again; see :func:`claim_version`).
 
     ``before_claim(placed)`` runs once the objects are stored (``placed``: sha256 -> whether this
     upload wrote it) and may raise to abandon the upload. With a ``signer``, the version is signed
@@ -192,7 +196,7 @@ def commit_version(
         checkpoint("objects-stored")
         before_claim(placed)
         _ensure_staged(storage, marker, staged)  # before the record: it never names a missing object
-        record, hint, change = create_record(storage, domain, draft, marker=marker.key)
+        record, hint, change = create_record(storage, domain, draft, first, claim_for, marker=marker.key)
         marker.version = record.version
         checkpoint("committed")
         if signer is not None:
@@ -200,7 +204,7 @@ def commit_version(
             checkpoint("signed")
         summary.add_entry(storage, record, len(dumps(record.document)), signer)
         checkpoint("summarized")
-        seq = feed.append(storage, change)
+        seq = feed.append(storage, change) if change is not None else 0
         checkpoint("evented")
         advance_latest(
             storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint, signer=signer, record=record,
@@ -246,13 +250,16 @@ def commit_copy(storage: Storage, domain: str, version: int, data: bytes, after:
         return "a different version appeared in the destination while copying", None
     checkpoint("copy-committed")
     summary.add_entry(storage, VersionRecord.parse(data, key, domain, version), len(data))
-    return None, claim_change(storage, domain, version, claim)
+    return None, claim_change(domain, version, claim)
 
 
-def claim_change(storage: Storage, domain: str, version: int, claim: bytes) -> Any:
-    """What the event of the version committed under ``claim`` says (``None`` for a claim from before the feed)."""
-    key = keys.claim_key(domain, version)
-    found = feed.read_claim(claim, key)
+def claim_change(domain: str, version: int, claim: bytes) -> Any:
+    """What the event of the version committed under ``claim`` says (``None`` for a claim from before
+    the feed, or one whose feed part cannot be read: ``verify`` is where a damaged claim shows)."""
+    try:
+        found = feed.read_claim(claim, keys.claim_key(domain, version))
+    except CorruptRecordError:
+        return None
     return None if found is None else feed.upload_change(domain, version, claim, found[0], found[2])
 
 
@@ -300,18 +307,21 @@ def commit_pulled(
         marker.version = record.version
         checkpoint("committed")
         summary.add_entry(storage, record, len(dumps(record.document)))
-        seq = feed.append(storage, change)
+        seq = feed.append(storage, change) if change is not None else 0
         checkpoint("evented")
         advance_latest(storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint, evented={record.version}, seq=seq)
     return record, False
 
 
-def claim_document(copy_of: bytes | None = None, feed: dict[str, Any] | None = None) -> bytes:
+def claim_document(copy_of: bytes | None = None, feed: dict[str, Any] | None = None, claim_for: str | None = None) -> bytes:
     """What a claim of a version number holds: when and by whom, for a copy the sha256 of its record,
-    and where the change feed ended before it (:func:`~.feed.claim_feed`: its event comes later)."""
+    for an import what it imports (``for``), and where the change feed ended before it
+    (:func:`~.feed.claim_feed`: its event comes later)."""
     doc: dict[str, Any] = {"claimed": now_utc(), "host": HOST, "pid": os.getpid()}
     if copy_of is not None:
         doc["copy_of"] = hashlib.sha256(copy_of).hexdigest()
+    if claim_for is not None:
+        doc["for"] = claim_for
     if feed is not None:
         doc["feed"] = feed
     return dumps(doc)
@@ -339,10 +349,17 @@ def place_objects(staged: list[StagedFile], progress: list[FileProgress]) -> dic
 
 
 def create_record(
-    storage: Storage, domain: str, draft: dict[str, Any], first: int | None = None, *, marker: str | None = None, events: bool = True
+    storage: Storage,
+    domain: str,
+    draft: dict[str, Any],
+    first: int | None = None,
+    claim_for: str | None = None,
+    *,
+    marker: str | None = None,
+    events: bool = True,
 ) -> tuple[VersionRecord, tuple[bytes | None, Token], Any]:
     """Claim the next free version number (from ``first``, else just past the latest hint) and
-    create its record: the commit point.
+    create its record: the commit point. ``claim_for``: see :func:`claim_version`.
 
     Also returns the hint document as read before claiming, with its token, so that moving the
     hint forward usually needs no second read; and what the version's ``uploaded`` event says
@@ -354,14 +371,14 @@ def create_record(
     check_record_size(dumps({**draft, "version": keys.MAX_VERSION, "created": now_utc()}))  # before a number is claimed
     hint, data, token = read_latest_hint(storage, domain)
     after = feed.tail(storage, LatestDocument.parse(data).feed_seq) if events else 0
-    claim = claim_document(feed=feed.claim_feed(after, marker) if events else None)
-    version = claim_version(storage, domain, first if first is not None else hint + 1, claim)
+    claim = claim_document(feed=feed.claim_feed(after, marker) if events else None, claim_for=claim_for)
+    version, claim = claim_version(storage, domain, first if first is not None else hint + 1, claim, claim_for)
     checkpoint("claimed")
     document = {**draft, "version": version, "created": now_utc()}
     key = keys.version_key(domain, version)
     if not storage.put_if_absent(key, dumps(document)):
         raise StorageError(f"version {version} of {domain!r} exists although this upload claimed it")
-    change = feed.upload_change(domain, version, claim, after, copied=False) if events else None
+    change = claim_change(domain, version, claim) if events else None  # what the claim stored says (an import's taken up)
     return VersionRecord.from_document(document, key, domain, version), (data, token), change
 
 
@@ -370,22 +387,44 @@ def create_record(
 CLAIM_ATTEMPTS_BEFORE_LISTING = 8
 
 
+def _claimed_by_import(storage: Storage, domain: str, version: int, claim_for: str) -> bytes | None:
+    """The claim of ``version`` when it is claimed for ``claim_for`` and has no record yet, else ``None``."""
+    try:
+        data = storage.read(keys.claim_key(domain, version))[0]
+        doc = json.loads(data)
+    except (KeyNotFoundError, ValueError, RecursionError):
+        return None
+    if isinstance(doc, dict) and doc.get("for") == claim_for and storage.stat(keys.version_key(domain, version)) is None:
+        return data
+    return None
+
+
 def _is_number(name: str) -> bool:
     return len(name) == keys.VERSION_DIGITS and name.isdigit()
 
 
-def claim_version(storage: Storage, domain: str, start: int, claim: bytes | None = None) -> int:
+def claim_version(storage: Storage, domain: str, start: int, claim: bytes | None = None, claim_for: str | None = None) -> tuple[int, bytes]:
     """Claim the lowest free version number from ``start`` (create-if-absent of ``claims/<n>``
-    holding ``claim``, by default a :func:`claim_document` without feed)."""
-    claim = claim if claim is not None else claim_document()
+    holding ``claim``, by default a :func:`claim_document` without feed); returns the number and
+    the claim it holds.
+
+    With ``claim_for`` (an import names what it imports; ``claim`` records it too), a claim of
+    ``start`` that already names it, with no record under the number, is taken up again: what an
+    import killed between its claim and its record left (run one import at a time per target).
+    Its claim is then the one stored (its version's event is the one that claim says).
+    """
+    claim = claim if claim is not None else claim_document(claim_for=claim_for)
     version, listed = max(start, 1), False
+    wished = version
     for attempt in range(10_000):
         if version > keys.MAX_VERSION:
             if listed:
                 raise ConflictError(f"domain {domain!r} has no version number left below {keys.MAX_VERSION + 1}")
             version = 0  # the hint led us here: find the real last claim
         elif storage.put_if_absent(keys.claim_key(domain, version), claim):
-            return version
+            return version, claim
+        elif version == wished and claim_for is not None and (earlier := _claimed_by_import(storage, domain, version, claim_for)):
+            return version, earlier
         if version == 0 or (attempt >= CLAIM_ATTEMPTS_BEFORE_LISTING and not listed):
             listed = True
             last = max(

@@ -85,7 +85,7 @@ def test_every_legacy_model_becomes_a_version(legacy_local, tmp_path):
     assert legacy["created"][:4].isdigit() and legacy["code"]["dependencies"]
     assert first.flavor.name == "sklearn" and first.flavor.safe is False
     assert sorted(f.path for f in first.files) == ["extras/notes.txt", "model-info.json", "model.joblib"]
-    with pytest.raises(UntrustedArtifactError, match="imported from the original modelstore"):
+    with pytest.raises(UntrustedArtifactError, match="imported from modelstore 0.0.x"):
         target.load("churn", first.version)
     for name in ("first", "second"):
         loaded = target.load("churn", churn[ids[name]].version, trust=True)

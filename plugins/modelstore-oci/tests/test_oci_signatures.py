@@ -13,7 +13,7 @@ from conftest import api, docker_ref, manifest_of, open_store, put_blob, put_man
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from modelstore_core.errors import UntrustedSignatureError
+from modelstore_core.errors import UntrustedPointerError, UntrustedSignatureError
 
 SIGNATURE = "application/vnd.modelstore.signature.v1+json"
 
@@ -68,7 +68,9 @@ def test_a_pull_keeps_the_signatures_and_honours_the_trust_policy(tmp_path, sign
     assert v.version == 1
     [info] = trusting.signatures("churn", 1)
     assert info.valid and info.trusted
-    assert [p.read_bytes() for p in trusting.load("churn")] == [(tmp_path / "model.bin").read_bytes()]
+    assert [p.read_bytes() for p in trusting.load("churn", 1)] == [(tmp_path / "model.bin").read_bytes()]
+    with pytest.raises(UntrustedPointerError, match="not signed"):
+        trusting.load("churn")  # a pull brings the version's signatures, not this store's signed latest
 
 
 def test_an_edited_record_does_not_pass_the_trust_policy(tmp_path, signed, repo, registry):

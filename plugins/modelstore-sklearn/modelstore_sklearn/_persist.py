@@ -226,7 +226,8 @@ def deserialize(flavor: Flavor, files: list[str], options: dict[str, Any], verif
         return load_skops(file, data, options)
     if fmt == "pickle":
         if not options.get("trust"):
-            why = "imported from the original modelstore" if flavor.options.get("imported_from") else "skops could not represent it"
+            imported_from = flavor.options.get("imported_from")
+            why = f"imported from {str(imported_from)[:40]}" if imported_from else "skops could not represent it"
             raise UntrustedArtifactError(
                 f"this {flavor.model_class} was stored as a pickle ({why}), "
                 "and unpickling can run arbitrary code; pass trust=True to load() only if you trust "

@@ -189,6 +189,13 @@ class TorchPlugin(FlavorPlugin):
         device = options.get("device")
         target = options.get("model")
 
+        if _pickle_only(recorded) and (target is not None or options.get("as_state_dict") or not options.get("trust")):
+            raise UntrustedArtifactError(
+                f"this version holds a {flavor.model_class or 'module'} only as a pickle ({recorded['pickle']}, imported from"
+                f" {recorded.get('imported_from') or 'elsewhere'}; no weights were stored beside it, since that would have"
+                " meant unpickling it): pass trust=True, without model= or as_state_dict=, to unpickle it, which can"
+                " execute arbitrary code: do that only for artifacts from a source you trust"
+            )
         if target is not None:
             if kind == "tensor":
                 raise TypeError("this version stores a single tensor; load it without model=")
@@ -270,6 +277,12 @@ def _instantiate(target: Any, flavor: Flavor):
             f" the stored weights come from a {flavor.model_class}"
         )
     return module
+
+
+def _pickle_only(recorded: dict[str, Any]) -> bool:
+    """A module stored as a pickle alone (an import: it was never unpickled to write its weights)."""
+    no_weights = recorded.get("weights", WEIGHTS) is None and not recorded.get("shards")
+    return recorded.get("kind") == "module" and no_weights and bool(recorded.get("pickle"))
 
 
 def _weight_files(recorded: dict[str, Any], files: list[str]) -> list[str]:
