@@ -9,7 +9,8 @@
   target: a poll costs O(new events), not O(versions);
 - what the feed adds to an upload (a listing and a slot: compare ``upload`` with the upload cost of
   the backend's request test);
-- ``retain`` of a domain of ``--retain`` versions keeping the last 10: the dry run (plan and bytes)
+- ``retain`` of a domain of ``--retain`` versions keeping the last 10 (the others all name one
+  10 kB file, which is what gc then reclaims): the dry run (plan and bytes)
   and the deletes; next to it, the same deletes by hand (``delete`` in a loop) in a second domain
   with the same history. Wall time and this process's CPU time (the server's is not in it).
 
@@ -114,7 +115,10 @@ def run(args: argparse.Namespace, url: str, work: Path) -> None:
     r = args.retain
     start = time.perf_counter()
     for domain in ("r", "b"):
-        history(store, domain, r, work, events=True)
+        history(store, domain, r - 10, work, events=True)  # versions 1 to r-10 name one 10 kB file
+        for i in range(10):  # the 10 kept: real uploads of files of their own
+            (work / f"{domain}{i}.bin").write_bytes(os.urandom(10_000))
+            store.upload(domain, files=[work / f"{domain}{i}.bin"])
     print(f"\ntwo domains of {r} versions (r and b, the same history) committed in {time.perf_counter() - start:.1f} s")
     print(f"\n| {r:,} versions, keep the last 10 | requests | wall | client CPU |")
     print("|---|---:|---:|---:|")

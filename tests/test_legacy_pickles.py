@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelstore_core.legacy import _is_pickle
+from modelstore_core.importing import is_pickle
 
 #: real objects, one of a class (pickled by reference to its module: what runs code on load)
 OBJECTS = {
@@ -37,14 +37,14 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 @pytest.mark.parametrize("kind", sorted(OBJECTS))
 def test_a_pickle_of_any_protocol_is_found_by_content(tmp_path, protocol, kind):
-    assert _is_pickle(write(tmp_path, "weights.bin", pickle.dumps(OBJECTS[kind], protocol=protocol)))
+    assert is_pickle(write(tmp_path, "weights.bin", pickle.dumps(OBJECTS[kind], protocol=protocol)))
 
 
 @pytest.mark.parametrize("compress", [zlib.compress, gzip.compress, bz2.compress, lzma.compress])
 @pytest.mark.parametrize("protocol", [0, 1, pickle.HIGHEST_PROTOCOL])
 def test_a_compressed_pickle_is_found(tmp_path, compress, protocol):
-    assert _is_pickle(write(tmp_path, "model.dat", compress(pickle.dumps(OBJECTS["ordered"], protocol=protocol))))
-    assert not _is_pickle(write(tmp_path, "notes.dat", compress(b"amount > 1000\n" * 100)))
+    assert is_pickle(write(tmp_path, "model.dat", compress(pickle.dumps(OBJECTS["ordered"], protocol=protocol))))
+    assert not is_pickle(write(tmp_path, "notes.dat", compress(b"amount > 1000\n" * 100)))
 
 
 def npy(tmp_path: Path, name: str, array: np.ndarray) -> Path:
@@ -54,11 +54,11 @@ def npy(tmp_path: Path, name: str, array: np.ndarray) -> Path:
 
 def test_npy_files_holding_objects_are_pickles(tmp_path):
     objects = np.array([{"w": 1.0}, None, "text"], dtype=object)
-    assert _is_pickle(npy(tmp_path, "objects.npy", objects))
+    assert is_pickle(npy(tmp_path, "objects.npy", objects))
     fields = np.zeros(2, dtype=[("x", "<f8"), ("payload", object)])
-    assert _is_pickle(npy(tmp_path, "fields.npy", fields))
-    assert not _is_pickle(npy(tmp_path, "floats.npy", np.arange(10.0)))
-    assert not _is_pickle(npy(tmp_path, "records.npy", np.zeros(2, dtype=[("x", "<f8"), ("y", "<i4", (3,))])))
+    assert is_pickle(npy(tmp_path, "fields.npy", fields))
+    assert not is_pickle(npy(tmp_path, "floats.npy", np.arange(10.0)))
+    assert not is_pickle(npy(tmp_path, "records.npy", np.zeros(2, dtype=[("x", "<f8"), ("y", "<i4", (3,))])))
 
 
 @pytest.mark.parametrize(
@@ -74,4 +74,4 @@ def test_npy_files_holding_objects_are_pickles(tmp_path):
     ],
 )
 def test_other_files_are_not_pickles(tmp_path, name, data):
-    assert not _is_pickle(write(tmp_path, name, data))
+    assert not is_pickle(write(tmp_path, name, data))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +18,7 @@ from modelstore_core import CorruptRecordError, ModelStore, UsageError
 from modelstore_core.protocol import keys, limits
 from modelstore_core.protocol.liveness import minimum_grace
 from modelstore_core.storage import ObjectInfo
+from modelstore_core.testing.faults import HANG_TIMEOUT
 from modelstore_core.testing.tamper_contract import edit_record, put
 
 
@@ -355,3 +358,65 @@ def test_an_event_that_cannot_be_read_is_passed_and_the_feed_goes_on(store: Mode
         list(store.changes(since=-1))
     feed_head = json.loads(store.storage.read(keys.latest_key("churn"))[0])["feed"]
     assert feed_head == {"seq": 3, "settled": 2}
+
+
+# --- the README's serving process ------------------------------------------------------------------
+
+#: Runs the README's example in a child: ``store`` is the test's store and ``time.sleep`` reports
+#: which model the loop holds (a raw-files version loads as its paths), ending the loop once it
+#: holds version 2's.
+SERVING = """
+import json, sys, time as _time
+from pathlib import Path
+from modelstore_core import ModelStore
+
+store = ModelStore(sys.argv[1], cache_dir=sys.argv[2])
+report = Path(sys.argv[3])
+
+
+class _Clock:
+    def sleep(self, seconds):
+        held = [Path(p).read_text() for p in model]
+        report.write_text(json.dumps(held))
+        if held == ["two"]:
+            sys.exit(0)
+        _time.sleep(0.05)
+
+
+time = _Clock()
+"""
+
+
+def readme_serving_example() -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = [block.partition("\n")[2] for block in text.split("```python")[1:]]
+    [example] = [block.partition("```")[0] for block in blocks if "store.changes(" in block]
+    return example
+
+
+def test_the_readme_s_serving_process_reloads_when_production_moves(store: ModelStore, tmp_path):
+    one, two = tmp_path / "one.txt", tmp_path / "two.txt"
+    one.write_text("one")
+    two.write_text("two")
+    store.upload("churn", files=[one])
+    store.upload("churn", files=[two])
+    store.set_state("churn", 1, "production")
+    report = tmp_path / "report.json"
+    child = subprocess.Popen(
+        [sys.executable, "-c", SERVING + readme_serving_example(), store.url, str(tmp_path / "cache"), str(report)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not (report.exists() and report.read_text() == '["one"]'):  # it serves version 1, the feed read to its end
+            assert child.poll() is None, child.communicate()
+            time.sleep(0.05)
+        store.set_state("churn", 2, "staging")
+        store.upload("churn", files=[one])
+        store.set_state("churn", 2, "production")
+        out, err = child.communicate(timeout=HANG_TIMEOUT)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert json.loads(report.read_text()) == ["two"]
