@@ -5,7 +5,8 @@ A policy keeps, in each domain:
 * the ``keep_last`` newest versions (by number; at least one: the latest is never deleted);
 * with ``older_than``, also every version younger than that: a version goes only when it is both
   outside the newest ``keep_last`` and older;
-* with ``keep_states`` (the default), every version a state names;
+* with ``keep_states`` (the default), every version a state names (any state in ``states.json``:
+  under a trust policy, also one no trusted key vouches for);
 * with ``keep_signed``, every version signed by a key the reader trusts (the store's trust policy;
   without one, by any key): a signed release is protected;
 * the parents of every version kept (:mod:`.lineage`), in the domains the run looks at.
@@ -250,7 +251,8 @@ def _plan(store: ModelStore, domain: str, policy: RetentionPolicy, now: datetime
     storage = store.storage
     listed = read.list_versions(storage, domain)  # newest first
     plan = DomainRetention(domain, policy)
-    states = store.states(domain) if policy.keep_states and listed else {}
+    # Every state in states.json protects, vouched for by a trusted key or not: keeping costs nothing, a delete is for good.
+    states = {name: entry.version for name, entry in read.read_states(storage, domain).items()} if policy.keep_states and listed else {}
     signed = _signed(store, domain) if policy.keep_signed and listed else set()
     for i, (n, info) in enumerate(listed):
         if i < policy.keep_last:

@@ -258,6 +258,10 @@ def test_signed_releases_can_be_protected(store: ModelStore, tmp_path):
     under_policy = ModelStore(store.url, cache_dir=tmp_path / "c2", trusted_keys=[str(alice[1])])
     plan = under_policy.retain("churn", keep_last=1, keep_signed=True)
     assert plan.deleted == ["churn:3", "churn:2"] and plan.domains[0].protected == {1: ["signed"]}
+    store.set_state("churn", 3, "staging")  # by an unsigned writer: no trusted key vouches for it
+    assert "staging" not in under_policy.states("churn")
+    plan = under_policy.retain("churn", keep_last=1, keep_signed=True)
+    assert plan.deleted == ["churn:2"] and plan.domains[0].protected == {1: ["signed"], 3: ["state staging"]}  # it protects all the same
 
 
 def test_a_stored_policy_is_applied_by_gc(store: ModelStore, tmp_path, fast_heartbeat):
