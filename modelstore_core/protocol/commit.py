@@ -579,11 +579,15 @@ def update_states(
 
     Each state set, moved or removed is an event of the change feed (:mod:`.feed`): the events of
     the previous change are appended first (they must precede these), these are written into
-    ``states.json`` with the states (``pending``), then appended.
+    ``states.json`` with the states (``pending``), then appended. A write whose answer was lost (the
+    backend could not tell it was its own) is recognised by its events when the retry reads the
+    document back, or finds them in the feed (a later writer appended them before replacing it): the
+    change is not made twice.
     """
     key = keys.states_key(domain)
     signed: list[tuple[str, dict[str, Any]]] = []
     wrote: list[StatesDocument] = []
+    landed: list[StatesDocument] = []
 
     def parse(data: bytes | None) -> StatesDocument | None:
         try:
@@ -598,6 +602,9 @@ def update_states(
             if if_corrupt != "replace":
                 return None
             doc = StatesDocument({})
+        if wrote and wrote[-1].pending and _landed(storage, doc, wrote[-1].pending):
+            landed.append(doc)  # our last write went through though its answer was lost: applying again would move twice
+            return None
         new = change(dict(doc.states))
         if new is None:
             return None
@@ -625,11 +632,17 @@ def update_states(
     )
     for name, pointer in signed:
         _written(signer, domain, name, result, [pointer])
-    if wrote and result is wrote[-1]:
+    if wrote and (result is wrote[-1] or (landed and result is landed[-1])):
         checkpoint("states-written")
         feed.append_pending(storage, result)
         checkpoint("states-evented")
     return result.states if result is not None else {}
+
+
+def _landed(storage: Storage, doc: StatesDocument, ours: tuple[Any, ...]) -> bool:
+    """Whether a write of ``states.json`` whose events were ``ours`` took effect: ``doc`` (read since)
+    is it, or a later writer replaced it, having put its events in the feed first."""
+    return [e.id for e in doc.pending] == [e.id for e in ours] or feed.contains(storage, ours[0])
 
 
 def _state_serial(doc: StatesDocument, key: str, name: str) -> int:

@@ -214,6 +214,20 @@ def append(storage: Storage, change: Change) -> int:
     raise ConflictError(f"could not append a {change.event} event of {change.domain!r}: the feed kept growing past {MAX_WALK} slots")
 
 
+def contains(storage: Storage, change: Change) -> bool:
+    """Whether ``change``'s event is in the feed: the slots from ``change.after + 1`` walked as
+    :func:`append` walks them, creating none (a read per slot this process has not seen)."""
+    seq = change.after + 1
+    for _ in range(MAX_WALK):
+        try:
+            if _id_at(storage, seq) == change.id:
+                return True
+        except KeyNotFoundError:
+            return False  # the end of the feed
+        seq += 1
+    return False
+
+
 def record(storage: Storage, event: str, domain: str, version: int | None = None, *, start: int | None = None) -> int | None:
     """Append the event of a change made just now that nothing else will append (``deleted``,
     ``signed``), listing the feed from slot ``start`` (default: where ``latest.json`` says); best

@@ -64,6 +64,9 @@ class FaultContract:
     def is_version_write(self, method: str, target: str, body: bytes) -> bool:  # pragma: no cover
         raise NotImplementedError("say which request writes a version record")
 
+    def is_states_write(self, method: str, target: str, body: bytes) -> bool:  # pragma: no cover
+        raise NotImplementedError("say which request writes a domain's states.json")
+
     @pytest.fixture
     def direct(self, store_url, tmp_path):
         """The store opened straight on the server, to check what the faulty runs left."""
@@ -128,6 +131,29 @@ class FaultContract:
         assert len(seen) == 2 and proxy.faults() == {"drop-after": 1}
         assert [v.version for v in direct.list_versions("d")] == [1]
         assert direct.load("d")[0].read_bytes() == model.read_bytes()
+
+    def test_lost_answer_to_a_state_move_is_recognised(self, store_url, upstream_port, direct, tmp_path):
+        """The write of ``states.json`` takes effect but its answer is lost: the retry reads the
+        writer's own change back and does not make it again (one ``state_set`` event, not two)."""
+        model = tmp_path / "m.bin"
+        model.write_bytes(os.urandom(1000))
+        direct.upload("d", files=[model])
+        direct.upload("d", files=[model])
+        seen = []
+
+        def decide(method, target, headers, body):
+            if self.is_states_write(method, target, body):
+                seen.append(target)
+                return "drop-after" if len(seen) == 1 else None
+            return None
+
+        with self.proxy(upstream_port, decide) as proxy:
+            with ModelStore(store_url, cache_dir=tmp_path / "c", **self.options(proxy)) as store:
+                store.set_state("d", 2, "production")
+        assert proxy.faults() == {"drop-after": 1}
+        assert direct.states("d") == {"production": 2}
+        events = [(e.event, e.version, e.state) for e in direct.changes()]
+        assert events == [("uploaded", 1, None), ("uploaded", 2, None), ("state_set", 2, "production")]
 
     def test_upload_failing_at_the_commit_leaves_nothing_visible(
         self, store_url, upstream_port, store_env, direct, tmp_path, fast_heartbeat
