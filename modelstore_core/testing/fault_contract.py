@@ -133,8 +133,9 @@ class FaultContract:
         assert direct.load("d")[0].read_bytes() == model.read_bytes()
 
     def test_lost_answer_to_a_state_move_is_recognised(self, store_url, upstream_port, direct, tmp_path):
-        """The write of ``states.json`` takes effect but its answer is lost: the retry reads the
-        writer's own change back and does not make it again (one ``state_set`` event, not two)."""
+        """The write of ``states.json`` takes effect but its answer is lost, and before the writer
+        tries again another writer moves a state (the document is no longer the writer's): the
+        writer finds its change in the feed and does not make it again (one ``state_set`` each)."""
         model = tmp_path / "m.bin"
         model.write_bytes(os.urandom(1000))
         direct.upload("d", files=[model])
@@ -144,16 +145,19 @@ class FaultContract:
         def decide(method, target, headers, body):
             if self.is_states_write(method, target, body):
                 seen.append(target)
-                return "drop-after" if len(seen) == 1 else None
+                if len(seen) == 1:
+                    return "drop-after"
+                if len(seen) == 2:  # the writer's next try: someone else gets there first
+                    direct.set_state("d", 1, "staging")
             return None
 
         with self.proxy(upstream_port, decide) as proxy:
             with ModelStore(store_url, cache_dir=tmp_path / "c", **self.options(proxy)) as store:
                 store.set_state("d", 2, "production")
         assert proxy.faults() == {"drop-after": 1}
-        assert direct.states("d") == {"production": 2}
+        assert direct.states("d") == {"production": 2, "staging": 1}
         events = [(e.event, e.version, e.state) for e in direct.changes()]
-        assert events == [("uploaded", 1, None), ("uploaded", 2, None), ("state_set", 2, "production")]
+        assert events == [("uploaded", 1, None), ("uploaded", 2, None), ("state_set", 2, "production"), ("state_set", 1, "staging")]
 
     def test_upload_failing_at_the_commit_leaves_nothing_visible(
         self, store_url, upstream_port, store_env, direct, tmp_path, fast_heartbeat
