@@ -15,6 +15,12 @@ verified. A later load trusts a file whose state is unchanged instead of hashing
 write to the file, or a ``chmod``, moves its ctime, which an unprivileged process cannot set back.
 A file the view does not prove is hashed before use, or verified as it is read.
 
+An upload to a local store proves its objects too: it hashed their bytes as it wrote them, where
+no one else could write (:meth:`Cache.remember_upload`), and keeps each object's state beside its
+sha256 (``<cache>/uploads``). The first load on this machine links such an object into its view
+proven, without reading it twice, if its state is still the one the upload kept; the link itself
+moves the object's ctime, so that proof serves once and is then replaced by the view's own.
+
 That trust needs the cache to be its user's alone: whoever can write a directory on the way to a
 proof could plant a view and a proof to match. The cache creates its directories 0700 and its
 files 0600 (proofs, records) or 0400 (cached objects, copies in views), and before it trusts a
@@ -51,16 +57,17 @@ from .hashing import VerifyingReader, check_hash, copy_file_hashed, hash_file, v
 from .progress import FileProgress, Progress, ProgressCallback
 from .protocol import keys
 from .protocol.records import FileEntry, VersionRecord
-from .storage import Storage
+from .storage import StagedFile, Storage
 
 COMPLETE = ".modelstore-complete.json"
 #: The mode of every directory the cache creates, and of the files it writes: its user's alone.
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 #: The mode of the files it keeps (cached objects, the copies in views): nothing edits them.
 READ_ONLY = 0o400
-#: What the cache keeps under its root (records, resolved: offline answers; servers: probe verdicts
-#: an earlier version kept). ``clear`` removes these, and refuses a directory that holds anything else.
-PARTS = ("versions", "objects", "records", "resolved", "pointers", "servers")
+#: What the cache keeps under its root (records, resolved: offline answers; uploads: proofs of the
+#: objects uploads wrote to local stores; servers: probe verdicts an earlier version kept). ``clear``
+#: removes these, and refuses a directory that holds anything else.
+PARTS = ("versions", "objects", "records", "resolved", "pointers", "uploads", "servers")
 
 
 def default_cache_dir() -> Path:
@@ -207,6 +214,40 @@ class Cache:
     def object_path(self, sha256: str) -> Path:
         return self.root / "objects" / "sha256" / sha256[:2] / sha256
 
+    def _upload_proof_path(self, sha256: str) -> Path:
+        return self.root / "uploads" / sha256[:2] / f"{sha256}.json"
+
+    def remember_upload(self, storage: Storage, staged: list[StagedFile]) -> None:
+        """Keep the state (:func:`_file_state`) and sha256 of each local store's object an upload just
+        wrote, where that upload's hash of it is still its content: the upload wrote it where only
+        this user could (``StagedFile.written_privately``: the backend vouches for the directories it
+        passed through), it is still the store's object, and only this user can write it or put
+        another file in its place (:func:`_only_this_user_writes`).
+        From then on any write, ``chmod`` or replacement moves its ctime, which no one can set back
+        (:meth:`upload_proof`). Best effort: a proof not kept costs the first load a hash."""
+        for st in staged:
+            local = storage.local_path(keys.object_key(st.sha256)) if st.written_privately else None
+            if local is None:
+                continue
+            try:
+                state = _file_state(local)
+                if state[:2] != list(st.written_privately) or not _only_this_user_writes(local):
+                    continue
+                path = self._upload_proof_path(st.sha256)
+                write_json(self.make_dirs(path.parent) / path.name, [*state, st.sha256])
+            except (OSError, UnsafeCacheError):
+                continue
+
+    def upload_proof(self, entry: FileEntry, local: Path) -> list | None:
+        """The proof :meth:`remember_upload` kept of the local store's object ``local``, if the object
+        still has the state it had then; ``None`` otherwise."""
+        path = self._upload_proof_path(entry.sha256)
+        proof = read_private_json(self.checked(path.parent) / path.name)
+        try:
+            return proof if proof == [*_file_state(local), entry.sha256] else None
+        except OSError:
+            return None
+
     def _tmp_name(self, path: Path) -> Path:
         return path.with_name(f".{path.name}.{os.urandom(16).hex()}.part")
 
@@ -329,6 +370,23 @@ def _not_private(st: os.stat_result) -> str | None:
     if st.st_mode & 0o022:
         return f"can be written by {'every user' if st.st_mode & 0o002 else 'its group'} (mode {stat.S_IMODE(st.st_mode):o})"
     return None
+
+
+def _only_this_user_writes(path: Path) -> bool:
+    """Whether no one but this user (or root) can write the file ``path`` or put another in its place:
+    it is a regular file of this user's that others may not write, and every directory from the file
+    system's root down to it is this user's or root's and writable by no one else, or sticky (``/tmp``:
+    others cannot rename what is not theirs there). ``False`` on Windows (no modes to check)."""
+    user = _user()
+    st = os.lstat(path)
+    if user is None or not stat.S_ISREG(st.st_mode) or st.st_uid != user or st.st_mode & 0o022:
+        return False
+    real = Path(os.path.realpath(path.parent))
+    for directory in (*reversed(real.parents), real):
+        st = os.lstat(directory)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (user, 0) or (st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX):
+            return False
+    return True
 
 
 def read_private_json(path: Path) -> Any:
@@ -524,10 +582,11 @@ def write_files(
     A file whose object the store lacks is a :class:`MissingObjectError` naming the version and file.
 
     With ``link``, files are hard links where the file system allows (a load's cache view): to a
-    local store's own object if this user owns it (left unverified: the load verifies it as it reads
-    it), or to the cached object of a remote store (verified as it entered the cache); a copy made
-    for the cache instead is read-only. Without it (a download), every file is a real copy, hashed
-    as it is written.
+    local store's own object if this user owns it (proven if this machine's upload proved it and it
+    is unchanged since, :meth:`Cache.upload_proof`; else left unverified: the load verifies it as it
+    reads it), or to the cached object of a remote store (verified as it entered the cache); a copy
+    made for the cache instead is read-only. Without it (a download), every file is a real copy,
+    hashed as it is written.
     """
     entries = record.files
     directory.mkdir(parents=True, exist_ok=True)
@@ -543,12 +602,18 @@ def write_files(
         local = storage.local_path(keys.object_key(entry.sha256))
         if local is not None:
             if link and _owned(local):
+                uploaded = cache.upload_proof(entry, local)
                 try:
                     os.link(local, dest)
-                    states[entry.path] = None  # the store's object itself: verified as it is read
-                    return
                 except OSError:
                     pass
+                else:
+                    states[entry.path] = _linked_proof(dest, uploaded)  # None: the store's object, verified as it is read
+                    if uploaded is not None:
+                        cache._upload_proof_path(entry.sha256).unlink(missing_ok=True)  # stale now: the link moved the ctime
+                    if states[entry.path] is not None:
+                        counter.file(entry.size).finish()
+                    return
             file = counter.file(entry.size)
             check_size(local.stat().st_size, entry)  # before a copy of what may be far more
             # One pass that copies and hashes.
@@ -573,6 +638,20 @@ def write_files(
 
     _in_parallel(write, list(entries))
     return states
+
+
+def _linked_proof(dest: Path, uploaded: list | None) -> list | None:
+    """The view's proof of a store's object just linked to ``dest``, from this machine's upload's proof
+    of it (``uploaded``, which it matched just before the link; ``None`` if none). The link moves the
+    object's ctime, so its state now must match on the rest, and it must still be this user's and
+    read-only (so nothing wrote it in that instant). ``None`` otherwise: verified as it is read."""
+    if uploaded is None:
+        return None
+    st = os.lstat(dest)
+    state = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    if state[:4] != uploaded[:4] or st.st_uid != _user() or st.st_mode & 0o222:
+        return None
+    return [*state, uploaded[5]]
 
 
 def _owned(path: Path) -> bool:

@@ -420,7 +420,7 @@ class Copier:
         scratch = self.dst.scratch_dir()
         own_tmp = scratch is None
         scratch = Path(tempfile.mkdtemp(prefix="modelstore-copy-")) if own_tmp else scratch
-        scratch.mkdir(parents=True, exist_ok=True)
+        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             if len(jobs) < 2:
                 for job in jobs:

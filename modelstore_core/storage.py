@@ -87,8 +87,14 @@ class StagedFile:
     already at the key (content addressing makes that object identical).
     """
 
-    def __init__(self, storage: Storage, path: Path, sha256: str, size: int):
+    def __init__(self, storage: Storage, path: Path, sha256: str, size: int, written_privately: tuple[int, int] | None = None):
         self.storage, self.path, self.sha256, self.size = storage, path, sha256, size
+        #: ``(device, inode)`` of the staged file when only this user could write it from the moment
+        #: its bytes were hashed until it was placed (the local backend's files taken from the private
+        #: scratch directory into a ``.tmp`` only this user can write, made read-only before they left
+        #: it); ``None`` otherwise. Once placed, a local store's object
+        #: that is still this file may be proven for this machine's loads (:meth:`.Cache.remember_upload`).
+        self.written_privately = written_privately
 
     def place(self, key: str, progress: Advance | None = None) -> bool:
         """Make the file visible at ``key``; ``False`` if it was already there (nothing written)."""
@@ -224,8 +230,8 @@ class Storage(abc.ABC):
     def scratch_dir(self) -> Path | None:
         """A private directory where serializers should write, so that :meth:`stage_file` can
         take their files without copying (the local backend: inside the store, on its file
-        system); ``None`` for the system's temporary directory. The core creates it, and gives
-        it back to :meth:`drop_scratch` afterwards."""
+        system); ``None`` for the system's temporary directory. The core creates it, private
+        (0700), and gives it back to :meth:`drop_scratch` afterwards."""
         return None
 
     def drop_scratch(self, path: Path) -> None:

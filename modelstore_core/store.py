@@ -123,7 +123,7 @@ class ModelStore:
             self.storage.close()
             self.storage = OfflineStorage(self.storage.url)
         self._markers = Markers()  # upload markers seen finished (changes() repairs past the others)
-        self.uploader = Uploader(self.storage, self.plugins, signer=self._signer, before_writing=self._before_writing)
+        self.uploader = Uploader(self.storage, self.plugins, self.cache, signer=self._signer, before_writing=self._before_writing)
         self.loader = Loader(self.storage, self.plugins, self.cache, offline=self.offline, policy=lambda: self.trust_policy)
 
     def _before_writing(self) -> None:

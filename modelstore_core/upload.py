@@ -8,7 +8,10 @@
    the recorded fields), checked against the record rules;
 5. **commit**: hand the files and the draft to :func:`~modelstore_core.protocol.commit.commit_version`,
    which stores and commits them (a file that changed meanwhile abandons the upload there) and,
-   with a signer, signs the version, its summary entry and the latest head it moves.
+   with a signer, signs the version, its summary entry and the latest head it moves;
+6. **prove**: on a local store, remember in the per-user cache the state of each object this upload
+   wrote and hashed where no one else could write (:meth:`~.cache.Cache.remember_upload`), so that
+   the first load on this machine need not hash it again.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .storage import StagedFile, Storage
 from .version import Version
 
 if TYPE_CHECKING:
+    from .cache import Cache
     from .signing import Signer
 
 
@@ -73,10 +77,11 @@ class Uploader:
     :param signer: returns the :class:`~.signing.Signer` of every upload (``None``: unsigned); called
         before anything is written, so a bad key fails first.
     :param before_writing: called before the first write (the proof that conditional writes hold).
+    :param cache: where the proofs of what an upload wrote are kept (step 6).
     """
 
-    def __init__(self, storage: Storage, plugins: Plugins, *, signer: Callable[[], Any], before_writing: Callable[[], None]):
-        self.storage, self.plugins = storage, plugins
+    def __init__(self, storage: Storage, plugins: Plugins, cache: Cache, *, signer: Callable[[], Any], before_writing: Callable[[], None]):
+        self.storage, self.plugins, self.cache = storage, plugins, cache
         self._signer, self._before_writing = signer, before_writing
 
     def upload(
@@ -113,6 +118,7 @@ class Uploader:
             progress,
             signer,
             metadata,
+            self.cache,
             number=number,
             claim_for=claim_for,
         )
@@ -152,6 +158,7 @@ def upload(
     progress: ProgressCallback | None = None,
     signer: Signer | None = None,
     metadata: dict[str, Any] | None = None,
+    cache: Cache | None = None,
     *,
     number: int | None = None,
     claim_for: str | None = None,
@@ -163,7 +170,8 @@ def upload(
     hyperparameters, an example's signature over its own). A ``signer`` signs what the commit
     writes (see :func:`~.protocol.commit.commit_version`). ``metadata`` (an import's own
     description of the version) goes into the record over what the plugins collect; the core's
-    keys still win. ``number`` and ``claim_for``: see :meth:`Uploader.upload`.
+    keys still win. ``number`` and ``claim_for``: see :meth:`Uploader.upload`. With a ``cache``,
+    what the upload proved of the objects it wrote is kept there for this machine's loads.
     """
     with Heartbeat() as heartbeat, _scratch(storage, heartbeat) as tmp:
         if isinstance(model, RawFiles):
@@ -202,12 +210,15 @@ def upload(
                             storage.delete(keys.object_key(st.sha256))  # its bytes may not match its name
                         raise SourceChangedError(f"{source.name} changed while it was being uploaded; nothing was committed")
 
-            return commit.commit_version(
+            committed = commit.commit_version(
                 storage, domain, draft, staged, files, sources_unchanged, signer, heartbeat, first=number, claim_for=claim_for
             )
         finally:
             for st in staged:
                 st.discard()
+    if cache is not None:  # once the heartbeat stopped touching the staged files and their second names are gone
+        cache.remember_upload(storage, staged)
+    return committed
 
 
 #: Files of one upload hashed (and on the local backend copied) at once: sha256 and file I/O
@@ -225,14 +236,15 @@ def _scratch(storage: Storage, heartbeat: Heartbeat) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
             yield tmp
         return
+    # private: what the serializer writes there is hashed before anyone else could touch it
     for _ in range(3):
         try:
-            where.mkdir()
+            where.mkdir(mode=0o700)
             break
         except FileNotFoundError:  # a concurrent first upload that failed removed the empty store it made: again
             where = storage.scratch_dir()
     else:
-        where.mkdir()
+        where.mkdir(mode=0o700)
     heartbeat.add(lambda: os.utime(where))
     try:
         yield str(where)

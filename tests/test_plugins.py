@@ -206,6 +206,9 @@ def test_a_serializers_digests_spare_a_read_and_a_wrong_one_is_caught_on_load(st
     pm.register(plugin, name="test-blob")
     try:
         v = store.upload("d", model=b"weights" * 1000)
+        # The upload proves the object for this machine's loads only from the core's own hash (the
+        # HashingWriter's), never from a serializer's word alone.
+        assert store.cache._upload_proof_path(v.files[0].sha256).is_file() == (not lie)
         if not lie:
             assert v.files[0].sha256 == hashlib.sha256(b"weights" * 1000).hexdigest()
             assert store.load("d") == b"weights" * 1000

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from modelstore_core import ModelStore
+from modelstore_core.cache import _file_state
 from modelstore_core.errors import CorruptArtifactError, IntegrityError
 from modelstore_core.hashing import VerifyingReader
 from modelstore_core.plugin_api import Flavor, hookimpl
@@ -159,8 +161,8 @@ def stored_object(store: ModelStore, version) -> Path:
 
 def test_a_streaming_deserializer_verifies_once_and_later_loads_trust_the_proof(blobs, tmp_path):
     data = os.urandom(BIG)
-    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
-    v = store.upload("d", model=Blob(data))
+    v = ModelStore(tmp_path / "store", cache_dir=tmp_path / "uploader's cache").upload("d", model=Blob(data))
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")  # another cache: no proof from the upload
     assert store.load("d").data == data
     assert store.load("d").data == data
     assert ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache").load("d").data == data
@@ -226,3 +228,109 @@ def test_verified_refuses_names_outside_the_version(blobs, tmp_path):
             view.open(name)
         with pytest.raises(CorruptRecordError):
             view.path(name)
+
+
+# --- a local upload's proof: the first load on the machine that wrote the objects ---------------
+
+#: a uid that is not the test's (CI runs the tests as root, where os.chown can give files away)
+OTHER = 4242
+
+
+def upload_proof(store: ModelStore, version) -> Path:
+    return store.cache._upload_proof_path(version.files[0].sha256)
+
+
+def rewrite_in_place(path: Path, data: bytes) -> None:
+    """Change a file's bytes and set its size and mtime back as they were: only its ctime tells."""
+    before = os.stat(path)
+    assert len(data) == before.st_size
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.chmod(path, 0o444)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    assert after.st_ctime_ns != before.st_ctime_ns
+
+
+def test_the_first_load_after_a_local_upload_trusts_the_uploads_hash(blobs, tmp_path):
+    data = os.urandom(BIG)
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    v = store.upload("d", model=Blob(data))
+    assert upload_proof(store, v).is_file()
+    assert store.load("d").data == data
+    assert ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache").load("d").data == data
+    assert blobs.hashing == [False, False]  # hashed by the upload only
+    assert not upload_proof(store, v).exists()  # served once: the view's link moved the object's ctime
+    view = store.cache.version_dir(store.storage, "d", v.version)
+    assert os.stat(view / "blob.bin").st_ino == os.stat(stored_object(store, v)).st_ino  # linked: no copy
+
+
+def test_an_object_changed_after_the_upload_is_hashed_though_its_size_and_mtime_are_back(blobs, tmp_path):
+    data = os.urandom(BIG)
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    v = store.upload("d", model=Blob(data))
+    rewrite_in_place(stored_object(store, v), b"BLOB" + os.urandom(BIG))
+    with pytest.raises(IntegrityError, match="blob.bin"):
+        store.load("d")
+    assert blobs.hashing == [True]
+
+
+@pytest.mark.parametrize(
+    "where, mode, proven",
+    [
+        ("the store", 0o777, False),
+        ("the store", 0o775, False),  # its group
+        ("objects", 0o777, False),
+        (".tmp", 0o777, False),  # where the object was between its scratch directory and its place
+        ("a directory above the store", 0o777, False),
+        ("a directory above the store", 0o1777, True),  # sticky, as /tmp: no one can rename what is not theirs
+    ],
+)
+def test_no_upload_proof_where_others_can_write(blobs, tmp_path, where, mode, proven):
+    root = tmp_path / "shared" / "store"
+    store = ModelStore(root, cache_dir=tmp_path / "cache")
+    store.upload("other", model=Blob(b"makes the store's directories"))
+    directory = {"the store": root, "objects": root / "objects", ".tmp": root / ".tmp", "a directory above the store": root.parent}[where]
+    directory.mkdir(exist_ok=True)
+    directory.chmod(mode)
+    data = os.urandom(BIG)
+    v = store.upload("d", model=Blob(data))
+    assert upload_proof(store, v).is_file() == proven
+    assert store.load("d").data == data
+    assert blobs.hashing == [not proven]
+
+
+def disown(path: Path) -> str:
+    """Make the file ``path`` another user's where this process may (root, as in CI), else one that
+    others can write (what an unprivileged process can make); returns which."""
+    if os.geteuid() == 0:
+        os.chown(path, OTHER, OTHER)
+        return "another user's"
+    path.chmod(0o666)
+    return "others can write it"
+
+
+@pytest.mark.parametrize("forged", ["others can write it", "another user's", "this user's own, private"])
+def test_a_forged_upload_proof_is_trusted_only_if_this_user_wrote_it(blobs, tmp_path, forged):
+    """Another user who rewrote the object (given write access to it) and forged the upload's proof
+    to match its new state is not trusted: the load hashes and refuses the bytes. This user's own
+    cache file is trusted (the cache is theirs alone): the control that shows the proof is read."""
+    store = ModelStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    v = store.upload("d", model=Blob(os.urandom(BIG)))
+    planted = b"BLOB" + os.urandom(BIG)
+    obj, proof = stored_object(store, v), upload_proof(store, v)
+    rewrite_in_place(obj, planted)
+    proof.write_text(json.dumps([*_file_state(obj), v.files[0].sha256]))
+    if forged == "others can write it":
+        proof.chmod(0o666)
+    elif forged == "another user's":
+        forged = disown(proof)
+    if forged == "this user's own, private":
+        assert store.load("d").data == planted[4:]
+        assert blobs.hashing == [False]
+        return
+    with pytest.raises(IntegrityError, match="blob.bin"):
+        store.load("d")
+    assert blobs.hashing == [True]

@@ -22,13 +22,12 @@ import stat as stat_module
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ..errors import InvalidNameError, KeyNotFoundError, StorageError
-from ..hashing import CHUNK_SIZE, copy_file_hashed, hash_file
+from ..hashing import CHUNK_SIZE, HashingWriter, copy_file_hashed, hash_file, start_writeback
 from ..hookspecs import hookimpl
 from ..progress import Advance
 from ..protocol.keys import TOP_LEVEL
@@ -193,23 +192,50 @@ class LocalStorage(Storage):
 
     def _take(self, path: Path, tmp: Path, progress: Advance | None, sha256: str | None) -> StagedFile | None:
         """Move a file the core owns into ``.tmp`` (no copy) and hash it unless its digest is known;
-        ``None`` across file systems."""
+        ``None`` across file systems.
+
+        A file from a private scratch directory (:meth:`scratch_dir`) is made read-only before it
+        leaves it, so no one but this user could ever write it: if its sha256 is the core's own
+        (hashed here, or by a :class:`~modelstore_core.hashing.HashingWriter` as it was written, not
+        only a serializer's word), the staged file says so (``written_privately``), and a load on
+        this machine may trust the upload's hash of it."""
+        private = self._in_private_scratch(path)
+        if private:
+            os.chmod(path, 0o444)
         try:
             os.rename(path, tmp)
         except OSError:
             return None
         try:
+            st = tmp.stat()
             if sha256 is None:
                 sha256, size = hash_file(tmp, progress)  # read back from the page cache: it was just written
             else:
-                size = tmp.stat().st_size
+                size = st.st_size
+                private = private and HashingWriter.computed(st) == sha256
                 if progress is not None:
                     progress(size)
             self._sync_path(tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return _LocalStagedFile(self, tmp, sha256, size)
+        return _LocalStagedFile(self, tmp, sha256, size, (st.st_dev, st.st_ino) if private else None)
+
+    def _in_private_scratch(self, path: Path) -> bool:
+        """Whether ``path`` is inside a scratch directory that is this user's alone (0700), in a ``.tmp``
+        of this user's that no one else can write (where the file goes next)."""
+        try:
+            top = self._tmp / Path(path).relative_to(self._tmp).parts[0]
+            scratch, tmp = os.lstat(top), os.lstat(self._tmp)
+        except (ValueError, IndexError, OSError):
+            return False
+        user = os.geteuid() if hasattr(os, "geteuid") else None
+        return (
+            top.suffix == ".scratch"
+            and all(stat_module.S_ISDIR(st.st_mode) and st.st_uid == user for st in (scratch, tmp))
+            and not scratch.st_mode & 0o077
+            and not tmp.st_mode & 0o022
+        )
 
     def scratch_dir(self) -> Path:
         if not self.root.exists():
@@ -404,24 +430,6 @@ class LocalStorage(Storage):
             else:
                 Path(entry.path).unlink(missing_ok=True)
         return removed
-
-
-@cache
-def start_writeback():
-    """``sync_file_range(SYNC_FILE_RANGE_WRITE)`` where libc has it (Linux): starts writing dirty
-    pages to disk without waiting, so the ``fsync`` that makes an object durable is nearly free."""
-    try:
-        import ctypes
-
-        sync_file_range = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    sync_file_range.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-
-    def writeback(fd: int, offset: int, length: int) -> None:
-        sync_file_range(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a hint: failures are harmless
-
-    return writeback
 
 
 class _LocalStagedFile(StagedFile):

@@ -6,7 +6,9 @@ Loading: catboost does not check the indices inside a ``.cbm``'s model core, and
 flips of a real model's file crash it (SIGSEGV, in ``load_model`` or in the first ``predict``). So
 the verified bytes are first loaded, and a row of zeros predicted, in a probe process
 (:func:`probe`): a crash there is a ``CorruptArtifactError``, never the caller's process going
-down. It costs a Python interpreter and catboost's import per load (about 1 s of CPU).
+down. On Linux the probe is a fork of the caller (catboost is imported already: it costs about
+one more load); elsewhere, or when the fork gives no verdict, a fresh interpreter (about 1 s of
+CPU for catboost's import).
 
 Determinism: saving the same fitted model twice gives the same bytes, so a re-upload stores no
 new file. CatBoost embeds a random ``model_guid`` and the ``train_finish_time`` at fit time, so
@@ -17,10 +19,14 @@ in another key order on load).
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import struct
 import subprocess
 import sys
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +95,17 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
     return model
 
 
-#: What the probe process runs: the model from stdin loaded as :func:`deserialize` loads it, then a
-#: row of zeros predicted (some damaged trees crash only there). Exit 0: it loaded; 3: catboost
-#: raised (the reason on stderr); killed by a signal: it crashed.
+#: What a probe runs: :func:`load_and_predict` loads the model as :func:`deserialize` loads it,
+#: then predicts a row of zeros (some damaged trees crash only there). Run as a script (the fresh
+#: interpreter of :func:`probe_in_interpreter`), it reads the model from stdin and exits 0 when it
+#: loaded, 3 when catboost raised (the reason on stderr); killed by a signal, it crashed.
 PROBE = """
 import sys
 import catboost
-model = getattr(catboost, sys.argv[1])()
-try:
-    model.load_model(blob=sys.stdin.buffer.read())
+
+def load_and_predict(name, blob):
+    model = getattr(catboost, name)()
+    model.load_model(blob=blob)
     names = model.feature_names_ or []
     if names and not model.get_embedding_feature_indices():
         categorical = set(model.get_cat_feature_indices()) | set(model.get_text_feature_indices())
@@ -105,35 +113,105 @@ try:
         pool = catboost.Pool([row], cat_features=model.get_cat_feature_indices() or None,
                              text_features=model.get_text_feature_indices() or None)
         catboost.CatBoost.predict(model, pool, prediction_type="RawFormulaVal", thread_count=1)  # the base's: every class has it
-except Exception as exc:
-    print(f"{type(exc).__name__}: {exc}".splitlines()[0][:200], file=sys.stderr)
-    sys.exit(3)
+
+if __name__ == "__main__":
+    try:
+        load_and_predict(sys.argv[1], sys.stdin.buffer.read())
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}".splitlines()[0][:200], file=sys.stderr)
+        sys.exit(3)
 """
 #: Seconds the probe may take: catboost loads models of hundreds of MB in seconds.
 PROBE_TIMEOUT = 300
+#: Exit status of a probe in which catboost raised.
+REFUSED = 3
 
 
 def probe(data: bytes, name: str, file: str) -> None:
     """Load ``data`` as a catboost ``name`` in a child process first: refuse what crashes it.
 
+    The child is a fork of this process (:func:`probe_in_fork`: catboost is imported already, so
+    the probe costs about one more load), or, where there is no fork or the forked probe could not
+    give a verdict, a fresh interpreter (:func:`probe_in_interpreter`: an interpreter and
+    catboost's import, about a second of CPU).
+
     :raises CorruptArtifactError: when catboost crashed, raised, or did not finish in the child.
     """
+    verdict = probe_in_fork(data, name) if sys.platform == "linux" else None
+    status, reason = verdict if verdict is not None else probe_in_interpreter(data, name, file)
+    if status < 0:
+        try:
+            how = signal.Signals(-status).name
+        except ValueError:
+            how = f"signal {-status}"
+        raise CorruptArtifactError(file, f"catboost crashed ({how}) loading it in a probe process")
+    if status == REFUSED:
+        raise CorruptArtifactError(file, f"catboost refused it: {reason.strip()[:200]}")
+    if status != 0:
+        raise CorruptArtifactError(file, f"the probe process that loads it first failed (exit {status}: {reason[-200:]})")
+
+
+def probe_in_interpreter(data: bytes, name: str, file: str) -> tuple[int, str]:
+    """:data:`PROBE` in a fresh interpreter: (exit status, negative for a signal; its stderr)."""
     try:
         done = subprocess.run([sys.executable, "-c", PROBE, name], input=data, capture_output=True, timeout=PROBE_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         raise CorruptArtifactError(file, f"catboost did not finish loading it in a probe process within {PROBE_TIMEOUT} s") from None
-    if done.returncode < 0:
+    return done.returncode, done.stderr.decode(errors="replace")
+
+
+def probe_in_fork(data: bytes, name: str) -> tuple[int, str] | None:
+    """:data:`PROBE`'s ``load_and_predict`` in a fork of this process: (exit status, negative for a
+    signal; the reason catboost gave), or None when it gave no verdict (no fork, or no answer in
+    time: a fork copies no other thread, so a lock another thread held stays held in the child;
+    the caller then asks a fresh interpreter).
+
+    The child writes nothing to this process's stdout or stderr, and ends with ``os._exit``: no
+    atexit handler and no buffer of this process runs twice."""
+    timeout = min(PROBE_TIMEOUT, 30 + len(data) / 10e6)  # a deadlock is not a verdict: give up well before the interpreter would
+    read_end, write_end = os.pipe()
+    try:
+        with warnings.catch_warnings():  # "use of fork() may lead to deadlocks": the timeout covers it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except (OSError, RuntimeError):  # no fork here (a sub-interpreter, a resource limit)
+        os.close(read_end)
+        os.close(write_end)
+        return None
+    if pid == 0:  # the child: never returns
+        status = 0
         try:
-            how = signal.Signals(-done.returncode).name
-        except ValueError:
-            how = f"signal {-done.returncode}"
-        raise CorruptArtifactError(file, f"catboost crashed ({how}) loading it in a probe process")
-    if done.returncode == 3:
-        raise CorruptArtifactError(file, f"catboost refused it: {done.stderr.decode(errors='replace').strip()[:200]}")
-    if done.returncode != 0:
-        raise CorruptArtifactError(
-            file, f"the probe process that loads it first failed (exit {done.returncode}: {done.stderr.decode(errors='replace')[-200:]})"
-        )
+            os.close(read_end)
+            quiet = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(quiet, 1)
+            os.dup2(quiet, 2)
+            namespace = {"__name__": "modelstore_catboost.probe"}
+            exec(PROBE, namespace)
+            try:
+                namespace["load_and_predict"](name, data)
+            except Exception as exc:  # noqa: BLE001 - any refusal by catboost is the verdict
+                status = REFUSED
+                os.write(write_end, f"{type(exc).__name__}: {exc}".splitlines()[0][:200].encode(errors="replace"))
+        except BaseException:  # noqa: BLE001 - the probe itself failed: no verdict
+            status = 70
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    reason = b""
+    deadline = time.monotonic() + timeout
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        while True:  # until the child closes its end (it ended) or the time is up
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return None
+            chunk = pipe.read(4096)
+            if not chunk:
+                break
+            reason += chunk
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return None if status == 70 else (status, reason.decode(errors="replace"))
 
 
 def check_header(head: bytes, size: int, file: str) -> None:

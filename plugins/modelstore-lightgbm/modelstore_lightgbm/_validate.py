@@ -11,8 +11,9 @@ the categorical ``threshold`` (an index into ``cat_boundaries``) and the linear 
 ``leaf_features`` without bounds checks, and a child pointing back up the tree loops for ever.
 
 So the text is parsed here, as LightGBM parses it, and everything LightGBM trusts is checked;
-anything else is a :class:`CorruptArtifactError` naming the file and the check. Standard library
-only.
+anything else is a :class:`CorruptArtifactError` naming the file and the check. The numbers of
+all trees are checked a key at a time, with one regular expression and numpy (a lightgbm
+dependency), so that the checks cost little next to LightGBM's own parse.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import json
 import math
 import re
+
+import numpy as np
 
 from modelstore_core.plugin_api import CorruptArtifactError
 
@@ -98,6 +101,12 @@ CATEGORICAL_MASK = 1
 
 _INT = re.compile(r"-?[0-9]{1,11}")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:inf|nan|Inf|NaN|INF|NAN)")
+#: Lines of numbers, separated by "\n" (every line of one key, one per tree): integers as
+#: :data:`_INT` and numbers as :data:`_FLOAT` allow, one space between them. Possessive: no backtracking.
+_INT_TOKEN = r"-?+[0-9]{1,11}+"
+_FLOAT_TOKEN = r"(?>[-+]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][-+]?+[0-9]++)?+|[-+]?+(?:inf|nan|Inf|NaN|INF|NAN))"
+_INT_LINES = re.compile(rf"(?:{_INT_TOKEN}(?: {_INT_TOKEN})*+)?+(?:\n(?:{_INT_TOKEN}(?: {_INT_TOKEN})*+)?+)*+")
+_FLOAT_LINES = re.compile(rf"(?:{_FLOAT_TOKEN}(?: {_FLOAT_TOKEN})*+)?+(?:\n(?:{_FLOAT_TOKEN}(?: {_FLOAT_TOKEN})*+)?+)*+")
 _PARAMETER = re.compile(r"\[([A-Za-z0-9_]+): ([^\"\\\[\]]*)\]")
 
 
@@ -208,11 +217,13 @@ def check_model(text: str) -> None:
     if len(sizes) % per_iteration:
         raise _Bad(f"there are {len(sizes)} trees, not a multiple of num_tree_per_iteration ({per_iteration})")
     data = text.encode("utf-8")  # tree_sizes count bytes
+    trees = []
     for t, size in enumerate(sizes):
         if offset + size > len(data):
             raise _Bad(f"tree_sizes[{t}] ({size}) runs past the end of the file")
-        _check_tree_block(data[offset : offset + size], t, n_features)
+        trees.append(_tree_lines(data[offset : offset + size], t))
         offset += size
+    check_trees(trees, n_features)
     rest = data[offset:].decode("utf-8")
     if not rest.startswith("end of trees\n"):
         raise _Bad("the trees that tree_sizes describes are not followed by 'end of trees'")
@@ -238,7 +249,8 @@ def _check_objective(value: str, num_class: int) -> None:
         raise _Bad(f"objective {tokens[0]} has one output but the model has num_class {num_class}")
 
 
-def _check_tree_block(block: bytes, t: int, n_features: int) -> None:
+def _tree_lines(block: bytes, t: int) -> dict[str, str]:
+    """The ``key=value`` lines of tree ``t`` (its ``tree_sizes`` bytes), as LightGBM reads them."""
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
@@ -263,44 +275,56 @@ def _check_tree_block(block: bytes, t: int, n_features: int) -> None:
     # into the next tree if need be.
     if end >= len(lines) - 1 or any(lines[end:]):
         raise _Bad(f"{where} does not end with an empty line, or tree_sizes[{t}] does not end where it does")
-    check_tree(fields, where, n_features)
+    return fields
 
 
-def check_tree(f: dict[str, str], where: str, n_features: int) -> None:
-    for key in ("num_leaves", "num_cat", "leaf_value"):
-        if key not in f:
-            raise _Bad(f"{where} has no {key}")
-    n_leaves = _int(f["num_leaves"], f"{where}.num_leaves", 1, MAX_LEAVES)
+def check_trees(trees: list[dict[str, str]], n_features: int) -> None:
+    """Every tree's lines (``trees[t]`` those of ``Tree=t``), as LightGBM reads and follows them:
+    the numbers of every array, index ranges, and that each tree is a proper binary tree. The
+    numbers of all trees are checked at once, a key at a time (:class:`_Column`)."""
+    for t, f in enumerate(trees):
+        for key in ("num_leaves", "num_cat", "leaf_value"):
+            if key not in f:
+                raise _Bad(f"Tree={t} has no {key}")
+    n_leaves = np.array([_int(f["num_leaves"], f"Tree={t}.num_leaves", 1, MAX_LEAVES) for t, f in enumerate(trees)], dtype=np.int64)
     n_inner = n_leaves - 1
-    num_cat = _int(f["num_cat"], f"{where}.num_cat", 0, n_inner)
-    linear = _int(f.get("is_linear", "0"), f"{where}.is_linear", 0, 1)
-    _floats(f["leaf_value"], n_leaves, f"{where}.leaf_value")
-    _floats(f.get("shrinkage", "1"), 1, f"{where}.shrinkage")
-    if "leaf_count" in f:
-        _ints(f["leaf_count"], n_leaves, f"{where}.leaf_count")
-    if n_leaves == 1 and not linear:
-        return  # LightGBM reads nothing else of a one-leaf tree (it writes the other lines empty)
-    if "leaf_weight" in f:
-        _floats(f["leaf_weight"], n_leaves, f"{where}.leaf_weight")
-    if linear:
-        _check_linear(f, where, n_leaves, n_features)
-    if n_leaves == 1:
+    num_cat = [_int(f["num_cat"], f"Tree={t}.num_cat", 0, int(n_inner[t])) for t, f in enumerate(trees)]
+    linear = np.array([_int(f.get("is_linear", "0"), f"Tree={t}.is_linear", 0, 1) for t, f in enumerate(trees)], dtype=bool)
+    every = np.ones(len(trees), dtype=bool)
+    _Column(trees, "leaf_value", every, n_leaves)
+    _Column(trees, "shrinkage", every, 1, default="1")
+    _Column(trees, "leaf_count", every, n_leaves, integers=True, optional=True)
+    # LightGBM reads nothing else of a one-leaf tree that is not linear (it writes the other lines empty).
+    rest = (n_leaves > 1) | linear
+    _Column(trees, "leaf_weight", rest, n_leaves, optional=True)
+    for t in np.flatnonzero(linear):
+        _check_linear(trees[t], f"Tree={t}", int(n_leaves[t]), n_features)
+
+    split = n_leaves > 1
+    if not split.any():
         return
-
-    for key in ("left_child", "right_child", "split_feature", "threshold"):
-        if key not in f:
-            raise _Bad(f"{where} has no {key}")
-    left = _ints(f["left_child"], n_inner, f"{where}.left_child")
-    right = _ints(f["right_child"], n_inner, f"{where}.right_child")
-    _ints(f["split_feature"], n_inner, f"{where}.split_feature", 0, n_features - 1)  # a split reads the row at this index
-    thresholds = _floats(f["threshold"], n_inner, f"{where}.threshold")
-    decision = _ints(f["decision_type"], n_inner, f"{where}.decision_type", 0, 15) if "decision_type" in f else [0] * n_inner
+    for t in np.flatnonzero(split):
+        for key in ("left_child", "right_child", "split_feature", "threshold"):
+            if key not in trees[t]:
+                raise _Bad(f"Tree={t} has no {key}")
+    left = _Column(trees, "left_child", split, n_inner, integers=True)
+    right = _Column(trees, "right_child", split, n_inner, integers=True)
+    _Column(trees, "split_feature", split, n_inner, integers=True, low=0, high=n_features - 1)  # a split reads the row at this index
+    _Column(trees, "threshold", split, n_inner)
+    decision = _Column(trees, "decision_type", split, n_inner, integers=True, low=0, high=15, optional=True)
     for key in ("split_gain", "internal_value", "internal_weight"):
-        if key in f:
-            _floats(f[key], n_inner, f"{where}.{key}")
-    if "internal_count" in f:
-        _ints(f["internal_count"], n_inner, f"{where}.internal_count")
+        _Column(trees, key, split, n_inner, optional=True)
+    _Column(trees, "internal_count", split, n_inner, integers=True, optional=True)
 
+    categorical = (decision.values & CATEGORICAL_MASK) != 0
+    for t in np.flatnonzero(split):
+        has_categorical = categorical[decision.start[t] : decision.start[t] + n_inner[t]].any()
+        if num_cat[t] or has_categorical:
+            _check_categorical(trees[t], f"Tree={t}", int(n_inner[t]), num_cat[t], categorical[decision.start[t] :][: n_inner[t]])
+    _check_structure(left, right, n_leaves[split], np.flatnonzero(split))
+
+
+def _check_categorical(f: dict[str, str], where: str, n_inner: int, num_cat: int, categorical: np.ndarray) -> None:
     if num_cat:
         for key in ("cat_boundaries", "cat_threshold"):
             if key not in f:
@@ -309,40 +333,128 @@ def check_tree(f: dict[str, str], where: str, n_features: int) -> None:
         if bounds[0] != 0 or any(b > a for b, a in zip(bounds, bounds[1:], strict=False)):
             raise _Bad(f"{where}.cat_boundaries do not rise from 0")
         _ints(f["cat_threshold"], bounds[-1], f"{where}.cat_threshold", *UINT32)
-    for node in range(n_inner):
-        if decision[node] & CATEGORICAL_MASK:
-            # A categorical split's threshold is its index into cat_boundaries.
-            th = thresholds[node]
-            if not (math.isfinite(th) and th == int(th) and 0 <= th < num_cat):
-                raise _Bad(f"{where}.threshold[{node}] is {th}, not a category set of the tree's {num_cat}")
+    thresholds = _floats(f["threshold"], n_inner, f"{where}.threshold")
+    for node in np.flatnonzero(categorical):
+        # A categorical split's threshold is its index into cat_boundaries.
+        th = thresholds[node]
+        if not (math.isfinite(th) and th == int(th) and 0 <= th < num_cat):
+            raise _Bad(f"{where}.threshold[{node}] is {th}, not a category set of the tree's {num_cat}")
 
-    # A proper binary tree: from the root, each split leads to two nodes seen nowhere else; every
-    # split and every leaf is reached exactly once; no deeper than MAX_DEPTH.
-    seen_inner = [False] * n_inner
-    seen_leaf = [False] * n_leaves
-    seen_inner[0] = True
-    stack = [(0, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise _Bad(f"{where} is deeper than {MAX_DEPTH} splits")
-        for side, child in (("left_child", left[node]), ("right_child", right[node])):
-            if child >= 0:
-                if not 1 <= child < n_inner:
-                    raise _Bad(f"{where}.{side}[{node}] is {child}, outside the tree's {n_inner} splits")
-                if seen_inner[child]:
-                    raise _Bad(f"{where} split {child} is reached twice (a cycle or a shared child)")
-                seen_inner[child] = True
-                stack.append((child, depth + 1))
-            else:
-                leaf = ~child
-                if leaf >= n_leaves:
-                    raise _Bad(f"{where}.{side}[{node}] is {child}, leaf {leaf} of a tree of {n_leaves} leaves")
-                if seen_leaf[leaf]:
-                    raise _Bad(f"{where} leaf {leaf} is reached twice")
-                seen_leaf[leaf] = True
-    if not all(seen_inner) or not all(seen_leaf):
-        raise _Bad(f"{where} has splits or leaves that are not reachable from the root")
+
+def _check_structure(left: _Column, right: _Column, n_leaves: np.ndarray, tree_ids: np.ndarray) -> None:
+    """Each tree a proper binary tree: from the root, each split leads to two nodes seen nowhere
+    else; every split and every leaf is reached exactly once; no deeper than MAX_DEPTH. ``left``
+    and ``right`` hold the split trees' (``tree_ids``) children end to end.
+
+    A child ``c >= 0`` is split ``c`` of the same tree, ``c < 0`` is leaf ``~c``. Once every split
+    but the root and every leaf is named exactly once, what is left to find is a loop of splits
+    that the root does not reach: each split's chain of parents must end at the root, followed by
+    pointer doubling (log2(depth) passes over all splits), which also gives each split's depth."""
+    n_inner = n_leaves - 1
+    inner_start = np.concatenate(([0], np.cumsum(n_inner)[:-1]))
+    leaf_start = np.concatenate(([0], np.cumsum(n_leaves)[:-1]))
+    tree_of = np.repeat(np.arange(len(n_inner)), n_inner)  # the (split) tree of each split, end to end
+    local = np.arange(len(tree_of)) - inner_start[tree_of]
+
+    def fail(bad: np.ndarray, message: str) -> None:
+        if bad.any():
+            i = int(np.argmax(bad))
+            t = int(tree_of[i])
+            raise _Bad(
+                message.format(where=f"Tree={int(tree_ids[t])}", node=int(local[i]), n_inner=int(n_inner[t]), n_leaves=int(n_leaves[t]))
+            )
+
+    for side, child in (("left_child", left.values), ("right_child", right.values)):
+        fail(
+            (child >= 0) & ((child < 1) | (child >= n_inner[tree_of])),
+            "{where}." + side + "[{node}] is outside the tree's {n_inner} splits",
+        )
+        fail((child < 0) & (~child >= n_leaves[tree_of]), "{where}." + side + "[{node}] is a leaf outside the tree's {n_leaves} leaves")
+    children = np.concatenate((left.values, right.values))
+    parent = np.concatenate((np.arange(len(tree_of)), np.arange(len(tree_of))))
+    to_split = children >= 0
+    split_child = children[to_split] + inner_start[tree_of[parent[to_split]]]
+    named = np.bincount(split_child, minlength=len(tree_of))
+    root = local == 0
+    fail(named > 1, "{where} split {node} is reached twice (a cycle or a shared child)")
+    fail(root & (named > 0), "{where} split {node}, the root, is the child of another")
+    fail(~root & (named == 0), "{where} split {node} is not reachable from the root")
+    leaf_of = ~children[~to_split] + leaf_start[tree_of[parent[~to_split]]]
+    leaves_named = np.bincount(leaf_of, minlength=int(n_leaves.sum()))
+    if (leaves_named != 1).any():
+        i = int(np.argmax(leaves_named != 1))
+        t = int(np.searchsorted(leaf_start, i, side="right") - 1)
+        how = "reached twice" if leaves_named[i] > 1 else "not reachable from the root"
+        raise _Bad(f"Tree={int(tree_ids[t])} leaf {i - int(leaf_start[t])} is {how}")
+    up = np.arange(len(tree_of))
+    up[split_child] = parent[to_split]  # each split's parent; the roots point at themselves
+    depth = (~root).astype(np.int64)  # splits between a split and where ``up`` points
+    for _ in range(int(n_inner.max()).bit_length() + 1):
+        depth = depth + depth[up]
+        higher = up[up]
+        if np.array_equal(higher, up):
+            break
+        up = higher
+    fail(up != inner_start[tree_of], "{where} split {node} is not reachable from the root (a loop of splits)")
+    fail(depth + 1 > MAX_DEPTH, "{where} is deeper than " + str(MAX_DEPTH) + " splits")
+
+
+class _Column:
+    """One key's numbers in the selected trees (``chosen``: a mask), end to end, checked: tree ``t``'s
+    line must hold ``expected[t]`` numbers (integers in ``[low, high]`` if ``integers``, else
+    numbers as LightGBM writes them). A tree without the line reads ``default``; with
+    ``optional``, it may have none (its numbers are zeros). ``values`` holds the integers (zeros
+    for numbers), ``start[t]`` where tree ``t``'s begin.
+
+    One regular expression checks every line of the key at once; where it fails (a bad number, or
+    runs of spaces that linear trees' lines may have) the trees' lines are read one by one by
+    :func:`_ints` and :func:`_floats`, which name the tree and the value that is wrong."""
+
+    def __init__(
+        self,
+        trees: list[dict[str, str]],
+        key: str,
+        chosen: np.ndarray,
+        expected: np.ndarray | int,
+        *,
+        integers: bool = False,
+        low: int = INT32[0],
+        high: int = INT32[1],
+        default: str | None = None,
+        optional: bool = False,
+    ):
+        ids = np.flatnonzero(chosen)
+        counts = np.broadcast_to(np.asarray(expected, dtype=np.int64), chosen.shape)[ids]
+        lines = [trees[t].get(key, default) for t in ids.tolist()]
+        present = np.array([line is not None for line in lines], dtype=bool)
+        if not optional and not present.all():
+            raise _Bad(f"Tree={int(ids[np.argmin(present)])} has no {key}")
+        self.start = np.zeros(len(trees), dtype=np.int64)
+        self.start[ids] = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        given, given_ids, given_counts = [line for line in lines if line is not None], ids[present], counts[present]
+        joined = "\n".join(given)
+        if (_INT_LINES if integers else _FLOAT_LINES).fullmatch(joined):
+            spaces = np.fromiter(map(str.count, given, [" "] * len(given)), np.int64, len(given))
+            tokens = np.where(np.fromiter(map(len, given), np.int64, len(given)) > 0, spaces + 1, 0)
+            wrong = tokens != given_counts
+            if wrong.any():
+                i = int(np.argmax(wrong))
+                raise _Bad(f"Tree={int(given_ids[i])}.{key} has {int(tokens[i])} values, not {int(given_counts[i])}")
+            values = np.fromstring(joined.replace("\n", " "), dtype=np.int64, sep=" ") if integers and joined else np.zeros(0, np.int64)
+            if integers and len(values) != int(given_counts.sum()):  # cannot be, for text the expression took
+                raise _Bad(f"{key} holds {len(values)} integers, not the {int(given_counts.sum())} its lines count")
+        else:
+            read = _ints if integers else _floats
+            parts = [read(line, int(n), f"Tree={t}.{key}") for t, line, n in zip(given_ids, given, given_counts, strict=True)]
+            values = np.array([v for part in parts for v in part], dtype=np.int64 if integers else np.float64)
+        self.values = np.zeros(int(counts.sum()), dtype=np.int64)  # a tree without the line: zeros
+        if integers:
+            self.values[np.repeat(present, counts)] = values
+            bad = (self.values < low) | (self.values > high)
+            if bad.any():
+                i = int(np.argmax(bad))
+                t = int(np.repeat(ids, counts)[i])
+                raise _Bad(f"Tree={t}.{key}[{i - int(self.start[t])}] is {int(self.values[i])}, outside [{low}, {high}]")
 
 
 def _check_linear(f: dict[str, str], where: str, n_leaves: int, n_features: int) -> None:

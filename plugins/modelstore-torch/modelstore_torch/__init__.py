@@ -8,7 +8,9 @@ Upload:
   ``model.safetensors``;
 - weights over ``shard_size`` bytes (an upload option; default :data:`SHARD_SIZE`) as shards of
   about equal size, ``model-00001-of-0000N.safetensors``, written and hashed several at once,
-  with Hugging Face's ``model.safetensors.index.json`` beside them.
+  with Hugging Face's ``model.safetensors.index.json`` beside them. Shards are cut by the tensors'
+  names, dtypes and shapes, never their values: a fine-tune that changes a few tensors changes
+  only the shards that hold them, and the store (content-addressed) keeps the others once.
 
 Load (``ModelStore.load`` options):
 
@@ -54,8 +56,9 @@ PICKLE = "module.pt"
 META_KEY = "modelstore_torch"  # our key in the safetensors __metadata__ (besides "format": "pt")
 LOAD_CHUNK = 64 * 1024 * 1024  # bytes of tensors handed to load_state_dict at once
 #: Default ``shard_size``: weights above it are stored as shards of about equal size (a 400 MB
-#: model as two), so that several cores write, hash and verify them at once.
-SHARD_SIZE = 256 * 1024 * 1024
+#: model as 24), so that several cores write, hash and verify them at once, and a version that
+#: changes a few tensors of its parent stores and moves about those tensors, not the whole model.
+SHARD_SIZE = 16 * 1024 * 1024
 
 
 # --- recognising models without importing torch -------------------------------------------
@@ -200,7 +203,7 @@ class TorchPlugin(FlavorPlugin):
             if kind == "tensor":
                 raise TypeError("this version stores a single tensor; load it without model=")
             module = _instantiate(target, flavor)
-            with _Weights(verified, _weight_files(recorded, files)) as stored:
+            with _Weights(verified, recorded, files) as stored:
                 if _on_meta(module):  # a skeleton built under torch.device("meta"): the weights are allocated once
                     _assign_into(module, stored, device, strict=options.get("strict", True))
                     return module
@@ -227,7 +230,7 @@ class TorchPlugin(FlavorPlugin):
                 " (upload with pickle_module=True to also store the whole module, loadable with trust=True)"
             )
 
-        with _Weights(verified, _weight_files(recorded, files)) as stored:
+        with _Weights(verified, recorded, files) as stored:
             loaded = _read_dict(stored, device, ordered=recorded.get("container") == "OrderedDict")
         if kind == "tensor":
             if list(loaded) != ["tensor"]:
@@ -301,13 +304,29 @@ def _weight_files(recorded: dict[str, Any], files: list[str]) -> list[str]:
     return names
 
 
+def _index_file(recorded: dict[str, Any], files: list[str]) -> str | None:
+    """The shard index the record names (``options.index``) beside shards, one of the version's
+    verified model files; ``None`` for a single file."""
+    if recorded.get("shards") is None:
+        return None
+    index = recorded.get("index")
+    model_file(Path("."), files, index, option="index")
+    return index
+
+
+#: The largest shard index read (an entry per tensor: ~100 bytes each).
+MAX_INDEX = 16 * 1024 * 1024
+
+
 class _Weights:
     """The version's safetensors files (one, or the shards), open through the core's verifying
-    reader, headers parsed and checked together: every tensor name in one file only."""
+    reader, headers parsed and checked together: every tensor name in one file only, every name of
+    the plugin's ``order`` in a file (or an alias of one), and the shard index in agreement."""
 
-    def __init__(self, verified, names: list[str]):
+    def __init__(self, verified, recorded: dict[str, Any], files: list[str]):
         from . import weights
 
+        names, index = _weight_files(recorded, files), _index_file(recorded, files)
         self.readers: list[Any] = []
         try:
             for name in names:
@@ -316,18 +335,28 @@ class _Weights:
             self.close()
             raise
         self.where: dict[str, Any] = {}
-        for reader in self.readers:
+        shard_of: dict[str, str] = {}
+        for name, reader in zip(names, self.readers, strict=True):
             for key in reader.keys():
                 if key in self.where:
                     raise CorruptArtifactError(reader.name, f"tensor {key[:80]!r} is also stored in {self.where[key].name}")
                 self.where[key] = reader
+                shard_of[key] = name
         self.extra = _file_extra(self.readers[0], set(self.where))
+        aliases = self.extra.get("aliases", {})
+        missing = [key for key in self.extra.get("order", []) if key not in self.where and key not in aliases]
+        if missing:  # e.g. a record that leaves out a shard
+            problem = f"__metadata__[{META_KEY!r}] names {len(missing)} tensors no file of the version holds ({_brief(missing, 3)})"
+            raise CorruptArtifactError(self.readers[0].name, problem)
+        if index is not None:
+            _check_index(verified, index, shard_of)
 
     def keys(self) -> list[str]:
         return [key for reader in self.readers for key in reader.keys()]
 
     def each(self, work) -> None:
-        """``work(reader)`` for every file, several at once, each read to its end (and so verified)."""
+        """``work(reader)`` for every file, several at once (the largest first, so that no thread is
+        left with a big one at the end), each read to its end (and so verified)."""
         failed = threading.Event()
 
         def run(reader) -> None:
@@ -346,7 +375,8 @@ class _Weights:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(min(len(self.readers), os.cpu_count() or 1)) as pool:
-            futures = [pool.submit(run, reader) for reader in self.readers]
+            largest_first = sorted(self.readers, key=lambda reader: -sum(map(reader.nbytes, reader.keys())))
+            futures = [pool.submit(run, reader) for reader in largest_first]
         for future in futures:
             future.result()
 
@@ -359,6 +389,36 @@ class _Weights:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_index(verified, index: str, shard_of: dict[str, str]) -> None:
+    """The shard index must map every stored tensor to the shard that holds it, and nothing else:
+    the loader reads the shards the record names, but Hugging Face tools reading a download follow
+    the index (a tensor it maps elsewhere, or not at all, would be missing or another's)."""
+    path = verified.path(index)
+    if path.stat().st_size > MAX_INDEX:
+        raise CorruptArtifactError(index, f"is {path.stat().st_size} bytes, over the {MAX_INDEX} byte limit for a shard index")
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({key for key, _ in items}) != len(items):
+            raise CorruptArtifactError(index, "repeats a key (another reader could pick the other value)")
+        return dict(items)
+
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=pairs)
+    except (UnicodeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, CorruptArtifactError):
+            raise
+        raise CorruptArtifactError(index, "is not UTF-8 JSON") from None
+    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
+    if not isinstance(weight_map, dict):
+        raise CorruptArtifactError(index, "has no weight_map object")
+    for tensor, shard in shard_of.items():
+        if weight_map.get(tensor) != shard:
+            raise CorruptArtifactError(index, f"maps tensor {tensor[:80]!r} to {str(weight_map.get(tensor))[:80]!r}, but {shard} holds it")
+    unknown = [str(tensor) for tensor in weight_map if tensor not in shard_of]
+    if unknown:
+        raise CorruptArtifactError(index, f"maps {len(unknown)} tensors no shard holds ({_brief(unknown, 3)})")
 
 
 def _file_extra(reader, stored: set[str]) -> dict[str, Any]:

@@ -162,7 +162,9 @@ INDEX = "model.safetensors.index.json"
 def plan_shards(tensors: list[tuple[str, torch.Tensor]], shard_size: int) -> list[list[tuple[str, torch.Tensor]]]:
     """Split ``(name, tensor)`` pairs into shards of about equal size, none over ``shard_size`` bytes
     unless one tensor is (it then has a shard of its own); in the order a single file would hold
-    them, so the same tensors always make the same shards (deduplicated re-uploads)."""
+    them. The cuts depend on names, dtypes and shapes only, never on values: the same tensors make
+    the same shards (a re-upload stores nothing new), and a fine-tune changes only the shards of
+    the tensors it changed."""
     entries = [(name, dtype_name(t.dtype), list(t.shape), t.numel() * t.element_size()) for name, t in tensors]
     _, layout = header_bytes(entries, None)
     by_name = dict(tensors)
@@ -183,13 +185,17 @@ def plan_shards(tensors: list[tuple[str, torch.Tensor]], shard_size: int) -> lis
 
 def write_sharded(directory: Path, tensors: list[tuple[str, torch.Tensor]], metadata: dict[str, str], shard_size: int) -> dict[str, str]:
     """Write the tensors as one ``model.safetensors``-style file per shard (several at once: each
-    is written and hashed on its own threads) and the index; returns ``{shard file: sha256}``."""
+    is written and hashed on its own threads, the largest first so that no thread is left with a
+    big one at the end) and the index; returns ``{shard file: sha256}``."""
     shards = plan_shards(tensors, shard_size)
     names = [shard_name(i + 1, len(shards)) for i in range(len(shards))]
     from concurrent.futures import ThreadPoolExecutor
 
+    largest_first = sorted(zip(names, shards, strict=True), key=lambda job: -sum(t.numel() * t.element_size() for _, t in job[1]))
     with ThreadPoolExecutor(min(len(shards), os.cpu_count() or 1)) as pool:
-        digests = list(pool.map(lambda job: write(directory / job[0], job[1], metadata), zip(names, shards, strict=True)))
+        sha256s = pool.map(lambda job: write(directory / job[0], job[1], metadata), largest_first)
+        written = dict(zip([name for name, _ in largest_first], sha256s, strict=True))
+    digests = [written[name] for name in names]
     index = {
         "metadata": {"total_size": sum(t.numel() * t.element_size() for _, t in tensors)},
         "weight_map": {name: file for file, shard in zip(names, shards, strict=True) for name, _ in shard},

@@ -3,6 +3,7 @@ several at once; every shard is verified as it is read, before anything is retur
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import OrderedDict
@@ -10,12 +11,15 @@ from collections import OrderedDict
 import pytest
 import safetensors.torch
 import torch
+from modelstore_torch import SHARD_SIZE
+from modelstore_torch.weights import INDEX
 from torch import nn
 
 from modelstore_core import ModelStoreError
-from modelstore_core.errors import CorruptRecordError, IntegrityError
+from modelstore_core.errors import CorruptArtifactError, CorruptRecordError, IntegrityError
 from modelstore_core.protocol import keys
-from modelstore_core.testing.tamper_contract import edit_record
+from modelstore_core.testing.flavors import stored_objects
+from modelstore_core.testing.tamper_contract import edit_record, put
 
 LAYER = 64 * 64 * 4 + 64 * 4  # bytes of one Linear(64, 64)
 
@@ -170,3 +174,116 @@ def test_the_record_cannot_name_other_shards(store, fresh, shards):
     edit_record(store, "m", 1, lambda doc: doc["flavor"]["options"].update(shards=shards))
     with pytest.raises((CorruptRecordError, ModelStoreError)):
         fresh().load("m", model=stack())
+
+
+def test_the_uploads_cache_trusts_its_shards_until_one_changes(store, tmp_path):
+    """The first load with the cache of the upload (which proved the shards it wrote: issue 24) reads
+    them without hashing; a shard rewritten since, its size and mtime set back, is hashed and refused."""
+    torch.manual_seed(4)
+    model = stack()
+    v = store.upload("m", model=model, shard_size=2 * LAYER)
+    x = torch.randn(3, 64)
+    torch.testing.assert_close(store.load("m", model=stack())(x), model(x), rtol=0, atol=0)
+
+    v = store.upload("n", model=stack(), shard_size=2 * LAYER)
+    damaged = stored_object(store, v, shard_names(v)[1])
+    before = os.stat(damaged)
+    flip_last_byte(damaged)
+    os.utime(damaged, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (os.stat(damaged).st_size, os.stat(damaged).st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    with pytest.raises(IntegrityError, match=shard_names(v)[1]):
+        store.load("n", model=stack())
+
+
+def test_a_fine_tune_stores_only_the_shards_of_the_tensors_it_changed(store, fresh, tmp_path):
+    torch.manual_seed(4)
+    model = stack(8)
+    first = store.upload("m", model=model, shard_size=LAYER)
+    shards = shard_names(first)
+    assert len(shards) >= 8
+    tuned = stack(8)
+    tuned.load_state_dict(model.state_dict())
+    with torch.no_grad():  # the fine-tune: the last layer's weight only
+        tuned[7][0].weight.add_(0.01)
+    second = store.upload("m", model=tuned, shard_size=LAYER)
+    old = {(f.path, f.sha256) for f in first.files}
+    new = [f for f in second.files if (f.path, f.sha256) not in old]
+    index = json.loads((store.download("m", version=2, to=tmp_path / "dl") / "model.safetensors.index.json").read_text())
+    assert [f.path for f in new] == [index["weight_map"]["7.0.weight"]]
+    assert second.bytes_written == new[0].size <= LAYER + 4096
+    objects = stored_objects(tmp_path)
+    assert len(objects) == len(first.files) + 1
+    assert sum(p.stat().st_size for p in objects) == sum(f.size for f in first.files) + new[0].size
+    x = torch.randn(3, 64)
+    torch.testing.assert_close(fresh().load("m", version=1, model=stack(8))(x), model(x), rtol=0, atol=0)
+    torch.testing.assert_close(fresh().load("m", version=2, model=stack(8))(x), tuned(x), rtol=0, atol=0)
+
+
+def test_by_default_a_40_mib_model_is_three_shards(store, fresh):
+    torch.manual_seed(5)
+    model = nn.Sequential(*(nn.Linear(1024, 1024, bias=False) for _ in range(10)))  # 4 MiB each
+    v = store.upload("m", model=model)
+    assert len(shard_names(v)) == 3 and all(f.size <= SHARD_SIZE + 4096 for f in v.files)  # tensor bytes, plus the header
+    x = torch.randn(2, 1024)
+    torch.testing.assert_close(fresh().load("m", model=nn.Sequential(*(nn.Linear(1024, 1024, bias=False) for _ in range(10))))(x), model(x))
+
+
+def set_file(store, version, name: str, data: bytes) -> None:
+    """Make ``data`` the version's file ``name``: the object and the record's sha256 and size agree."""
+    sha = hashlib.sha256(data).hexdigest()
+    put(store, keys.object_key(sha), data)
+    edit_record(store, "m", version, lambda doc: [f.update(sha256=sha, size=len(data)) for f in doc["files"] if f["path"] == name])
+
+
+def _edit_index(change):
+    def damage(store, index: dict) -> None:
+        change(index)
+        set_file(store, 1, INDEX, json.dumps(index).encode())
+
+    return damage
+
+
+def _drop_a_shard(store, index: dict) -> None:
+    shard = index["weight_map"]["4.0.weight"]
+
+    def edit(doc):
+        doc["files"] = [f for f in doc["files"] if f["path"] != shard]
+        doc["flavor"]["options"]["shards"].remove(shard)
+
+    edit_record(store, "m", 1, edit)
+
+
+def _move(index: dict) -> None:
+    index["weight_map"]["4.0.weight"] = index["weight_map"]["0.0.weight"]
+
+
+@pytest.mark.parametrize(
+    "damage,error,check",
+    [
+        (_drop_a_shard, CorruptArtifactError, "names 2 tensors no file of the version holds"),
+        (_edit_index(_move), CorruptArtifactError, "maps tensor '4.0.weight' to"),
+        (_edit_index(lambda index: index["weight_map"].pop("4.0.weight")), CorruptArtifactError, "maps tensor '4.0.weight' to 'None'"),
+        (
+            _edit_index(lambda index: index["weight_map"].update(extra="model-00001-of-00005.safetensors")),
+            CorruptArtifactError,
+            "no shard holds",
+        ),
+        (_edit_index(lambda index: index.pop("weight_map")), CorruptArtifactError, "has no weight_map"),
+        (lambda store, index: set_file(store, 1, INDEX, b"{not json"), CorruptArtifactError, "is not UTF-8 JSON"),
+        (
+            lambda store, index: edit_record(store, "m", 1, lambda doc: doc["flavor"]["options"].pop("index")),
+            CorruptRecordError,
+            "options.index",
+        ),
+    ],
+)
+@pytest.mark.parametrize("into", ["instance", "state_dict"])
+def test_shards_the_index_or_the_record_leaves_out_are_refused(store, fresh, tmp_path, damage, error, check, into):
+    """A version whose shards, index and record disagree (a shard dropped, a tensor mapped elsewhere
+    or nowhere, a tensor no shard holds) is refused before anything is returned."""
+    v = store.upload("m", model=stack(), shard_size=LAYER)
+    assert len(shard_names(v)) == 5
+    index = json.loads((store.download("m", to=tmp_path / "dl") / INDEX).read_text())
+    damage(store, index)
+    with pytest.raises(error, match=check):
+        fresh().load("m", **({"model": stack()} if into == "instance" else {"as_state_dict": True}))

@@ -2,8 +2,12 @@
 
 Upload (``save_pretrained``, weights as safetensors, never pickle):
 
-- a ``PreTrainedModel`` (PyTorch): ``config.json``, ``model.safetensors`` (or shards and their
-  index), ``generation_config.json`` where the model has one;
+- a ``PreTrainedModel`` (PyTorch): ``config.json``, ``generation_config.json`` where the model
+  has one, and the weights as shards of at most ``shard_size`` bytes (an upload option; default
+  :data:`SHARD_SIZE`) with their ``model.safetensors.index.json`` (one ``model.safetensors`` when
+  they fit in one shard). transformers cuts shards by tensor sizes, in state-dict order, never by
+  values, and writes the same bytes for the same tensors: a fine-tune that changes a few tensors
+  changes only their shards, and the store (content-addressed) keeps every other shard once;
 - a tokenizer (``PreTrainedTokenizerBase``): its ``tokenizer.json``/``tokenizer_config.json``/vocab files;
 - a ``Pipeline`` (model and tokenizer): the model under ``model/``, the tokenizer under
   ``tokenizer/``, the task in the record.
@@ -50,6 +54,10 @@ KINDS = ("model", "tokenizer", "pipeline")
 PIPELINE_FOLDERS = {"model": "model", "tokenizer": "tokenizer"}
 #: the parts of a pipeline this plugin stores; the others (image processors...) are refused
 PIPELINE_EXTRAS = ("feature_extractor", "image_processor", "processor")
+#: Default ``shard_size``: small, so that a version which changes a few tensors of its parent
+#: stores and moves about those tensors (the unchanged shards are objects the store already holds).
+#: transformers' own default (50 GB) would make any change a new copy of the whole model.
+SHARD_SIZE = 16 * 1024 * 1024
 
 
 # --- recognising models without importing transformers ----------------------------------------
@@ -86,9 +94,12 @@ class TransformersPlugin(FlavorPlugin):
 
     def serialize(self, model: Any, directory: Path, options: dict[str, Any]) -> Flavor:
         kind = _kind(model)
+        shard_size = options.get("shard_size", SHARD_SIZE)
+        if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+            raise ValueError(f"shard_size must be a positive number of bytes, not {shard_size!r}")
         recorded: dict[str, Any] = {"kind": kind}
         if kind == "model":
-            recorded["auto_class"] = _save_model(model, directory)
+            recorded["auto_class"] = _save_model(model, directory, shard_size)
         elif kind == "tokenizer":
             _save_tokenizer(model, directory)
         else:
@@ -100,7 +111,7 @@ class TransformersPlugin(FlavorPlugin):
                         f" or its save_pretrained folder as files (upload(domain, files=[folder]))"
                     )
             recorded["task"] = model.task
-            recorded["auto_class"] = _save_model(model.model, directory / PIPELINE_FOLDERS["model"])
+            recorded["auto_class"] = _save_model(model.model, directory / PIPELINE_FOLDERS["model"], shard_size)
             recorded["model_class"] = qualified_name(model.model)
             if model.tokenizer is not None:
                 _save_tokenizer(model.tokenizer, directory / PIPELINE_FOLDERS["tokenizer"])
@@ -165,9 +176,10 @@ plugin = TransformersPlugin()
 # --- saving -------------------------------------------------------------------------------------
 
 
-def _save_model(model: Any, folder: Path) -> str | None:
-    """``save_pretrained`` with safetensors weights into ``folder``; returns the auto class that
-    rebuilds this class from its config (``None``: the caller passes ``model=`` to load)."""
+def _save_model(model: Any, folder: Path, shard_size: int) -> str | None:
+    """``save_pretrained`` with safetensors weights in shards of at most ``shard_size`` bytes into
+    ``folder``; returns the auto class that rebuilds this class from its config (``None``: the
+    caller passes ``model=`` to load)."""
     from . import checks
 
     auto_map = getattr(model.config, "auto_map", None)
@@ -178,7 +190,7 @@ def _save_model(model: Any, folder: Path) -> str | None:
             " transformers ships, or its weights with modelstore-torch (upload(domain, model=model.state_dict()))"
         )
     kwargs = {"safe_serialization": True} if "safe_serialization" in inspect.signature(model.save_pretrained).parameters else {}
-    model.save_pretrained(folder, **kwargs)  # transformers 5 writes safetensors only (no such argument)
+    model.save_pretrained(folder, max_shard_size=shard_size, **kwargs)  # transformers 5 writes safetensors only (no such argument)
     checks.check_folder(folder, _names(folder), required="config.json")  # never store what a load would refuse
     return _auto_class_of(model)
 
@@ -262,7 +274,7 @@ def _load_model(
             raise CorruptRecordError("the version record", "flavor.options.auto_class", problem)
     try:
         _check_model_size(cls, path, names, folder)
-        model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
+        model, info = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True, output_loading_info=True)
     except CorruptArtifactError:
         raise
     except BaseException as exc:
@@ -271,6 +283,16 @@ def _load_model(
         raise CorruptArtifactError(
             f"{folder}/config.json" if folder else "config.json",
             f"makes {cls.__name__} build a {qualified_name(model)}, but the record says {model_class}",
+        )
+    missing = sorted(info.get("missing_keys") or ())
+    if missing and qualified_name(model) == model_class:
+        # transformers fills what the weights lack with random values and only warns: save_pretrained
+        # of this very class wrote every weight, so a missing one means the files were edited.
+        weights = next((name for name in names if name.endswith(checks.INDEX_SUFFIX)), "model.safetensors")
+        raise CorruptArtifactError(
+            f"{folder}/{weights}" if folder else weights,
+            f"holds no tensor for {len(missing)} weights of the {model_class} ({', '.join(missing[:3])[:200]}):"
+            " transformers would fill them with random values",
         )
     return model.to(device) if device is not None else model
 

@@ -15,7 +15,9 @@ verified against its record (``verify``) before any byte of one is read, and:
 - a shard index (``*.safetensors.index.json``) maps tensors to ``.safetensors`` files of the same
   folder only;
 - every ``.safetensors`` header passes the reference reader's checks (the ``safetensors`` crate:
-  header length, dtypes, shapes, offsets tiling the data exactly) before transformers opens it.
+  header length, dtypes, shapes, offsets tiling the data exactly) before transformers opens it;
+- a shard index and the shards it names agree: each tensor it maps is in that shard, and each
+  tensor of those shards is mapped to the shard that holds it (none in two shards, none unmapped).
 
 Each failure raises :class:`CorruptArtifactError` naming the file and the check.
 """
@@ -81,12 +83,12 @@ def check_folder(
                 )
     if "config.json" in parsed:
         _check_counts(parsed["config.json"], prefix + "config.json", "")
-    for name, doc in parsed.items():
-        if name.endswith(INDEX_SUFFIX):
-            _check_index(prefix + name, doc, names)
-    for name in names:
-        if name.endswith(".safetensors"):
-            check_safetensors(paths[name], prefix + name)
+    indexes = {name: doc for name, doc in parsed.items() if name.endswith(INDEX_SUFFIX)}
+    for name, doc in indexes.items():
+        _check_index(prefix + name, doc, names)
+    tensors = {name: check_safetensors(paths[name], prefix + name) for name in names if name.endswith(".safetensors")}
+    for name, doc in indexes.items():
+        _check_weight_map(prefix + name, doc["weight_map"], tensors)
     return parsed
 
 
@@ -158,12 +160,29 @@ def _check_index(label: str, doc: dict[str, Any], names: list[str]) -> None:
             )
 
 
-def check_safetensors(path: Path, label: str) -> None:
-    """The reference reader's header checks (the ``safetensors`` crate), without reading any tensor."""
+def _check_weight_map(label: str, weight_map: dict[str, str], tensors: dict[str, set[str]]) -> None:
+    """The index (names already checked) against the tensors each shard it names holds: transformers
+    reads each tensor from the shard the index names, so a tensor missing there would be filled with
+    random values, and one stored twice could be read from either shard."""
+    for tensor, shard in weight_map.items():
+        if tensor not in tensors[shard]:
+            raise CorruptArtifactError(label, f"maps tensor {tensor[:80]!r} to {shard[:80]!r}, which does not hold it")
+    for shard in sorted(set(weight_map.values())):
+        for tensor in sorted(tensors[shard]):
+            if tensor not in weight_map:
+                raise CorruptArtifactError(label, f"does not map tensor {tensor[:80]!r}, which {shard[:80]!r} holds")
+            if weight_map[tensor] != shard:
+                problem = f"maps tensor {tensor[:80]!r} to {weight_map[tensor][:80]!r}, but {shard[:80]!r} holds it too"
+                raise CorruptArtifactError(label, problem)
+
+
+def check_safetensors(path: Path, label: str) -> set[str]:
+    """The reference reader's header checks (the ``safetensors`` crate), without reading any tensor;
+    returns the file's tensor names."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            f.keys()
+            return set(f.keys())
     except SafetensorError as exc:
         raise CorruptArtifactError(label, f"is not valid safetensors ({' '.join(str(exc).split())[:160]})") from None

@@ -4,6 +4,7 @@ loaded back by a fresh ModelStore."""
 from __future__ import annotations
 
 import importlib.metadata
+import json
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ import transformers
 from tiny_transformers import TEXTS, TINY
 
 from modelstore_core import ModelStoreError
-from modelstore_core.testing.flavors import assert_deterministic_across_processes
+from modelstore_core.testing.flavors import assert_deterministic_across_processes, stored_objects
 
 
 def logits(model, tokenizer):
@@ -110,3 +111,47 @@ def test_a_model_and_its_tokenizer_in_one_version(store, fresh, tiny):
     loaded = fresh().load("pair")
     torch.testing.assert_close(logits(loaded["model"], loaded["tokenizer"]), logits(tiny["model"], tiny["tokenizer"]), rtol=0, atol=0)
     assert fresh().load("pair", part="tokenizer")("the cat")["input_ids"] == tiny["tokenizer"]("the cat")["input_ids"]
+
+
+#: A GPT-2 of four blocks (~880 KB of float32 weights), written as shards of at most 64 KB: about 15.
+GPT2 = {"n_layer": 4, "n_embd": 64, "n_head": 2, "vocab_size": 500, "n_positions": 32}
+SHARD = 64_000
+
+
+def small_gpt2():
+    torch.manual_seed(0)
+    return transformers.GPT2LMHeadModel(transformers.GPT2Config(**GPT2)).eval()
+
+
+def next_token_logits(model):
+    with torch.no_grad():
+        return model(torch.arange(20).reshape(2, 10)).logits
+
+
+def test_a_fine_tune_stores_only_the_shards_of_the_tensors_it_changed(store, fresh, tmp_path):
+    model = small_gpt2()
+    before = next_token_logits(model)
+    first = store.upload("gpt", model=model, shard_size=SHARD)
+    shards = [f for f in first.files if f.path.endswith(".safetensors")]
+    assert len(shards) >= 10
+    with torch.no_grad():  # the fine-tune: the attention of the last block only
+        model.transformer.h[3].attn.c_attn.weight.add_(0.01)
+    second = store.upload("gpt", model=model, shard_size=SHARD)
+    index = json.loads((store.download("gpt", version=2, to=tmp_path / "dl") / "model.safetensors.index.json").read_text())
+    old = {(f.path, f.sha256) for f in first.files}
+    new = [f for f in second.files if (f.path, f.sha256) not in old]
+    assert [f.path for f in new] == [index["weight_map"]["transformer.h.3.attn.c_attn.weight"]]
+    assert second.bytes_written == new[0].size < sum(f.size for f in shards) / 8
+    objects = stored_objects(tmp_path)
+    assert len(objects) == len({f.sha256 for f in first.files}) + 1
+    assert sum(p.stat().st_size for p in objects) == sum(f.size for f in first.files) + new[0].size
+    # each version loads back as it was
+    torch.testing.assert_close(next_token_logits(fresh().load("gpt", version=1)), before, rtol=0, atol=0)
+    torch.testing.assert_close(next_token_logits(fresh().load("gpt", version=2)), next_token_logits(model), rtol=0, atol=0)
+    assert not torch.equal(next_token_logits(model), before)
+
+
+@pytest.mark.parametrize("size", [0, -5, "16MB", True, 1.5])
+def test_shard_size_must_be_a_positive_number_of_bytes(store, tiny, size):
+    with pytest.raises(ValueError, match="shard_size"):
+        store.upload("m", model=tiny["model"], shard_size=size)

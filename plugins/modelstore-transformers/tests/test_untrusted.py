@@ -12,7 +12,9 @@ import shutil
 import struct
 
 import pytest
+import safetensors.torch
 import torch
+import transformers
 from modelstore_transformers import checks
 from tiny_transformers import TEXTS
 
@@ -259,3 +261,92 @@ def test_damaged_weights_fail_typed_in_a_child_process(store, uploaded, tmp_path
     )
     assert all(r.startswith("CorruptArtifactError: model.safetensors") for r in out[:3]), out
     assert out[3].startswith("CorruptArtifactError: config.json") and "describes a model of" in out[3], out
+
+
+# --- a sharded version: the index and the shards it names must agree ----------------------------
+
+
+@pytest.fixture
+def sharded(store):
+    """A GPT-2 of four blocks as version 1 of "gpt", in shards of at most 64 KB; returns its state dict."""
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=4, n_embd=64, n_head=2, vocab_size=500, n_positions=32)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    v = store.upload("gpt", model=model, shard_size=64_000)
+    assert sum(f.path.endswith(".safetensors") for f in v.files) >= 10
+    return model.state_dict()
+
+
+INDEX = "model.safetensors.index.json"
+
+
+def _as_uploaded(store, tmp_path):
+    """Version 1's folder, downloaded once before any damage."""
+    folder = tmp_path / "as-uploaded"
+    return folder if folder.exists() else store.download("gpt", version=1, to=folder)
+
+
+def _index(store, tmp_path) -> dict:
+    return json.loads((_as_uploaded(store, tmp_path) / INDEX).read_text())
+
+
+def _shard(store, tmp_path, name: str) -> dict:
+    return safetensors.torch.load_file(_as_uploaded(store, tmp_path) / name)
+
+
+def _move_a_tensor_in_the_index(store, tmp_path):
+    index = _index(store, tmp_path)
+    files = sorted(set(index["weight_map"].values()))
+    index["weight_map"]["transformer.h.3.attn.c_attn.weight"] = next(
+        f for f in files if f != index["weight_map"]["transformer.h.3.attn.c_attn.weight"]
+    )
+    set_file(store, "gpt", 1, INDEX, json.dumps(index).encode())
+
+
+def _drop_a_tensor_from_the_index(store, tmp_path):
+    index = _index(store, tmp_path)
+    del index["weight_map"]["transformer.h.3.attn.c_attn.weight"]
+    set_file(store, "gpt", 1, INDEX, json.dumps(index).encode())
+
+
+def _store_a_tensor_twice(store, tmp_path):
+    """A second shard also holds a tensor of the first (the one the index names stays as it was)."""
+    weight_map = _index(store, tmp_path)["weight_map"]
+    home = weight_map["transformer.h.3.attn.c_attn.weight"]
+    other = next(f for f in sorted(set(weight_map.values())) if f != home)
+    tensors = _shard(store, tmp_path, other)
+    tensors["transformer.h.3.attn.c_attn.weight"] = torch.zeros_like(_shard(store, tmp_path, home)["transformer.h.3.attn.c_attn.weight"])
+    set_file(store, "gpt", 1, other, safetensors.torch.save(tensors, metadata={"format": "pt"}))
+
+
+def _drop_a_shard_from_the_record(store, tmp_path):
+    shard = _index(store, tmp_path)["weight_map"]["transformer.h.3.attn.c_attn.weight"]
+    edit_record(store, "gpt", 1, lambda doc: doc.update(files=[f for f in doc["files"] if f["path"] != shard]))
+
+
+def _drop_a_tensor_from_shard_and_index(store, tmp_path):
+    """Shards and index agree, but a weight of the model is in neither: transformers would make it up."""
+    index = _index(store, tmp_path)
+    shard = index["weight_map"].pop("transformer.h.3.attn.c_attn.weight")
+    tensors = _shard(store, tmp_path, shard)
+    del tensors["transformer.h.3.attn.c_attn.weight"]
+    set_file(store, "gpt", 1, shard, safetensors.torch.save(tensors, metadata={"format": "pt"}))
+    set_file(store, "gpt", 1, INDEX, json.dumps(index).encode())
+
+
+@pytest.mark.parametrize(
+    "damage,file,check",
+    [
+        (_move_a_tensor_in_the_index, INDEX, "which does not hold it"),
+        (_drop_a_tensor_from_the_index, INDEX, "does not map tensor 'transformer.h.3.attn.c_attn.weight'"),
+        (_store_a_tensor_twice, INDEX, "holds it too"),
+        (_drop_a_shard_from_the_record, INDEX, "not a .safetensors file of this folder"),
+        (_drop_a_tensor_from_shard_and_index, INDEX, r"holds no tensor for 1 weights .*transformer\.h\.3\.attn\.c_attn\.weight"),
+    ],
+)
+def test_a_sharded_version_whose_index_and_shards_disagree_is_refused(store, fresh, sharded, tmp_path, damage, file, check):
+    fresh().load("gpt", version=1)  # as uploaded, it loads
+    damage(store, tmp_path)
+    with pytest.raises(CorruptArtifactError, match=check) as err:
+        fresh().load("gpt", version=1)
+    assert err.value.file == file

@@ -107,7 +107,19 @@ CRAFTS = {
 
 
 def parse(data: bytes, fmt: str):
-    return read_ubjson(data) if fmt == "ubj" else json.loads(data)
+    return with_arrays(read_ubjson(data)) if fmt == "ubj" else json.loads(data)
+
+
+def with_arrays(value):
+    """``read_ubjson``'s document with each typed array (kept as ``(dtype, raw bytes)``) as a numpy array."""
+    if isinstance(value, dict):
+        return {k: with_arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_arrays(v) for v in value]
+    if isinstance(value, tuple):
+        dtype, raw = value
+        return np.frombuffer(raw, dtype).astype(dtype.newbyteorder("="))
+    return value
 
 
 def encode(doc, fmt: str) -> bytes:
