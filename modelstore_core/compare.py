@@ -1,6 +1,6 @@
 """Several versions of a domain side by side: :meth:`ModelStore.compare` and ``modelstore compare``.
 
-One row per metric, param, tag (each record field of :data:`~modelstore_core.fields.FIELDS`
+One row per metric, param, tag, the parents (each record field of :data:`~modelstore_core.fields.FIELDS`
 compared), state, size, flavor field, dependency, git field and data fingerprint field, grouped
 by section, with each version's value (``None`` where it has none).
 Each metric row names its direction (``higher`` or ``lower`` is better) when it is known, and the
@@ -37,7 +37,7 @@ DIRECTIONS = ("higher", "lower")
 #: The sections of a comparison, in the order they are shown: the record fields compared key by
 #: key (metrics, params, tags), the version's own sections, then the fields compared per dataset.
 SECTIONS = (
-    *(f.name for f in FIELDS if f.compare in ("metric", "pairs")),
+    *(f.name for f in FIELDS if f.compare in ("metric", "pairs", "list")),
     "states",
     "size",
     "flavor",
@@ -143,6 +143,8 @@ def compare_records(records: list[VersionRecord], states: dict[str, int], direct
         elif f.compare == "pairs":
             for name in _keys(values):
                 add(f.name, name, [v.get(name) for v in values])
+        elif f.compare == "list":
+            add(f.name, f.name, [list(v) or None for v in values])
     by_version: dict[int, list[str]] = {}
     for state, version in sorted(states.items()):
         by_version.setdefault(version, []).append(state)

@@ -3,9 +3,10 @@
 A :class:`RecordField` says everything the core does with one field: its name (the record's key,
 the attribute of :class:`~modelstore_core.version.Version` and
 :class:`~modelstore_core.protocol.records.VersionRecord`), what ``upload`` takes for it and how it
-checks it, how a stored value is validated when a record is read (the store is untrusted input),
-and which features use it: ``find`` (and the summary it reads), signatures, ``compare``, ``diff``,
-``info`` and the web view. Those places read :data:`FIELDS`; none names a field itself.
+checks it (against the store too: a parent must exist), how a stored value is validated when a
+record is read (the store is untrusted input), and which features use it: ``find`` (and the summary
+it reads), signatures, ``compare``, ``diff``, ``info``, the web view and ``modelstore upload``'s
+options. Those places read :data:`FIELDS`; none names a field itself.
 
 Adding a field is a declaration here, and its keyword in ``ModelStore.upload``.
 """
@@ -13,6 +14,7 @@ Adding a field is a declaration here, and its keyword in ``ModelStore.upload``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,17 +40,23 @@ class RecordField:
     :param check: ``check(argument value)``: what the record stores, or :class:`UsageError`.
     :param combine: ``combine(stored, draft)``: the value combined with what the flavor plugin
         recorded in the draft record (params over its hyperparameters...).
+    :param resolve: ``resolve(storage, checked value)``: the value checked against the store the
+        version goes to, before anything is written (a parent must exist there), or :class:`UsageError`.
     :param keep_empty: written into every record, even empty (else only when it holds something).
     :param search: ``find`` filters and sorts on ``NAME.KEY``, values of this kind (``"number"``,
         ``"scalar"``); such a field is kept in the domain summary that ``find`` reads.
+    :param summarized: kept in the domain summary without being searched (``lineage`` finds a
+        version's children there).
     :param signed: covered by the record envelope of a signature (its statement v2; the v1 statement of
         earlier releases covered a frozen list, :data:`~modelstore_core.signing.V1_CLAIMS`).
     :param compare: how ``compare`` shows it: ``"metric"`` (a row per key, the best marked),
-        ``"pairs"`` (a row per key), ``"datasets"`` (a row per dataset and property).
+        ``"pairs"`` (a row per key), ``"list"`` (one row), ``"datasets"`` (a row per dataset and property).
     :param show: how ``info`` and the web view show it: ``"inline"`` (one line), ``"pairs"`` (a
-        name/value table), ``"signature"``, ``"datasets"``.
+        name/value table), ``"versions"`` (one line of versions, linked), ``"signature"``,
+        ``"datasets"``, ``"card"`` (sections of text).
     :param option: ``modelstore upload``'s option for it (``"--metric"``), whose values are
-        ``NAME=VALUE`` pairs of kind ``search``'s (numbers, or JSON scalars), or text (``"text"``).
+        ``NAME=VALUE`` pairs of kind ``search``'s (numbers, or JSON scalars), or text (``"text"``),
+        or one item of a list each (``"items"``).
     :param option_help: that option's help.
     :param restated_at: dotted paths of a record that hold the same facts in another form (what the
         field is made from, a flavor's copy for rebuilding the model): ``diff``, ``info`` and the
@@ -62,8 +70,10 @@ class RecordField:
     argument: str | None = None
     check: Callable[[Any], Any] | None = None
     combine: Callable[[Any, dict[str, Any]], Any] | None = None
+    resolve: Callable[[Any, Any], Any] | None = None
     keep_empty: bool = False
     search: str | None = None
+    summarized: bool = False
     signed: bool = False
     compare: str | None = None
     show: str | None = None
@@ -212,6 +222,113 @@ def _combine_signature(given: dict[str, Any] | None, draft: dict[str, Any]) -> d
     return merge_signatures(given, draft.get("signature")) if given else draft.get("signature")
 
 
+#: At most this many parents, and this many characters of a card's text (each section).
+MAX_PARENTS = 64
+MAX_CARD_TEXT = 100_000
+#: The sections of a model card that ``upload`` takes (:mod:`modelstore_core.card`): free text, but
+#: ``license`` and ``task``, which are identifiers (``apache-2.0``, ``tabular-classification``).
+CARD_SECTIONS = ("description", "intended_use", "limitations", "license", "task", "training", "evaluation", "authors", "citation")
+CARD_IDENTIFIERS = ("license", "task")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}")
+
+
+def parse_version_ref(ref: Any) -> tuple[str, int] | None:
+    """``("churn", 3)`` of ``"churn:3"``, or ``None`` when it is not a valid ``DOMAIN:VERSION``."""
+    if not isinstance(ref, str):
+        return None
+    domain, sep, number = ref.rpartition(":")
+    if not sep or not number.isdigit() or len(number) > 10 or int(number) < 1 or number != str(int(number)):
+        return None
+    try:
+        check_name(domain, "domain name")
+    except InvalidNameError:
+        return None
+    return domain, int(number)
+
+
+def _parse_parents(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list):
+        raise CorruptRecordError(key, "parents", f"is a {kind_of(value)}, not a list")
+    if len(value) > MAX_PARENTS:
+        raise CorruptRecordError(key, "parents", f"names {len(value)} versions, more than {MAX_PARENTS}")
+    for i, ref in enumerate(value):
+        if parse_version_ref(ref) is None:
+            raise CorruptRecordError(key, f"parents[{i}]", f"is {str(ref)[:60]!r}, not DOMAIN:VERSION")
+    if len(set(value)) != len(value):
+        raise CorruptRecordError(key, "parents", "names a version twice")
+    return list(value)
+
+
+def _check_parents(value: Any) -> list[str]:
+    """``parents=``: versions as ``"DOMAIN:VERSION"``, ``"DOMAIN@STATE"`` or :class:`Version` values
+    (one, or a list); states are resolved against the store (:func:`_resolve_parents`)."""
+    items = [value] if isinstance(value, str) or hasattr(value, "domain") else value
+    if not isinstance(items, (list, tuple)):
+        raise UsageError(f"parents must be a list of versions ('churn:3', 'churn@production' or Version values), not {value!r:.80}")
+    refs = []
+    for item in items:
+        if hasattr(item, "domain") and hasattr(item, "version"):
+            item = f"{item.domain}:{item.version}"
+        if isinstance(item, str) and "@" in item:
+            domain, _, state = item.partition("@")
+            check_name(domain, "domain name")
+            check_name(state, "state name")
+        elif parse_version_ref(item) is None:
+            raise UsageError(
+                f"parents: {str(item)[:80]!r} is not a version: give DOMAIN:VERSION (churn:3) or DOMAIN@STATE (churn@production)"
+            )
+        refs.append(item)
+    if len(refs) > MAX_PARENTS:
+        raise UsageError(f"parents names {len(refs)} versions, more than {MAX_PARENTS}")
+    return refs
+
+
+def _resolve_parents(storage: Any, refs: list[str]) -> list[str]:
+    """Each parent as ``DOMAIN:VERSION`` of a version that exists in ``storage`` (a state resolved to
+    the version it names now), once each; :class:`UsageError` naming one that does not."""
+    from .errors import NotFoundError
+    from .protocol import keys
+    from .protocol.read import state_version
+
+    resolved: list[str] = []
+    for ref in refs:
+        if "@" in ref:
+            domain, _, state = ref.partition("@")
+            try:
+                ref = f"{domain}:{state_version(storage, domain, state)}"
+            except NotFoundError as exc:
+                raise UsageError(f"parents: {ref} names no version ({exc}); a parent must be a version of this store") from None
+        domain, version = parse_version_ref(ref)  # type: ignore[misc]
+        if storage.stat(keys.version_key(domain, version)) is None:
+            raise UsageError(f"parents: {ref} is not a version of this store (a parent must exist: `modelstore ls {domain}` lists them)")
+        if ref not in resolved:
+            resolved.append(ref)
+    return resolved
+
+
+def _parse_card(value: Any, key: str) -> dict[str, str]:
+    """``card``: section name -> text. Sections of later releases are kept (not shown); every value is
+    text of at most :data:`MAX_CARD_TEXT` characters (printed escaped: :mod:`modelstore_core.card`)."""
+    for name, text in _object(value, key, "card").items():
+        if not isinstance(text, str):
+            raise CorruptRecordError(key, f"card.{str(name)[:40]}", f"is a {kind_of(text)}, not text")
+        if len(text) > MAX_CARD_TEXT:
+            raise CorruptRecordError(key, f"card.{str(name)[:40]}", f"is {len(text)} characters long, more than {MAX_CARD_TEXT}")
+        if name in CARD_IDENTIFIERS and not _IDENTIFIER.fullmatch(text):
+            raise CorruptRecordError(key, f"card.{name}", f"is {text[:60]!r}, not an identifier such as apache-2.0")
+    return dict(value)
+
+
+def _check_card(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise UsageError(f"card must be a dict of sections ({', '.join(CARD_SECTIONS)}) to text, not {kind_of(value)}")
+    unknown = sorted(str(k) for k in value if k not in CARD_SECTIONS)
+    if unknown:
+        raise UsageError(f"card: {unknown[0][:40]!r} is not a section of a model card; the sections are {', '.join(CARD_SECTIONS)}")
+    card = {name: text for name, text in value.items() if text is not None}
+    return _recordable(_parse_card, "card")(card)
+
+
 # --- the fields --------------------------------------------------------------------------------------
 
 TAGS = RecordField(
@@ -283,8 +400,37 @@ DATA = RecordField(
     show="datasets",
 )
 
+PARENTS = RecordField(
+    "parents",
+    "The versions it was made from (\"DOMAIN:VERSION\": a fine-tune's base, a distilled model's teacher, a retrain's predecessor).",
+    _parse_parents,
+    empty=list,
+    argument="parents",
+    check=_check_parents,
+    resolve=_resolve_parents,
+    summarized=True,
+    signed=True,
+    compare="list",
+    show="versions",
+    option="--parent",
+    option_values="items",
+    option_help="A version it was made from, DOMAIN:VERSION or DOMAIN@STATE (repeatable); it must exist.",
+)
+CARD = RecordField(
+    "card",
+    "Its model card's text, by section (description, intended_use, limitations, license...): `modelstore card` writes the README.md.",
+    _parse_card,
+    argument="card",
+    check=_check_card,
+    signed=True,
+    show="card",
+    option="--card",
+    option_values="text",
+    option_help=f"A section of its model card, SECTION=TEXT (repeatable; sections: {', '.join(CARD_SECTIONS)}).",
+)
+
 #: Every field, in the order they are shown.
-FIELDS: tuple[RecordField, ...] = (TAGS, METRICS, PARAMS, SIGNATURE, DATA)
+FIELDS: tuple[RecordField, ...] = (TAGS, METRICS, PARAMS, PARENTS, SIGNATURE, DATA, CARD)
 BY_NAME = {f.name: f for f in FIELDS}
 
 
@@ -292,6 +438,11 @@ def recorded_fields(given: dict[str, Any]) -> dict[str, Any]:
     """``upload``'s field arguments (``{argument: value}``, ``None`` for not given), checked: ``{field
     name: value to record}`` (:class:`UsageError` before anything is written)."""
     return {f.name: f.check(given[f.argument]) for f in FIELDS if f.check and given.get(f.argument) is not None}
+
+
+def resolved_fields(storage: Any, recorded: dict[str, Any]) -> dict[str, Any]:
+    """``recorded`` with each field that is checked against the store so checked (:class:`UsageError`)."""
+    return {name: (BY_NAME[name].resolve(storage, value) if BY_NAME[name].resolve else value) for name, value in recorded.items()}
 
 
 def draft_fields(recorded: dict[str, Any], draft: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,10 @@ again, and a claim this copy made (it names the record it is for) is taken up ag
 destination that holds a different record under the number, or a claim by someone else (an
 upload, a deleted version), is a conflict: reported for that version, never overwritten.
 
+Each version copied is a ``copied`` event of the destination's change feed (:mod:`.protocol.feed`),
+and each state carried over a ``state_set``: one listing of the feed per domain copied into, and a
+slot per event.
+
 Request costs: each side's domain listing, then per domain one listing of ``domains/<d>/`` on
 each side (versions, claims and signatures in one go) and a read of each side's states. A version
 present on both sides costs two record reads (``copy`` compares them) or nothing when the listing
@@ -47,7 +51,7 @@ from .errors import (
 from .hashing import check_hash, file_signature
 from .names import check_name
 from .progress import FileProgress, Progress, ProgressCallback
-from .protocol import commit, keys, limits
+from .protocol import commit, feed, keys, limits
 from .protocol.cas import read_document
 from .protocol.limits import read_capped
 from .protocol.read import domains_and_strays
@@ -347,6 +351,9 @@ class Copier:
 
     def _copy_domain(self, plan: _DomainPlan, counter: Progress) -> None:
         domain = plan.domain
+        if plan.to_copy:
+            self.writing()
+            plan.feed_seq = feed.tail(self.dst, feed.domain_seq(self.dst, domain))  # the copies' events come after
         for n in plan.to_copy:
             self._copy_version(plan, n, counter)
         for n in plan.present:
@@ -355,7 +362,7 @@ class Copier:
             if missing:
                 self._copy_signatures(domain, n, sorted(missing))
         if plan.copied:
-            commit.advance_latest(self.dst, domain, max(plan.copied))
+            commit.advance_latest(self.dst, domain, max(plan.copied), evented=plan.evented, seq=plan.feed_seq)
         if self.copy_states:
             self._copy_states(plan)
             self._copy_head(plan)
@@ -388,10 +395,14 @@ class Copier:
                 self.report.problems.append(f"{domain}:{n}: not copied: {what}; `modelstore verify` on the source says more")
                 return
             commit.checkpoint("copy-objects-stored")
-            conflict = commit.commit_copy(self.dst, domain, n, data)
+            conflict, change = commit.commit_copy(self.dst, domain, n, data, plan.feed_seq, marker.key)
             if conflict is not None:
                 self.report.conflicts.append(Conflict(domain, n, conflict))
                 return
+            if change is not None:
+                plan.feed_seq = max(plan.feed_seq, feed.append(self.dst, change))
+                plan.evented.add(n)
+            commit.checkpoint("copy-evented")
             marker.version = n
             plan.copied.append(n)
             self.report.copied.append(f"{domain}:{n}")
@@ -561,6 +572,9 @@ class _DomainPlan:
     present: list[int] = field(default_factory=list)
     records: dict[int, bytes] = field(default_factory=dict)
     parsed: dict[int, VersionRecord] = field(default_factory=dict)
+    #: the copies whose ``copied`` events are in the destination's feed, and the last slot seen there
+    evented: set[int] = field(default_factory=set)
+    feed_seq: int = 0
 
     @property
     def size(self) -> int:

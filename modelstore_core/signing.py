@@ -47,7 +47,7 @@ from .errors import (
     VersionNotFoundError,
 )
 from .fields import FIELDS
-from .protocol import commit, keys, limits, summary
+from .protocol import commit, feed, keys, limits, summary
 from .protocol.limits import read_capped
 from .protocol.records import MAX_SERIAL, SignatureDocument, SignedPointer, VersionRecord, dumps, now_utc
 from .storage import Storage
@@ -349,6 +349,8 @@ def sign_version(storage: Storage, record: VersionRecord, signer: Signer, policy
         raise VersionNotFoundError(record.domain, record.version)
     summary.sign_entry(storage, record, signer)
     commit.advance_latest(storage, record.domain, record.version, signer=signer, record=record)
+    feed.settle_uploads(storage, record.domain, upto=record.version)  # its uploaded event comes first
+    feed.record(storage, "signed", record.domain, record.version)
     return SignatureInfo(doc.keyid, doc.signed, True, "", policy is not None and doc.keyid in policy.keys, json.dumps(doc.bundle))
 
 

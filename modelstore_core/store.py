@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,14 +32,20 @@ from .offline import OfflineStorage, offline_from_env
 from .plugins import get_plugins, open_storage, open_transport
 from .progress import ProgressCallback
 from .protocol import commit, read
+from .protocol.feed import Markers
 from .protocol.probe import ensure_conditional_writes
 from .upload import Uploader, what_to_store
 from .version import Version
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .compare import Comparison
+    from .lineage import LineageNode
     from .protocol.gc import GCReport
+    from .protocol.records import Event
     from .replicate import CopyReport
+    from .retention import RetentionPolicy, RetentionReport
     from .signing import SignatureInfo, Signer, TrustPolicy
     from .verify import VerifyReport
 
@@ -115,6 +122,7 @@ class ModelStore:
         if self.offline:  # nothing may reach the backend: it is only kept for its URL
             self.storage.close()
             self.storage = OfflineStorage(self.storage.url)
+        self._markers = Markers()  # upload markers seen finished (changes() repairs past the others)
         self.uploader = Uploader(self.storage, self.plugins, self.cache, signer=self._signer, before_writing=self._before_writing)
         self.loader = Loader(self.storage, self.plugins, self.cache, offline=self.offline, policy=lambda: self.trust_policy)
 
@@ -196,6 +204,8 @@ class ModelStore:
         params: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
         input_example: Any = None,
+        parents: list[str | Version] | None = None,
+        card: dict[str, str] | None = None,
         progress: ProgressCallback | None = None,
         **options: Any,
     ) -> Version:
@@ -218,6 +228,13 @@ class ModelStore:
         :param input_example: a sample input (DataFrame, array, tensor, dict of arrays) whose column
             names, dtypes and shapes are recorded as the version's input signature (never its values);
             without it, the signature the flavor plugin knows (scikit-learn's ``feature_names_in_``...).
+        :param parents: the versions it was made from (a fine-tune's base, a distilled model's
+            teacher, a retrain's predecessor): ``"churn:3"``, ``"churn@production"`` (the version the
+            state names now) or :class:`Version` values. Each must exist in this store
+            (:class:`UsageError` otherwise, before anything is written); ``lineage`` shows the tree.
+        :param card: its model card's text by section: ``description``, ``intended_use``,
+            ``limitations``, ``license`` (an identifier: ``apache-2.0``), ``task``, ``training``,
+            ``evaluation``, ``authors``, ``citation``; ``card()`` writes a Hugging Face README.md with it.
         :param progress: called as ``progress(done_bytes, total_bytes)`` while files are stored.
         :param options: passed to the serializing plugin.
         With a ``signer``, the version's signature is stored right after its record, before the
@@ -228,6 +245,7 @@ class ModelStore:
         """
         check_name(domain, "domain name")
         given = {"tags": tags, "metrics": metrics, "params": params, "data": data, "input_example": input_example}
+        given.update(parents=parents, card=card)
         recorded = recorded_fields(given)
         what = what_to_store(model, files, models, part_options)
         return self.uploader.upload(domain, what, extras, recorded, options, progress)
@@ -416,7 +434,90 @@ class ModelStore:
         record = self.info(domain, version, state=state).record
         return describe_signatures(self.storage, record, self.trust_policy)
 
-    def gc(self, *, grace: float = 3600.0, dry_run: bool = False) -> GCReport:
+    def retain(
+        self,
+        domain: str | None = None,
+        keep_last: int | None = None,
+        older_than: timedelta | float | None = None,
+        *,
+        keep_states: bool = True,
+        keep_signed: bool = False,
+        dry_run: bool = True,
+        save: bool = False,
+    ) -> RetentionReport:
+        """Delete the versions outside a retention policy (by default only say which: ``dry_run``).
+
+        Each domain (``domain``, else every one) keeps its ``keep_last`` newest versions; with
+        ``older_than`` (a timedelta, or seconds) also every version younger than that, judged by the
+        store's own timestamps (when the record was committed to this store, never the uploader's
+        clock); with ``keep_states``, every version a state names; with ``keep_signed``, every version
+        signed by a trusted key (any key without a trust policy); and the parents of every version
+        kept. Without ``keep_last``, each domain's stored policy is applied (domains without one are
+        left alone). ``save`` stores the policy for ``domain``, so that ``gc()`` applies it.
+
+        :return: a :class:`~modelstore_core.retention.RetentionReport`: per domain what is kept, what
+            went (or would go) and what protects the versions kept past the policy; ``bytes``: what
+            ``gc`` reclaims once they are gone.
+        """
+        from .retention import RetentionPolicy, retain, stored_policies, write_policy
+
+        if domain is not None:
+            check_name(domain, "domain name")
+        problems: list[str] = []
+        if keep_last is None:
+            if older_than is not None or save:
+                raise UsageError("retain() needs keep_last with older_than= or save= (without it, the stored policies apply)")
+            policies = stored_policies(self.storage, [domain] if domain is not None else self.list_domains(), problems)
+        else:
+            policy = RetentionPolicy.of(keep_last, older_than, keep_states, keep_signed)
+            if save:
+                if domain is None:
+                    raise UsageError("retain(save=True) stores the policy of one domain: name it")
+                self._before_writing()
+                write_policy(self.storage, domain, policy)
+            policies = {name: policy for name in ([domain] if domain is not None else self.list_domains())}
+        if not dry_run:
+            self._before_writing()
+        return retain(self, policies, dry_run=dry_run, problems=problems)
+
+    def retention_policy(self, domain: str) -> RetentionPolicy | None:
+        """``domain``'s stored retention policy (``retain(domain, keep_last=..., save=True)``), or ``None``."""
+        from .retention import read_policy
+
+        return read_policy(self.storage, check_name(domain, "domain name"))
+
+    def forget_retention_policy(self, domain: str) -> None:
+        """Remove ``domain``'s stored retention policy (``gc`` then deletes none of its versions)."""
+        from .retention import write_policy
+
+        self._before_writing()
+        write_policy(self.storage, check_name(domain, "domain name"), None)
+
+    def lineage(self, domain: str, version: int | None = None, *, depth: int = 8, problems: list[str] | None = None) -> LineageNode:
+        """Where a version (latest by default) came from and what came of it: its parents (the
+        ``parents`` each records, up ``depth`` generations) and its children (the versions that name
+        it, found in every domain's summary, down as far), each with its data fingerprints and git
+        commit (:mod:`modelstore_core.lineage`)."""
+        from .lineage import lineage
+
+        v = self.resolve(domain, version)
+        if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 64:
+            raise UsageError(f"depth must be a number of generations from 1 to 64, not {depth!r}")
+        return lineage(self, v.domain, v.version, depth, problems)
+
+    def card(self, domain: str, version: int | None = None, *, state: str | None = None, signatures: bool = False) -> str:
+        """A version's model card (latest by default): a Hugging Face compatible ``README.md``, YAML
+        front matter (license, tags, library, base model from the parents, datasets from the data
+        fingerprints, metrics as ``model-index``) and a body (the card's text, lineage, data, metrics,
+        params, input signature, environment, files; with ``signatures``, who signed it). Every value
+        from the record is escaped (:mod:`modelstore_core.card`)."""
+        from .card import model_card
+
+        v = self.info(domain, version, state=state)
+        states = [name for name, n in self.states(v.domain).items() if n == v.version]
+        return model_card(v.record, states, self.signatures(v.domain, v.version) if signatures else ())
+
+    def gc(self, *, grace: float = 3600.0, dry_run: bool = False, retention: bool = True) -> GCReport:
         """Remove what interrupted uploads and deleted versions left behind.
 
         Never touches a committed version or an upload in progress, on any machine: an upload keeps
@@ -425,11 +526,19 @@ class ModelStore:
         Ages are the store's own timestamps, never a machine's clock
         (:mod:`modelstore_core.protocol.gc`).
 
+        With ``retention``, every domain's stored retention policy is applied first
+        (:meth:`retain`; with ``dry_run``, only reported): ``report.retention``.
+
         :raises UsageError: ``grace`` is shorter than 5 heartbeats.
         """
         from .protocol.gc import collect_garbage
+        from .protocol.liveness import check_grace
 
-        return collect_garbage(self.storage, grace=grace, dry_run=dry_run)
+        check_grace(grace)  # before anything is deleted
+        kept = self.retain(dry_run=dry_run) if retention else None
+        report = collect_garbage(self.storage, grace=grace, dry_run=dry_run)
+        report.retention = kept
+        return report
 
     def verify(
         self,
@@ -546,6 +655,45 @@ class ModelStore:
             v.summary = hit.entry
             versions.append(v)
         return versions
+
+    def changes(self, domain: str | None = None, since: int | None = None, *, problems: list[str] | None = None) -> Iterator[Event]:
+        """The events of the change feed after number ``since`` (from the first when ``None``), in
+        order, of every domain or of ``domain``: :class:`~modelstore_core.protocol.records.Event`
+        values (``.seq``, ``.event``: ``uploaded``, ``copied``, ``deleted``, ``state_set``,
+        ``state_removed`` or ``signed``; ``.domain``, ``.version``, ``.state``, ``.time``).
+
+        Every committed upload, copy and state move is there exactly once, in the order they took
+        effect (:mod:`modelstore_core.protocol.feed`). Polling costs one listing from ``since`` and a
+        read per new event, whatever the number of versions. Before reading, an upload or state
+        move committed by a writer that died before its event is put in the feed (best effort: a
+        reader without write access leaves that to the next writer).
+
+        :param problems: a list to append what was passed (an event that cannot be read, a repair
+            that failed); without it each is a :class:`RuntimeWarning`.
+        """
+        from .protocol import feed
+
+        if domain is not None:
+            check_name(domain, "domain name")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+            raise UsageError(f"since must be an event number (0 or more), not {since!r}")
+        found: list[str] = []
+        feed.repair(self.storage, domain, self._markers, found)
+        for event in feed.read_events(self.storage, since or 0, found):
+            if domain is None or event.domain == domain:
+                yield event
+        if problems is not None:
+            problems.extend(found)
+        else:
+            for problem in found:
+                warnings.warn(problem, RuntimeWarning, stacklevel=2)
+
+    def feed_end(self) -> int:
+        """The number of the last event in the change feed (0 when there is none): ``changes(since=store.feed_end())``
+        yields only what happens from now on."""
+        from .protocol import feed
+
+        return feed.tail(self.storage)
 
     def states(self, domain: str) -> dict[str, int]:
         """``{"production": 3, ...}``; under a trust policy, only the states a trusted key vouches for."""

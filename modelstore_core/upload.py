@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptRecordError, InvalidNameError, SourceChangedError, UsageError
-from .fields import draft_fields
+from .fields import draft_fields, resolved_fields
 from .flavor import RAW_FILES, Flavor
 from .hashing import file_signature
 from .jsonvalues import json_value, merge
@@ -105,6 +105,7 @@ class Uploader:
         claim and its record takes its own claim up again (see :func:`~.protocol.commit.claim_version`).
         """
         signer = self._signer()  # a bad key fails here, before anything is written
+        recorded = resolved_fields(self.storage, recorded or {})  # parents exist
         self._before_writing()
         record, written = upload(
             self.storage,
@@ -112,7 +113,7 @@ class Uploader:
             domain,
             model,
             extras,
-            recorded or {},
+            recorded,
             options or {},
             progress,
             signer,
@@ -235,7 +236,15 @@ def _scratch(storage: Storage, heartbeat: Heartbeat) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
             yield tmp
         return
-    where.mkdir(mode=0o700)  # private: what the serializer writes there is hashed before anyone else could touch it
+    # private: what the serializer writes there is hashed before anyone else could touch it
+    for _ in range(3):
+        try:
+            where.mkdir(mode=0o700)
+            break
+        except FileNotFoundError:  # a concurrent first upload that failed removed the empty store it made: again
+            where = storage.scratch_dir()
+    else:
+        where.mkdir(mode=0o700)
     heartbeat.add(lambda: os.utime(where))
     try:
         yield str(where)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelstore_core.default_plugins.local_storage import LocalStorage
-from modelstore_core.testing import LivenessContract, StorageContract, StoreContract, TamperContract
+from modelstore_core.testing import FeedContract, LivenessContract, StorageContract, StoreContract, TamperContract
 
 
 class TestLocalStorage(StorageContract):
@@ -33,6 +33,12 @@ class TestLocalTamper(TamperContract):
 
 
 class TestLocalLiveness(LivenessContract):
+    @pytest.fixture
+    def store_url(self, tmp_path):
+        return str(tmp_path / "store")
+
+
+class TestLocalFeed(FeedContract):
     @pytest.fixture
     def store_url(self, tmp_path):
         return str(tmp_path / "store")

@@ -390,8 +390,10 @@ def test_key_and_policy_arguments_are_checked(tmp_path, alice, model_dir):
         (lambda doc: doc["tags"].update(team="risk"), "tags"),
         (lambda doc: doc.update(git={"commit": "0" * 40, "dirty": False}), "git"),
         (lambda doc: doc.update(created="2001-01-01T00:00:00+00:00"), "created"),
+        (lambda doc: doc.update(parents=["churn:1"]), "parents"),
+        (lambda doc: doc.update(card={"license": "mit", "intended_use": "anything"}), "card"),
     ],
-    ids=["dependency-added", "dependency-changed", "marker", "key", "tag", "git", "created"],
+    ids=["dependency-added", "dependency-changed", "marker", "key", "tag", "git", "created", "parents", "card"],
 )
 def test_dependencies_markers_and_what_find_ranks_by_are_signed(tmp_path, alice, model_dir, edit, what):
     w = writer(tmp_path, signer=alice[0])

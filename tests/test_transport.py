@@ -76,6 +76,8 @@ def test_a_pulled_version_is_the_pushed_one_under_its_own_number(tmp_path, folde
     assert target.pull(ref).version == 1 and [v.version for v in target.list_versions("churn")] == [1]  # again: nothing new
     source.push("churn", ref, v2.version)
     assert target.pull(ref).version == 2 and target.latest("churn").version == 2
+    # in the change feed once each, as copies (under the pushed number)
+    assert [(e.event, e.domain, e.version) for e in target.changes()] == [("copied", "churn", 1), ("copied", "churn", 2)]
 
 
 def test_push_names_the_version_by_state_and_refuses_a_damaged_file(tmp_path, folder_transport):
@@ -120,6 +122,12 @@ def test_a_taken_number_gives_the_next_one_and_drops_signatures(tmp_path, folder
     with pytest.warns(RuntimeWarning, match="signature"):
         other = busy.pull(ref, "fraud")  # into another domain: its next version, too
     assert (other.domain, other.version) == ("fraud", 1) and busy.signatures("fraud", 1) == []
+    # renumbered pulls are new versions here: uploaded events, after the local upload's
+    assert [(e.event, e.domain, e.version) for e in busy.changes()] == [
+        ("uploaded", "churn", 1),
+        ("uploaded", "churn", 2),
+        ("uploaded", "fraud", 1),
+    ]
 
     guarded = store(tmp_path, "d", trusted_keys=[str(public)])
     guarded.upload("churn", files=[tmp_path / "in" / "model.bin"])

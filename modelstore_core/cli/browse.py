@@ -325,6 +325,8 @@ def print_record(cmdline: CommandLine, record: dict[str, Any], states: list[str]
             shown, more = first_entries(record.get(f.name) or {})
             text = clipped(pairs_text(dict(shown))) + (f" {more}" if more else "")
             grid.add_row(f.name, escape(text) if shown else "[dim]none[/]")
+        elif f.show == "versions" and record.get(f.name):
+            grid.add_row(f.name, escape(", ".join(str(v) for v in record[f.name])))
     if git:
         details = ", ".join(x for x in (git.get("branch"), "dirty" if git.get("dirty") else None, git.get("remote")) if x)
         grid.add_row("git", f"{escape(git.get('commit') or '')} [dim]{escape(details)}[/]")
@@ -417,6 +419,18 @@ def print_signature(cmdline: CommandLine, title: str, signature: dict[str, Any])
         cmdline.note(f"[dim]… and {len(signature['inputs']) - MAX_SIGNATURE_ROWS} more inputs (`modelstore info --json` lists them)[/]")
 
 
+def print_card(cmdline: CommandLine, title: str, card: dict[str, str]) -> None:
+    """A model card's sections (``modelstore card`` writes the whole README.md)."""
+    from rich.table import Table
+
+    table = Table(title=f"{title} [dim](`modelstore card` writes it as a README.md)[/]", title_justify="left", header_style="bold")
+    table.add_column("section", style="cyan")
+    table.add_column("text")
+    for name, text in card.items():
+        table.add_row(escape(name), escape(clipped(text)).replace("\\x0a", "\n"))
+    cmdline.console.print(table)
+
+
 def print_datasets(cmdline: CommandLine, title: str, data: dict[str, Any]) -> None:
     """Data fingerprints: one row per dataset."""
     from rich.table import Table
@@ -434,7 +448,7 @@ def print_datasets(cmdline: CommandLine, title: str, data: dict[str, Any]) -> No
 
 #: How ``info`` shows a record field, by its declared ``show`` (:mod:`modelstore_core.fields`;
 #: ``inline`` fields are a line of the version's grid).
-SHOW = {"pairs": print_pairs, "signature": print_signature, "datasets": print_datasets}
+SHOW = {"pairs": print_pairs, "signature": print_signature, "datasets": print_datasets, "card": print_card}
 
 
 #: Inputs of a signature shown on a terminal (a wide table has thousands of columns).

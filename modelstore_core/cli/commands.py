@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from . import browse, diff, experiments, maintain, move, plugins, signing, transfer  # noqa: F401
+from . import browse, diff, experiments, lifecycle, maintain, move, plugins, signing, transfer  # noqa: F401

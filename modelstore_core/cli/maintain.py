@@ -159,15 +159,20 @@ def verify_advice(report, repair: bool) -> list[str]:
 def gc(cmdline: CommandLine, apply: bool, grace: float) -> None:
     """Reclaim what interrupted uploads and deleted versions left behind.
 
-    A dry run unless --apply. Never touches a committed version or an upload in progress.
-    Piped: one key per line.
+    A dry run unless --apply. Never touches a committed version or an upload in progress. The
+    domains' stored retention policies (`modelstore retain DOMAIN --keep-last N --save`) are
+    applied first. Piped: one key per line.
     """
     store = cmdline.store(existing=True)
     report = store.gc(grace=grace, dry_run=not apply)
     keys = [*report.objects, *report.markers, *report.temporary, *report.signatures]
     if cmdline.mode == "json":
-        cmdline.emit_json(asdict(report))
+        cmdline.emit_json({**asdict(report), "retention": report.retention.to_json() if report.retention else None})
         return
+    if report.retention is not None and report.retention.domains:
+        from .lifecycle import print_retention
+
+        print_retention(cmdline, report.retention, apply)
     if cmdline.mode == "plain":
         cmdline.emit_rows([[key] for key in keys])
     elif keys and not apply:

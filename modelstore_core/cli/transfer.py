@@ -15,11 +15,14 @@ from .context import CommandLine, escape, pass_cmdline, plural
 from .progress import progress
 
 
-def parse_pairs(values: tuple[str, ...], kind: str, option: str) -> dict[str, object]:
+def parse_pairs(values: tuple[str, ...], kind: str, option: str) -> dict[str, object] | list[str]:
     """``--metric auc=0.91``, ``--param lr=0.1``, ``--tag team=risk``: ``NAME=VALUE`` pairs whose
     values are of ``kind`` (:class:`~modelstore_core.fields.RecordField`'s ``option_values``):
     ``number`` (``int`` when written as one), ``scalar`` (a number, ``true``/``false``, ``null``,
-    else the text), ``text`` (as it is). The store checks names and values."""
+    else the text), ``text`` (as it is); or ``items``: each value one item of a list (``--parent
+    churn:3``). The store checks names and values."""
+    if kind == "items":
+        return list(values)
     pairs: dict[str, object] = {}
     literals = {"true": True, "false": False, "null": None}
     for value in values:
@@ -41,7 +44,7 @@ def parse_pairs(values: tuple[str, ...], kind: str, option: str) -> dict[str, ob
 def field_options(command):
     """An option for each record field that ``modelstore upload`` takes (:data:`~modelstore_core.fields.FIELDS`)."""
     for f in reversed([f for f in FIELDS if f.option]):
-        metavar = "NAME=NUMBER" if f.option_values == "number" else "KEY=VALUE" if f.option_values == "text" else "NAME=VALUE"
+        metavar = {"number": "NAME=NUMBER", "text": "KEY=VALUE", "items": "VERSION"}.get(f.option_values or "", "NAME=VALUE")
         command = click.option(f.option, f.name, multiple=True, metavar=metavar, help=f.option_help)(command)
     return command
 

@@ -14,8 +14,11 @@ and on the local backend already copied); :func:`commit_version` then:
    invisible; after it, complete; with a signer, its signature goes beside it right away
    (``signatures/<n>/<keyid>.json``; a reader with a trust policy refuses it until then);
 5. adds the version to the domain's summary (compare-and-swap; :mod:`.summary`; with a signer,
-   the entry signed), moves the ``latest.json`` hint forward (compare-and-swap; with a signer, the
-   signed head in it too: :mod:`modelstore_core.pointers`).
+   the entry signed), appends its ``uploaded`` event to the change feed (:mod:`.feed`: the claim
+   of step 3 recorded where the feed ended, so that anyone can append it if this process dies
+   first, and it is never there twice), moves the ``latest.json`` hint forward (compare-and-swap;
+   with a signer, the signed head in it too: :mod:`modelstore_core.pointers`; and the claims whose
+   events are in the feed).
 
 A crash before step 4 leaves only unreferenced objects and a marker, which ``gc`` reclaims; a
 crash after it leaves a complete version (readers trust neither the hint nor the summary blindly).
@@ -26,7 +29,9 @@ source's number (:func:`commit_copy`); a version pulled from outside any store
 (:func:`commit_pulled`); signatures are written by :func:`put_signature`.
 
 States, deletes and the hint take an optional ``signer`` (:class:`~modelstore_core.signing.Signer`):
-what it changes, it signs (:mod:`modelstore_core.pointers` says what readers make of it).
+what it changes, it signs (:mod:`modelstore_core.pointers` says what readers make of it). Every
+change goes into the change feed (:mod:`.feed`): a state move's events are written into
+``states.json`` with it, and appended after.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from ..errors import (
 )
 from ..progress import FileProgress
 from ..storage import StagedFile, Storage, Token
-from . import keys, limits, summary
+from . import feed, keys, limits, summary
 from .cas import cas_update
 from .limits import check_record_size, read_capped
 from .liveness import HOST, Heartbeat
@@ -191,7 +196,7 @@ def commit_version(
         checkpoint("objects-stored")
         before_claim(placed)
         _ensure_staged(storage, marker, staged)  # before the record: it never names a missing object
-        record, hint = create_record(storage, domain, draft, first, claim_for)
+        record, hint, change = create_record(storage, domain, draft, first, claim_for, marker=marker.key)
         marker.version = record.version
         checkpoint("committed")
         if signer is not None:
@@ -199,7 +204,12 @@ def commit_version(
             checkpoint("signed")
         summary.add_entry(storage, record, len(dumps(record.document)), signer)
         checkpoint("summarized")
-        advance_latest(storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint, signer=signer, record=record)
+        seq = feed.append(storage, change) if change is not None else 0
+        checkpoint("evented")
+        advance_latest(
+            storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint, signer=signer, record=record,
+            evented={record.version}, seq=seq,
+        )  # fmt: skip
         checkpoint("latest-updated")
     sizes = {st.sha256: st.size for st in staged}
     return record, sum(sizes[sha] for sha, wrote in placed.items() if wrote)
@@ -217,27 +227,40 @@ def _ensure_staged(storage: Storage, marker: Marker, staged: list[StagedFile]) -
     ensure_objects(storage, marker, tuple(sorted({st.sha256 for st in staged})), restore)
 
 
-def commit_copy(storage: Storage, domain: str, version: int, data: bytes) -> str | None:
+def commit_copy(storage: Storage, domain: str, version: int, data: bytes, after: int, marker: str | None = None) -> tuple[str | None, Any]:
     """Commit ``data``, a version record copied byte for byte from another store (its objects stored
-    already, under an upload marker), as version ``version`` of ``domain``: claim the number for
-    this record, create the record (the commit point), add it to the summary. The latest hint is
-    the caller's to move (once per domain).
+    already, under the upload marker ``marker``), as version ``version`` of ``domain``: claim the
+    number for this record (recording ``after``, a slot of the feed taken before), create the record
+    (the commit point), add it to the summary. The ``copied`` event and the latest hint are the
+    caller's to write.
 
-    Returns ``None`` once the version is there (committed now, or by an earlier run of the same
-    copy: a claim names the sha256 of the record it is for, so a rerun takes its own claim up
-    again), else why it was not: the number is someone else's.
+    Returns ``(None, change)`` once the version is there (committed now, or by an earlier run of the
+    same copy: a claim names the sha256 of the record it is for, so a rerun takes its own claim up
+    again), ``change`` being what its event must say (:func:`~.feed.append`); else ``(why it was not:
+    the number is someone else's, None)``.
     """
-    if not storage.put_if_absent(keys.claim_key(domain, version), claim_document(copy_of=data)) and not claimed_for(
-        storage, domain, version, data
-    ):
-        return "the number was taken in the destination while copying"
+    claim = claim_document(copy_of=data, feed=feed.claim_feed(after, marker))
+    if not storage.put_if_absent(keys.claim_key(domain, version), claim):
+        claim = claimed_for(storage, domain, version, data)
+        if claim is None:
+            return "the number was taken in the destination while copying", None
     checkpoint("copy-claimed")
     key = keys.version_key(domain, version)
     if not storage.put_if_absent(key, data) and read_capped(storage, key, limits.RECORD_BYTES, "a version record")[0] != data:
-        return "a different version appeared in the destination while copying"
+        return "a different version appeared in the destination while copying", None
     checkpoint("copy-committed")
     summary.add_entry(storage, VersionRecord.parse(data, key, domain, version), len(data))
-    return None
+    return None, claim_change(domain, version, claim)
+
+
+def claim_change(domain: str, version: int, claim: bytes) -> Any:
+    """What the event of the version committed under ``claim`` says (``None`` for a claim from before
+    the feed, or one whose feed part cannot be read: ``verify`` is where a damaged claim shows)."""
+    try:
+        found = feed.read_claim(claim, keys.claim_key(domain, version))
+    except CorruptRecordError:
+        return None
+    return None if found is None else feed.upload_change(domain, version, claim, found[0], found[2])
 
 
 def commit_pulled(
@@ -257,7 +280,9 @@ def commit_pulled(
     stores its signatures) when ``number`` is given and still free in ``domain``; else as the next
     version, from ``renumbered`` (a record draft, as :func:`commit_version` takes). Returns the
     committed record and whether it kept ``number``. A number taken meanwhile raises
-    :class:`ConflictError` when ``allow_renumber`` is false (nothing is committed).
+    :class:`ConflictError` when ``allow_renumber`` is false (nothing is committed). Its event in the
+    change feed: ``copied`` under its own number (the claim names the record, as a copy's does),
+    ``uploaded`` under the next one.
     """
     with upload_in_progress(storage, domain, tuple(sorted({st.sha256 for st in staged}))) as marker:
         checkpoint("marker-written")
@@ -265,42 +290,51 @@ def commit_pulled(
         checkpoint("objects-stored")
         _ensure_staged(storage, marker, staged)
         if number is not None:
-            conflict = commit_copy(storage, domain, number, data)
+            after = feed.tail(storage, feed.domain_seq(storage, domain))  # its event comes after
+            conflict, change = commit_copy(storage, domain, number, data, after, marker.key)
             if conflict is None:
                 marker.version = number
                 record = VersionRecord.parse(data, keys.version_key(domain, number), domain, number)
                 after_commit(record)
                 checkpoint("signed")
-                advance_latest(storage, domain, number)
+                seq = feed.append(storage, change) if change is not None else 0
+                checkpoint("evented")
+                advance_latest(storage, domain, number, evented={number} if change is not None else set(), seq=seq)
                 return record, True
             if not allow_renumber:
                 raise ConflictError(f"version {number} of {domain!r}: {conflict}; nothing was committed")
-        record, hint = create_record(storage, domain, renumbered)
+        record, hint, change = create_record(storage, domain, renumbered, marker=marker.key)
         marker.version = record.version
         checkpoint("committed")
         summary.add_entry(storage, record, len(dumps(record.document)))
-        advance_latest(storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint)
+        seq = feed.append(storage, change) if change is not None else 0
+        checkpoint("evented")
+        advance_latest(storage, domain, record.version, hint, repair=LatestDocument.parse(hint[0]).hint, evented={record.version}, seq=seq)
     return record, False
 
 
-def claim_document(copy_of: bytes | None = None, claim_for: str | None = None) -> bytes:
-    """What a claim of a version number holds: when and by whom, for a copy the sha256 of its
-    record, for an import what it imports (``for``)."""
+def claim_document(copy_of: bytes | None = None, feed: dict[str, Any] | None = None, claim_for: str | None = None) -> bytes:
+    """What a claim of a version number holds: when and by whom, for a copy the sha256 of its record,
+    for an import what it imports (``for``), and where the change feed ended before it
+    (:func:`~.feed.claim_feed`: its event comes later)."""
     doc: dict[str, Any] = {"claimed": now_utc(), "host": HOST, "pid": os.getpid()}
     if copy_of is not None:
         doc["copy_of"] = hashlib.sha256(copy_of).hexdigest()
     if claim_for is not None:
         doc["for"] = claim_for
+    if feed is not None:
+        doc["feed"] = feed
     return dumps(doc)
 
 
-def claimed_for(storage: Storage, domain: str, version: int, record: bytes) -> bool:
-    """Whether the claim on ``version`` was made by a copy of this very record (:func:`commit_copy`)."""
+def claimed_for(storage: Storage, domain: str, version: int, record: bytes) -> bytes | None:
+    """The claim on ``version`` when it was made by a copy of this very record (:func:`commit_copy`), else ``None``."""
     try:
-        doc = json.loads(read_capped(storage, keys.claim_key(domain, version), limits.SMALL_BYTES, "a claim")[0])
+        data = read_capped(storage, keys.claim_key(domain, version), limits.SMALL_BYTES, "a claim")[0]
+        doc = json.loads(data)
     except (KeyNotFoundError, CorruptRecordError, ValueError, RecursionError):
-        return False
-    return isinstance(doc, dict) and doc.get("copy_of") == hashlib.sha256(record).hexdigest()
+        return None
+    return data if isinstance(doc, dict) and doc.get("copy_of") == hashlib.sha256(record).hexdigest() else None
 
 
 def place_objects(staged: list[StagedFile], progress: list[FileProgress]) -> dict[str, bool]:
@@ -315,23 +349,37 @@ def place_objects(staged: list[StagedFile], progress: list[FileProgress]) -> dic
 
 
 def create_record(
-    storage: Storage, domain: str, draft: dict[str, Any], first: int | None = None, claim_for: str | None = None
-) -> tuple[VersionRecord, tuple[bytes | None, Token]]:
+    storage: Storage,
+    domain: str,
+    draft: dict[str, Any],
+    first: int | None = None,
+    claim_for: str | None = None,
+    *,
+    marker: str | None = None,
+    events: bool = True,
+) -> tuple[VersionRecord, tuple[bytes | None, Token], Any]:
     """Claim the next free version number (from ``first``, else just past the latest hint) and
     create its record: the commit point. ``claim_for``: see :func:`claim_version`.
 
     Also returns the hint document as read before claiming, with its token, so that moving the
-    hint forward usually needs no second read.
+    hint forward usually needs no second read; and what the version's ``uploaded`` event says
+    (:func:`~.feed.append` puts it in the feed). Its claim records where the feed ended before it,
+    and ``marker``, the upload's marker (so that whoever finds the version without its event can
+    append it: :func:`~.feed.settle_uploads`). Without ``events``, the claim records neither: the
+    version is taken as from before the feed (a test helper's bulk history).
     """
     check_record_size(dumps({**draft, "version": keys.MAX_VERSION, "created": now_utc()}))  # before a number is claimed
     hint, data, token = read_latest_hint(storage, domain)
-    version = claim_version(storage, domain, first if first is not None else hint + 1, claim_for)
+    after = feed.tail(storage, LatestDocument.parse(data).feed_seq) if events else 0
+    claim = claim_document(feed=feed.claim_feed(after, marker) if events else None, claim_for=claim_for)
+    version, claim = claim_version(storage, domain, first if first is not None else hint + 1, claim, claim_for)
     checkpoint("claimed")
     document = {**draft, "version": version, "created": now_utc()}
     key = keys.version_key(domain, version)
     if not storage.put_if_absent(key, dumps(document)):
         raise StorageError(f"version {version} of {domain!r} exists although this upload claimed it")
-    return VersionRecord.from_document(document, key, domain, version), (data, token)
+    change = claim_change(domain, version, claim) if events else None  # what the claim stored says (an import's taken up)
+    return VersionRecord.from_document(document, key, domain, version), (data, token), change
 
 
 #: Lost claims in a row before the claimer lists the claims to jump past them (one listing
@@ -339,27 +387,33 @@ def create_record(
 CLAIM_ATTEMPTS_BEFORE_LISTING = 8
 
 
-def _claimed_by_import(storage: Storage, domain: str, version: int, claim_for: str) -> bool:
-    """Whether ``version`` is claimed for ``claim_for`` and has no record yet."""
+def _claimed_by_import(storage: Storage, domain: str, version: int, claim_for: str) -> bytes | None:
+    """The claim of ``version`` when it is claimed for ``claim_for`` and has no record yet, else ``None``."""
     try:
-        doc = json.loads(storage.read(keys.claim_key(domain, version))[0])
+        data = storage.read(keys.claim_key(domain, version))[0]
+        doc = json.loads(data)
     except (KeyNotFoundError, ValueError, RecursionError):
-        return False
-    return isinstance(doc, dict) and doc.get("for") == claim_for and storage.stat(keys.version_key(domain, version)) is None
+        return None
+    if isinstance(doc, dict) and doc.get("for") == claim_for and storage.stat(keys.version_key(domain, version)) is None:
+        return data
+    return None
 
 
 def _is_number(name: str) -> bool:
     return len(name) == keys.VERSION_DIGITS and name.isdigit()
 
 
-def claim_version(storage: Storage, domain: str, start: int, claim_for: str | None = None) -> int:
-    """Claim the lowest free version number from ``start`` (create-if-absent of ``claims/<n>``).
+def claim_version(storage: Storage, domain: str, start: int, claim: bytes | None = None, claim_for: str | None = None) -> tuple[int, bytes]:
+    """Claim the lowest free version number from ``start`` (create-if-absent of ``claims/<n>``
+    holding ``claim``, by default a :func:`claim_document` without feed); returns the number and
+    the claim it holds.
 
-    With ``claim_for`` (an import names what it imports), the claim records it, and a claim of
+    With ``claim_for`` (an import names what it imports; ``claim`` records it too), a claim of
     ``start`` that already names it, with no record under the number, is taken up again: what an
     import killed between its claim and its record left (run one import at a time per target).
+    Its claim is then the one stored (its version's event is the one that claim says).
     """
-    claim = claim_document(claim_for=claim_for)
+    claim = claim if claim is not None else claim_document(claim_for=claim_for)
     version, listed = max(start, 1), False
     wished = version
     for attempt in range(10_000):
@@ -368,9 +422,9 @@ def claim_version(storage: Storage, domain: str, start: int, claim_for: str | No
                 raise ConflictError(f"domain {domain!r} has no version number left below {keys.MAX_VERSION + 1}")
             version = 0  # the hint led us here: find the real last claim
         elif storage.put_if_absent(keys.claim_key(domain, version), claim):
-            return version
-        elif version == wished and claim_for is not None and _claimed_by_import(storage, domain, version, claim_for):
-            return version
+            return version, claim
+        elif version == wished and claim_for is not None and (earlier := _claimed_by_import(storage, domain, version, claim_for)):
+            return version, earlier
         if version == 0 or (attempt >= CLAIM_ATTEMPTS_BEFORE_LISTING and not listed):
             listed = True
             last = max(
@@ -450,6 +504,8 @@ def advance_latest(
     *,
     signer: Signer | None = None,
     record: VersionRecord | None = None,
+    evented: set[int] | frozenset[int] = frozenset(),
+    seq: int = 0,
 ) -> None:
     """Move the hint to ``version`` unless it already names a newer one; with a ``signer``, the
     signed head too (to ``record``, the version's).
@@ -457,6 +513,9 @@ def advance_latest(
     ``known`` is a ``(data, token)`` read earlier: tried first, re-read only if it went stale.
     ``repair`` is the hint that was read before ``version`` was claimed: if it named a version at or
     past the one claimed, it led instead of lagging (no writer put it there) and is replaced.
+    ``evented``: versions whose events the caller put in the feed (its last in slot ``seq``): the
+    claims said settled move past them (:func:`~.feed.advanced`). When an earlier claim is not
+    settled (a concurrent upload, or one killed after its commit), it is settled here.
     """
     signed: list[dict[str, Any]] = []
 
@@ -470,11 +529,17 @@ def advance_latest(
         if signer is not None and record is not None and (moved := _move_head(storage, domain, current, record, signer)) is not None:
             head = moved
             signed.append(moved)
-        if hint == current.hint and head is current.signed:
-            return None
-        return LatestDocument(hint, head)
+        new = (
+            replace(feed.advanced(current, set(evented), seq), hint=hint, signed=head)
+            if evented or seq
+            else replace(current, hint=hint, signed=head)
+        )
+        return None if new == current and head is current.signed else new
 
-    _written(signer, domain, None, _update_latest(storage, domain, forward, known), signed)
+    written = _update_latest(storage, domain, forward, known)
+    _written(signer, domain, None, written, signed)
+    if evented and written is not None and written.settled_through < max(evented):
+        feed.settle_uploads(storage, domain, upto=max(evented))
 
 
 def adopt_head(storage: Storage, domain: str, head: SignedPointer) -> None:
@@ -485,7 +550,7 @@ def adopt_head(storage: Storage, domain: str, head: SignedPointer) -> None:
         mine = _head(current, domain)
         if mine is not None and mine.serial() >= head.serial():
             return None
-        return LatestDocument(current.hint, head.to_json())
+        return replace(current, signed=head.to_json())
 
     _update_latest(storage, domain, adopt)
 
@@ -511,9 +576,18 @@ def update_states(
     With a ``signer``, each state ``change`` sets is signed (``records``: the record of each version
     it sets a state to) and each it removes leaves a signed removal, each with a serial past the
     statement it replaces. Without, a state set carries no signature, and signed removals stay.
+
+    Each state set, moved or removed is an event of the change feed (:mod:`.feed`): the events of
+    the previous change are appended first (they must precede these), these are written into
+    ``states.json`` with the states (``pending``), then appended. A write whose answer was lost (the
+    backend could not tell it was its own) is recognised by its events when the retry reads the
+    document back, or finds them in the feed (a later writer appended them before replacing it): the
+    change is not made twice.
     """
     key = keys.states_key(domain)
     signed: list[tuple[str, dict[str, Any]]] = []
+    wrote: list[StatesDocument] = []
+    landed: list[StatesDocument] = []
 
     def parse(data: bytes | None) -> StatesDocument | None:
         try:
@@ -528,30 +602,47 @@ def update_states(
             if if_corrupt != "replace":
                 return None
             doc = StatesDocument({})
+        if wrote and wrote[-1].pending and _landed(storage, doc, wrote[-1].pending):
+            landed.append(doc)  # our last write went through though its answer was lost: applying again would move twice
+            return None
         new = change(dict(doc.states))
         if new is None:
             return None
-        if signer is None:
-            return StatesDocument(new, doc.removed)
-        signed.clear()
+        wrote.clear()
         removed = dict(doc.removed)
-        for name, entry in new.items():
-            if doc.states.get(name) is not entry:  # set or moved by this change
-                pointer = signer.sign_pointer(domain, name, (records or {})[entry.version], _state_serial(doc, key, name))
-                new[name] = StateEntry(entry.version, entry.updated, pointer)
-                removed.pop(name, None)
-                signed.append((name, pointer))
-        for name in set(doc.states) - set(new):
-            removed[name] = signer.sign_pointer(domain, name, None, _state_serial(doc, key, name))
-            signed.append((name, removed[name]))
-        return StatesDocument(new, removed)
+        if signer is not None:
+            signed.clear()
+            for name, entry in new.items():
+                if doc.states.get(name) is not entry:  # set or moved by this change
+                    pointer = signer.sign_pointer(domain, name, (records or {})[entry.version], _state_serial(doc, key, name))
+                    new[name] = StateEntry(entry.version, entry.updated, pointer)
+                    removed.pop(name, None)
+                    signed.append((name, pointer))
+            for name in set(doc.states) - set(new):
+                removed[name] = signer.sign_pointer(domain, name, None, _state_serial(doc, key, name))
+                signed.append((name, removed[name]))
+        feed.append_pending(storage, doc)  # the previous change's events, before this one's
+        events = feed.state_changes(domain, doc.states, new, doc.feed_seq, storage)
+        result = StatesDocument(new, removed, max([doc.feed_seq, *(e.after for e in events)]), events)
+        wrote.append(result)
+        return result
 
     result = cas_update(
         storage, key, apply, parse=parse, encode=StatesDocument.to_bytes, what=f"the states of {domain!r}", limit=limits.STATES_BYTES
     )
     for name, pointer in signed:
         _written(signer, domain, name, result, [pointer])
+    if wrote and (result is wrote[-1] or (landed and result is landed[-1])):
+        checkpoint("states-written")
+        feed.append_pending(storage, result)
+        checkpoint("states-evented")
     return result.states if result is not None else {}
+
+
+def _landed(storage: Storage, doc: StatesDocument, ours: tuple[Any, ...]) -> bool:
+    """Whether a write of ``states.json`` whose events were ``ours`` took effect: ``doc`` (read since)
+    is it, or a later writer replaced it, having put its events in the feed first."""
+    return [e.id for e in doc.pending] == [e.id for e in ours] or feed.contains(storage, ours[0])
 
 
 def _state_serial(doc: StatesDocument, key: str, name: str) -> int:
@@ -575,6 +666,7 @@ def set_state(storage: Storage, domain: str, version: int, state: str, signer: S
         records = None
     else:
         records = {version: read_record(storage, domain, version)}
+    feed.settle_uploads(storage, domain, upto=version)  # its uploaded event comes before this one's
     entry = StateEntry(version, now_utc())
     update_states(storage, domain, lambda states: {**states, state: entry}, if_corrupt="replace", signer=signer, records=records)
     # A concurrent delete may have removed the version after the check above; undo if so.
@@ -630,6 +722,7 @@ def delete_version(storage: Storage, domain: str, version: int, signer: Signer |
     key = keys.version_key(domain, version)
     if storage.stat(key) is None:
         raise not_found(storage, domain, version)
+    feed.settle_uploads(storage, domain, upto=version)  # its uploaded event comes before this one's
     clear_states(storage, domain, version, signer)
     checkpoint("states-cleared")
     storage.delete(key)
@@ -659,9 +752,11 @@ def delete_version(storage: Storage, domain: str, version: int, signer: Signer |
             signed.append(head)
         if hint == current.hint and head is current.signed:
             return None
-        return LatestDocument(hint, head)
+        return replace(current, hint=hint, signed=head)
 
-    _written(signer, domain, None, _update_latest(storage, domain, back), signed)
+    written = _update_latest(storage, domain, back)
+    _written(signer, domain, None, written, signed)
+    feed.record(storage, "deleted", domain, version, start=written.feed_seq if written is not None else 0)
 
 
 def delete_domain(storage: Storage, domain: str) -> list[int]:
@@ -674,6 +769,9 @@ def delete_domain(storage: Storage, domain: str) -> list[int]:
     """
     if not domain_exists(storage, domain):
         raise DomainNotFoundError(domain)
+    feed.settle_uploads(storage, domain)
+    feed.settle_states(storage, domain)
+    start = feed.domain_seq(storage, domain)
     storage.delete(keys.states_key(domain))
     summary.delete_summary(storage, domain)  # before the records: no entry may outlive them to meet a reused number
     deleted = [n for n, _ in list_versions(storage, domain)]
@@ -683,6 +781,7 @@ def delete_domain(storage: Storage, domain: str) -> list[int]:
     delete_signatures(storage, domain)
     for info in list(storage.list(keys.domain_prefix(domain))):
         storage.delete(info.key)
+    feed.record(storage, "deleted", domain, start=start)
     return sorted(deleted)
 
 

@@ -12,8 +12,10 @@ The order of a run:
    markers and the records;
 2. delete the unreferenced objects no live marker lists; while deleting, list the markers again
    whenever the last listing is more than ``window`` seconds old, and spare what a new marker lists;
-3. delete dead markers, orphan signatures, and the backend's temporary leftovers (older than
-   ``grace`` by the store's clock, never those of a live marker's objects); delete the run's document.
+3. delete orphan signatures; put in the change feed the events that writers killed after their
+   commit left out (:mod:`.feed`: a dead marker is what points at such an upload); delete dead
+   markers and the backend's temporary leftovers (older than ``grace`` by the store's clock, never
+   those of a live marker's objects); delete the run's document.
 
 A finished upload's marker names the version it committed and stays a grace: its objects are
 protected by that version's record (read even if it was committed after the records were listed),
@@ -42,10 +44,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ..errors import CorruptRecordError, KeyNotFoundError
 from ..storage import Storage
-from . import commit, keys, limits
+from . import commit, feed, keys, limits
 from .limits import read_capped
 from .liveness import HOST, Heartbeat, check_grace, lifetime, store_now
 from .read import domains_and_strays, read_records, versions_if_any
@@ -70,10 +73,12 @@ class GCReport:
     signatures: list[str] = field(default_factory=list)
     #: what gc found and left alone: corrupt records (their objects are kept), stray entries, links
     problems: list[str] = field(default_factory=list)
+    #: what the stored retention policies deleted first (``ModelStore.gc``; ``None``: not applied)
+    retention: Any = None
 
     @property
     def empty(self) -> bool:
-        return not (self.objects or self.markers or self.temporary or self.signatures)
+        return not (self.objects or self.markers or self.temporary or self.signatures or (self.retention and self.retention.deleted))
 
 
 class _Run:
@@ -144,6 +149,11 @@ def collect_garbage(storage: Storage, *, grace: float = 3600.0, dry_run: bool = 
             report.signatures.append(key)
             if not dry_run:
                 storage.delete(key)
+        if not dry_run:  # before the markers go: an upload killed after its commit gets its event (:mod:`.feed`)
+            for domain in sorted(uploads.unfinished & set(domains)):
+                feed.settle_uploads(storage, domain)
+            for domain in domains:
+                feed.settle_states(storage, domain)
         for key in uploads.dead:
             (report.finished if key in uploads.finished else report.markers).append(key)
             if not dry_run:
@@ -176,6 +186,8 @@ class Uploads:
         self.committed: set[tuple[str, int]] = set()
         self.dead: list[str] = []
         self.finished: set[str] = set()
+        #: domains of markers whose upload never said it finished (dead or alive)
+        self.unfinished: set[str] = set()
         self._known: dict[str, UploadMarker] = {}
 
     def read(self, now: datetime, problems: list[str]) -> None:
@@ -195,6 +207,8 @@ class Uploads:
                 if age >= self.grace:
                     self.dead.append(info.key)
                 continue
+            if marker.version is None:
+                self.unfinished.add(marker.domain)
             if age >= lifetime(self.grace, marker.heartbeat, self.storage.time_resolution):
                 self.dead.append(info.key)
                 if marker.version is not None:

@@ -14,6 +14,10 @@
     domains/<domain>/summary/<first>.json    what ``find`` filters and sorts on, for versions <first> to
                                              <first>+999 (compare-and-swap; a cache of the records, which
                                              stay the truth: see :mod:`.summary`)
+    domains/<domain>/retention.json          the domain's retention policy, applied by ``gc`` (:mod:`modelstore_core.retention`)
+    feed/<seq // 1000>/<seq>.json            one event of the change feed (create-if-absent, consecutive from 1,
+                                             never rewritten: see :mod:`.feed`), 9 and 12 digits
+    feed/head.json                           hint: a slot at or before the feed's end (compare-and-swap; may lag)
     uploads/<id>.json                        an upload in progress, or one that ended less than a grace ago:
                                              the objects it stores (re-written every heartbeat while it runs)
     gc/<id>.json                             a gc run in progress (re-written every heartbeat)
@@ -28,11 +32,18 @@ OBJECTS = "objects/sha256/"
 DOMAINS = "domains/"
 UPLOADS = "uploads/"
 GC_RUNS = "gc/"
+FEED = "feed/"
 #: The top-level prefixes the core writes below a store's root (backends may clean up only there).
-TOP_LEVEL = ("objects/", DOMAINS, UPLOADS, GC_RUNS, "probes/")
+TOP_LEVEL = ("objects/", DOMAINS, UPLOADS, GC_RUNS, "probes/", FEED)
 VERSION_DIGITS = 10
 #: The highest version number a key can hold.
 MAX_VERSION = 10**VERSION_DIGITS - 1
+#: Digits of an event's number in its key, and the highest number.
+SEQ_DIGITS = 12
+MAX_SEQ = 10**SEQ_DIGITS - 1
+#: Events per folder of the feed (a local store lists from a key by skipping whole folders).
+FEED_BLOCK = 1000
+FEED_HEAD = f"{FEED}head.json"
 
 
 def object_key(sha256: str) -> str:
@@ -131,3 +142,23 @@ def version_from_key(key: str) -> int | None:
 
 def gc_run_key(run_id: str) -> str:
     return f"{GC_RUNS}{run_id}.json"
+
+
+def retention_key(domain: str) -> str:
+    return f"{DOMAINS}{domain}/retention.json"
+
+
+def event_key(seq: int) -> str:
+    """Slot ``seq`` of the change feed; key order is number order."""
+    return f"{FEED}{seq // FEED_BLOCK:0{SEQ_DIGITS - 3}d}/{seq:0{SEQ_DIGITS}d}.json"
+
+
+def seq_from_key(key: str) -> int | None:
+    """The number of a ``feed/<block>/<seq>.json`` key, or ``None`` for anything else."""
+    parts = key.split("/")
+    if len(parts) != 3 or f"{parts[0]}/" != FEED:
+        return None
+    stem, dot, ext = parts[2].partition(".")
+    if ext != "json" or len(stem) != SEQ_DIGITS or not stem.isdigit() or int(stem) < 1 or key != event_key(int(stem)):
+        return None
+    return int(stem)

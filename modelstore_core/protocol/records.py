@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -18,7 +19,7 @@ from ..errors import CorruptRecordError, InvalidNameError
 from ..fields import FIELDS
 from ..flavor import PARTS, RAW_FILES, Flavor
 from ..names import check_file_path, check_name, check_paths_round_trip
-from .keys import MAX_VERSION, is_keyid
+from .keys import MAX_SEQ, MAX_VERSION, is_keyid
 from .validate import Fields, check_sha256, kind_of, load_json
 
 #: The version record format written by this release; older ones load, newer ones are refused.
@@ -206,8 +207,9 @@ def parse_latest_hint(data: bytes | None) -> int | None:
     return LatestDocument.parse(data).hint
 
 
-#: The most bytes a ``latest.json`` without a signed head holds (a listing tells the two apart).
-MAX_HINT_BYTES = 64
+#: The most bytes a ``latest.json`` without a signed head holds, its place in the feed included (a
+#: listing tells the two apart: a signed head takes over a kilobyte).
+MAX_HINT_BYTES = 256
 #: The highest serial number a signed pointer can hold (:class:`SignedPointer`).
 MAX_SERIAL = 2**53
 
@@ -260,19 +262,33 @@ def _signed_pointer(obj: dict[str, Any], key: str, where: str) -> SignedPointer 
     return None if obj.get("signed") is None else SignedPointer.parse(obj["signed"], key, f"{where}signed.")
 
 
+def _count(value: Any, high: int) -> int | None:
+    """``value`` when it is an integer in ``0..high``, else ``None`` (lenient reads of hints)."""
+    return None if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high else value
+
+
 @dataclass(frozen=True)
 class LatestDocument:
     """``latest.json``: the hint ``{"version": n}`` every writer moves, and under it the signed head
     (``"signed"``: a :class:`SignedPointer` naming the latest version) that writers with a signing key
-    move. A writer without one moves the hint and keeps the head as it is."""
+    move. A writer without one moves the hint and keeps the head as it is.
+
+    ``"feed"`` holds the domain's place in the change feed (:mod:`.feed`): ``seq``, a slot of the
+    feed at or before its end (where a writer lists from), and ``settled``, the highest version
+    number whose claim, and every claim before it, has its event in the feed or never will
+    (``None``: a domain from before the feed, whose versions up to the hint have no events)."""
 
     hint: int | None
     #: the signed head as stored (kept verbatim by writers that do not sign)
     signed: dict[str, Any] | None = None
+    feed_seq: int = 0
+    settled: int | None = None
 
     @classmethod
     def parse(cls, data: bytes | None) -> LatestDocument:
-        """Leniently: a bad hint reads as ``None`` (it is never trusted); the head is checked when used."""
+        """Leniently: a bad hint reads as ``None`` (it is never trusted), a bad feed place as none
+        (a writer lists the feed from its start, and events are settled from the hint); the head is
+        checked when used."""
         if data is None:
             return cls(None)
         try:
@@ -281,17 +297,30 @@ class LatestDocument:
             return cls(None)
         if not isinstance(doc, dict):
             return cls(None)
-        value = doc.get("version")
-        hint = None if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VERSION else value
+        hint = _count(doc.get("version"), MAX_VERSION)
         signed = doc.get("signed")
-        return cls(hint, signed if isinstance(signed, dict) else None)
+        feed = doc.get("feed") if isinstance(doc.get("feed"), dict) else {}
+        return cls(
+            hint,
+            signed if isinstance(signed, dict) else None,
+            _count(feed.get("seq"), MAX_SEQ) or 0,
+            _count(feed.get("settled"), MAX_VERSION),
+        )
+
+    @property
+    def settled_through(self) -> int:
+        """``settled``, or for a domain from before the feed, its hint."""
+        return self.settled if self.settled is not None else self.hint or 0
 
     def head(self, key: str) -> SignedPointer | None:
         """The signed head, its shape checked (:class:`CorruptRecordError`); ``None`` when there is none."""
         return None if self.signed is None else SignedPointer.parse(self.signed, key, "signed.")
 
     def to_bytes(self) -> bytes:
-        return dumps({"version": self.hint, **({"signed": self.signed} if self.signed is not None else {})})
+        feed = {"seq": self.feed_seq, "settled": self.settled} if self.feed_seq or self.settled is not None else None
+        return dumps(
+            {"version": self.hint, **({"signed": self.signed} if self.signed is not None else {}), **({"feed": feed} if feed else {})}
+        )
 
 
 @dataclass(frozen=True)
@@ -311,15 +340,21 @@ class StateEntry:
 class StatesDocument:
     """``states.json``: the states, and the signed removals of states (``"removed"``: state name ->
     the remover's :class:`SignedPointer` naming no version), kept so that a state set again later
-    takes a serial past them."""
+    takes a serial past them.
+
+    ``"feed"`` holds the domain's state moves on their way into the change feed (:mod:`.feed`):
+    ``seq``, a slot at or before the feed's end, and ``pending``, the events of the last change
+    written with the states themselves (so that a mover killed before it appended them loses none)."""
 
     states: dict[str, StateEntry]
     removed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    feed_seq: int = 0
+    pending: tuple[Change, ...] = ()
 
     @classmethod
     def parse(cls, data: bytes | None, key: str) -> StatesDocument:
-        """``{"states": {name: {"version": n, "updated": iso, "signed"?}}, "removed"?: {name: signed}}``
-        (empty when absent)."""
+        """``{"states": {name: {"version": n, "updated": iso, "signed"?}}, "removed"?: {name: signed},
+        "feed"?: {"seq": n, "pending": [change...]}}`` (empty when absent)."""
         if data is None:
             return cls({})
         top = Fields(load_json(data, key), key)
@@ -337,19 +372,137 @@ class StatesDocument:
             if not isinstance(signed, dict):
                 raise CorruptRecordError(key, f"removed.{name[:40]}", f"is a {kind_of(signed)}, not a signed statement")
             removed[name] = signed
-        return cls(states, removed)
+        feed = Fields(top.get("feed", dict, required=False, default={}), key, "feed.")
+        items = feed.get("pending", list, required=False, default=[])
+        if len(items) > MAX_PENDING:
+            raise feed.fail("pending", f"holds {len(items)} events, more than {MAX_PENDING}")
+        pending = tuple(Change.parse(item, key, f"feed.pending[{i}].") for i, item in enumerate(items))
+        seq = feed.integer("seq", 0, MAX_SEQ) if "seq" in feed.obj else 0
+        return cls(states, removed, seq, pending)
 
     def to_bytes(self) -> bytes:
         states = {
             name: {"version": s.version, "updated": s.updated, **({"signed": s.signed} if s.signed is not None else {})}
             for name, s in sorted(self.states.items())
         }
-        return dumps({"states": states, **({"removed": dict(sorted(self.removed.items()))} if self.removed else {})})
+        feed = {"seq": self.feed_seq, "pending": [c.to_json() for c in self.pending]} if self.feed_seq or self.pending else None
+        return dumps(
+            {
+                "states": states,
+                **({"removed": dict(sorted(self.removed.items()))} if self.removed else {}),
+                **({"feed": feed} if feed else {}),
+            }
+        )
 
 
 def parse_states(data: bytes | None, key: str) -> dict[str, StateEntry]:
     """The states of ``states.json`` (``{}`` when absent): :meth:`StatesDocument.parse`."""
     return StatesDocument.parse(data, key).states
+
+
+# --- the change feed -------------------------------------------------------------------------------
+
+#: What an event of the change feed says happened (:mod:`.feed`).
+EVENT_KINDS = ("uploaded", "copied", "deleted", "state_set", "state_removed", "signed")
+#: The event document format written by this release.
+EVENT_SCHEMA = 1
+#: At most this many events wait in ``states.json`` (a change sets or removes a few states).
+MAX_PENDING = 256
+_EVENT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change on its way into the feed: its event, and ``after``, a slot of the feed that existed
+    before the change was committed (its event can only be in a later one: :mod:`.feed`). ``id``
+    names the change: no two changes share one, and an event holds its change's."""
+
+    event: str
+    domain: str
+    version: int | None
+    state: str | None
+    id: str
+    after: int
+    #: when the writer made it, by its clock: shown to people, never used to order anything
+    time: str = field(default_factory=lambda: now_utc())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "domain": self.domain,
+            "version": self.version,
+            "state": self.state,
+            "id": self.id,
+            "after": self.after,
+            "time": self.time,
+        }
+
+    def event_document(self, seq: int) -> bytes:
+        """The bytes of its event in slot ``seq``."""
+        return dumps(Event(seq, self.event, self.domain, self.version, self.state, self.time, self.id).to_json())
+
+    @classmethod
+    def parse(cls, obj: Any, key: str, where: str = "") -> Change:
+        f = Fields(obj, key, where)
+        event, domain, version, state, ident, time = _event_fields(f)
+        return cls(event, domain, version, state, ident, f.integer("after", 0, MAX_SEQ), time)
+
+
+@dataclass(frozen=True)
+class Event:
+    """``feed/<block>/<seq>.json``: one event of the change feed."""
+
+    seq: int
+    #: one of :data:`EVENT_KINDS`
+    event: str
+    domain: str
+    #: the version it concerns (``None``: a whole domain deleted)
+    version: int | None
+    #: the state moved (``state_set``, ``state_removed``), else ``None``
+    state: str | None
+    #: when the writer made the change, by its clock: shown, never used to order anything (``seq`` does)
+    time: str
+    #: the change's id (two slots never hold the same one)
+    id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": EVENT_SCHEMA,
+            "seq": self.seq,
+            "event": self.event,
+            "domain": self.domain,
+            "version": self.version,
+            "state": self.state,
+            "time": self.time,
+            "id": self.id,
+        }
+
+    @classmethod
+    def parse(cls, data: bytes, key: str, seq: int) -> Event:
+        """Validate the event read from ``key``, which must be slot ``seq``."""
+        f = Fields(load_json(data, key), key)
+        schema = f.get("schema", int)
+        if schema > EVENT_SCHEMA:
+            raise f.fail("schema", f"is {schema}: written by a newer modelstore; upgrade modelstore-core to read it")
+        if f.integer("seq", 1, MAX_SEQ) != seq:
+            raise f.fail("seq", f"is {f.obj['seq']} but the event is stored as number {seq}")
+        event, domain, version, state, ident, time = _event_fields(f)
+        return cls(seq, event, domain, version, state, time, ident)
+
+
+def _event_fields(f: Fields) -> tuple[str, str, int | None, str | None, str, str]:
+    event = f.get("event", str)
+    if event not in EVENT_KINDS:
+        raise f.fail("event", f"is {event[:40]!r}, not one of {', '.join(EVENT_KINDS)}")
+    domain = f.name("domain", "domain name")
+    version = f.integer("version", 1, MAX_VERSION) if f.obj.get("version") is not None else None
+    state = f.name("state", "state name") if f.obj.get("state") is not None else None
+    if (state is not None) != event.startswith("state_") or (version is None and event != "deleted"):
+        raise f.fail("event", f"is {event!r} with {'a' if state is not None else 'no'} state and {'a' if version else 'no'} version")
+    ident = f.get("id", str)
+    if not _EVENT_ID.fullmatch(ident):
+        raise f.fail("id", "is not 32 lower-case hex digits")
+    return event, domain, version, state, ident, f.time("time")
 
 
 @dataclass(frozen=True)

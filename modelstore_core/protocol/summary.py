@@ -68,8 +68,10 @@ SUMMARY_SCHEMA = 1
 _COMMIT = re.compile(r"[0-9a-fA-F]{1,64}")
 
 
-#: The fields a summary entry keeps: those ``find`` filters and sorts on.
+#: The fields a summary entry keeps: those ``find`` filters and sorts on (always there, maybe
+#: empty), and those kept to be found without reading records (``parents``: there when not empty).
 SEARCHED = tuple(f for f in FIELDS if f.search)
+SUMMARIZED = tuple(f for f in FIELDS if f.search or f.summarized)
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class SummaryEntry:
             format=record.flavor.format,
             files=len(record.files),
             size=record.size,
-            values={f.name: dict(record.values[f.name]) for f in SEARCHED},
+            values={f.name: record.values[f.name] for f in SUMMARIZED},
             git_commit=commit.lower() if _is_commit(commit) else None,
             git_dirty=dirty if isinstance(dirty, bool) else None,
             record_bytes=record_bytes,
@@ -129,7 +131,7 @@ class SummaryEntry:
             "format": self.format,
             "files": self.files,
             "size": self.size,
-            **self.values,
+            **{name: value for name, value in self.values.items() if value or name in _SEARCHED_NAMES},
             "git": {"commit": self.git_commit, "dirty": self.git_dirty},
             "record_bytes": self.record_bytes,
             **({"parts": self.parts} if self.parts else {}),
@@ -150,12 +152,16 @@ class SummaryEntry:
     def parse(cls, obj: Any, key: str, where: str) -> SummaryEntry:
         f = Fields(obj, key, where)
         values = {}
-        for searched in SEARCHED:  # as in a record, and always there (possibly empty)
-            f.get(searched.name, dict)
+        for kept in SUMMARIZED:  # as in a record; a searched one always there (possibly empty)
+            if kept.search:
+                f.get(kept.name, dict)
+            elif obj.get(kept.name) is None:
+                values[kept.name] = kept.empty()
+                continue
             try:
-                values[searched.name] = searched.parse(obj[searched.name], key)
+                values[kept.name] = kept.parse(obj[kept.name], key)
             except CorruptRecordError as exc:
-                raise f.fail(exc.field or searched.name, exc.problem) from None
+                raise f.fail(exc.field or kept.name, exc.problem) from None
         git = Fields(f.get("git", dict), key, f"{where}git.")
         commit = git.get("commit", str, required=False)
         if commit is not None and (not _is_commit(commit) or commit != commit.lower()):
@@ -176,7 +182,9 @@ class SummaryEntry:
         )
 
 
-for _field in SEARCHED:  # entry.tags, entry.metrics, entry.params
+_SEARCHED_NAMES = frozenset(f.name for f in SEARCHED)
+
+for _field in SUMMARIZED:  # entry.tags, entry.metrics, entry.params, entry.parents
     setattr(SummaryEntry, _field.name, property(lambda self, name=_field.name: self.values[name], doc=_field.doc))
 
 

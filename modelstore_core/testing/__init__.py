@@ -34,6 +34,9 @@ own, with :class:`~modelstore_core.testing.faults.ServerProcess` for the test se
 client and a local server of the service, and checks that uploads and loads complete through
 error answers, dropped connections, lost answers and cut bodies; that a lost answer to the
 commit is recognised; and that an upload failing for good leaves nothing visible.
+``FeedContract`` (same fixtures) checks the change feed: every committed upload and state move
+once and in order under concurrent writer processes, and none lost when a writer is killed
+between its commit and its event.
 ``CopyContract`` checks ``copy_to`` and ``mirror_to`` between two stores (give it a
 ``source_url`` and a ``target_url``, on any two backends): numbers, records and states kept,
 only missing objects moved, conflicts reported, and a copy killed at each step resumed.
@@ -52,6 +55,7 @@ from importlib import import_module
 _CONTRACTS = {
     "CopyContract": ".copy_contract",
     "FaultContract": ".fault_contract",
+    "FeedContract": ".feed_contract",
     "FlavorContract": ".flavors",
     "LivenessContract": ".liveness_contract",
     "StorageContract": ".storage_contract",

@@ -29,7 +29,7 @@ from ..protocol import keys
 from .faults import HANG_TIMEOUT
 
 #: Steps of a copy at which a killed copy must leave the target consistent and resumable.
-COPY_STEPS = ("copy-object-stored", "copy-objects-stored", "copy-claimed", "copy-committed")
+COPY_STEPS = ("copy-object-stored", "copy-objects-stored", "copy-claimed", "copy-committed", "copy-evented")
 
 _CHILD = textwrap.dedent(
     """
@@ -188,6 +188,21 @@ class CopyContract:
             assert self.record_bytes(target, "churn", n) == self.record_bytes(source, "churn", n)
         assert target.verify().ok
         assert source.copy_to(target).copied == []
+        events = [(e.event, e.version, e.state) for e in target.changes()]  # the killed copy's event once, not twice
+        assert sorted(events[:2]) == [("copied", 1, None), ("copied", 2, None)] and events[2:] == [("state_set", 1, "production")]
+
+    def test_a_copy_keeps_parents_and_is_in_the_feed(self, source, target, files):
+        source.upload("churn", files=[files[0]])
+        source.upload("churn", files=[files[1]], parents=["churn:1"], card={"description": "tuned", "license": "mit"})
+        source.upload("small", files=[files[2]], parents=["churn:2"])
+        report = source.copy_to(target, select=["churn:2", "small"])
+        assert report.ok and sorted(report.copied) == ["churn:2", "small:1"]
+        assert target.info("churn", 2).parents == ["churn:1"] and target.info("small", 1).parents == ["churn:2"]
+        assert target.info("churn", 2).card == {"description": "tuned", "license": "mit"}
+        tree = target.lineage("churn", 2)
+        assert [(p.ref, p.exists) for p in tree.parents] == [("churn:1", False)]  # its parent was not copied
+        assert [c.ref for c in tree.children] == ["small:1"]
+        assert sorted((e.event, e.domain, e.version) for e in target.changes()) == [("copied", "churn", 2), ("copied", "small", 1)]
 
     def test_damaged_and_missing_source_objects_are_reported_and_not_copied(self, source, target, files):
         v = source.upload("churn", files=[files[0]])

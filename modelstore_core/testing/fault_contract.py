@@ -65,6 +65,9 @@ class FaultContract:
     def is_version_write(self, method: str, target: str, body: bytes) -> bool:  # pragma: no cover
         raise NotImplementedError("say which request writes a version record")
 
+    def is_states_write(self, method: str, target: str, body: bytes) -> bool:  # pragma: no cover
+        raise NotImplementedError("say which request writes a domain's states.json")
+
     @pytest.fixture
     def direct(self, store_url, tmp_path):
         """The store opened straight on the server, to check what the faulty runs left."""
@@ -152,6 +155,33 @@ class FaultContract:
         assert [v.version for v in direct.list_versions("d")] == [1]
         assert direct.load("d")[0].read_bytes() == model.read_bytes()
 
+    def test_lost_answer_to_a_state_move_is_recognised(self, store_url, upstream_port, direct, tmp_path):
+        """The write of ``states.json`` takes effect but its answer is lost, and before the writer
+        tries again another writer moves a state (the document is no longer the writer's): the
+        writer finds its change in the feed and does not make it again (one ``state_set`` each)."""
+        model = tmp_path / "m.bin"
+        model.write_bytes(os.urandom(1000))
+        direct.upload("d", files=[model])
+        direct.upload("d", files=[model])
+        seen = []
+
+        def decide(method, target, headers, body):
+            if self.is_states_write(method, target, body):
+                seen.append(target)
+                if len(seen) == 1:
+                    return "drop-after"
+                if len(seen) == 2:  # the writer's next try: someone else gets there first
+                    direct.set_state("d", 1, "staging")
+            return None
+
+        with self.proxy(upstream_port, decide) as proxy:
+            with ModelStore(store_url, cache_dir=tmp_path / "c", **self.options(proxy)) as store:
+                store.set_state("d", 2, "production")
+        assert proxy.faults() == {"drop-after": 1}
+        assert direct.states("d") == {"production": 2, "staging": 1}
+        events = [(e.event, e.version, e.state) for e in direct.changes()]
+        assert events == [("uploaded", 1, None), ("uploaded", 2, None), ("state_set", 2, "production"), ("state_set", 1, "staging")]
+
     def test_upload_failing_at_the_commit_leaves_nothing_visible(
         self, store_url, upstream_port, store_env, direct, tmp_path, fast_heartbeat
     ):
@@ -175,6 +205,39 @@ class FaultContract:
         report = collect_now(direct)  # once a grace passed since the failed upload's last heartbeat
         assert len(report.objects) == 1
         assert list(direct.storage.list(keys.OBJECTS)) == [] and list(direct.storage.list(keys.UPLOADS)) == []
+
+    def test_the_feed_under_faults(self, store_url, upstream_port, store_env, direct, tmp_path):
+        """Every 4th request of each writer fails (each kind of fault): writer processes upload and
+        move a state, each through a proxy of its own (one shared proxy's every 4th request can hit
+        the same writer's retries again and again); every committed upload and state move is in the
+        change feed exactly once, in order (:class:`~.feed_contract.FeedContract`'s checks)."""
+        from collections import Counter
+        from contextlib import ExitStack
+
+        from .feed_contract import WRITER, check_feed
+
+        writers, each = 4, 2
+        start = tmp_path / "start"
+        with ExitStack() as stack:
+            proxies = [stack.enter_context(self.proxy(upstream_port, every_nth(4))) for _ in range(writers)]
+            env = {**os.environ, **store_env, "MODELSTORE_CACHE_DIR": str(tmp_path / "wc")}
+            procs = []
+            for i, proxy in enumerate(proxies):
+                model = tmp_path / f"m{i}.bin"
+                model.write_bytes(os.urandom(1000))
+                args = [store_url, json.dumps(self.options(proxy, "many")), str(each), str(model), str(start)]
+                cmd = [sys.executable, "-c", WRITER, *args]
+                procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            start.touch()
+            outputs = [p.communicate(timeout=600) for p in procs]
+        assert [p.returncode for p in procs] == [0] * writers, [err[-2000:] for _, err in outputs]
+        faults = Counter()
+        for proxy in proxies:
+            faults.update(proxy.faults())
+        assert sum(faults.values()) >= self.min_faults, faults
+        events = list(direct.changes())
+        check_feed(events, direct)
+        assert Counter(e.event for e in events) == {"uploaded": writers * each, "state_set": writers * each}
 
     def test_error_without_retries_is_a_storage_error(self, store_url, upstream_port, tmp_path):
         model = tmp_path / "m.bin"

@@ -20,31 +20,42 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..protocol import commit
+from ..protocol import commit, feed
+from ..protocol.records import Change
 from ..version import Version
 
+#: Versions :func:`commit_copies` commits between two moves of the latest hint.
+BATCH = 100
 
-def commit_copies(store, domain: str, record: dict, numbers: Iterable[int], workers: int = 16) -> None:
+
+def commit_copies(store, domain: str, record: dict, numbers: Iterable[int], workers: int = 16, events: bool = False) -> None:
     """Commit a copy of the version record ``record`` as each version in ``numbers``.
 
     Each goes through the core's own commit (:func:`~modelstore_core.protocol.commit.create_record`:
     claim, then create the record), starting its claim at the wanted number, concurrently on
-    ``workers`` threads; then the latest hint moves forward to the highest. The copies refer to
-    ``record``'s objects, which must be stored already (upload it first). Far quicker than as many
-    uploads: no files, no markers, one hint update.
+    ``workers`` threads, :data:`BATCH` at a time; after each batch the latest hint moves forward to
+    its highest. The copies refer to ``record``'s objects, which must be stored already (upload it
+    first). Far quicker than as many uploads: no files, no markers. With ``events``, each has its
+    ``uploaded`` event in the change feed (appended after its batch, in version order); without, they
+    are taken as versions from before the feed (none).
     """
     numbers = list(numbers)
     draft = {k: v for k, v in record.items() if k not in ("version", "created")}
 
-    def commit_one(n: int) -> None:
-        committed, _ = commit.create_record(store.storage, domain, draft, first=n)
+    def commit_one(n: int) -> Change | None:
+        committed, _, change = commit.create_record(store.storage, domain, draft, first=n, events=events)
         if committed.version != n:
             raise RuntimeError(f"version {n} of {domain!r} exists already (committed as {committed.version})")
+        return change
 
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(commit_one, numbers))
-    if numbers:
-        commit.advance_latest(store.storage, domain, max(numbers))
+    # In batches, the feed's place moving on after each: a claim lists the feed from there (a page).
+    for start in range(0, len(numbers), BATCH):
+        batch = numbers[start : start + BATCH]
+        with ThreadPoolExecutor(workers) as pool:
+            changes = list(pool.map(commit_one, batch))
+        # The events one at a time, in version order: concurrent appends would race for each slot.
+        seqs = [feed.append(store.storage, change) for change in changes if change is not None]
+        commit.advance_latest(store.storage, domain, max(batch), evented=set(batch), seq=max(seqs, default=0))
 
 
 def build_history(store, domain: str, n: int, directory: Path) -> tuple[Version, list[Path]]:

@@ -24,7 +24,8 @@ import pytest
 
 # The package itself is imported already (it holds this module); its kit modules are not, yet.
 _KIT_MODULES = (
-    "copy_contract", "fault_contract", "faults", "flavors", "history", "liveness_contract", "storage_contract", "store_contract",
+    "copy_contract", "fault_contract", "faults", "feed_contract", "flavors", "history", "liveness_contract", "storage_contract",
+    "store_contract",
     "tamper_contract",
 )  # fmt: skip
 pytest.register_assert_rewrite(*(f"modelstore_core.testing.{name}" for name in _KIT_MODULES))

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,25 @@ class StoreContract(StoreFixtures):
         assert store.states("d") == {}
         with pytest.raises(VersionNotFoundError):
             store.set_state("d", 3, "production")
+
+    def test_retention_by_the_store_s_clock_and_a_stored_policy(self, store: ModelStore, tmp_path):
+        """``retain`` here: ages from this backend's own timestamps (versions committed just now are
+        young), a state protects, the bytes ``gc`` reclaims, a stored policy read back and applied by
+        ``gc``, each delete in the change feed."""
+        for i in range(5):
+            (tmp_path / f"r{i}.bin").write_bytes(os.urandom(1000 + i))
+            store.upload("r", files=[tmp_path / f"r{i}.bin"])
+        store.set_state("r", 2, "production")
+        assert store.retain("r", keep_last=1, older_than=timedelta(days=1)).deleted == []  # all young by the store's clock
+        plan = store.retain("r", keep_last=2, older_than=0)
+        assert plan.deleted == ["r:3", "r:1"] and plan.domains[0].protected == {2: ["state production"]}
+        assert plan.bytes == 1002 + 1000
+        assert store.retain("r", keep_last=2, save=True).deleted == plan.deleted
+        assert store.retention_policy("r").keep_last == 2
+        report = store.gc()
+        assert report.retention.deleted == ["r:3", "r:1"]
+        assert [v.version for v in store.list_versions("r")] == [5, 4, 2]
+        assert [e.version for e in store.changes("r") if e.event == "deleted"] == [3, 1]
 
     def test_reupload_writes_no_new_objects(self, store: ModelStore, model_file: Path):
         store.upload("d", files=[model_file])

@@ -10,7 +10,8 @@ and ``--start-file`` line writers up: each creates its ready file once started, 
 start file.
 
 ``--gc GRACE`` runs ``gc --apply`` instead of an upload (``DOMAIN`` and ``FILE`` are not given);
-``--pause-at gc-deleting`` stops it before its first delete.
+``--pause-at gc-deleting`` stops it before its first delete. ``--set-state NAME=VERSION`` moves a
+state of ``DOMAIN`` instead (no ``FILE``; steps ``states-written``, ``states-evented``).
 
 As another machine or container would look to ``gc``: ``--as-pid N`` records pid N (a process
 of another PID namespace, which this machine cannot see), ``--as-host NAME`` another host name,
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-file", help="wait until this file exists, so writers start together")
     parser.add_argument("--ready-file", help="create this file once started (imports done, store open), before waiting for --start-file")
     parser.add_argument("--gc", type=float, metavar="GRACE", help="run gc --apply with this grace instead of an upload")
+    parser.add_argument("--set-state", metavar="NAME=VERSION", help="point state NAME of DOMAIN at VERSION instead of an upload")
     parser.add_argument("--as-pid", type=int)
     parser.add_argument("--as-host")
     parser.add_argument("--clock-offset", type=float, default=0.0)
@@ -86,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.gc is not None:
         report = store.gc(grace=args.gc)
         print(json.dumps({"objects": report.objects, "markers": report.markers}), flush=True)
+        return 0
+    if args.set_state:
+        name, _, number = args.set_state.partition("=")
+        store.set_state(args.domain, int(number), name)
+        print(number, flush=True)
         return 0
     version = store.upload(args.domain, files=args.files)
     print(version.version, flush=True)

@@ -1,11 +1,11 @@
-"""The storage, store and tamper kits against Azurite."""
+"""The storage, store, tamper, liveness and feed kits against Azurite."""
 
 from __future__ import annotations
 
 import pytest
 from modelstore_azure.storage import AzureStorage
 
-from modelstore_core.testing import LivenessContract, StorageContract, StoreContract, TamperContract
+from modelstore_core.testing import FeedContract, LivenessContract, StorageContract, StoreContract, TamperContract
 
 MB = 1 << 20
 
@@ -51,6 +51,20 @@ class TestAzureLiveness(LivenessContract):
     @pytest.fixture
     def store_url(self, az_url):
         return az_url
+
+    @pytest.fixture
+    def store_env(self, azurite):
+        return dict(azurite.env)
+
+
+class TestAzureFeed(FeedContract):
+    @pytest.fixture
+    def store_url(self, az_url):
+        return az_url
+
+    @pytest.fixture
+    def store_options(self):
+        return {"page_size": 5}  # listings of the feed and of claims go through pages
 
     @pytest.fixture
     def store_env(self, azurite):

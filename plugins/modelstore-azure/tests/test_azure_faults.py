@@ -53,6 +53,9 @@ class TestAzureFaults(FaultContract):
     def is_version_write(self, method, target, body):
         return method == "PUT" and "/versions/" in target
 
+    def is_states_write(self, method, target, body):
+        return method == "PUT" and target.split("?")[0].endswith("/states.json")
+
     def test_writer_killed_mid_staged_upload_leaves_nothing_visible(
         self, store_url, upstream_port, store_env, direct, tmp_path, azurite, fast_heartbeat
     ):

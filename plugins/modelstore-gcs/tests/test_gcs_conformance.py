@@ -1,11 +1,11 @@
-"""The storage conformance, tamper and liveness kits against fake-gcs-server."""
+"""The storage conformance, tamper and liveness and feed kits against fake-gcs-server."""
 
 from __future__ import annotations
 
 import pytest
 from modelstore_gcs.storage import GCSStorage
 
-from modelstore_core.testing import LivenessContract, StorageContract, StoreContract, TamperContract
+from modelstore_core.testing import FeedContract, LivenessContract, StorageContract, StoreContract, TamperContract
 
 
 class TestGCSStorage(StorageContract):
@@ -48,6 +48,20 @@ class TestGCSLiveness(LivenessContract):
     @pytest.fixture
     def store_url(self, gs_url):
         return gs_url
+
+    @pytest.fixture
+    def store_env(self, gcs_server):
+        return dict(gcs_server.env)
+
+
+class TestGCSFeed(FeedContract):
+    @pytest.fixture
+    def store_url(self, gs_url):
+        return gs_url
+
+    @pytest.fixture
+    def store_options(self):
+        return {"page_size": 5}  # listings of the feed and of claims go through pages
 
     @pytest.fixture
     def store_env(self, gcs_server):

@@ -35,3 +35,6 @@ class TestGCSFaults(FaultContract):
 
     def is_version_write(self, method, target, body):
         return method == "POST" and b"/versions/" in body  # a multipart upload names its object in the body
+
+    def is_states_write(self, method, target, body):
+        return method == "POST" and b"/states.json" in body  # a multipart upload names its object in the body

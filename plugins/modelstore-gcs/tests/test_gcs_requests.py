@@ -95,8 +95,10 @@ def test_cache_is_shared_by_content_across_versions(counted, thousand):
 
 def test_upload_cost(gs_url, proxy, tmp_path):
     """A new version of one small file: marker, object stat + upload, the check that it is still there
-    (a listing of gc runs, a stat), hint read, claim, record, summary read + swap, hint read + swap,
-    the marker marked finished. A re-upload of the same file skips the object upload."""
+    (a listing of gc runs, a stat), hint read, a listing of the change feed's end, claim, record,
+    summary read + swap, its event's slot, hint read + swap, the marker marked finished; the first
+    upload of a domain also reads the feed's head hint. A re-upload of the same file skips the
+    object upload."""
     store = ModelStore(gs_url, cache_dir=tmp_path / "cache", endpoint=proxy.endpoint)
     model = tmp_path / "m.bin"
     model.write_bytes(os.urandom(10_000))
@@ -109,6 +111,6 @@ def test_upload_cost(gs_url, proxy, tmp_path):
     first = list(proxy.log)
     del proxy.log[:]
     store.upload("d", files=[model])
-    assert len(first) <= 13, first
-    assert len(proxy.log) <= 12, proxy.log
+    assert len(first) <= 15, first
+    assert len(proxy.log) <= 13, proxy.log
     store.close()

@@ -1,11 +1,11 @@
-"""The storage conformance, tamper and liveness kits against moto's S3 server."""
+"""The storage conformance, tamper and liveness and feed kits against moto's S3 server."""
 
 from __future__ import annotations
 
 import pytest
 from modelstore_s3.storage import S3Storage
 
-from modelstore_core.testing import LivenessContract, StorageContract, StoreContract, TamperContract
+from modelstore_core.testing import FeedContract, LivenessContract, StorageContract, StoreContract, TamperContract
 
 
 class TestS3Storage(StorageContract):
@@ -48,6 +48,20 @@ class TestS3Liveness(LivenessContract):
     @pytest.fixture
     def store_url(self, s3_url):
         return s3_url
+
+    @pytest.fixture
+    def store_env(self, moto_server):
+        return dict(moto_server.env)
+
+
+class TestS3Feed(FeedContract):
+    @pytest.fixture
+    def store_url(self, s3_url):
+        return s3_url
+
+    @pytest.fixture
+    def store_options(self):
+        return {"page_size": 5}  # listings of the feed and of claims go through pages
 
     @pytest.fixture
     def store_env(self, moto_server):

@@ -52,6 +52,9 @@ class TestS3Faults(FaultContract):
     def is_version_write(self, method, target, body):
         return method == "PUT" and "/versions/" in target
 
+    def is_states_write(self, method, target, body):
+        return method == "PUT" and target.split("?")[0].endswith("/states.json")
+
     def test_writer_killed_mid_multipart_upload_is_cleaned_by_gc(
         self, store_url, upstream_port, store_env, direct, tmp_path, fast_heartbeat
     ):

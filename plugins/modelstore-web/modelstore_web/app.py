@@ -43,6 +43,7 @@ from modelstore_core import (
     UntrustedSignatureError,
     UsageError,
 )
+from modelstore_core.card import model_card
 from modelstore_core.display import (
     FOLDED,
     clipped,
@@ -158,6 +159,16 @@ def file_url(domain: str, version: int, index: int) -> str:
     return f"{version_url(domain, version)}/files/{int(index)}"
 
 
+def card_url(domain: str, version: int) -> str:
+    return f"{version_url(domain, version)}/card"
+
+
+def ref_url(ref: str) -> str:
+    """The page of a version named ``DOMAIN:VERSION`` (a parent)."""
+    domain, _, number = ref.rpartition(":")
+    return version_url(domain, int(number))
+
+
 def compare_url(domain: str, versions: list[int], **query: Any) -> str:
     return f"{domain_url(domain)}/compare" + _query({"v": [int(v) for v in versions], **query})
 
@@ -188,7 +199,10 @@ def templates() -> Environment:
     env.filters.update(
         size=human_size, utc=utc, show=value_text, show_all=value_texts, shape=shape_text, clip=clipped, entries=first_entries
     )
-    env.globals.update(domain_url=domain_url, version_url=version_url, file_url=file_url, compare_url=compare_url, plot_url=plot_url)
+    env.globals.update(
+        domain_url=domain_url, version_url=version_url, file_url=file_url, compare_url=compare_url, plot_url=plot_url, card_url=card_url,
+        ref_url=ref_url,
+    )  # fmt: skip
     return env
 
 
@@ -331,6 +345,13 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
             headers={"cache-control": "no-store", "x-sha256": entry.sha256},
         )
 
+    def card(request: Request) -> Response:
+        """The version's model card (``modelstore card``), as text: a README.md to read or save."""
+        domain, n = request.path_params["domain"], request.path_params["version"]
+        v = reader.version(domain, n)
+        states = sorted(name for name, at in reader.states(domain).items() if at == n)
+        return PlainTextResponse(model_card(v.record, states), headers={"cache-control": "no-store"})
+
     def file_by_index(request: Request) -> Response:
         return download(request, index=request.path_params["index"])
 
@@ -350,6 +371,7 @@ def create_app(store: ModelStore, *, ttl: float = 5.0, allowed_hosts: list[str] 
         Route("/d/{domain}/compare", compare, name="compare"),
         Route("/d/{domain}/plot", metric_plot, name="plot"),
         Route("/d/{domain}/v/{version:int}", version, name="version"),
+        Route("/d/{domain}/v/{version:int}/card", card, name="card"),
         Route("/d/{domain}/v/{version:int}/files/{index:int}", file_by_index, name="file"),
         Route("/d/{domain}/v/{version:int}/file", file_by_path, name="file-by-path"),
         Mount("/static", StaticFiles(packages=[("modelstore_web", "static")]), name="static"),

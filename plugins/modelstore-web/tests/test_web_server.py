@@ -256,6 +256,28 @@ def test_a_tampered_record_is_shown_escaped_or_refused(small_store, serve):
     assert status == 200  # the listing says what is wrong and goes on
 
 
+def test_parents_link_and_the_model_card_is_shown_escaped(small_store, serve, tmp_path):
+    """A version's parents link to their pages; its card's sections are shown as text, and its
+    README.md (``modelstore card``) is served as plain text; hostile card text stays text."""
+    (tmp_path / "w2.bin").write_bytes(os.urandom(100))
+    card = {"description": "Fine-tuned.\n<script>alert(1)</script>", "intended_use": "[x](javascript:alert(1))", "license": "mit"}
+    small_store.upload("m", files=[tmp_path / "w2.bin"], parents=["m:1"], card=card)
+    server = serve(small_store)
+    status, _, body = fetch(server.url + "/d/m/v/2")
+    html = body.decode()
+    assert status == 200
+    assert re.search(r'<td id="parents"><a href="/d/m/v/1">m:1</a></td>', html), html
+    assert '<section id="card">' in html and '<a href="/d/m/v/2/card">README.md</a>' in html
+    assert "Fine-tuned.\n&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html
+    assert '<a href="javascript' not in html
+    status, headers, body = fetch(server.url + "/d/m/v/2/card")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    assert body.decode() == small_store.card("m", 2)
+    assert "&lt;script&gt;" in body.decode() and "\\[x\\](javascript:alert(1))" in body.decode()
+    status, _, body = fetch(server.url + "/d/m/v/1")
+    assert status == 200 and "no card text recorded" in body.decode() and 'id="parents"' not in body.decode()
+
+
 # --- a trust policy ---------------------------------------------------------------------------
 
 
