@@ -149,11 +149,13 @@ def test_a_rerun_imports_nothing_twice(legacy_root, tmp_path):
 
 
 def tamper_lightgbm(data: bytes) -> bytes:
-    """A split on feature 99 of a 4-feature model (an out-of-bounds read in LightGBM)."""
+    """A split on feature 9 of a 4-feature model (an out-of-bounds read in LightGBM), the tree's
+    length unchanged (so that ``tree_sizes`` still holds and the split is what is refused)."""
     text = data.decode()
     line = next(li for li in text.split("\n") if li.startswith("split_feature="))
     values = line.split("=")[1].split(" ")
-    return text.replace(line, "split_feature=" + " ".join(["99", *values[1:]]), 1).encode()
+    assert len(values[0]) == 1  # a feature index of a 4-feature model
+    return text.replace(line, "split_feature=" + " ".join(["9", *values[1:]]), 1).encode()
 
 
 def tamper_onnx(data: bytes) -> bytes:
