@@ -77,7 +77,8 @@ def build_history(store, domain: str, n: int, directory: Path) -> tuple[Version,
 def build_domains(store, n: int, directory: Path, workers: int = 16) -> list[str]:
     """``n`` domains of one version each, named ``d00000``, ``d00001``...: the first a real upload
     of a small random file (written into ``directory``), the others copies of its record committed
-    as the core commits a version (claim, record, latest hint), concurrently. Returns the names."""
+    as the core commits a version (claim, record, latest hint), concurrently, without events (as
+    versions from before the change feed). Returns the names."""
     names = [f"d{i:05d}" for i in range(n)]
     model = directory / "domain-model.bin"
     model.write_bytes(os.urandom(1000))
@@ -85,7 +86,7 @@ def build_domains(store, n: int, directory: Path, workers: int = 16) -> list[str
     draft = {k: v for k, v in first.items() if k not in ("version", "created")}
 
     def commit_one(name: str) -> None:
-        committed, known = commit.create_record(store.storage, name, {**draft, "domain": name})
+        committed, known, _ = commit.create_record(store.storage, name, {**draft, "domain": name}, events=False)
         commit.advance_latest(store.storage, name, committed.version, known)
 
     with ThreadPoolExecutor(workers) as pool:
