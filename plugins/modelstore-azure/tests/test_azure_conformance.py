@@ -10,6 +10,19 @@ from modelstore_core.testing import FeedContract, LivenessContract, StorageContr
 MB = 1 << 20
 
 
+class OnAzurite:
+    """The store every kit below runs against: a bucket of the session's Azurite, its
+    credentials in the environment of the child processes the kits start."""
+
+    @pytest.fixture
+    def store_url(self, az_url):
+        return az_url
+
+    @pytest.fixture
+    def store_env(self, azurite):
+        return dict(azurite.env)
+
+
 class TestAzureStorage(StorageContract):
     @pytest.fixture
     def storage(self, az_url):
@@ -19,53 +32,23 @@ class TestAzureStorage(StorageContract):
         storage.close()
 
 
-class TestAzureStore(StoreContract):
+class TestAzureStore(OnAzurite, StoreContract):
     writers = 8
-
-    @pytest.fixture
-    def store_url(self, az_url):
-        return az_url
 
     @pytest.fixture
     def store_options(self):
         return {"page_size": 5, "single_put_size": MB, "block_size": MB}
 
-    @pytest.fixture
-    def store_env(self, azurite):
-        return dict(azurite.env)
 
-
-class TestAzureTamper(TamperContract):
+class TestAzureTamper(OnAzurite, TamperContract):
     ranged_download_options = {"single_get_size": 256 << 10, "block_size": 256 << 10}  # 1.5 MB: six parallel ranges
 
-    @pytest.fixture
-    def store_url(self, az_url):
-        return az_url
 
-    @pytest.fixture
-    def store_env(self, azurite):
-        return dict(azurite.env)
+class TestAzureLiveness(OnAzurite, LivenessContract):
+    pass
 
 
-class TestAzureLiveness(LivenessContract):
-    @pytest.fixture
-    def store_url(self, az_url):
-        return az_url
-
-    @pytest.fixture
-    def store_env(self, azurite):
-        return dict(azurite.env)
-
-
-class TestAzureFeed(FeedContract):
-    @pytest.fixture
-    def store_url(self, az_url):
-        return az_url
-
+class TestAzureFeed(OnAzurite, FeedContract):
     @pytest.fixture
     def store_options(self):
         return {"page_size": 5}  # listings of the feed and of claims go through pages
-
-    @pytest.fixture
-    def store_env(self, azurite):
-        return dict(azurite.env)

@@ -8,6 +8,19 @@ from modelstore_gcs.storage import GCSStorage
 from modelstore_core.testing import FeedContract, LivenessContract, StorageContract, StoreContract, TamperContract
 
 
+class OnFakeGCS:
+    """The store every kit below runs against: a bucket of the session's fake-gcs-server, its
+    credentials in the environment of the child processes the kits start."""
+
+    @pytest.fixture
+    def store_url(self, gs_url):
+        return gs_url
+
+    @pytest.fixture
+    def store_env(self, gcs_server):
+        return dict(gcs_server.env)
+
+
 class TestGCSStorage(StorageContract):
     @pytest.fixture
     def storage(self, gs_url):
@@ -16,53 +29,23 @@ class TestGCSStorage(StorageContract):
         storage.close()
 
 
-class TestGCSStore(StoreContract):
+class TestGCSStore(OnFakeGCS, StoreContract):
     writers = 8
-
-    @pytest.fixture
-    def store_url(self, gs_url):
-        return gs_url
 
     @pytest.fixture
     def store_options(self):
         return {"page_size": 5}
 
-    @pytest.fixture
-    def store_env(self, gcs_server):
-        return dict(gcs_server.env)
 
-
-class TestGCSTamper(TamperContract):
+class TestGCSTamper(OnFakeGCS, TamperContract):
     ranged_download_options = {"download_part_size": 256 << 10}  # 1.5 MB: six parallel ranges
 
-    @pytest.fixture
-    def store_url(self, gs_url):
-        return gs_url
 
-    @pytest.fixture
-    def store_env(self, gcs_server):
-        return dict(gcs_server.env)
+class TestGCSLiveness(OnFakeGCS, LivenessContract):
+    pass
 
 
-class TestGCSLiveness(LivenessContract):
-    @pytest.fixture
-    def store_url(self, gs_url):
-        return gs_url
-
-    @pytest.fixture
-    def store_env(self, gcs_server):
-        return dict(gcs_server.env)
-
-
-class TestGCSFeed(FeedContract):
-    @pytest.fixture
-    def store_url(self, gs_url):
-        return gs_url
-
+class TestGCSFeed(OnFakeGCS, FeedContract):
     @pytest.fixture
     def store_options(self):
         return {"page_size": 5}  # listings of the feed and of claims go through pages
-
-    @pytest.fixture
-    def store_env(self, gcs_server):
-        return dict(gcs_server.env)
