@@ -48,7 +48,7 @@ class StoreFixtures:
     #: Whether each kill matrix (an upload, a feed append, a state move killed at each of its
     #: checkpoints; uploads paused as every kind of writer) runs at every point, or only at its
     #: first and last. Every point on the local store (the core's suite) and one remote backend (the
-    #: reference, S3's suite); another backend may set ``False``: the points between run the same
+    #: reference, GCS's suite); another backend may set ``False``: the points between run the same
     #: core code over the same storage primitives, which its ``StorageContract`` checks.
     every_checkpoint: bool = True
 

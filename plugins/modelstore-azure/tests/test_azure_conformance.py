@@ -15,7 +15,7 @@ class OnAzurite:
     credentials in the environment of the child processes the kits start."""
 
     # Each kill matrix at its first and last checkpoint: every checkpoint runs against the local
-    # store and S3 (moto), and this backend's StorageContract checks the primitives they share.
+    # store and GCS (fake-gcs-server), and this backend's StorageContract checks the primitives they share.
     every_checkpoint = False
 
     @pytest.fixture
