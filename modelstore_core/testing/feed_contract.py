@@ -22,8 +22,6 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from ..protocol import keys
 from ..storage import Storage
 from ..store import ModelStore
