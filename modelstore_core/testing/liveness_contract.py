@@ -31,7 +31,7 @@ import pytest
 from ..errors import UsageError
 from ..protocol import keys
 from ..protocol.liveness import minimum_grace
-from .store_contract import StoreFixtures, collect_now
+from .store_contract import StoreFixtures, checkpoints, collect_now
 
 #: Seconds between heartbeats in these tests; the shortest grace is five of them.
 HEARTBEAT = 0.2
@@ -68,16 +68,16 @@ class LivenessContract(StoreFixtures):
 
     # --- uploads that are alive ------------------------------------------------------------------
 
-    @pytest.mark.parametrize(
+    @checkpoints(
         "pose",
         [
             [],
+            ["--clock-offset", "7200"],  # a clock two hours ahead
             # a process of another PID namespace (a pid no process of this machine has), on another
             # host, whose clock is two hours behind
             ["--as-pid", "4194000", "--as-host", "another-machine", "--clock-offset", "-7200"],
-            ["--clock-offset", "7200"],  # a clock two hours ahead
         ],
-        ids=["this-process", "another-machine-clock-behind", "clock-ahead"],
+        ids=["this-process", "clock-ahead", "another-machine-clock-behind"],
     )
     def test_a_paused_upload_outlives_several_graces(self, store, store_url, store_options, store_env, tmp_path, pose):
         model = tmp_path / "model.bin"

@@ -31,6 +31,13 @@ _KIT_MODULES = (
 pytest.register_assert_rewrite(*(f"modelstore_core.testing.{name}" for name in _KIT_MODULES))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "modelstore_checkpoints(argname, values, ids=None): a kit test's kill matrix (modelstore_core.testing.store_contract.checkpoints)",
+    )
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "modelstore_isolate",

@@ -60,12 +60,25 @@ def servers(tmp_path_factory):
         gcs.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_client(servers):
+    """The tests' own boto3 client of the session's moto, to make buckets."""
+    import boto3
+
+    return boto3.client("s3")
+
+
 @pytest.fixture
-def urls(servers, tmp_path):
-    """A factory of fresh, empty stores of each kind: ``urls("local" | "s3" | "gs")``."""
+def urls(servers, s3_client, tmp_path):
+    """A factory of fresh, empty stores of each kind: ``urls("local" | "s3" | "gs")``. An S3 store
+    gets a bucket of its own: moto filters a listing by prefix over every key of the bucket, so a
+    shared one slows every listing down with each earlier test's keys."""
 
     def make(kind: str) -> str:
         name = uuid.uuid4().hex
+        if kind == "s3":
+            s3_client.create_bucket(Bucket=f"ms-{name}")
+            return f"s3://ms-{name}/{name}"
         return str(tmp_path / name) if kind == "local" else f"{kind}://{BUCKET}/{name}"
 
     return make
