@@ -95,7 +95,7 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
     in the same pass), checked, and parsed by lightgbm from memory."""
     import lightgbm
 
-    from ._validate import validate
+    from ._validate import CHECKS, validate
 
     options = flavor.options
     file = options.get("file")
@@ -113,12 +113,17 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
         raise CorruptRecordError("the version record", "flavor.options.best_iteration", problem)
     with verified.open(file) as reader:
         data = reader.read(reader.size)  # reaching the end raises IntegrityError unless these are the recorded bytes
-    text = validate(data, file)
+    # The same bytes checked on this machine before (another view, store or version) are not checked again.
+    check = f"{PLUGIN}/text-{CHECKS}/lightgbm-{lightgbm.__version__}"
+    passed = verified.passed_before(file, check)
+    text = data.decode("utf-8") if passed else validate(data, file)
     try:
         booster = lightgbm.Booster(model_str=text)
     except Exception as exc:  # noqa: BLE001 - LightGBMError, or the package's own JSON/parsing errors
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise CorruptArtifactError(file, f"lightgbm refused it: {reason}") from exc
+    if not passed:
+        verified.remember_passed(file, check)
     booster.best_iteration = best_iteration
     if name == "Booster":
         return booster

@@ -78,7 +78,7 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
     are read: checked by :func:`._validate.validate`, then loaded from memory (one read)."""
     import xgboost
 
-    from ._validate import validate
+    from ._validate import CHECKS, validate
 
     options = flavor.options
     name, file = options.get("class"), options.get("file")
@@ -101,12 +101,18 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
         reader.readinto(data)  # reaching the end raises IntegrityError unless these are the recorded bytes
     if not data.startswith(MAGIC[flavor.format]):
         raise CorruptArtifactError(file, f"it does not start like an xgboost {flavor.format} document ({bytes(data[:2])!r})")
-    validate(data, flavor.format, file)
+    # The same bytes checked on this machine before (another view, store or version) are not checked again.
+    check = f"{PLUGIN}/{flavor.format}-{CHECKS}/xgboost-{xgboost.__version__}"
+    passed = verified.passed_before(file, check)
+    if not passed:
+        validate(data, flavor.format, file)
     model = classes[name]()
     try:
         model.load_model(data)
     except xgboost.core.XGBoostError as exc:  # a document that passed the checks but not xgboost's own
         raise CorruptArtifactError(file, f"xgboost refused it: {str(exc).splitlines()[0][:200]}") from exc
+    if not passed:
+        verified.remember_passed(file, check)
     if options.get("params"):
         model.set_params(**restored_params(options["params"]))
     return model
