@@ -468,7 +468,9 @@ class VersionFiles:
     file). The core verifies whatever was not read this way before the load returns.
     """
 
-    def __init__(self, directory: Path, record: VersionRecord, proven: dict[str, list], counter: Progress, verdicts: Verdicts | None = None):
+    def __init__(
+        self, directory: Path, record: VersionRecord, proven: dict[str, list], counter: Progress, verdicts: Verdicts | None = None
+    ):
         self.directory, self.record = directory, record
         self._verdicts = verdicts
         self._entries = {entry.path: entry for entry in record.files}
