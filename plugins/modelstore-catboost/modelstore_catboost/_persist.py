@@ -71,7 +71,8 @@ def serialize(model: Any, directory: Path) -> Flavor:
 
 def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any:
     """The model of a ``catboost`` version, read once through ``verified`` (hashed in the same
-    pass), its header checked, and loaded by catboost from memory."""
+    pass), its header checked, probed (unless these bytes passed the probe in an earlier load: a
+    verdict kept in the cache), and loaded by catboost from memory."""
     import catboost
 
     options = flavor.options

@@ -27,8 +27,6 @@ import numpy as np
 
 from modelstore_core.plugin_api import CorruptArtifactError
 
-#: The version of these checks, in the name of the verdict a load remembers (bump it when they change).
-CHECKS = 1
 INT32 = (-(1 << 31), (1 << 31) - 1)
 UINT32 = (0, (1 << 32) - 1)
 #: LightGBM's own upper bound on ``num_leaves``.

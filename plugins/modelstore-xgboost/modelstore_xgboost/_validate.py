@@ -26,8 +26,6 @@ import numpy as np
 
 from modelstore_core.plugin_api import CorruptArtifactError
 
-#: The version of these checks, in the name of the verdict a load remembers (bump it when they change).
-CHECKS = 1
 #: Deeper nesting than any model has; xgboost's readers recurse, so deep junk would overflow its stack.
 MAX_DEPTH = 32
 #: xgboost's own bound on a category (``common::InvalidCat``): categories travel as float32.
