@@ -38,6 +38,11 @@ used (in its view's proof) or a download wrote (``<cache>/records``), and which 
 ``latest`` and each state last resolved to (:class:`SeenNames`, ``<cache>/resolved``); and under
 a trust policy, the newest signed statement of each pointer seen (:class:`SeenPointers`,
 ``<cache>/pointers``), so that an older one put back later is refused.
+
+And it keeps the verdicts of plugins' checks of artifacts (:class:`Verdicts`, ``<cache>/verdicts``):
+a file whose bytes a plugin has checked (a parse of every index, a probe in a child process) on
+this machine is not checked again when the same bytes (the same sha256) come back in another view,
+store or version. A verdict is used only for bytes verified against that sha256 in the same load.
 """
 
 from __future__ import annotations
@@ -65,9 +70,10 @@ PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 #: The mode of the files it keeps (cached objects, the copies in views): nothing edits them.
 READ_ONLY = 0o400
 #: What the cache keeps under its root (records, resolved: offline answers; uploads: proofs of the
-#: objects uploads wrote to local stores; servers: probe verdicts an earlier version kept). ``clear``
-#: removes these, and refuses a directory that holds anything else.
-PARTS = ("versions", "objects", "records", "resolved", "pointers", "uploads", "servers")
+#: objects uploads wrote to local stores; servers: probe verdicts an earlier version kept; verdicts:
+#: plugins' checks of artifacts that passed). ``clear`` removes these, and refuses a directory that
+#: holds anything else.
+PARTS = ("versions", "objects", "records", "resolved", "pointers", "uploads", "servers", "verdicts")
 
 
 def default_cache_dir() -> Path:
@@ -312,7 +318,7 @@ class Cache:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         proven = {name: state for name, state in states.items() if state is not None}
-        return VersionFiles(target, record, proven, counter)
+        return VersionFiles(target, record, proven, counter, Verdicts(self))
 
     def _intact(self, storage: Storage, view: Path, record: VersionRecord, counter: Progress | None) -> VersionFiles | None:
         """``view`` as :class:`VersionFiles` if it is a finished view whose files all hold the recorded
@@ -345,7 +351,7 @@ class Cache:
             return None
         if hashed:
             _write_proof(view, record, proven)
-        return VersionFiles(view, record, proven, counter)
+        return VersionFiles(view, record, proven, counter, Verdicts(self))
 
     def _move_aside(self, view: Path) -> None:
         aside = view.with_name(f".{view.name}.{os.urandom(8).hex()}.damaged")
@@ -462,8 +468,11 @@ class VersionFiles:
     file). The core verifies whatever was not read this way before the load returns.
     """
 
-    def __init__(self, directory: Path, record: VersionRecord, proven: dict[str, list], counter: Progress):
+    def __init__(
+        self, directory: Path, record: VersionRecord, proven: dict[str, list], counter: Progress, verdicts: Verdicts | None = None
+    ):
         self.directory, self.record = directory, record
+        self._verdicts = verdicts
         self._entries = {entry.path: entry for entry in record.files}
         self._proven = dict(proven)
         self._saved = dict(proven)  # what the view's proof file holds already
@@ -500,6 +509,25 @@ class VersionFiles:
                 self._proven.pop(name, None)
                 self._readers.append(reader)
         return reader
+
+    def passed_before(self, name: str, check: str) -> bool:
+        """Whether the bytes of the stored file ``name`` passed ``check`` (a name that says which
+        plugin's check, its version and the framework's: ``"modelstore-xgboost/ubjson-2/xgboost-3.2.0"``)
+        on this machine before, in any view. ``False`` unless the file has been verified in this
+        load (read to its end through :meth:`open`, or :meth:`path`): ask after reading it, about the
+        bytes read, never before."""
+        entry = self._entry(name)
+        self._collect()
+        with self._lock:
+            verified = name in self._proven
+        return verified and self._verdicts is not None and self._verdicts.passed(entry.sha256, check)
+
+    def remember_passed(self, name: str, check: str) -> None:
+        """Remember that the bytes of the stored file ``name`` passed ``check`` (best effort):
+        call it once the check has passed on bytes read through :meth:`open` or :meth:`path`."""
+        entry = self._entry(name)
+        if self._verdicts is not None:
+            self._verdicts.remember(entry.sha256, check)
 
     def path(self, name: str) -> Path:
         """The stored file ``name``, verified (hashed now unless proven): for libraries that read files."""
@@ -682,6 +710,45 @@ def _in_parallel(fn, items: list) -> None:
 
     with ThreadPoolExecutor(min(PARALLEL_FILES, len(items))) as pool:
         list(pool.map(fn, items))
+
+
+class Verdicts:
+    """Which plugins' checks the bytes of each sha256 passed on this machine:
+    ``<cache>/verdicts/<sha256[:2]>/<sha256>.json`` holds the names of the checks, in a directory
+    checked to be this user's alone (else the verdict is ignored: the check runs again). A check's
+    name carries its version and the framework's, so a changed check runs again. Best effort: a
+    verdict not kept costs the next load the check."""
+
+    #: Checks kept per sha256 (a plugin names one or two): a bound on what a verdict file holds.
+    MAX_CHECKS = 64
+
+    def __init__(self, cache: Cache):
+        self.cache = cache
+
+    def _path(self, sha256: str) -> Path:
+        return self.cache.root / "verdicts" / sha256[:2] / f"{sha256}.json"
+
+    def _read(self, sha256: str) -> list[str]:
+        path = self._path(sha256)
+        try:
+            doc = read_private_json(self.cache.checked(path.parent) / path.name)
+        except UnsafeCacheError:
+            return []
+        checks = doc.get("passed") if isinstance(doc, dict) and doc.get("sha256") == sha256 else None
+        return [c for c in checks if isinstance(c, str)] if isinstance(checks, list) else []
+
+    def passed(self, sha256: str, check: str) -> bool:
+        return check in self._read(sha256)
+
+    def remember(self, sha256: str, check: str) -> None:
+        checks = self._read(sha256)
+        if check in checks:
+            return
+        path = self._path(sha256)
+        try:
+            write_json(self.cache.make_dirs(path.parent) / path.name, {"sha256": sha256, "passed": [*checks, check][-self.MAX_CHECKS :]})
+        except (OSError, UnsafeCacheError):
+            pass
 
 
 class _DomainMemory:

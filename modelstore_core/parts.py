@@ -128,3 +128,9 @@ class PartFiles:
 
     def path(self, name: str) -> Path:
         return self._view.path(self._prefix + name if isinstance(name, str) else name)
+
+    def passed_before(self, name: str, check: str) -> bool:
+        return self._view.passed_before(self._prefix + name if isinstance(name, str) else name, check)
+
+    def remember_passed(self, name: str, check: str) -> None:
+        self._view.remember_passed(self._prefix + name if isinstance(name, str) else name, check)

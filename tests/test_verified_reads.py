@@ -113,12 +113,18 @@ class Blob:
         self.data = data
 
 
+#: The name of the blob plugin's check of its bytes, for the verdicts the cache keeps.
+CHECK = "test-blobs/check-1"
+
+
 class StreamingBlobs:
     """A throwaway flavor plugin whose deserializer verifies as it reads (takes ``verified``)."""
 
     def __init__(self):
         self.hashing: list[bool] = []  # per load: whether the read was hashed
         self.read_nothing = False
+        self.checked: list[bool] = []  # per load: whether it ran its check of the bytes (no verdict remembered)
+        self.asked_before_reading: list[bool] = []  # per load: what ``passed_before`` answered before the read
 
     @hookimpl
     def modelstore_serialize(self, model, directory, options):
@@ -137,8 +143,13 @@ class StreamingBlobs:
             self.hashing.append(f.hashing)
             if f.read(4) != b"BLOB":
                 raise CorruptArtifactError("blob.bin", "it does not start with BLOB")
+            self.asked_before_reading.append(verified.passed_before(flavor.options["file"], CHECK))
             data = bytearray(f.size - 4)
             f.readinto(data)  # reaches the end: raises IntegrityError if the bytes are not the recorded ones
+        passed = verified.passed_before(flavor.options["file"], CHECK)
+        self.checked.append(not passed)
+        if not passed:
+            verified.remember_passed(flavor.options["file"], CHECK)
         return Blob(bytes(data))
 
     @hookimpl
@@ -334,3 +345,46 @@ def test_a_forged_upload_proof_is_trusted_only_if_this_user_wrote_it(blobs, tmp_
     with pytest.raises(IntegrityError, match="blob.bin"):
         store.load("d")
     assert blobs.hashing == [True]
+
+
+# --- verdicts: a check of the same bytes passed once is not run again -------------------------
+
+
+def test_a_check_passed_once_is_not_run_again_for_the_same_bytes_in_another_store(blobs, tmp_path):
+    data = os.urandom(1000)
+    first, second = (ModelStore(tmp_path / name, cache_dir=tmp_path / "cache") for name in ("store-a", "store-b"))
+    for name in ("store-a", "store-b"):  # uploaded with another cache: no upload's proof in this one
+        ModelStore(tmp_path / name, cache_dir=tmp_path / "uploader's cache").upload("d", model=Blob(data))
+    assert first.load("d").data == data
+    assert second.load("d").data == data  # another store, another view: the same bytes, verified as read
+    assert ModelStore(tmp_path / "store-b", cache_dir=tmp_path / "other cache").load("d").data == data
+    assert blobs.hashing == [True, True, True]  # every view's bytes are verified against the sha256
+    assert blobs.checked == [True, False, True]  # the check: once per cache
+    assert blobs.asked_before_reading == [False, False, False]  # never a verdict for bytes not verified yet
+
+
+def test_a_verdict_is_used_only_for_bytes_that_match_its_sha256(blobs, tmp_path):
+    data = os.urandom(1000)
+    first, second = (ModelStore(tmp_path / name, cache_dir=tmp_path / "cache") for name in ("store-a", "store-b"))
+    first.upload("d", model=Blob(data))
+    v = second.upload("d", model=Blob(data))
+    first.load("d")
+    flip_last_byte(stored_object(second, v))
+    with pytest.raises(IntegrityError, match="blob.bin"):
+        second.load("d")
+    assert blobs.checked == [True]  # the damaged bytes never reached the verdict
+
+
+@pytest.mark.parametrize("shared", ["directory", "file"])
+def test_a_verdict_others_can_write_is_not_trusted(blobs, tmp_path, shared):
+    data = os.urandom(1000)
+    first, second = (ModelStore(tmp_path / name, cache_dir=tmp_path / "cache") for name in ("store-a", "store-b"))
+    for store in (first, second):
+        store.upload("d", model=Blob(data))
+    first.load("d")
+    [verdict] = (tmp_path / "cache" / "verdicts").rglob("*.json")
+    (verdict.parent if shared == "directory" else verdict).chmod(0o777 if shared == "directory" else 0o666)
+    assert second.load("d").data == data
+    assert blobs.checked == [True, True]  # the verdict was ignored: the check ran again
+    if shared == "file":  # and the verdict kept is this user's alone again
+        assert oct(os.stat(verdict).st_mode & 0o777) == oct(0o600)

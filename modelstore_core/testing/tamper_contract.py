@@ -66,6 +66,30 @@ def damage_stored_file(store: ModelStore, version: Any, name: str, how: str) -> 
     return path
 
 
+def check_verdict_reuse(root: Path, model: Any, name: str, predict, plugin: str, **upload_options: Any) -> None:
+    """The same bytes uploaded to two stores and loaded through one cache: the first load's check
+    (``plugin``'s) leaves a verdict for the file ``name``'s sha256, the second load reuses it
+    (nothing new is kept) and predicts what the model does (``predict(model)``: an array); once the
+    second store's object is damaged, its load raises :class:`IntegrityError` (a verdict vouches for
+    nothing but its sha256's bytes)."""
+    import numpy as np
+
+    stores = [root / "store-1", root / "store-2"]
+    versions = [ModelStore(store, cache_dir=root / "uploader").upload("m", model=model, **upload_options) for store in stores]
+    readers = [ModelStore(store, cache_dir=root / "reader") for store in stores]
+    np.testing.assert_array_equal(predict(readers[0].load("m")), predict(model))
+    verdicts = sorted((root / "reader" / "verdicts").rglob("*.json"))
+    [entry] = [f for f in versions[0].files if f.path == name]
+    assert [p.stem for p in verdicts] == [entry.sha256]
+    kept = json.loads(verdicts[0].read_text())
+    assert kept["sha256"] == entry.sha256 and [c.split("/")[0] for c in kept["passed"]] == [plugin]
+    np.testing.assert_array_equal(predict(readers[1].load("m")), predict(model))
+    assert sorted((root / "reader" / "verdicts").rglob("*.json")) == verdicts and json.loads(verdicts[0].read_text()) == kept
+    damage_stored_file(readers[1], versions[1], name, "flip-last")
+    with pytest.raises(IntegrityError, match=name):
+        readers[1].load("m")
+
+
 def files_under(root: Path, name: str) -> list[Path]:
     return [p for p in root.rglob(name)]
 

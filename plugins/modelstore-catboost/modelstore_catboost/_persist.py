@@ -71,7 +71,8 @@ def serialize(model: Any, directory: Path) -> Flavor:
 
 def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any:
     """The model of a ``catboost`` version, read once through ``verified`` (hashed in the same
-    pass), its header checked, and loaded by catboost from memory."""
+    pass), its header checked, probed (unless these bytes passed the probe in an earlier load: a
+    verdict kept in the cache), and loaded by catboost from memory."""
     import catboost
 
     options = flavor.options
@@ -86,12 +87,18 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
     with verified.open(file) as reader:
         data = reader.read(reader.size)  # reaching the end raises IntegrityError unless these are the recorded bytes
     check_header(data[:8], len(data), file)
-    probe(data, name, file)
+    # The same bytes probed on this machine before (another view, store or version) are not probed again.
+    check = f"{PLUGIN}/probe-{PROBE_VERSION}-{name}/catboost-{catboost.__version__}"
+    passed = verified.passed_before(file, check)
+    if not passed:
+        probe(data, name, file)
     model = classes[name]()
     try:
         model.load_model(blob=data)  # catboost takes a blob as bytes only
     except (catboost.CatBoostError, ValueError, UnicodeError) as exc:  # its JSON metadata, too (JSONDecodeError)
         raise CorruptArtifactError(file, f"catboost refused it: {str(exc).splitlines()[0][:200]}") from exc
+    if not passed:
+        verified.remember_passed(file, check)
     return model
 
 
@@ -121,6 +128,8 @@ if __name__ == "__main__":
         print(f"{type(exc).__name__}: {exc}".splitlines()[0][:200], file=sys.stderr)
         sys.exit(3)
 """
+#: The version of the probe, in the name of the verdict a load remembers (bump it when :data:`PROBE` changes).
+PROBE_VERSION = 1
 #: Seconds the probe may take: catboost loads models of hundreds of MB in seconds.
 PROBE_TIMEOUT = 300
 #: Exit status of a probe in which catboost raised.

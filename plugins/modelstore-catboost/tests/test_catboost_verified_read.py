@@ -10,7 +10,7 @@ import pytest
 
 from modelstore_core import IntegrityError
 from modelstore_core.testing.flavors import open_store
-from modelstore_core.testing.tamper_contract import damage_stored_file
+from modelstore_core.testing.tamper_contract import check_verdict_reuse, damage_stored_file
 
 X = np.random.default_rng(0).normal(size=(80, 4))
 Y = (X[:, 0] > 0).astype(int)
@@ -28,3 +28,8 @@ def test_a_damaged_model_file_raises_and_returns_nothing(tmp_path, how):
     for reader in (open_store(tmp_path, cache="cold"), warm):
         with pytest.raises(IntegrityError, match="model.cbm"):
             reader.load("m")
+
+
+def test_the_same_bytes_in_another_store_load_on_the_first_probes_verdict(tmp_path):
+    model = catboost.CatBoostClassifier(iterations=5, depth=2, thread_count=1, verbose=False, allow_writing_files=False).fit(X, Y)
+    check_verdict_reuse(tmp_path, model, "model.cbm", lambda m: m.predict_proba(X), "modelstore-catboost")

@@ -29,6 +29,10 @@ from modelstore_core.plugin_api import (
 
 from . import FLAVOR, PLUGIN
 
+#: The version of :mod:`._validate`'s checks, in the name of the verdict a load keeps when they pass:
+#: bump it when they change. (Here, so that a load with a verdict does not import them.)
+CHECKS = 1
+
 #: The classes that come back as themselves.
 CLASSES = ("Booster", "LGBMClassifier", "LGBMRegressor", "LGBMRanker", "LGBMModel")
 FILE = "model.txt"
@@ -92,10 +96,9 @@ def fitted_state(model: Any, name: str) -> dict[str, Any]:
 
 def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any:
     """The model of a ``lightgbm`` version: its text model read once through ``verified`` (hashed
-    in the same pass), checked, and parsed by lightgbm from memory."""
+    in the same pass), checked (unless these bytes passed the checks in an earlier load: a verdict
+    kept in the cache), and parsed by lightgbm from memory."""
     import lightgbm
-
-    from ._validate import validate
 
     options = flavor.options
     file = options.get("file")
@@ -113,12 +116,22 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
         raise CorruptRecordError("the version record", "flavor.options.best_iteration", problem)
     with verified.open(file) as reader:
         data = reader.read(reader.size)  # reaching the end raises IntegrityError unless these are the recorded bytes
-    text = validate(data, file)
+    # The same bytes checked on this machine before (another view, store or version) are not checked again.
+    check = f"{PLUGIN}/text-{CHECKS}/lightgbm-{lightgbm.__version__}"
+    passed = verified.passed_before(file, check)
+    if passed:
+        text = data.decode("utf-8")
+    else:
+        from ._validate import validate
+
+        text = validate(data, file)
     try:
         booster = lightgbm.Booster(model_str=text)
     except Exception as exc:  # noqa: BLE001 - LightGBMError, or the package's own JSON/parsing errors
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise CorruptArtifactError(file, f"lightgbm refused it: {reason}") from exc
+    if not passed:
+        verified.remember_passed(file, check)
     booster.best_iteration = best_iteration
     if name == "Booster":
         return booster

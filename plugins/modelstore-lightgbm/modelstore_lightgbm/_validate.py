@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import repeat
 
 import numpy as np
 
@@ -107,6 +108,12 @@ _INT_TOKEN = r"-?+[0-9]{1,11}+"
 _FLOAT_TOKEN = r"(?>[-+]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][-+]?+[0-9]++)?+|[-+]?+(?:inf|nan|Inf|NaN|INF|NAN))"
 _INT_LINES = re.compile(rf"(?:{_INT_TOKEN}(?: {_INT_TOKEN})*+)?+(?:\n(?:{_INT_TOKEN}(?: {_INT_TOKEN})*+)?+)*+")
 _FLOAT_LINES = re.compile(rf"(?:{_FLOAT_TOKEN}(?: {_FLOAT_TOKEN})*+)?+(?:\n(?:{_FLOAT_TOKEN}(?: {_FLOAT_TOKEN})*+)?+)*+")
+#: :data:`_FLOAT_LINES` for the numbers LightGBM writes (``-1.25e-05``): a subset of what it
+#: accepts that the expression engine checks faster; where it fails, :data:`_FLOAT_LINES` decides.
+_PLAIN_FLOAT_TOKEN = r"-?+[0-9]++(?:\.[0-9]++)?+(?:e[-+][0-9]++)?+"
+_PLAIN_FLOAT_LINES = re.compile(
+    rf"(?:{_PLAIN_FLOAT_TOKEN}(?: {_PLAIN_FLOAT_TOKEN})*+)?+(?:\n(?:{_PLAIN_FLOAT_TOKEN}(?: {_PLAIN_FLOAT_TOKEN})*+)?+)*+"
+)
 _PARAMETER = re.compile(r"\[([A-Za-z0-9_]+): ([^\"\\\[\]]*)\]")
 
 
@@ -217,12 +224,16 @@ def check_model(text: str) -> None:
     if len(sizes) % per_iteration:
         raise _Bad(f"there are {len(sizes)} trees, not a multiple of num_tree_per_iteration ({per_iteration})")
     data = text.encode("utf-8")  # tree_sizes count bytes
-    trees = []
-    for t, size in enumerate(sizes):
-        if offset + size > len(data):
-            raise _Bad(f"tree_sizes[{t}] ({size}) runs past the end of the file")
-        trees.append(_tree_lines(data[offset : offset + size], t))
-        offset += size
+    end = offset + sum(sizes)
+    trees = _all_tree_lines(data[offset:end], sizes) if end <= len(data) else None
+    if trees is None:  # the same checks a tree at a time, which name what is wrong
+        trees = []
+        for t, size in enumerate(sizes):
+            if offset + size > len(data):
+                raise _Bad(f"tree_sizes[{t}] ({size}) runs past the end of the file")
+            trees.append(_tree_lines(data[offset : offset + size], t))
+            offset += size
+    offset = end
     check_trees(trees, n_features)
     rest = data[offset:].decode("utf-8")
     if not rest.startswith("end of trees\n"):
@@ -247,6 +258,47 @@ def _check_objective(value: str, num_class: int) -> None:
             raise _Bad(f"objective {tokens[0]} declares num_class {declared} but the model has {num_class}")
     elif tokens[0] != "custom" and num_class != 1:
         raise _Bad(f"objective {tokens[0]} has one output but the model has num_class {num_class}")
+
+
+#: The bytes LightGBM writes in a tree: printable ASCII and "\n".
+_TREE_TEXT = bytes(range(0x20, 0x7F)) + b"\n"
+
+
+def _all_tree_lines(section: bytes, sizes: list[int]) -> list[dict[str, str]] | None:
+    """What :func:`_tree_lines` returns for every tree (``section``: the bytes ``tree_sizes``
+    cover, ``sizes`` each tree's), read in one pass over the whole section; ``None`` where any
+    tree is not as :func:`_tree_lines` accepts it (which then names what is wrong).
+
+    Each tree's block must be its ``Tree=t`` line, ``key=value`` lines of printable ASCII with
+    keys from :data:`TREE_KEYS`, none repeated, then one or more empty lines: so every block
+    starts and ends at a line boundary of the whole section, and the section is split once."""
+    if section.translate(None, _TREE_TEXT):  # what is left is what LightGBM never writes there
+        return None
+    lines = section.decode("ascii").split("\n")
+    lengths = np.fromiter(map(len, lines), np.int64, len(lines))
+    line_start = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))  # each line's offset in the section
+    block_start = np.concatenate(([0], np.cumsum(sizes)))  # each tree's offset, then the section's end
+    first = np.searchsorted(line_start, block_start)  # each block's first line (the end's: the "" after the last "\n")
+    if (first >= len(lines)).any() or not np.array_equal(line_start[np.minimum(first, len(lines) - 1)], block_start):
+        return None  # a block that does not start at a line, or a section that does not end with "\n"
+    empty = np.concatenate(([0], np.cumsum(lengths == 0)))  # empty lines before each line
+    head, after = first[:-1], first[1:]
+    blank = empty[after] - empty[head + 1]  # the empty lines of each block, after its Tree= line
+    # At least one, and all of them at the block's end (LightGBM reads a tree's lines up to the first).
+    if (blank < 1).any() or not np.array_equal(empty[after] - empty[after - blank], blank):
+        return None
+    if [lines[i] for i in head.tolist()] != [f"Tree={t}" for t in range(len(sizes))]:
+        return None
+    trees = []
+    for a, b in zip((head + 1).tolist(), (after - blank).tolist(), strict=True):
+        try:
+            fields = dict(map(str.split, lines[a:b], repeat("=")))
+        except ValueError:  # a line with no "=", or more than one
+            return None
+        if len(fields) != b - a or not fields.keys() <= TREE_KEYS:
+            return None
+        trees.append(fields)
+    return trees
 
 
 def _tree_lines(block: bytes, t: int) -> dict[str, str]:
@@ -286,10 +338,10 @@ def check_trees(trees: list[dict[str, str]], n_features: int) -> None:
         for key in ("num_leaves", "num_cat", "leaf_value"):
             if key not in f:
                 raise _Bad(f"Tree={t} has no {key}")
-    n_leaves = np.array([_int(f["num_leaves"], f"Tree={t}.num_leaves", 1, MAX_LEAVES) for t, f in enumerate(trees)], dtype=np.int64)
+    n_leaves = _tree_ints(trees, "num_leaves", 1, MAX_LEAVES)
     n_inner = n_leaves - 1
-    num_cat = [_int(f["num_cat"], f"Tree={t}.num_cat", 0, int(n_inner[t])) for t, f in enumerate(trees)]
-    linear = np.array([_int(f.get("is_linear", "0"), f"Tree={t}.is_linear", 0, 1) for t, f in enumerate(trees)], dtype=bool)
+    num_cat = _tree_ints(trees, "num_cat", 0, n_inner)
+    linear = _tree_ints(trees, "is_linear", 0, 1, default="0").astype(bool)
     every = np.ones(len(trees), dtype=bool)
     _Column(trees, "leaf_value", every, n_leaves)
     _Column(trees, "shrinkage", every, 1, default="1")
@@ -317,11 +369,35 @@ def check_trees(trees: list[dict[str, str]], n_features: int) -> None:
     _Column(trees, "internal_count", split, n_inner, integers=True, optional=True)
 
     categorical = (decision.values & CATEGORICAL_MASK) != 0
-    for t in np.flatnonzero(split):
-        has_categorical = categorical[decision.start[t] : decision.start[t] + n_inner[t]].any()
-        if num_cat[t] or has_categorical:
-            _check_categorical(trees[t], f"Tree={t}", int(n_inner[t]), num_cat[t], categorical[decision.start[t] :][: n_inner[t]])
+    # The split trees' categorical splits, counted per tree (their splits lie end to end in ``decision``).
+    has_categorical = np.zeros(len(trees), dtype=bool)
+    has_categorical[split] = np.add.reduceat(categorical, decision.start[split]) > 0 if len(categorical) else False
+    for t in np.flatnonzero(split & ((num_cat > 0) | has_categorical)):
+        at = categorical[decision.start[t] :][: n_inner[t]]
+        _check_categorical(trees[t], f"Tree={t}", int(n_inner[t]), int(num_cat[t]), at)
     _check_structure(left, right, n_leaves[split], np.flatnonzero(split))
+
+
+#: One integer per line (each tree's line of a key, one per tree): what :func:`_int` accepts.
+_INT_PER_LINE = re.compile(r"-?+[0-9]{1,11}+(?:\n-?+[0-9]{1,11}+)*+")
+
+
+def _tree_ints(trees: list[dict[str, str]], key: str, low: int, high: int | np.ndarray, default: str | None = None) -> np.ndarray:
+    """Each tree's ``key`` line (``default`` where a tree has none) as one integer in ``[low, high]``
+    (``high``: one bound, or one per tree), as :func:`_int` checks it: all trees at once."""
+    lines = [f.get(key, default) for f in trees]
+    highs = np.broadcast_to(np.asarray(high, dtype=np.int64), (len(trees),))
+    joined = "\n".join(lines) if None not in lines else ""
+    if not _INT_PER_LINE.fullmatch(joined):  # a tree at a time, naming the one that is wrong
+        return np.array([_int(line, f"Tree={t}.{key}", low, int(highs[t])) for t, line in enumerate(lines)], dtype=np.int64)
+    values = np.fromstring(joined.replace("\n", " "), dtype=np.int64, sep=" ")
+    if len(values) != len(trees):  # cannot be, for text the expression took
+        raise _Bad(f"{key} holds {len(values)} integers, not one per tree")
+    bad = (values < low) | (values > highs)
+    if bad.any():
+        t = int(np.argmax(bad))
+        raise _Bad(f"Tree={t}.{key} is {int(values[t])}, outside [{low}, {int(highs[t])}]")
+    return values
 
 
 def _check_categorical(f: dict[str, str], where: str, n_inner: int, num_cat: int, categorical: np.ndarray) -> None:
@@ -433,7 +509,7 @@ class _Column:
         self.start[ids] = np.concatenate(([0], np.cumsum(counts)[:-1]))
         given, given_ids, given_counts = [line for line in lines if line is not None], ids[present], counts[present]
         joined = "\n".join(given)
-        if (_INT_LINES if integers else _FLOAT_LINES).fullmatch(joined):
+        if _INT_LINES.fullmatch(joined) if integers else _PLAIN_FLOAT_LINES.fullmatch(joined) or _FLOAT_LINES.fullmatch(joined):
             spaces = np.fromiter(map(str.count, given, [" "] * len(given)), np.int64, len(given))
             tokens = np.where(np.fromiter(map(len, given), np.int64, len(given)) > 0, spaces + 1, 0)
             wrong = tokens != given_counts

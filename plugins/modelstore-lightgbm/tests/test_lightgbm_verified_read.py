@@ -10,7 +10,7 @@ import pytest
 
 from modelstore_core import IntegrityError
 from modelstore_core.testing.flavors import open_store
-from modelstore_core.testing.tamper_contract import damage_stored_file
+from modelstore_core.testing.tamper_contract import check_verdict_reuse, damage_stored_file
 
 X = np.random.default_rng(0).normal(size=(80, 4))
 Y = (X[:, 0] > 0).astype(int)
@@ -28,3 +28,8 @@ def test_a_damaged_model_file_raises_and_returns_nothing(tmp_path, how):
     for reader in (open_store(tmp_path, cache="cold"), warm):
         with pytest.raises(IntegrityError, match="model.txt"):
             reader.load("m")
+
+
+def test_the_same_bytes_in_another_store_load_on_the_first_checks_verdict(tmp_path):
+    model = lgb.LGBMClassifier(n_estimators=4, num_leaves=4, min_child_samples=5, n_jobs=1, verbose=-1).fit(X, Y)
+    check_verdict_reuse(tmp_path, model, "model.txt", lambda m: m.predict_proba(X), "modelstore-lightgbm")

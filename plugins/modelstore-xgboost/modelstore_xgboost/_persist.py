@@ -23,6 +23,10 @@ from modelstore_core.plugin_api import (
 
 from . import FLAVOR, PLUGIN
 
+#: The version of :mod:`._validate`'s checks, in the name of the verdict a load keeps when they pass:
+#: bump it when they change. (Here, so that a load with a verdict does not import them.)
+CHECKS = 1
+
 #: The classes that come back as themselves: ``save_model`` writes everything they need.
 CLASSES = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
 
@@ -75,10 +79,9 @@ MAGIC = {"json": b'{"', "ubjson": b"{L"}
 
 def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any:
     """The model of an ``xgboost`` version, parsed from the bytes that ``verified`` hashes as they
-    are read: checked by :func:`._validate.validate`, then loaded from memory (one read)."""
+    are read: checked by :func:`._validate.validate` (unless these bytes passed the checks in an
+    earlier load: a verdict kept in the cache), then loaded from memory (one read)."""
     import xgboost
-
-    from ._validate import validate
 
     options = flavor.options
     name, file = options.get("class"), options.get("file")
@@ -101,12 +104,20 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
         reader.readinto(data)  # reaching the end raises IntegrityError unless these are the recorded bytes
     if not data.startswith(MAGIC[flavor.format]):
         raise CorruptArtifactError(file, f"it does not start like an xgboost {flavor.format} document ({bytes(data[:2])!r})")
-    validate(data, flavor.format, file)
+    # The same bytes checked on this machine before (another view, store or version) are not checked again.
+    check = f"{PLUGIN}/{flavor.format}-{CHECKS}/xgboost-{xgboost.__version__}"
+    passed = verified.passed_before(file, check)
+    if not passed:
+        from ._validate import validate
+
+        validate(data, flavor.format, file)
     model = classes[name]()
     try:
         model.load_model(data)
     except xgboost.core.XGBoostError as exc:  # a document that passed the checks but not xgboost's own
         raise CorruptArtifactError(file, f"xgboost refused it: {str(exc).splitlines()[0][:200]}") from exc
+    if not passed:
+        verified.remember_passed(file, check)
     if options.get("params"):
         model.set_params(**restored_params(options["params"]))
     return model
