@@ -3,7 +3,9 @@ path (:mod:`.load`), the version protocol (:mod:`.protocol`) and the features bu
 
 Each method checks and resolves its arguments and hands over. Modules of features that an upload
 or a load does not need (search, compare, copy, gc, verify, signing) are imported when first used,
-so that ``import modelstore_core`` and a load in a fresh process stay fast.
+and so are the two paths themselves (:attr:`ModelStore.uploader`, :attr:`ModelStore.loader`): an
+upload in a fresh process does not import the load path, a load does not import the upload path
+and the commit protocol.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import os
 import warnings
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cache import Cache
-from .environment import Environment, EnvironmentCheck, check_environment
 from .errors import (
     CorruptRecordError,
     InputMismatchError,
@@ -25,28 +27,28 @@ from .errors import (
     VersionNotFoundError,
 )
 from .fields import recorded_fields
-from .input_signature import InputCheck, check_input
-from .load import Loader
 from .names import check_name, check_version
 from .offline import OfflineStorage, offline_from_env
 from .plugins import get_plugins, open_storage, open_transport
 from .progress import ProgressCallback
-from .protocol import commit, read
-from .protocol.feed import Markers
-from .protocol.probe import ensure_conditional_writes
-from .upload import Uploader, what_to_store
+from .protocol import read
 from .version import Version
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from .compare import Comparison
+    from .environment import Environment, EnvironmentCheck
+    from .input_signature import InputCheck
     from .lineage import LineageNode
+    from .load import Loader
+    from .protocol.feed import Markers
     from .protocol.gc import GCReport
     from .protocol.records import Event
     from .replicate import CopyReport
     from .retention import RetentionPolicy, RetentionReport
     from .signing import SignatureInfo, Signer, TrustPolicy
+    from .upload import Uploader
     from .verify import VerifyReport
 
 
@@ -122,14 +124,34 @@ class ModelStore:
         if self.offline:  # nothing may reach the backend: it is only kept for its URL
             self.storage.close()
             self.storage = OfflineStorage(self.storage.url)
-        self._markers = Markers()  # upload markers seen finished (changes() repairs past the others)
-        self.uploader = Uploader(self.storage, self.plugins, self.cache, signer=self._signer, before_writing=self._before_writing)
-        self.loader = Loader(self.storage, self.plugins, self.cache, offline=self.offline, policy=lambda: self.trust_policy)
+
+    @cached_property
+    def uploader(self) -> Uploader:
+        """The upload path (built on first use, with the modules it imports)."""
+        from .upload import Uploader
+
+        return Uploader(self.storage, self.plugins, self.cache, signer=self._signer, before_writing=self._before_writing)
+
+    @cached_property
+    def loader(self) -> Loader:
+        """The load path (built on first use, with the modules it imports)."""
+        from .load import Loader
+
+        return Loader(self.storage, self.plugins, self.cache, offline=self.offline, policy=lambda: self.trust_policy)
+
+    @cached_property
+    def _markers(self) -> Markers:
+        """Upload markers seen finished (``changes()`` repairs past the others)."""
+        from .protocol.feed import Markers
+
+        return Markers()
 
     def _before_writing(self) -> None:
         """Prove once that the server's conditional writes hold (:mod:`.protocol.probe`)."""
         if self._writes_checked:
             return
+        from .protocol.probe import ensure_conditional_writes
+
         verdict = ensure_conditional_writes(self.storage)
         if not verdict.ok:
             error = UnsafeServerError(self.storage.url, verdict.missing)
@@ -167,9 +189,12 @@ class ModelStore:
     def trust_policy(self) -> TrustPolicy | None:
         """The trust policy of ``trusted_keys``/``require`` (``None`` when there is none); keys read on first use."""
         if self._policy is False:
-            from .signing import policy_from
+            if self._trust_source is None and not os.environ.get("MODELSTORE_TRUSTED_KEYS"):
+                self._policy = None  # no keys given or in the environment: no policy, and the signing module stays unimported
+            else:
+                from .signing import policy_from
 
-            self._policy = policy_from(self._trust_source, self.require)
+                self._policy = policy_from(self._trust_source, self.require)
         return self._policy  # type: ignore[return-value]
 
     @property
@@ -247,18 +272,24 @@ class ModelStore:
         given = {"tags": tags, "metrics": metrics, "params": params, "data": data, "input_example": input_example}
         given.update(parents=parents, card=card)
         recorded = recorded_fields(given)
+        from .upload import what_to_store
+
         what = what_to_store(model, files, models, part_options)
         return self.uploader.upload(domain, what, extras, recorded, options, progress)
 
     def set_state(self, domain: str, version: int, state: str) -> None:
         """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed.
         With a ``signer``, the state is signed (a reader with a trust policy takes only signed states)."""
+        from .protocol import commit
+
         self._before_writing()
         signer = self._signer()
         commit.set_state(self.storage, check_name(domain, "domain name"), check_version(version), check_name(state, "state name"), signer)
 
     def remove_state(self, domain: str, state: str) -> None:
         """Remove ``state``; with a ``signer``, a signed removal stays in its place."""
+        from .protocol import commit
+
         self._before_writing()
         commit.remove_state(self.storage, check_name(domain, "domain name"), check_name(state, "state name"), self._signer())
 
@@ -266,6 +297,8 @@ class ModelStore:
         """Remove a version: it leaves listings, ``latest`` falls back, states on it are cleared.
         Its number is never reused; ``gc()`` reclaims files no other version uses. With a
         ``signer``, the states removed and a signed ``latest`` that named it move by signed statements."""
+        from .protocol import commit
+
         self._before_writing()
         commit.delete_version(self.storage, check_name(domain, "domain name"), check_version(version), self._signer())
 
@@ -275,6 +308,8 @@ class ModelStore:
         Returns the deleted version numbers. Numbering starts again at 1 if the domain is used again;
         ``gc()`` reclaims the files no other version uses.
         """
+        from .protocol import commit
+
         self._before_writing()
         return commit.delete_domain(self.storage, check_name(domain, "domain name"))
 
@@ -729,6 +764,8 @@ class ModelStore:
                 f"version {v.version} of {v.domain!r} records no input signature: its flavor plugin does not know one;"
                 " upload with input_example=X to record one"
             )
+        from .input_signature import InputCheck, check_input
+
         found = check_input(v.signature, data)
         check = InputCheck(v.domain, v.version, v.signature, [p for p in found if not p.note], [p for p in found if p.note])
         if strict and not check.ok:
@@ -770,6 +807,8 @@ class ModelStore:
         """What differs between this environment and the one a version was stored in: Python and
         every recorded distribution, each marked whether it ``matters`` (Python's major.minor, or
         the major.minor of the flavor's framework and serializer: what ``load`` warns about)."""
+        from .environment import check_environment
+
         return check_environment(self.info(domain, version, state=state).record)
 
     def load(
