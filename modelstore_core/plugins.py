@@ -12,7 +12,7 @@ import threading
 import types
 import warnings
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,15 +178,12 @@ def load_plugins() -> Plugins:
     return plugins
 
 
-@cache
 def distribution_version(name: str) -> str | None:
-    """Installed version of a distribution, or ``None`` (cached: what is imported does not change)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """Installed version of a distribution, or ``None`` (read once: what is imported does not change)."""
+    from .distributions import installed
 
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
+    found = installed(name)
+    return found.version if found is not None else None
 
 
 # --- calling the hooks --------------------------------------------------------------------------
