@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from email.message import Message
-from email.parser import HeaderParser
 from functools import cache
 from importlib import metadata
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: Where a distribution not from a package index came from: the key of PEP 610's ``direct_url.json``
@@ -60,6 +61,8 @@ def _headers(dist: metadata.Distribution) -> Message:
     follows them. ``dist.metadata`` parses the whole file each time it is asked (name, version,
     requirements: three times): 23 ms of CPU for the 11 distributions of a scikit-learn upload,
     against 5 ms here."""
+    from email.parser import HeaderParser  # imported when a distribution is first read: registering the plugins does not
+
     text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
     head, _, _ = text.partition("\n\n")  # the fields end at the first empty line; the description follows
     return HeaderParser().parsestr(head + "\n")

@@ -45,6 +45,33 @@ def test_import_loads_no_framework_and_no_plugin():
     assert json.loads(result.stdout) == {"heavy": [], "discovered": False}
 
 
+def test_a_fresh_upload_or_load_imports_only_its_own_path(tmp_path):
+    """Each path is built on first use: an upload does not import the load path (pointers, the
+    environment check), a load not the upload path (the commit protocol, the summary, the feed), and
+    neither imports signing or transports when no key or push is involved."""
+    (tmp_path / "m.bin").write_bytes(b"x")
+    imported = {}
+    for op in ("upload", "load"):
+        result = run_python(
+            f"""
+            import sys, json
+            from modelstore_core import ModelStore
+            store = ModelStore({str(tmp_path / "store")!r}, cache_dir={str(tmp_path / "cache")!r})
+            store.upload("d", files=[{str(tmp_path / "m.bin")!r}]) if {op!r} == "upload" else store.load("d")
+            print(json.dumps(sorted(m for m in sys.modules if m.startswith("modelstore_core."))))
+            """,
+            env={"MODELSTORE_TRUSTED_KEYS": "", "MODELSTORE_SIGNING_KEY": ""},
+        )
+        assert result.returncode == 0, result.stderr
+        imported[op] = set(json.loads(result.stdout))
+    neither = {"modelstore_core.signing", "modelstore_core.transport"}
+    assert {"modelstore_core.upload", "modelstore_core.protocol.commit"} <= imported["upload"]
+    assert not imported["upload"] & {"modelstore_core.load", "modelstore_core.pointers", "modelstore_core.environment", *neither}
+    assert {"modelstore_core.load", "modelstore_core.pointers"} <= imported["load"]
+    upload_path = {"modelstore_core.upload", "modelstore_core.protocol.commit", "modelstore_core.protocol.summary"}
+    assert not imported["load"] & {*upload_path, "modelstore_core.protocol.feed", *neither}
+
+
 @pytest.mark.parametrize("enabled", [True, False])
 def test_import_leaves_the_garbage_collector_as_it_found_it(enabled):
     """The package pauses automatic collection while it imports (a full collection there walks
