@@ -58,7 +58,10 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__.rpartition(".")[0]), name)
+        from .importtime import collection_paused
+
+        with collection_paused():
+            value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__.rpartition(".")[0]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,6 +21,7 @@ import pluggy
 from . import hookspecs
 from .errors import MissingPluginError, PluginLoadError, UnknownSchemeError, UnknownTransportError, UnsupportedModelError, UsageError
 from .flavor import RAW_FILES, Flavor, qualified_name, top_level_modules
+from .importtime import collection_paused
 from .jsonvalues import json_value, merge
 
 if TYPE_CHECKING:
@@ -128,7 +129,8 @@ def get_plugins() -> Plugins:
     if _plugins is None:
         with _lock:
             if _plugins is None:
-                _plugins = load_plugins()
+                with collection_paused():  # their modules: see importtime
+                    _plugins = load_plugins()
     return _plugins
 
 

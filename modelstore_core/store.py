@@ -27,6 +27,7 @@ from .errors import (
     VersionNotFoundError,
 )
 from .fields import recorded_fields
+from .importtime import collection_paused
 from .names import check_name, check_version
 from .offline import OfflineStorage, offline_from_env
 from .plugins import get_plugins, open_storage, open_transport
@@ -128,14 +129,16 @@ class ModelStore:
     @cached_property
     def uploader(self) -> Uploader:
         """The upload path (built on first use, with the modules it imports)."""
-        from .upload import Uploader
+        with collection_paused():
+            from .upload import Uploader
 
         return Uploader(self.storage, self.plugins, self.cache, signer=self._signer, before_writing=self._before_writing)
 
     @cached_property
     def loader(self) -> Loader:
         """The load path (built on first use, with the modules it imports)."""
-        from .load import Loader
+        with collection_paused():
+            from .load import Loader
 
         return Loader(self.storage, self.plugins, self.cache, offline=self.offline, policy=lambda: self.trust_policy)
 
@@ -272,10 +275,11 @@ class ModelStore:
         given = {"tags": tags, "metrics": metrics, "params": params, "data": data, "input_example": input_example}
         given.update(parents=parents, card=card)
         recorded = recorded_fields(given)
+        uploader = self.uploader  # builds the upload path (its modules imported) on first use
         from .upload import what_to_store
 
         what = what_to_store(model, files, models, part_options)
-        return self.uploader.upload(domain, what, extras, recorded, options, progress)
+        return uploader.upload(domain, what, extras, recorded, options, progress)
 
     def set_state(self, domain: str, version: int, state: str) -> None:
         """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed.
