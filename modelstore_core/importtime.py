@@ -4,7 +4,7 @@ Importing modelstore's modules allocates only objects that live as long as the p
 functions, dataclass methods), enough of them to trigger a full garbage collection, which walks
 every object numpy and the ML framework have built: 45 ms of a fresh process's 85 ms import, and
 nothing to free. So automatic collection pauses while the package imports, and while what it
-imports on first use does: the plugins, the upload path, the load path.
+imports on first use does: the plugins, the load path, the plugin API's lazy names.
 """
 
 from __future__ import annotations

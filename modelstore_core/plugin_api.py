@@ -32,6 +32,7 @@ from .errors import (
 from .flavor import Flavor, comes_from, model_file, qualified_name, top_level_modules
 from .hashing import CHUNK_SIZE, HashingDownload, HashingWriter, VerifyingReader
 from .hookspecs import hookimpl
+from .input_signature import columns_signature, tensors_signature
 from .jsonvalues import json_value, restored_params, restored_value, stored_params
 from .plugin_bases import FlavorPlugin, StoragePlugin, TransportPlugin
 from .progress import Advance
@@ -41,15 +42,13 @@ from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
 if TYPE_CHECKING:
     from .bucket import BucketURL, Endpoint, backend_options, scrub, split_userinfo
     from .cloud_errors import CloudErrors, DeadlineExceeded
-    from .input_signature import columns_signature, tensors_signature
     from .transport import Incoming, IncomingFile, Outgoing, Transport
 
-#: Names re-exported on first use (PEP 562): what only cloud storage plugins, transport plugins or
-#: a flavor's signature need, so that loading a flavor plugin does not build their classes.
+#: Names re-exported on first use (PEP 562): what only cloud storage plugins or transport plugins
+#: need, so that loading a flavor plugin does not build their classes.
 _LAZY = {
     **dict.fromkeys(("BucketURL", "Endpoint", "backend_options", "scrub", "split_userinfo"), "bucket"),
     **dict.fromkeys(("CloudErrors", "DeadlineExceeded"), "cloud_errors"),
-    **dict.fromkeys(("columns_signature", "tensors_signature"), "input_signature"),
     **dict.fromkeys(("Incoming", "IncomingFile", "Outgoing", "Transport"), "transport"),
 }
 

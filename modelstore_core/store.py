@@ -3,9 +3,10 @@ path (:mod:`.load`), the version protocol (:mod:`.protocol`) and the features bu
 
 Each method checks and resolves its arguments and hands over. Modules of features that an upload
 or a load does not need (search, compare, copy, gc, verify, signing) are imported when first used,
-and so are the two paths themselves (:attr:`ModelStore.uploader`, :attr:`ModelStore.loader`): an
-upload in a fresh process does not import the load path, a load does not import the upload path
-and the commit protocol.
+and so is the load path (:attr:`ModelStore.loader`): an upload in a fresh process does not import
+it. The upload path is imported with the package: on their own, its modules' allocations would
+add a collection of the youngest generation to an upload's first call, and in a process that has
+just imported scikit-learn one more such collection sets off a full one (about 50 ms).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from .names import check_name, check_version
 from .offline import OfflineStorage, offline_from_env
 from .plugins import get_plugins, open_storage, open_transport
 from .progress import ProgressCallback
-from .protocol import read
+from .protocol import commit, read
+from .protocol.probe import ensure_conditional_writes
+from .upload import Uploader, what_to_store
 from .version import Version
 
 if TYPE_CHECKING:
@@ -49,7 +52,6 @@ if TYPE_CHECKING:
     from .replicate import CopyReport
     from .retention import RetentionPolicy, RetentionReport
     from .signing import SignatureInfo, Signer, TrustPolicy
-    from .upload import Uploader
     from .verify import VerifyReport
 
 
@@ -128,10 +130,7 @@ class ModelStore:
 
     @cached_property
     def uploader(self) -> Uploader:
-        """The upload path (built on first use, with the modules it imports)."""
-        with collection_paused():
-            from .upload import Uploader
-
+        """The upload path."""
         return Uploader(self.storage, self.plugins, self.cache, signer=self._signer, before_writing=self._before_writing)
 
     @cached_property
@@ -153,8 +152,6 @@ class ModelStore:
         """Prove once that the server's conditional writes hold (:mod:`.protocol.probe`)."""
         if self._writes_checked:
             return
-        from .protocol.probe import ensure_conditional_writes
-
         verdict = ensure_conditional_writes(self.storage)
         if not verdict.ok:
             error = UnsafeServerError(self.storage.url, verdict.missing)
@@ -275,25 +272,18 @@ class ModelStore:
         given = {"tags": tags, "metrics": metrics, "params": params, "data": data, "input_example": input_example}
         given.update(parents=parents, card=card)
         recorded = recorded_fields(given)
-        uploader = self.uploader  # builds the upload path (its modules imported) on first use
-        from .upload import what_to_store
-
         what = what_to_store(model, files, models, part_options)
-        return uploader.upload(domain, what, extras, recorded, options, progress)
+        return self.uploader.upload(domain, what, extras, recorded, options, progress)
 
     def set_state(self, domain: str, version: int, state: str) -> None:
         """Point ``state`` (e.g. ``"production"``) at ``version``, atomically replacing where it pointed.
         With a ``signer``, the state is signed (a reader with a trust policy takes only signed states)."""
-        from .protocol import commit
-
         self._before_writing()
         signer = self._signer()
         commit.set_state(self.storage, check_name(domain, "domain name"), check_version(version), check_name(state, "state name"), signer)
 
     def remove_state(self, domain: str, state: str) -> None:
         """Remove ``state``; with a ``signer``, a signed removal stays in its place."""
-        from .protocol import commit
-
         self._before_writing()
         commit.remove_state(self.storage, check_name(domain, "domain name"), check_name(state, "state name"), self._signer())
 
@@ -301,8 +291,6 @@ class ModelStore:
         """Remove a version: it leaves listings, ``latest`` falls back, states on it are cleared.
         Its number is never reused; ``gc()`` reclaims files no other version uses. With a
         ``signer``, the states removed and a signed ``latest`` that named it move by signed statements."""
-        from .protocol import commit
-
         self._before_writing()
         commit.delete_version(self.storage, check_name(domain, "domain name"), check_version(version), self._signer())
 
@@ -312,8 +300,6 @@ class ModelStore:
         Returns the deleted version numbers. Numbering starts again at 1 if the domain is used again;
         ``gc()`` reclaims the files no other version uses.
         """
-        from .protocol import commit
-
         self._before_writing()
         return commit.delete_domain(self.storage, check_name(domain, "domain name"))
 
