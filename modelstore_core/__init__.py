@@ -6,15 +6,9 @@ discovered on first use.
 
 from __future__ import annotations
 
-import gc as _gc
+from .importtime import collection_paused as _collection_paused
 
-# Importing the package allocates only objects that live as long as the process (classes, functions,
-# dataclass methods), enough of them to trigger a full garbage collection, which walks every object
-# numpy and scikit-learn have built: 45 ms of a fresh process's 85 ms import, and nothing to free.
-# So automatic collection pauses while the package imports (as it was before, after).
-_collecting = _gc.isenabled()
-_gc.disable()
-try:
+with _collection_paused():  # see importtime
     from .errors import (
         ConflictError,
         CorruptArtifactError,
@@ -52,10 +46,6 @@ try:
     from .storage import ObjectInfo, Storage
     from .store import ModelStore
     from .version import Version
-finally:
-    if _collecting:
-        _gc.enable()
-    del _collecting
 
 __version__ = "0.1.0"
 

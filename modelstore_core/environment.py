@@ -32,12 +32,11 @@ for a team whose own index serves them.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
+from . import distributions
 from .errors import CorruptRecordError
 from .protocol import keys
 from .protocol.records import VersionRecord
@@ -46,9 +45,8 @@ from .protocol.records import VersionRecord
 _MARKER_TEXT = re.compile(r"[A-Za-z0-9_ .'\"<>=!~(),*+-]{1,500}")
 _RELEASE = re.compile(r"v?(\d+)(?:\.(\d+))?")
 _PYTHON = re.compile(r"\d+\.\d+(?:\.\d+)?[A-Za-z0-9.+]{0,20}")
-#: Where a distribution not from a package index came from (the key of PEP 610's ``direct_url.json``
-#: that says so), as recorded and as the requirements file explains it.
-_SOURCES = {"dir_info": "directory", "vcs_info": "vcs", "archive_info": "archive"}
+#: How the requirements file explains where a distribution not from a package index came from
+#: (recorded by the dependencies collector: :func:`~.distributions.installed_from`).
 _SOURCE_TEXT = {"directory": "a local directory", "vcs": "a version-control checkout", "archive": "an archive file or URL"}
 _SEPARATORS = re.compile(r"[-_.]+")
 #: PEP 508's distribution name (what ``packaging.requirements.Requirement`` accepts as a name).
@@ -221,10 +219,8 @@ def check_environment(record: VersionRecord, *, only_key: bool = False) -> Envir
     if env.python and env.python != here:
         check.differences.append(Difference("python", env.python, here, _major_minor(env.python) != _major_minor(here)))
     for requirement in env.requirements:
-        try:
-            installed = metadata.version(requirement.name)
-        except metadata.PackageNotFoundError:
-            installed = None
+        found = distributions.installed(requirement.name)
+        installed = found.version if found is not None else None
         if installed == requirement.version:
             continue
         if installed is None:
@@ -233,19 +229,6 @@ def check_environment(record: VersionRecord, *, only_key: bool = False) -> Envir
             matters = requirement.key and _major_minor(installed) != _major_minor(requirement.version)
         check.differences.append(Difference(requirement.name, requirement.version, installed, matters))
     return check
-
-
-def installed_from(dist: metadata.Distribution) -> str | None:
-    """``directory``, ``vcs`` or ``archive`` when ``dist`` was installed from there (PEP 610's
-    ``direct_url.json``), ``None`` when from a package index."""
-    text = dist.read_text("direct_url.json")
-    if text is None:
-        return None
-    try:
-        direct_url = json.loads(text)
-    except ValueError:
-        direct_url = {}
-    return next((source for info, source in _SOURCES.items() if isinstance(direct_url, dict) and info in direct_url), "archive")
 
 
 def _requirement(key: str, name: str, version: Any, marker: Any, canonical_keys: set[str], source: str | None) -> Requirement:

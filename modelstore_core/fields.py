@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import CorruptRecordError, InvalidNameError, UsageError
-from .fingerprint import fingerprints
-from .input_signature import merge_signatures, signature_from_example
 from .metrics import check_metrics, check_params, flavor_params, metric_problem, param_problem
 from .names import check_name, check_tags
 from .protocol.validate import Fields, check_sha256, kind_of
@@ -209,17 +207,29 @@ def _recordable(parse: Callable[[Any, str], Any], argument: str) -> Callable[[An
     return check
 
 
+# fingerprint and input_signature are imported only when upload is given an example or data: reading
+# a record, or an upload without them, does not build their classes.
+
+
 def _check_signature(example: Any) -> dict[str, Any]:
+    from .input_signature import signature_from_example
+
     return _recordable(parse_signature, "input_example")(signature_from_example(example))
 
 
 def _check_data(data: Any) -> dict[str, Any]:
+    from .fingerprint import fingerprints
+
     return _recordable(_parse_data, "data")(fingerprints(data))
 
 
 def _combine_signature(given: dict[str, Any] | None, draft: dict[str, Any]) -> dict[str, Any] | None:
     """An example's signature, keeping what the flavor knew (categorical columns...); else the flavor's."""
-    return merge_signatures(given, draft.get("signature")) if given else draft.get("signature")
+    if not given:
+        return draft.get("signature")
+    from .input_signature import merge_signatures
+
+    return merge_signatures(given, draft.get("signature"))
 
 
 #: At most this many parents, and this many characters of a card's text (each section).

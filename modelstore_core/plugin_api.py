@@ -38,17 +38,18 @@ from .plugin_bases import FlavorPlugin, StoragePlugin, TransportPlugin
 from .progress import Advance
 from .protocol.keys import TOP_LEVEL
 from .storage import CountingReader, ObjectInfo, StagedFile, Storage, Token
-from .transport import Incoming, IncomingFile, Outgoing, Transport
 
 if TYPE_CHECKING:
     from .bucket import BucketURL, Endpoint, backend_options, scrub, split_userinfo
     from .cloud_errors import CloudErrors, DeadlineExceeded
+    from .transport import Incoming, IncomingFile, Outgoing, Transport
 
-#: Names re-exported on first use (PEP 562): what only cloud storage plugins need, so that a
-#: flavor plugin's load does not build their classes.
+#: Names re-exported on first use (PEP 562): what only cloud storage plugins or transport plugins
+#: need, so that loading a flavor plugin does not build their classes.
 _LAZY = {
     **dict.fromkeys(("BucketURL", "Endpoint", "backend_options", "scrub", "split_userinfo"), "bucket"),
     **dict.fromkeys(("CloudErrors", "DeadlineExceeded"), "cloud_errors"),
+    **dict.fromkeys(("Incoming", "IncomingFile", "Outgoing", "Transport"), "transport"),
 }
 
 
@@ -56,7 +57,10 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__.rpartition(".")[0]), name)
+        from .importtime import collection_paused
+
+        with collection_paused():
+            value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__.rpartition(".")[0]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

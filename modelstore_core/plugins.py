@@ -9,9 +9,10 @@ import os
 import re
 import sys
 import threading
+import types
 import warnings
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +21,12 @@ import pluggy
 from . import hookspecs
 from .errors import MissingPluginError, PluginLoadError, UnknownSchemeError, UnknownTransportError, UnsupportedModelError, UsageError
 from .flavor import RAW_FILES, Flavor, qualified_name, top_level_modules
+from .importtime import collection_paused
 from .jsonvalues import json_value, merge
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from .storage import Storage
     from .transport import Transport
 
@@ -86,12 +90,33 @@ class Plugins:
 
     manager: pluggy.PluginManager
     failures: dict[str, PluginLoadError] = field(default_factory=dict)
-    #: plugin name -> (distribution name, version), for entry-point plugins
-    distributions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: plugin name -> the entry point it was loaded from, for entry-point plugins
+    entry_points: dict[str, EntryPoint] = field(default_factory=dict)
 
     @property
     def hook(self):
         return self.manager.hook
+
+    @cached_property
+    def distributions(self) -> dict[str, tuple[str, str]]:
+        """plugin name -> (distribution name, version), for entry-point plugins. Read on first use:
+        each distribution's whole metadata file is parsed, which a store's upload or load never needs."""
+        return {name: (ep.dist.metadata["Name"], ep.dist.version) for name, ep in self.entry_points.items() if ep.dist is not None}
+
+
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, quicker to register a plugin module: pluggy looks up every name a module
+    holds (its imports included) with ``inspect.getattr_static``; only functions and methods can
+    be hooks, so the other values of a module's namespace are passed over without that lookup."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str):
+        if isinstance(plugin, types.ModuleType) and not isinstance(plugin.__dict__.get(name), _HOOKABLE):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
+#: What pluggy accepts as a hook implementation (see ``pluggy._manager._static_hook_attr``).
+_HOOKABLE = (types.FunctionType, types.MethodType, staticmethod, classmethod)
 
 
 _lock = threading.Lock()
@@ -104,7 +129,8 @@ def get_plugins() -> Plugins:
     if _plugins is None:
         with _lock:
             if _plugins is None:
-                _plugins = load_plugins()
+                with collection_paused():  # their modules: see importtime
+                    _plugins = load_plugins()
     return _plugins
 
 
@@ -123,7 +149,7 @@ def load_plugins() -> Plugins:
     """
     from importlib.metadata import entry_points
 
-    pm = pluggy.PluginManager("modelstore")
+    pm = _PluginManager("modelstore")
     pm.add_hookspecs(hookspecs)
     disabled = {n.strip() for n in os.environ.get("MODELSTORE_DISABLE_PLUGINS", "").split(",") if n.strip()}
     plugins = Plugins(pm)
@@ -140,8 +166,7 @@ def load_plugins() -> Plugins:
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
-            if ep.dist is not None:
-                plugins.distributions[ep.name] = (ep.dist.metadata["Name"], ep.dist.version)
+            plugins.entry_points[ep.name] = ep
         except Exception as exc:  # noqa: BLE001 - reported, never raised here
             error = PluginLoadError(ep.name, exc)
             error.__cause__ = exc
@@ -155,15 +180,12 @@ def load_plugins() -> Plugins:
     return plugins
 
 
-@cache
 def distribution_version(name: str) -> str | None:
-    """Installed version of a distribution, or ``None`` (cached: what is imported does not change)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """Installed version of a distribution, or ``None`` (read once: what is imported does not change)."""
+    from .distributions import installed
 
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
+    found = installed(name)
+    return found.version if found is not None else None
 
 
 # --- calling the hooks --------------------------------------------------------------------------

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .environment import Environment, environment
 from .fields import FIELDS
 from .flavor import Flavor
 from .protocol.records import CORE_KEYS, FileEntry, VersionRecord
 
 if TYPE_CHECKING:
+    from .environment import Environment
     from .protocol.summary import SummaryEntry
 
 
@@ -80,6 +80,8 @@ class Version:
     @property
     def environment(self) -> Environment:
         """The environment it was stored in (``.requirements_txt()``: ``modelstore env``)."""
+        from .environment import environment  # read on demand: an upload does not import it
+
         return environment(self.record)
 
     def __eq__(self, other: object) -> bool:

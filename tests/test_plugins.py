@@ -45,21 +45,56 @@ def test_import_loads_no_framework_and_no_plugin():
     assert json.loads(result.stdout) == {"heavy": [], "discovered": False}
 
 
+def test_a_fresh_upload_does_not_import_the_load_path(tmp_path):
+    """The load path is built on first use: an upload does not import it (pointers, the environment
+    check), and neither imports signing or transports when no key or push is involved."""
+    (tmp_path / "m.bin").write_bytes(b"x")
+    imported = {}
+    for op in ("upload", "load"):
+        result = run_python(
+            f"""
+            import sys, json
+            from modelstore_core import ModelStore
+            store = ModelStore({str(tmp_path / "store")!r}, cache_dir={str(tmp_path / "cache")!r})
+            store.upload("d", files=[{str(tmp_path / "m.bin")!r}]) if {op!r} == "upload" else store.load("d")
+            print(json.dumps(sorted(m for m in sys.modules if m.startswith("modelstore_core."))))
+            """,
+            env={"MODELSTORE_TRUSTED_KEYS": "", "MODELSTORE_SIGNING_KEY": ""},
+        )
+        assert result.returncode == 0, result.stderr
+        imported[op] = set(json.loads(result.stdout))
+    neither = {"modelstore_core.signing", "modelstore_core.transport"}
+    assert {"modelstore_core.upload", "modelstore_core.protocol.commit"} <= imported["upload"]
+    assert not imported["upload"] & {"modelstore_core.load", "modelstore_core.pointers", "modelstore_core.environment", *neither}
+    assert {"modelstore_core.load", "modelstore_core.pointers"} <= imported["load"]
+    assert not imported["load"] & neither
+
+
 @pytest.mark.parametrize("enabled", [True, False])
-def test_import_leaves_the_garbage_collector_as_it_found_it(enabled):
+def test_imports_leave_the_garbage_collector_as_they_found_it(enabled, tmp_path):
     """The package pauses automatic collection while it imports (a full collection there walks
-    every object numpy and the framework built, for nothing to free), then restores it, on or off."""
+    every object numpy and the framework built, for nothing to free), and so do the plugins and
+    the load path when first used; each restores it, on or off."""
+    (tmp_path / "m.bin").write_bytes(b"x")
     result = run_python(
         f"""
         import gc, json
         if not {enabled}:
             gc.disable()
+        seen = []
         import modelstore_core
-        print(json.dumps(gc.isenabled()))
+        seen.append(gc.isenabled())
+        store = modelstore_core.ModelStore({str(tmp_path / "store")!r}, cache_dir={str(tmp_path / "cache")!r})
+        seen.append(gc.isenabled())
+        store.upload("d", files=[{str(tmp_path / "m.bin")!r}])
+        seen.append(gc.isenabled())
+        store.load("d")
+        seen.append(gc.isenabled())
+        print(json.dumps(seen))
         """
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) is enabled
+    assert json.loads(result.stdout) == [enabled] * 4
 
 
 def test_builtins_are_registered_as_plugins():
