@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["ACTIONS", "HANG_TIMEOUT", "FaultProxy", "ServerProcess", "every_nth", "free_port", "wait_for_port"]
+__all__ = ["ACTIONS", "HANG_TIMEOUT", "FaultProxy", "ServerExited", "ServerProcess", "every_nth", "free_port", "wait_for_port"]
 
 #: Seconds after which a test calls a child process or a test server hung. Only a bound on a hang,
 #: never a measure: on a busy 2-core machine a Python that imports torch or Keras can take minutes
@@ -54,12 +54,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerExited(RuntimeError):
+    """A test server's process ended before its port accepted a connection."""
+
+
 def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = HANG_TIMEOUT) -> None:
     """Wait until something listens on 127.0.0.1:``port``; raise with the tail of ``log`` if ``proc`` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"test server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            raise ServerExited(f"test server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
@@ -92,13 +96,25 @@ class ServerProcess:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    #: servers started, each on a new free port, before :meth:`start` gives up: between
+    #: :func:`free_port` and the server's own bind another process (a server of a test session
+    #: running beside this one) may take the port, and the server exits
+    start_attempts = 3
+
     def start(self) -> ServerProcess:
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [str(arg) for arg in self.command(self.port)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        wait_for_port(self.port, self.proc, self.log, self.start_timeout)
-        return self
+        for attempt in range(1, self.start_attempts + 1):
+            with open(self.log, "wb") as log:
+                self.proc = subprocess.Popen(
+                    [str(arg) for arg in self.command(self.port)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                )
+            try:
+                wait_for_port(self.port, self.proc, self.log, self.start_timeout)
+                return self
+            except ServerExited:
+                if attempt == self.start_attempts:
+                    raise  # exited every time: not a lost race for the port
+                self.port = free_port()
+        raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
