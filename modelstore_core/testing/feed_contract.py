@@ -26,7 +26,7 @@ from ..protocol import keys
 from ..storage import Storage
 from ..store import ModelStore
 from .history import commit_copies
-from .store_contract import StoreFixtures, checkpoints, collect_now
+from .store_contract import StoreFixtures, collect_now, matrix
 
 #: Steps of an upload from its commit to the end, where a killed writer has committed its version.
 UPLOAD_STEPS_AFTER_COMMIT = ["committed", "summarized", "evented", "latest-updated"]
@@ -167,7 +167,7 @@ class FeedContract(StoreFixtures):
 
     # --- killed writers --------------------------------------------------------------------------
 
-    @checkpoints("step", UPLOAD_STEPS_AFTER_COMMIT)
+    @matrix("step", UPLOAD_STEPS_AFTER_COMMIT)
     def test_an_upload_killed_after_its_commit_loses_no_event(
         self, store, store_url, store_options, store_env, tmp_path, model_file, step, fast_heartbeat
     ):
@@ -185,7 +185,7 @@ class FeedContract(StoreFixtures):
         collect_now(store)
         assert [e.seq for e in store.changes()] == [1, 2, 3, 4]
 
-    @checkpoints("step", UPLOAD_STEPS_AFTER_COMMIT[:2])
+    @matrix("step", UPLOAD_STEPS_AFTER_COMMIT[:2])
     def test_the_next_writer_or_gc_puts_in_a_killed_upload_s_event(
         self, store, store_url, store_options, store_env, tmp_path, model_file, step, fast_heartbeat
     ):
@@ -204,7 +204,7 @@ class FeedContract(StoreFixtures):
         ]  # fmt: skip
         check_feed(events, store)
 
-    @checkpoints("step", STATE_STEPS_AFTER_COMMIT)
+    @matrix("step", STATE_STEPS_AFTER_COMMIT)
     def test_a_state_move_killed_after_its_commit_loses_no_event(
         self, store, store_url, store_options, store_env, tmp_path, model_file, step
     ):

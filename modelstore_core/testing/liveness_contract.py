@@ -31,7 +31,7 @@ import pytest
 from ..errors import UsageError
 from ..protocol import keys
 from ..protocol.liveness import minimum_grace
-from .store_contract import StoreFixtures, checkpoints, collect_now
+from .store_contract import StoreFixtures, collect_now, matrix
 
 #: Seconds between heartbeats in these tests; the shortest grace is five of them.
 HEARTBEAT = 0.2
@@ -68,7 +68,7 @@ class LivenessContract(StoreFixtures):
 
     # --- uploads that are alive ------------------------------------------------------------------
 
-    @checkpoints(
+    @matrix(
         "pose",
         [
             [],

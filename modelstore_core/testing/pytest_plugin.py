@@ -34,7 +34,7 @@ pytest.register_assert_rewrite(*(f"modelstore_core.testing.{name}" for name in _
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "modelstore_checkpoints(argname, values, ids=None): a kit test's kill matrix (modelstore_core.testing.store_contract.checkpoints)",
+        "modelstore_matrix(argname, values, ids=None): a kit test's matrix of cases (modelstore_core.testing.store_contract.matrix)",
     )
 
 

@@ -26,11 +26,12 @@ from .faults import HANG_TIMEOUT
 CRASH_STEPS = ["serialized", "staged", "marker-written", "object-stored", "objects-stored", "claimed"]
 
 
-def checkpoints(argname: str, values, ids=None) -> pytest.MarkDecorator:
-    """Parametrize a kit test over the points at which it stops a writer (``values``, in the order
-    the writer passes them): every one of them, or only the first and the last where the kit class
-    says ``every_checkpoint = False`` (:meth:`StoreFixtures.pytest_generate_tests`)."""
-    return pytest.mark.modelstore_checkpoints(argname, list(values), ids=ids)
+def matrix(argname: str, values, ids=None) -> pytest.MarkDecorator:
+    """Parametrize a kit test over a matrix of cases: the points at which it stops a writer (in the
+    order the writer passes them), the kinds of writer it poses as, the hostile variants of one
+    document. Every case, or only the first and the last where the kit class says
+    ``full_matrices = False`` (:meth:`StoreFixtures.pytest_generate_tests`)."""
+    return pytest.mark.modelstore_matrix(argname, list(values), ids=ids)
 
 
 def collect_now(store, **kwargs):
@@ -45,20 +46,21 @@ def collect_now(store, **kwargs):
 class StoreFixtures:
     """The fixtures of the store-level kits: subclass a kit and provide ``store_url``."""
 
-    #: Whether each kill matrix (an upload, a feed append, a state move killed at each of its
-    #: checkpoints; uploads paused as every kind of writer) runs at every point, or only at its
-    #: first and last. Every point on the local store (the core's suite) and one remote backend (the
-    #: reference, GCS's suite); another backend may set ``False``: the points between run the same
-    #: core code over the same storage primitives, which its ``StorageContract`` checks.
-    every_checkpoint: bool = True
+    #: Whether each matrix of a kit test (``@matrix``: an upload, a feed append, a state move killed
+    #: at each of its checkpoints; uploads paused as every kind of writer; the hostile variants of a
+    #: record, a hint, a state, a summary) runs in full, or only its first and last case. In full on
+    #: the local store (the core's suite) and one remote backend (the reference, GCS's suite);
+    #: another backend may set ``False``: the cases between run the same core code over the same
+    #: storage primitives, which its ``StorageContract`` checks.
+    full_matrices: bool = True
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        marker = metafunc.definition.get_closest_marker("modelstore_checkpoints")
+        marker = metafunc.definition.get_closest_marker("modelstore_matrix")
         if marker is None:
             return
         argname, values = marker.args
         ids = marker.kwargs.get("ids")
-        if not self.every_checkpoint and len(values) > 2:
+        if not self.full_matrices and len(values) > 2:
             values, ids = [values[0], values[-1]], ids and [ids[0], ids[-1]]
         metafunc.parametrize(argname, values, ids=ids)
 
@@ -264,7 +266,7 @@ class StoreContract(StoreFixtures):
         assert len(contents) == self.writers  # none overwritten
         assert store.latest("race").version == self.writers
 
-    @checkpoints("step", CRASH_STEPS)
+    @matrix("step", CRASH_STEPS)
     def test_killed_upload_leaves_no_visible_version(
         self, store, store_url, store_options, store_env, tmp_path, model_file, step, fast_heartbeat
     ):

@@ -28,7 +28,7 @@ from ..errors import CorruptRecordError, DanglingStateError, IntegrityError, Rol
 from ..protocol import keys
 from ..protocol.records import parse_latest_hint
 from ..store import ModelStore
-from .store_contract import StoreFixtures, collect_now
+from .store_contract import StoreFixtures, collect_now, matrix
 
 
 def put(store: ModelStore, key: str, data: bytes) -> None:
@@ -125,7 +125,7 @@ class TamperContract(StoreFixtures):
 
     # --- records -----------------------------------------------------------------------------
 
-    @pytest.mark.parametrize("path", ["../../escape.bin", "/tmp/escape.bin", "sub/../../escape.bin", "..", "a//escape.bin", ".hidden"])
+    @matrix("path", ["../../escape.bin", "/tmp/escape.bin", "sub/../../escape.bin", "..", "a//escape.bin", ".hidden"])
     def test_record_file_paths_cannot_leave_the_target_or_cache(self, store, model_file, tmp_path, path):
         store.upload("d", files=[model_file])
         good = store.upload("d", files=[model_file])
@@ -140,7 +140,7 @@ class TamperContract(StoreFixtures):
         assert [(p.version, p.problem) for p in report.problems] == [(1, "corrupt-record")]
         assert store.load("d", version=good.version)[0].read_bytes() == model_file.read_bytes()
 
-    @pytest.mark.parametrize("field,value", [("version", 2), ("domain", "other"), ("version", "2"), ("domain", "../other")])
+    @matrix("field,value", [("version", 2), ("domain", "other"), ("version", "2"), ("domain", "../other")])
     def test_record_identity_must_match_its_key(self, store, model_file, field, value):
         store.upload("d", files=[model_file])
         store.upload("d", files=[model_file])
@@ -153,7 +153,7 @@ class TamperContract(StoreFixtures):
         # No other version's cached files were touched (the cache path is the requested version's).
         assert view2.read_bytes() == view_other.read_bytes() == model_file.read_bytes()
 
-    @pytest.mark.parametrize(
+    @matrix(
         "damage",
         [
             pytest.param(lambda data: data[: len(data) // 2], id="truncated"),
@@ -193,7 +193,7 @@ class TamperContract(StoreFixtures):
 
     # --- the latest hint ---------------------------------------------------------------------
 
-    @pytest.mark.parametrize(
+    @matrix(
         "hint",
         [
             b'{"version": 1e20}',
@@ -221,7 +221,7 @@ class TamperContract(StoreFixtures):
 
     # --- states -------------------------------------------------------------------------------
 
-    @pytest.mark.parametrize("states", [b"{not json", b'{"states": []}', b'{"states": {"production": {"version": "1"}}}', b"null"])
+    @matrix("states", [b"{not json", b'{"states": []}', b'{"states": {"production": {"version": "1"}}}', b"null"])
     def test_garbage_states_are_reported_and_replaced_by_set_state(self, store, model_file, states):
         store.upload("d", files=[model_file])
         store.upload("d", files=[model_file])
@@ -291,7 +291,7 @@ class TamperContract(StoreFixtures):
 
     # --- the summary ------------------------------------------------------------------------------
 
-    @pytest.mark.parametrize("damage", ["junk", "another domain", "forged entry", "entry of a deleted version"])
+    @matrix("damage", ["junk", "another domain", "forged entry", "entry of a deleted version"])
     def test_a_damaged_summary_never_changes_what_find_returns(self, store, model_file, damage):
         from ..protocol.summary import SummaryEntry, parse_segment, segment_document
 

@@ -12,10 +12,10 @@ class OnFakeGCS:
     """The store every kit below runs against: a bucket of the session's fake-gcs-server, its
     credentials in the environment of the child processes the kits start."""
 
-    # The reference remote backend: each kill matrix at every checkpoint (the S3 and Azure suites
-    # run each at its first and last). fake-gcs-server is the cheapest of the three test servers
+    # The reference remote backend: each matrix of the kits in full (the S3 and Azure suites run
+    # each at its first and last case). fake-gcs-server is the cheapest of the three test servers
     # in CPU per request.
-    every_checkpoint = True
+    full_matrices = True
 
     @pytest.fixture
     def store_url(self, gs_url):
