@@ -409,7 +409,7 @@ class GCSStorage(Storage):
             # default): building them was most of a listing's CPU beyond the request itself.
             iterator.item_to_value = _resource
             for page in iterator.pages:
-                entries = [_listed(item, n) for item in page if item["name"] != skip]
+                entries = [_listed(item, n) for item in page if skip is None or item.get("name") != skip]
                 entries += [ObjectInfo(p[n:]) for p in page.prefixes if skip is None or p > skip]
                 entries.sort(key=lambda e: e.key)
                 yield from entries
