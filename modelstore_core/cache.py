@@ -512,7 +512,7 @@ class VersionFiles:
 
     def passed_before(self, name: str, check: str) -> bool:
         """Whether the bytes of the stored file ``name`` passed ``check`` (a name that says which
-        plugin's check, its version and the framework's: ``"modelstore-xgboost/ubjson-2/xgboost-3.2.0"``)
+        plugin's check, with the plugin's and the framework's versions: :func:`check_name`)
         on this machine before, in any view. ``False`` unless the file has been verified in this
         load (read to its end through :meth:`open`, or :meth:`path`): ask after reading it, about the
         bytes read, never before."""
@@ -710,6 +710,18 @@ def _in_parallel(fn, items: list) -> None:
 
     with ThreadPoolExecutor(min(PARALLEL_FILES, len(items))) as pool:
         list(pool.map(fn, items))
+
+
+def check_name(plugin: str, check: str, framework: Any) -> str:
+    """The name a plugin's check of artifact bytes is remembered under (:meth:`VersionFiles.passed_before`):
+    the plugin's distribution and its installed version, the check (what it reads, its own version),
+    and the framework that loads what passed (its module) with that framework's version. A new
+    release of the plugin or the framework checks the bytes again, whether or not ``check`` was
+    renamed: ``"modelstore-xgboost/0.1.0/ubjson-1/xgboost-3.2.0"``."""
+    from .distributions import installed
+
+    found = installed(plugin)
+    return f"{plugin}/{found.version if found is not None else 'unknown'}/{check}/{framework.__name__}-{framework.__version__}"
 
 
 class Verdicts:

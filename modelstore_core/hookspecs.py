@@ -170,8 +170,8 @@ def modelstore_deserialize(flavor: Flavor, directory: Path, files: list[str], op
         refused when opened. ``verified.path(name)`` is a verified path, for libraries that need a
         file. Both refuse a name that is not one of the version's files (``CorruptRecordError``), so
         a name read from the record needs no other check. ``verified.passed_before(name, check)``
-        says whether the file's bytes (its sha256) passed the plugin's ``check`` (a name that
-        carries the check's and the framework's versions) in an earlier load on this machine, and
+        says whether the file's bytes (its sha256) passed the plugin's ``check`` (a name from
+        ``plugin_api.check_name``: the plugin's, the check's and the framework's versions) in an earlier load on this machine, and
         is ``False`` until the file has been verified in this load; ``verified.remember_passed(name,
         check)`` keeps that verdict in the per-user cache, so that a costly check of the same bytes
         in another version or store runs once.

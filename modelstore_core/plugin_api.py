@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .cache import VersionFiles
+from .cache import VersionFiles, check_name
 from .errors import (
     CorruptArtifactError,
     CorruptRecordError,
@@ -115,4 +115,5 @@ __all__ = [
     "stored_params",
     "tensors_signature",
     "top_level_modules",
+    "check_name",
 ]

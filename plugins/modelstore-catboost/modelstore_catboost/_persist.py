@@ -30,7 +30,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from modelstore_core.plugin_api import CorruptArtifactError, Flavor, ModelStoreError, UsageError, VersionFiles, model_file, qualified_name
+from modelstore_core.plugin_api import (
+    CorruptArtifactError,
+    Flavor,
+    ModelStoreError,
+    UsageError,
+    VersionFiles,
+    check_name,
+    model_file,
+    qualified_name,
+)
 
 from . import FLAVOR, PLUGIN
 
@@ -88,7 +97,7 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
         data = reader.read(reader.size)  # reaching the end raises IntegrityError unless these are the recorded bytes
     check_header(data[:8], len(data), file)
     # The same bytes probed on this machine before (another view, store or version) are not probed again.
-    check = f"{PLUGIN}/probe-{PROBE_VERSION}-{name}/catboost-{catboost.__version__}"
+    check = check_name(PLUGIN, f"probe-{PROBE_VERSION}-{name}", catboost)
     passed = verified.passed_before(file, check)
     if not passed:
         probe(data, name, file)

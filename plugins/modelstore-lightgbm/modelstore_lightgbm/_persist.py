@@ -20,6 +20,7 @@ from modelstore_core.plugin_api import (
     ModelStoreError,
     UsageError,
     VersionFiles,
+    check_name,
     model_file,
     qualified_name,
     restored_params,
@@ -117,7 +118,7 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
     with verified.open(file) as reader:
         data = reader.read(reader.size)  # reaching the end raises IntegrityError unless these are the recorded bytes
     # The same bytes checked on this machine before (another view, store or version) are not checked again.
-    check = f"{PLUGIN}/text-{CHECKS}/lightgbm-{lightgbm.__version__}"
+    check = check_name(PLUGIN, f"text-{CHECKS}", lightgbm)
     passed = verified.passed_before(file, check)
     if passed:
         text = data.decode("utf-8")

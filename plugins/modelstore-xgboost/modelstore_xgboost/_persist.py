@@ -15,6 +15,7 @@ from modelstore_core.plugin_api import (
     ModelStoreError,
     UsageError,
     VersionFiles,
+    check_name,
     model_file,
     qualified_name,
     restored_params,
@@ -105,7 +106,7 @@ def deserialize(flavor: Flavor, files: list[str], verified: VersionFiles) -> Any
     if not data.startswith(MAGIC[flavor.format]):
         raise CorruptArtifactError(file, f"it does not start like an xgboost {flavor.format} document ({bytes(data[:2])!r})")
     # The same bytes checked on this machine before (another view, store or version) are not checked again.
-    check = f"{PLUGIN}/{flavor.format}-{CHECKS}/xgboost-{xgboost.__version__}"
+    check = check_name(PLUGIN, f"{flavor.format}-{CHECKS}", xgboost)
     passed = verified.passed_before(file, check)
     if not passed:
         from ._validate import validate
