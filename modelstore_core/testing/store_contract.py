@@ -100,6 +100,18 @@ class StoreFixtures:
         return subprocess.run(cmd, env=env, capture_output=True, text=True, check=check, timeout=HANG_TIMEOUT, **popen)
 
 
+class SecondaryBackend:
+    """Mixed in before the kits by a backend's suite that is not the reference one: each matrix at
+    its first and last case (``full_matrices``), and half the reference's writers racing each
+    other (``StoreContract``'s and ``FeedContract``'s ``writers``, ``LivenessContract``'s
+    ``stress_uploads``). All of them run against the local store and the reference remote (GCS in
+    this project), and the backend's ``StorageContract`` checks the primitives they share."""
+
+    full_matrices = False
+    writers = 4
+    stress_uploads = 6
+
+
 class StoreContract(StoreFixtures):
     """Subclass and provide a ``store_url`` fixture naming a fresh, empty store."""
 

@@ -6,21 +6,14 @@ import pytest
 from modelstore_azure.storage import AzureStorage
 
 from modelstore_core.testing import FeedContract, LivenessContract, StorageContract, StoreContract, TamperContract
+from modelstore_core.testing.store_contract import SecondaryBackend
 
 MB = 1 << 20
 
 
-class OnAzurite:
+class OnAzurite(SecondaryBackend):
     """The store every kit below runs against: a bucket of the session's Azurite, its
     credentials in the environment of the child processes the kits start."""
-
-    # Each matrix of the kits (kill points, writer poses, hostile variants of a document) at its first
-    # and last case: all of them run against the local store and GCS (fake-gcs-server), and this
-    # backend's StorageContract checks the primitives they share; the same for the writers racing
-    # each other, at half the reference's numbers.
-    full_matrices = False
-    writers = 4  # StoreContract's and FeedContract's concurrent writer processes
-    stress_uploads = 6  # LivenessContract's uploads per writer under deletes and gc
 
     @pytest.fixture
     def store_url(self, az_url):

@@ -6,19 +6,12 @@ import pytest
 from modelstore_s3.storage import S3Storage
 
 from modelstore_core.testing import FeedContract, LivenessContract, StorageContract, StoreContract, TamperContract
+from modelstore_core.testing.store_contract import SecondaryBackend
 
 
-class OnMoto:
+class OnMoto(SecondaryBackend):
     """The store every kit below runs against: a bucket of the session's moto's S3 server, its
     credentials in the environment of the child processes the kits start."""
-
-    # Each matrix of the kits (kill points, writer poses, hostile variants of a document) at its first
-    # and last case: all of them run against the local store and GCS (fake-gcs-server), and this
-    # backend's StorageContract checks the primitives they share; the same for the writers racing
-    # each other, at half the reference's numbers.
-    full_matrices = False
-    writers = 4  # StoreContract's and FeedContract's concurrent writer processes
-    stress_uploads = 6  # LivenessContract's uploads per writer under deletes and gc
 
     @pytest.fixture
     def store_url(self, s3_url):
