@@ -105,18 +105,48 @@ class Plugins:
 
 
 class _PluginManager(pluggy.PluginManager):
-    """pluggy's manager, quicker to register a plugin module: pluggy looks up every name a module
-    holds (its imports included) with ``inspect.getattr_static``; only functions and methods can
-    be hooks, so the other values of a module's namespace are passed over without that lookup."""
+    """pluggy's manager, quicker to register a plugin: pluggy looks up every name a plugin holds
+    (a module's imports, an object's inherited methods) with ``inspect.getattr_static``, slow on
+    Python 3.11. A name whose value, read from the namespaces that lookup would search, is not a
+    function or method carrying this project's hookimpl marker cannot be a hook and is passed
+    over; pluggy itself still decides for every other name."""
 
     def parse_hookimpl_opts(self, plugin: Any, name: str):
-        if isinstance(plugin, types.ModuleType) and not isinstance(plugin.__dict__.get(name), _HOOKABLE):
+        value = _own_attribute(plugin, name)
+        if value is not _UNKNOWN and not _marked(value, self.project_name + "_impl"):
             return None
         return super().parse_hookimpl_opts(plugin, name)
 
 
 #: What pluggy accepts as a hook implementation (see ``pluggy._manager._static_hook_attr``).
 _HOOKABLE = (types.FunctionType, types.MethodType, staticmethod, classmethod)
+_UNKNOWN = object()
+
+
+def _own_attribute(plugin: Any, name: str) -> Any:
+    """``name``'s value as stored in ``plugin``'s namespaces (a module's, an instance's, then its
+    classes' in MRO order), without running descriptors; ``_UNKNOWN`` where that reading could
+    differ from pluggy's (slots, a class plugin's metaclass)."""
+    if isinstance(plugin, types.ModuleType):
+        return plugin.__dict__.get(name)
+    if isinstance(plugin, type):
+        return _UNKNOWN
+    own = getattr(plugin, "__dict__", None)
+    if own is None:
+        return _UNKNOWN
+    if name in own:
+        return own[name]
+    for owner in type(plugin).__mro__:
+        if name in owner.__dict__:
+            value = owner.__dict__[name]
+            return _UNKNOWN if isinstance(value, types.MemberDescriptorType) else value
+    return None
+
+
+def _marked(value: Any, marker: str) -> bool:
+    if not isinstance(value, _HOOKABLE):
+        return False
+    return hasattr(value, marker) or hasattr(getattr(value, "__func__", None), marker)
 
 
 _lock = threading.Lock()

@@ -102,6 +102,69 @@ def test_builtins_are_registered_as_plugins():
     assert {"local_storage", "runtime", "dependencies", "git"} <= set(names)
 
 
+class _BaseHooks:
+    @hookimpl
+    def modelstore_collect_metadata(self, model, flavor, domain):
+        return {}
+
+    def modelstore_serialize(self, model, directory, options):  # a hook's name, unmarked: not a hook
+        return None
+
+
+class _ShapedHooks(_BaseHooks):
+    """Hook implementations in every shape pluggy accepts, and look-alikes it does not."""
+
+    @staticmethod
+    @hookimpl
+    def modelstore_flavors():
+        return []
+
+    @classmethod
+    @hookimpl(tryfirst=True)
+    def modelstore_schemes(cls):
+        return []
+
+    @property
+    def modelstore_deserialize(self):  # a descriptor: never run, never a hook
+        raise AssertionError("pluggy must not evaluate a property while registering")
+
+
+def test_the_quick_registration_finds_the_hooks_pluggy_finds():
+    """``_PluginManager`` passes over names that cannot be hooks without pluggy's slow lookup; it
+    must find exactly the hooks (and options) pluggy's own manager finds, for modules and for
+    instances with inherited, static, class and instance-attribute hooks."""
+    import importlib
+
+    import pluggy
+
+    from modelstore_core import hookspecs
+    from modelstore_core.plugins import DEFAULT_PLUGINS, _PluginManager
+
+    instance = _ShapedHooks()
+    instance.modelstore_cli_commands = hookimpl(lambda: [])  # an instance attribute
+    plugins = [importlib.import_module(name) for name in DEFAULT_PLUGINS] + [instance]
+
+    def hooks(manager_class):
+        manager = manager_class("modelstore")
+        manager.add_hookspecs(hookspecs)
+        for i, plugin in enumerate(plugins):
+            manager.register(plugin, name=str(i))
+        return sorted(
+            (name, impl.plugin_name, impl.function.__name__, sorted(impl.opts.items()))
+            for name in dir(manager.hook)
+            if not name.startswith("_")
+            for impl in getattr(manager.hook, name).get_hookimpls()
+        )
+
+    found = hooks(_PluginManager)
+    assert found == hooks(pluggy.PluginManager)
+    mine = {name for name, plugin, _, _ in found if plugin == str(len(plugins) - 1)}
+    assert mine == {"modelstore_collect_metadata", "modelstore_flavors", "modelstore_schemes", "modelstore_cli_commands"}
+    assert ("modelstore_schemes", str(len(plugins) - 1), "modelstore_schemes", [("tryfirst", True)]) in [
+        (name, plugin, function, [opt for opt in opts if opt[0] == "tryfirst"]) for name, plugin, function, opts in found
+    ]
+
+
 def fake_distribution(root, name: str, module: str, source: str) -> None:
     """An installed distribution (a dist-info on sys.path) whose plugin module is ``source``."""
     dist = root / f"{name}-0.1.dist-info"
