@@ -56,7 +56,9 @@ from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
+    DecodeError,
     HttpResponseError,
+    IncompleteReadError,
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
@@ -68,6 +70,7 @@ from azure.storage.blob import BlobBlock, BlobPrefix, BlobServiceClient, Exponen
 from modelstore_core.plugin_api import (
     BucketURL,
     CloudErrors,
+    DeadlineExceeded,
     HashingDownload,
     InvalidNameError,
     KeyNotFoundError,
@@ -110,6 +113,9 @@ BACKOFF, MAX_BACKOFF = 0.25, 8.0
 MAX_BLOCKS = 50_000
 #: Attempts at a staged upload whose blocks another writer's commit of the same key discarded.
 UPLOAD_ATTEMPTS = 5
+#: Downloads of a document whose answer broke off mid-body, each with the SDK's own three tries
+#: (one second apart; the pipeline's retries do not cover a body): S3's reads get four too.
+BODY_ATTEMPTS = 4
 #: Azurite's (and the old storage emulator's) well-known account, for ``UseDevelopmentStorage=true``.
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -155,6 +161,11 @@ class _DeadlineRetry(ExponentialRetry):
         if error is not None:
             error.modelstore_deadline = True  # read by ERRORS.timed_out
         return False
+
+
+def _broken_body(exc: HttpResponseError) -> bool:
+    """The SDK gave up on an answer whose body broke off (its three tries used), not a refusal."""
+    return isinstance(exc.__cause__, (IncompleteReadError, DecodeError, ServiceResponseError))
 
 
 class _ScrubLogs(logging.Filter):
@@ -612,9 +623,18 @@ class AzureStorage(Storage):
         return self._download(key, **kwargs)
 
     def read(self, key: str, max_bytes: int | None = None) -> tuple[bytes, Token]:
+        deadline = time.monotonic() + self.timeout  # the downloads below are retries of one small request
         with self._errors("read", key):
-            downloader = self._download_first(key, max_bytes)
-            return downloader.readall(), downloader.properties.etag
+            for attempt in range(BODY_ATTEMPTS):
+                try:
+                    downloader = self._download_first(key, max_bytes)
+                    return downloader.readall(), downloader.properties.etag
+                except HttpResponseError as exc:
+                    if not _broken_body(exc) or attempt == BODY_ATTEMPTS - 1:
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise DeadlineExceeded(f"{type(exc.__cause__).__name__} and no time left to retry") from exc
+        raise AssertionError("unreachable")
 
     def get_file(
         self, key: str, path: Path, progress: Callable[[int], None] | None = None, max_bytes: int | None = None
