@@ -6,7 +6,8 @@ the neighbours as about the test; this says what a test costs the run.
     PYTHONPATH=.ci PYTEST_ADDOPTS="-p cpu_per_test" CPU_PER_TEST=/tmp/s3.txt nox -R -s "plugin(modelstore-s3)"
 
 Linux only (it reads ``/proc``). Writes the tests slowest first, then the total, to ``$CPU_PER_TEST``
-(default ``cpu-per-test.txt`` in the working directory). Not used by CI.
+(default ``cpu-per-test.txt`` in the working directory; where it names a directory, a file per pytest
+process in it, for `.ci/nox_jobs.py`'s sessions run at once). Not used by CI.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def pytest_runtest_logfinish(nodeid, location) -> None:
 
 
 def pytest_sessionfinish(session) -> None:
-    with open(os.environ.get("CPU_PER_TEST", "cpu-per-test.txt"), "w") as out:
+    path = os.environ.get("CPU_PER_TEST", "cpu-per-test.txt")
+    if os.path.isdir(path):  # several sessions at once (.ci/nox_jobs.py): a file for each
+        path = os.path.join(path, f"{os.getpid()}.txt")
+    with open(path, "w") as out:
         for cpu, nodeid in sorted(_rows, reverse=True):
             out.write(f"{cpu:8.2f} {nodeid}\n")
         out.write(f"{sum(cpu for cpu, _ in _rows):8.2f} total\n")
