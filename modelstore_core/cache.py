@@ -43,6 +43,13 @@ And it keeps the verdicts of plugins' checks of artifacts (:class:`Verdicts`, ``
 a file whose bytes a plugin has checked (a parse of every index, a probe in a child process) on
 this machine is not checked again when the same bytes (the same sha256) come back in another view,
 store or version. A verdict is used only for bytes verified against that sha256 in the same load.
+
+Last, the scratch directories of uploads and pulls to remote stores (:meth:`Cache.scratch`,
+``<cache>/scratch``): what a serializer writes or a pull fetches lands there, not in the system's
+temporary directory, so that a killed process's files are this cache's to reclaim. Each is held
+with ``flock`` while in use; the kernel drops the lock with the process, so the next process of
+this user that asks for a scratch directory removes those no one holds: no clock, no process
+table, and a directory in use by another container sharing the cache keeps its lock.
 """
 
 from __future__ import annotations
@@ -52,7 +59,10 @@ import json
 import os
 import shutil
 import stat
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -71,9 +81,17 @@ PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 READ_ONLY = 0o400
 #: What the cache keeps under its root (records, resolved: offline answers; uploads: proofs of the
 #: objects uploads wrote to local stores; servers: probe verdicts an earlier version kept; verdicts:
-#: plugins' checks of artifacts that passed). ``clear`` removes these, and refuses a directory that
-#: holds anything else.
-PARTS = ("versions", "objects", "records", "resolved", "pointers", "uploads", "servers", "verdicts")
+#: plugins' checks of artifacts that passed; scratch: uploads' and pulls' files in the making).
+#: ``clear`` removes these (of scratch, what no process holds), and refuses a directory that holds
+#: anything else.
+PARTS = ("versions", "objects", "records", "resolved", "pointers", "uploads", "servers", "verdicts", "scratch")
+#: Attempts at a scratch directory that another process's sweep removed before it was held.
+SCRATCH_ATTEMPTS = 5
+
+try:
+    import fcntl
+except ImportError:  # Windows: scratch directories are removed when done, not reclaimed after a kill
+    fcntl = None
 
 
 def default_cache_dir() -> Path:
@@ -125,6 +143,9 @@ class Cache:
             )
         freed = self.usage()
         for part in PARTS:
+            if part == "scratch" and fcntl is not None:
+                self.sweep_scratch()  # an upload running now keeps its files
+                continue
             shutil.rmtree(self.root / part, ignore_errors=True)
         try:
             if os.stat(self.root).st_uid == _user():
@@ -158,6 +179,66 @@ class Cache:
             except FileExistsError:
                 pass
         return self.checked(path)
+
+    @contextmanager
+    def scratch(self, prefix: str) -> Iterator[Path]:
+        """A new, empty, private directory for one operation's files (``<cache>/scratch/<prefix>...``),
+        removed with what it holds when the operation ends. It is held with an exclusive ``flock``
+        while in use, and those of killed processes (the kernel released their locks) are removed
+        first (:meth:`sweep_scratch`)."""
+        root = self.make_dirs(self.root / "scratch")
+        if fcntl is None:
+            with tempfile.TemporaryDirectory(prefix=prefix, dir=root) as tmp:
+                yield Path(tmp)
+            return
+        self.sweep_scratch()
+        for _ in range(SCRATCH_ATTEMPTS):
+            path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))  # 0700
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                continue  # another process's sweep found it not yet held and removed it
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits out a sweep that holds it now
+            try:
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # that sweep removed it: another
+        else:
+            raise UsageError(
+                f"each new scratch directory in {root} was removed before it could be locked: does its file system"
+                " support flock? Set $MODELSTORE_CACHE_DIR (ModelStore(cache_dir=...)) to a directory on a local disk"
+            )
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+            os.close(fd)
+
+    def sweep_scratch(self) -> None:
+        """Remove the scratch directories no process holds: those of processes killed while they
+        uploaded or pulled. One whose lock is held (by any process on this host or container
+        sharing the cache) is left alone, and so is anything that is not a directory."""
+        root = self.root / "scratch"
+        try:
+            names = os.listdir(root)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for name in names:
+            try:
+                fd = os.open(root / name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            except OSError:  # gone meanwhile, a link or not a directory: not a scratch directory
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # held: in use (or this file system has no locks: then never removed)
+                os.close(fd)
+                continue
+            try:
+                shutil.rmtree(root / name, ignore_errors=True)  # under the lock: its maker sees it gone
+            finally:
+                os.close(fd)
 
     @staticmethod
     def store_id(url: str) -> str:

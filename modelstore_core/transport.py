@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import abc
 import json
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,7 +40,7 @@ from .upload import RawFiles
 from .version import Version
 
 if TYPE_CHECKING:
-    from .cache import VersionFiles
+    from .cache import Cache, VersionFiles
     from .load import Loader
     from .signing import TrustPolicy
     from .storage import Storage
@@ -185,13 +184,13 @@ class PulledFiles(RawFiles):
 
 
 @contextmanager
-def scratch_directory(storage: Storage) -> Iterator[Path]:
+def scratch_directory(storage: Storage, cache: Cache) -> Iterator[Path]:
     """Where a pull's files land: the backend's scratch directory (a local store then takes them by
-    a rename), else a private temporary one."""
+    a rename), else one in the cache (:meth:`~.cache.Cache.scratch`)."""
     where = storage.scratch_dir()
     if where is None:
-        with tempfile.TemporaryDirectory(prefix="modelstore-pull-") as tmp:
-            yield Path(tmp)
+        with cache.scratch("pull-") as tmp:
+            yield tmp
         return
     where.mkdir(parents=True)
     try:
@@ -210,7 +209,7 @@ def pull(
 ) -> Version:
     """Fetch, check, commit (:meth:`ModelStore.pull <modelstore_core.ModelStore.pull>`)."""
     storage = uploader.storage
-    with scratch_directory(storage) as scratch:
+    with scratch_directory(storage, uploader.cache) as scratch:
         incoming = transport.pull(scratch, progress)
         if incoming.record is None:
             target = domain if domain is not None else incoming.suggested_domain

@@ -173,7 +173,7 @@ def upload(
     keys still win. ``number`` and ``claim_for``: see :meth:`Uploader.upload`. With a ``cache``,
     what the upload proved of the objects it wrote is kept there for this machine's loads.
     """
-    with Heartbeat() as heartbeat, _scratch(storage, heartbeat) as tmp:
+    with Heartbeat() as heartbeat, _scratch(storage, heartbeat, cache) as tmp:
         if isinstance(model, RawFiles):
             flavor = model.flavor()
         elif isinstance(model, Parts):
@@ -227,14 +227,15 @@ PARALLEL_FILES = 4
 
 
 @contextmanager
-def _scratch(storage: Storage, heartbeat: Heartbeat) -> Iterator[str]:
+def _scratch(storage: Storage, heartbeat: Heartbeat, cache: Cache | None) -> Iterator[str]:
     """The upload's private directory for the serializer: the backend's scratch directory (where
     staging can take files without copying them; touched on every heartbeat, so that ``gc`` sees
-    it in use), else a system temporary directory."""
+    it in use), else one in the cache (:meth:`~.cache.Cache.scratch`: a killed upload's files are
+    reclaimed), else a system temporary directory."""
     where = storage.scratch_dir()
     if where is None:
-        with tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
-            yield tmp
+        with cache.scratch("upload-") if cache is not None else tempfile.TemporaryDirectory(prefix="modelstore-") as tmp:
+            yield str(tmp)
         return
     # private: what the serializer writes there is hashed before anyone else could touch it
     for _ in range(3):

@@ -143,3 +143,63 @@ def test_offline_memories_in_a_shared_directory_are_refused(store, tmp_path):
     record.chmod(0o666)
     with pytest.raises(NotCachedError):
         offline.info("d", 1)
+
+
+HOLD_SCRATCH = """
+import sys, time
+from pathlib import Path
+from modelstore_core.cache import Cache
+with Cache(Path(sys.argv[1])).scratch("upload-") as where:
+    (where / "model.bin").write_bytes(b"half a model")
+    print(where, flush=True)
+    sys.stdin.readline()  # held until told (or killed)
+"""
+
+
+def _hold_scratch(cache_root):
+    """A child process inside ``Cache.scratch``; returns it and its scratch directory."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SCRATCH, str(cache_root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    return child, Path(child.stdout.readline().strip())
+
+
+def test_a_killed_processes_scratch_directory_is_removed_and_one_in_use_is_not(tmp_path):
+    """Scratch directories are held with flock: the next ``scratch`` of another process removes the
+    one a SIGKILLed process left (its files with it) and leaves the one a live process holds."""
+    from modelstore_core.cache import Cache
+
+    root = tmp_path / "cache"
+    live, held = _hold_scratch(root)
+    killed, left = _hold_scratch(root)
+    killed.kill()
+    killed.wait()
+    assert (left / "model.bin").exists() and (held / "model.bin").exists()
+    cache = Cache(root)
+    with cache.scratch("upload-") as mine:
+        assert mine.parent == left.parent == held.parent == root / "scratch"
+        assert stat.S_IMODE(mine.stat().st_mode) == 0o700 and list(mine.iterdir()) == []
+        assert not left.exists()  # the killed process's, swept
+        assert (held / "model.bin").read_bytes() == b"half a model"  # the live one's, kept
+    assert not mine.exists()
+    live.communicate("done\n", timeout=60)
+    assert live.returncode == 0 and not held.exists()  # removed by its own process when done
+
+
+def test_cache_clear_leaves_a_scratch_directory_in_use(tmp_path):
+    from modelstore_core.cache import Cache
+
+    root = tmp_path / "cache"
+    live, held = _hold_scratch(root)
+    killed, left = _hold_scratch(root)
+    killed.kill()
+    killed.wait()
+    try:
+        Cache(root).clear()
+        assert not left.exists() and (held / "model.bin").exists()
+    finally:
+        live.communicate("done\n", timeout=60)
+    assert live.returncode == 0

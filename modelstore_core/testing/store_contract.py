@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ..cache import Cache
 from ..errors import (
     DomainNotFoundError,
     IntegrityError,
@@ -95,7 +96,10 @@ class StoreFixtures:
         return path
 
     def run_worker(self, store_url, store_options, store_env, tmp_path, *args, check=True, **popen):
-        env = {**os.environ, **store_env, "MODELSTORE_CACHE_DIR": str(tmp_path / "worker-cache")}
+        """``modelstore_core.testing.worker`` in a child process with its own cache
+        (``worker-cache``) and system temporary directory (``worker-tmp``)."""
+        (tmp_path / "worker-tmp").mkdir(exist_ok=True)
+        env = {**os.environ, **store_env, "MODELSTORE_CACHE_DIR": str(tmp_path / "worker-cache"), "TMPDIR": str(tmp_path / "worker-tmp")}
         cmd = [sys.executable, "-m", "modelstore_core.testing.worker", store_url, *args, "--options", json.dumps(store_options)]
         return subprocess.run(cmd, env=env, capture_output=True, text=True, check=check, timeout=HANG_TIMEOUT, **popen)
 
@@ -287,6 +291,11 @@ class StoreContract(StoreFixtures):
         other.write_bytes(os.urandom(100_000))
         result = self.run_worker(store_url, store_options, store_env, tmp_path, "d", str(other), "--crash-at", step, check=False)
         assert result.returncode == -9, result.stderr
+        # Its scratch directory was the store's or its cache's, never the system's; the next upload
+        # of that cache's user removes it (the kernel dropped its lock with the process).
+        assert os.listdir(tmp_path / "worker-tmp") == []
+        Cache(tmp_path / "worker-cache").sweep_scratch()
+        assert not list((tmp_path / "worker-cache").glob("scratch/*"))
         assert [v.version for v in store.list_versions("d")] == [1]
         assert store.latest("d").version == 1
         collect_now(store)  # once a grace passed since the killed upload's last heartbeat
