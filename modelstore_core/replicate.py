@@ -31,12 +31,13 @@ and has no newer one (one more read on each side, only for a source whose listin
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import (
     CorruptRecordError,
@@ -57,6 +58,9 @@ from .protocol.limits import read_capped
 from .protocol.read import domains_and_strays
 from .protocol.records import MAX_HINT_BYTES, LatestDocument, SignatureDocument, SignedPointer, StateEntry, VersionRecord, parse_states
 from .storage import ObjectInfo, Storage
+
+if TYPE_CHECKING:
+    from .cache import Cache
 
 #: Objects of one version moved at once (remote transfers wait on the network, not the CPU).
 PARALLEL_OBJECTS = 4
@@ -196,8 +200,10 @@ class Copier:
         trust_listing: bool = False,
         progress: ProgressCallback | None = None,
         before_writing: Callable[[], None] | None = None,
+        cache: Cache | None = None,
     ):
         self.src, self.dst = src, dst
+        self.cache = cache  # where objects wait between the stores when the destination has no scratch of its own
         self.copy_states, self.delete, self.prune, self.trust_listing = states, delete, prune, trust_listing
         self.allow_empty_source = allow_empty_source
         self.progress = progress
@@ -417,11 +423,7 @@ class Copier:
             if entry.sha256 in first and first[entry.sha256][0] is not entry:
                 counter.file(entry.size).finish()  # the same bytes under two names: moved once
         jobs = list(first.values())
-        scratch = self.dst.scratch_dir()
-        own_tmp = scratch is None
-        scratch = Path(tempfile.mkdtemp(prefix="modelstore-copy-")) if own_tmp else scratch
-        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
+        with self._scratch() as scratch:
             if len(jobs) < 2:
                 for job in jobs:
                     self._copy_object(*job, scratch)
@@ -430,11 +432,22 @@ class Copier:
 
                 with ThreadPoolExecutor(min(PARALLEL_OBJECTS, len(jobs))) as pool:
                     list(pool.map(lambda job: self._copy_object(*job, scratch), jobs))
+
+    @contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        """Where objects wait between the stores: the destination's scratch directory (a local store
+        then takes them by a rename), else one in the cache (a killed copy's files are reclaimed:
+        :meth:`~.cache.Cache.scratch`), else a system temporary directory."""
+        scratch = self.dst.scratch_dir()
+        if scratch is None:
+            with self.cache.scratch("copy-") if self.cache is not None else tempfile.TemporaryDirectory(prefix="modelstore-copy-") as tmp:
+                yield Path(tmp)
+            return
+        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            yield scratch
         finally:
-            if own_tmp:
-                shutil.rmtree(scratch, ignore_errors=True)
-            else:
-                self.dst.drop_scratch(scratch)
+            self.dst.drop_scratch(scratch)
 
     def _copy_object(self, entry, file: FileProgress, scratch: Path) -> None:
         """Send one object the target lacks; it becomes visible there only once its sha256 checked out.

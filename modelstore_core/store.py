@@ -336,7 +336,9 @@ class ModelStore:
         if domain is not None:
             check_name(domain, "domain name")
             selection = [Selector(domain)] if versions is None else [Selector(domain, version=check_version(n)) for n in versions]
-        copier = Copier(self.storage, target.storage, states=states, progress=progress, before_writing=target._before_writing)
+        copier = Copier(
+            self.storage, target.storage, states=states, progress=progress, before_writing=target._before_writing, cache=self.cache
+        )
         return copier.run(selection)
 
     def mirror_to(
@@ -379,6 +381,7 @@ class ModelStore:
             trust_listing=True,
             progress=progress,
             before_writing=target._before_writing,
+            cache=self.cache,
         )
         return copier.run(None, state_filter=state_filter)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from ..cache import Cache
 from ..errors import UsageError
 from ..protocol import keys
 from .faults import HANG_TIMEOUT
@@ -47,9 +48,12 @@ _CHILD = textwrap.dedent(
 )
 
 
-def copy_in_child(source_url: str, target_url: str, crash_at: str, cache: Path) -> int:
-    """Run a copy in a new process, killed with SIGKILL at ``crash_at``; its return code."""
-    return subprocess.run([sys.executable, "-c", _CHILD, source_url, target_url, crash_at, str(cache)], timeout=HANG_TIMEOUT).returncode
+def copy_in_child(source_url: str, target_url: str, crash_at: str, cache: Path, tmpdir: Path | None = None) -> int:
+    """Run a copy in a new process, killed with SIGKILL at ``crash_at``; its return code.
+    ``tmpdir``: the child's system temporary directory (``$TMPDIR``)."""
+    env = {**os.environ, "TMPDIR": str(tmpdir)} if tmpdir is not None else None
+    cmd = [sys.executable, "-c", _CHILD, source_url, target_url, crash_at, str(cache)]
+    return subprocess.run(cmd, timeout=HANG_TIMEOUT, env=env).returncode
 
 
 @pytest.mark.usefixtures("isolated")
@@ -176,7 +180,13 @@ class CopyContract:
         source.upload("churn", files=[files[0]])
         source.set_state("churn", 1, "production")
         # The target's cache: the child finds the verdict on the server's conditional writes there.
-        assert copy_in_child(source_url, target_url, crash_step, tmp_path / "cache-dst") == -9
+        (tmp_path / "child-tmp").mkdir()
+        assert copy_in_child(source_url, target_url, crash_step, tmp_path / "cache-dst", tmp_path / "child-tmp") == -9
+        # What it was moving waited in the target's scratch or the cache's, never the system's;
+        # the next upload, pull or copy with that cache removes it (its lock died with the process).
+        assert os.listdir(tmp_path / "child-tmp") == []
+        Cache(tmp_path / "cache-dst").sweep_scratch()
+        assert not list((tmp_path / "cache-dst").glob("scratch/*"))
         # Whatever the target shows is complete: a version is listed only with all its files.
         for v in target.list_versions("churn") if target.list_domains() else []:
             assert target.verify("churn", v.version).ok
