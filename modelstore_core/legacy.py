@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -198,8 +197,8 @@ def _import_model(source, target, domain: str, model: _LegacyModel, report: Impo
         raise LegacyStoreError(f"{model.archive} is {model.archive_size} bytes, over the limit of {max_bytes}")
     library = model.meta["model"]["model_type"]["library"]
     class_name = model.meta["model"]["model_type"].get("type")
-    with tempfile.TemporaryDirectory(prefix="modelstore-legacy-") as tmp:
-        archive = Path(tmp) / "artifacts.tar.gz"
+    with target.cache.scratch("legacy-") as tmp:  # a killed import's files: reclaimed by the next
+        archive = tmp / "artifacts.tar.gz"
         source.storage.get_file(model.archive, archive, progress=counter.advance, max_bytes=max_bytes)
         if archive.stat().st_size > max_bytes:
             raise LegacyStoreError(f"{model.archive} grew past the limit of {max_bytes} bytes while importing")

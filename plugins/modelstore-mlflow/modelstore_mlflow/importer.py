@@ -19,7 +19,6 @@ number and writing its record takes its claim up again. Run one import at a time
 from __future__ import annotations
 
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,8 +162,8 @@ def _import_version(context: _Context, domain: str, version: MlflowModelVersion)
     location, model_params, model_metrics = registry.logged_model_details(version) if version.model_id else (None, {}, {})
     run = registry.run(version.run_id) if version.run_id else None
     uri = registry.artifact_uri(version, location, run)
-    with tempfile.TemporaryDirectory(prefix="modelstore-mlflow-") as tmp:
-        fetched = Path(tmp) / "files"
+    with context.target.cache.scratch("mlflow-") as tmp:  # a killed import's files: reclaimed by the next
+        fetched = tmp / "files"
         names = artifacts.fetch(
             uri,
             fetched,
