@@ -44,8 +44,8 @@ a file whose bytes a plugin has checked (a parse of every index, a probe in a ch
 this machine is not checked again when the same bytes (the same sha256) come back in another view,
 store or version. A verdict is used only for bytes verified against that sha256 in the same load.
 
-Last, the scratch directories of uploads and pulls to remote stores (:meth:`Cache.scratch`,
-``<cache>/scratch``): what a serializer writes or a pull fetches lands there, not in the system's
+Last, the scratch directories of uploads, pulls, copies and imports whose target has none of its
+own (:meth:`Cache.scratch`, ``<cache>/scratch``): what a serializer writes or a pull fetches lands there, not in the system's
 temporary directory, so that a killed process's files are this cache's to reclaim. Each is held
 with ``flock`` while in use; the kernel drops the lock with the process, so the next process of
 this user that asks for a scratch directory removes those no one holds: no clock, no process
