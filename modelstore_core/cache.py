@@ -198,7 +198,10 @@ class Cache:
                 fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
             except FileNotFoundError:
                 continue  # another process's sweep found it not yet held and removed it
-            fcntl.flock(fd, fcntl.LOCK_EX)  # waits out a sweep that holds it now
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # waits out a sweep that holds it now
+            except OSError:  # a file system without locks (ENOLCK): used unheld; no sweep can take it either
+                break
             try:
                 if os.stat(path).st_ino == os.fstat(fd).st_ino:
                     break
