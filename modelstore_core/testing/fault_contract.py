@@ -132,6 +132,25 @@ class FaultContract:
                 assert store.info("d", 1).metadata["metrics"] == {"auc": 0.5}
         assert len(cut) == 3, proxy.log
 
+    def test_a_file_whose_download_is_cut_off_three_times_is_loaded(self, store_url, upstream_port, direct, tmp_path):
+        """The same for an artifact's download: three answers in a row broken off mid-body, and the
+        file still loads, whole and verified."""
+        model = tmp_path / "m.bin"
+        model.write_bytes(os.urandom(200_000))
+        direct.upload("d", files=[model])
+        cut: list[str] = []
+
+        def decide(method, target, headers, body):
+            if method == "GET" and "objects" in target and len(cut) < 3:
+                cut.append(target)
+                return "cut"
+            return None
+
+        with self.proxy(upstream_port, decide) as proxy:
+            with ModelStore(store_url, cache_dir=tmp_path / "c", **self.options(proxy)) as store:
+                assert store.load("d")[0].read_bytes() == model.read_bytes()
+        assert len(cut) == 3, proxy.log
+
     def test_listings_cost_a_request_per_page(self, store_url, upstream_port, direct, tmp_path):
         """``list_versions`` is a request per page of versions, and the listing of every domain with
         its versions (what ``modelstore ls`` shows) a request per page of keys, however many domains:

@@ -113,8 +113,8 @@ BACKOFF, MAX_BACKOFF = 0.25, 8.0
 MAX_BLOCKS = 50_000
 #: Attempts at a staged upload whose blocks another writer's commit of the same key discarded.
 UPLOAD_ATTEMPTS = 5
-#: Downloads of a document whose answer broke off mid-body, each with the SDK's own three tries
-#: (one second apart; the pipeline's retries do not cover a body): S3's reads get four too.
+#: Downloads of a document or file whose answer broke off mid-body, each with the SDK's own three
+#: tries (one second apart; the pipeline's retries do not cover a body): S3's reads get four too.
 BODY_ATTEMPTS = 4
 #: Azurite's (and the old storage emulator's) well-known account, for ``UseDevelopmentStorage=true``.
 DEV_ACCOUNT = "devstoreaccount1"
@@ -647,10 +647,17 @@ class AzureStorage(Storage):
 
         with self._errors("download", key):
             hooked = {"max_concurrency": self.max_concurrency, "progress_hook": hook if progress else None}
-            downloader = self._download_first(key, max_bytes, **hooked)
-            with HashingDownload(path) as out:  # the SDK writes its parallel ranges at offsets: hashed as they land
-                downloader.readinto(out)
-                return out.finish()
+            for attempt in range(BODY_ATTEMPTS):
+                done[0] = 0  # a new download counts from its start
+                try:
+                    downloader = self._download_first(key, max_bytes, **hooked)
+                    with HashingDownload(path) as out:  # the SDK writes its parallel ranges at offsets: hashed as they land
+                        downloader.readinto(out)
+                        return out.finish()
+                except HttpResponseError as exc:  # each range had its tries: a large file's download starts again
+                    if not _broken_body(exc) or attempt == BODY_ATTEMPTS - 1:
+                        raise
+        raise AssertionError("unreachable")
 
     def delete(self, key: str) -> None:
         with self._errors("delete", key):
