@@ -63,7 +63,7 @@ def import_mlflow(
     :param max_files: at most this many files per model; ``max_bytes``: at most this many bytes.
     """
     report = ImportReport()
-    with MlflowRegistry(tracking_uri, registry_uri) as registry:
+    with MlflowRegistry(tracking_uri, registry_uri, scratch=target.cache.scratch) as registry:
         roots = [Path(r).resolve() for r in artifact_roots or []]
         if not roots and registry.store_directory is not None:
             roots = [registry.store_directory]

@@ -20,7 +20,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,11 +75,20 @@ class MlflowRegistry:
     """An open MLflow store: ``with MlflowRegistry(uri) as registry: ...``.
 
     :param tracking_uri: the tracking store (and, unless ``registry_uri``, the model registry).
+    :param scratch: makes the private directory a sqlite database is copied into (opened read-only
+        through the copy); default: a system temporary directory. An import passes its target's
+        ``cache.scratch``, so that a killed import's copy is reclaimed.
     """
 
-    def __init__(self, tracking_uri: str, registry_uri: str | None = None):
+    def __init__(
+        self,
+        tracking_uri: str,
+        registry_uri: str | None = None,
+        scratch: Callable[[str], contextlib.AbstractContextManager[Path]] | None = None,
+    ):
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
+        self.scratch = scratch or _temporary_path
         self._stack = contextlib.ExitStack()
         self.client: Any = None
         #: where the store itself lives, when it is local (a file store's directory, the database's directory)
@@ -229,6 +238,12 @@ def _pages(search: Any, **kwargs: Any) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
+def _temporary_path(prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=f"modelstore-{prefix}") as tmp:
+        yield Path(tmp)
+
+
+@contextlib.contextmanager
 def _open(registry: MlflowRegistry, tracking_uri: str, registry_uri: str) -> Iterator[Any]:
     with contextlib.ExitStack() as stack:
         tracking = _read_only_uri(registry, tracking_uri, stack)
@@ -254,7 +269,7 @@ def _read_only_uri(registry: MlflowRegistry, uri: str, stack: contextlib.ExitSta
         if path is None or not path.is_file():
             raise MlflowImportError(f"{uri}: no such database file (give sqlite:///path/to/mlflow.db, absolute: sqlite:////abs/path)")
         registry.store_directory = path.resolve().parent
-        copy = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelstore-mlflow-"))) / "mlflow.db"
+        copy = stack.enter_context(registry.scratch("mlflow-db-")) / "mlflow.db"
         _copy_database(path, copy)
         _migrate_copy(copy, uri)
         return f"sqlite:///{copy}"

@@ -228,14 +228,18 @@ def test_a_killed_import_finishes_on_the_next_run(mlflow_stores, tmp_path):
         commit.checkpoint = crash
         import_mlflow(sys.argv[1], ModelStore(sys.argv[2], cache_dir=sys.argv[3]), models=["churn", "xgb"])
     """
+    (tmp_path / "child-tmp").mkdir()
     with pytest.raises(AssertionError, match="subprocess failed"):
-        run_python(code, tmp_path, args=[uri, tmp_path / "target", tmp_path / "cache"])
+        run_python(code, tmp_path, env={"TMPDIR": str(tmp_path / "child-tmp")}, args=[uri, tmp_path / "target", tmp_path / "cache"])
+    # Its copy of the database and its fetched files were in the cache's scratch, not the system's.
+    assert os.listdir(tmp_path / "child-tmp") == [] and list((tmp_path / "cache").glob("scratch/*"))
     target = ModelStore(tmp_path / "target", cache_dir=tmp_path / "cache")
     assert [v.version for v in target.list_versions("churn")] == [1]
     report = import_mlflow(uri, target, models=["churn", "xgb"])
     assert report.ok and sorted(report.copied) == ["churn:2", "xgb:1"] and report.skipped == ["churn:1"]
     assert sorted(v.version for v in target.list_versions("churn")) == [1, 2]
     assert target.states("churn") == {"champion": 1, "challenger": 2}
+    assert not list((tmp_path / "cache").glob("scratch/*"))  # the killed run's, swept by the next
 
 
 def test_a_number_taken_in_the_target_goes_to_the_next_free_one(mlflow_stores, tmp_path):
