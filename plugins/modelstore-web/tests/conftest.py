@@ -106,8 +106,9 @@ def page(browser_context):
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
-    """Where the main pages' screenshots go: ``$MODELSTORE_WEB_SCREENSHOTS``, else a temporary directory."""
-    where = Path(os.environ.get("MODELSTORE_WEB_SCREENSHOTS") or tempfile.mkdtemp(prefix="modelstore-web-screenshots-"))
+def screenshots(tmp_path_factory) -> Path:
+    """Where the main pages' screenshots go: ``$MODELSTORE_WEB_SCREENSHOTS``, else ``screenshots``
+    in pytest's base temporary directory (kept for the last three runs, then removed by pytest)."""
+    where = Path(os.environ.get("MODELSTORE_WEB_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots", numbered=False))
     where.mkdir(parents=True, exist_ok=True)
     return where
