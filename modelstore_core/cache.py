@@ -185,8 +185,15 @@ class Cache:
         """A new, empty, private directory for one operation's files (``<cache>/scratch/<prefix>...``),
         removed with what it holds when the operation ends. It is held with an exclusive ``flock``
         while in use, and those of killed processes (the kernel released their locks) are removed
-        first (:meth:`sweep_scratch`)."""
-        root = self.make_dirs(self.root / "scratch")
+        first (:meth:`sweep_scratch`). Where the cache cannot hold it (not writable here, or not
+        this user's alone), a private system temporary directory serves instead: the operation
+        goes on, only a kill's leftovers are not reclaimed."""
+        try:
+            root = self.make_dirs(self.root / "scratch")
+        except (OSError, UnsafeCacheError):
+            with tempfile.TemporaryDirectory(prefix=f"modelstore-{prefix}") as tmp:
+                yield Path(tmp)
+            return
         if fcntl is None:
             with tempfile.TemporaryDirectory(prefix=prefix, dir=root) as tmp:
                 yield Path(tmp)

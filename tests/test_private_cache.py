@@ -203,3 +203,16 @@ def test_cache_clear_leaves_a_scratch_directory_in_use(tmp_path):
     finally:
         live.communicate("done\n", timeout=60)
     assert live.returncode == 0
+
+
+def test_a_cache_that_cannot_hold_scratch_directories_leaves_the_operation_a_temporary_one(tmp_path):
+    """A cache root others can write (or one this process cannot write) is not used for scratch: an
+    upload to a remote store still gets a private directory, in the system's temporary directory."""
+    from modelstore_core.cache import Cache
+
+    root = tmp_path / "cache"
+    root.mkdir(mode=0o700)
+    os.chmod(root, 0o777)
+    with Cache(root).scratch("upload-") as where:
+        assert root not in where.parents and where.is_dir() and stat.S_IMODE(where.stat().st_mode) == 0o700
+    assert not where.exists()
