@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from ..cache import Cache
 from ..errors import UsageError
 from ..protocol import keys
 from .faults import HANG_TIMEOUT
+from .store_contract import check_scratch_reclaimed
 
 #: Steps of a copy at which a killed copy must leave the target consistent and resumable.
 COPY_STEPS = ("copy-object-stored", "copy-objects-stored", "copy-claimed", "copy-committed", "copy-evented")
@@ -182,11 +182,7 @@ class CopyContract:
         # The target's cache: the child finds the verdict on the server's conditional writes there.
         (tmp_path / "child-tmp").mkdir()
         assert copy_in_child(source_url, target_url, crash_step, tmp_path / "cache-dst", tmp_path / "child-tmp") == -9
-        # What it was moving waited in the target's scratch or the cache's, never the system's;
-        # the next upload, pull or copy with that cache removes it (its lock died with the process).
-        assert os.listdir(tmp_path / "child-tmp") == []
-        Cache(tmp_path / "cache-dst").sweep_scratch()
-        assert not list((tmp_path / "cache-dst").glob("scratch/*"))
+        check_scratch_reclaimed(tmp_path / "child-tmp", tmp_path / "cache-dst")  # the target's scratch, or the cache's
         # Whatever the target shows is complete: a version is listed only with all its files.
         for v in target.list_versions("churn") if target.list_domains() else []:
             assert target.verify("churn", v.version).ok

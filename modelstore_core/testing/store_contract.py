@@ -27,6 +27,15 @@ from .faults import HANG_TIMEOUT
 CRASH_STEPS = ["serialized", "staged", "marker-written", "object-stored", "objects-stored", "claimed"]
 
 
+def check_scratch_reclaimed(tmpdir: Path, cache_dir: Path) -> None:
+    """A child killed mid-operation (its ``$TMPDIR`` ``tmpdir``, its cache ``cache_dir``) left
+    nothing in the system's temporary directory, and what it left in its cache's scratch goes with
+    the next sweep (the kernel dropped its scratch directory's lock with the process)."""
+    assert os.listdir(tmpdir) == []
+    Cache(cache_dir).sweep_scratch()
+    assert not list(cache_dir.glob("scratch/*"))
+
+
 def matrix(argname: str, values, ids=None) -> pytest.MarkDecorator:
     """Parametrize a kit test over a matrix of cases: the points at which it stops a writer (in the
     order the writer passes them), the kinds of writer it poses as, the hostile variants of one
@@ -291,11 +300,7 @@ class StoreContract(StoreFixtures):
         other.write_bytes(os.urandom(100_000))
         result = self.run_worker(store_url, store_options, store_env, tmp_path, "d", str(other), "--crash-at", step, check=False)
         assert result.returncode == -9, result.stderr
-        # Its scratch directory was the store's or its cache's, never the system's; the next upload
-        # of that cache's user removes it (the kernel dropped its lock with the process).
-        assert os.listdir(tmp_path / "worker-tmp") == []
-        Cache(tmp_path / "worker-cache").sweep_scratch()
-        assert not list((tmp_path / "worker-cache").glob("scratch/*"))
+        check_scratch_reclaimed(tmp_path / "worker-tmp", tmp_path / "worker-cache")  # the store's scratch, or its cache's
         assert [v.version for v in store.list_versions("d")] == [1]
         assert store.latest("d").version == 1
         collect_now(store)  # once a grace passed since the killed upload's last heartbeat

@@ -12,6 +12,7 @@ import os
 import sys
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -28,7 +29,8 @@ LEGACY_ENV = "MODELSTORE_LEGACY_PATH"
 
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory):
-    """moto and fake-gcs-server on 127.0.0.1; the process environment points boto3 and the GCS SDK at them."""
+    """moto and fake-gcs-server on 127.0.0.1 (``.moto``, ``.gcs``); the process environment points
+    boto3 and the GCS SDK at them."""
     moto = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
     gcs = FakeGCSServer(tmp_path_factory.mktemp("gcs") / "fake-gcs-server.log").start()
     env = {
@@ -54,31 +56,21 @@ def servers(tmp_path_factory):
             client = storage.Client()
             client.create_bucket(BUCKET)
             client.close()
-            yield env
+            yield SimpleNamespace(moto=moto, gcs=gcs)
     finally:
         moto.stop()
         gcs.stop()
 
 
-@pytest.fixture(scope="session")
-def s3_client(servers):
-    """The tests' own boto3 client of the session's moto, to make buckets."""
-    import boto3
-
-    return boto3.client("s3")
-
-
 @pytest.fixture
-def urls(servers, s3_client, tmp_path):
+def urls(servers, tmp_path):
     """A factory of fresh, empty stores of each kind: ``urls("local" | "s3" | "gs")``. An S3 store
-    gets a bucket of its own: moto filters a listing by prefix over every key of the bucket, so a
-    shared one slows every listing down with each earlier test's keys."""
+    gets a bucket of its own (:meth:`MotoServer.new_bucket`)."""
 
     def make(kind: str) -> str:
         name = uuid.uuid4().hex
         if kind == "s3":
-            s3_client.create_bucket(Bucket=f"ms-{name}")
-            return f"s3://ms-{name}/{name}"
+            return f"s3://{servers.moto.new_bucket()}/{name}"
         return str(tmp_path / name) if kind == "local" else f"{kind}://{BUCKET}/{name}"
 
     return make

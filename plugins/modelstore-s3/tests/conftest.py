@@ -31,25 +31,13 @@ def moto_server(tmp_path_factory):
             mp.delenv(name, raising=False)
         for name, value in env.items():
             mp.setenv(name, value)
-        server.client = boto3.client("s3")  # the tests' own, to make buckets
-        server.client.create_bucket(Bucket=BUCKET)
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
         server.env = env
         yield server
     server.stop()
 
 
-def new_bucket(server) -> str:
-    """A new, empty bucket on the session's moto server.
-
-    A bucket per store, not a prefix of one shared bucket: moto filters a listing by prefix over
-    every key of the bucket, so in a shared bucket each listing slows down with every earlier
-    test's keys (the tamper kit's tests took 3 to 9 s each late in the session, 1 s alone)."""
-    name = f"ms-{uuid.uuid4().hex}"
-    server.client.create_bucket(Bucket=name)
-    return name
-
-
 @pytest.fixture
 def s3_url(moto_server) -> str:
     """A fresh, empty store: a prefix in a bucket of its own."""
-    return f"s3://{new_bucket(moto_server)}/{uuid.uuid4().hex}"
+    return f"s3://{moto_server.new_bucket()}/{uuid.uuid4().hex}"  # see MotoServer.new_bucket

@@ -8,7 +8,6 @@ import os
 import uuid
 
 import pytest
-from conftest import new_bucket
 from s3_requests import RequestLog, object_gets
 
 from modelstore_core import ModelStore
@@ -28,7 +27,7 @@ def long_domain(moto_server, tmp_path_factory):
     between are copies of version 1's record, committed the way the core commits a version
     (create-if-absent of the claim, then of the record), concurrently, to keep the test quick."""
     tmp = tmp_path_factory.mktemp("long-domain")
-    url = f"s3://{new_bucket(moto_server)}/{uuid.uuid4().hex}"
+    url = f"s3://{moto_server.new_bucket()}/{uuid.uuid4().hex}"
     store = ModelStore(url, cache_dir=tmp / "seed-cache")
     last, files = build_history(store, "d", N, tmp)
     store.close()
