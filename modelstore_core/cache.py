@@ -607,18 +607,24 @@ class VersionFiles:
         on this machine before, in any view. ``False`` unless the file has been verified in this
         load (read to its end through :meth:`open`, or :meth:`path`): ask after reading it, about the
         bytes read, never before."""
-        entry = self._entry(name)
-        self._collect()
-        with self._lock:
-            verified = name in self._proven
-        return verified and self._verdicts is not None and self._verdicts.passed(entry.sha256, check)
+        entry = self._verified_entry(name)
+        return entry is not None and self._verdicts is not None and self._verdicts.passed(entry.sha256, check)
 
     def remember_passed(self, name: str, check: str) -> None:
         """Remember that the bytes of the stored file ``name`` passed ``check`` (best effort):
-        call it once the check has passed on bytes read through :meth:`open` or :meth:`path`."""
-        entry = self._entry(name)
-        if self._verdicts is not None:
+        call it once the check has passed on bytes read through :meth:`open` or :meth:`path`. Kept
+        only for a file verified in this load, as :meth:`passed_before` answers only for one."""
+        entry = self._verified_entry(name)
+        if entry is not None and self._verdicts is not None:
             self._verdicts.remember(entry.sha256, check)
+
+    def _verified_entry(self, name: str) -> FileEntry | None:
+        """The record's entry of ``name`` (else :class:`CorruptRecordError`), if its file has been
+        verified in this load; ``None`` if not yet."""
+        entry = self._entry(name)
+        self._collect()
+        with self._lock:
+            return entry if name in self._proven else None
 
     def path(self, name: str) -> Path:
         """The stored file ``name``, verified (hashed now unless proven): for libraries that read files."""
